@@ -1,0 +1,56 @@
+"""Exceptions raised by spikefi.
+
+Every error a user can trigger with bad input is a :class:`SpikeFIError`. The
+subclasses also derive from :class:`ValueError` (or :class:`TypeError`,
+:class:`FileNotFoundError`) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SpikeFIError",
+    "ConfigError",
+    "ShapeError",
+    "DTypeError",
+    "StateDictError",
+    "DataError",
+    "DatasetNotFoundError",
+    "MissingDependencyError",
+    "FaultSpecError",
+]
+
+
+class SpikeFIError(Exception):
+    """Base class of every error spikefi raises on purpose."""
+
+
+class ConfigError(SpikeFIError, ValueError):
+    """A configuration (SLAYER yaml, campaign spec, ...) is missing a key or holds a bad value."""
+
+
+class ShapeError(SpikeFIError, ValueError):
+    """A tensor has the wrong rank or shape."""
+
+
+class DTypeError(SpikeFIError, TypeError):
+    """A tensor has a dtype the operation does not support."""
+
+
+class StateDictError(SpikeFIError, ValueError):
+    """A state_dict does not fit the architecture it is loaded into."""
+
+
+class DataError(SpikeFIError, ValueError):
+    """Input data (events, files, labels) is malformed."""
+
+
+class DatasetNotFoundError(SpikeFIError, FileNotFoundError):
+    """A dataset's files are not where the user said they are."""
+
+
+class MissingDependencyError(SpikeFIError, ImportError):
+    """An optional third-party package needed for this feature is not installed."""
+
+
+class FaultSpecError(SpikeFIError, ValueError):
+    """A fault, site or campaign specification is invalid."""

@@ -1,0 +1,306 @@
+"""Pure functions of the SRM (spike response model) neuron, SLAYER-compatible.
+
+Tensors use SLAYER's layout ``(N, C, H, W, T)``: time is the last dimension. A spike in
+time bin ``t`` has the value ``1/Ts`` (computed in the tensor's dtype), so that
+``sum(spikes) * Ts`` counts spikes.
+
+Semantics (identical to slayerPytorch's CUDA kernels):
+
+* alpha kernel: for ``t = 0, Ts, 2 Ts, ... < tSample`` the value is
+  ``mult * t / tau * exp(1 - t / tau)``; the kernel stops at the first value with
+  ``|value| < eps`` once ``t > tau``. The SRM kernel uses ``tau = tauSr, mult = 1,
+  eps = 0.01``; the refractory kernel ``tau = tauRef, mult = -scaleRef * theta``
+  (``eps = 0.01``, or ``1e-4`` for the "full" kernel).
+* ``psp(x)[..., t] = Ts * sum_i x[..., t - i] * srm[i]`` (causal, truncated at ``T``).
+* ``spike(u)``: each neuron is processed in time order; when ``u[t] >= theta`` it emits
+  ``1/Ts`` at ``t`` and ``u[t + j] += ref[j]`` for every ``t + j < T``. The returned
+  ``u_after`` holds that refractory-updated potential.
+* surrogate gradient of ``spike``: ``scaleRho / (tauRho * theta) *
+  exp(-|u_after - theta| / (tauRho * theta))``, evaluated on ``u_after``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DTypeError, ShapeError
+from .precision import strict_fp32
+
+__all__ = [
+    "alpha_kernel",
+    "srm_kernel",
+    "ref_kernel",
+    "psp",
+    "psp_matrix",
+    "spike",
+    "spike_with_potential",
+    "surrogate_pdf",
+    "delay_shift",
+    "check_spike_tensor",
+]
+
+_FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def check_spike_tensor(x: Any, name: str = "input", min_rank: int = 2) -> torch.Tensor:
+    """Validates a floating tensor with time as its last dimension.
+
+    Raises:
+        ShapeError: rank below ``min_rank`` or an empty time dimension.
+        DTypeError: not a floating-point tensor.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in _FLOAT_DTYPES:
+        raise DTypeError(
+            f"{name} has dtype {x.dtype}; expected a floating dtype "
+            "(torch.float32 by default, torch.float64 supported)"
+        )
+    if x.dim() < min_rank:
+        raise ShapeError(
+            f"{name} has shape {tuple(x.shape)} (rank {x.dim()}); expected rank >= {min_rank} "
+            "with time last, e.g. (N, C, H, W, T)"
+        )
+    if x.shape[-1] == 0:
+        raise ShapeError(f"{name} has an empty time dimension: shape {tuple(x.shape)}")
+    return x
+
+
+def alpha_kernel(
+    tau: float, mult: float, t_sample: float, ts: float, eps: float = 0.01
+) -> list[float]:
+    """The truncated alpha kernel ``mult * t/tau * exp(1 - t/tau)`` as python floats.
+
+    Evaluated in float64 exactly as SLAYER does (the caller casts to float32).
+    """
+    if tau <= 0:
+        raise ConfigError(f"kernel time constant must be > 0, got tau={tau!r}")
+    if ts <= 0 or t_sample <= 0:
+        raise ConfigError(f"Ts and tSample must be > 0, got Ts={ts!r}, tSample={t_sample!r}")
+    values: list[float] = []
+    for t in np.arange(0, t_sample, ts):
+        value = mult * t / tau * math.exp(1 - t / tau)
+        if abs(value) < eps and t > tau:
+            break
+        values.append(float(value))
+    return values
+
+
+def srm_kernel(neuron: Any, simulation: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """SLAYER's SRM (synaptic response) kernel for a neuron/simulation description."""
+    values = alpha_kernel(neuron["tauSr"], 1, simulation["tSample"], simulation["Ts"])
+    return torch.tensor(values, dtype=torch.float32).to(dtype)
+
+
+def ref_kernel(
+    neuron: Any, simulation: Any, full: bool = False, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """SLAYER's refractory kernel (``full=True``: the longer ``eps = 1e-4`` variant)."""
+    values = alpha_kernel(
+        neuron["tauRef"],
+        -neuron["scaleRef"] * neuron["theta"],
+        simulation["tSample"],
+        simulation["Ts"],
+        eps=1e-4 if full else 0.01,
+    )
+    return torch.tensor(values, dtype=torch.float32).to(dtype)
+
+
+def psp_matrix(kernel: torch.Tensor, steps: int) -> torch.Tensor:
+    """The ``(T, T)`` Toeplitz matrix ``K`` with ``psp(x) = (x @ K) * Ts``.
+
+    ``K[s, t] = kernel[t - s]`` for ``0 <= t - s < len(kernel)``, on the kernel's device
+    and dtype.
+    """
+    kernel = kernel.detach()
+    length = min(kernel.numel(), steps)
+    idx = torch.arange(steps, device=kernel.device)
+    lag = idx[None, :] - idx[:, None]  # t - s
+    valid = (lag >= 0) & (lag < length)
+    values = kernel[lag.clamp(0, max(length - 1, 0))] if length > 0 else torch.zeros_like(lag, dtype=kernel.dtype)
+    return torch.where(valid, values, torch.zeros((), dtype=kernel.dtype, device=kernel.device))
+
+
+def psp(
+    x: torch.Tensor, kernel: torch.Tensor, ts: float, matrix: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Post-synaptic potential: causal convolution of ``x`` with ``kernel`` along time, times Ts.
+
+    Args:
+        x: tensor with time last, e.g. ``(N, C, H, W, T)``.
+        kernel: 1-D SRM kernel (``layer.srmKernel``).
+        ts: sampling time ``Ts``.
+        matrix: optional precomputed :func:`psp_matrix` of ``kernel`` for ``T`` steps
+            (same dtype and device as ``x``).
+
+    Differentiable in ``x``; the gradient is the anti-causal correlation SLAYER uses.
+    """
+    check_spike_tensor(x, "psp input", min_rank=1)
+    if matrix is None:
+        matrix = psp_matrix(kernel.to(device=x.device, dtype=x.dtype), x.shape[-1])
+    with strict_fp32(x):
+        return torch.matmul(x, matrix) * ts
+
+
+def surrogate_pdf(
+    u_after: torch.Tensor, theta: float | torch.Tensor, tau_rho: float, scale_rho: float
+) -> torch.Tensor:
+    """SLAYER's spike-escape density used as the derivative of ``spike``."""
+    dtype, device = u_after.dtype, u_after.device
+    theta_t = torch.as_tensor(theta, dtype=dtype, device=device)
+    if theta_t.dim() > 0:
+        theta_t = theta_t.unsqueeze(-1)
+    scale = torch.as_tensor(scale_rho, dtype=dtype, device=device)
+    time_constant = torch.as_tensor(tau_rho, dtype=dtype, device=device) * theta_t
+    return scale / time_constant * torch.exp(-torch.abs(u_after - theta_t) / time_constant)
+
+
+def _simulate_spikes(
+    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Threshold + refractory simulation; returns ``(spikes, u_after)`` (no autograd)."""
+    shape = u.shape
+    steps = shape[-1]
+    # time-major copy: each time step is one contiguous row of all neurons
+    ut = u.detach().reshape(-1, steps).t().contiguous()
+    st = torch.zeros_like(ut)
+    theta_row: float | torch.Tensor
+    if isinstance(theta, torch.Tensor) and theta.dim() > 0:
+        theta_row = theta.to(dtype=u.dtype, device=u.device).expand(shape[:-1]).reshape(-1)
+    else:
+        theta_row = float(theta)
+    ref = ref.to(dtype=u.dtype, device=u.device)
+    klen = ref.numel()
+    spike_value = torch.tensor(1.0 / ts, dtype=u.dtype, device=u.device)
+    zero = torch.zeros((), dtype=u.dtype, device=u.device)
+    check_empty = u.device.type == "cpu"
+    for t in range(steps):
+        fired = ut[t] >= theta_row
+        if check_empty and not bool(fired.any()):
+            continue
+        st[t] = torch.where(fired, spike_value, zero)
+        span = min(klen - 1, steps - 1 - t)
+        if span > 0:
+            ut[t + 1 : t + 1 + span] += torch.where(fired, ref[1 : 1 + span, None], zero)
+    return st.t().reshape(shape), ut.t().reshape(shape)
+
+
+class _SpikeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        u: torch.Tensor,
+        theta: float | torch.Tensor,
+        ref: torch.Tensor,
+        ts: float,
+        tau_rho: float,
+        scale_rho: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        spikes, u_after = _simulate_spikes(u, theta, ref, ts)
+        ctx.save_for_backward(u_after)
+        ctx.theta, ctx.tau_rho, ctx.scale_rho = theta, tau_rho, scale_rho
+        ctx.mark_non_differentiable(u_after)
+        return spikes, u_after
+
+    @staticmethod
+    def backward(ctx: Any, grad_spikes: torch.Tensor, _grad_u: torch.Tensor | None) -> tuple:  # type: ignore[override]
+        (u_after,) = ctx.saved_tensors
+        pdf = surrogate_pdf(u_after, ctx.theta, ctx.tau_rho, ctx.scale_rho)
+        return grad_spikes * pdf, None, None, None, None, None
+
+
+def _check_theta(theta: float | torch.Tensor, u: torch.Tensor) -> float | torch.Tensor:
+    if isinstance(theta, torch.Tensor) and theta.dim() > 0:
+        try:
+            torch.broadcast_shapes(theta.shape, u.shape[:-1])
+        except RuntimeError:
+            raise ShapeError(
+                f"per-neuron theta of shape {tuple(theta.shape)} does not broadcast to the "
+                f"neuron shape {tuple(u.shape[:-1])} of the membrane potential"
+            ) from None
+        return theta
+    value = float(theta)
+    if not value > 0:
+        raise ConfigError(f"theta must be > 0, got {value!r}")
+    return value
+
+
+def spike_with_potential(
+    u: torch.Tensor,
+    theta: float | torch.Tensor,
+    ref: torch.Tensor,
+    ts: float,
+    tau_rho: float = 1.0,
+    scale_rho: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes of membrane potential ``u`` and the refractory-updated potential ``u_after``.
+
+    Args:
+        u: membrane potential, time last.
+        theta: firing threshold (a float, or a tensor broadcastable to ``u.shape[:-1]``).
+        ref: 1-D refractory kernel (``layer.refKernel``).
+        ts: sampling time; spikes have the value ``1/Ts``.
+        tau_rho, scale_rho: surrogate-gradient parameters.
+
+    Returns:
+        ``(spikes, u_after)``; ``spikes`` is differentiable in ``u`` through the surrogate.
+    """
+    check_spike_tensor(u, "membrane potential", min_rank=1)
+    theta = _check_theta(theta, u)
+    return _SpikeFunction.apply(u, theta, ref, float(ts), float(tau_rho), float(scale_rho))
+
+
+def spike(
+    u: torch.Tensor,
+    theta: float | torch.Tensor,
+    ref: torch.Tensor,
+    ts: float,
+    tau_rho: float = 1.0,
+    scale_rho: float = 1.0,
+) -> torch.Tensor:
+    """Spikes of membrane potential ``u`` (see :func:`spike_with_potential`)."""
+    return spike_with_potential(u, theta, ref, ts, tau_rho, scale_rho)[0]
+
+
+def delay_shift(x: torch.Tensor, delay: float | torch.Tensor, ts: float = 1.0) -> torch.Tensor:
+    """Delays signals along time by ``delay`` (in the units of ``Ts``), zero-filled.
+
+    ``out[..., t] = x[..., t - d]`` with ``d = delay / Ts`` time bins. A fractional ``d``
+    interpolates linearly between the two neighbouring bins, so the result is
+    differentiable in ``delay`` (``d out / d delay = (x[t-n-1] - x[t-n]) / Ts``).
+
+    Args:
+        x: tensor with time last.
+        delay: a number, or a tensor broadcastable to ``x.shape[:-1]`` (per-neuron delays).
+        ts: sampling time.
+    """
+    check_spike_tensor(x, "delayShift input", min_rank=1)
+    if ts <= 0:
+        raise ConfigError(f"Ts must be > 0, got {ts!r}")
+    steps = x.shape[-1]
+    d = torch.as_tensor(delay, dtype=x.dtype, device=x.device) / ts
+    if d.dim() > 0:
+        try:
+            torch.broadcast_shapes(d.shape, x.shape[:-1])
+        except RuntimeError:
+            raise ShapeError(
+                f"delay of shape {tuple(d.shape)} does not broadcast to the neuron shape "
+                f"{tuple(x.shape[:-1])}"
+            ) from None
+    d = d.unsqueeze(-1)
+    whole = torch.floor(d.detach())
+    frac = d - whole
+    t = torch.arange(steps, device=x.device)
+    src0 = t - whole.to(torch.long)  # index of x feeding out[t] with weight (1 - frac)
+    src1 = src0 - 1  # index feeding out[t] with weight frac
+
+    def gather(src: torch.Tensor) -> torch.Tensor:
+        valid = (src >= 0) & (src < steps)
+        idx = src.clamp(0, steps - 1).expand(*x.shape[:-1], steps)
+        return torch.where(valid, torch.gather(x, -1, idx), torch.zeros((), dtype=x.dtype, device=x.device))
+
+    return (1 - frac) * gather(src0) + frac * gather(src1)

@@ -1,0 +1,386 @@
+"""``layer(neuron, simulation)``: SLAYER's spiking layer factory, in pure PyTorch.
+
+The class mirrors slayerPytorch's ``spikeLayer`` API (constructor arguments, method
+names, buffers ``srmKernel``/``refKernel``, weight layout of the synaptic layers: every
+synaptic layer is a ``Conv3d`` whose weight has shape ``(out, in, kh, kw, 1)``), so a
+``state_dict`` saved from a slayerPytorch network loads into the same architecture built
+with spikefi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as tf
+from torch import nn
+
+from ..errors import ConfigError, DTypeError, ShapeError
+from . import functional as fn
+from .params import time_steps, validate_neuron, validate_simulation
+
+__all__ = [
+    "layer",
+    "DenseLayer",
+    "ConvLayer",
+    "PoolLayer",
+    "DropoutLayer",
+    "DelayLayer",
+]
+
+WeightHook = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return int(value[0]), int(value[1])
+    raise ConfigError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_input(x: Any, weight: torch.Tensor, name: str, in_channels: int) -> torch.Tensor:
+    fn.check_spike_tensor(x, f"{name} input", min_rank=5)
+    if x.dim() != 5:
+        raise ShapeError(
+            f"{name} input has shape {tuple(x.shape)}; expected rank 5 (N, C, H, W, T)"
+        )
+    if x.shape[1] != in_channels:
+        raise ShapeError(
+            f"{name} input has {x.shape[1]} channels (shape {tuple(x.shape)}); "
+            f"expected {in_channels}"
+        )
+    if x.dtype != weight.dtype:
+        raise DTypeError(
+            f"{name} input dtype {x.dtype} differs from its weight dtype {weight.dtype}; "
+            "convert the input or the network (e.g. net.to(torch.float64))"
+        )
+    if x.device != weight.device:
+        raise ShapeError(
+            f"{name} input is on {x.device} but its weight is on {weight.device}"
+        )
+    return x
+
+
+class DenseLayer(nn.Conv3d):
+    """Fully connected synapses, stored as a Conv3d (SLAYER's ``_denseLayer``).
+
+    ``inFeatures`` is an int (a vector input ``(N, C, 1, 1, T)``) or ``(W, H)`` /
+    ``(W, H, C)`` for an input that is flattened spatially; the weight has shape
+    ``(out, C, H, W, 1)``.
+    """
+
+    def __init__(
+        self,
+        inFeatures: int | tuple[int, ...],  # noqa: N803 - SLAYER argument names
+        outFeatures: int,  # noqa: N803
+        weightScale: float = 1,  # noqa: N803
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> None:
+        if isinstance(inFeatures, int) and not isinstance(inFeatures, bool):
+            kernel, in_channels = (1, 1, 1), _positive(inFeatures, "inFeatures")
+        elif isinstance(inFeatures, (tuple, list)) and len(inFeatures) in (2, 3):
+            dims = [_positive(v, "inFeatures entries") for v in inFeatures]
+            kernel = (dims[1], dims[0], 1)
+            in_channels = dims[2] if len(dims) == 3 else 1
+        else:
+            raise ConfigError(
+                f"inFeatures must be an int, (W, H) or (W, H, C), got {inFeatures!r}"
+            )
+        out_channels = _positive(outFeatures, "outFeatures")
+        super().__init__(in_channels, out_channels, kernel, bias=False)
+        if weightScale != 1:
+            self.weight = nn.Parameter(weightScale * self.weight)
+        self.preHookFx = preHookFx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.weight, "dense", self.in_channels)
+        kh, kw = self.kernel_size[0], self.kernel_size[1]
+        if x.shape[2] != kh or x.shape[3] != kw:
+            raise ShapeError(
+                f"dense input has spatial size {tuple(x.shape[2:4])} (shape {tuple(x.shape)}); "
+                f"expected ({kh}, {kw}) to match the layer's inFeatures"
+            )
+        weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
+        with fn.strict_fp32(x):
+            return tf.conv3d(x, weight)
+
+
+class ConvLayer(nn.Conv3d):
+    """2-D convolution applied at every time step (SLAYER's ``_convLayer``)."""
+
+    def __init__(
+        self,
+        inFeatures: int,  # noqa: N803
+        outFeatures: int,  # noqa: N803
+        kernelSize: int | tuple[int, int],  # noqa: N803
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        weightScale: float = 1,  # noqa: N803
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> None:
+        kh, kw = _pair(kernelSize, "kernelSize")
+        sh, sw = _pair(stride, "stride")
+        ph, pw = _pair(padding, "padding")
+        dh, dw = _pair(dilation, "dilation")
+        for v, n in ((kh, "kernelSize"), (kw, "kernelSize"), (sh, "stride"), (sw, "stride"),
+                     (dh, "dilation"), (dw, "dilation")):
+            _positive(v, n)
+        if ph < 0 or pw < 0:
+            raise ConfigError(f"padding must be >= 0, got {padding!r}")
+        _positive(inFeatures, "inFeatures")
+        _positive(outFeatures, "outFeatures")
+        _positive(groups, "groups")
+        if inFeatures % groups or outFeatures % groups:
+            raise ConfigError(
+                f"groups={groups} must divide inFeatures={inFeatures} and outFeatures={outFeatures}"
+            )
+        super().__init__(
+            inFeatures, outFeatures, (kh, kw, 1), (sh, sw, 1), (ph, pw, 0), (dh, dw, 1),
+            groups, bias=False,
+        )
+        if weightScale != 1:
+            self.weight = nn.Parameter(weightScale * self.weight)
+        self.preHookFx = preHookFx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.weight, "conv", self.in_channels)
+        weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
+        reach_h = self.dilation[0] * (self.kernel_size[0] - 1) + 1
+        reach_w = self.dilation[1] * (self.kernel_size[1] - 1) + 1
+        if x.shape[2] + 2 * self.padding[0] < reach_h or x.shape[3] + 2 * self.padding[1] < reach_w:
+            raise ShapeError(
+                f"conv input spatial size {tuple(x.shape[2:4])} is smaller than the kernel "
+                f"{tuple(self.kernel_size[:2])} (padding {tuple(self.padding[:2])})"
+            )
+        with fn.strict_fp32(x):
+            return tf.conv3d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+
+
+class PoolLayer(nn.Conv3d):
+    """Sum pooling with a fixed weight of ``1.1 * theta`` (SLAYER's ``_poolLayer``).
+
+    Odd spatial sizes are zero-padded at the end (by ``size % kernel`` rows/columns, as
+    SLAYER does) before pooling; every channel is pooled independently.
+    """
+
+    def __init__(
+        self,
+        theta: float,
+        kernelSize: int | tuple[int, int],  # noqa: N803
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> None:
+        kh, kw = _pair(kernelSize, "kernelSize")
+        _positive(kh, "kernelSize")
+        _positive(kw, "kernelSize")
+        sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
+        ph, pw = _pair(padding, "padding")
+        dh, dw = _pair(dilation, "dilation")
+        super().__init__(1, 1, (kh, kw, 1), (sh, sw, 1), (ph, pw, 0), (dh, dw, 1), bias=False)
+        self.weight = nn.Parameter(
+            torch.full(self.weight.shape, 1.1 * theta, dtype=torch.float32), requires_grad=False
+        )
+        self.preHookFx = preHookFx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn.check_spike_tensor(x, "pool input", min_rank=5)
+        if x.dim() != 5:
+            raise ShapeError(f"pool input has shape {tuple(x.shape)}; expected (N, C, H, W, T)")
+        if x.dtype != self.weight.dtype:
+            raise DTypeError(
+                f"pool input dtype {x.dtype} differs from its weight dtype {self.weight.dtype}"
+            )
+        kh, kw = self.weight.shape[2], self.weight.shape[3]
+        pad_h, pad_w = x.shape[2] % kh, x.shape[3] % kw
+        if pad_h or pad_w:
+            x = tf.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        n, c, h, w, t = x.shape
+        weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
+        with fn.strict_fp32(x):
+            # channels are folded into the height axis (a kernel never straddles two
+            # channels because h is a multiple of the kernel height)
+            y = tf.conv3d(
+                x.reshape(n, 1, c * h, w, t), weight, None, self.stride, self.padding, self.dilation
+            )
+        return y.reshape(n, c, -1, y.shape[3], y.shape[4])
+
+
+class DropoutLayer(nn.Dropout3d):
+    """Dropout of whole neurons (all time steps together), SLAYER's ``_dropoutLayer``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn.check_spike_tensor(x, "dropout input", min_rank=2)
+        shape = x.shape
+        y = tf.dropout3d(x.reshape(shape[0], -1, 1, 1, shape[-1]), self.p, self.training, self.inplace)
+        return y.reshape(shape)
+
+
+class DelayLayer(nn.Module):
+    """Learnable per-neuron axonal delay (in ms), SLAYER's ``_delayLayer``.
+
+    ``inputSize`` is an int (``C`` neurons) or ``(C, H, W)``; the parameter ``delay`` has
+    shape ``(C, H, W)`` and is initialised uniformly in ``[0, 1)`` (use
+    ``torch.manual_seed`` for reproducibility).
+    """
+
+    def __init__(self, inputSize: int | tuple[int, int, int], Ts: float) -> None:  # noqa: N803
+        super().__init__()
+        if isinstance(inputSize, int) and not isinstance(inputSize, bool):
+            shape = (_positive(inputSize, "inputSize"), 1, 1)
+        elif isinstance(inputSize, (tuple, list)) and len(inputSize) == 3:
+            shape = tuple(_positive(v, "inputSize entries") for v in inputSize)
+        else:
+            raise ConfigError(f"inputSize must be an int or (C, H, W), got {inputSize!r}")
+        self.Ts = float(Ts)
+        self.delay = nn.Parameter(torch.rand(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn.check_spike_tensor(x, "delay input", min_rank=5)
+        if tuple(x.shape[1:4]) != tuple(self.delay.shape):
+            raise ShapeError(
+                f"delay input has neuron shape {tuple(x.shape[1:4])}; expected "
+                f"{tuple(self.delay.shape)}"
+            )
+        return fn.delay_shift(x, self.delay.to(x.dtype), self.Ts)
+
+
+class layer(nn.Module):  # noqa: N801 - SLAYER's name
+    """SLAYER-compatible spiking layer factory and neuron dynamics.
+
+    Args:
+        neuron: the ``neuron`` section of a SLAYER yaml file (``type``, ``theta``,
+            ``tauSr``, ``tauRef``, ``scaleRef``, ``tauRho``, ``scaleRho``).
+        simulation: the ``simulation`` section (``Ts``, ``tSample``).
+        fullRefKernel: use the long (``eps = 1e-4``) refractory kernel.
+
+    Example:
+        >>> import torch
+        >>> neuron = dict(type="SRMALPHA", theta=10, tauSr=10.0, tauRef=1.0,
+        ...               scaleRef=2, tauRho=1, scaleRho=1)
+        >>> slayer = layer(neuron, dict(Ts=1.0, tSample=20))
+        >>> fc = slayer.dense(4, 3)
+        >>> x = (torch.rand(2, 4, 1, 1, 20) < 0.3).float()
+        >>> slayer.spike(slayer.psp(fc(x))).shape
+        torch.Size([2, 3, 1, 1, 20])
+    """
+
+    def __init__(
+        self,
+        neuron: Mapping[str, Any],
+        simulation: Mapping[str, Any],
+        fullRefKernel: bool = False,  # noqa: N803
+    ) -> None:
+        super().__init__()
+        self.neuron = dict(validate_neuron(neuron))
+        self.simulation = dict(validate_simulation(simulation))
+        self.fullRefKernel = bool(fullRefKernel)
+        self.Ts = float(self.simulation["Ts"])
+        self.T = time_steps(self.simulation)
+        self.register_buffer("srmKernel", fn.srm_kernel(self.neuron, self.simulation))
+        self.register_buffer(
+            "refKernel", fn.ref_kernel(self.neuron, self.simulation, full=self.fullRefKernel)
+        )
+        self._psp_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+
+    # -- neuron dynamics -------------------------------------------------------------
+    def _psp_matrix(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.srmKernel
+        key = (x.shape[-1], x.dtype, x.device, kernel.data_ptr(), kernel._version)
+        matrix = self._psp_cache.get(key)
+        if matrix is None:
+            matrix = fn.psp_matrix(kernel.to(device=x.device, dtype=x.dtype), x.shape[-1])
+            self._psp_cache = {key: matrix}
+        return matrix
+
+    def psp(self, spike: torch.Tensor) -> torch.Tensor:
+        """Post-synaptic potential of ``spike`` (time last), SLAYER's ``psp``."""
+        fn.check_spike_tensor(spike, "psp input", min_rank=1)
+        return fn.psp(spike, self.srmKernel, self.Ts, matrix=self._psp_matrix(spike))
+
+    def spike(self, membranePotential: torch.Tensor) -> torch.Tensor:  # noqa: N803
+        """Spikes (value ``1/Ts``) of a membrane potential, with refractory response."""
+        return self.spike_with_potential(membranePotential)[0]
+
+    def spike_with_potential(self, membranePotential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: N803
+        """``(spikes, u_after)``: spikes and the refractory-updated membrane potential."""
+        n = self.neuron
+        return fn.spike_with_potential(
+            membranePotential, n["theta"], self.refKernel, self.Ts, n["tauRho"], n["scaleRho"]
+        )
+
+    # -- synaptic layers -------------------------------------------------------------
+    def dense(
+        self,
+        inFeatures: int | tuple[int, ...],  # noqa: N803
+        outFeatures: int,  # noqa: N803
+        weightScale: float = 10,  # noqa: N803
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> DenseLayer:
+        """Fully connected synapses (weights ``(out, C, H, W, 1)``), scaled by ``weightScale``."""
+        return DenseLayer(inFeatures, outFeatures, weightScale, preHookFx)
+
+    def conv(
+        self,
+        inFeatures: int,  # noqa: N803
+        outFeatures: int,  # noqa: N803
+        kernelSize: int | tuple[int, int],  # noqa: N803
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        weightScale: float = 100,  # noqa: N803
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> ConvLayer:
+        """2-D convolution synapses (weights ``(out, in, kh, kw, 1)``)."""
+        return ConvLayer(
+            inFeatures, outFeatures, kernelSize, stride, padding, dilation, groups,
+            weightScale, preHookFx,
+        )
+
+    def pool(
+        self,
+        kernelSize: int | tuple[int, int],  # noqa: N803
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        preHookFx: WeightHook | None = None,  # noqa: N803
+    ) -> PoolLayer:
+        """Sum pooling with weight ``1.1 * theta``."""
+        return PoolLayer(self.neuron["theta"], kernelSize, stride, padding, dilation, preHookFx)
+
+    def dropout(self, p: float = 0.5, inplace: bool = False) -> DropoutLayer:
+        """Dropout of whole neurons."""
+        if not 0 <= p <= 1:
+            raise ConfigError(f"dropout probability must be in [0, 1], got {p!r}")
+        return DropoutLayer(p, inplace)
+
+    def delay(self, inputSize: int | tuple[int, int, int]) -> DelayLayer:  # noqa: N803
+        """A learnable axonal delay per neuron."""
+        return DelayLayer(inputSize, self.Ts)
+
+    def delayShift(self, input: torch.Tensor, delay: float | torch.Tensor, Ts: float = 1) -> torch.Tensor:  # noqa: N802, N803, A002
+        """Shifts ``input`` later in time by ``delay`` (same units as ``Ts``)."""
+        return fn.delay_shift(input, delay, Ts)
+
+    def extra_repr(self) -> str:
+        n = self.neuron
+        return (
+            f"theta={n['theta']}, tauSr={n['tauSr']}, tauRef={n['tauRef']}, "
+            f"scaleRef={n['scaleRef']}, Ts={self.Ts:g}, T={self.T}"
+        )
