@@ -9,6 +9,7 @@ Drop-in names for slayerPytorch users::
 """
 
 from . import functional
+from .io import Events, read_nmnist_binary, write_nmnist_binary
 from .layer import ConvLayer, DelayLayer, DenseLayer, DropoutLayer, PoolLayer, layer
 from .loss import Stats, learningStats, loss, predict, spike_counts, spikeClassifier
 from .params import params
@@ -16,6 +17,9 @@ from .precision import allow_tf32, get_allow_tf32, set_allow_tf32, strict_fp32
 
 __all__ = [
     "functional",
+    "Events",
+    "read_nmnist_binary",
+    "write_nmnist_binary",
     "params",
     "layer",
     "DenseLayer",

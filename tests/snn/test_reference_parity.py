@@ -15,7 +15,6 @@ import pytest
 import torch
 
 import spikefi.snn as snn
-from spikefi.snn import functional as fn
 from spikefi.snn.parity import classify_mismatches
 from spikefi.zoo import build
 
