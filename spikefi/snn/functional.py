@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DTypeError, ShapeError
-from .precision import strict_fp32
+from .precision import get_allow_tf32, strict_fp32
 
 __all__ = [
     "alpha_kernel",
@@ -41,6 +41,7 @@ __all__ = [
     "surrogate_pdf",
     "delay_shift",
     "check_spike_tensor",
+    "conv3d",
 ]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -142,8 +143,64 @@ def psp(
     check_spike_tensor(x, "psp input", min_rank=1)
     if matrix is None:
         matrix = psp_matrix(kernel.to(device=x.device, dtype=x.dtype), x.shape[-1])
-    with strict_fp32(x):
-        return torch.matmul(x, matrix) * ts
+    if _needs_strict(x):
+        return _StrictMatmul.apply(x, matrix) * ts
+    return torch.matmul(x, matrix) * ts
+
+
+def _needs_strict(x: torch.Tensor) -> bool:
+    return x.device.type == "cuda" and x.dtype == torch.float32 and not get_allow_tf32()
+
+
+class _StrictMatmul(torch.autograd.Function):
+    """``x @ m`` (m constant) with TF32 off in the forward *and* the backward pass."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(m)
+        with strict_fp32(x):
+            return torch.matmul(x, m)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:  # type: ignore[override]
+        (m,) = ctx.saved_tensors
+        with strict_fp32(grad):
+            return torch.matmul(grad, m.t()), None
+
+
+class _StrictConv3d(torch.autograd.Function):
+    """``conv3d`` with TF32 off in the forward *and* the backward pass (CUDA fp32)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, stride: Any, padding: Any, dilation: Any, groups: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, w)
+        ctx.conf = (list(stride), list(padding), list(dilation), groups)
+        with strict_fp32(x):
+            return torch.nn.functional.conv3d(x, w, None, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        with strict_fp32(grad):
+            gx, gw, _ = torch.ops.aten.convolution_backward(
+                grad.contiguous(), x, w, None, stride, padding, dilation, False, [0, 0, 0], groups,
+                [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False],
+            )
+        return gx, gw, None, None, None, None
+
+
+def _triple(v: Any) -> tuple[int, int, int]:
+    return (v, v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv3d(
+    x: torch.Tensor, weight: torch.Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> torch.Tensor:
+    """``torch.nn.functional.conv3d`` (no bias) computed in true fp32 on CUDA, gradients included."""
+    if _needs_strict(x):
+        return _StrictConv3d.apply(x, weight, _triple(stride), _triple(padding), _triple(dilation), groups)
+    return torch.nn.functional.conv3d(x, weight, None, stride, padding, dilation, groups)
 
 
 def surrogate_pdf(

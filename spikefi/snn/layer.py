@@ -113,8 +113,7 @@ class DenseLayer(nn.Conv3d):
                 f"expected ({kh}, {kw}) to match the layer's inFeatures"
             )
         weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
-        with fn.strict_fp32(x):
-            return tf.conv3d(x, weight)
+        return fn.conv3d(x, weight)
 
 
 class ConvLayer(nn.Conv3d):
@@ -166,8 +165,7 @@ class ConvLayer(nn.Conv3d):
                 f"conv input spatial size {tuple(x.shape[2:4])} is smaller than the kernel "
                 f"{tuple(self.kernel_size[:2])} (padding {tuple(self.padding[:2])})"
             )
-        with fn.strict_fp32(x):
-            return tf.conv3d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+        return fn.conv3d(x, weight, self.stride, self.padding, self.dilation, self.groups)
 
 
 class PoolLayer(nn.Conv3d):
@@ -212,12 +210,9 @@ class PoolLayer(nn.Conv3d):
             x = tf.pad(x, (0, 0, 0, pad_w, 0, pad_h))
         n, c, h, w, t = x.shape
         weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
-        with fn.strict_fp32(x):
-            # channels are folded into the height axis (a kernel never straddles two
-            # channels because h is a multiple of the kernel height)
-            y = tf.conv3d(
-                x.reshape(n, 1, c * h, w, t), weight, None, self.stride, self.padding, self.dilation
-            )
+        # channels are folded into the height axis (a kernel never straddles two
+        # channels because h is a multiple of the kernel height)
+        y = fn.conv3d(x.reshape(n, 1, c * h, w, t), weight, self.stride, self.padding, self.dilation)
         return y.reshape(n, c, -1, y.shape[3], y.shape[4])
 
 

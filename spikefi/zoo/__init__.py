@@ -9,8 +9,22 @@ from .architectures import (
     config_path,
     load_config,
 )
+from .serialization import (
+    SCHEMA_VERSION,
+    load_network,
+    load_pretrained,
+    model_card,
+    pretrained_path,
+    save_network,
+)
 
 __all__ = [
+    "SCHEMA_VERSION",
+    "load_network",
+    "load_pretrained",
+    "model_card",
+    "pretrained_path",
+    "save_network",
     "ARCHITECTURES",
     "LayerSpec",
     "SpikingNetwork",
