@@ -73,7 +73,7 @@ def run_training(config: dict[str, Any], progress: bool = True) -> dict[str, Any
         from .tracking import common_tags, setup_tracking
 
         uri = setup_tracking(tracking["experiment"], tracking.get("uri"))
-        run = mlflow.start_run(run_name=f"train-{config['architecture']}")
+        run = mlflow.start_run(run_name=f"train-{config['architecture']}", nested=mlflow.active_run() is not None)
         mlflow.set_tags(common_tags("train", config_hash=config_hash(config)))
         mlflow.log_params({
             "architecture": config["architecture"], "dataset": description,

@@ -1,0 +1,73 @@
+"""Entry points against a real MLflow store (sqlite in a temporary folder)."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments import cli
+from experiments import main as demo
+from experiments import train as train_entry
+from spikefi.zoo import pretrained_path
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
+    rc = train_entry.main([
+        "--set", "training.epochs=1", "--set", "training.max_samples=160",
+        "--set", f"output_dir={tmp_path / 'out'}", "--no-progress",
+    ])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and "MLflow run" in printed
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("spikefi-train")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.data.params["architecture"] == "digits_cnn"
+    assert run.data.params["training.max_samples"] == "160"
+    history = client.get_metric_history(run.info.run_id, "test_accuracy")
+    assert [m.step for m in history] == [1]
+    card = json.loads((tmp_path / "out" / "digits_cnn.json").read_text())
+    assert card["test_accuracy"] == pytest.approx(run.data.metrics["final_test_accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {"model/digits_cnn.pt", "model/digits_cnn.yaml", "model/digits_cnn.md"} <= artifacts
+
+
+def test_demo_with_given_model(store, tmp_path, capsys):
+    rc = demo.main(["--set", f"model={pretrained_path('digits_cnn')}", "--set", f"output_dir={tmp_path / 'demo'}"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "golden accuracy" in printed and "what was produced and where" in printed
+    table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
+    summary = json.loads((tmp_path / "demo" / "golden" / "golden_summary.json").read_text())
+    assert summary["accuracy"] == pytest.approx(table["correct"].mean())
+    assert summary["accuracy"] >= 0.9
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("spikefi-demo")
+    runs = client.search_runs([exp.experiment_id])
+    names = {r.info.run_name for r in runs}
+    assert {"demo", "golden-digits_cnn"} <= names
+    golden = next(r for r in runs if r.info.run_name == "golden-digits_cnn")
+    parent = next(r for r in runs if r.info.run_name == "demo")
+    assert golden.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert golden.data.metrics["accuracy"] == pytest.approx(summary["accuracy"])
+
+
+def test_bad_config_values_give_clear_errors(store, capsys):
+    assert train_entry.main(["--set", "training.epochz=3"]) == 2
+    assert "unknown config key 'training.epochz'" in capsys.readouterr().err
+    assert train_entry.main(["--set", "architecture=resnet"]) == 2
+    assert "unknown architecture 'resnet'" in capsys.readouterr().err
+    assert cli.main(["nope"]) == 2

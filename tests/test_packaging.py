@@ -1,0 +1,34 @@
+"""Project packaging: pins agree, MLproject is well formed, the core imports no tracking libs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_conda_env_matches_pyproject():
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    conda = yaml.safe_load((REPO / "conda.yaml").read_text())
+    pip_deps = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    assert sorted(d for d in pip_deps if not d.startswith("-e")) == sorted(deps)
+
+
+def test_mlproject_entry_points_are_modules():
+    project = yaml.safe_load((REPO / "MLproject").read_text())
+    assert project["conda_env"] == "conda.yaml"
+    assert {"main", "train", "golden"} <= set(project["entry_points"])
+    for name, entry in project["entry_points"].items():
+        module = entry["command"].split()[2]
+        assert (REPO / (module.replace(".", "/") + ".py")).is_file(), name
+
+
+def test_core_imports_no_mlflow_or_optuna():
+    code = "import sys, spikefi, spikefi.training; print('mlflow' in sys.modules or 'optuna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
