@@ -8,6 +8,7 @@ model of the same architecture loads unchanged.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -84,6 +85,10 @@ class SpikingNetwork(nn.Module):
         if not layers:
             raise ConfigError("a SpikingNetwork needs at least one layer")
         self.slayer = layer(net_params["neuron"], net_params["simulation"])
+        #: the SLAYER parameters as plain data (neuron, simulation, training ...)
+        self.config: dict[str, Any] = (
+            net_params.to_dict() if isinstance(net_params, params) else copy.deepcopy(dict(net_params))
+        )
         self.input_shape = tuple(int(v) for v in input_shape)
         if len(self.input_shape) != 3 or min(self.input_shape) <= 0:
             raise ConfigError(f"input_shape must be (C, H, W) of positive ints, got {input_shape!r}")

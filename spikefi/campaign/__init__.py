@@ -1,0 +1,13 @@
+"""Fault injection campaigns: network discovery, engines, results and statistics."""
+
+from .campaign import Campaign, Round
+from .engine import ENGINES, ChunkResult, Engine, NaiveEngine, SequentialEngine
+from .network import NetworkMap
+from .result import CampaignResult
+from .stats import margin_of_error, sample_size, wilson_interval, wilson_intervals
+
+__all__ = [
+    "Campaign", "Round", "CampaignResult", "NetworkMap",
+    "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "ChunkResult",
+    "sample_size", "margin_of_error", "wilson_interval", "wilson_intervals",
+]

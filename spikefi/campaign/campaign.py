@@ -1,0 +1,488 @@
+"""Campaign: a network, a test set and rounds of faults, evaluated by an engine.
+
+Example:
+    >>> from spikefi.zoo import load_pretrained
+    >>> from spikefi.data import load_spiking_digits
+    >>> from spikefi.faults import DeadNeuron, Fault, Site
+    >>> from spikefi.campaign import Campaign
+    >>> net, _, _ = load_pretrained("digits_cnn")
+    >>> _, test = load_spiking_digits()
+    >>> cmpn = Campaign(net, test, max_samples=64, seed=1)
+    >>> ids = cmpn.exhaustive(DeadNeuron(), layers=["SF4"])
+    >>> result = cmpn.run(progress=False)
+    >>> len(result.table)
+    10
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError, FaultSpecError
+from ..faults.models import BitFlipSynapse, FaultModel, SynapseFaultModel
+from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
+from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
+from ..faults.timing import Permanent, Timing
+from ..snn import precision
+from ..snn.layer import layer as spiking_layer
+from ..snn.loss import loss as spike_loss
+from ..training import dataset_tensors, one_hot_target
+from .engine import ChunkResult, Engine, PreparedRound, RoundStats, faults_json, get_engine
+from .network import NetworkMap
+
+__all__ = ["Campaign", "Round"]
+
+
+@dataclass
+class Round:
+    """Faults evaluated together, with a stable id."""
+
+    round_id: int
+    faults: list[ResolvedFault] = field(default_factory=list)
+    specs: list[Fault] = field(default_factory=list)
+
+
+class Campaign:
+    """A fault-injection campaign on a copy of ``net`` (the original is never modified).
+
+    Args:
+        net: a SLAYER network (spikefi zoo network, or any module with a spiking layer
+            and Conv3d-based synaptic layers whose forward is the SLAYER chain).
+        dataset: the test set: a dataset with ``tensors``/``labels``, a map-style dataset
+            of ``(spikes, label)`` or an ``(inputs, labels)`` tuple.
+        batch_size: samples per batch.
+        seed: campaign seed; every random draw derives from it and the round id.
+        device, dtype: where and in which precision to compute (default: the network's).
+        quantization: ``{"dtype": "int8" | "uint8" | "int32", "symmetric": bool}`` makes the
+            golden network the quantized one (weights = dequantize(quantize(w)) per
+            conv/dense layer); needed by bit-flip faults.
+        max_samples: use only the first samples of the dataset.
+        expected_accuracy: golden accuracy to check against (e.g. from a model card);
+            a difference above ``accuracy_tolerance`` raises :class:`ConfigError`.
+        allow_tf32: allow TF32 on CUDA (otherwise a campaign refuses to run with it on).
+        net_params: SLAYER parameters with a ``training: error:`` section for the loss
+            column (default: the network's own ``config``, as zoo networks have).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        dataset: Any,
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        quantization: dict[str, Any] | None = None,
+        max_samples: int | None = None,
+        expected_accuracy: float | None = None,
+        accuracy_tolerance: float = 1e-9,
+        allow_tf32: bool = False,
+        net_params: Any = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be an int >= 0, got {seed!r}")
+        param = next(iter(net.parameters()), None)
+        self.device = torch.device(device) if device is not None else (param.device if param is not None else torch.device("cpu"))
+        self.dtype = dtype or (param.dtype if param is not None else torch.float32)
+        if self.device.type == "cuda" and precision.get_allow_tf32() and not allow_tf32:
+            raise ConfigError("TF32 is enabled (snn.set_allow_tf32(True)); a campaign needs allow_tf32=True to accept it")
+        self.allow_tf32 = allow_tf32
+        self.batch_size = batch_size
+        self.seed = seed
+        x, y = dataset_tensors(dataset)
+        if max_samples is not None:
+            if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+                raise ConfigError(f"max_samples must be an int >= 1, got {max_samples!r}")
+            x, y = x[:max_samples], y[:max_samples]
+        self.x = x.to(self.dtype)
+        self.y = y
+        self.net = copy.deepcopy(net).to(device=self.device, dtype=self.dtype).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        input_shape = tuple(self.x.shape[1:4])
+        self.steps = int(self.x.shape[-1])
+        self.netmap = NetworkMap(self.net, input_shape, self.steps)  # type: ignore[arg-type]
+        if not self.netmap.chain:
+            raise FaultSpecError(
+                "the network's forward is not a chain of synaptic layers each followed by psp+spike; "
+                "only SLAYER chains are supported by this engine"
+            )
+        classes = self.netmap.output_shape[0]
+        if int(self.y.min()) < 0 or int(self.y.max()) >= classes:
+            raise DataError(f"labels must be in [0, {classes}) for this network, got [{int(self.y.min())}, {int(self.y.max())}]")
+        self.classes = classes
+        self.qparams: dict[str, QuantParams] = {}
+        self.qcodes: dict[str, torch.Tensor] = {}
+        self.quantization = dict(quantization) if quantization else None
+        if self.quantization:
+            self._quantize(self.quantization)
+        self.loss_fn = self._loss(net_params)
+        self._rounds: list[Round] = []
+        self._next_id = 0
+        self._golden: list[dict[str, Any]] | None = None
+        self._golden_summary: dict[str, Any] | None = None
+        self._slayers: dict[str, Any] = {}
+        self.expected_accuracy = expected_accuracy
+        self.accuracy_tolerance = accuracy_tolerance
+
+    # -- set-up helpers ---------------------------------------------------------------
+    def _quantize(self, spec: dict[str, Any]) -> None:
+        unknown = set(spec) - {"dtype", "symmetric"}
+        if unknown:
+            raise ConfigError(f"unknown quantization keys {sorted(unknown)}; allowed: dtype, symmetric")
+        dtype = spec.get("dtype", "int8")
+        for name, info in self.netmap.layers.items():
+            if info.synapse_shape is None:
+                continue
+            module = self.netmap.modules[name]
+            if getattr(module, "preHookFx", None) is not None:
+                raise ConfigError(f"layer {name!r} has a preHookFx; quantized campaigns need plain weights")
+            qp = affine_params(module.weight.detach(), dtype, bool(spec.get("symmetric", False)))
+            codes = quantize(module.weight.detach(), qp)
+            module.weight.data = dequantize(codes, qp, dtype=module.weight.dtype)
+            self.qparams[name] = qp
+            self.qcodes[name] = codes
+
+    def _loss(self, net_params: Any) -> Any:
+        """NumSpikes loss when the network's parameters have a ``training: error:`` section."""
+        cfg = net_params if net_params is not None else getattr(self.net, "config", None)
+        try:
+            error = cfg["training"]["error"]  # type: ignore[index]
+        except (KeyError, TypeError, ConfigError):
+            return None
+        slayer = self.netmap.slayer
+        params = {"neuron": slayer.neuron, "simulation": slayer.simulation, "training": {"error": error}}
+        return spike_loss(params).to(device=self.device, dtype=self.dtype)
+
+    def faulty_slayer(self, neuron: dict[str, Any]) -> Any:
+        """A spiking layer with the faulty neuron's parameters (cached)."""
+        key = repr(sorted(neuron.items()))
+        slayer = self._slayers.get(key)
+        if slayer is None:
+            try:
+                slayer = spiking_layer(neuron, self.netmap.simulation()).to(device=self.device, dtype=self.dtype)
+            except ConfigError as exc:
+                raise FaultSpecError(f"faulty neuron parameters are invalid: {exc}") from None
+            self._slayers[key] = slayer
+        return slayer
+
+    # -- rounds ------------------------------------------------------------------------
+    @property
+    def rounds(self) -> list[Round]:
+        return list(self._rounds)
+
+    def _resolve(self, round_id: int, faults: Iterable[Fault], start: int,
+                 existing: Sequence[ResolvedFault] = ()) -> list[ResolvedFault]:
+        resolved: list[ResolvedFault] = []
+        for j, fault in enumerate(faults):
+            if not isinstance(fault, Fault):
+                raise FaultSpecError(f"expected a Fault, got {fault!r}")
+            rng = np.random.default_rng([self.seed, round_id, start + j, 7])
+            kind = "synapse" if fault.model.target == "synapse" else "neuron"
+            taken: dict[str, set[tuple[int, ...]]] = {}
+            for rf in [*existing, *resolved]:
+                if ("synapse" if rf.target == "synapse" else "neuron") == kind:
+                    taken.setdefault(rf.layer, set()).update(rf.positions)
+            for rf in resolve_fault(fault, self.netmap.layers, rng, taken):
+                self._check(rf)
+                resolved.append(rf)
+        return resolved
+
+    def _check(self, rf: ResolvedFault) -> None:
+        model = rf.model
+        if isinstance(model, SynapseFaultModel) and model.needs_quantization:
+            qp = self.qparams.get(rf.layer)
+            if qp is None:
+                raise FaultSpecError(f"{model.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
+            if isinstance(model, BitFlipSynapse):
+                model.check_quantization(qp)
+        if model.target == "parametric":
+            self.faulty_slayer(model.faulty_neuron(self.netmap.neuron()))  # validates parameters now
+
+    def _check_round(self, rnd: Round) -> None:
+        seen: set[tuple[str, str, tuple[int, ...]]] = set()
+        parametric: dict[tuple[str, tuple[int, ...]], list[Timing]] = {}
+        for rf in rnd.faults:
+            for p in rf.positions:
+                if rf.target == "parametric":
+                    parametric.setdefault((rf.layer, p), []).append(rf.timing)
+                key = (rf.target, rf.layer, p)
+                if rf.target == "synapse" and key in seen:
+                    raise FaultSpecError(f"two synapse faults on the same synapse {rf.layer}{p} in round {rnd.round_id}")
+                seen.add(key)
+        for (layer, p), timings in parametric.items():
+            if len(timings) > 1:
+                raise FaultSpecError(
+                    f"neuron {layer}{p} has {len(timings)} parametric faults in round {rnd.round_id}; one per neuron per round"
+                )
+
+    def inject(self, faults: Fault | Sequence[Fault], round_index: int = -1) -> int:
+        """Adds faults to a round (the last one by default; the first round is created).
+
+        Returns the round id.
+        """
+        faults = [faults] if isinstance(faults, Fault) else list(faults)
+        if not self._rounds:
+            return self.then_inject(faults)
+        try:
+            rnd = self._rounds[round_index]
+        except IndexError:
+            raise FaultSpecError(f"round index {round_index} out of range: {len(self._rounds)} rounds") from None
+        added = self._resolve(rnd.round_id, faults, len(rnd.specs), rnd.faults)
+        candidate = Round(rnd.round_id, rnd.faults + added, rnd.specs + faults)
+        self._check_round(candidate)
+        rnd.faults, rnd.specs = candidate.faults, candidate.specs
+        return rnd.round_id
+
+    def then_inject(self, faults: Fault | Sequence[Fault] = ()) -> int:
+        """Creates a new round with ``faults`` (possibly none: a golden round); returns its id."""
+        faults = [faults] if isinstance(faults, Fault) else list(faults)
+        round_id = self._next_id
+        rnd = Round(round_id, self._resolve(round_id, faults, 0), faults)
+        self._check_round(rnd)
+        self._next_id += 1
+        self._rounds.append(rnd)
+        return round_id
+
+    def exhaustive(
+        self,
+        model: FaultModel,
+        layers: Sequence[str] | None = None,
+        sample: int | None = None,
+        timing: Timing | None = None,
+    ) -> list[int]:
+        """One round per site of ``model`` in ``layers`` (default: every eligible layer).
+
+        Args:
+            sample: draw this many sites at random (without replacement) instead of all.
+
+        Returns the new round ids.
+        """
+        if not isinstance(model, FaultModel):
+            raise FaultSpecError(f"exhaustive injection needs a FaultModel, got {model!r}")
+        timing = timing or Permanent()
+        names = list(self.netmap.layers) if layers is None else list(layers)
+        sites: list[tuple[str, tuple[int, ...]]] = []
+        for name in names:
+            if name not in self.netmap.layers:
+                raise FaultSpecError(f"unknown layer {name!r}; layers: {list(self.netmap.layers)}")
+            info = self.netmap.layers[name]
+            if layers is None and model.target == "synapse" and info.synapse_shape is None:
+                continue
+            shape = info.shape_for(model.target)
+            sites.extend((name, tuple(int(v) for v in idx)) for idx in np.ndindex(*shape))
+        if sample is not None:
+            if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= len(sites):
+                raise FaultSpecError(f"sample must be an int in [1, {len(sites)}], got {sample!r}")
+            rng = np.random.default_rng([self.seed, len(self._rounds), 11])
+            pick = np.sort(rng.choice(len(sites), size=sample, replace=False))
+            sites = [sites[i] for i in pick]
+        return [self.then_inject(Fault(model, Site(name, pos), timing)) for name, pos in sites]
+
+    def eject(self, round_index: int | None = None) -> None:
+        """Removes one round (by index in :attr:`rounds`) or, with ``None``, every round."""
+        if round_index is None:
+            self._rounds.clear()
+            return
+        try:
+            del self._rounds[round_index]
+        except IndexError:
+            raise FaultSpecError(f"round index {round_index} out of range: {len(self._rounds)} rounds") from None
+
+    # -- data and golden -----------------------------------------------------------------
+    @property
+    def num_samples(self) -> int:
+        return int(self.y.numel())
+
+    def batches(self) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        for start in range(0, self.num_samples, self.batch_size):
+            idx = list(range(start, min(start + self.batch_size, self.num_samples)))
+            yield idx, self.x[start : idx[-1] + 1].to(self.device), self.y[start : idx[-1] + 1].to(self.device)
+
+    def predict_counts(self, counts: torch.Tensor) -> torch.Tensor:
+        """Class with most output spikes (integer counts); ties go to the lowest index."""
+        c = counts.shape[1]
+        index = torch.arange(c, device=counts.device)
+        return torch.argmax(counts * c + (c - 1 - index), dim=1)
+
+    def sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> float:
+        return float(self.loss_fn.numSpikes(out, one_hot_target(y, out.shape[1], out.dtype)))
+
+    def golden_batch(self, b: int) -> dict[str, Any]:
+        self.golden()
+        return self._golden[b]  # type: ignore[index]
+
+    def golden_input(self, golden: dict[str, Any], first: int, x: torch.Tensor) -> torch.Tensor:
+        """Input spikes of layer ``first`` in the golden run (late start)."""
+        if first == 0:
+            return x
+        prev = self.netmap.order[first - 1]
+        return golden["spikes"][prev].to(self.dtype) * (1.0 / float(self.netmap.simulation()["Ts"]))
+
+    def golden(self) -> dict[str, Any]:
+        """Golden run (cached): accuracy, loss, spike counts and firing rates per layer."""
+        if self._golden_summary is not None:
+            return self._golden_summary
+        from .engine import spike_counts
+
+        t0 = time.perf_counter()
+        cache: list[dict[str, Any]] = []
+        correct, tied, loss_sum = 0, 0, 0.0
+        totals = dict.fromkeys(self.netmap.order, 0)
+        with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
+            for _, x, y in self.batches():
+                s = x
+                spikes, counts_per_layer = {}, {}
+                for name in self.netmap.order:
+                    s = self.netmap.slayer.spike(self.netmap.slayer.psp(self.netmap.layer_forward(name, s)))
+                    fired = s != 0
+                    spikes[name] = fired
+                    counts_per_layer[name] = int(fired.sum())
+                    totals[name] += counts_per_layer[name]
+                counts = spike_counts(s)
+                pred = self.predict_counts(counts)
+                from .engine import tied_top
+
+                correct += int((pred == y).sum())
+                tied += int(tied_top(counts).sum())
+                if self.loss_fn is not None:
+                    loss_sum += self.sample_loss(s, y)
+                cache.append({"spikes": spikes, "spike_counts": counts_per_layer, "output": s, "counts": counts, "pred": pred})
+        n = self.num_samples
+        neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
+        summary = {
+            "accuracy": correct / n,
+            "loss": loss_sum / n if self.loss_fn is not None else float("nan"),
+            "samples": n,
+            "tied": tied,
+            "spike_counts": totals,
+            "firing_rates": {k: totals[k] / (n * neurons[k] * self.steps) for k in totals},
+            "seconds": time.perf_counter() - t0,
+        }
+        if self.expected_accuracy is not None and abs(summary["accuracy"] - self.expected_accuracy) > self.accuracy_tolerance:
+            raise ConfigError(
+                f"golden accuracy {summary['accuracy']:.6f} differs from the expected {self.expected_accuracy:.6f} "
+                "(model card): wrong model, data or precision?"
+            )
+        self._golden = cache
+        self._golden_summary = summary
+        return summary
+
+    # -- running -------------------------------------------------------------------------
+    def result_row(self, rnd: Round, prep: PreparedRound, st: RoundStats) -> dict[str, Any]:
+        golden = self.golden()
+        faults = rnd.faults
+        single = len(faults) == 1 and len(faults[0].positions) == 1
+        pos = list(faults[0].positions[0]) if single else []
+        pos += [-1] * (4 - len(pos))
+        models = sorted({f.model.name for f in faults})
+        param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
+        row: dict[str, Any] = {
+            "round_id": rnd.round_id,
+            "n_faults": sum(len(f.positions) for f in faults),
+            "layer": ";".join(dict.fromkeys(f.layer for f in faults)),
+            "model": ";".join(models),
+            "target": ";".join(sorted({f.target for f in faults})),
+            "pos0": pos[0], "pos1": pos[1], "pos2": pos[2], "pos3": pos[3],
+            "param_name": param_name,
+            "param": float(param),
+            "timing": ";".join(dict.fromkeys(f.timing.describe() for f in faults)),
+            "faults": faults_json(faults),
+            "samples": st.samples,
+            "accuracy": st.correct / st.samples if st.samples else float("nan"),
+            "golden_accuracy": golden["accuracy"],
+            "critical": st.critical,
+            "changed": st.changed,
+            "tied": st.tied,
+            "loss": st.loss_sum / st.samples if self.loss_fn is not None and st.samples else float("nan"),
+            "spike_count_deviation": st.deviation_sum / st.samples if st.samples else float("nan"),
+            "first_divergent_layer": "" if st.first_divergence is None else self.netmap.order[st.first_divergence],
+        }
+        for name in self.netmap.order:
+            row[f"spikes.{name}"] = st.spikes.get(name, 0)
+        return row
+
+    def iter_chunks(
+        self,
+        engine: str | Engine = "sequential",
+        chunk_size: int = 64,
+        rounds: Sequence[Round] | None = None,
+        progress: bool = True,
+        early_stop_tolerance: float = 0.0,
+    ) -> Iterator[ChunkResult]:
+        """Evaluates rounds chunk by chunk, yielding each :class:`ChunkResult` when done."""
+        eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
+        todo = list(self._rounds if rounds is None else rounds)
+        self.golden()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo) * self.num_samples, unit="f·s", unit_scale=True, desc=f"campaign ({eng.name})",
+                       mininterval=0.5)
+        t0 = time.perf_counter()
+
+        def on_progress(n_rounds: int, n_samples: int) -> None:
+            if bar is not None:
+                bar.update(n_rounds * n_samples)
+
+        try:
+            with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
+                done = 0
+                for chunk in eng.run(self, todo, chunk_size, on_progress):
+                    done += len(chunk.round_ids)
+                    if bar is not None:
+                        bar.set_postfix(rounds=f"{done}/{len(todo)}", refresh=False)
+                    yield chunk
+        finally:
+            if bar is not None:
+                bar.close()
+        self.last_run_seconds = time.perf_counter() - t0
+
+    def run(
+        self,
+        engine: str | Engine = "sequential",
+        chunk_size: int = 64,
+        progress: bool = True,
+        early_stop_tolerance: float = 0.0,
+    ) -> Any:
+        """Evaluates every round; returns a :class:`~spikefi.campaign.result.CampaignResult`."""
+        from .result import CampaignResult
+
+        t0 = time.perf_counter()
+        rows: list[dict[str, Any]] = []
+        name = engine if isinstance(engine, str) else engine.name
+        for chunk in self.iter_chunks(engine, chunk_size, progress=progress, early_stop_tolerance=early_stop_tolerance):
+            rows.extend(chunk.rows)
+        seconds = time.perf_counter() - t0
+        return CampaignResult.from_rows(rows, self.metadata(name, seconds, early_stop_tolerance))
+
+    def metadata(self, engine: str, seconds: float, early_stop_tolerance: float = 0.0) -> dict[str, Any]:
+        golden = self.golden()
+        return {
+            "engine": engine,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "samples": self.num_samples,
+            "rounds": len(self._rounds),
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "quantization": self.quantization,
+            "early_stop_tolerance": early_stop_tolerance,
+            "layers": {n: {"kind": i.kind, "neuron_shape": list(i.neuron_shape),
+                           "synapse_shape": list(i.synapse_shape) if i.synapse_shape else None}
+                       for n, i in self.netmap.layers.items()},
+            "golden": {k: v for k, v in golden.items() if k != "seconds"},
+            "seconds": seconds,
+        }

@@ -1,0 +1,375 @@
+"""Evaluating fault rounds: the faulty layer computation and the engines.
+
+One mechanism carries progress, checkpoints and sharding: rounds are evaluated in
+*chunks*, and an engine yields a :class:`ChunkResult` as soon as a chunk is done.
+
+Within a layer, faults are applied in this order: synapse faults (on the layer's
+effective weight), then the membrane potential and spikes with golden parameters, then
+parametric neurons (re-simulated with their own kernels and threshold), then neuron
+output faults (in the order they were injected).
+
+Engines:
+
+* ``naive`` — the reference: every round runs the whole network from the input.
+* ``sequential`` — SpikeFI's optimisations: loop order batch → round, late start from the
+  cached golden spikes at the first faulty layer, early stop once a layer at or after the
+  last faulty one reproduces the golden spikes (``early_stop_tolerance`` > 0 stops when
+  at most that fraction of spike entries differ — an approximation).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseContext, SynapseFaultModel
+from ..faults.sites import ResolvedFault
+from ..faults.timing import Permanent, PerSample, sample_rng
+from ..snn.loss import spike_counts
+
+if TYPE_CHECKING:
+    from .campaign import Campaign, Round
+
+__all__ = ["ChunkResult", "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "get_engine", "RoundStats"]
+
+
+# ------------------------------------------------------------------------------------
+# preparing a round
+
+
+@dataclass
+class _Synapse:
+    fault: ResolvedFault
+    index: int  # fault index within the round
+    idx: tuple[torch.Tensor, ...]
+    values: torch.Tensor
+
+
+@dataclass
+class _Parametric:
+    fault: ResolvedFault
+    index: int
+    idx: tuple[torch.Tensor, ...]
+    slayer: Any
+
+
+@dataclass
+class _Neuron:
+    fault: ResolvedFault
+    index: int
+    idx: tuple[torch.Tensor, ...]
+
+
+@dataclass
+class LayerFaults:
+    synapse: list[_Synapse] = field(default_factory=list)
+    parametric: list[_Parametric] = field(default_factory=list)
+    neuron: list[_Neuron] = field(default_factory=list)
+    permanent_weight: torch.Tensor | None = None  # effective weight with every permanent synapse fault
+
+
+@dataclass
+class PreparedRound:
+    round_id: int
+    layers: dict[str, LayerFaults]
+    first: int  # index of the first faulty layer (len(order) when empty)
+    last: int
+
+
+def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[torch.Tensor, ...]:
+    arr = torch.tensor(positions, dtype=torch.long, device=device)
+    return tuple(arr[:, i] for i in range(arr.shape[1]))
+
+
+def prepare_round(campaign: Campaign, rnd: Round) -> PreparedRound:
+    """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once."""
+    netmap = campaign.netmap
+    device = campaign.device
+    layers: dict[str, LayerFaults] = {}
+    for i, fault in enumerate(rnd.faults):
+        lf = layers.setdefault(fault.layer, LayerFaults())
+        model = fault.model
+        if isinstance(model, SynapseFaultModel):
+            weight = netmap.effective_weight(fault.layer).detach()
+            idx = _index([(*p, 0) for p in fault.positions], device)
+            codes = campaign.qcodes.get(fault.layer)
+            ctx = SynapseContext(weight, campaign.qparams.get(fault.layer), None if codes is None else codes[idx])
+            values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
+            lf.synapse.append(_Synapse(fault, i, idx, values))
+        elif isinstance(model, ParametricFaultModel):
+            neuron = model.faulty_neuron(netmap.neuron())
+            slayer = campaign.faulty_slayer(neuron)
+            lf.parametric.append(_Parametric(fault, i, _index(fault.positions, device), slayer))
+        elif isinstance(model, NeuronFaultModel):
+            lf.neuron.append(_Neuron(fault, i, _index(fault.positions, device)))
+        else:
+            raise ConfigError(f"fault model {model!r} has an unknown target {getattr(model, 'target', None)!r}")
+    for name, lf in layers.items():
+        perm = [s for s in lf.synapse if isinstance(s.fault.timing, Permanent)]
+        if perm:
+            w = netmap.effective_weight(name).detach().clone()
+            for s in perm:
+                w[s.idx] = s.values
+            lf.permanent_weight = w
+    order = {name: i for i, name in enumerate(netmap.order)}
+    idxs = [order[n] for n in layers]
+    return PreparedRound(rnd.round_id, layers, min(idxs, default=len(order)), max(idxs, default=-1))
+
+
+# ------------------------------------------------------------------------------------
+# the faulty layer
+
+
+def _masks(fault: ResolvedFault, index: int, samples: Sequence[int], steps: int, seed: int, round_id: int,
+           device: torch.device) -> torch.Tensor | None:
+    return fault.timing.mask(samples, steps, seed, round_id, index, device)
+
+
+def faulty_layer(
+    campaign: Campaign,
+    name: str,
+    x: torch.Tensor,
+    lf: LayerFaults | None,
+    samples: Sequence[int],
+    round_id: int,
+) -> torch.Tensor:
+    """Output spikes of layer ``name`` for input spikes ``x`` with the round's faults of that layer."""
+    netmap = campaign.netmap
+    slayer = netmap.slayer
+    if lf is None:
+        return slayer.spike(slayer.psp(netmap.layer_forward(name, x)))
+    steps = x.shape[-1]
+    seed = campaign.seed
+    device = x.device
+    # 1. synapses
+    transient = [s for s in lf.synapse if not isinstance(s.fault.timing, Permanent)]
+    a = netmap.layer_forward(name, x, lf.permanent_weight)
+    if transient:
+        masks = []
+        for s in transient:
+            m = _masks(s.fault, s.index, samples, steps, seed, round_id, device)
+            masks.append(torch.ones(len(samples), steps, dtype=torch.bool, device=device) if m is None else m)
+        code = torch.zeros(len(samples), steps, dtype=torch.long, device=device)
+        for j, m in enumerate(masks):
+            code |= m.long() << j
+        base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
+        for combo in torch.unique(code).tolist():
+            if combo == 0:
+                continue
+            w = base.clone()
+            for j, s in enumerate(transient):
+                if combo >> j & 1:
+                    w[s.idx] = s.values
+            a_combo = netmap.layer_forward(name, x, w)
+            sel = (code == combo)[:, None, None, None, :]
+            a = torch.where(sel, a_combo, a)
+    # 2. golden neuron dynamics
+    s_out = slayer.spike(slayer.psp(a))
+    if not lf.parametric and not lf.neuron:
+        return s_out
+    s_out = s_out.clone()
+    # 3. parametric neurons
+    for p in lf.parametric:
+        a_sel = a[(slice(None), *p.idx)]  # (B, k, T)
+        s_f = p.slayer.spike(p.slayer.psp(a_sel))
+        if isinstance(p.fault.timing, PerSample):
+            hit = torch.as_tensor(p.fault.timing.affected(samples, seed, round_id, p.index), device=device)
+            s_f = torch.where(hit[:, None, None], s_f, s_out[(slice(None), *p.idx)])
+        s_out[(slice(None), *p.idx)] = s_f
+    # 4. neuron outputs
+    spike_value = 1.0 / float(netmap.simulation()["Ts"])
+    for n in lf.neuron:
+        cur = s_out[(slice(None), *n.idx)]  # (B, k, T)
+        noise = None
+        if n.fault.model.stochastic:
+            k = cur.shape[1]
+            noise = torch.as_tensor(
+                np.stack([sample_rng(seed, round_id, n.index, s, stream=2).random((k, steps)) for s in samples]),
+                dtype=cur.dtype, device=device,
+            )
+        new = n.fault.model.apply(cur, spike_value, noise)
+        m = _masks(n.fault, n.index, samples, steps, seed, round_id, device)
+        if m is not None:
+            new = torch.where(m[:, None, :], new, cur)
+        s_out[(slice(None), *n.idx)] = new
+    return s_out
+
+
+# ------------------------------------------------------------------------------------
+# statistics of a round
+
+
+@dataclass
+class RoundStats:
+    """Per-round accumulators over the batches of the test set."""
+
+    samples: int = 0
+    correct: int = 0
+    critical: int = 0
+    changed: int = 0
+    tied: int = 0
+    loss_sum: float = 0.0
+    deviation_sum: float = 0.0
+    spikes: dict[str, int] = field(default_factory=dict)
+    first_divergence: int | None = None
+
+    def add_spikes(self, name: str, count: int) -> None:
+        self.spikes[name] = self.spikes.get(name, 0) + int(count)
+
+    def diverged_at(self, index: int) -> None:
+        if self.first_divergence is None or index < self.first_divergence:
+            self.first_divergence = index
+
+
+def tied_top(counts: torch.Tensor) -> torch.Tensor:
+    """Whether the top output spike count is shared by two or more classes (per sample)."""
+    top = counts.max(dim=1, keepdim=True).values
+    return (counts == top).sum(dim=1) > 1
+
+
+@dataclass
+class ChunkResult:
+    """Results of one chunk of rounds, yielded as soon as the chunk is done."""
+
+    chunk_index: int
+    round_ids: list[int]
+    rows: list[dict[str, Any]]
+    seconds: float
+    samples: int
+
+
+# ------------------------------------------------------------------------------------
+# engines
+
+
+class Engine(ABC):
+    """Evaluates rounds of a campaign, chunk by chunk."""
+
+    name: str = "engine"
+
+    def __init__(self, early_stop_tolerance: float = 0.0) -> None:
+        if not (isinstance(early_stop_tolerance, (int, float)) and 0 <= early_stop_tolerance < 1):
+            raise ConfigError(f"early_stop_tolerance must be in [0, 1), got {early_stop_tolerance!r}")
+        self.early_stop_tolerance = float(early_stop_tolerance)
+
+    def run(self, campaign: Campaign, rounds: Sequence[Round], chunk_size: int = 64,
+            on_progress: Any = None) -> Iterator[ChunkResult]:
+        """Yields one :class:`ChunkResult` per ``chunk_size`` rounds, in round order."""
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+        for c, start in enumerate(range(0, len(rounds), chunk_size)):
+            chunk = list(rounds[start : start + chunk_size])
+            t0 = time.perf_counter()
+            prepared = [prepare_round(campaign, r) for r in chunk]
+            stats = [RoundStats() for _ in chunk]
+            for b, (samples, x, y) in enumerate(campaign.batches()):
+                golden = campaign.golden_batch(b)
+                for prep, st in zip(prepared, stats, strict=True):
+                    self.evaluate(campaign, prep, samples, x, y, golden, st)
+                if on_progress is not None:
+                    on_progress(len(chunk), len(samples))
+            rows = [campaign.result_row(r, p, s) for r, p, s in zip(chunk, prepared, stats, strict=True)]
+            yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples)
+
+    @abstractmethod
+    def evaluate(self, campaign: Campaign, prep: PreparedRound, samples: list[int], x: torch.Tensor,
+                 y: torch.Tensor, golden: dict[str, Any], stats: RoundStats) -> None:
+        """Evaluates one round on one batch, adding to ``stats``."""
+
+    @staticmethod
+    def finish(campaign: Campaign, out: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: RoundStats) -> None:
+        counts = spike_counts(out)
+        pred = campaign.predict_counts(counts)
+        g_pred = golden["pred"]
+        stats.samples += int(y.numel())
+        stats.correct += int((pred == y).sum())
+        stats.critical += int(((g_pred == y) & (pred != y)).sum())
+        stats.changed += int((pred != g_pred).sum())
+        stats.tied += int(tied_top(counts).sum())
+        stats.deviation_sum += float((counts - golden["counts"]).abs().sum())
+        if campaign.loss_fn is not None:
+            stats.loss_sum += campaign.sample_loss(out, y)
+
+
+class NaiveEngine(Engine):
+    """Every round runs the whole network from the input: the reference engine."""
+
+    name = "naive"
+
+    def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
+        s = x
+        for i, name in enumerate(campaign.netmap.order):
+            s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
+            stats.add_spikes(name, int((s != 0).sum()))
+            if stats.first_divergence is None or i < stats.first_divergence:
+                if not torch.equal(s != 0, golden["spikes"][name]):
+                    stats.diverged_at(i)
+        self.finish(campaign, s, y, golden, stats)
+
+
+class SequentialEngine(Engine):
+    """SpikeFI-style: late start at the first faulty layer, early stop on golden spikes."""
+
+    name = "sequential"
+
+    def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
+        order = campaign.netmap.order
+        if prep.first >= len(order):  # empty round: the golden network
+            for name in order:
+                stats.add_spikes(name, golden["spike_counts"][name])
+            self.finish(campaign, golden["output"], y, golden, stats)
+            return
+        for name in order[: prep.first]:
+            stats.add_spikes(name, golden["spike_counts"][name])
+        s = campaign.golden_input(golden, prep.first, x)
+        out = None
+        for i in range(prep.first, len(order)):
+            name = order[i]
+            s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
+            fired = s != 0
+            stats.add_spikes(name, int(fired.sum()))
+            g = golden["spikes"][name]
+            differs = fired != g
+            if bool(differs.any()):
+                stats.diverged_at(i)
+            if i >= prep.last:
+                frac = float(differs.float().mean()) if self.early_stop_tolerance > 0 else (1.0 if bool(differs.any()) else 0.0)
+                if frac <= self.early_stop_tolerance:
+                    for rest in order[i + 1 :]:
+                        stats.add_spikes(rest, golden["spike_counts"][rest])
+                    out = golden["output"] if frac == 0 else None
+                    if out is None:  # approximate stop: continue golden from here
+                        out = golden["output"]
+                    break
+        if out is None:
+            out = s
+        self.finish(campaign, out, y, golden, stats)
+
+
+ENGINES: dict[str, type[Engine]] = {"naive": NaiveEngine, "sequential": SequentialEngine}
+
+
+def get_engine(name: str, **kwargs: Any) -> Engine:
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}; allowed: {sorted(ENGINES)}")
+    return ENGINES[name](**kwargs)
+
+
+def faults_json(faults: Sequence[ResolvedFault]) -> str:
+    return json.dumps([
+        {**f.model.spec(), "layer": f.layer, "positions": [list(p) for p in f.positions], "timing": f.timing.spec()}
+        for f in faults
+    ])
+
+
+def nan_if_none(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+

@@ -1,0 +1,141 @@
+"""NetworkMap: discovering a SLAYER network's layers by duck typing.
+
+A spiking layer object is any attribute with ``psp``, ``spike`` and an ``srmKernel``
+buffer (spikefi's ``snn.layer`` or slayerPytorch's ``spikeLayer``). Synaptic layers are
+``Conv3d``-based modules with 5-D weights ``(out, in, kh, kw, 1)`` (SLAYER's dense, conv
+and pool). The layer order and shapes are found by tracing one forward pass; the
+network is a *chain* when its forward equals applying every synaptic layer in that order,
+each followed by ``spike(psp(.))`` — the SLAYER pattern — which the campaign engines
+exploit (late start from cached golden spikes, early stop).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import FaultSpecError, ShapeError
+from ..faults.sites import LayerInfo
+from ..snn import functional as fn
+
+__all__ = ["NetworkMap", "find_spiking_layer", "synaptic_kind"]
+
+
+def find_spiking_layer(net: nn.Module) -> Any:
+    """The network's spiking layer object (with ``psp``/``spike``/``srmKernel``)."""
+    for _, module in net.named_modules():
+        if callable(getattr(module, "psp", None)) and callable(getattr(module, "spike", None)) and hasattr(module, "srmKernel"):
+            return module
+    raise FaultSpecError(
+        "the network has no spiking layer (a module with psp(), spike() and an srmKernel buffer, "
+        "e.g. spikefi.snn.layer or slayerPytorch's spikeLayer)"
+    )
+
+
+def synaptic_kind(module: nn.Module) -> str | None:
+    """``conv``, ``dense`` or ``pool`` for a SLAYER synaptic layer, else ``None``."""
+    if not isinstance(module, nn.Conv3d) or module.weight.dim() != 5 or module.weight.shape[-1] != 1:
+        return None
+    name = type(module).__name__.lower()
+    if "pool" in name or not module.weight.requires_grad and module.weight.shape[:2] == (1, 1):
+        return "pool"
+    if "dense" in name:
+        return "dense"
+    return "conv"
+
+
+@dataclass
+class _Traced:
+    name: str
+    module: nn.Module
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+class NetworkMap:
+    """Layers of a SLAYER network, in forward order, with their shapes.
+
+    Args:
+        net: the network (not modified).
+        input_shape: ``(C, H, W)`` of one sample.
+        steps: time bins ``T`` used for the probe forward pass.
+    """
+
+    def __init__(self, net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> None:
+        self.net = net
+        self.slayer = find_spiking_layer(net)
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.steps = int(steps)
+        names = {id(m): n for n, m in net.named_modules()}
+        traced: list[_Traced] = []
+
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            traced.append(_Traced(names[id(module)], module, synaptic_kind(module) or "?",
+                                  tuple(inputs[0].shape[1:4]), tuple(output.shape[1:4])))
+
+        handles = [m.register_forward_hook(hook) for m in net.modules() if synaptic_kind(m) is not None]
+        param = next(iter(net.parameters()), None)
+        dtype = param.dtype if param is not None else torch.float32
+        device = param.device if param is not None else torch.device("cpu")
+        g = torch.Generator().manual_seed(1234)
+        probe = ((torch.rand(2, *self.input_shape, self.steps, generator=g) < 0.2).to(dtype) / float(self.slayer.Ts if hasattr(self.slayer, "Ts") else self.slayer.simulation["Ts"])).to(device)
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                expected = net(probe)
+        except Exception as exc:  # noqa: BLE001 - report any failure of the user's forward
+            raise ShapeError(f"the network's forward failed on an input of shape {tuple(probe.shape)}: {exc}") from None
+        finally:
+            for h in handles:
+                h.remove()
+            net.train(was_training)
+        if not traced:
+            raise FaultSpecError("the network has no SLAYER synaptic layer (Conv3d with (out, in, kh, kw, 1) weights)")
+        if len({t.name for t in traced}) != len(traced):
+            raise FaultSpecError("a synaptic layer is called more than once per forward; such networks are not supported")
+        self._traced = traced
+        self.order: list[str] = [t.name for t in traced]
+        self.modules: dict[str, nn.Module] = {t.name: t.module for t in traced}
+        self.layers: dict[str, LayerInfo] = {}
+        for i, t in enumerate(traced):
+            w = t.module.weight
+            synapse = tuple(int(v) for v in w.shape[:4]) if t.kind in ("conv", "dense") else None
+            self.layers[t.name] = LayerInfo(t.name, i, t.kind, t.out_shape, synapse)  # type: ignore[arg-type]
+        self.chain = self._is_chain(probe, expected)
+        self.output_shape = tuple(expected.shape[1:4])
+
+    def _is_chain(self, probe: torch.Tensor, expected: torch.Tensor) -> bool:
+        with torch.no_grad():
+            x = probe
+            for name in self.order:
+                x = self.slayer.spike(self.slayer.psp(self.layer_forward(name, x)))
+        return x.shape == expected.shape and torch.equal(x, expected)
+
+    # ------------------------------------------------------------------------------
+    def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Synaptic output of layer ``name`` (eval mode); ``weight`` replaces its effective weight."""
+        module = self.modules[name]
+        if weight is None:
+            return module(x)
+        return fn.conv3d(x, weight, module.stride, module.padding, module.dilation, module.groups)
+
+    def effective_weight(self, name: str) -> torch.Tensor:
+        """The weight the layer computes with (after its ``preHookFx``, if any)."""
+        module = self.modules[name]
+        hook = getattr(module, "preHookFx", None)
+        return module.weight if hook is None else hook(module.weight)
+
+    def neuron(self) -> dict[str, Any]:
+        return dict(self.slayer.neuron)
+
+    def simulation(self) -> dict[str, Any]:
+        return dict(self.slayer.simulation)
+
+    def copy_network(self) -> nn.Module:
+        return copy.deepcopy(self.net)

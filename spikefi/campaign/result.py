@@ -1,0 +1,102 @@
+"""CampaignResult: one row per round, saved as Parquet + CSV + JSON metadata (no pickles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from .stats import wilson_interval
+
+__all__ = ["CampaignResult", "RESULT_SCHEMA_VERSION"]
+
+RESULT_SCHEMA_VERSION = 1
+_TABLE = "rounds.parquet"
+_CSV = "rounds.csv"
+_META = "meta.json"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+class CampaignResult:
+    """Results of a campaign: :attr:`table` (pandas, one row per round) and :attr:`meta`."""
+
+    def __init__(self, table: pd.DataFrame, meta: dict[str, Any]) -> None:
+        self.table = table
+        self.meta = meta
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]], meta: dict[str, Any]) -> CampaignResult:
+        table = pd.DataFrame(rows)
+        if len(table):
+            table = table.sort_values("round_id", kind="stable").reset_index(drop=True)
+        return cls(table, {"schema_version": RESULT_SCHEMA_VERSION, **meta})
+
+    @property
+    def golden_accuracy(self) -> float:
+        return float(self.meta["golden"]["accuracy"])
+
+    def summary(self, confidence: float = 0.95) -> dict[str, float]:
+        """Critical-fault rate with its Wilson interval, accuracy statistics, mean drop."""
+        t = self.table
+        n = len(t)
+        if n == 0:
+            return {"rounds": 0}
+        critical = int((t["critical"] > 0).sum())
+        low, high = wilson_interval(critical, n, confidence)
+        acc = t["accuracy"].to_numpy(dtype=float)
+        return {
+            "rounds": n,
+            "critical_faults": critical,
+            "critical_fault_rate": critical / n,
+            "critical_fault_rate_low": low,
+            "critical_fault_rate_high": high,
+            "accuracy_min": float(acc.min()),
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_q05": float(np.quantile(acc, 0.05)),
+            "accuracy_q50": float(np.quantile(acc, 0.5)),
+            "accuracy_q95": float(np.quantile(acc, 0.95)),
+            "mean_accuracy_drop": float(self.golden_accuracy - acc.mean()),
+            "golden_accuracy": self.golden_accuracy,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Writes ``rounds.parquet``, ``rounds.csv`` and ``meta.json`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.table.to_parquet(directory / _TABLE, index=False)
+        self.table.to_csv(directory / _CSV, index=False)
+        (directory / _META).write_text(json.dumps(self.meta, indent=2, default=_json_default))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CampaignResult:
+        directory = Path(directory)
+        meta_path, table_path = directory / _META, directory / _TABLE
+        if not meta_path.is_file() or not table_path.is_file():
+            raise ConfigError(f"{str(directory)!r} holds no campaign result ({_META} and {_TABLE} expected)")
+        meta = json.loads(meta_path.read_text())
+        version = meta.get("schema_version")
+        if version != RESULT_SCHEMA_VERSION:
+            raise ConfigError(f"campaign result schema_version {version!r}; this spikefi reads {RESULT_SCHEMA_VERSION}")
+        return cls(pd.read_parquet(table_path), meta)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        if not s.get("rounds"):
+            return "CampaignResult(0 rounds)"
+        return (f"CampaignResult({s['rounds']} rounds, critical {s['critical_faults']} "
+                f"({s['critical_fault_rate']:.1%}), mean accuracy {s['accuracy_mean']:.4f}, golden {s['golden_accuracy']:.4f})")
+

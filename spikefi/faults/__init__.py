@@ -1,0 +1,33 @@
+"""Fault library: sites, models, timing and quantization helpers."""
+
+from .models import (
+    BitFlipSynapse,
+    DeadNeuron,
+    DeadSynapse,
+    FaultModel,
+    FloatBitFlipSynapse,
+    NeuronFaultModel,
+    ParametricFaultModel,
+    ParametricNeuron,
+    PerturbedSynapse,
+    RandomModel,
+    SaturatedNeuron,
+    SaturatedSynapse,
+    StuckNeuron,
+    StuckSynapse,
+    SynapseContext,
+    SynapseFaultModel,
+    model_from_spec,
+    model_registry,
+)
+from .sites import Fault, LayerInfo, ResolvedFault, Site, resolve_fault
+from .timing import Intermittent, Permanent, PerSample, Timing, Window, timing_from_spec
+
+__all__ = [
+    "FaultModel", "NeuronFaultModel", "SynapseFaultModel", "ParametricFaultModel", "SynapseContext",
+    "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron",
+    "DeadSynapse", "StuckSynapse", "SaturatedSynapse", "PerturbedSynapse", "BitFlipSynapse", "FloatBitFlipSynapse",
+    "RandomModel", "model_from_spec", "model_registry",
+    "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
+    "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",
+]

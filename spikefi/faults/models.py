@@ -1,0 +1,464 @@
+"""Fault models: *what* a fault does, never per-run state.
+
+Three kinds, by the part of a neuromorphic chip they break:
+
+* :class:`NeuronFaultModel` — acts on the output spike train of faulty neurons
+  (dead, saturated, stuck-at).
+* :class:`SynapseFaultModel` — maps golden weights at faulty synapses to faulty weights
+  (dead, stuck-at, saturated, perturbed, bit flips in quantized or float32 weights).
+* :class:`ParametricFaultModel` — gives the neuron parameters of a faulty neuron
+  (threshold, integration or refractory time constants changed by a factor). The faulty
+  neuron behaves exactly as a SLAYER neuron with those parameters would: its SRM and
+  refractory kernels are recomputed from them (a ``theta`` fault therefore also scales
+  the refractory kernel ``-scaleRef * theta * ...``) and so is its surrogate gradient
+  (``scaleRho / (tauRho * theta) * exp(-|u - theta| / (tauRho * theta))``).
+
+Users add models by subclassing one of these and referring to them from YAML by dotted
+path (``my_package.my_module.MyModel``); every evaluation mode runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..errors import FaultSpecError
+from .quantization import QuantParams, dequantize, flip_bits_float32, flip_bits_int, quantize
+
+__all__ = [
+    "FaultModel",
+    "NeuronFaultModel",
+    "SynapseFaultModel",
+    "ParametricFaultModel",
+    "SynapseContext",
+    "DeadNeuron",
+    "SaturatedNeuron",
+    "StuckNeuron",
+    "ParametricNeuron",
+    "DeadSynapse",
+    "StuckSynapse",
+    "SaturatedSynapse",
+    "PerturbedSynapse",
+    "BitFlipSynapse",
+    "FloatBitFlipSynapse",
+    "RandomModel",
+    "model_from_spec",
+    "model_registry",
+]
+
+
+def _finite(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FaultSpecError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise FaultSpecError(f"{name} must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise FaultSpecError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and value < 0:
+        raise FaultSpecError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+class FaultModel(ABC):
+    """Base of every fault model.
+
+    Subclasses set ``target`` (``"neuron"``, ``"synapse"`` or ``"parametric"``) and
+    implement the method of their kind. ``params()`` returns the constructor arguments
+    (JSON-compatible), so that ``type(m)(**m.params())`` rebuilds the model.
+    """
+
+    target: ClassVar[str]
+    #: a model drawing random numbers gets a per-(round, sample) uniform noise tensor
+    stochastic: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        """``(name, value)`` of the model's main numeric parameter, for tables and plots."""
+        return "", float("nan")
+
+    def spec(self) -> dict[str, Any]:
+        """A YAML-able description: ``{"model": <name or dotted path>, **params}``."""
+        cls = type(self)
+        registered = _REGISTRY.get(cls.__name__) is cls
+        return {"model": cls.__name__ if registered else f"{cls.__module__}.{cls.__qualname__}", **self.params()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{self.name}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.params() == other.params()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self), repr(self.params())))
+
+
+class NeuronFaultModel(FaultModel):
+    """A fault of the neuron's output: maps its spike train to a faulty spike train."""
+
+    target: ClassVar[str] = "neuron"
+
+    @abstractmethod
+    def apply(self, spikes: torch.Tensor, spike_value: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Faulty spike trains.
+
+        Args:
+            spikes: spike trains of the faulty neurons, ``(..., T)``, values ``{0, 1/Ts}``.
+            spike_value: the value of one spike (``1/Ts``).
+            noise: for ``stochastic`` models, uniform ``[0, 1)`` numbers shaped like
+                ``spikes``, drawn per (campaign seed, round, sample).
+        """
+
+
+class SynapseFaultModel(FaultModel):
+    """A fault of a synapse weight: maps golden weights to faulty weights."""
+
+    target: ClassVar[str] = "synapse"
+    #: whether the model needs a quantized golden network (``SynapseContext.qparams``)
+    needs_quantization: ClassVar[bool] = False
+
+    @abstractmethod
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        """Faulty values of the weights ``golden`` (1-D, one per faulty synapse)."""
+
+
+class ParametricFaultModel(FaultModel):
+    """A fault of a neuron's parameters: returns the faulty neuron's SLAYER description."""
+
+    target: ClassVar[str] = "parametric"
+
+    @abstractmethod
+    def faulty_neuron(self, neuron: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``neuron`` section (theta, tauSr, ...) of the faulty neuron."""
+
+
+@dataclass(frozen=True)
+class SynapseContext:
+    """What a synapse model may look at besides the golden weights of its sites."""
+
+    layer_weight: torch.Tensor
+    qparams: QuantParams | None = None
+    #: the quantized codes of the faulty synapses (quantized campaigns), in site order
+    site_codes: torch.Tensor | None = None
+
+
+# ---------------------------------------------------------------------------------
+# neuron output faults
+
+
+class DeadNeuron(NeuronFaultModel):
+    """The neuron never spikes."""
+
+    def apply(self, spikes: torch.Tensor, spike_value: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.zeros_like(spikes)
+
+
+class SaturatedNeuron(NeuronFaultModel):
+    """The neuron spikes at every time step."""
+
+    def apply(self, spikes: torch.Tensor, spike_value: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.full_like(spikes, spike_value)
+
+
+class StuckNeuron(NeuronFaultModel):
+    """The neuron's output is stuck: a fixed pattern or random spikes of a fixed rate.
+
+    Args:
+        probability: spike probability per time step (draws depend only on the campaign
+            seed, the round and the sample).
+        pattern: a 0/1 sequence repeated over time (e.g. ``[1, 0, 0]``: every third step).
+            Exactly one of ``probability`` and ``pattern`` is given.
+    """
+
+    def __init__(self, probability: float | None = None, pattern: Sequence[int] | None = None) -> None:
+        if (probability is None) == (pattern is None):
+            raise FaultSpecError("StuckNeuron needs exactly one of probability= or pattern=")
+        if probability is not None:
+            probability = _finite("StuckNeuron probability", probability)
+            if not 0 <= probability <= 1:
+                raise FaultSpecError(f"StuckNeuron probability must be in [0, 1], got {probability!r}")
+        if pattern is not None:
+            pattern = [int(v) for v in pattern]
+            if not pattern or any(v not in (0, 1) for v in pattern):
+                raise FaultSpecError(f"StuckNeuron pattern must be a non-empty 0/1 sequence, got {pattern!r}")
+        self.probability = probability
+        self.pattern = pattern
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        return self.probability is not None
+
+    def params(self) -> dict[str, Any]:
+        return {"probability": self.probability} if self.probability is not None else {"pattern": list(self.pattern or [])}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        if self.probability is not None:
+            return "probability", self.probability
+        return "pattern_rate", sum(self.pattern or []) / len(self.pattern or [1])
+
+    def apply(self, spikes: torch.Tensor, spike_value: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+        zero = torch.zeros((), dtype=spikes.dtype, device=spikes.device)
+        value = torch.tensor(spike_value, dtype=spikes.dtype, device=spikes.device)
+        if self.probability is not None:
+            if noise is None:
+                raise FaultSpecError("StuckNeuron(probability=...) needs the engine's noise tensor")
+            return torch.where(noise < self.probability, value, zero)
+        steps = spikes.shape[-1]
+        reps = -(-steps // len(self.pattern or [1]))
+        pattern = torch.tensor((self.pattern or [0]) * reps, device=spikes.device)[:steps].bool()
+        return torch.where(pattern, value, zero).expand_as(spikes).clone()
+
+
+# ---------------------------------------------------------------------------------
+# parametric neuron faults
+
+_PARAMETERS = ("theta", "tauSr", "tauRef", "scaleRef")
+
+
+class ParametricNeuron(ParametricFaultModel):
+    """One neuron parameter multiplied by ``factor`` for the faulty neuron only.
+
+    Args:
+        parameter: ``theta`` (threshold), ``tauSr`` (integration), ``tauRef`` or
+            ``scaleRef`` (refractory).
+        factor: multiplier (> 0; ``scaleRef`` also allows 0: no refractoriness).
+    """
+
+    def __init__(self, parameter: str, factor: float) -> None:
+        if parameter not in _PARAMETERS:
+            raise FaultSpecError(f"parameter {parameter!r} is not a neuron parameter; allowed: {list(_PARAMETERS)}")
+        factor = _finite(f"{parameter} factor", factor, nonnegative=parameter == "scaleRef",
+                         positive=parameter != "scaleRef")
+        self.parameter = parameter
+        self.factor = factor
+
+    def params(self) -> dict[str, Any]:
+        return {"parameter": self.parameter, "factor": self.factor}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return f"{self.parameter}_factor", self.factor
+
+    def faulty_neuron(self, neuron: Mapping[str, Any]) -> dict[str, Any]:
+        faulty = dict(neuron)
+        faulty[self.parameter] = neuron[self.parameter] * self.factor
+        return faulty
+
+
+# ---------------------------------------------------------------------------------
+# synapse faults
+
+
+class DeadSynapse(SynapseFaultModel):
+    """The synapse weight is 0."""
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        return torch.zeros_like(golden)
+
+
+class StuckSynapse(SynapseFaultModel):
+    """The synapse weight is stuck at ``value``."""
+
+    def __init__(self, value: float) -> None:
+        self.value = _finite("StuckSynapse value", value)
+
+    def params(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "value", self.value
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        return torch.full_like(golden, self.value)
+
+
+class SaturatedSynapse(SynapseFaultModel):
+    """The weight becomes an outlier of its layer's weight distribution (IQR fences).
+
+    ``upper``: ``Q3 + k * IQR``; ``lower``: ``Q1 - k * IQR``, with ``k = 1.5`` (mild) or
+    ``3`` (extreme), quartiles of all weights of the layer (linear interpolation).
+    """
+
+    def __init__(self, side: str = "upper", severity: str = "extreme") -> None:
+        if side not in ("upper", "lower"):
+            raise FaultSpecError(f"SaturatedSynapse side must be 'upper' or 'lower', got {side!r}")
+        if severity not in ("mild", "extreme"):
+            raise FaultSpecError(f"SaturatedSynapse severity must be 'mild' or 'extreme', got {severity!r}")
+        self.side = side
+        self.severity = severity
+
+    def params(self) -> dict[str, Any]:
+        return {"side": self.side, "severity": self.severity}
+
+    def outlier(self, layer_weight: torch.Tensor) -> float:
+        w = layer_weight.detach().double().flatten().cpu().numpy()
+        q1, q3 = np.quantile(w, [0.25, 0.75])
+        k = 1.5 if self.severity == "mild" else 3.0
+        return float(q3 + k * (q3 - q1)) if self.side == "upper" else float(q1 - k * (q3 - q1))
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        return torch.full_like(golden, self.outlier(context.layer_weight))
+
+
+class PerturbedSynapse(SynapseFaultModel):
+    """The weight is multiplied by ``factor`` (any finite number)."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = _finite("PerturbedSynapse factor", factor)
+
+    def params(self) -> dict[str, Any]:
+        return {"factor": self.factor}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "factor", self.factor
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        return golden * self.factor
+
+
+def _bits(bits: int | Sequence[int], limit: int | None, what: str) -> list[int]:
+    values = [bits] if isinstance(bits, int) and not isinstance(bits, bool) else list(bits)
+    if not values or any(isinstance(b, bool) or not isinstance(b, int) for b in values):
+        raise FaultSpecError(f"{what} bits must be an int or a non-empty list of ints, got {bits!r}")
+    if len(set(values)) != len(values):
+        raise FaultSpecError(f"{what} bits must be distinct, got {values!r}")
+    if limit is not None and any(not 0 <= b < limit for b in values):
+        raise FaultSpecError(f"{what} bit index out of range in {values!r}; allowed 0..{limit - 1}")
+    return sorted(values)
+
+
+class BitFlipSynapse(SynapseFaultModel):
+    """Flips bits of the quantized weight code (int8/uint8/int32 affine quantization).
+
+    Needs a quantized campaign: the golden network's weights are
+    ``dequantize(quantize(w))``, so flipping bit ``b`` changes a weight by exactly
+    ``±2**b * scale`` (the sign bit of a signed code by ``∓2**(bits-1) * scale``).
+    """
+
+    needs_quantization: ClassVar[bool] = True
+
+    def __init__(self, bits: int | Sequence[int]) -> None:
+        self.bits = _bits(bits, 32, "BitFlipSynapse")
+
+    def params(self) -> dict[str, Any]:
+        return {"bits": self.bits[0] if len(self.bits) == 1 else list(self.bits)}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "bit", float(self.bits[0]) if len(self.bits) == 1 else float("nan")
+
+    def check_quantization(self, qparams: QuantParams) -> None:
+        _bits(self.bits, qparams.bits, f"BitFlipSynapse ({qparams.dtype})")
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        if context.qparams is None:
+            raise FaultSpecError("BitFlipSynapse needs a quantized campaign (quantization: {dtype: int8, ...})")
+        codes = context.site_codes if context.site_codes is not None else quantize(golden, context.qparams)
+        return dequantize(flip_bits_int(codes, self.bits, context.qparams), context.qparams, dtype=golden.dtype)
+
+
+class FloatBitFlipSynapse(SynapseFaultModel):
+    """Flips bits of the IEEE-754 float32 encoding of the weight.
+
+    Bits 0–22 are the mantissa, 23–30 the exponent, 31 the sign. A flip can give ±Inf or
+    NaN weights; the engine then follows IEEE arithmetic: a +Inf membrane potential
+    crosses the threshold (spikes), -Inf never does, and a NaN potential never spikes
+    (``NaN >= theta`` is false). Downstream the NaN or Inf does not propagate through
+    spikes, which stay ``{0, 1/Ts}``.
+    """
+
+    def __init__(self, bits: int | Sequence[int]) -> None:
+        self.bits = _bits(bits, 32, "FloatBitFlipSynapse")
+
+    def params(self) -> dict[str, Any]:
+        return {"bits": self.bits[0] if len(self.bits) == 1 else list(self.bits)}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "bit", float(self.bits[0]) if len(self.bits) == 1 else float("nan")
+
+    def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
+        return flip_bits_float32(golden, self.bits)
+
+
+# ---------------------------------------------------------------------------------
+# random choice among models
+
+
+class RandomModel:
+    """A random choice among models, drawn once per fault when the campaign is built.
+
+    Args:
+        models: candidate models, all of the same target kind.
+        probabilities: their probabilities (default: uniform); must sum to 1.
+    """
+
+    def __init__(self, models: Sequence[FaultModel], probabilities: Sequence[float] | None = None) -> None:
+        if not models:
+            raise FaultSpecError("RandomModel needs at least one model")
+        targets = {m.target for m in models}
+        if len(targets) != 1:
+            raise FaultSpecError(f"RandomModel models must share one target kind, got {sorted(targets)}")
+        probs = [1 / len(models)] * len(models) if probabilities is None else [float(p) for p in probabilities]
+        if len(probs) != len(models) or any(not math.isfinite(p) or p < 0 for p in probs) or abs(sum(probs) - 1) > 1e-9:
+            raise FaultSpecError(f"probabilities must be {len(models)} non-negative numbers summing to 1, got {probabilities!r}")
+        self.models = list(models)
+        self.probabilities = probs
+        self.target = targets.pop()
+
+    def draw(self, rng: np.random.Generator) -> FaultModel:
+        return self.models[int(rng.choice(len(self.models), p=self.probabilities))]
+
+    def spec(self) -> dict[str, Any]:
+        return {"model": "RandomModel", "models": [m.spec() for m in self.models], "probabilities": self.probabilities}
+
+
+_REGISTRY: dict[str, type[FaultModel]] = {
+    cls.__name__: cls
+    for cls in (DeadNeuron, SaturatedNeuron, StuckNeuron, ParametricNeuron, DeadSynapse, StuckSynapse,
+                SaturatedSynapse, PerturbedSynapse, BitFlipSynapse, FloatBitFlipSynapse)
+}
+
+
+def model_registry() -> dict[str, type[FaultModel]]:
+    """Built-in models by name."""
+    return dict(_REGISTRY)
+
+
+def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
+    """Builds a model from ``{"model": name-or-dotted-path, **params}`` (or a bare name)."""
+    if isinstance(spec, str):
+        spec = {"model": spec}
+    if not isinstance(spec, Mapping) or "model" not in spec:
+        raise FaultSpecError(f"a fault model spec needs a 'model' key, got {spec!r}")
+    name = spec["model"]
+    kwargs = {k: v for k, v in spec.items() if k != "model"}
+    if name == "RandomModel":
+        models = [model_from_spec(m) for m in kwargs.get("models", [])]
+        return RandomModel(models, kwargs.get("probabilities"))  # type: ignore[arg-type]
+    cls: Any = _REGISTRY.get(name)
+    if cls is None:
+        if not isinstance(name, str) or "." not in name:
+            raise FaultSpecError(f"unknown fault model {name!r}; built-in: {sorted(_REGISTRY)} or a dotted path")
+        module_name, _, attr = name.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise FaultSpecError(f"fault model {name!r} does not import: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, FaultModel)):
+            raise FaultSpecError(f"{name!r} is not a FaultModel subclass")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise FaultSpecError(f"bad parameters {kwargs} for fault model {name!r}: {exc}") from None
