@@ -57,7 +57,7 @@ def brute_force_round(cmpn: Campaign, faults, x: torch.Tensor, samples: list[int
     steps = x.shape[-1]
     spikes_per_layer = {}
     # permanent synapse faults: modify the copy's weights directly
-    for i, f in enumerate(faults):
+    for f in faults:
         if f.target == "synapse" and isinstance(f.timing, Permanent):
             w = modules[f.layer].weight
             ctx_codes = cmpn.qcodes.get(f.layer)
