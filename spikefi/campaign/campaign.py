@@ -468,6 +468,13 @@ class Campaign:
         seconds = time.perf_counter() - t0
         return CampaignResult.from_rows(rows, self.metadata(name, seconds, early_stop_tolerance))
 
+    def train(self, train_set: Any, round_index: int = 0, **kwargs: Any) -> Any:
+        """Trains a copy of the network under the faults of one round; see
+        :func:`~spikefi.campaign.fault_training.train_under_faults` for the options."""
+        from .fault_training import train_under_faults
+
+        return train_under_faults(self, train_set, round_index=round_index, **kwargs)
+
     def metadata(self, engine: str, seconds: float, early_stop_tolerance: float = 0.0) -> dict[str, Any]:
         golden = self.golden()
         return {

@@ -74,6 +74,8 @@ class LayerFaults:
     parametric: list[_Parametric] = field(default_factory=list)
     neuron: list[_Neuron] = field(default_factory=list)
     permanent_weight: torch.Tensor | None = None  # effective weight with every permanent synapse fault
+    #: recompute faulty weights from the current (trainable) weights at every call
+    trainable: bool = False
 
 
 @dataclass
@@ -89,13 +91,18 @@ def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[
     return tuple(arr[:, i] for i in range(arr.shape[1]))
 
 
-def prepare_round(campaign: Campaign, rnd: Round) -> PreparedRound:
-    """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once."""
+def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False) -> PreparedRound:
+    """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once.
+
+    With ``trainable`` the faulty weight values are recomputed from the current weights
+    at every forward (training under faults): gradients flow to the healthy weights, and
+    through the model's mapping where it has one (e.g. a perturbed synapse ``w * factor``).
+    """
     netmap = campaign.netmap
     device = campaign.device
     layers: dict[str, LayerFaults] = {}
     for i, fault in enumerate(rnd.faults):
-        lf = layers.setdefault(fault.layer, LayerFaults())
+        lf = layers.setdefault(fault.layer, LayerFaults(trainable=trainable))
         model = fault.model
         if isinstance(model, SynapseFaultModel):
             weight = netmap.effective_weight(fault.layer).detach()
@@ -114,7 +121,7 @@ def prepare_round(campaign: Campaign, rnd: Round) -> PreparedRound:
             raise ConfigError(f"fault model {model!r} has an unknown target {getattr(model, 'target', None)!r}")
     for name, lf in layers.items():
         perm = [s for s in lf.synapse if isinstance(s.fault.timing, Permanent)]
-        if perm:
+        if perm and not trainable:
             w = netmap.effective_weight(name).detach().clone()
             for s in perm:
                 w[s.idx] = s.values
@@ -151,7 +158,19 @@ def faulty_layer(
     device = x.device
     # 1. synapses
     transient = [s for s in lf.synapse if not isinstance(s.fault.timing, Permanent)]
-    a = netmap.layer_forward(name, x, lf.permanent_weight)
+    if lf.trainable and lf.synapse:
+        weight = netmap.effective_weight(name)
+        for s in lf.synapse:
+            ctx = SynapseContext(weight.detach(), campaign.qparams.get(name))
+            s.values = s.fault.model.faulty_weights(weight[s.idx], ctx).to(weight.dtype)
+        base = weight
+        for s in lf.synapse:
+            if isinstance(s.fault.timing, Permanent):
+                base = base.index_put(s.idx, s.values)
+        a = netmap.layer_forward(name, x, base)
+    else:
+        base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
+        a = netmap.layer_forward(name, x, lf.permanent_weight)
     if transient:
         masks = []
         for s in transient:
@@ -160,14 +179,13 @@ def faulty_layer(
         code = torch.zeros(len(samples), steps, dtype=torch.long, device=device)
         for j, m in enumerate(masks):
             code |= m.long() << j
-        base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
         for combo in torch.unique(code).tolist():
             if combo == 0:
                 continue
-            w = base.clone()
+            w = base
             for j, s in enumerate(transient):
                 if combo >> j & 1:
-                    w[s.idx] = s.values
+                    w = w.index_put(s.idx, s.values)
             a_combo = netmap.layer_forward(name, x, w)
             sel = (code == combo)[:, None, None, None, :]
             a = torch.where(sel, a_combo, a)
