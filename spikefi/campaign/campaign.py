@@ -113,11 +113,8 @@ class Campaign:
         input_shape = tuple(self.x.shape[1:4])
         self.steps = int(self.x.shape[-1])
         self.netmap = NetworkMap(self.net, input_shape, self.steps)  # type: ignore[arg-type]
-        if not self.netmap.chain:
-            raise FaultSpecError(
-                "the network's forward is not a chain of synaptic layers each followed by psp+spike; "
-                "only SLAYER chains are supported by this engine"
-            )
+        #: evaluate through the network's own forward with scoped hooks even for chains
+        self.force_hooks = False
         classes = self.netmap.output_shape[0]
         if int(self.y.min()) < 0 or int(self.y.max()) >= classes:
             raise DataError(f"labels must be in [0, {classes}) for this network, got [{int(self.y.min())}, {int(self.y.max())}]")
@@ -341,12 +338,22 @@ class Campaign:
         correct, tied, loss_sum = 0, 0, 0.0
         totals = dict.fromkeys(self.netmap.order, 0)
         with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
-            for _, x, y in self.batches():
-                s = x
+            for samples, x, y in self.batches():
                 spikes, counts_per_layer = {}, {}
+                if self.netmap.chain:
+                    s = x
+                    layer_spikes = {}
+                    for name in self.netmap.order:
+                        s = self.netmap.slayer.spike(self.netmap.slayer.psp(self.netmap.layer_forward(name, s)))
+                        layer_spikes[name] = s
+                else:
+                    from .engine import scoped_injection
+
+                    layer_spikes = {}
+                    with scoped_injection(self, None, samples, layer_spikes):
+                        s = self.net(x)
                 for name in self.netmap.order:
-                    s = self.netmap.slayer.spike(self.netmap.slayer.psp(self.netmap.layer_forward(name, s)))
-                    fired = s != 0
+                    fired = layer_spikes[name] != 0
                     spikes[name] = fired
                     counts_per_layer[name] = int(fired.sum())
                     totals[name] += counts_per_layer[name]

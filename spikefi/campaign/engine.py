@@ -11,6 +11,10 @@ output faults (in the order they were injected).
 Engines:
 
 * ``naive`` — the reference: every round runs the whole network from the input.
+Networks whose forward is not a SLAYER chain run their own ``forward`` with the faults
+injected through scoped hooks (:func:`scoped_injection`), in either engine, without late
+start or early stop.
+
 * ``sequential`` — SpikeFI's optimisations: loop order batch → round, late start from the
   cached golden spikes at the first faulty layer, early stop once a layer at or after the
   last faulty one reproduces the golden spikes (``early_stop_tolerance`` > 0 stops when
@@ -19,6 +23,7 @@ Engines:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -149,14 +154,20 @@ def faulty_layer(
     round_id: int,
 ) -> torch.Tensor:
     """Output spikes of layer ``name`` for input spikes ``x`` with the round's faults of that layer."""
-    netmap = campaign.netmap
-    slayer = netmap.slayer
+    slayer = campaign.netmap.slayer
     if lf is None:
-        return slayer.spike(slayer.psp(netmap.layer_forward(name, x)))
+        return slayer.spike(slayer.psp(campaign.netmap.layer_forward(name, x)))
+    a = synaptic_output(campaign, name, x, lf, samples, round_id)
+    return neuron_output(campaign, a, slayer.spike(slayer.psp(a)), lf, samples, round_id)
+
+
+def synaptic_output(
+    campaign: Campaign, name: str, x: torch.Tensor, lf: LayerFaults, samples: Sequence[int], round_id: int
+) -> torch.Tensor:
+    """Synaptic output of layer ``name`` with the layer's synapse faults (stage 1)."""
+    netmap = campaign.netmap
     steps = x.shape[-1]
-    seed = campaign.seed
     device = x.device
-    # 1. synapses
     transient = [s for s in lf.synapse if not isinstance(s.fault.timing, Permanent)]
     if lf.trainable and lf.synapse:
         weight = netmap.effective_weight(name)
@@ -170,11 +181,12 @@ def faulty_layer(
         a = netmap.layer_forward(name, x, base)
     else:
         base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
-        a = netmap.layer_forward(name, x, lf.permanent_weight)
+        # an explicit weight: the module itself is not called (safe inside its forward hook)
+        a = netmap.layer_forward(name, x, base) if lf.synapse else netmap.layer_forward(name, x)
     if transient:
         masks = []
         for s in transient:
-            m = _masks(s.fault, s.index, samples, steps, seed, round_id, device)
+            m = _masks(s.fault, s.index, samples, steps, campaign.seed, round_id, device)
             masks.append(torch.ones(len(samples), steps, dtype=torch.bool, device=device) if m is None else m)
         code = torch.zeros(len(samples), steps, dtype=torch.long, device=device)
         for j, m in enumerate(masks):
@@ -189,12 +201,29 @@ def faulty_layer(
             a_combo = netmap.layer_forward(name, x, w)
             sel = (code == combo)[:, None, None, None, :]
             a = torch.where(sel, a_combo, a)
-    # 2. golden neuron dynamics
-    s_out = slayer.spike(slayer.psp(a))
+    return a
+
+
+def neuron_output(
+    campaign: Campaign,
+    a: torch.Tensor,
+    s_out: torch.Tensor,
+    lf: LayerFaults,
+    samples: Sequence[int],
+    round_id: int,
+) -> torch.Tensor:
+    """Spikes after parametric and neuron-output faults (stages 3 and 4).
+
+    Args:
+        a: the layer's (faulty) synaptic output.
+        s_out: its spikes with golden neuron parameters.
+    """
     if not lf.parametric and not lf.neuron:
         return s_out
+    steps = a.shape[-1]
+    seed = campaign.seed
+    device = a.device
     s_out = s_out.clone()
-    # 3. parametric neurons
     for p in lf.parametric:
         a_sel = a[(slice(None), *p.idx)]  # (B, k, T)
         s_f = p.slayer.spike(p.slayer.psp(a_sel))
@@ -202,8 +231,7 @@ def faulty_layer(
             hit = torch.as_tensor(p.fault.timing.affected(samples, seed, round_id, p.index), device=device)
             s_f = torch.where(hit[:, None, None], s_f, s_out[(slice(None), *p.idx)])
         s_out[(slice(None), *p.idx)] = s_f
-    # 4. neuron outputs
-    spike_value = 1.0 / float(netmap.simulation()["Ts"])
+    spike_value = 1.0 / float(campaign.netmap.simulation()["Ts"])
     for n in lf.neuron:
         cur = s_out[(slice(None), *n.idx)]  # (B, k, T)
         noise = None
@@ -219,6 +247,52 @@ def faulty_layer(
             new = torch.where(m[:, None, :], new, cur)
         s_out[(slice(None), *n.idx)] = new
     return s_out
+
+
+@contextlib.contextmanager
+def scoped_injection(
+    campaign: Campaign, prep: PreparedRound | None, samples: Sequence[int], record: dict[str, torch.Tensor]
+) -> Iterator[None]:
+    """Injects a round into the network's *own* forward, for any topology.
+
+    Forward hooks on the synaptic layers apply synapse faults; a wrapper around the
+    spiking layer's ``spike`` (scoped: removed on exit, also on errors) applies neuron and
+    parametric faults to the spikes of the synaptic layer that ran last, and records each
+    layer's spikes in ``record``.
+    """
+    netmap = campaign.netmap
+    slayer = netmap.slayer
+    state: dict[str, Any] = {"last": None, "a": None}
+    round_id = prep.round_id if prep is not None else -1
+    handles = []
+    for name, module in netmap.modules.items():
+        def hook(module: Any, inputs: tuple, output: torch.Tensor, name: str = name) -> torch.Tensor:
+            lf = prep.layers.get(name) if prep is not None else None
+            a = synaptic_output(campaign, name, inputs[0], lf, samples, round_id) if lf is not None and lf.synapse else output
+            state["last"], state["a"] = name, a
+            return a
+        handles.append(module.register_forward_hook(hook))
+    original = slayer.spike
+
+    def spike(u: torch.Tensor) -> torch.Tensor:
+        s = original(u)
+        name = state["last"]
+        if name is None:
+            return s
+        lf = prep.layers.get(name) if prep is not None else None
+        if lf is not None:
+            s = neuron_output(campaign, state["a"], s, lf, samples, round_id)
+        record[name] = s
+        state["last"] = None
+        return s
+
+    slayer.spike = spike
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        del slayer.spike
 
 
 # ------------------------------------------------------------------------------------
@@ -323,6 +397,17 @@ class NaiveEngine(Engine):
     name = "naive"
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
+        if not campaign.netmap.chain or campaign.force_hooks:
+            record: dict[str, torch.Tensor] = {}
+            with scoped_injection(campaign, prep, samples, record):
+                out = campaign.net(x)
+            for i, name in enumerate(campaign.netmap.order):
+                fired = record[name] != 0
+                stats.add_spikes(name, int(fired.sum()))
+                if not torch.equal(fired, golden["spikes"][name]):
+                    stats.diverged_at(i)
+            self.finish(campaign, out, y, golden, stats)
+            return
         s = x
         for i, name in enumerate(campaign.netmap.order):
             s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
@@ -339,6 +424,9 @@ class SequentialEngine(Engine):
     name = "sequential"
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
+        if not campaign.netmap.chain or campaign.force_hooks:  # no late start without a chain
+            NaiveEngine.evaluate(self, campaign, prep, samples, x, y, golden, stats)  # type: ignore[arg-type]
+            return
         order = campaign.netmap.order
         if prep.first >= len(order):  # empty round: the golden network
             for name in order:

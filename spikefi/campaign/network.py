@@ -109,12 +109,20 @@ class NetworkMap:
             self.layers[t.name] = LayerInfo(t.name, i, t.kind, t.out_shape, synapse)  # type: ignore[arg-type]
         self.chain = self._is_chain(probe, expected)
         self.output_shape = tuple(expected.shape[1:4])
+        if not self.chain:
+            # a layer's output shape is that of its spikes; check every layer is followed by spike()
+            for t in traced:
+                if t.kind not in ("conv", "dense", "pool"):
+                    raise FaultSpecError(f"layer {t.name!r} is not a SLAYER synaptic layer")
 
     def _is_chain(self, probe: torch.Tensor, expected: torch.Tensor) -> bool:
-        with torch.no_grad():
-            x = probe
-            for name in self.order:
-                x = self.slayer.spike(self.slayer.psp(self.layer_forward(name, x)))
+        try:
+            with torch.no_grad():
+                x = probe
+                for name in self.order:
+                    x = self.slayer.spike(self.slayer.psp(self.layer_forward(name, x)))
+        except (RuntimeError, ValueError):  # layers do not compose as a chain (shapes differ)
+            return False
         return x.shape == expected.shape and torch.equal(x, expected)
 
     # ------------------------------------------------------------------------------
