@@ -12,6 +12,8 @@ ENTRY_POINTS = {
     "main": "experiments.main",
     "train": "experiments.train",
     "golden": "experiments.golden",
+    "campaign": "experiments.campaign",
+    "sweep": "experiments.sweep",
 }
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from spikefi.errors import ConfigError
 
-__all__ = ["load_config", "apply_overrides", "config_hash", "bundled_config"]
+__all__ = ["load_config", "apply_overrides", "config_hash", "bundled_config", "merge_checked"]
 
 
 def bundled_config(name: str) -> Path:
@@ -34,6 +34,13 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> 
         else:
             base[key] = copy.deepcopy(value)
     return base
+
+
+def merge_checked(base: Mapping[str, Any], update: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """A deep copy of ``base`` updated by ``update``; keys unknown to ``base`` are errors."""
+    if not isinstance(update, Mapping):
+        raise ConfigError(f"{where.rstrip('.') or 'config'} must be a mapping, got {update!r}")
+    return _merge(copy.deepcopy(dict(base)), update, where)
 
 
 def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Everything MLflow: where runs go and small logging helpers.
+"""Everything MLflow: where runs go, reachability, process liveness and small helpers.
 
 The default store is a local sqlite database ``mlflow.db`` in the working directory
 (``MLFLOW_TRACKING_URI`` overrides it), so ``mlflow ui --backend-store-uri
@@ -8,22 +8,57 @@ sqlite:///mlflow.db`` shows the runs.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
 import spikefi
+from spikefi.errors import SpikeFIError
 
-__all__ = ["DEFAULT_TRACKING_URI", "setup_tracking", "common_tags", "git_commit"]
+__all__ = [
+    "DEFAULT_TRACKING_URI", "TrackingUnavailableError", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
+    "common_tags", "git_commit", "process_identity", "process_state",
+]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
+class TrackingUnavailableError(SpikeFIError, ConnectionError):
+    """The MLflow tracking server cannot be reached."""
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def probe_tracking(uri: str, timeout: float = 5.0) -> None:
+    """Raises :class:`TrackingUnavailableError` when an http(s) tracking server does not answer.
+
+    Any HTTP answer (even an error status) counts as reachable; only a refused or timed-out
+    connection does not. Local stores (sqlite, file) are always reachable.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name"
+    try:
+        requests.get(url, params={"experiment_name": "Default"}, timeout=timeout)
+    except requests.RequestException as exc:
+        raise TrackingUnavailableError(
+            f"the MLflow tracking server at {uri} is not reachable ({type(exc).__name__}); "
+            "start it or point MLFLOW_TRACKING_URI elsewhere (nothing was run)"
+        ) from None
+
+
 def setup_tracking(experiment: str, tracking_uri: str | None = None) -> str:
     """Selects the tracking store and experiment; returns the tracking URI used."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(tracking_uri)
+    probe_tracking(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment)
     return uri
@@ -44,3 +79,53 @@ def common_tags(kind: str, **extra: Any) -> dict[str, str]:
     tags = {"spikefi.version": spikefi.__version__, "spikefi.git_commit": git_commit(), "spikefi.kind": kind}
     tags.update({k: str(v) for k, v in extra.items()})
     return tags
+
+
+# -- process liveness (stale RUNNING runs) ---------------------------------------------------
+def _start_ticks(pid: int) -> str:
+    """Start time of a process in clock ticks since boot (Linux), '' when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _machine() -> str:
+    """Host name plus the PID namespace (containers on one host do not see each other's pids)."""
+    try:
+        ns = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()}/{ns}"
+
+
+def process_identity() -> str:
+    """``host/pidns:pid:start`` of this process, stored on the runs it owns."""
+    return f"{_machine()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def process_state(identity: str) -> bool | None:
+    """True/False whether the process ``identity`` names is alive; None when it runs elsewhere."""
+    try:
+        host, pid_text, start = identity.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    if host != _machine():
+        return None
+    if Path("/proc").is_dir():
+        ticks = _start_ticks(pid)
+        return bool(ticks) and (not start or ticks == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def now_s() -> float:
+    return time.time()

@@ -1,0 +1,192 @@
+"""The artifact layout of campaign runs (versioned; documented in docs/mlflow.md).
+
+Every campaign run writes the same tree into a local folder
+``<output_dir>/<run id>/`` and into the run's artifacts:
+
+```
+manifest.json                  artifact schema version, run kind, file list
+campaign/spec.yaml             the CampaignSpec (re-runnable: CampaignSpec.from_yaml)
+campaign/config.yaml           the experiment config after --set overrides
+golden/baseline.json           golden accuracy, loss, ties, spike counts, firing rates
+golden/model/<name>.pt|.yaml   the golden network (plain-data checkpoint + SLAYER yaml)
+progress/chunks/rounds-<first>-<last>.parquet   rows of each finished chunk (resume)
+results/rounds.parquet|.csv    the per-fault table, one row per round (merged for shards)
+results/meta.json              CampaignResult metadata
+results/summary.json           summary statistics (critical-fault rate with CI, ...)
+spikes/per_layer.parquet|.csv  spike statistics per layer (golden and under faults)
+plots/*.png                    critical faults per layer, site heatmaps, accuracy vs parameter
+```
+
+A sweep parent holds ``manifest.json``, ``sweep/config.yaml`` and ``sweep/campaigns.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spikefi.campaign import CampaignResult
+from spikefi.errors import ConfigError
+
+__all__ = [
+    "ARTIFACT_SCHEMA_VERSION", "CHUNKS_DIR", "write_chunk", "read_chunk", "chunk_name", "write_manifest",
+    "spike_statistics", "write_results", "write_plots", "load_run_result", "json_default",
+]
+
+#: bump when the layout or a file's columns change incompatibly
+ARTIFACT_SCHEMA_VERSION = 1
+CHUNKS_DIR = "progress/chunks"
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, json.dumps(data, indent=2, default=json_default).encode())
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- chunks ---------------------------------------------------------------------------------
+def chunk_name(round_ids: list[int]) -> str:
+    return f"rounds-{min(round_ids):06d}-{max(round_ids):06d}.parquet"
+
+
+def write_chunk(directory: Path, rows: list[dict[str, Any]], info: Mapping[str, Any]) -> Path:
+    """Writes a chunk's rows atomically (fsync + rename); ``info`` goes to the file metadata."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / chunk_name([int(r["round_id"]) for r in rows])
+    table = pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"spikefi.chunk"] = json.dumps(dict(info), default=json_default).encode()
+    table = table.replace_schema_metadata(meta)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    _atomic_write(path, sink.getvalue().to_pybytes())
+    return path
+
+
+def read_chunk(path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """``(rows, info)`` of a chunk file, or None when it is unreadable (a torn write)."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return None
+    raw = (table.schema.metadata or {}).get(b"spikefi.chunk", b"{}")
+    return table.to_pandas(), json.loads(raw)
+
+
+# -- final artifacts ------------------------------------------------------------------------
+def write_manifest(root: Path, kind: str, **extra: Any) -> Path:
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                   if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+                   and not str(p.relative_to(root)).startswith("progress/"))
+    return write_json(root / "manifest.json", {"artifact_schema_version": ARTIFACT_SCHEMA_VERSION, "kind": kind,
+                                              "files": files, **extra})
+
+
+def spike_statistics(table: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
+    """Spike statistics per layer: golden counts and rates, and under faults (per round)."""
+    golden = meta["golden"]
+    samples = int(meta["samples"])
+    steps = None
+    rows = []
+    for layer, info in meta["layers"].items():
+        neurons = int(np.prod(info["neuron_shape"]))
+        g_count = int(golden["spike_counts"][layer])
+        g_rate = float(golden["firing_rates"][layer])
+        if steps is None and g_rate > 0:
+            steps = g_count / (g_rate * samples * neurons)
+        col = table[f"spikes.{layer}"].to_numpy(dtype=float) if f"spikes.{layer}" in table else np.array([np.nan])
+        rows.append({
+            "layer": layer, "kind": info["kind"], "neurons": neurons,
+            "golden_spikes": g_count, "golden_firing_rate": g_rate,
+            "faulty_spikes_mean": float(np.mean(col)), "faulty_spikes_min": float(np.min(col)),
+            "faulty_spikes_max": float(np.max(col)),
+            "relative_change_mean": float((np.mean(col) - g_count) / g_count) if g_count else float("nan"),
+            "rounds_changed": int((col != g_count).sum()),
+            "rounds_first_divergent_here": int((table.get("first_divergent_layer", pd.Series(dtype=str)) == layer).sum()),
+        })
+    stats = pd.DataFrame(rows)
+    if steps:
+        stats["faulty_firing_rate_mean"] = stats["faulty_spikes_mean"] / (samples * stats["neurons"] * steps)
+    return stats
+
+
+def write_results(root: Path, result: CampaignResult) -> dict[str, Any]:
+    """``results/`` (table, meta, summary) and ``spikes/`` under ``root``; returns the summary."""
+    result.save(root / "results")
+    summary = result.summary()
+    write_json(root / "results" / "summary.json", summary)
+    spikes = spike_statistics(result.table, result.meta)
+    (root / "spikes").mkdir(parents=True, exist_ok=True)
+    spikes.to_parquet(root / "spikes" / "per_layer.parquet", index=False)
+    spikes.to_csv(root / "spikes" / "per_layer.csv", index=False)
+    return summary
+
+
+def write_plots(root: Path, table: pd.DataFrame) -> list[str]:
+    """The standard figures of a campaign table into ``root/plots``; returns notes on skipped ones."""
+    from spikefi import plots
+
+    out = root / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    figures: dict[str, Any] = {}
+
+    def attempt(name: str, make: Any) -> None:
+        try:
+            figures[name] = make()
+        except ConfigError as exc:
+            skipped.append(f"{name}: {exc}")
+
+    attempt("critical_faults_per_layer.png", lambda: plots.critical_faults_per_layer(table))
+    single = table[(table["n_faults"] == 1) & (table["pos0"] >= 0)] if len(table) else table
+    for layer in dict.fromkeys(single["layer"]) if len(single) else []:
+        attempt(f"site_heatmap_{layer}.png", lambda layer=layer: plots.site_heatmap(single, layer))
+    with_param = table[table["param"].notna()] if len(table) else table
+    for model in dict.fromkeys(with_param["model"]) if len(with_param) else []:
+        name = "accuracy_vs_parameter.png" if with_param["model"].nunique() == 1 else f"accuracy_vs_parameter_{model}.png"
+        attempt(name, lambda model=model: plots.accuracy_vs_parameter(with_param, model=model))
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110)
+    return skipped
+
+
+def load_run_result(run_id: str, client: Any = None, dst: str | Path | None = None) -> CampaignResult:
+    """The :class:`CampaignResult` of a finished campaign (or sharded parent) run."""
+    from mlflow.tracking import MlflowClient
+
+    client = client or MlflowClient()
+    dst = Path(dst or tempfile.mkdtemp(prefix="spikefi-run-"))
+    local = client.download_artifacts(run_id, "results", str(dst))
+    return CampaignResult.load(local)

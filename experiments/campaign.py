@@ -1,0 +1,247 @@
+"""Campaign entry point: ``python -m experiments.campaign --config FILE [--set k=v ...]``.
+
+Runs a fault-injection campaign (a ``campaign:`` section holding a CampaignSpec) as one
+MLflow run — params, golden baseline, per-round metric histories (step = round id),
+summary metrics, the per-fault table, plots and spike statistics (docs/mlflow.md) — and
+keeps it resumable: after a crash or kill the same command continues the original run
+(automatic resume by config hash), or ``--resume RUN_ID`` names the run.
+
+    python -m experiments.campaign --config experiments/configs/dead_neurons_sf4.yaml
+    python -m experiments.campaign --config X --shard 0/4     # one of 4 shards; the last merges
+    python -m experiments.campaign --config X --mark-stale    # mark dead RUNNING runs KILLED
+
+Exit codes: 0 done, 2 bad input or failed run (marked FAILED with the reason), 3 finished
+but the tracking server failed (results kept locally; rerun with --resume), 130/143 killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
+from spikefi.errors import ConfigError, SpikeFIError
+
+from .config import bundled_config, load_config
+
+DEFAULTS: dict[str, Any] = {
+    "campaign": {"name": "campaign", "network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS),
+                 "rounds": [], "exhaustive": []},
+    "output_dir": "outputs/campaigns",
+    "tracking": {"experiment": "spikefi-campaigns", "uri": None, "stale_after_s": 1800},
+}
+
+#: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
+OPTIONS = ("--config", "--set", "--overrides", "--resume", "--shard", "--parent", "--merge", "--mark-stale",
+           "--stale-after", "--no-progress")
+
+
+def resolve_config_path(value: str | None, default: str) -> Path:
+    """A config path, or the name of a bundled config (``dead_neurons_sf4`` or ``.yaml``)."""
+    if not value:
+        return bundled_config(default)
+    path = Path(value)
+    if path.is_file():
+        return path
+    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    if path.parent == Path(".") or str(path.parent).endswith("experiments/configs"):
+        try:
+            return bundled_config(name)
+        except ConfigError:
+            pass
+    raise ConfigError(f"config file not found: {value!r}")
+
+
+def split_overrides(sets: list[str], overrides: str | None) -> list[str]:
+    """``--set`` items plus the whitespace-separated (shell-quoted) items of ``--overrides``."""
+    items = list(sets)
+    if overrides and overrides.strip():
+        try:
+            items.extend(shlex.split(overrides))
+        except ValueError as exc:
+            raise ConfigError(f"--overrides {overrides!r} cannot be split: {exc}") from None
+    return items
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` → ``(i, n)``; ``i`` may be ``env`` (JOB_COMPLETION_INDEX, e.g. a Kubernetes indexed job)."""
+    if not text or not text.strip():
+        return None
+    index, sep, count = text.strip().partition("/")
+    if index == "env":
+        index = os.environ.get("SPIKEFI_SHARD_INDEX") or os.environ.get("JOB_COMPLETION_INDEX") or ""
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise ConfigError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, Any], CampaignSpec]:
+    config = load_config(path, DEFAULTS, overrides)
+    if config["campaign"].get("network") is None:
+        raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
+    return config, CampaignSpec.from_dict(config["campaign"])
+
+
+def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
+    """``(client, tracking uri, experiment id, launcher run id)``; under ``mlflow run`` the
+    launcher's experiment is used."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from .tracking import probe_tracking, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking.get("uri"))
+    probe_tracking(uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    launcher = os.environ.get("MLFLOW_RUN_ID") or None
+    if launcher:
+        return client, uri, client.get_run(launcher).info.experiment_id, launcher
+    name = tracking["experiment"]
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client, uri, client.create_experiment(name), None
+        except MlflowException:
+            exp = client.get_experiment_by_name(name)
+    return client, uri, exp.experiment_id, None
+
+
+def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:
+    """Marks the ``mlflow run`` launcher FAILED with the reason when it holds nothing else."""
+    if client is None or not launcher:
+        return
+    try:
+        run = client.get_run(launcher)
+        if run.info.status in ("RUNNING", "SCHEDULED") and "spikefi.launched_run" not in run.data.tags:
+            client.set_tag(launcher, "spikefi.status_reason", reason[:5000])
+            client.set_terminated(launcher, "FAILED")
+    except Exception:  # noqa: BLE001 - best effort; the error is printed anyway
+        pass
+
+
+def build_parser(prog: str, description: str | None, default_config: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=None, help=f"yaml config file or bundled name (default: {default_config})")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set campaign.data.max_samples=32")
+    ap.add_argument("--overrides", default="", help="several KEY=VALUE overrides in one string (MLproject parameter)")
+    ap.add_argument("--resume", default="auto", help="RUN_ID, 'auto' (default: continue the unfinished run with the "
+                                                      "same config hash) or 'never'")
+    ap.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
+                    help="a RUNNING run of another machine without heartbeat for this long counts as dead")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None, options: tuple[str, ...]) -> argparse.Namespace:
+    args, unknown = ap.parse_known_args(argv)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {' '.join(unknown)}; {ap.prog} takes {', '.join(options)} "
+                          "(MLproject: -P config=..., -P overrides='k=v ...', -P resume=..., -P shard=i/n)")
+    for name in ("resume", "parent", "merge"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, value.strip())
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser("python -m experiments.campaign", __doc__, "dead_neurons_sf4.yaml")
+    ap.add_argument("--shard", default="", help="run shard i of n (i/n) as a child of one parent run")
+    ap.add_argument("--parent", default="", help="the sharded parent run (default: found by config hash)")
+    ap.add_argument("--merge", default="", metavar="PARENT_RUN_ID", help="merge the finished shards of this parent")
+    ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
+    client, launcher = None, None
+    from .campaign_run import Terminated, install_signal_handlers
+
+    install_signal_handlers()
+    try:
+        args = parse_args(ap, argv, OPTIONS)
+        path = resolve_config_path(args.config, "dead_neurons_sf4.yaml")
+        config, spec = load_campaign_config(path, split_overrides(args.sets, args.overrides))
+        if args.stale_after is not None:
+            config["tracking"]["stale_after_s"] = args.stale_after
+        shard = parse_shard(args.shard)
+        client, uri, experiment_id, launcher = connect(config["tracking"])
+        result = dispatch(args, config, spec, shard, client, uri, experiment_id, launcher)
+    except (SpikeFIError, OSError) as exc:
+        from .campaign_run import exit_code_for
+
+        print(f"error: {exc}", file=sys.stderr)
+        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
+        return exit_code_for(exc)
+    except Terminated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
+        raise
+    return 0 if result is not None else 0
+
+
+def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, shard: tuple[int, int] | None,
+             client: Any, uri: str, experiment_id: str, launcher: str | None) -> dict[str, Any] | None:
+    from . import campaign_run as cr
+
+    stale_after = float(config["tracking"]["stale_after_s"])
+    for run_id, reason in cr.mark_stale_runs(client, [experiment_id], stale_after):
+        cr.say(f"marked run {run_id} KILLED: {reason}")
+    if args.mark_stale:
+        return {}
+    if args.merge:
+        merged = cr.merge_shards(client, args.merge, config["output_dir"])
+        if merged is None:
+            raise ConfigError(f"--merge {args.merge}: not every shard has finished yet")
+        print_done(merged, uri)
+        return merged
+    parent = None
+    if shard is not None:
+        parent = cr.find_or_create_shard_parent(client, experiment_id, spec, cr.campaign_hash(spec), shard[1],
+                                                args.parent or None)
+    elif args.parent:
+        raise ConfigError("--parent is for sharded campaigns (with --shard i/n)")
+    tracked = cr.TrackedCampaign(spec, config, client, experiment_id, config["output_dir"], resume=args.resume or "auto",
+                                 parent_run_id=parent, shard=shard, launcher_run_id=launcher,
+                                 progress=not args.no_progress, stale_after_s=stale_after)
+    result = tracked.run()
+    if tracked.launcher_run_id:  # a shard: the launcher points to the shard run
+        cr.point_launcher(client, tracked.launcher_run_id, result["run_id"])
+    if parent is not None:
+        merged = cr.merge_shards(client, parent, config["output_dir"])
+        if merged is None:
+            cr.say(f"shard {shard[0]}/{shard[1]} done; parent run {parent} is merged when every shard has finished")
+        else:
+            result["merged"] = merged
+    print_done(result, uri)
+    return result
+
+
+def print_done(result: dict[str, Any], uri: str) -> None:
+    summary = result.get("summary")
+    if summary:
+        print(f"campaign run {result['run_id']}: {summary['rounds']} rounds, critical-fault rate "
+              f"{summary['critical_fault_rate']:.4f} [{summary['critical_fault_rate_low']:.4f}, "
+              f"{summary['critical_fault_rate_high']:.4f}], mean accuracy drop {summary['mean_accuracy_drop']:.4f}")
+    else:
+        print(f"campaign run {result['run_id']}: {result.get('status', 'done')}")
+    if result.get("local_dir"):
+        print(f"local files: {result['local_dir']}")
+    print(f"MLflow: {uri}  (view with: mlflow ui --backend-store-uri {uri})" if not uri.startswith("http")
+          else f"MLflow: {uri}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Sweep entry point: ``python -m experiments.sweep --config FILE [--set k=v ...]``.
+
+A sweep config lists several campaigns over a shared ``base`` (network, data, options)::
+
+    sweep:
+      name: neuron-faults
+      base: {network: {pretrained: digits_cnn}, data: {max_samples: 128}, options: {chunk_size: 16}}
+      campaigns:
+        - {name: dead-SF3, exhaustive: [{model: DeadNeuron, layers: [SF3]}]}
+        - {name: saturated-SF3, exhaustive: [{model: SaturatedNeuron, layers: [SF3]}]}
+
+It becomes one parent run (kind ``sweep``) with one nested child run per campaign, all with
+the same metric names, so the MLflow UI compares them side by side. Each child is a
+resumable campaign run (experiments.campaign); a killed sweep continues with the same
+command (automatic resume by config hash) or ``--resume SWEEP_RUN_ID``: finished
+campaigns are skipped, an interrupted one continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
+from spikefi.errors import ConfigError, SpikeFIError
+
+from .campaign import build_parser, connect, fail_launcher, parse_args, resolve_config_path, split_overrides
+from .config import config_hash, load_config, merge_checked
+
+DEFAULTS: dict[str, Any] = {
+    "sweep": {
+        "name": "sweep",
+        "base": {"network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS), "rounds": [],
+                 "exhaustive": []},
+        "campaigns": [],
+    },
+    "output_dir": "outputs/campaigns",
+    "tracking": {"experiment": "spikefi-campaigns", "uri": None, "stale_after_s": 1800},
+}
+OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress")
+
+
+def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
+    """The sweep's campaigns, each merged over ``base`` and validated before anything runs."""
+    entries = sweep.get("campaigns")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("sweep.campaigns must be a non-empty list of campaigns")
+    template = {k: v for k, v in sweep["base"].items() if k != "network"}
+    template["name"] = None
+    specs = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"sweep.campaigns[{i}] must be a mapping, got {entry!r}")
+        merged = merge_checked(template, {k: v for k, v in entry.items() if k != "network"}, f"sweep.campaigns[{i}].")
+        merged["network"] = entry.get("network") or sweep["base"]["network"]
+        if merged["network"] is None:
+            raise ConfigError(f"sweep.campaigns[{i}] has no network (set sweep.base.network)")
+        if merged["name"] is None:
+            merged["name"] = f"{sweep['name']}-{i}"
+        specs.append(CampaignSpec.from_dict(merged))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sweep campaign names must be unique, got {names}")
+    return specs
+
+
+def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume: str = "auto",
+              launcher_run_id: str | None = None, parent_run_id: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Runs (or resumes) a sweep; returns ``{"run_id", "children": [summary dicts], "local_dir"}``."""
+    from mlflow.entities import Param, RunStatus, RunTag
+
+    from . import artifacts as art
+    from . import campaign_run as cr
+    from .tracking import common_tags, process_identity
+
+    sweep = config["sweep"]
+    specs = sweep_specs(sweep)
+    hashes = [cr.campaign_hash(s) for s in specs]
+    shash = config_hash({"name": sweep["name"], "campaigns": hashes})
+    stale_after = float(config["tracking"]["stale_after_s"])
+    existing = cr.select_run(client, experiment_id, cr.KIND_SWEEP, shash, resume, parent_run_id)
+    if existing is None:
+        if launcher_run_id and not parent_run_id:
+            run_id = launcher_run_id
+            client.set_tag(run_id, "mlflow.runName", sweep["name"])
+        else:
+            tags = {"mlflow.runName": sweep["name"]}
+            if parent_run_id:
+                tags["mlflow.parentRunId"] = parent_run_id
+            run_id = client.create_run(experiment_id, tags=tags, run_name=sweep["name"]).info.run_id
+            if launcher_run_id:
+                cr.point_launcher(client, launcher_run_id, run_id)
+        attempt = 1
+    else:
+        run_id = existing.info.run_id
+        if launcher_run_id and launcher_run_id != run_id:
+            cr.point_launcher(client, launcher_run_id, run_id)
+        if existing.info.status != "FINISHED":
+            client.update_run(run_id, status="RUNNING")
+        attempt = int(existing.data.tags.get(cr.T + "attempts", "1")) + 1
+        cr.say(f"resuming sweep run {run_id} (attempt {attempt})")
+    root = Path(config["output_dir"]) / run_id
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in {
+        **common_tags(cr.KIND_SWEEP, **{"spikefi.config_hash": shash, "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION}),
+        cr.T + "process": process_identity(), cr.T + "heartbeat": f"{time.time():.3f}", cr.T + "attempts": str(attempt),
+        cr.T + "local_dir": str(root.resolve()), cr.T + "status_reason": "running", cr.T + "campaigns": str(len(specs)),
+    }.items()])
+    present = client.get_run(run_id).data.params
+    params = {"sweep": sweep["name"], "campaigns": ",".join(s.name for s in specs)[:6000], "n_campaigns": len(specs),
+              "config_hash": shash}
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items() if k not in present])
+    children: list[dict[str, Any]] = []
+    current = None
+    try:
+        for spec in specs:
+            current = spec.name
+            child_config = {"campaign": spec.to_dict(), "output_dir": config["output_dir"],
+                            "tracking": config["tracking"], "sweep": {"name": sweep["name"], "run_id": run_id}}
+            tracked = cr.TrackedCampaign(spec, child_config, client, experiment_id, config["output_dir"], resume="auto",
+                                         parent_run_id=run_id, progress=progress, stale_after_s=stale_after,
+                                         heartbeat_runs=[run_id])
+            cr.say(f"sweep {sweep['name']}: campaign {spec.name}")
+            children.append(tracked.run())
+            client.set_tag(run_id, cr.T + "heartbeat", f"{time.time():.3f}")
+        current = None
+        rows = []
+        for child in children:
+            run = client.get_run(child["run_id"])
+            rows.append({"campaign": run.data.tags.get("mlflow.runName"), "run_id": child["run_id"],
+                         "status": run.info.status, "config_hash": run.data.tags.get(cr.T + "config_hash"),
+                         **{k: run.data.metrics.get(k) for k in ("rounds", "critical_fault_rate", "critical_fault_rate.ci_low",
+                                                                 "critical_fault_rate.ci_high", "accuracy.mean",
+                                                                 "accuracy.min", "mean_accuracy_drop", "golden.accuracy",
+                                                                 "faults_x_samples_per_s", "duration_s")}})
+        table = pd.DataFrame(rows)
+        (root / "sweep").mkdir(parents=True, exist_ok=True)
+        table.to_csv(root / "sweep" / "campaigns.csv", index=False)
+        (root / "sweep" / "config.yaml").write_text(yaml.safe_dump(copy.deepcopy(config), sort_keys=False))
+        art.write_manifest(root, cr.KIND_SWEEP, run_id=run_id, config_hash=shash,
+                           children={r["campaign"]: r["run_id"] for r in rows})
+        client.log_artifacts(run_id, str(root / "sweep"), "sweep")
+        client.log_artifact(run_id, str(root / "manifest.json"))
+        if "campaigns_finished" not in client.get_run(run_id).data.metrics:
+            client.log_metric(run_id, "campaigns_finished", float(len(rows)))
+        client.set_tag(run_id, cr.T + "status_reason", "finished")
+        client.set_terminated(run_id, "FINISHED")
+    except cr.Terminated as exc:
+        cr._terminate(client, run_id, RunStatus.KILLED, f"{exc} during campaign {current}; resume with --resume {run_id}")
+        raise
+    except KeyboardInterrupt:
+        cr._terminate(client, run_id, RunStatus.KILLED, f"interrupted during campaign {current}; resume with --resume {run_id}")
+        raise
+    except Exception as exc:
+        try:
+            cr._terminate(client, run_id, RunStatus.FAILED, f"campaign {current}: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the server may be what failed
+            pass
+        raise
+    cr.say(f"sweep run {run_id} finished: {len(children)} campaigns; comparison in {root / 'sweep' / 'campaigns.csv'}")
+    return {"run_id": run_id, "children": children, "local_dir": str(root), "table": table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .campaign_run import Terminated, exit_code_for, install_signal_handlers
+
+    ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml")
+    client, launcher = None, None
+    install_signal_handlers()
+    try:
+        args = parse_args(ap, argv, OPTIONS)
+        path = resolve_config_path(args.config, "sweep_neuron_faults.yaml")
+        config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
+        if args.stale_after is not None:
+            config["tracking"]["stale_after_s"] = args.stale_after
+        sweep_specs(config["sweep"])  # validate before connecting
+        client, uri, experiment_id, launcher = connect(config["tracking"])
+        from .campaign_run import mark_stale_runs, say
+
+        for run_id, reason in mark_stale_runs(client, [experiment_id], float(config["tracking"]["stale_after_s"])):
+            say(f"marked run {run_id} KILLED: {reason}")
+        result = run_sweep(config, client, experiment_id, resume=args.resume or "auto", launcher_run_id=launcher,
+                           progress=not args.no_progress)
+    except (SpikeFIError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
+        return exit_code_for(exc)
+    except Terminated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(f"sweep run {result['run_id']} ({len(result['children'])} campaigns):")
+    with pd.option_context("display.width", 160, "display.max_columns", 8):
+        print(result["table"][["campaign", "run_id", "rounds", "critical_fault_rate", "accuracy.mean"]].to_string(index=False))
+    print(f"local files: {result['local_dir']}")
+    if not uri.startswith("http"):
+        print(f"view with: mlflow ui --backend-store-uri {uri}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
