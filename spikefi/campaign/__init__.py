@@ -3,12 +3,13 @@
 from .campaign import Campaign, Round
 from .engine import ENGINES, ChunkResult, Engine, NaiveEngine, SequentialEngine
 from .network import NetworkMap
+from .parallel import ParallelEngine
 from .result import CampaignResult
 from .spec import CampaignSpec
 from .stats import margin_of_error, sample_size, wilson_interval, wilson_intervals
 
 __all__ = [
     "Campaign", "Round", "CampaignResult", "CampaignSpec", "NetworkMap",
-    "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "ChunkResult",
+    "Engine", "NaiveEngine", "SequentialEngine", "ParallelEngine", "ENGINES", "ChunkResult",
     "sample_size", "margin_of_error", "wilson_interval", "wilson_intervals",
 ]

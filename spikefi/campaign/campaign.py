@@ -313,8 +313,13 @@ class Campaign:
         index = torch.arange(c, device=counts.device)
         return torch.argmax(counts * c + (c - 1 - index), dim=1)
 
+    def sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """NumSpikes loss of every sample, ``(N,)`` (float64)."""
+        target = one_hot_target(y, out.shape[1], out.dtype)
+        return self.loss_fn.numSpikes(out, target, reduction="none").to(torch.float64)
+
     def sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> float:
-        return float(self.loss_fn.numSpikes(out, one_hot_target(y, out.shape[1], out.dtype)))
+        return float(self.sample_losses(out, y).sum())
 
     def golden_batch(self, b: int) -> dict[str, Any]:
         self.golden()
@@ -352,20 +357,25 @@ class Campaign:
                     layer_spikes = {}
                     with scoped_injection(self, None, samples, layer_spikes):
                         s = self.net(x)
+                per_sample = {}
                 for name in self.netmap.order:
                     fired = layer_spikes[name] != 0
                     spikes[name] = fired
-                    counts_per_layer[name] = int(fired.sum())
+                    per_sample[name] = fired.flatten(1).sum(1)
+                    counts_per_layer[name] = int(per_sample[name].sum())
                     totals[name] += counts_per_layer[name]
                 counts = spike_counts(s)
                 pred = self.predict_counts(counts)
                 from .engine import tied_top
 
+                ties = tied_top(counts)
                 correct += int((pred == y).sum())
-                tied += int(tied_top(counts).sum())
-                if self.loss_fn is not None:
-                    loss_sum += self.sample_loss(s, y)
-                cache.append({"spikes": spikes, "spike_counts": counts_per_layer, "output": s, "counts": counts, "pred": pred})
+                tied += int(ties.sum())
+                losses = self.sample_losses(s, y) if self.loss_fn is not None else None
+                if losses is not None:
+                    loss_sum += float(losses.sum())
+                cache.append({"spikes": spikes, "spike_counts": counts_per_layer, "sample_spike_counts": per_sample,
+                              "output": s, "counts": counts, "pred": pred, "tied": ties, "losses": losses})
         n = self.num_samples
         neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
         summary = {

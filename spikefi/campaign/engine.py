@@ -363,13 +363,17 @@ class Engine(ABC):
             prepared = [prepare_round(campaign, r) for r in chunk]
             stats = [RoundStats() for _ in chunk]
             for b, (samples, x, y) in enumerate(campaign.batches()):
-                golden = campaign.golden_batch(b)
-                for prep, st in zip(prepared, stats, strict=True):
-                    self.evaluate(campaign, prep, samples, x, y, golden, st)
+                self.evaluate_chunk(campaign, prepared, samples, x, y, campaign.golden_batch(b), stats)
                 if on_progress is not None:
                     on_progress(len(chunk), len(samples))
             rows = [campaign.result_row(r, p, s) for r, p, s in zip(chunk, prepared, stats, strict=True)]
             yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples)
+
+    def evaluate_chunk(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
+                       x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
+        """Evaluates a chunk's rounds on one batch (default: one round after the other)."""
+        for prep, st in zip(prepared, stats, strict=True):
+            self.evaluate(campaign, prep, samples, x, y, golden, st)
 
     @abstractmethod
     def evaluate(self, campaign: Campaign, prep: PreparedRound, samples: list[int], x: torch.Tensor,
@@ -464,6 +468,8 @@ ENGINES: dict[str, type[Engine]] = {"naive": NaiveEngine, "sequential": Sequenti
 
 
 def get_engine(name: str, **kwargs: Any) -> Engine:
+    if "parallel" not in ENGINES:
+        from . import parallel  # noqa: F401 - registers the fault-parallel engine
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r}; allowed: {sorted(ENGINES)}")
     return ENGINES[name](**kwargs)

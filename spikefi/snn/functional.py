@@ -233,16 +233,14 @@ def _simulate_spikes(
     ref = ref.to(dtype=u.dtype, device=u.device)
     klen = ref.numel()
     spike_value = torch.tensor(1.0 / ts, dtype=u.dtype, device=u.device)
-    zero = torch.zeros((), dtype=u.dtype, device=u.device)
-    check_empty = u.device.type == "cpu"
     for t in range(steps):
-        fired = ut[t] >= theta_row
-        if check_empty and not bool(fired.any()):
-            continue
-        st[t] = torch.where(fired, spike_value, zero)
+        fired = (ut[t] >= theta_row).to(ut.dtype)  # 1.0 where the neuron fires, else 0.0
+        st[t] = fired
         span = min(klen - 1, steps - 1 - t)
         if span > 0:
-            ut[t + 1 : t + 1 + span] += torch.where(fired, ref[1 : 1 + span, None], zero)
+            # u += ref * fired: exactly u + ref where fired, u (+ -0.0) elsewhere
+            ut[t + 1 : t + 1 + span].addcmul_(ref[1 : 1 + span, None], fired)
+    st.mul_(spike_value)
     return st.t().reshape(shape), ut.t().reshape(shape)
 
 

@@ -54,9 +54,18 @@ class loss(nn.Module):  # noqa: N801 - SLAYER's name
         self.count_false = float(count[False])
 
     def numSpikes(  # noqa: N802
-        self, spikeOut: torch.Tensor, desiredClass: torch.Tensor, numSpikesScale: float = 1  # noqa: N803
+        self,
+        spikeOut: torch.Tensor,  # noqa: N803
+        desiredClass: torch.Tensor,  # noqa: N803
+        numSpikesScale: float = 1,  # noqa: N803
+        reduction: str = "sum",
     ) -> torch.Tensor:
-        """NumSpikes loss summed over the batch (see the class docstring)."""
+        """NumSpikes loss summed over the batch (see the class docstring).
+
+        ``reduction="none"`` returns the loss of every sample, shape ``(N,)``.
+        """
+        if reduction not in ("sum", "none"):
+            raise ConfigError(f"reduction must be 'sum' or 'none', got {reduction!r}")
         fn.check_spike_tensor(spikeOut, "spikeOut", min_rank=5)
         if spikeOut.dim() != 5:
             raise ShapeError(f"spikeOut must be (N, C, H, W, T), got shape {tuple(spikeOut.shape)}")
@@ -85,6 +94,8 @@ class loss(nn.Module):  # noqa: N801 - SLAYER's name
         # inside the region the value is 0 but the gradient flows (as in SLAYER)
         residual = spikeOut - spikeOut.detach() * region
         error = self.slayer.psp(residual) + count_error * region
+        if reduction == "none":
+            return 0.5 * (error**2).flatten(1).sum(1) * self.Ts
         return 0.5 * torch.sum(error**2) * self.Ts
 
 

@@ -220,7 +220,7 @@ TIMINGS = [Permanent(), Window(3, 11), Intermittent(period=4, duty=0.5, phase=1)
 
 
 def run_all_engines(cmpn: Campaign, reference, chunk_sizes=(1, 5)):
-    for engine in ("naive", "sequential"):
+    for engine in ("naive", "sequential", "parallel"):
         for chunk in chunk_sizes:
             assert_identical(cmpn.run(engine=engine, chunk_size=chunk, progress=False), reference)
 
