@@ -115,6 +115,8 @@ class Campaign:
         self.netmap = NetworkMap(self.net, input_shape, self.steps)  # type: ignore[arg-type]
         #: evaluate through the network's own forward with scoped hooks even for chains
         self.force_hooks = False
+        #: keep every round's per-sample predictions (``CampaignResult.predictions``)
+        self.keep_predictions = False
         classes = self.netmap.output_shape[0]
         if int(self.y.min()) < 0 or int(self.y.max()) >= classes:
             raise DataError(f"labels must be in [0, {classes}) for this network, got [{int(self.y.min())}, {int(self.y.max())}]")
@@ -473,17 +475,33 @@ class Campaign:
         chunk_size: int = 64,
         progress: bool = True,
         early_stop_tolerance: float = 0.0,
+        keep_predictions: bool = False,
     ) -> Any:
-        """Evaluates every round; returns a :class:`~spikefi.campaign.result.CampaignResult`."""
+        """Evaluates every round; returns a :class:`~spikefi.campaign.result.CampaignResult`.
+
+        With ``keep_predictions`` the result also holds ``predictions``: the predicted class
+        of every (round, sample), shape ``(rounds, samples)``, rows in table order.
+        """
         from .result import CampaignResult
 
         t0 = time.perf_counter()
         rows: list[dict[str, Any]] = []
+        preds: dict[int, torch.Tensor] = {}
         name = engine if isinstance(engine, str) else engine.name
-        for chunk in self.iter_chunks(engine, chunk_size, progress=progress, early_stop_tolerance=early_stop_tolerance):
-            rows.extend(chunk.rows)
+        self.keep_predictions = keep_predictions
+        try:
+            for chunk in self.iter_chunks(engine, chunk_size, progress=progress,
+                                          early_stop_tolerance=early_stop_tolerance):
+                rows.extend(chunk.rows)
+                preds.update(chunk.predictions)
+        finally:
+            self.keep_predictions = False
         seconds = time.perf_counter() - t0
-        return CampaignResult.from_rows(rows, self.metadata(name, seconds, early_stop_tolerance))
+        result = CampaignResult.from_rows(rows, self.metadata(name, seconds, early_stop_tolerance))
+        if keep_predictions:
+            ids = result.table["round_id"].tolist() if len(result.table) else []
+            result.predictions = np.stack([preds[i].numpy() for i in ids]).astype(np.int16) if ids else None
+        return result
 
     def train(self, train_set: Any, round_index: int = 0, **kwargs: Any) -> Any:
         """Trains a copy of the network under the faults of one round; see

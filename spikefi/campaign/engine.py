@@ -312,6 +312,8 @@ class RoundStats:
     deviation_sum: float = 0.0
     spikes: dict[str, int] = field(default_factory=dict)
     first_divergence: int | None = None
+    #: per-batch predicted classes, in batch order (kept when the campaign asks for them)
+    predictions: list[torch.Tensor] = field(default_factory=list)
 
     def add_spikes(self, name: str, count: int) -> None:
         self.spikes[name] = self.spikes.get(name, 0) + int(count)
@@ -336,6 +338,8 @@ class ChunkResult:
     rows: list[dict[str, Any]]
     seconds: float
     samples: int
+    #: round id -> predicted class per sample (only when the campaign keeps predictions)
+    predictions: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------
@@ -367,7 +371,8 @@ class Engine(ABC):
                 if on_progress is not None:
                     on_progress(len(chunk), len(samples))
             rows = [campaign.result_row(r, p, s) for r, p, s in zip(chunk, prepared, stats, strict=True)]
-            yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples)
+            preds = {r.round_id: torch.cat(s.predictions) for r, s in zip(chunk, stats, strict=True) if s.predictions}
+            yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples, preds)
 
     def evaluate_chunk(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
                        x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
@@ -393,6 +398,8 @@ class Engine(ABC):
         stats.deviation_sum += float((counts - golden["counts"]).abs().sum())
         if campaign.loss_fn is not None:
             stats.loss_sum += campaign.sample_loss(out, y)
+        if campaign.keep_predictions:
+            stats.predictions.append(pred.cpu())
 
 
 class NaiveEngine(Engine):

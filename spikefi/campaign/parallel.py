@@ -274,7 +274,12 @@ class ParallelEngine(Engine):
             st.correct += base_correct
             st.tied += base_tied
             st.loss_sum += base_loss
+        if campaign.keep_predictions:
+            batch_preds = [g_pred.clone() for _ in stats]
         if not end_rows or sum(int(r[0].numel()) for r in end_rows) == 0:
+            if campaign.keep_predictions:
+                for st, p in zip(stats, batch_preds, strict=True):
+                    st.predictions.append(p.cpu())
             return
         rounds_t = torch.cat([r[0] for r in end_rows])
         samples_t = torch.cat([r[1] for r in end_rows])
@@ -300,6 +305,11 @@ class ParallelEngine(Engine):
             st.deviation_sum += float(deviation[sel].sum())
             if d_loss is not None:
                 st.loss_sum += float(d_loss[sel].sum())
+            if campaign.keep_predictions:
+                batch_preds[r][samples_t[sel]] = pred[sel]
+        if campaign.keep_predictions:
+            for st, p in zip(stats, batch_preds, strict=True):
+                st.predictions.append(p.cpu())
 
 
 def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: torch.device) -> LayerFaults:

@@ -18,6 +18,7 @@ RESULT_SCHEMA_VERSION = 1
 _TABLE = "rounds.parquet"
 _CSV = "rounds.csv"
 _META = "meta.json"
+_PREDICTIONS = "predictions.npy"
 
 
 def _json_default(value: Any) -> Any:
@@ -33,9 +34,11 @@ def _json_default(value: Any) -> Any:
 class CampaignResult:
     """Results of a campaign: :attr:`table` (pandas, one row per round) and :attr:`meta`."""
 
-    def __init__(self, table: pd.DataFrame, meta: dict[str, Any]) -> None:
+    def __init__(self, table: pd.DataFrame, meta: dict[str, Any], predictions: np.ndarray | None = None) -> None:
         self.table = table
         self.meta = meta
+        #: predicted class per (round, sample), rows in table order; None unless kept
+        self.predictions = predictions
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]], meta: dict[str, Any]) -> CampaignResult:
@@ -79,6 +82,8 @@ class CampaignResult:
         self.table.to_parquet(directory / _TABLE, index=False)
         self.table.to_csv(directory / _CSV, index=False)
         (directory / _META).write_text(json.dumps(self.meta, indent=2, default=_json_default))
+        if self.predictions is not None:
+            np.save(directory / _PREDICTIONS, self.predictions, allow_pickle=False)
         return directory
 
     @classmethod
@@ -91,7 +96,9 @@ class CampaignResult:
         version = meta.get("schema_version")
         if version != RESULT_SCHEMA_VERSION:
             raise ConfigError(f"campaign result schema_version {version!r}; this spikefi reads {RESULT_SCHEMA_VERSION}")
-        return cls(pd.read_parquet(table_path), meta)
+        pred_path = directory / _PREDICTIONS
+        predictions = np.load(pred_path, allow_pickle=False) if pred_path.is_file() else None
+        return cls(pd.read_parquet(table_path), meta, predictions)
 
     def __repr__(self) -> str:
         s = self.summary()

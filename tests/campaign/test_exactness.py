@@ -331,3 +331,18 @@ def test_results_do_not_depend_on_batch_or_chunk(digits64):
 
 
 
+
+
+def test_predictions_kept_equal_across_engines(digits64):
+    net, data = digits64
+    cmpn = Campaign(net, data, batch_size=6, seed=4)
+    cmpn.exhaustive(DeadNeuron(), layers=["SF4"])
+    cmpn.then_inject([Fault(DeadNeuron(), Site("SC2"), count=3), Fault(StuckSynapse(5.0), Site("SF3"), count=2)])
+    preds = {e: cmpn.run(engine=e, progress=False, keep_predictions=True) for e in ("naive", "sequential", "parallel")}
+    ref = preds["naive"]
+    assert ref.predictions.shape == (len(cmpn.rounds), 20)
+    for e, r in preds.items():
+        assert (r.predictions == ref.predictions).all(), e
+    g = cmpn.predict_counts(snn.spike_counts(cmpn.golden_batch(0)["output"]))
+    changed = (ref.predictions[:, :6] != g.numpy()[None]).sum(1)
+    assert (changed <= ref.table["changed"].to_numpy()).all()
