@@ -143,9 +143,19 @@ def psp(
     check_spike_tensor(x, "psp input", min_rank=1)
     if matrix is None:
         matrix = psp_matrix(kernel.to(device=x.device, dtype=x.dtype), x.shape[-1])
+    rows = x.numel() // max(x.shape[-1], 1)
+    if 0 < rows < _MIN_GEMM_ROWS:
+        # BLAS picks other kernels (another summation order) for very few rows; padding
+        # keeps every neuron's potential bit-identical whatever the batch composition
+        flat = x.reshape(rows, x.shape[-1])
+        padded = torch.cat([flat, flat.new_zeros(_MIN_GEMM_ROWS - rows, x.shape[-1])])
+        return psp(padded, kernel, ts, matrix)[:rows].reshape(x.shape)
     if _needs_strict(x):
         return _StrictMatmul.apply(x, matrix) * ts
     return torch.matmul(x, matrix) * ts
+
+
+_MIN_GEMM_ROWS = 256
 
 
 def _needs_strict(x: torch.Tensor) -> bool:
@@ -198,6 +208,9 @@ def conv3d(
     x: torch.Tensor, weight: torch.Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> torch.Tensor:
     """``torch.nn.functional.conv3d`` (no bias) computed in true fp32 on CUDA, gradients included."""
+    if x.shape[0] == 1:
+        # a batch of one takes another convolution algorithm (another summation order)
+        return conv3d(torch.cat([x, x]), weight, stride, padding, dilation, groups)[:1]
     if _needs_strict(x):
         return _StrictConv3d.apply(x, weight, _triple(stride), _triple(padding), _triple(dilation), groups)
     return torch.nn.functional.conv3d(x, weight, None, stride, padding, dilation, groups)
