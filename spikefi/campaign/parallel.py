@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..snn.loss import spike_counts
@@ -77,6 +78,7 @@ class _Rows:
     rounds: torch.Tensor  # (M,) index into the chunk's rounds
     samples: torch.Tensor  # (M,) index into the batch
     x: torch.Tensor  # (M, C, H, W, T) input spikes
+    box: torch.Tensor  # (M, 4) rows h0, h1, cols w0, w1 where x differs from golden
 
 
 class ParallelEngine(Engine):
@@ -90,8 +92,10 @@ class ParallelEngine(Engine):
 
     name = "parallel"
 
-    def __init__(self, early_stop_tolerance: float = 0.0, memory_fraction: float = 0.25) -> None:
+    def __init__(self, early_stop_tolerance: float = 0.0, memory_fraction: float = 0.25, crop: bool = True) -> None:
         super().__init__(early_stop_tolerance)
+        #: recompute only the window of a conv/pool layer that a difference can reach
+        self.crop = crop
         if early_stop_tolerance:
             from ..errors import ConfigError
 
@@ -118,7 +122,6 @@ class ParallelEngine(Engine):
         """Evaluates several rounds on one batch together."""
         netmap = campaign.netmap
         order = netmap.order
-        slayer = netmap.slayer
         device = x.device
         n_layers = len(order)
         value = 1.0 / float(netmap.simulation()["Ts"])
@@ -155,8 +158,8 @@ class ParallelEngine(Engine):
                 with_faults = has_fault_dev[active.rounds, layer]
                 plain = ~with_faults
                 if bool(plain.any()):
-                    out = slayer.spike(slayer.psp(netmap.layer_forward(name, active.x[plain])))
-                    outputs.append((active.rounds[plain], active.samples[plain], out))
+                    out, win = _plain_rows(campaign, name, active.x[plain], active.box[plain], self.crop)
+                    outputs.append((active.rounds[plain], active.samples[plain], out, win))
                 for r in torch.unique(active.rounds[with_faults]).tolist():
                     sel = active.rounds == r
                     outputs.append(self._faulty_rows(campaign, prepared[r], name, active.x[sel], active.samples[sel],
@@ -180,31 +183,55 @@ class ParallelEngine(Engine):
             if not outputs:
                 active = None
                 continue
-            rounds_t = torch.cat([o[0] for o in outputs])
-            samples_t = torch.cat([o[1] for o in outputs])
-            out_t = torch.cat([o[2] for o in outputs])
-            fired = out_t != 0
-            differs = (fired != g_spikes[samples_t]).flatten(1).any(1)
-            delta = fired.flatten(1).sum(1) - golden["sample_spike_counts"][name][samples_t]
-            for r in torch.unique(rounds_t).tolist():
-                sel = rounds_t == r
-                stats[r].add_spikes(name, int(delta[sel].sum()))
-                if bool(differs[sel].any()):
+            kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+            for group in outputs:
+                rounds_g, samples_g, out_g = group[0], group[1], group[2]
+                win = group[3] if len(group) > 3 else None
+                fired = out_g != 0
+                if win is None:
+                    diff_map = (fired != g_spikes[samples_g]).any(-1).any(1)  # (M, H, W)
+                    delta = fired.flatten(1).sum(1) - golden["sample_spike_counts"][name][samples_g]
+                else:
+                    g_win = _window(g_spikes, samples_g, win)
+                    diff_map = (fired != g_win).any(-1).any(1)  # (M, h, w) of the window
+                    delta = fired.flatten(1).sum(1) - g_win.flatten(1).sum(1)
+                differs = diff_map.flatten(1).any(1)
+                rounds_np = rounds_g.cpu().numpy()
+                add = np.bincount(rounds_np, weights=delta.cpu().numpy().astype(np.float64), minlength=n_rounds)
+                hit = np.bincount(rounds_np, weights=differs.cpu().numpy(), minlength=n_rounds)
+                for r in np.nonzero(add)[0].tolist():
+                    stats[r].add_spikes(name, int(round(add[r])))
+                for r in np.nonzero(hit)[0].tolist():
                     stats[r].diverged_at(layer)
-            # fault dropping: golden rows leave, or wait for their round's next faulty layer
-            later = last_layer[rounds_t] > layer
-            dormant = ~differs & later
-            for r in torch.unique(rounds_t[dormant]).tolist():
-                nxt = next(i for i in faulty_layers[r] if i > layer)
-                rows_s = samples_t[dormant & (rounds_t == r)]
-                entry = reentries.setdefault(nxt, {})
-                entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
-            keep = differs
+                # fault dropping: golden rows leave, or wait for their round's next faulty layer
+                dormant = ~differs & (last_layer[rounds_g] > layer)
+                if bool(dormant.any()):
+                    for r in torch.unique(rounds_g[dormant]).tolist():
+                        nxt = next(i for i in faulty_layers[r] if i > layer)
+                        rows_s = samples_g[dormant & (rounds_g == r)]
+                        entry = reentries.setdefault(nxt, {})
+                        entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
+                if not bool(differs.any()):
+                    continue
+                box = _boxes(diff_map[differs])
+                out_k = out_g[differs]
+                if win is not None:  # materialise full rows for the rows that go on
+                    oh0, ow0 = win[0][differs], win[1][differs]
+                    box = box + torch.stack([oh0, oh0, ow0, ow0], 1)
+                    out_k = _paste(golden["spikes"][name], samples_g[differs], out_k, oh0, ow0, campaign.dtype, value)
+                kept.append((rounds_g[differs], samples_g[differs], out_k, box))
+            if not kept:
+                active = None
+                continue
+            rounds_t = torch.cat([k[0] for k in kept])
+            samples_t = torch.cat([k[1] for k in kept])
+            out_t = torch.cat([k[2] for k in kept]) if len(kept) > 1 else kept[0][2]
+            box_t = torch.cat([k[3] for k in kept])
             if layer == n_layers - 1:
-                end_rows.append((rounds_t[keep], samples_t[keep], out_t[keep]))
+                end_rows.append((rounds_t, samples_t, out_t))
                 active = None
             else:
-                active = _Rows(rounds_t[keep], samples_t[keep], out_t[keep])
+                active = _Rows(rounds_t, samples_t, out_t, box_t)
         self._finish_many(campaign, prepared, end_rows, y, golden, stats)
 
     @staticmethod
@@ -310,6 +337,94 @@ class ParallelEngine(Engine):
         if campaign.keep_predictions:
             for st, p in zip(stats, batch_preds, strict=True):
                 st.predictions.append(p.cpu())
+
+
+def _boxes(diff_map: torch.Tensor) -> torch.Tensor:
+    """Bounding boxes ``(h0, h1, w0, w1)`` of the True cells of ``(M, H, W)`` maps."""
+    m, h, w = diff_map.shape
+    rows = diff_map.any(2)
+    cols = diff_map.any(1)
+    ih = torch.arange(h, device=diff_map.device)
+    iw = torch.arange(w, device=diff_map.device)
+    h0 = torch.where(rows, ih, h).min(1).values
+    h1 = torch.where(rows, ih + 1, 0).max(1).values
+    w0 = torch.where(cols, iw, w).min(1).values
+    w1 = torch.where(cols, iw + 1, 0).max(1).values
+    return torch.stack([h0, h1, w0, w1], 1)
+
+
+def _reach(lo: torch.Tensor, hi: torch.Tensor, k: int, s: int, p: int, d: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output index range ``[lo', hi')`` that inputs ``[lo, hi)`` reach (kernel k, stride s,
+    padding p, dilation d), clipped to ``[0, size)``."""
+    first = torch.div(lo + p - (k - 1) * d + s - 1, s, rounding_mode="floor")
+    last = torch.div(hi - 1 + p, s, rounding_mode="floor")
+    return first.clamp(0, size), (last + 1).clamp(0, size)
+
+
+def _plain_rows(campaign: Campaign, name: str, x: torch.Tensor, box: torch.Tensor,
+                crop: bool) -> tuple[torch.Tensor, Any]:
+    """Layer output (golden weights) of rows whose input differs from golden only inside ``box``.
+
+    For conv and pool layers only the output window the differences can reach is
+    recomputed (the same per-neuron arithmetic as the full layer; outside it the row is
+    golden). Returns ``(full output, None)`` or ``(window output, (h0, w0, size_h, size_w))``.
+    """
+    netmap = campaign.netmap
+    slayer = netmap.slayer
+    info = netmap.layers[name]
+    module = netmap.modules[name]
+    _, h_out, w_out = info.neuron_shape
+    if not crop or info.kind == "dense" or (h_out == 1 and w_out == 1):
+        return slayer.spike(slayer.psp(netmap.layer_forward(name, x))), None
+    kh, kw = module.weight.shape[2], module.weight.shape[3]
+    sh, sw = module.stride[0], module.stride[1]
+    ph, pw = (0, 0) if info.kind == "pool" else (module.padding[0], module.padding[1])
+    dh, dw = module.dilation[0], module.dilation[1]
+    oh0, oh1 = _reach(box[:, 0], box[:, 1], kh, sh, ph, dh, h_out)
+    ow0, ow1 = _reach(box[:, 2], box[:, 3], kw, sw, pw, dw, w_out)
+    size_h = int((oh1 - oh0).max())
+    size_w = int((ow1 - ow0).max())
+    if size_h * size_w * 2 > h_out * w_out:  # not worth it
+        return slayer.spike(slayer.psp(netmap.layer_forward(name, x))), None
+    # one window size for all rows, shifted to stay inside the map
+    oh0 = torch.minimum(oh0, torch.tensor(h_out - size_h, device=x.device))
+    ow0 = torch.minimum(ow0, torch.tensor(w_out - size_w, device=x.device))
+    in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
+    in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
+    window = _window(x, None, (oh0 * sh - ph, ow0 * sw - pw, in_h, in_w))
+    if info.kind == "pool":
+        a = module(window)
+    else:
+        from ..snn import functional as fn
+
+        a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
+    return slayer.spike(slayer.psp(a)), (oh0, ow0, size_h, size_w)
+
+
+def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple) -> torch.Tensor:
+    """Per-row spatial windows ``(M, C, h, w, T)`` of ``t`` (rows ``rows``, or all), zero outside."""
+    h0, w0, size_h, size_w = win
+    device = t.device
+    hh = h0[:, None] + torch.arange(size_h, device=device)[None]
+    ww = w0[:, None] + torch.arange(size_w, device=device)[None]
+    valid = ((hh >= 0) & (hh < t.shape[2]))[:, :, None] & ((ww >= 0) & (ww < t.shape[3]))[:, None, :]
+    ridx = rows if rows is not None else torch.arange(h0.shape[0], device=device)
+    g = t[ridx[:, None, None], :, hh.clamp(0, t.shape[2] - 1)[:, :, None], ww.clamp(0, t.shape[3] - 1)[:, None, :], :]
+    if not bool(valid.all()):
+        g = g * valid[:, :, :, None, None].to(g.dtype) if g.dtype != torch.bool else g & valid[:, :, :, None, None]
+    return g.permute(0, 3, 1, 2, 4).contiguous()
+
+
+def _paste(golden_spikes: torch.Tensor, rows: torch.Tensor, win_out: torch.Tensor, h0: torch.Tensor,
+           w0: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
+    """Full output rows: the golden spikes with each row's window replaced."""
+    out = golden_spikes[rows].to(dtype) * value
+    m, _, size_h, size_w, _ = win_out.shape
+    hh = h0[:, None] + torch.arange(size_h, device=out.device)[None]
+    ww = w0[:, None] + torch.arange(size_w, device=out.device)[None]
+    ridx = torch.arange(m, device=out.device)
+    out[ridx[:, None, None], :, hh[:, :, None], ww[:, None, :], :] = win_out.permute(0, 2, 3, 1, 4)
+    return out
 
 
 def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: torch.device) -> LayerFaults:
