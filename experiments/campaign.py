@@ -99,6 +99,7 @@ def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
 
     from .tracking import probe_tracking, resolve_tracking_uri
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = resolve_tracking_uri(tracking.get("uri"))
     probe_tracking(uri)
     mlflow.set_tracking_uri(uri)
@@ -220,7 +221,8 @@ def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpe
     if tracked.launcher_run_id:  # a shard: the launcher points to the shard run
         cr.point_launcher(client, tracked.launcher_run_id, result["run_id"])
     if parent is not None:
-        merged = cr.merge_shards(client, parent, config["output_dir"])
+        merger = None if result.get("skipped") else result["run_id"]  # a re-run of a finished shard merges anyway
+        merged = cr.merge_shards(client, parent, config["output_dir"], merger_run_id=merger)
         if merged is None:
             cr.say(f"shard {shard[0]}/{shard[1]} done; parent run {parent} is merged when every shard has finished")
         else:

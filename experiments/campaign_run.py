@@ -155,7 +155,7 @@ def mark_stale_runs(client: MlflowClient, experiment_ids: Sequence[str],
     A run's owner is ``host/pid-namespace:pid:start``: on the same machine the process is
     checked directly; elsewhere a run counts as gone when its heartbeat (updated after each
     chunk) is older than ``max(stale_after_s, 3 x the longest chunk so far)``. A sharded
-    parent whose shards are all stopped but not all finished is marked too.
+    parent is marked when no shard runs, some shard is unfinished and one was killed or failed.
     """
     marked: list[tuple[str, str]] = []
     if not experiment_ids:
@@ -171,8 +171,8 @@ def mark_stale_runs(client: MlflowClient, experiment_ids: Sequence[str],
         beat = tags.get(T + "heartbeat")
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(beat))) if beat else "never"
         reason = (f"process {tags[T + 'process']} stopped without finishing (killed or crashed); "
-                  f"last heartbeat {when}, {tags.get(T + 'rounds_done', '0')}/{tags.get(T + 'rounds_total', '?')} rounds "
-                  f"flushed; resume with --resume {run.info.run_id}")
+                  f"last heartbeat {when} with {tags.get(T + 'rounds_done', '0')}/{tags.get(T + 'rounds_total', '?')} "
+                  f"rounds flushed; resume with --resume {run.info.run_id}")
         _terminate(client, run.info.run_id, RunStatus.KILLED, reason)
         marked.append((run.info.run_id, reason))
     for run in running:
@@ -184,7 +184,9 @@ def mark_stale_runs(client: MlflowClient, experiment_ids: Sequence[str],
         shards = int(run.data.tags.get(T + "shards", "0"))
         finished = {c.data.tags.get(T + "shard_index") for c in children if c.info.status == "FINISHED"}
         missing = [str(i) for i in range(shards) if str(i) not in finished]
-        if not missing:
+        stopped = [c for c in children if c.info.status in ("KILLED", "FAILED")
+                   and c.data.tags.get(T + "shard_index") not in finished]
+        if not missing or not stopped:  # shards not started yet are awaited, not a kill
             continue
         reason = (f"shard(s) {', '.join(missing)} of {shards} not finished and none running; run them with "
                   f"--shard i/{shards} (they resume and merge into this run)")
@@ -402,7 +404,7 @@ class TrackedCampaign:
     def _summary_of(self, run: Any, resumed: bool, computed: list[int]) -> dict[str, Any]:
         return {"run_id": run.info.run_id, "name": run.data.tags.get("mlflow.runName"), "status": run.info.status,
                 "metrics": dict(run.data.metrics), "local_dir": run.data.tags.get(T + "local_dir"),
-                "resumed": resumed, "computed": computed}
+                "resumed": resumed, "computed": computed, "skipped": True}
 
     def _create_run(self) -> str:
         tags = {"mlflow.runName": self.spec.name}
@@ -784,8 +786,11 @@ def find_or_create_shard_parent(client: MlflowClient, experiment_id: str, spec: 
 
 
 def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Path,
-                 track: Callable[[str, Callable[[], Any]], Any] | None = None) -> dict[str, Any] | None:
-    """Merges the finished shards' tables into the parent (idempotent); None while shards are missing."""
+                 track: Callable[[str, Callable[[], Any]], Any] | None = None,
+                 merger_run_id: str | None = None) -> dict[str, Any] | None:
+    """Merges the finished shards' tables into the parent (idempotent); None while shards are
+    missing, or when ``merger_run_id`` (a shard that just finished) is not the shard that
+    finished last — so of several shards finishing at once exactly one merges."""
     track = track or (lambda what, fn: fn())
     parent = client.get_run(parent_run_id)
     count = int(parent.data.tags[T + "shards"])
@@ -797,6 +802,13 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
             finished[int(c.data.tags[T + "shard_index"])] = c
     if sorted(finished) != list(range(count)):
         return None
+    last = max(finished.values(), key=lambda r: (r.info.end_time or 0, r.info.run_id))
+    if merger_run_id is not None and last.info.run_id != merger_run_id:
+        return None
+    sources = ",".join(finished[i].info.run_id for i in range(count))
+    if parent.info.status == "FINISHED" and parent.data.tags.get(T + "merged_from") == sources:
+        say(f"parent run {parent_run_id} already holds the merge of these shards")
+        return {"run_id": parent_run_id, "status": "FINISHED", "local_dir": parent.data.tags.get(T + "local_dir")}
     root = Path(output_dir) / parent_run_id
     tables, metas = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -846,7 +858,8 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
              "faults_x_samples_per_s": total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
     publish_results(client, parent_run_id, root, summary, extra, track)
     client.log_batch(parent_run_id, tags=[RunTag(T + "rounds_done", str(total)), RunTag(T + "status_reason", "merged"),
-                                          RunTag(T + "merged_from", ",".join(meta["shard_runs"].values()))])
+                                          RunTag(T + "merged_from", sources),
+                                          RunTag(T + "local_dir", str(root.resolve()))])
     client.set_terminated(parent_run_id, "FINISHED")
     say(f"merged {count} shards into run {parent_run_id}: {total} rounds, critical-fault rate "
         f"{summary['critical_fault_rate']:.4f}; files in {root}")

@@ -1,13 +1,15 @@
 """The main job: ``python -m experiments.main [--config FILE] [--set k=v ...]``.
 
 On the embedded default (bundled spiking digits, local MLflow store ``mlflow.db``):
-train the digits CNN if no model is given, evaluate it (golden baseline), and print
-what was produced and where. Every stage is a nested MLflow run under one ``demo`` run.
+train the digits CNN if no model is given, evaluate it (golden baseline), run a sweep of
+fault-injection campaigns on it (experiments.sweep: one nested run per campaign), and
+print what was produced and where. Every stage is a nested MLflow run under one ``demo`` run.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 from spikefi.errors import SpikeFIError
 
 from .config import bundled_config, load_config
+from .sweep import DEFAULTS as SWEEP_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "model": None,
@@ -25,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "output_dir": "outputs/demo",
     "tracking": {"experiment": "spikefi-demo", "enabled": True, "uri": None},
+    # stage 3: a sweep of campaigns on the model (the sweep section of experiments.sweep;
+    # sweep.base.network is set to the model)
+    "campaigns": {"enabled": True, "sweep": copy.deepcopy(SWEEP_DEFAULTS["sweep"])},
 }
 
 
@@ -40,6 +46,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     track = bool(config["tracking"]["enabled"])
+    n_stages = 3 if config["campaigns"]["enabled"] else 2
     produced: dict[str, Any] = {}
     parent = None
     if track:
@@ -54,7 +61,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     try:
         model = config["model"]
         if model is None:
-            stage(f"1/2 training {config['architecture']} on {config['dataset']['name']} "
+            stage(f"1/{n_stages} training {config['architecture']} on {config['dataset']['name']} "
                   f"({config['training']['epochs']} epochs)")
             train_cfg = {k: config[k] for k in ("architecture", "dataset", "training", "device")}
             train_cfg["output_dir"] = str(out / "model")
@@ -65,10 +72,15 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             produced["model_card"] = summary["model_card"]
             produced["test_accuracy_after_training"] = summary["test_accuracy"]
         else:
-            stage(f"1/2 using the given model {model}")
-        stage("2/2 golden evaluation on the test split")
+            stage(f"1/{n_stages} using the given model {model}")
+        stage(f"2/{n_stages} golden evaluation on the test split")
         golden = run_golden(model, config["dataset"], out / "golden", track=track)
         produced["golden"] = golden
+        if config["campaigns"]["enabled"]:
+            sweep = config["campaigns"]["sweep"]
+            stage(f"3/{n_stages} fault-injection campaigns: sweep {sweep['name']!r} "
+                  f"({len(sweep['campaigns'])} campaigns, one MLflow run each)")
+            produced["campaigns"] = run_campaigns(config, model, out, parent, progress)
     finally:
         if parent is not None:
             import mlflow
@@ -76,6 +88,34 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             mlflow.end_run()
     produced["seconds"] = time.perf_counter() - t0
     return produced
+
+
+def run_campaigns(config: dict[str, Any], model: str | Path, out: Path, parent: Any, progress: bool) -> dict[str, Any]:
+    """Stage 3: the configured sweep on ``model``, tracked under the demo run (or, with
+    tracking off, each campaign run directly and saved under ``out/campaigns``)."""
+    sweep_config = {"sweep": copy.deepcopy(config["campaigns"]["sweep"]), "output_dir": str(out / "campaigns"),
+                    "tracking": {"experiment": config["tracking"]["experiment"], "uri": config["tracking"]["uri"],
+                                 "stale_after_s": 1800}}
+    sweep_config["sweep"]["base"]["network"] = {"path": str(model)}
+    if parent is None:
+        from .sweep import sweep_specs
+
+        rows = []
+        for spec in sweep_specs(sweep_config["sweep"]):
+            result = spec.build().run(spec.options["engine"], int(spec.options["chunk_size"]), progress=progress)
+            path = result.save(out / "campaigns" / spec.name)
+            rows.append({"campaign": spec.name, "run_id": "", "local_dir": str(path), **result.summary()})
+        return {"run_id": None, "campaigns": rows, "local_dir": str(out / "campaigns")}
+    from mlflow.tracking import MlflowClient
+
+    from .sweep import run_sweep
+
+    client = MlflowClient()
+    result = run_sweep(sweep_config, client, parent.info.experiment_id, resume="never",
+                       parent_run_id=parent.info.run_id, progress=progress)
+    rows = [{"campaign": c["name"], "run_id": c["run_id"], "local_dir": c["local_dir"], **c["summary"]}
+            for c in result["children"]]
+    return {"run_id": result["run_id"], "campaigns": rows, "local_dir": result["local_dir"]}
 
 
 def print_summary(produced: dict[str, Any]) -> None:
@@ -90,9 +130,26 @@ def print_summary(produced: dict[str, Any]) -> None:
     print("golden files      :")
     for f in golden["files"]:
         print(f"  {f}")
+    campaigns = produced.get("campaigns")
+    if campaigns:
+        print("fault campaigns   : critical-fault rate [95% Wilson CI], mean accuracy (golden "
+              f"{golden['accuracy']:.4f}), MLflow run")
+        for c in campaigns["campaigns"]:
+            print(f"  {c['campaign']:<26} {c['critical_fault_rate']:.3f} [{c['critical_fault_rate_low']:.3f}, "
+                  f"{c['critical_fault_rate_high']:.3f}] over {c['rounds']} faults, accuracy {c['accuracy_mean']:.4f}"
+                  + (f"  run {c['run_id']}" if c["run_id"] else ""))
+            print(f"  {'':<26} tables, plots, spike statistics: {c['local_dir']}")
+        if campaigns["run_id"]:
+            print(f"  sweep run {campaigns['run_id']}; comparison table {campaigns['local_dir']}/sweep/campaigns.csv")
     if "tracking_uri" in produced:
-        print(f"MLflow            : run {produced['demo_run']} (experiment 'spikefi-demo') in {produced['tracking_uri']}")
-        print(f"                    view with: mlflow ui --backend-store-uri {produced['tracking_uri']}")
+        uri = produced["tracking_uri"]
+        print(f"MLflow            : run {produced['demo_run']} (experiment 'spikefi-demo') in {uri}")
+        if uri.startswith(("http://", "https://")):
+            print(f"                    open {uri} in a browser")
+        else:
+            print(f"                    view with: .venv/bin/mlflow ui --backend-store-uri {uri}")
+            print("                    then open http://127.0.0.1:5000 (experiment 'spikefi-demo': demo run > "
+                  "sweep > one run per campaign)")
 
 
 def main(argv: list[str] | None = None) -> int:
