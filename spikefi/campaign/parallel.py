@@ -72,13 +72,31 @@ def rows_budget(campaign: Campaign, memory_fraction: float = 0.25) -> int:
 
 
 @dataclass
-class _Rows:
-    """Active rows at the input of a layer."""
+class _Patch:
+    """Rows (round, sample) of one layer: a window ``patch`` (M, C, h, w, T) of their spikes
+    at origins ``(h0, w0)``; outside the window the rows equal the golden spikes."""
 
     rounds: torch.Tensor  # (M,) index into the chunk's rounds
     samples: torch.Tensor  # (M,) index into the batch
-    x: torch.Tensor  # (M, C, H, W, T) input spikes
-    box: torch.Tensor  # (M, 4) rows h0, h1, cols w0, w1 where x differs from golden
+    patch: torch.Tensor
+    h0: torch.Tensor
+    w0: torch.Tensor
+    box: torch.Tensor | None = None  # (M, 4) h0, h1, w0, w1 where the rows differ from golden
+
+    @classmethod
+    def whole(cls, rounds: torch.Tensor, samples: torch.Tensor, out: torch.Tensor) -> _Patch:
+        zero = torch.zeros(rounds.shape[0], dtype=torch.long, device=out.device)
+        return cls(rounds, samples, out, zero, zero.clone())
+
+    def select(self, mask: torch.Tensor) -> _Patch:
+        return _Patch(self.rounds[mask], self.samples[mask], self.patch[mask], self.h0[mask], self.w0[mask],
+                      None if self.box is None else self.box[mask])
+
+    def full(self, golden: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
+        """Whole rows: the golden spikes (bool, or a float input) with the patches pasted in."""
+        if self.patch.shape[2:4] == golden.shape[2:4]:
+            return self.patch
+        return _paste(golden, self.samples, self.patch, self.h0, self.w0, dtype, value)
 
 
 class ParallelEngine(Engine):
@@ -119,7 +137,11 @@ class ParallelEngine(Engine):
 
     def evaluate_many(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
                       x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
-        """Evaluates several rounds on one batch together."""
+        """Evaluates several rounds on one batch together.
+
+        Active rows travel as *patches*: a spatial window of the layer's output (all
+        channels) at a per-row origin; outside it the row equals the golden spikes.
+        """
         netmap = campaign.netmap
         order = netmap.order
         device = x.device
@@ -141,62 +163,58 @@ class ParallelEngine(Engine):
         def golden_input(layer: int) -> torch.Tensor:
             return x if layer == 0 else golden["spikes"][order[layer - 1]].to(campaign.dtype) * value
 
+        def golden_prev(layer: int) -> torch.Tensor:
+            """Golden input of ``layer`` in its stored form (bool spikes, or the float input)."""
+            return x if layer == 0 else golden["spikes"][order[layer - 1]]
+
         def golden_synaptic(layer: int) -> torch.Tensor:
             if layer not in golden_a:
                 golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
             return golden_a[layer]
 
         reentries: dict[int, dict[int, torch.Tensor]] = {}
-        active: _Rows | None = None
+        active: list[_Patch] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for layer in range(n_layers):
             name = order[layer]
             g_spikes = golden["spikes"][name]
-            outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+            outputs: list[_Patch] = []
             # 1. rows carried from the previous layer
-            if active is not None and active.rounds.numel():
-                with_faults = has_fault_dev[active.rounds, layer]
+            for group in active:
+                with_faults = has_fault_dev[group.rounds, layer]
                 plain = ~with_faults
                 if bool(plain.any()):
-                    out, win = _plain_rows(campaign, name, active.x[plain], active.box[plain], self.crop)
-                    outputs.append((active.rounds[plain], active.samples[plain], out, win))
-                for r in torch.unique(active.rounds[with_faults]).tolist():
-                    sel = active.rounds == r
-                    outputs.append(self._faulty_rows(campaign, prepared[r], name, active.x[sel], active.samples[sel],
-                                                     samples, r))
+                    sub = group.select(plain)
+                    outputs.append(_plain_rows(campaign, name, sub, golden_prev(layer), value, self.crop))
+                for r in torch.unique(group.rounds[with_faults]).tolist():
+                    sub = group.select(group.rounds == r)
+                    xin = sub.full(golden_prev(layer), campaign.dtype, value)
+                    outputs.append(self._faulty_rows(campaign, prepared[r], name, xin, sub.samples, samples, r))
             # 2. rounds whose first faulty layer is this one, from golden data
             for r, layers in enumerate(faulty_layers):
                 if layers and layers[0] == layer:
                     entered = self._entry_rows(campaign, prepared[r], layer, golden, golden_input,
                                                golden_synaptic, samples, r)
                     outputs.append(entered)
-                    if len(layers) > 1 and entered[1].numel() < len(samples):
+                    if len(layers) > 1 and entered.samples.numel() < len(samples):
                         # rows left golden here still meet the round's later faults
                         quiet = torch.ones(len(samples), dtype=torch.bool, device=device)
-                        quiet[entered[1]] = False
+                        quiet[entered.samples] = False
                         reentries.setdefault(layers[1], {})[r] = torch.nonzero(quiet).flatten()
             # 3. dormant rows (golden so far) re-enter at their round's next faulty layer
             for r, rows_s in reentries.pop(layer, {}).items():
                 outputs.append(self._faulty_rows(campaign, prepared[r], name, golden_input(layer)[rows_s], rows_s,
                                                  samples, r))
-            outputs = [o for o in outputs if o[0].numel()]
-            if not outputs:
-                active = None
-                continue
-            kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+            active = []
             for group in outputs:
-                rounds_g, samples_g, out_g = group[0], group[1], group[2]
-                win = group[3] if len(group) > 3 else None
-                fired = out_g != 0
-                if win is None:
-                    diff_map = (fired != g_spikes[samples_g]).any(-1).any(1)  # (M, H, W)
-                    delta = fired.flatten(1).sum(1) - golden["sample_spike_counts"][name][samples_g]
-                else:
-                    g_win = _window(g_spikes, samples_g, win)
-                    diff_map = (fired != g_win).any(-1).any(1)  # (M, h, w) of the window
-                    delta = fired.flatten(1).sum(1) - g_win.flatten(1).sum(1)
+                if not group.rounds.numel():
+                    continue
+                fired = group.patch != 0
+                g_win = _window(g_spikes, group.samples, (group.h0, group.w0, group.patch.shape[2], group.patch.shape[3]))
+                diff_map = (fired != g_win).any(-1).any(1)  # (M, h, w) of the patch
+                delta = fired.flatten(1).sum(1) - g_win.flatten(1).sum(1)
                 differs = diff_map.flatten(1).any(1)
-                rounds_np = rounds_g.cpu().numpy()
+                rounds_np = group.rounds.cpu().numpy()
                 add = np.bincount(rounds_np, weights=delta.cpu().numpy().astype(np.float64), minlength=n_rounds)
                 hit = np.bincount(rounds_np, weights=differs.cpu().numpy(), minlength=n_rounds)
                 for r in np.nonzero(add)[0].tolist():
@@ -204,50 +222,37 @@ class ParallelEngine(Engine):
                 for r in np.nonzero(hit)[0].tolist():
                     stats[r].diverged_at(layer)
                 # fault dropping: golden rows leave, or wait for their round's next faulty layer
-                dormant = ~differs & (last_layer[rounds_g] > layer)
+                dormant = ~differs & (last_layer[group.rounds] > layer)
                 if bool(dormant.any()):
-                    for r in torch.unique(rounds_g[dormant]).tolist():
+                    for r in torch.unique(group.rounds[dormant]).tolist():
                         nxt = next(i for i in faulty_layers[r] if i > layer)
-                        rows_s = samples_g[dormant & (rounds_g == r)]
+                        rows_s = group.samples[dormant & (group.rounds == r)]
                         entry = reentries.setdefault(nxt, {})
                         entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
-                if not bool(differs.any()):
-                    continue
-                box = _boxes(diff_map[differs])
-                out_k = out_g[differs]
-                if win is not None:  # materialise full rows for the rows that go on
-                    oh0, ow0 = win[0][differs], win[1][differs]
-                    box = box + torch.stack([oh0, oh0, ow0, ow0], 1)
-                    out_k = _paste(golden["spikes"][name], samples_g[differs], out_k, oh0, ow0, campaign.dtype, value)
-                kept.append((rounds_g[differs], samples_g[differs], out_k, box))
-            if not kept:
-                active = None
-                continue
-            rounds_t = torch.cat([k[0] for k in kept])
-            samples_t = torch.cat([k[1] for k in kept])
-            out_t = torch.cat([k[2] for k in kept]) if len(kept) > 1 else kept[0][2]
-            box_t = torch.cat([k[3] for k in kept])
+                if bool(differs.any()):
+                    kept = group.select(differs)
+                    kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    active.append(kept)
+            active = _merge(active)
             if layer == n_layers - 1:
-                end_rows.append((rounds_t, samples_t, out_t))
-                active = None
-            else:
-                active = _Rows(rounds_t, samples_t, out_t, box_t)
+                for group in active:
+                    end_rows.append((group.rounds, group.samples, group.full(g_spikes, campaign.dtype, value)))
         self._finish_many(campaign, prepared, end_rows, y, golden, stats)
 
     @staticmethod
     def _faulty_rows(campaign: Campaign, prep: PreparedRound, name: str, xin: torch.Tensor, rows_s: torch.Tensor,
-                     samples: list[int], r: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                     samples: list[int], r: int) -> _Patch:
         """Full faulty layer for some rows of one round."""
         slayer = campaign.netmap.slayer
         lf = prep.layers[name]
         smp = [samples[i] for i in rows_s.tolist()]
         a = synaptic_output(campaign, name, xin, lf, smp, prep.round_id)
         out = neuron_output(campaign, a, slayer.spike(slayer.psp(a)), lf, smp, prep.round_id)
-        return torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out
+        return _Patch.whole(torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out)
 
     @staticmethod
     def _entry_rows(campaign: Campaign, prep: PreparedRound, layer: int, golden: dict[str, Any], golden_input: Any,
-                    golden_synaptic: Any, samples: list[int], r: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    golden_synaptic: Any, samples: list[int], r: int) -> _Patch:
         """Rows of a round at its first faulty layer, built from golden data; only rows that
         differ from golden (or that later faults need) are materialised."""
         netmap = campaign.netmap
@@ -268,7 +273,7 @@ class ParallelEngine(Engine):
             if lf.parametric:
                 a[:, channels] = a_ch
             out = neuron_output(campaign, a, s, lf, samples, prep.round_id)
-            return torch.full((batch,), r, device=device), all_rows, out
+            return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
         # neuron-output and parametric faults: work on the faulty neurons' trains only
         positions = sorted({tuple(int(v) for v in p) for f in (*lf.parametric, *lf.neuron) for p in f.fault.positions})
         index = {p: i for i, p in enumerate(positions)}
@@ -283,9 +288,14 @@ class ParallelEngine(Engine):
         new = neuron_output(campaign, mini_a, mini_s, mini, samples, prep.round_id)[:, :, 0, 0, :]
         changed = (new != g_trains).flatten(1).any(1)
         rows = all_rows[changed]
-        out = golden["spikes"][name][rows].to(campaign.dtype) * value
-        out[:, pos_t[:, 0], pos_t[:, 1], pos_t[:, 2]] = new[rows]
-        return torch.full((rows.numel(),), r, device=device), rows, out
+        # a patch over the faulty neurons' bounding box, all channels
+        h0, h1 = int(pos_t[:, 1].min()), int(pos_t[:, 1].max()) + 1
+        w0, w1 = int(pos_t[:, 2].min()), int(pos_t[:, 2].max()) + 1
+        patch = golden["spikes"][name][rows][:, :, h0:h1, w0:w1].to(campaign.dtype) * value
+        patch[:, pos_t[:, 0], pos_t[:, 1] - h0, pos_t[:, 2] - w0] = new[rows]
+        m = rows.numel()
+        return _Patch(torch.full((m,), r, device=device), rows, patch,
+                      torch.full((m,), h0, device=device), torch.full((m,), w0, device=device))
 
     @staticmethod
     def _finish_many(campaign: Campaign, prepared: Sequence[PreparedRound],
@@ -361,21 +371,27 @@ def _reach(lo: torch.Tensor, hi: torch.Tensor, k: int, s: int, p: int, d: int, s
     return first.clamp(0, size), (last + 1).clamp(0, size)
 
 
-def _plain_rows(campaign: Campaign, name: str, x: torch.Tensor, box: torch.Tensor,
-                crop: bool) -> tuple[torch.Tensor, Any]:
-    """Layer output (golden weights) of rows whose input differs from golden only inside ``box``.
+def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
+                crop: bool) -> _Patch:
+    """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
-    recomputed (the same per-neuron arithmetic as the full layer; outside it the row is
-    golden). Returns ``(full output, None)`` or ``(window output, (h0, w0, size_h, size_w))``.
+    recomputed, with the same per-neuron arithmetic as the full layer.
     """
     netmap = campaign.netmap
     slayer = netmap.slayer
     info = netmap.layers[name]
     module = netmap.modules[name]
     _, h_out, w_out = info.neuron_shape
-    if not crop or info.kind == "dense" or (h_out == 1 and w_out == 1):
-        return slayer.spike(slayer.psp(netmap.layer_forward(name, x))), None
+    dtype = campaign.dtype
+
+    def whole() -> _Patch:
+        xin = rows.full(golden_prev, dtype, value)
+        return _Patch.whole(rows.rounds, rows.samples, slayer.spike(slayer.psp(netmap.layer_forward(name, xin))))
+
+    if not crop or info.kind == "dense" or (h_out == 1 and w_out == 1) or rows.box is None:
+        return whole()
+    box = rows.box
     kh, kw = module.weight.shape[2], module.weight.shape[3]
     sh, sw = module.stride[0], module.stride[1]
     ph, pw = (0, 0) if info.kind == "pool" else (module.padding[0], module.padding[1])
@@ -385,20 +401,56 @@ def _plain_rows(campaign: Campaign, name: str, x: torch.Tensor, box: torch.Tenso
     size_h = int((oh1 - oh0).max())
     size_w = int((ow1 - ow0).max())
     if size_h * size_w * 2 > h_out * w_out:  # not worth it
-        return slayer.spike(slayer.psp(netmap.layer_forward(name, x))), None
+        return whole()
     # one window size for all rows, shifted to stay inside the map
-    oh0 = torch.minimum(oh0, torch.tensor(h_out - size_h, device=x.device))
-    ow0 = torch.minimum(ow0, torch.tensor(w_out - size_w, device=x.device))
+    oh0 = torch.minimum(oh0, torch.tensor(h_out - size_h, device=box.device))
+    ow0 = torch.minimum(ow0, torch.tensor(w_out - size_w, device=box.device))
     in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
     in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
-    window = _window(x, None, (oh0 * sh - ph, ow0 * sw - pw, in_h, in_w))
+    ih0, iw0 = oh0 * sh - ph, ow0 * sw - pw
+    window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w))
+    if window.dtype == torch.bool:
+        window = window.to(dtype) * value
+    window = _overlay(window, ih0, iw0, rows)
     if info.kind == "pool":
         a = module(window)
     else:
         from ..snn import functional as fn
 
         a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
-    return slayer.spike(slayer.psp(a)), (oh0, ow0, size_h, size_w)
+    return _Patch(rows.rounds, rows.samples, slayer.spike(slayer.psp(a)), oh0, ow0)
+
+
+def _merge(groups: list[_Patch]) -> list[_Patch]:
+    """Concatenates groups whose patches have the same shape (fewer, larger operations)."""
+    by_shape: dict[tuple[int, ...], list[_Patch]] = {}
+    for g in groups:
+        by_shape.setdefault(tuple(g.patch.shape[1:]), []).append(g)
+    merged = []
+    for same in by_shape.values():
+        if len(same) == 1:
+            merged.append(same[0])
+            continue
+        merged.append(_Patch(
+            torch.cat([g.rounds for g in same]), torch.cat([g.samples for g in same]),
+            torch.cat([g.patch for g in same]), torch.cat([g.h0 for g in same]), torch.cat([g.w0 for g in same]),
+            torch.cat([g.box for g in same]) if all(g.box is not None for g in same) else None,
+        ))
+    return merged
+
+
+def _overlay(window: torch.Tensor, ih0: torch.Tensor, iw0: torch.Tensor, rows: _Patch) -> torch.Tensor:
+    """Writes each row's patch into its input window where they overlap."""
+    m, _, size_h, size_w, _ = window.shape
+    ph, pw = rows.patch.shape[2], rows.patch.shape[3]
+    device = window.device
+    pi = (ih0 - rows.h0)[:, None] + torch.arange(size_h, device=device)[None]  # patch row of each window row
+    pj = (iw0 - rows.w0)[:, None] + torch.arange(size_w, device=device)[None]
+    valid = ((pi >= 0) & (pi < ph))[:, :, None] & ((pj >= 0) & (pj < pw))[:, None, :]  # (M, h, w)
+    ridx = torch.arange(m, device=device)
+    vals = rows.patch[ridx[:, None, None], :, pi.clamp(0, ph - 1)[:, :, None], pj.clamp(0, pw - 1)[:, None, :], :]
+    vals = vals.permute(0, 3, 1, 2, 4)  # (M, C, h, w, T)
+    return torch.where(valid[:, None, :, :, None], vals, window)
 
 
 def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple) -> torch.Tensor:
@@ -418,7 +470,8 @@ def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple) -> torch.Ten
 def _paste(golden_spikes: torch.Tensor, rows: torch.Tensor, win_out: torch.Tensor, h0: torch.Tensor,
            w0: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
     """Full output rows: the golden spikes with each row's window replaced."""
-    out = golden_spikes[rows].to(dtype) * value
+    out = golden_spikes[rows]
+    out = out.to(dtype) * value if out.dtype == torch.bool else out.clone()
     m, _, size_h, size_w, _ = win_out.shape
     hh = h0[:, None] + torch.arange(size_h, device=out.device)[None]
     ww = w0[:, None] + torch.arange(size_w, device=out.device)[None]
