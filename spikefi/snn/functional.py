@@ -233,6 +233,18 @@ def _simulate_spikes(
     u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Threshold + refractory simulation; returns ``(spikes, u_after)`` (no autograd)."""
+    if u.is_cuda and u.dtype in (torch.float32, torch.float64):
+        from .cuda.spike_kernel import fused_spikes, triton_available
+
+        if triton_available():
+            return fused_spikes(u, theta, ref, ts)
+    return _simulate_spikes_torch(u, theta, ref, ts)
+
+
+def _simulate_spikes_torch(
+    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference implementation of :func:`_simulate_spikes` (any device)."""
     shape = u.shape
     steps = shape[-1]
     # time-major copy: each time step is one contiguous row of all neurons

@@ -208,3 +208,10 @@ def test_strict_autograd_functions_match_plain_ops():
     (gz,) = torch.autograd.grad((z * 2).sum(), x)
     (gz2,) = torch.autograd.grad((x @ m * 2).sum(), x)
     assert torch.allclose(z, x @ m) and torch.allclose(gz, gz2)
+
+
+def test_inf_and_nan_potentials_follow_ieee():
+    """+Inf potential spikes, NaN and -Inf never do (documented for float bit flips)."""
+    u = torch.tensor([[float("inf"), float("nan"), -float("inf"), 12.0]])
+    s = fn.spike(u, 10.0, torch.tensor([0.0, -1.0]), 1.0)
+    assert s.tolist() == [[1.0, 0.0, 0.0, 1.0]]

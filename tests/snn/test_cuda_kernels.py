@@ -1,0 +1,35 @@
+"""The fused CUDA spike kernel equals the PyTorch reference bit for bit (GPU only)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikefi.snn import functional as fn
+from spikefi.snn.cuda import fused_spikes, triton_available
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available() or not triton_available(),
+                                reason="needs a CUDA GPU and Triton")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("klen", [1, 2, 5, 11])
+def test_fused_spikes_equal_reference(dtype, klen):
+    g = torch.Generator().manual_seed(klen)
+    u = (torch.randn(3, 7, 5, 4, 37, generator=g, dtype=dtype) * 8 + 6).cuda()
+    u[0, 0, 0, 0, 5] = 10.0  # exactly theta
+    ref = -torch.rand(klen, generator=g, dtype=dtype).cuda() * 9
+    ref[0] = 0
+    s_ref, u_ref = fn._simulate_spikes_torch(u, 10.0, ref, 6.0)
+    s, ua = fused_spikes(u, 10.0, ref, 6.0)
+    assert torch.equal(s, s_ref) and torch.equal(ua, u_ref)
+    theta = (torch.rand(7, 5, 4, generator=g, dtype=dtype) * 10 + 5).cuda()
+    s_ref, u_ref = fn._simulate_spikes_torch(u, theta, ref, 6.0)
+    s, ua = fused_spikes(u, theta, ref, 6.0)
+    assert torch.equal(s, s_ref) and torch.equal(ua, u_ref)
+
+
+def test_inf_and_nan_potentials():
+    u = torch.tensor([[float("inf"), float("nan"), -float("inf"), 12.0]], device="cuda")
+    s, _ = fused_spikes(u, 10.0, torch.tensor([0.0, -1.0], device="cuda"), 1.0)
+    assert s.tolist() == [[1.0, 0.0, 0.0, 1.0]]
