@@ -2,6 +2,7 @@
 
 from .campaign import Campaign, Round
 from .engine import ENGINES, ChunkResult, Engine, NaiveEngine, SequentialEngine
+from .multidevice import available_devices, run_on_devices
 from .network import NetworkMap
 from .parallel import ParallelEngine
 from .result import CampaignResult
@@ -11,5 +12,6 @@ from .stats import margin_of_error, sample_size, wilson_interval, wilson_interva
 __all__ = [
     "Campaign", "Round", "CampaignResult", "CampaignSpec", "NetworkMap",
     "Engine", "NaiveEngine", "SequentialEngine", "ParallelEngine", "ENGINES", "ChunkResult",
+    "run_on_devices", "available_devices",
     "sample_size", "margin_of_error", "wilson_interval", "wilson_intervals",
 ]
