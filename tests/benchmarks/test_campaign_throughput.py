@@ -1,0 +1,26 @@
+"""The throughput benchmark in CI size: it runs, and every engine gives identical predictions.
+
+Only correctness is asserted here; speed is measured by running the benchmark itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cpu_benchmark_quick_is_identical(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "benchmarks/campaign_throughput.py", "--suite", "cpu", "--quick", "--json", str(tmp_path / "r.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("identical")]
+    assert len(lines) == 4 and all(line.endswith(": yes") for line in lines), out.stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data) == {"every dead neuron", "500 sampled synapse faults"}
+    assert all("c/a" in v for v in data.values())
