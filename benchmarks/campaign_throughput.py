@@ -162,7 +162,7 @@ def cpu_suite(args: argparse.Namespace) -> dict[str, Any]:
 
     def synapses(cmpn: Campaign, subset: list[int] | None) -> None:
         n_syn = 30 if args.quick else 500
-        for i in subset if subset is not None else range(n_syn):
+        for _i in subset if subset is not None else range(n_syn):
             cmpn.then_inject(Fault(DeadSynapse(), Site(None)))  # network-wise, seeded per round
 
     total_neurons = sum(probe.netmap.layers[n].neurons for n in layers)
