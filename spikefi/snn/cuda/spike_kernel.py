@@ -40,20 +40,23 @@ def _kernel():
     triton, tl = _triton()
 
     @triton.jit
-    def spike_kernel(u_ptr, s_ptr, theta_ptr, ref_ptr, n_neurons, steps, theta_scalar, spike_value,
+    def spike_kernel(u_ptr, s_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons, steps,
                      K: tl.constexpr, PER_NEURON: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n_neurons
         row = offs.to(tl.int64) * steps
+        # theta and the spike value are read from tensors of u's dtype (float64 stays float64)
         if PER_NEURON:
             theta = tl.load(theta_ptr + offs, mask=mask, other=0.0)
         else:
-            theta = theta_scalar
+            theta = tl.load(theta_ptr)
+        spike_value = tl.load(value_ptr)
+        zero = spike_value * 0
         for t in range(0, steps):
             u = tl.load(u_ptr + row + t, mask=mask, other=0.0)
             fired = u >= theta
-            tl.store(s_ptr + row + t, tl.where(fired, spike_value, 0.0), mask=mask)
+            tl.store(s_ptr + row + t, tl.where(fired, spike_value, zero), mask=mask)
             for j in tl.static_range(1, K):
                 later = mask & fired & (t + j < steps)
                 r = tl.load(ref_ptr + j)
@@ -76,11 +79,10 @@ def fused_spikes(
     ref = ref.to(device=u.device, dtype=u.dtype).contiguous()
     per_neuron = isinstance(theta, torch.Tensor) and theta.dim() > 0
     theta_t = (theta.to(device=u.device, dtype=u.dtype).expand(shape[:-1]).reshape(-1).contiguous()
-               if per_neuron else u_after.new_zeros(1))
-    theta_scalar = 0.0 if per_neuron else float(theta)
-    spike_value = float(torch.tensor(1.0 / ts, dtype=u.dtype))
+               if per_neuron else torch.tensor([float(theta)], dtype=u.dtype, device=u.device))
+    value = torch.tensor([1.0 / ts], dtype=u.dtype, device=u.device)
     block = 128
     grid = (triton.cdiv(n, block),)
-    _kernel()[grid](u_after, spikes, theta_t, ref, n, steps, theta_scalar, spike_value,
+    _kernel()[grid](u_after, spikes, theta_t, ref, value, n, steps,
                     K=max(int(ref.numel()), 1), PER_NEURON=per_neuron, BLOCK=block)
     return spikes.reshape(shape), u_after.reshape(shape)
