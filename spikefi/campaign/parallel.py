@@ -66,8 +66,9 @@ def rows_budget(campaign: Campaign, memory_fraction: float = 0.25) -> int:
     """How many (round, sample) rows fit in ``memory_fraction`` of free memory."""
     itemsize = torch.empty((), dtype=campaign.dtype).element_size()
     largest = max(info.neurons for info in campaign.netmap.layers.values())
-    # input + synaptic output + potential + spikes + refractory copy of the largest layer
-    per_row = 6 * largest * campaign.steps * itemsize
+    # a materialised row of the largest layer with its synaptic input and potential
+    # (most rows travel as small patches or leave the batch early)
+    per_row = 3 * largest * campaign.steps * itemsize
     return max(1, int(_available_bytes(campaign.device) * memory_fraction // per_row))
 
 
@@ -191,16 +192,23 @@ class ParallelEngine(Engine):
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
                     outputs.append(self._faulty_rows(campaign, prepared[r], name, xin, sub.samples, samples, r))
             # 2. rounds whose first faulty layer is this one, from golden data
-            for r, layers in enumerate(faulty_layers):
-                if layers and layers[0] == layer:
-                    entered = self._entry_rows(campaign, prepared[r], layer, golden, golden_input,
-                                               golden_synaptic, samples, r)
-                    outputs.append(entered)
-                    if len(layers) > 1 and entered.samples.numel() < len(samples):
-                        # rows left golden here still meet the round's later faults
-                        quiet = torch.ones(len(samples), dtype=torch.bool, device=device)
-                        quiet[entered.samples] = False
-                        reentries.setdefault(layers[1], {})[r] = torch.nonzero(quiet).flatten()
+            entering = [r for r, layers in enumerate(faulty_layers) if layers and layers[0] == layer]
+            grouped, single = _uniform_neuron_groups(
+                prepared, [r for r in entering if len(faulty_layers[r]) == 1], name)
+            for rounds_g in grouped:  # many single-neuron rounds at once
+                outputs.append(_entry_group(campaign, prepared, rounds_g, name, golden, value))
+            for r in entering:
+                if any(r in g for g in grouped):
+                    continue
+                layers = faulty_layers[r]
+                entered = self._entry_rows(campaign, prepared[r], layer, golden, golden_input,
+                                           golden_synaptic, samples, r)
+                outputs.append(entered)
+                if len(layers) > 1 and entered.samples.numel() < len(samples):
+                    # rows left golden here still meet the round's later faults
+                    quiet = torch.ones(len(samples), dtype=torch.bool, device=device)
+                    quiet[entered.samples] = False
+                    reentries.setdefault(layers[1], {})[r] = torch.nonzero(quiet).flatten()
             # 3. dormant rows (golden so far) re-enter at their round's next faulty layer
             for r, rows_s in reentries.pop(layer, {}).items():
                 outputs.append(self._faulty_rows(campaign, prepared[r], name, golden_input(layer)[rows_s], rows_s,
@@ -419,6 +427,47 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
 
         a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
     return _Patch(rows.rounds, rows.samples, slayer.spike(slayer.psp(a)), oh0, ow0)
+
+
+def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
+                           name: str) -> tuple[list[list[int]], set[int]]:
+    """Entering rounds that can be processed together: one permanent, deterministic
+    neuron-output fault at one neuron in this layer, the same model. Returns the groups
+    and the set of rounds left for the per-round path."""
+    from ..faults.models import NeuronFaultModel
+    from ..faults.timing import Permanent
+
+    groups: dict[str, list[int]] = {}
+    single: set[int] = set()
+    for r in entering:
+        lf = prepared[r].layers[name]
+        ok = (not lf.synapse and not lf.parametric and len(lf.neuron) == 1
+              and isinstance(lf.neuron[0].fault.model, NeuronFaultModel)
+              and not lf.neuron[0].fault.model.stochastic
+              and isinstance(lf.neuron[0].fault.timing, Permanent)
+              and len(lf.neuron[0].fault.positions) == 1)
+        if ok:
+            groups.setdefault(repr(lf.neuron[0].fault.model), []).append(r)
+        else:
+            single.add(r)
+    return [g for g in groups.values() if len(g) > 1], single | {g[0] for g in groups.values() if len(g) == 1}
+
+
+def _entry_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: list[int], name: str,
+                 golden: dict[str, Any], value: float) -> _Patch:
+    """Rows of many single-neuron rounds (same model) at their faulty layer, at once."""
+    g_spikes = golden["spikes"][name]  # (B, C, H, W, T) bool
+    device = g_spikes.device
+    pos = torch.tensor([prepared[r].layers[name].neuron[0].fault.positions[0] for r in rounds], device=device)
+    model = prepared[rounds[0]].layers[name].neuron[0].fault.model
+    trains = g_spikes[:, pos[:, 0], pos[:, 1], pos[:, 2]].to(campaign.dtype) * value  # (B, R, T)
+    new = model.apply(trains, value)
+    changed = (new != trains).any(-1)  # (B, R)
+    b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
+    patch = g_spikes[b_idx, :, pos[r_idx, 1], pos[r_idx, 2]].to(campaign.dtype) * value  # (M, C, T)
+    patch[torch.arange(b_idx.numel(), device=device), pos[r_idx, 0]] = new[b_idx, r_idx]
+    round_ids = torch.tensor(rounds, device=device)[r_idx]
+    return _Patch(round_ids, b_idx, patch[:, :, None, None, :], pos[r_idx, 1], pos[r_idx, 2])
 
 
 def _merge(groups: list[_Patch]) -> list[_Patch]:
