@@ -10,4 +10,4 @@ export PYTHONPATH="${PYTHONPATH:-.}" PYTHONUNBUFFERED=1 SPIKEFI_REQUIRE_REFERENC
 nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m pytest tests/snn -q -s -p no:cacheprovider 2>&1 | tee "$out/parity.log"
 python3 benchmarks/golden_inference.py 2>&1 | tee "$out/golden.log"
-python3 benchmarks/campaign_throughput.py --suite gpu --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
+python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"

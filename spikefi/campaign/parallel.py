@@ -197,8 +197,14 @@ class ParallelEngine(Engine):
                 prepared, [r for r in entering if len(faulty_layers[r]) == 1], name)
             for rounds_g in grouped:  # many single-neuron rounds at once
                 outputs.append(_entry_group(campaign, prepared, rounds_g, name, golden, value))
+            syn_groups = _uniform_synapse_groups(
+                prepared, [r for r in entering if len(faulty_layers[r]) == 1 and r not in {x for g in grouped for x in g}],
+                name) if getattr(netmap.modules[name], "groups", 1) == 1 else []
+            for rounds_g in syn_groups:  # many single-synapse rounds: one convolution
+                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value))
+            done = {x for g in (*grouped, *syn_groups) for x in g}
             for r in entering:
-                if any(r in g for g in grouped):
+                if r in done:
                     continue
                 layers = faulty_layers[r]
                 entered = self._entry_rows(campaign, prepared[r], layer, golden, golden_input,
@@ -468,6 +474,49 @@ def _entry_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: 
     patch[torch.arange(b_idx.numel(), device=device), pos[r_idx, 0]] = new[b_idx, r_idx]
     round_ids = torch.tensor(rounds, device=device)[r_idx]
     return _Patch(round_ids, b_idx, patch[:, :, None, None, :], pos[r_idx, 1], pos[r_idx, 2])
+
+
+def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[int], name: str) -> list[list[int]]:
+    """Entering rounds whose only fault here is one permanent synapse fault at one synapse."""
+    from ..faults.timing import Permanent
+
+    group = []
+    for r in entering:
+        lf = prepared[r].layers[name]
+        if (not lf.parametric and not lf.neuron and len(lf.synapse) == 1
+                and isinstance(lf.synapse[0].fault.timing, Permanent) and len(lf.synapse[0].fault.positions) == 1):
+            group.append(r)
+    return [group] if len(group) > 1 else []
+
+
+def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
+                         golden: dict[str, Any], golden_input: Any, value: float) -> _Patch:
+    """Rows of many single-synapse rounds at their faulty layer: one output channel per
+    round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
+    weights for its affected output channel."""
+    netmap = campaign.netmap
+    slayer = netmap.slayer
+    name = netmap.order[layer]
+    module = netmap.modules[name]
+    weight = netmap.effective_weight(name).detach()
+    device = weight.device
+    syn = [prepared[r].layers[name].synapse[0] for r in rounds]
+    out_ch = torch.tensor([int(q.idx[0][0]) for q in syn], device=device)
+    stack = weight[out_ch].clone()  # (R, Cin, kh, kw, 1)
+    ar = torch.arange(len(rounds), device=device)
+    stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
+          torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
+    from ..snn import functional as fn
+
+    a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
+    s = slayer.spike(slayer.psp(a))  # (B, R, H, W, T)
+    g_spikes = golden["spikes"][name]
+    g = g_spikes[:, out_ch]
+    changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
+    b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
+    full = g_spikes[b_idx].to(campaign.dtype) * value
+    full[torch.arange(b_idx.numel(), device=device), out_ch[r_idx]] = s[b_idx, r_idx]
+    return _Patch.whole(torch.tensor(rounds, device=device)[r_idx], b_idx, full)
 
 
 def _merge(groups: list[_Patch]) -> list[_Patch]:
