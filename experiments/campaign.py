@@ -118,10 +118,20 @@ def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
 
 
 def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:
-    """Marks the ``mlflow run`` launcher FAILED with the reason when it holds nothing else."""
-    if client is None or not launcher:
+    """Marks the ``mlflow run`` launcher FAILED with the reason when it holds nothing else
+    (also when the error came before connecting: bad parameters or config)."""
+    launcher = launcher or os.environ.get("MLFLOW_RUN_ID") or None
+    if not launcher:
         return
     try:
+        if client is None:
+            from mlflow.tracking import MlflowClient
+
+            from .tracking import probe_tracking, resolve_tracking_uri
+
+            uri = resolve_tracking_uri()
+            probe_tracking(uri)
+            client = MlflowClient(uri)
         run = client.get_run(launcher)
         if run.info.status in ("RUNNING", "SCHEDULED") and "spikefi.launched_run" not in run.data.tags:
             client.set_tag(launcher, "spikefi.status_reason", reason[:5000])

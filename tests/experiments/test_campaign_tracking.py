@@ -159,34 +159,6 @@ def test_sweep_parent_with_nested_children_resumes_after_interrupt(store, tmp_pa
     assert parent.data.metrics["campaigns_finished"] == 2
 
 
-def test_shards_merge_into_one_parent(store, small_config, tmp_path, capsys, reference_table):
-    assert entry.main(["--config", str(small_config), "--shard", "1/2", "--no-progress"]) == 0
-    assert "merged when every shard has finished" in capsys.readouterr().out
-    assert entry.main(["--config", str(small_config), "--shard", "0/2", "--no-progress"]) == 0
-    runs = runs_of(store)
-    parents = [r for r in runs if r.data.tags["spikefi.kind"] == "sharded-campaign"]
-    assert len(parents) == 1
-    parent = parents[0]
-    shards = [r for r in runs if r.data.tags["spikefi.kind"] == "shard"]
-    assert len(shards) == 2 and all(s.data.tags["mlflow.parentRunId"] == parent.info.run_id for s in shards)
-    assert parent.info.status == "FINISHED"
-    client = MlflowClient(store)
-    for s in shards:
-        i = int(s.data.tags["spikefi.shard_index"])
-        assert steps(client, s.info.run_id, "fault.accuracy") == [r for r in range(10) if r % 2 == i]
-    merged = load_run_result(parent.info.run_id, client, tmp_path / "merged")
-    pd.testing.assert_frame_equal(merged.table, reference_table)
-    assert merged.meta["shards"] == 2 and len(merged.meta["shard_runs"]) == 2
-    assert steps(client, parent.info.run_id, "fault.accuracy") == list(range(10))
-    assert parent.data.metrics["critical_fault_rate"] == pytest.approx((reference_table["critical"] > 0).mean())
-    assert parent.data.params["shards"] == "2" and parent.data.params["rounds"] == "10"
-    # running a finished shard again computes nothing and leaves the merge unchanged
-    assert entry.main(["--config", str(small_config), "--shard", "0/2", "--no-progress"]) == 0
-    assert "already finished" in capsys.readouterr().out
-    assert len(runs_of(store)) == 3
-    assert steps(client, parent.info.run_id, "critical_fault_rate") == [0]
-
-
 def test_tracking_failure_mid_run_keeps_results_and_resume_uploads(store, small_config, tmp_path, monkeypatch,
                                                                    capsys, reference_table):
     real = MlflowClient.log_batch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,15 +12,6 @@ from experiments import cli
 from experiments import main as demo
 from experiments import train as train_entry
 from spikefi.zoo import pretrained_path
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    yield uri
-    mlflow.set_tracking_uri(None)
 
 
 def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
@@ -46,10 +36,14 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
 
 
 def test_demo_with_given_model(store, tmp_path, capsys):
-    rc = demo.main(["--set", f"model={pretrained_path('digits_cnn')}", "--set", f"output_dir={tmp_path / 'demo'}"])
+    rc = demo.main(["--set", f"model={pretrained_path('digits_cnn')}", "--set", f"output_dir={tmp_path / 'demo'}",
+                    "--set", "campaigns.sweep.base.data.max_samples=32", "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "golden accuracy" in printed and "what was produced and where" in printed
+    assert "3/3 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
+    for name in ("dead-neurons-SF3-SF4", "saturated-neurons-SF4", "sign-bit-flips-SF4"):
+        assert name in printed
     table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
     summary = json.loads((tmp_path / "demo" / "golden" / "golden_summary.json").read_text())
     assert summary["accuracy"] == pytest.approx(table["correct"].mean())
@@ -63,6 +57,13 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     parent = next(r for r in runs if r.info.run_name == "demo")
     assert golden.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert golden.data.metrics["accuracy"] == pytest.approx(summary["accuracy"])
+    sweep = next(r for r in runs if r.data.tags.get("spikefi.kind") == "sweep")
+    assert sweep.data.tags["mlflow.parentRunId"] == parent.info.run_id and sweep.info.status == "FINISHED"
+    campaigns = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
+    assert sorted(r.info.run_name for r in campaigns) == ["dead-neurons-SF3-SF4", "saturated-neurons-SF4",
+                                                          "sign-bit-flips-SF4"]
+    assert all(r.info.status == "FINISHED" and r.data.params["dataset.samples"] == "32" for r in campaigns)
+    assert next(r for r in campaigns if r.info.run_name == "sign-bit-flips-SF4").data.params["rounds"] == "64"
 
 
 def test_bad_config_values_give_clear_errors(store, capsys):

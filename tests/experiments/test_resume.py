@@ -27,6 +27,14 @@ def test_sigkill_after_chunk_then_resume_continues_the_original_run(store, small
                        SPIKEFI_TEST_HOLD_AFTER_CHUNK=f"2:{stage}")
     try:
         wait_for_line(proc, "holding after chunk 2")
+        if stage == "metrics":  # while it is alive: not marked stale, and not resumed by anyone else
+            (run,) = runs_of(store)
+            assert entry.main(["--config", str(small_config), "--mark-stale"]) == 0
+            assert MlflowClient(store).get_run(run.info.run_id).info.status == "RUNNING"
+            assert entry.main(["--config", str(small_config), "--no-progress"]) == 2
+            assert "already running as run" in capsys.readouterr().err
+            assert entry.main(["--config", str(small_config), "--resume", run.info.run_id, "--no-progress"]) == 2
+            assert "still running" in capsys.readouterr().err
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
@@ -72,21 +80,3 @@ def test_sigkill_after_chunk_then_resume_continues_the_original_run(store, small
     result = load_run_result(run_id, client, tmp_path / "dl")
     pd.testing.assert_frame_equal(result.table, reference_table)
     assert run.data.metrics["critical_fault_rate"] == pytest.approx((reference_table["critical"] > 0).mean())
-
-
-def test_resume_of_a_live_run_is_refused(store, small_config, tmp_path, capsys):
-    proc = start_entry(["experiments.campaign", "--config", str(small_config), "--no-progress"], store, tmp_path,
-                       SPIKEFI_TEST_HOLD_AFTER_CHUNK="1")
-    try:
-        wait_for_line(proc, "holding after chunk 1")
-        (run,) = runs_of(store)
-        assert entry.main(["--config", str(small_config), "--mark-stale"]) == 0
-        assert MlflowClient(store).get_run(run.info.run_id).info.status == "RUNNING"  # alive: not marked
-        assert entry.main(["--config", str(small_config), "--no-progress"]) == 2
-        assert "already running as run" in capsys.readouterr().err
-        assert entry.main(["--config", str(small_config), "--resume", run.info.run_id, "--no-progress"]) == 2
-        assert "still running" in capsys.readouterr().err
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        proc.stdout.close()
