@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     cores = available[: args.cores]
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, OMP_NUM_THREADS=str(len(cores)), MKL_NUM_THREADS=str(len(cores)),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("MLFLOW_RUN_ID", None)
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
     from mlflow.tracking import MlflowClient
 
     MlflowClient(uri).search_experiments()  # create the store's tables outside the timed command

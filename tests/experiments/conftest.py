@@ -55,6 +55,7 @@ def store(tmp_path, monkeypatch, empty_store_file):
     uri = fresh_store(tmp_path, empty_store_file)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("SPIKEFI_TEST_HOLD_AFTER_CHUNK", raising=False)
     monkeypatch.chdir(tmp_path)
     yield uri
@@ -107,7 +108,9 @@ def free_port() -> int:
 
 
 def entry_env(uri: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "SPIKEFI_TEST_HOLD_AFTER_CHUNK")}
+    # mlflow.set_experiment (in-process tests) exports MLFLOW_EXPERIMENT_ID: keep it from subprocesses
+    drop = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "SPIKEFI_TEST_HOLD_AFTER_CHUNK")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(MLFLOW_TRACKING_URI=uri, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **extra)
     return env
 
