@@ -1,0 +1,79 @@
+"""The examples in experiments/examples run in quick mode and produce the files they announce."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from experiments.examples import EXAMPLES
+
+# files each example promises (relative to its --output-dir), besides files.json
+EXPECTED = {
+    "basic": ["result/rounds.parquet", "result/rounds.csv", "result/meta.json", "per_layer.csv",
+              "critical_per_layer.png", "heatmap.png"],
+    "bitflips": ["result_int8/rounds.parquet", "result_float32/rounds.parquet", "accuracy_per_bit.csv",
+                 "critical_per_layer_and_bit_int8.csv", "critical_per_layer_and_bit_float32.csv",
+                 "accuracy_vs_bit_int8.png", "accuracy_vs_bit_float32.png"],
+    "optimizations": ["result_naive/rounds.parquet", "result_sequential/rounds.parquet", "timings.json"],
+    "parametric": ["result/rounds.parquet", "sweep.csv", "accuracy_vs_theta_factor.png",
+                   "accuracy_vs_tauSr_factor.png"],
+    "train_golden": ["digits_cnn.pt", "digits_cnn.yaml", "history.csv", "training_curves.png"],
+    "train_faulty": ["history.csv", "summary.csv", "training_curves.png"],
+}
+
+
+def test_every_example_is_listed():
+    assert set(EXPECTED) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_quick(name, tmp_path, capsys):
+    module = importlib.import_module(f"experiments.examples.{name}")
+    threads = torch.get_num_threads()
+    rc = module.main(["--quick", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert torch.get_num_threads() == threads  # --threads is undone when main returns
+    assert f"example '{name}'" in out and "wall time" in out
+
+    # every file the example announced exists and is not empty
+    announced = re.findall(r"^saved: (.+?)  \(", out, flags=re.MULTILINE)
+    assert announced, out
+    for path in announced:
+        assert Path(path).is_file() and Path(path).stat().st_size > 0, path
+        assert Path(path).resolve().is_relative_to(tmp_path.resolve()), path
+    manifest = json.loads((tmp_path / "files.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == announced
+    for rel in EXPECTED[name]:
+        f = tmp_path / rel
+        assert f.is_file() and f.stat().st_size > 0, rel
+
+    if name == "optimizations":
+        assert "result tables identical: True" in out
+        timings = json.loads((tmp_path / "timings.json").read_text())
+        assert timings["tables_identical"] is True
+        assert timings["speedup_sequential_over_naive"] > 0
+        naive = pd.read_parquet(tmp_path / "result_naive" / "rounds.parquet")
+        sequential = pd.read_parquet(tmp_path / "result_sequential" / "rounds.parquet")
+        pd.testing.assert_frame_equal(naive, sequential)
+    elif name == "bitflips":
+        table = pd.read_parquet(tmp_path / "result_int8" / "rounds.parquet")
+        assert sorted(set(table["param"].astype(int))) == list(range(8))
+        assert set(table["model"]) == {"BitFlipSynapse"}
+    elif name == "parametric":
+        table = pd.read_parquet(tmp_path / "result" / "rounds.parquet")
+        assert set(table["param_name"]) == {"theta_factor", "tauSr_factor"}
+    elif name == "train_golden":
+        from spikefi.zoo import load_network
+
+        net, _, meta = load_network(tmp_path / "digits_cnn.pt")
+        assert net.architecture == "digits_cnn" and 0 <= meta["test_accuracy"] <= 1
+    elif name == "train_faulty":
+        history = pd.read_csv(tmp_path / "history.csv")
+        assert set(history["scenario"]) == {"pre", "during"}
