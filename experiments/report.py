@@ -1,0 +1,97 @@
+"""Entry point ``report``: a reliability report (HTML + Markdown) built from tracked campaign runs.
+
+    python -m experiments.report --experiment spikefi-campaigns [--runs ID ...] [--output-dir DIR]
+    python -m experiments.report --experiment spikefi-campaigns --compare ID1,ID2 ID3
+
+Both files are logged as artifacts (``report/``) of a new run named ``report``
+(``spikefi.kind=report``) in the experiment of the analysed runs; their paths are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.load import load_runs
+from analysis.report import build_report, write_report
+from analysis.stats import compare_groups
+from spikefi.errors import SpikeFIError
+
+from .tracking import common_tags, resolve_tracking_uri
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v for item in values or [] for v in item.replace(",", " ").split() if v]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--experiment", help="MLflow experiment name")
+    ap.add_argument("--runs", nargs="*", help="run ids (space or comma separated); a sweep id stands for its children")
+    ap.add_argument("--parent", help="a sweep parent run id: its children")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two groups of run ids, each comma separated")
+    ap.add_argument("--output-dir", default=None, help="where report.html/report.md go (default outputs/reports/<run id>)")
+    ap.add_argument("--tracking-uri", default=None)
+    ap.add_argument("--confidence", type=float, default=0.95)
+    ap.add_argument("--top", type=int, default=10, help="number of ranked critical sites")
+    ap.add_argument("--no-log", action="store_true", help="do not create the MLflow report run")
+    return ap
+
+
+def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    comparison, names = None, ("A", "B")
+    if args.compare:
+        group_a, group_b = (_split([g]) for g in args.compare)
+        if not group_a or not group_b:
+            raise SpikeFIError("--compare needs two non-empty groups of run ids")
+        a = load_runs(args.experiment, group_a, tracking_uri=uri)
+        b = load_runs(args.experiment, group_b, tracking_uri=uri)
+        comparison = compare_groups(a, b, args.confidence)
+        names = (f"A ({', '.join(a.runs['run_name'])})", f"B ({', '.join(b.runs['run_name'])})")
+        loaded = load_runs(args.experiment, group_a + group_b, tracking_uri=uri)
+    else:
+        loaded = load_runs(args.experiment, _split(args.runs) or None, args.parent, tracking_uri=uri)
+    report = build_report(loaded, args.confidence, args.top, comparison, names)
+
+    client = None if args.no_log else MlflowClient(uri)
+    run_id = None
+    if client is not None:
+        tags = common_tags("report", **{"spikefi.report.runs": ",".join(loaded.runs["run_id"]),
+                                        "spikefi.report.skipped": str(len(loaded.skipped))})
+        run_id = client.create_run(loaded.experiment_id, run_name="report", tags=tags).info.run_id
+    output_dir = Path(args.output_dir or Path("outputs") / "reports" / (run_id or "latest"))
+    try:
+        html_path, md_path = write_report(report, output_dir)
+        if client is not None:
+            client.log_param(run_id, "runs", len(loaded.runs))
+            client.log_param(run_id, "confidence", args.confidence)
+            client.log_artifact(run_id, str(html_path), "report")
+            client.log_artifact(run_id, str(md_path), "report")
+            client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        if client is not None:
+            client.set_terminated(run_id, "FAILED")
+        raise
+    return html_path, md_path, run_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        html_path, md_path, run_id = run(args)
+    except SpikeFIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report (HTML): {html_path.resolve()}")
+    print(f"report (Markdown): {md_path.resolve()}")
+    if run_id:
+        print(f"logged as artifacts of MLflow run {run_id} (report/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
