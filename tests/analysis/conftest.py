@@ -1,0 +1,93 @@
+"""Real campaign runs in a temporary sqlite MLflow store, created once per session through the
+project's own campaign entry point (24 samples of the spiking digits, layer SF4 of digits_cnn)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+EXPERIMENT = "analysis-tests"
+
+BASE = {
+    "network": {"pretrained": "digits_cnn"},
+    "data": {"name": "spiking_digits", "seed": 0, "max_samples": 24},
+    "options": {"seed": 0, "batch_size": 24, "chunk_size": 10},
+}
+CAMPAIGNS = {
+    # 10 rounds: one dead output neuron at a time
+    "dead-a": {"exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
+    # the same 10 faults on other samples (paired with dead-a in comparisons)
+    "dead-b": {"data": {"name": "spiking_digits", "seed": 1, "max_samples": 24},
+               "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
+    # 30 rounds: a saturated output neuron (made critical on purpose: it wins every sample),
+    # and the threshold of one neuron scaled by 0.5 or 2 (a parameter that varies)
+    "mixed": {"exhaustive": [
+        {"model": "SaturatedNeuron", "layers": ["SF4"]},
+        {"model": "ParametricNeuron", "parameter": "theta", "factor": 0.5, "layers": ["SF4"]},
+        {"model": "ParametricNeuron", "parameter": "theta", "factor": 2.0, "layers": ["SF4"]},
+    ]},
+}
+
+
+@dataclass
+class Store:
+    uri: str
+    directory: Path
+    run_ids: dict[str, str]   # campaign name -> run id
+    failed_id: str
+
+    def table_path(self, name: str) -> Path:
+        """The run's local copy of its per-round table (written by the campaign, not via MLflow)."""
+        return self.directory / "out" / self.run_ids[name] / "results" / "rounds.parquet"
+
+
+@pytest.fixture(scope="session")
+def campaign_store(tmp_path_factory) -> Store:
+    from experiments import campaign as entry
+
+    tmp = tmp_path_factory.mktemp("analysis-store")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")}
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    try:
+        run_ids = {}
+        for name, updates in CAMPAIGNS.items():
+            config = tmp / f"{name}.yaml"
+            config.write_text(yaml.safe_dump({"campaign": {"name": name, **BASE, **updates},
+                                              "output_dir": str(tmp / "out"),
+                                              "tracking": {"experiment": EXPERIMENT}}, sort_keys=False))
+            assert entry.main(["--config", str(config), "--no-progress", "--resume", "never"]) == 0
+            client = MlflowClient(uri)
+            exp = client.get_experiment_by_name(EXPERIMENT)
+            (run,) = client.search_runs([exp.experiment_id], f"tags.mlflow.runName = '{name}'")
+            run_ids[name] = run.info.run_id
+        # a campaign run that died before writing results
+        failed = client.create_run(exp.experiment_id, run_name="crashed",
+                                   tags={"spikefi.kind": "campaign", "spikefi.status_reason": "killed by test"})
+        client.set_terminated(failed.info.run_id, "FAILED")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        mlflow.set_tracking_uri(None)
+    return Store(uri, tmp, run_ids, failed.info.run_id)
+
+
+@pytest.fixture()
+def store(campaign_store, monkeypatch, tmp_path) -> Store:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", campaign_store.uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield campaign_store
+    mlflow.set_tracking_uri(None)

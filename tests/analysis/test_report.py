@@ -1,0 +1,220 @@
+"""The report's numbers equal an independent computation from the same Parquet tables (read from
+the campaigns' local copies, not through MLflow); the on-purpose critical fault ranks first;
+comparisons use McNemar's test for paired faults and Fisher's otherwise; bad input is reported."""
+
+from __future__ import annotations
+
+import math
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from scipy.stats import binomtest, fisher_exact, norm
+
+from analysis.load import load_runs
+from analysis.report import build_report, to_markdown
+from analysis.stats import holm
+from experiments import report as entry
+from spikefi.errors import ConfigError
+
+from .conftest import EXPERIMENT
+
+
+def f4(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Written out here on purpose (not spikefi's implementation)."""
+    z = norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def md_tables(markdown: str) -> dict[str, list[list[dict[str, str]]]]:
+    """Section title -> its tables, each a list of rows (column -> cell text)."""
+    out: dict[str, list[list[dict[str, str]]]] = {}
+    for block in re.split(r"^## ", markdown, flags=re.M)[1:]:
+        title, _, body = block.partition("\n")
+        tables, lines = [], body.splitlines()
+        i = 0
+        while i < len(lines):
+            if lines[i].startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+                head = [c.strip() for c in lines[i].strip("|").split(" | ")]
+                rows, i = [], i + 2
+                while i < len(lines) and lines[i].startswith("| "):
+                    rows.append(dict(zip(head, [c.strip() for c in lines[i].strip("|").split(" | ")], strict=True)))
+                    i += 1
+                tables.append(rows)
+            else:
+                i += 1
+        out[title.strip()] = tables
+    return out
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images, self.cells, self.links = [], [], []
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag in ("td", "th"):
+            self._cell = ""
+        if tag in ("link", "script") or (tag == "a" and attrs.get("href", "").startswith("http")):
+            self.links.append(tag)
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.cells.append(self._cell)
+            self._cell = None
+
+
+def test_load_one_row_per_round_with_run_metadata_and_failed_run_skipped(store):
+    loaded = load_runs(EXPERIMENT)
+    assert list(loaded.runs["run_name"]) == ["dead-a", "dead-b", "mixed"]
+    assert len(loaded.rounds) == 10 + 10 + 30
+    for name, run_id in store.run_ids.items():
+        table = pd.read_parquet(store.table_path(name))
+        mine = loaded.rounds[loaded.rounds["run_id"] == run_id]
+        assert (mine["run_name"] == name).all() and (mine["network"] == "pretrained:digits_cnn").all()
+        assert mine["round_id"].tolist() == table["round_id"].tolist()
+        assert mine["critical"].tolist() == table["critical"].tolist()
+        assert mine["accuracy"].tolist() == pytest.approx(table["accuracy"].tolist())
+    assert [(s["run_id"], s["status"]) for s in loaded.skipped] == [(store.failed_id, "FAILED")]
+    assert "killed by test" in loaded.skipped[0]["reason"]
+    # explicit selection
+    only = load_runs(run_ids=[store.run_ids["dead-b"]])
+    assert set(only.rounds["run_name"]) == {"dead-b"} and only.experiment_name == EXPERIMENT
+
+
+def test_report_numbers_equal_independent_computation(store, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert entry.main(["--experiment", EXPERIMENT, "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.html") in printed and str(out / "report.md") in printed
+    markdown = (out / "report.md").read_text()
+    sections = md_tables(markdown)
+
+    tables = {name: pd.read_parquet(store.table_path(name)) for name in store.run_ids}
+    golden_rows = {r["run_name"]: r for r in sections["Golden baseline"][0]}
+    summary_rows = {r["run_name"]: r for r in sections["Campaign summary"][0]}
+    layer_rows = {(r["run_name"], r["layer"]): r for r in sections["Critical-fault rate per layer and per fault model"][0]}
+    model_rows = {(r["run_name"], r["model"]): r for r in sections["Critical-fault rate per layer and per fault model"][1]}
+    for name, t in tables.items():
+        golden = float(t["golden_accuracy"].iloc[0])
+        n, k = len(t), int((t["critical"] > 0).sum())
+        assert golden_rows[name]["golden_accuracy"] == f4(golden)
+        row = summary_rows[name]
+        assert (row["rounds"], row["critical_faults"]) == (str(n), str(k))
+        low, high = wilson(k, n)
+        assert (row["critical_rate"], row["ci_low"], row["ci_high"]) == (f4(k / n), f4(low), f4(high))
+        assert row["accuracy_mean"] == f4(t["accuracy"].mean())
+        assert row["mean_accuracy_drop"] == f4(golden - t["accuracy"].mean())
+        for layer, g in t.groupby("layer"):
+            kl = int((g["critical"] > 0).sum())
+            row = layer_rows[(name, layer)]
+            assert (row["rounds"], row["critical_faults"], row["critical_rate"]) == (str(len(g)), str(kl), f4(kl / len(g)))
+            assert (row["ci_low"], row["ci_high"]) == tuple(map(f4, wilson(kl, len(g))))
+        for model, g in t.groupby("model"):
+            km = int((g["critical"] > 0).sum())
+            row = model_rows[(name, model)]
+            assert (row["critical_rate"], row["ci_low"], row["ci_high"]) == (f4(km / len(g)), *map(f4, wilson(km, len(g))))
+            # exhaustive over the 10 output neurons (x 2 factors for the parametric model): margin 0
+            assert row["population"] == str(len(g)) and row["margin"] == f4(0.0)
+    # the failed run is named as left out; sections without data say so
+    assert "Partial report" in markdown and store.failed_id in markdown
+    assert "Search: worst faults and Pareto front: not available" in markdown
+
+    parsed = _Html()
+    parsed.feed((out / "report.html").read_text())
+    assert not parsed.links
+    # rates figure, drop distribution, one heat map per campaign, accuracy vs theta factor
+    assert len(parsed.images) == 1 + 1 + 3 + 1
+    assert all(src.startswith("data:image/png;base64,iVBOR") for src in parsed.images)
+    for t in tables.values():
+        assert f4(float(t["golden_accuracy"].iloc[0]) - t["accuracy"].mean()) in parsed.cells
+
+    # logged as a report run (which analysis then ignores)
+    client = MlflowClient(store.uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    (run,) = client.search_runs([exp.experiment_id], "tags.`spikefi.kind` = 'report'", max_results=5)[-1:]
+    assert run.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} == {"report/report.html",
+                                                                                  "report/report.md"}
+    assert len(load_runs(EXPERIMENT).runs) == 3
+
+
+def test_on_purpose_critical_fault_ranks_first(store):
+    loaded = load_runs(EXPERIMENT)
+    report = build_report(loaded)
+    ranking = md_tables(to_markdown(report))["Most critical fault sites"][0]
+    all_rounds = pd.concat([pd.read_parquet(store.table_path(n)).assign(run_name=n) for n in store.run_ids])
+    worst = all_rounds.sort_values(["critical", "accuracy"], ascending=[False, True], kind="stable").iloc[0]
+    first = ranking[0]
+    assert (first["rank"], first["run_name"], first["round_id"]) == ("1", worst["run_name"], str(worst["round_id"]))
+    assert first["critical"] == str(int(worst["critical"]))
+    # the saturated output neuron wins every sample: it is the fault made critical on purpose
+    assert first["model"] == "SaturatedNeuron" and int(first["critical"]) >= 12
+    assert [int(r["critical"]) for r in ranking] == sorted(all_rounds["critical"], reverse=True)[:len(ranking)]
+    assert "accuracy vs fault parameter" not in " ".join(report.left_out)
+
+
+def test_compare_paired_mcnemar_and_independent_fisher(store):
+    a, b, mixed = (store.run_ids[n] for n in ("dead-a", "dead-b", "mixed"))
+    ta, tb, tm = (pd.read_parquet(store.table_path(n)) for n in ("dead-a", "dead-b", "mixed"))
+    paired = entry.compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[b]))
+    (row,) = paired.to_dict("records")
+    assert row["test"] == "McNemar (exact)"
+    hit_a = ta.set_index("pos0")["critical"] > 0
+    hit_b = tb.set_index("pos0")["critical"] > 0
+    only_a, only_b = int((hit_a & ~hit_b).sum()), int((~hit_a & hit_b).sum())
+    expected = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+    assert row["p_value"] == pytest.approx(expected) and row["p_holm"] == pytest.approx(expected)
+
+    independent = entry.compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[mixed]))
+    (row,) = independent.to_dict("records")
+    ka, km = int((ta["critical"] > 0).sum()), int((tm["critical"] > 0).sum())
+    assert row["test"] == "Fisher exact" and (row["rate_a"], row["rate_b"]) == (ka / 10, km / 30)
+    assert row["p_value"] == pytest.approx(fisher_exact([[ka, 10 - ka], [km, 30 - km]])[1])
+
+
+def test_compare_cli_writes_the_comparison_section(store, tmp_path):
+    a, b = store.run_ids["dead-a"], store.run_ids["dead-b"]
+    assert entry.main(["--compare", a, b, "--output-dir", str(tmp_path), "--no-log"]) == 0
+    (section,) = [v for k, v in md_tables((tmp_path / "report.md").read_text()).items() if k.startswith("Comparison")]
+    assert section[0][0]["layer"] == "SF4" and section[0][0]["test"] == "McNemar (exact)"
+
+
+def test_holm_adjustment():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.2, 0.9]) == pytest.approx([0.4, 0.9])
+
+
+def test_bad_input_missing_experiment_empty_selection_unknown_run(store, capsys):
+    with pytest.raises(ConfigError, match="experiment 'no-such' does not exist"):
+        load_runs("no-such")
+    assert entry.main(["--experiment", "no-such"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="does not exist in this tracking store"):
+        load_runs(run_ids=["0123456789abcdef0123456789abcdef"])
+    # a selection holding only the failed run: nothing to report, and the message says why
+    with pytest.raises(ConfigError, match=f"empty selection.*{store.failed_id}.*FAILED"):
+        load_runs(run_ids=[store.failed_id])
+    client = MlflowClient(store.uri)
+    client.create_experiment("empty-one")
+    with pytest.raises(ConfigError, match="empty selection"):
+        load_runs("empty-one")
+    with pytest.raises(ConfigError, match="nothing selected"):
+        load_runs()
