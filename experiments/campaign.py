@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             config["tracking"]["stale_after_s"] = args.stale_after
         shard = parse_shard(args.shard)
         client, uri, experiment_id, launcher = connect(config["tracking"])
-        result = dispatch(args, config, spec, shard, client, uri, experiment_id, launcher)
+        dispatch(args, config, spec, shard, client, uri, experiment_id, launcher)
     except (SpikeFIError, OSError) as exc:
         from .campaign_run import exit_code_for
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
         raise
-    return 0 if result is not None else 0
+    return 0
 
 
 def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, shard: tuple[int, int] | None,

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -402,19 +401,27 @@ class TrackedCampaign:
         return summary
 
     def _summary_of(self, run: Any, resumed: bool, computed: list[int]) -> dict[str, Any]:
+        metrics = dict(run.data.metrics)
+        summary = {k: metrics[name] for k, name in SUMMARY_METRICS.items() if name in metrics}
+        if "rounds" in summary:
+            summary["rounds"] = int(summary["rounds"])
         return {"run_id": run.info.run_id, "name": run.data.tags.get("mlflow.runName"), "status": run.info.status,
-                "metrics": dict(run.data.metrics), "local_dir": run.data.tags.get(T + "local_dir"),
+                "metrics": metrics, "summary": summary or None, "local_dir": run.data.tags.get(T + "local_dir"),
                 "resumed": resumed, "computed": computed, "skipped": True}
 
     def _create_run(self) -> str:
-        tags = {"mlflow.runName": self.spec.name}
+        # owner, kind and hash from the first moment, so a kill at any point leaves a run that
+        # stale marking and automatic resume recognize
+        tags = {"mlflow.runName": self.spec.name, T + "kind": self.kind, T + "config_hash": self.hash,
+                T + "process": process_identity(), T + "heartbeat": f"{time.time():.3f}", T + "attempts": "1"}
         if self.shard:
             tags["mlflow.runName"] = f"{self.spec.name} [shard {self.shard_label}]"
+            tags[T + "shard"] = str(self.shard_label)
         if self.parent_run_id:
             tags["mlflow.parentRunId"] = self.parent_run_id
         if self.launcher_run_id and not self.parent_run_id:
             run_id = self.launcher_run_id
-            self.client.set_tag(run_id, "mlflow.runName", tags["mlflow.runName"])
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
             self.launcher_run_id = None
             return run_id
         return self.client.create_run(self.experiment_id, tags=tags, run_name=tags["mlflow.runName"]).info.run_id
@@ -459,8 +466,11 @@ class TrackedCampaign:
         metrics = [Metric(k, v, now, 0) for k, v in golden_metrics(golden).items() if k not in run.data.metrics]
         self.track("logging params", lambda: self.client.log_batch(
             self.run_id, metrics=metrics, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()]))
-        if not run.inputs.dataset_inputs:
-            self.track("logging the dataset input", lambda: log_dataset_input(self.client, self.run_id, self.spec, cmpn))
+        if not run.inputs.dataset_inputs and self.offline_reason is None:
+            try:
+                log_dataset_input(self.client, self.run_id, self.spec, cmpn)
+            except Exception as exc:  # noqa: BLE001 - metadata only: warn, do not stop tracking
+                say(f"WARNING: the dataset input was not logged: {type(exc).__name__}: {str(exc)[:200]}")
         write_setup_files(root, self.spec, self.config, self.spec_data, golden)
         for sub in ("campaign", "golden"):
             self.track(f"uploading {sub}/", lambda sub=sub: self.client.log_artifacts(self.run_id, str(root / sub), sub))
@@ -719,7 +729,17 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
     name = _dataset_label(data) + (f"[:{data['max_samples']}]" if data.get("max_samples") else "")
     ds = mlflow.data.from_numpy(cmpn.x.detach().cpu().numpy(), targets=cmpn.y.detach().cpu().numpy(),
                                 source=source, name=name)
-    client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")])])
+    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")])]
+    for attempt in range(4):
+        try:
+            client.log_inputs(run_id, inputs)
+            return
+        except MlflowException:
+            # two runs registering the same dataset at once (shards) race on the server's
+            # unique (experiment, name, digest) key; the loser succeeds on a retry
+            if attempt == 3:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any], spec_data: Mapping[str, Any],
@@ -785,6 +805,31 @@ def find_or_create_shard_parent(client: MlflowClient, experiment_id: str, spec: 
     return winner
 
 
+def _converge_parents(client: MlflowClient, parent: Any) -> str:
+    """The canonical parent of a sharded campaign: the earliest (start time, run id) of the
+    parents with its config hash and shard count. Shards of any other such parent (two
+    machines that created one each before seeing the other's) move to it, and the other
+    parents, which hold no results yet, are deleted."""
+    tags = parent.data.tags
+    query = (f"tags.`{T}config_hash` = '{tags[T + 'config_hash']}' and tags.`{T}kind` = '{KIND_SHARDED}' "
+             f"and tags.`{T}shards` = '{tags[T + 'shards']}'")
+    parents = sorted(client.search_runs([parent.info.experiment_id], query, max_results=100),
+                     key=lambda r: (r.info.start_time, r.info.run_id))
+    if not parents:
+        return parent.info.run_id
+    canonical = parents[0].info.run_id  # also when the given parent was deleted by another shard
+    for other in parents[1:]:
+        if other.info.status == "FINISHED":
+            continue
+        moved = client.search_runs([parent.info.experiment_id],
+                                   f"tags.`mlflow.parentRunId` = '{other.info.run_id}'", max_results=1000)
+        for child in moved:
+            client.set_tag(child.info.run_id, "mlflow.parentRunId", canonical)
+        client.delete_run(other.info.run_id)
+        say(f"moved {len(moved)} shard run(s) from duplicate parent {other.info.run_id} to {canonical}")
+    return canonical
+
+
 def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Path,
                  track: Callable[[str, Callable[[], Any]], Any] | None = None,
                  merger_run_id: str | None = None) -> dict[str, Any] | None:
@@ -794,6 +839,8 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     track = track or (lambda what, fn: fn())
     parent = client.get_run(parent_run_id)
     count = int(parent.data.tags[T + "shards"])
+    parent_run_id = _converge_parents(client, parent)
+    parent = client.get_run(parent_run_id)
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' "
                                   f"and tags.`{T}kind` = '{KIND_SHARD}'", max_results=1000)
     finished: dict[int, Any] = {}
@@ -870,7 +917,3 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, TrackingLostError):
         return 3
     return 2
-
-
-def report_error(exc: BaseException) -> None:
-    print(f"error: {exc}", file=sys.stderr)

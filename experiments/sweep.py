@@ -90,7 +90,8 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
             run_id = launcher_run_id
             client.set_tag(run_id, "mlflow.runName", sweep["name"])
         else:
-            tags = {"mlflow.runName": sweep["name"]}
+            tags = {"mlflow.runName": sweep["name"], cr.T + "kind": cr.KIND_SWEEP, cr.T + "config_hash": shash,
+                    cr.T + "process": process_identity(), cr.T + "heartbeat": f"{time.time():.3f}"}
             if parent_run_id:
                 tags["mlflow.parentRunId"] = parent_run_id
             run_id = client.create_run(experiment_id, tags=tags, run_name=sweep["name"]).info.run_id

@@ -214,3 +214,31 @@ def test_unexpected_failure_marks_the_run_failed_with_reason(store, small_config
     assert run.info.status == "FAILED"
     assert run.data.tags["spikefi.status_reason"] == "RuntimeError: simulated engine crash"
     assert "critical_fault_rate" not in run.data.metrics  # nothing looks complete
+
+
+def test_shards_split_over_two_parents_converge_into_one(store, small_config, tmp_path, capsys, reference_table):
+    """Two machines that each created a parent before seeing the other's: the merge moves
+    every shard under the earliest parent, deletes the other, and merges there."""
+    from experiments.campaign import DEFAULTS
+    from experiments.config import load_config
+
+    spec = CampaignSpec.from_dict(load_config(small_config, DEFAULTS)["campaign"])
+    chash = cr.campaign_hash(spec)
+    client = MlflowClient(store)
+    exp = client.create_experiment(EXPERIMENT)
+    tags = {"spikefi.kind": "sharded-campaign", "spikefi.config_hash": chash, "spikefi.shards": "2"}
+    first = client.create_run(exp, tags=tags, start_time=1000).info.run_id
+    second = client.create_run(exp, tags=tags, start_time=2000).info.run_id
+    assert entry.main(["--config", str(small_config), "--shard", "0/2", "--parent", second, "--no-progress"]) == 0
+    assert entry.main(["--config", str(small_config), "--shard", "1/2", "--parent", first, "--no-progress"]) == 0
+    assert "moved 1 shard run(s) from duplicate parent" in capsys.readouterr().out
+    assert client.get_run(second).info.lifecycle_stage == "deleted"
+    runs = runs_of(store)
+    assert {r.data.tags["spikefi.kind"] for r in runs} == {"sharded-campaign", "shard"} and len(runs) == 3
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs if r.data.tags["spikefi.kind"] == "shard"} == {first}
+    parent = client.get_run(first)
+    assert parent.info.status == "FINISHED"
+    merged = load_run_result(first, client, tmp_path / "merged")
+    pd.testing.assert_frame_equal(merged.table, reference_table)
+    assert steps(client, first, "fault.accuracy") == list(range(10))
+    assert parent.data.params["shards"] == "2" and parent.data.params["rounds"] == "10"
