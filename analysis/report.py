@@ -92,6 +92,24 @@ def _rates_figure(loaded: LoadedRuns, confidence: float) -> Figure:
     return plots.critical_faults_per_layer(df, confidence)
 
 
+def _dense_as_grid(rows: pd.DataFrame, width: int = 16) -> tuple[pd.DataFrame, str]:
+    """Neurons of a dense layer (shape C x 1 x 1) laid out as rows of ``width`` (else unchanged).
+
+    Pooling over channels would collapse a dense layer into one cell; here every output neuron
+    gets its own cell: neuron index = width * row + column.
+    """
+    neurons = rows["pos3"] < 0
+    if not neurons.any() or (rows.loc[neurons, ["pos1", "pos2"]] != 0).any().any():
+        return rows, ""
+    rows = rows.copy()
+    index = rows.loc[neurons, "pos0"].astype(int)
+    w = min(width, int(index.max()) + 1)
+    rows.loc[neurons, "pos1"] = index // w
+    rows.loc[neurons, "pos2"] = index % w
+    rows.loc[neurons, "pos0"] = 0
+    return rows, f"; dense layer: neuron index = {w} x row + column"
+
+
 def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
                  comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B")) -> Report:
     rounds, sections, left_out = loaded.rounds, [], []
@@ -130,12 +148,23 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
             for kind in ("neuron", "synapse"):
                 if not ((lt["pos3"] >= 0) == (kind == "synapse")).any():
                     continue
+                caption, note = f"{run.run_name}: {layer} ({kind} faults)", ""
+                if kind == "neuron":
+                    lt, note = _dense_as_grid(lt)
+                    caption += note
                 try:
                     fig = plots.site_heatmap(lt, layer, kind=kind)
+                    rows_drawn = fig.axes[0].images[0].get_array().shape[0]
+                    if rows_drawn <= 2:  # a strip of neurons: integer row ticks, a flatter figure
+                        fig.axes[0].set_yticks(range(rows_drawn))
+                        fig.set_size_inches(7.0, 2.2 + 0.6 * rows_drawn)
+                    if note:
+                        fig.axes[0].set_title(f"{layer}: accuracy per neuron\n(neuron = row x {lt['pos2'].max() + 1} + column)"
+                                              if rows_drawn > 1 else f"{layer}: accuracy per neuron", fontsize=13)
                 except SpikeFIError as exc:
                     left_out.append(f"heat map {run.run_name}/{layer}/{kind}: {exc}")
                     continue
-                heat.figures.append((f"{run.run_name}: {layer} ({kind} faults)", _png(fig)))
+                heat.figures.append((caption, _png(fig)))
     if not heat.figures:
         heat.available, heat.text = False, f"Per-site heat maps: {NOT_AVAILABLE} (no single-fault rounds)."
         left_out.append("per-site heat maps (no single-fault rounds)")

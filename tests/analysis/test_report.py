@@ -218,3 +218,19 @@ def test_bad_input_missing_experiment_empty_selection_unknown_run(store, capsys)
         load_runs("empty-one")
     with pytest.raises(ConfigError, match="nothing selected"):
         load_runs()
+
+
+def test_compare_groups_without_a_common_layer_is_refused(store):
+    a = load_runs(run_ids=[store.run_ids["dead-a"]])
+    other = load_runs(run_ids=[store.run_ids["dead-b"]])
+    other.rounds["layer"] = "FC9"  # as if another architecture had been injected
+    with pytest.raises(ConfigError, match="share no injected layer"):
+        entry.compare_groups(a, other)
+
+
+def test_report_cli_skips_a_failed_run_given_explicitly(store, tmp_path, capsys):
+    ids = [store.run_ids["dead-a"], store.failed_id]
+    assert entry.main(["--runs", *ids, "--output-dir", str(tmp_path), "--no-log"]) == 0
+    markdown = (tmp_path / "report.md").read_text()
+    assert f"skipped run {store.failed_id} (crashed): status FAILED: killed by test" in markdown
+    assert [r["run_name"] for r in md_tables(markdown)["Campaign summary"][0]] == ["dead-a"]
