@@ -13,6 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "analysis-tests"
+SWEEP_EXPERIMENT = "analysis-sweep"
 
 BASE = {
     "network": {"pretrained": "digits_cnn"},
@@ -41,6 +42,7 @@ class Store:
     directory: Path
     run_ids: dict[str, str]   # campaign name -> run id
     failed_id: str
+    sweep_id: str
 
     def table_path(self, name: str) -> Path:
         """The run's local copy of its per-round table (written by the campaign, not via MLflow)."""
@@ -69,6 +71,17 @@ def campaign_store(tmp_path_factory) -> Store:
             exp = client.get_experiment_by_name(EXPERIMENT)
             (run,) = client.search_runs([exp.experiment_id], f"tags.mlflow.runName = '{name}'")
             run_ids[name] = run.info.run_id
+        # a sweep (its own experiment): one parent, one nested campaign run
+        from experiments import sweep as sweep_entry
+
+        sweep_config = tmp / "sweep.yaml"
+        sweep_config.write_text(yaml.safe_dump({
+            "sweep": {"name": "sweep-SF4", "base": BASE, "campaigns": [
+                {"name": "sweep-dead", "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]}]},
+            "output_dir": str(tmp / "out"), "tracking": {"experiment": SWEEP_EXPERIMENT}}, sort_keys=False))
+        assert sweep_entry.main(["--config", str(sweep_config), "--no-progress"]) == 0
+        sweep_exp = client.get_experiment_by_name(SWEEP_EXPERIMENT)
+        (parent,) = client.search_runs([sweep_exp.experiment_id], "tags.`spikefi.kind` = 'sweep'")
         # a campaign run that died before writing results
         failed = client.create_run(exp.experiment_id, run_name="crashed",
                                    tags={"spikefi.kind": "campaign", "spikefi.status_reason": "killed by test"})
@@ -80,7 +93,7 @@ def campaign_store(tmp_path_factory) -> Store:
             else:
                 os.environ[key] = value
         mlflow.set_tracking_uri(None)
-    return Store(uri, tmp, run_ids, failed.info.run_id)
+    return Store(uri, tmp, run_ids, failed.info.run_id, parent.info.run_id)
 
 
 @pytest.fixture()
@@ -91,3 +104,27 @@ def store(campaign_store, monkeypatch, tmp_path) -> Store:
     monkeypatch.chdir(tmp_path)
     yield campaign_store
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def cli_report(campaign_store, tmp_path_factory):
+    """The report of the whole experiment, written once through the entry point: (markdown, html, stdout)."""
+    import contextlib
+    import io
+
+    from experiments import report as entry
+
+    out = tmp_path_factory.mktemp("report")
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = campaign_store.uri
+    stdout = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout):
+            assert entry.main(["--experiment", EXPERIMENT, "--output-dir", str(out)]) == 0
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+        mlflow.set_tracking_uri(None)
+    return (out / "report.md").read_text(), (out / "report.html").read_text(), stdout.getvalue(), out

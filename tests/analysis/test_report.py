@@ -14,12 +14,11 @@ from mlflow.tracking import MlflowClient
 from scipy.stats import binomtest, fisher_exact, norm
 
 from analysis.load import load_runs
-from analysis.report import build_report, to_markdown
 from analysis.stats import holm
 from experiments import report as entry
 from spikefi.errors import ConfigError
 
-from .conftest import EXPERIMENT
+from .conftest import EXPERIMENT, SWEEP_EXPERIMENT
 
 
 def f4(x: float) -> str:
@@ -99,12 +98,9 @@ def test_load_one_row_per_round_with_run_metadata_and_failed_run_skipped(store):
     assert set(only.rounds["run_name"]) == {"dead-b"} and only.experiment_name == EXPERIMENT
 
 
-def test_report_numbers_equal_independent_computation(store, tmp_path, capsys):
-    out = tmp_path / "rep"
-    assert entry.main(["--experiment", EXPERIMENT, "--output-dir", str(out)]) == 0
-    printed = capsys.readouterr().out
+def test_report_numbers_equal_independent_computation(store, cli_report):
+    markdown, html_text, printed, out = cli_report
     assert str(out / "report.html") in printed and str(out / "report.md") in printed
-    markdown = (out / "report.md").read_text()
     sections = md_tables(markdown)
 
     tables = {name: pd.read_parquet(store.table_path(name)) for name in store.run_ids}
@@ -138,7 +134,7 @@ def test_report_numbers_equal_independent_computation(store, tmp_path, capsys):
     assert "Search: worst faults and Pareto front: not available" in markdown
 
     parsed = _Html()
-    parsed.feed((out / "report.html").read_text())
+    parsed.feed(html_text)
     assert not parsed.links
     # rates figure, drop distribution, one heat map per campaign, accuracy vs theta factor
     assert len(parsed.images) == 1 + 1 + 3 + 1
@@ -156,10 +152,8 @@ def test_report_numbers_equal_independent_computation(store, tmp_path, capsys):
     assert len(load_runs(EXPERIMENT).runs) == 3
 
 
-def test_on_purpose_critical_fault_ranks_first(store):
-    loaded = load_runs(EXPERIMENT)
-    report = build_report(loaded)
-    ranking = md_tables(to_markdown(report))["Most critical fault sites"][0]
+def test_on_purpose_critical_fault_ranks_first(store, cli_report):
+    ranking = md_tables(cli_report[0])["Most critical fault sites"][0]
     all_rounds = pd.concat([pd.read_parquet(store.table_path(n)).assign(run_name=n) for n in store.run_ids])
     worst = all_rounds.sort_values(["critical", "accuracy"], ascending=[False, True], kind="stable").iloc[0]
     first = ranking[0]
@@ -168,7 +162,7 @@ def test_on_purpose_critical_fault_ranks_first(store):
     # the saturated output neuron wins every sample: it is the fault made critical on purpose
     assert first["model"] == "SaturatedNeuron" and int(first["critical"]) >= 12
     assert [int(r["critical"]) for r in ranking] == sorted(all_rounds["critical"], reverse=True)[:len(ranking)]
-    assert "accuracy vs fault parameter" not in " ".join(report.left_out)
+    assert "accuracy vs fault parameter" not in cli_report[0].split("## Golden baseline")[0]
 
 
 def test_compare_paired_mcnemar_and_independent_fisher(store):
@@ -234,3 +228,18 @@ def test_report_cli_skips_a_failed_run_given_explicitly(store, tmp_path, capsys)
     markdown = (tmp_path / "report.md").read_text()
     assert f"skipped run {store.failed_id} (crashed): status FAILED: killed by test" in markdown
     assert [r["run_name"] for r in md_tables(markdown)["Campaign summary"][0]] == ["dead-a"]
+
+
+def test_sweep_parent_stands_for_its_children(store, tmp_path):
+    by_parent = load_runs(parent=store.sweep_id)
+    by_id = load_runs(run_ids=[store.sweep_id])
+    by_experiment = load_runs(SWEEP_EXPERIMENT)
+    for loaded in (by_parent, by_id, by_experiment):
+        assert list(loaded.runs["run_name"]) == ["sweep-dead"]
+        assert len(loaded.rounds) == 10 and not loaded.skipped
+    assert by_parent.experiment_name == SWEEP_EXPERIMENT
+    with pytest.raises(ConfigError, match="has no child runs"):
+        load_runs(parent=store.run_ids["dead-a"])
+    assert entry.main(["--parent", store.sweep_id, "--output-dir", str(tmp_path)]) == 0
+    summary = md_tables((tmp_path / "report.md").read_text())["Campaign summary"][0]
+    assert [r["run_name"] for r in summary] == ["sweep-dead"]
