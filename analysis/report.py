@@ -207,9 +207,9 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
         a, b = compare_names
         sections.append(Section(
             f"Comparison: {a} vs {b}",
-            "Critical-fault rate per layer of both groups; McNemar's exact test where both evaluated the same "
+            "Critical-fault rate per layer and per fault model of both groups; McNemar's exact test where both evaluated the same "
             "faults (paired by layer, site, model, parameter), else Fisher's exact test; p-values Holm-adjusted "
-            "across layers.", [comparison]))
+            "across layers and models.", [comparison]))
 
     title = f"Reliability report: {loaded.experiment_name or 'selected runs'}"
     return Report(title, sections, loaded.skipped, left_out)

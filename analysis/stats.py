@@ -149,40 +149,46 @@ def _keyed(rounds: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_groups(a: LoadedRuns, b: LoadedRuns, confidence: float = 0.95) -> pd.DataFrame:
-    """Per layer critical rates of two groups with McNemar's (paired) or Fisher's exact test, Holm-adjusted.
+    """Critical rates of two groups per layer and per fault model, with McNemar's (paired) or
+    Fisher's exact test; p-values Holm-adjusted across all rows (layers and models).
 
     Rounds are paired by layer, site, fault model and parameter when both groups evaluated exactly
-    the same single faults of the layer, once each; otherwise the groups count as independent samples.
+    the same single faults of the layer (or model), once each; otherwise the groups count as
+    independent samples. Layers or models only one group has are left out.
     """
     layers_a, layers_b = list(pd.unique(a.rounds["layer"])), set(b.rounds["layer"])
     common = [layer for layer in layers_a if layer in layers_b]
     if not common:
         raise ConfigError(f"the groups share no injected layer (A: {sorted(layers_a)}, B: {sorted(layers_b)}); "
                           "they cannot be compared layer by layer")
+    models_b = set(b.rounds["model"])
+    common_models = [m for m in pd.unique(a.rounds["model"]) if m in models_b]
     ka, kb = _keyed(a.rounds), _keyed(b.rounds)
     rows = []
-    for layer in common:
-        ra, rb = a.rounds[a.rounds["layer"] == layer], b.rounds[b.rounds["layer"] == layer]
-        na, nb = len(ra), len(rb)
-        ca, cb = int((ra["critical"] > 0).sum()), int((rb["critical"] > 0).sum())
-        pa, pb = ka[ka["layer"] == layer], kb[kb["layer"] == layer]
-        paired = (len(pa) == na and len(pb) == nb and not pa.duplicated(_KEY).any()
-                  and not pb.duplicated(_KEY).any()
-                  and set(map(tuple, pa[_KEY].to_numpy())) == set(map(tuple, pb[_KEY].to_numpy())))
-        if paired:
-            merged = pa[_KEY + ["hit"]].merge(pb[_KEY + ["hit"]], on=_KEY, suffixes=("_a", "_b"))
-            only_a = int((merged["hit_a"] & ~merged["hit_b"]).sum())
-            only_b = int((~merged["hit_a"] & merged["hit_b"]).sum())
-            p = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
-            test, detail = "McNemar (exact)", f"discordant {only_a}/{only_b}"
-        else:
-            p = float(fisher_exact([[ca, na - ca], [cb, nb - cb]])[1])
-            test, detail = "Fisher exact", ""
-        la, ha = wilson_interval(ca, na, confidence)
-        lb, hb = wilson_interval(cb, nb, confidence)
-        rows.append({"layer": layer, "rounds_a": na, "critical_a": ca, "rate_a": ca / na, "ci_a": f"[{la:.4f}, {ha:.4f}]",
-                     "rounds_b": nb, "critical_b": cb, "rate_b": cb / nb, "ci_b": f"[{lb:.4f}, {hb:.4f}]",
-                     "difference": ca / na - cb / nb, "test": test, "detail": detail, "p_value": p})
+    for by, values in (("layer", common), ("model", common_models)):
+        for value in values:
+            ra, rb = a.rounds[a.rounds[by] == value], b.rounds[b.rounds[by] == value]
+            na, nb = len(ra), len(rb)
+            ca, cb = int((ra["critical"] > 0).sum()), int((rb["critical"] > 0).sum())
+            pa, pb = ka[ka[by] == value], kb[kb[by] == value]
+            paired = (len(pa) == na and len(pb) == nb and not pa.duplicated(_KEY).any()
+                      and not pb.duplicated(_KEY).any()
+                      and set(map(tuple, pa[_KEY].to_numpy())) == set(map(tuple, pb[_KEY].to_numpy())))
+            if paired:
+                merged = pa[_KEY + ["hit"]].merge(pb[_KEY + ["hit"]], on=_KEY, suffixes=("_a", "_b"))
+                only_a = int((merged["hit_a"] & ~merged["hit_b"]).sum())
+                only_b = int((~merged["hit_a"] & merged["hit_b"]).sum())
+                p = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+                test, detail = "McNemar (exact)", f"discordant {only_a}/{only_b}"
+            else:
+                p = float(fisher_exact([[ca, na - ca], [cb, nb - cb]])[1])
+                test, detail = "Fisher exact", ""
+            la, ha = wilson_interval(ca, na, confidence)
+            lb, hb = wilson_interval(cb, nb, confidence)
+            rows.append({"by": by, "group": value,
+                         "rounds_a": na, "critical_a": ca, "rate_a": ca / na, "ci_a": f"[{la:.4f}, {ha:.4f}]",
+                         "rounds_b": nb, "critical_b": cb, "rate_b": cb / nb, "ci_b": f"[{lb:.4f}, {hb:.4f}]",
+                         "difference": ca / na - cb / nb, "test": test, "detail": detail, "p_value": p})
     out = pd.DataFrame(rows)
     out["p_holm"] = holm(out["p_value"].tolist())
     return out
