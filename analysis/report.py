@@ -110,6 +110,25 @@ def _dense_as_grid(rows: pd.DataFrame, width: int = 16) -> tuple[pd.DataFrame, s
     return rows, f"; dense layer: neuron index = {w} x row + column"
 
 
+def _heatmap(rows: pd.DataFrame, layer: str, kind: str, label: str) -> tuple[str, Figure]:
+    """Mean accuracy per fault site of one layer, fault model and parameter value."""
+    caption, note = f"{layer}, {label} ({kind} faults)", ""
+    if kind == "neuron":
+        rows, note = _dense_as_grid(rows)
+        caption += note
+    fig = plots.site_heatmap(rows, layer, kind=kind)
+    ax = fig.axes[0]
+    rows_drawn = ax.images[0].get_array().shape[0]
+    if rows_drawn <= 2:  # a strip of neurons: integer row ticks, a flatter figure
+        ax.set_yticks(range(rows_drawn))
+        fig.set_size_inches(7.0, 2.2 + 0.6 * rows_drawn)
+    if note:
+        ax.set_title(f"{layer}: accuracy per neuron under {label}", fontsize=12)
+    else:
+        ax.set_title(ax.get_title() + f"\n{label}", fontsize=12)
+    return caption, fig
+
+
 def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
                  comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B")) -> Report:
     rounds, sections, left_out = loaded.rounds, [], []
@@ -143,28 +162,18 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
                    "(single-fault rounds; blank cells: no fault).")
     for run in loaded.runs.itertuples():
         t = rounds[(rounds["run_id"] == run.run_id) & (rounds["n_faults"] == 1)]
-        for layer in pd.unique(t["layer"]):
-            lt = t[t["layer"] == layer]
+        t = t.assign(_param=t["param"].fillna(-1.0))
+        for (layer, model, param_value), group in t.groupby(["layer", "model", "_param"], sort=False):
+            label = model if param_value == -1.0 else f"{model}, {group['param_name'].iloc[0]}={param_value:g}"
             for kind in ("neuron", "synapse"):
-                if not ((lt["pos3"] >= 0) == (kind == "synapse")).any():
+                if not ((group["pos3"] >= 0) == (kind == "synapse")).any():
                     continue
-                caption, note = f"{run.run_name}: {layer} ({kind} faults)", ""
-                if kind == "neuron":
-                    lt, note = _dense_as_grid(lt)
-                    caption += note
                 try:
-                    fig = plots.site_heatmap(lt, layer, kind=kind)
-                    rows_drawn = fig.axes[0].images[0].get_array().shape[0]
-                    if rows_drawn <= 2:  # a strip of neurons: integer row ticks, a flatter figure
-                        fig.axes[0].set_yticks(range(rows_drawn))
-                        fig.set_size_inches(7.0, 2.2 + 0.6 * rows_drawn)
-                    if note:
-                        fig.axes[0].set_title(f"{layer}: accuracy per neuron\n(neuron = row x {lt['pos2'].max() + 1} + column)"
-                                              if rows_drawn > 1 else f"{layer}: accuracy per neuron", fontsize=13)
+                    caption, fig = _heatmap(group, layer, kind, label)
                 except SpikeFIError as exc:
-                    left_out.append(f"heat map {run.run_name}/{layer}/{kind}: {exc}")
+                    left_out.append(f"heat map {run.run_name}/{layer}/{label}/{kind}: {exc}")
                     continue
-                heat.figures.append((caption, _png(fig)))
+                heat.figures.append((f"{run.run_name}: {caption}", _png(fig)))
     if not heat.figures:
         heat.available, heat.text = False, f"Per-site heat maps: {NOT_AVAILABLE} (no single-fault rounds)."
         left_out.append("per-site heat maps (no single-fault rounds)")

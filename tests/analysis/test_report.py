@@ -136,8 +136,9 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     parsed = _Html()
     parsed.feed(html_text)
     assert not parsed.links
-    # rates figure, drop distribution, one heat map per campaign, accuracy vs theta factor
-    assert len(parsed.images) == 1 + 1 + 3 + 1
+    # rates figure, drop distribution, one heat map per campaign, fault model and parameter value
+    # (dead-a, dead-b; mixed: saturated, theta x0.5, theta x2), accuracy vs theta factor
+    assert len(parsed.images) == 1 + 1 + (1 + 1 + 3) + 1
     assert all(src.startswith("data:image/png;base64,iVBOR") for src in parsed.images)
     for t in tables.values():
         assert f4(float(t["golden_accuracy"].iloc[0]) - t["accuracy"].mean()) in parsed.cells
