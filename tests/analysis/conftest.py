@@ -20,12 +20,12 @@ BASE = {
     "data": {"name": "spiking_digits", "seed": 0, "max_samples": 24},
     "options": {"seed": 0, "batch_size": 24, "chunk_size": 10},
 }
+# the sweep's campaign: dead-a's 10 faults on other samples (paired with dead-a in comparisons)
+DEAD_B = {"data": {"name": "spiking_digits", "seed": 1, "max_samples": 24},
+          "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]}
 CAMPAIGNS = {
     # 10 rounds: one dead output neuron at a time
     "dead-a": {"exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
-    # the same 10 faults on other samples (paired with dead-a in comparisons)
-    "dead-b": {"data": {"name": "spiking_digits", "seed": 1, "max_samples": 24},
-               "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
     # 30 rounds: a saturated output neuron (made critical on purpose: it wins every sample),
     # and the threshold of one neuron scaled by 0.5 or 2 (a parameter that varies)
     "mixed": {"exhaustive": [
@@ -40,7 +40,7 @@ CAMPAIGNS = {
 class Store:
     uri: str
     directory: Path
-    run_ids: dict[str, str]   # campaign name -> run id
+    run_ids: dict[str, str]   # campaign name -> run id (dead-a, mixed in EXPERIMENT; dead-b in the sweep)
     failed_id: str
     sweep_id: str
 
@@ -77,11 +77,19 @@ def campaign_store(tmp_path_factory) -> Store:
         sweep_config = tmp / "sweep.yaml"
         sweep_config.write_text(yaml.safe_dump({
             "sweep": {"name": "sweep-SF4", "base": BASE, "campaigns": [
-                {"name": "sweep-dead", "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]}]},
+                {"name": "dead-b", **DEAD_B}]},
             "output_dir": str(tmp / "out"), "tracking": {"experiment": SWEEP_EXPERIMENT}}, sort_keys=False))
         assert sweep_entry.main(["--config", str(sweep_config), "--no-progress"]) == 0
         sweep_exp = client.get_experiment_by_name(SWEEP_EXPERIMENT)
         (parent,) = client.search_runs([sweep_exp.experiment_id], "tags.`spikefi.kind` = 'sweep'")
+        (child,) = client.search_runs([sweep_exp.experiment_id], "tags.`spikefi.kind` = 'campaign'")
+        run_ids["dead-b"] = child.info.run_id
+        # runs holding a results table that analysis must not count: a shard (its sharded parent
+        # counts) and a launcher, both FINISHED, both with dead-a's table as artifacts
+        for kind in ("shard", "launcher"):
+            extra = client.create_run(exp.experiment_id, run_name=f"a-{kind}", tags={"spikefi.kind": kind})
+            client.log_artifacts(extra.info.run_id, str(tmp / "out" / run_ids["dead-a"] / "results"), "results")
+            client.set_terminated(extra.info.run_id, "FINISHED")
         # a campaign run that died before writing results
         failed = client.create_run(exp.experiment_id, run_name="crashed",
                                    tags={"spikefi.kind": "campaign", "spikefi.status_reason": "killed by test"})

@@ -20,6 +20,8 @@ from spikefi.errors import ConfigError
 
 from .conftest import EXPERIMENT, SWEEP_EXPERIMENT
 
+MAIN = ("dead-a", "mixed")  # the campaign runs of EXPERIMENT, oldest first
+
 
 def f4(x: float) -> str:
     return f"{x:.4f}"
@@ -82,9 +84,10 @@ class _Html(HTMLParser):
 
 def test_load_one_row_per_round_with_run_metadata_and_failed_run_skipped(store):
     loaded = load_runs(EXPERIMENT)
-    assert list(loaded.runs["run_name"]) == ["dead-a", "dead-b", "mixed"]
-    assert len(loaded.rounds) == 10 + 10 + 30
-    for name, run_id in store.run_ids.items():
+    assert list(loaded.runs["run_name"]) == list(MAIN)  # not the shard, launcher or failed run
+    assert len(loaded.rounds) == 10 + 30
+    for name in MAIN:
+        run_id = store.run_ids[name]
         table = pd.read_parquet(store.table_path(name))
         mine = loaded.rounds[loaded.rounds["run_id"] == run_id]
         assert (mine["run_name"] == name).all() and (mine["network"] == "pretrained:digits_cnn").all()
@@ -94,8 +97,8 @@ def test_load_one_row_per_round_with_run_metadata_and_failed_run_skipped(store):
     assert [(s["run_id"], s["status"]) for s in loaded.skipped] == [(store.failed_id, "FAILED")]
     assert "killed by test" in loaded.skipped[0]["reason"]
     # explicit selection
-    only = load_runs(run_ids=[store.run_ids["dead-b"]])
-    assert set(only.rounds["run_name"]) == {"dead-b"} and only.experiment_name == EXPERIMENT
+    only = load_runs(run_ids=[store.run_ids["mixed"]])
+    assert set(only.rounds["run_name"]) == {"mixed"} and only.experiment_name == EXPERIMENT
 
 
 def test_report_numbers_equal_independent_computation(store, cli_report):
@@ -103,7 +106,7 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     assert str(out / "report.html") in printed and str(out / "report.md") in printed
     sections = md_tables(markdown)
 
-    tables = {name: pd.read_parquet(store.table_path(name)) for name in store.run_ids}
+    tables = {name: pd.read_parquet(store.table_path(name)) for name in MAIN}
     golden_rows = {r["run_name"]: r for r in sections["Golden baseline"][0]}
     summary_rows = {r["run_name"]: r for r in sections["Campaign summary"][0]}
     layer_rows = {(r["run_name"], r["layer"]): r for r in sections["Critical-fault rate per layer and per fault model"][0]}
@@ -137,8 +140,8 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     parsed.feed(html_text)
     assert not parsed.links
     # rates figure, drop distribution, one heat map per campaign, fault model and parameter value
-    # (dead-a, dead-b; mixed: saturated, theta x0.5, theta x2), accuracy vs theta factor
-    assert len(parsed.images) == 1 + 1 + (1 + 1 + 3) + 1
+    # (dead-a; mixed: saturated, theta x0.5, theta x2), accuracy vs theta factor
+    assert len(parsed.images) == 1 + 1 + (1 + 3) + 1
     assert all(src.startswith("data:image/png;base64,iVBOR") for src in parsed.images)
     for t in tables.values():
         assert f4(float(t["golden_accuracy"].iloc[0]) - t["accuracy"].mean()) in parsed.cells
@@ -150,12 +153,12 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     assert run.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} == {"report/report.html",
                                                                                   "report/report.md"}
-    assert len(load_runs(EXPERIMENT).runs) == 3
+    assert len(load_runs(EXPERIMENT).runs) == 2
 
 
 def test_on_purpose_critical_fault_ranks_first(store, cli_report):
     ranking = md_tables(cli_report[0])["Most critical fault sites"][0]
-    all_rounds = pd.concat([pd.read_parquet(store.table_path(n)).assign(run_name=n) for n in store.run_ids])
+    all_rounds = pd.concat([pd.read_parquet(store.table_path(n)).assign(run_name=n) for n in MAIN])
     worst = all_rounds.sort_values(["critical", "accuracy"], ascending=[False, True], kind="stable").iloc[0]
     first = ranking[0]
     assert (first["rank"], first["run_name"], first["round_id"]) == ("1", worst["run_name"], str(worst["round_id"]))
@@ -239,11 +242,11 @@ def test_sweep_parent_stands_for_its_children(store, tmp_path):
     by_id = load_runs(run_ids=[store.sweep_id])
     by_experiment = load_runs(SWEEP_EXPERIMENT)
     for loaded in (by_parent, by_id, by_experiment):
-        assert list(loaded.runs["run_name"]) == ["sweep-dead"]
+        assert list(loaded.runs["run_name"]) == ["dead-b"]
         assert len(loaded.rounds) == 10 and not loaded.skipped
     assert by_parent.experiment_name == SWEEP_EXPERIMENT
     with pytest.raises(ConfigError, match="has no child runs"):
         load_runs(parent=store.run_ids["dead-a"])
     assert entry.main(["--parent", store.sweep_id, "--output-dir", str(tmp_path)]) == 0
     summary = md_tables((tmp_path / "report.md").read_text())["Campaign summary"][0]
-    assert [r["run_name"] for r in summary] == ["sweep-dead"]
+    assert [r["run_name"] for r in summary] == ["dead-b"]
