@@ -318,6 +318,7 @@ class TrackedCampaign:
         self.flushed = 0
         self.done_count = 0
         self.max_chunk_s = 0.0
+        self.present_steps: dict[str, set[int]] = {}
 
     @property
     def shard_label(self) -> str | None:
@@ -508,13 +509,9 @@ class TrackedCampaign:
             for row in rows.to_dict("records"):
                 if int(row["round_id"]) in wanted:
                     done.setdefault(int(row["round_id"]), row)
-        if done:
-            self._log_missing_points(done)
+        if done or remote:
+            self.present_steps = log_missing_round_metrics(self.client, self.run_id, done, self.track)
         return set(done)
-
-    def _log_missing_points(self, rows: Mapping[int, Mapping[str, Any]]) -> None:
-        assert self.run_id is not None
-        log_missing_round_metrics(self.client, self.run_id, rows, self.track)
 
     def _flush(self, chunk: Any, t_start: float, n_rounds: int) -> None:
         """Persists a finished chunk: local file, artifact, then metric points and heartbeat."""
@@ -529,7 +526,8 @@ class TrackedCampaign:
         _test_hold(self.flushed, "rows")
         now = time.time()
         self.max_chunk_s = max(self.max_chunk_s, chunk.seconds)
-        metrics = round_metric_points(chunk.rows, int(now * 1000))
+        metrics = [m for m in round_metric_points(chunk.rows, int(now * 1000))
+                   if m.step not in self.present_steps.get(m.key, ())]  # points an earlier attempt logged
         tags = [RunTag(T + "heartbeat", f"{now:.3f}"), RunTag(T + "heartbeat_interval_s", f"{self.max_chunk_s:.1f}"),
                 RunTag(T + "rounds_done", str(self.done_count))]
         self.track("logging metrics", lambda: self.client.log_batch(self.run_id, metrics=metrics, tags=tags))
@@ -630,19 +628,22 @@ def round_metric_points(rows: Sequence[Mapping[str, Any]], timestamp: int) -> li
 
 
 def log_missing_round_metrics(client: MlflowClient, run_id: str, rows: Mapping[int, Mapping[str, Any]],
-                              track: Callable[[str, Callable[[], Any]], Any]) -> int:
-    """Logs the per-round points of ``rows`` that the run's histories lack; returns how many."""
+                              track: Callable[[str, Callable[[], Any]], Any]) -> dict[str, set[int]]:
+    """Logs the per-round points of ``rows`` that the run's histories lack; returns the steps
+    each history holds now."""
     missing: list[Metric] = []
     now = int(time.time() * 1000)
+    present: dict[str, set[int]] = {}
     for key, col in ROUND_METRICS.items():
         history = track("reading metric history", lambda key=key: client.get_metric_history(run_id, key))
         if history is None:
-            return 0
+            return {}
         have = {m.step for m in history}
         missing.extend(Metric(key, float(row[col]), now, int(rid)) for rid, row in sorted(rows.items()) if rid not in have)
+        present[key] = have | {int(r) for r in rows}
     if missing:
         track("logging metrics", lambda: client.log_batch(run_id, metrics=missing))
-    return len(missing)
+    return present
 
 
 def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
