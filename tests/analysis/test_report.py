@@ -180,7 +180,13 @@ def test_compare_paired_mcnemar_and_independent_fisher(store):
     hit_b = tb.set_index("pos0")["critical"] > 0
     only_a, only_b = int((hit_a & ~hit_b).sum()), int((~hit_a & hit_b).sum())
     expected = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-    assert row["p_value"] == pytest.approx(expected)
+    assert row["p_value"] == pytest.approx(expected) and row["detail"] == f"discordant {only_a}/{only_b}"
+    # the same faults with six of them made harmless in group B: 6 discordant pairs, all one way
+    same_a, harmless_b = load_runs(run_ids=[a]), load_runs(run_ids=[a])
+    harmless_b.rounds.loc[harmless_b.rounds["round_id"] < 6, "critical"] = 0
+    row = entry.compare_groups(same_a, harmless_b).to_dict("records")[0]
+    assert (row["test"], row["detail"]) == ("McNemar (exact)", "discordant 6/0")
+    assert row["p_value"] == pytest.approx(2 * 0.5**6)
     # Holm over two identical p-values (layer SF4 and model DeadNeuron hold the same 10 faults)
     assert paired["p_holm"].tolist() == pytest.approx([min(1.0, 2 * expected)] * 2)
 
