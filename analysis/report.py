@@ -155,8 +155,8 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
         section.text += f" Figure not available ({exc})."
     sections.append(section)
 
-    sections.append(Section("Accuracy-drop distribution", "Golden accuracy minus the round's accuracy.",
-                            figures=[("Accuracy drop per round", _png(_drop_figure(loaded)))]))
+    sections.append(Section("Accuracy-drop distribution", "Golden accuracy minus the round's accuracy (fractions).",
+                            [stats.accuracy_drops(loaded)], figures=[("Accuracy drop per round", _png(_drop_figure(loaded)))]))
 
     heat = Section("Per-site heat maps", "Mean accuracy over the fault sites of each injected layer "
                    "(single-fault rounds; blank cells: no fault).")

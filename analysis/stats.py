@@ -19,7 +19,7 @@ from spikefi.errors import ConfigError
 from .load import LoadedRuns
 
 __all__ = [
-    "campaign_summary", "golden_baseline", "critical_rates", "site_ranking", "spike_changes",
+    "campaign_summary", "golden_baseline", "accuracy_drops", "critical_rates", "site_ranking", "spike_changes",
     "site_label", "holm", "compare_groups",
 ]
 
@@ -51,6 +51,18 @@ def campaign_summary(loaded: LoadedRuns, confidence: float = 0.95) -> pd.DataFra
             "accuracy_mean": float(acc.mean()), "accuracy_min": float(acc.min()),
             "mean_accuracy_drop": float(run.golden_accuracy - acc.mean()),
         })
+    return pd.DataFrame(rows)
+
+
+def accuracy_drops(loaded: LoadedRuns) -> pd.DataFrame:
+    """Per run: quantiles of the accuracy drop (golden minus round accuracy, fractions)."""
+    rows = []
+    for run in loaded.runs.itertuples():
+        t = loaded.rounds[loaded.rounds["run_id"] == run.run_id]
+        drop = t["golden_accuracy"].to_numpy(dtype=float) - t["accuracy"].to_numpy(dtype=float)
+        rows.append({"run_name": run.run_name, "rounds": len(t), "drop_min": float(drop.min()),
+                     "drop_median": float(np.median(drop)), "drop_q95": float(np.quantile(drop, 0.95)),
+                     "drop_max": float(drop.max()), "rounds_with_drop": int((drop > 0).sum())})
     return pd.DataFrame(rows)
 
 

@@ -4,12 +4,14 @@
     python -m experiments.report --experiment spikefi-campaigns --compare ID1,ID2 ID3
 
 Both files are logged as artifacts (``report/``) of a new run named ``report``
-(``spikefi.kind=report``) in the experiment of the analysed runs; their paths are printed.
+(``spikefi.kind=report``) in the experiment of the analysed runs (under ``mlflow run -e report``:
+of the run ``mlflow run`` created); their paths are printed. Exit code 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -58,11 +60,17 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
     report = build_report(loaded, args.confidence, args.top, comparison, names)
 
     client = None if args.no_log else MlflowClient(uri)
-    run_id = None
+    run_id, own_run = None, True
     if client is not None:
         tags = common_tags("report", **{"spikefi.report.runs": ",".join(loaded.runs["run_id"]),
                                         "spikefi.report.skipped": str(len(loaded.skipped))})
-        run_id = client.create_run(loaded.experiment_id, run_name="report", tags=tags).info.run_id
+        run_id = os.environ.get("MLFLOW_RUN_ID")  # under `mlflow run`: log into the run it created
+        if run_id:
+            own_run = False
+            for key, value in tags.items():
+                client.set_tag(run_id, key, value)
+        else:
+            run_id = client.create_run(loaded.experiment_id, run_name="report", tags=tags).info.run_id
     output_dir = Path(args.output_dir or Path("outputs") / "reports" / (run_id or "latest"))
     try:
         html_path, md_path = write_report(report, output_dir)
@@ -71,9 +79,10 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
             client.log_param(run_id, "confidence", args.confidence)
             client.log_artifact(run_id, str(html_path), "report")
             client.log_artifact(run_id, str(md_path), "report")
-            client.set_terminated(run_id, "FINISHED")
+            if own_run:
+                client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        if client is not None:
+        if client is not None and own_run:
             client.set_terminated(run_id, "FAILED")
         raise
     return html_path, md_path, run_id

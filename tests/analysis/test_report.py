@@ -132,6 +132,11 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
             assert (row["critical_rate"], row["ci_low"], row["ci_high"]) == (f4(km / len(g)), *map(f4, wilson(km, len(g))))
             # exhaustive over the 10 output neurons (x 2 factors for the parametric model): margin 0
             assert row["population"] == str(len(g)) and row["margin"] == f4(0.0)
+    drops = {r["run_name"]: r for r in sections["Accuracy-drop distribution"][0]}
+    for name, t in tables.items():
+        drop = t["golden_accuracy"] - t["accuracy"]
+        assert (drops[name]["drop_median"], drops[name]["drop_max"]) == (f4(drop.median()), f4(drop.max()))
+        assert drops[name]["rounds_with_drop"] == str(int((drop > 0).sum()))
     # the failed run is named as left out; sections without data say so
     assert "Partial report" in markdown and store.failed_id in markdown
     assert "Search: worst faults and Pareto front: not available" in markdown
