@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
     try:
         html_path, md_path = write_report(report, output_dir)
         if client is not None:
-            client.log_param(run_id, "runs", len(loaded.runs))
-            client.log_param(run_id, "confidence", args.confidence)
+            # not "runs": under `mlflow run` that key already holds the MLproject parameter
+            client.log_param(run_id, "report.campaign_runs", len(loaded.runs))
+            client.log_param(run_id, "report.skipped_runs", len(loaded.skipped))
+            client.log_param(run_id, "report.confidence", args.confidence)
             client.log_artifact(run_id, str(html_path), "report")
             client.log_artifact(run_id, str(md_path), "report")
             if own_run:
