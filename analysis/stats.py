@@ -160,6 +160,15 @@ def _keyed(rounds: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+def _layer_shapes(loaded: LoadedRuns, layer: str) -> set[tuple[int, ...]]:
+    shapes = set()
+    for meta in loaded.meta.values():
+        shape = (meta.get("layers", {}).get(layer) or {}).get("neuron_shape")
+        if shape:
+            shapes.add(tuple(int(x) for x in shape))
+    return shapes
+
+
 def compare_groups(a: LoadedRuns, b: LoadedRuns, confidence: float = 0.95) -> pd.DataFrame:
     """Critical rates of two groups per layer and per fault model, with McNemar's (paired) or
     Fisher's exact test; p-values Holm-adjusted across all rows (layers and models).
@@ -173,6 +182,11 @@ def compare_groups(a: LoadedRuns, b: LoadedRuns, confidence: float = 0.95) -> pd
     if not common:
         raise ConfigError(f"the groups share no injected layer (A: {sorted(layers_a)}, B: {sorted(layers_b)}); "
                           "they cannot be compared layer by layer")
+    for layer in common:
+        shapes_a, shapes_b = _layer_shapes(a, layer), _layer_shapes(b, layer)
+        if shapes_a and shapes_b and shapes_a != shapes_b:
+            raise ConfigError(f"incompatible networks: layer {layer!r} has neuron shape(s) {sorted(shapes_a)} in "
+                              f"group A and {sorted(shapes_b)} in group B; compare runs of networks with the same layers")
     models_b = set(b.rounds["model"])
     common_models = [m for m in pd.unique(a.rounds["model"]) if m in models_b]
     ka, kb = _keyed(a.rounds), _keyed(b.rounds)

@@ -238,6 +238,11 @@ def test_compare_groups_without_a_common_layer_is_refused(store):
     other.rounds["layer"] = "FC9"  # as if another architecture had been injected
     with pytest.raises(ConfigError, match="share no injected layer"):
         entry.compare_groups(a, other)
+    wider = load_runs(run_ids=[store.run_ids["dead-b"]])
+    for meta in wider.meta.values():
+        meta["layers"]["SF4"]["neuron_shape"] = [12, 1, 1]  # as if another network had a wider output layer
+    with pytest.raises(ConfigError, match=r"incompatible networks: layer 'SF4' has neuron shape\(s\) \[\(10, 1, 1\)\]"):
+        entry.compare_groups(a, wider)
 
 
 def test_report_cli_skips_a_failed_run_given_explicitly(store, tmp_path, capsys):
