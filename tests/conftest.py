@@ -15,6 +15,11 @@ REFERENCE_DIR = Path(
 )
 REQUIRE_REFERENCE = os.environ.get("SPIKEFI_REQUIRE_REFERENCE", "0") == "1"
 
+# Most tests run many small tensor operations, where a second intra-op thread only adds
+# synchronisation, and several tests start worker processes: one thread per process keeps
+# the suite fast and predictable on a 2-core CI machine (override: SPIKEFI_TEST_THREADS).
+torch.set_num_threads(int(os.environ.get("SPIKEFI_TEST_THREADS", "1")))
+
 
 def _reference_file(name: str) -> Path:
     path = REFERENCE_DIR / name
