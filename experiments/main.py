@@ -47,6 +47,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     track = bool(config["tracking"]["enabled"])
     n_stages = 3 if config["campaigns"]["enabled"] else 2
+    n_stages += 1 if config["campaigns"]["enabled"] and track else 0
     produced: dict[str, Any] = {}
     parent = None
     if track:
@@ -81,6 +82,17 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             stage(f"3/{n_stages} fault-injection campaigns: sweep {sweep['name']!r} "
                   f"({len(sweep['campaigns'])} campaigns, one MLflow run each)")
             produced["campaigns"] = run_campaigns(config, model, out, parent, progress)
+            if track and produced["campaigns"].get("run_id"):
+                stage(f"4/{n_stages} reliability report from the tracked campaign runs")
+                from .report import build_parser
+                from .report import run as run_report
+
+                args = build_parser().parse_args([
+                    "--experiment", config["tracking"]["experiment"], "--parent", produced["campaigns"]["run_id"],
+                    "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"],
+                ])
+                html, md, report_run = run_report(args)
+                produced["report"] = {"html": str(html), "markdown": str(md), "run_id": report_run}
     finally:
         if parent is not None:
             import mlflow
@@ -141,6 +153,10 @@ def print_summary(produced: dict[str, Any]) -> None:
             print(f"  {'':<26} tables, plots, spike statistics: {c['local_dir']}")
         if campaigns["run_id"]:
             print(f"  sweep run {campaigns['run_id']}; comparison table {campaigns['local_dir']}/sweep/campaigns.csv")
+    if "report" in produced:
+        rep = produced["report"]
+        print(f"reliability report: {rep['html']} (open in a browser; Markdown: {rep['markdown']}; "
+              f"MLflow run {rep['run_id']})")
     if "tracking_uri" in produced:
         uri = produced["tracking_uri"]
         print(f"MLflow            : run {produced['demo_run']} (experiment 'spikefi-demo') in {uri}")

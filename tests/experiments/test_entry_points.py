@@ -41,7 +41,11 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "golden accuracy" in printed and "what was produced and where" in printed
-    assert "3/3 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
+    assert "3/4 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
+    assert "4/4 reliability report" in printed and "reliability report:" in printed
+    html = tmp_path / "demo" / "report" / "report.html"
+    text = html.read_text()
+    assert "<h2>Golden baseline</h2>" in text and "data:image/png;base64," in text
     for name in ("dead-neurons-SF3-SF4", "saturated-neurons-SF4", "sign-bit-flips-SF4"):
         assert name in printed
     table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
@@ -64,6 +68,9 @@ def test_demo_with_given_model(store, tmp_path, capsys):
                                                           "sign-bit-flips-SF4"]
     assert all(r.info.status == "FINISHED" and r.data.params["dataset.samples"] == "32" for r in campaigns)
     assert next(r for r in campaigns if r.info.run_name == "sign-bit-flips-SF4").data.params["rounds"] == "64"
+    report = next(r for r in runs if r.data.tags.get("spikefi.kind") == "report")
+    assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {"report/report.html",
+                                                                                   "report/report.md"}
 
 
 def test_bad_config_values_give_clear_errors(store, capsys):
