@@ -169,7 +169,12 @@ def critical_faults_per_layer(df: pd.DataFrame, confidence: float = 0.95) -> Fig
             va="bottom",
             fontsize=_TICK_SIZE - 1,
         )
-    ax.set_xticks(x, [str(layer) for layer in layers])
+    names = [str(layer) for layer in layers]
+    ax.set_xticks(x, names)
+    if max(map(len, names)) * len(names) > 40:  # long labels would overlap: slant them
+        ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
     ax.set_ylim(0.0, 1.1)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
