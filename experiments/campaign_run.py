@@ -433,7 +433,8 @@ class TrackedCampaign:
             self.launcher_run_id = None
 
     def _claim(self, n_rounds: int, n_total: int, resumed: bool) -> None:
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         if resumed:
             self.client.update_run(self.run_id, status="RUNNING")
         tags = {
@@ -455,7 +456,8 @@ class TrackedCampaign:
 
     def _setup(self, cmpn: Any, golden: Mapping[str, Any], run: Any) -> None:
         """Params, tags, golden baseline, dataset input, spec and golden artifacts (idempotent)."""
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         root = self.local_dir
         params = campaign_params(self.spec, cmpn, self.hash)
         if self.shard:
@@ -480,7 +482,8 @@ class TrackedCampaign:
     def _collect_done(self, wanted: set[int]) -> set[int]:
         """Round ids already finished (local files and artifacts); makes both sides and the
         metric histories complete for them."""
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         local = self.local_dir / art.CHUNKS_DIR
         local.mkdir(parents=True, exist_ok=True)
         remote = self.track("listing chunks", lambda: {
@@ -515,7 +518,8 @@ class TrackedCampaign:
 
     def _flush(self, chunk: Any, t_start: float, n_rounds: int) -> None:
         """Persists a finished chunk: local file, artifact, then metric points and heartbeat."""
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         info = {"chunk_index": chunk.chunk_index, "round_ids": chunk.round_ids, "seconds": chunk.seconds,
                 "samples": chunk.samples, "attempt": self.attempt, "attempt_started": t_start,
                 "finished_at": time.time(), "process": process_identity()}
@@ -552,7 +556,8 @@ class TrackedCampaign:
         return table, infos
 
     def _finalize(self, cmpn: Any, wanted: set[int], t_start: float) -> dict[str, Any]:
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         table, infos = self._local_table(wanted)
         got = set(table["round_id"].astype(int)) if len(table) else set()
         if got != wanted:
@@ -585,7 +590,8 @@ class TrackedCampaign:
         return out
 
     def _publish(self, root: Path, summary: Mapping[str, Any], extra: Mapping[str, float]) -> None:
-        assert self.run_id is not None
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
         publish_results(self.client, self.run_id, root, summary, extra, self.track)
         self.track("tagging", lambda: self.client.set_tag(self.run_id, T + "rounds_done", str(summary["rounds"])))
 
