@@ -34,8 +34,18 @@ from ..faults.timing import Permanent, Timing
 from ..snn import precision
 from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
+from ..snn.loss import predict_counts, spike_counts
 from ..training import dataset_tensors, one_hot_target
-from .engine import ChunkResult, Engine, PreparedRound, RoundStats, faults_json, get_engine
+from .engine import (
+    ChunkResult,
+    Engine,
+    PreparedRound,
+    RoundStats,
+    faults_json,
+    get_engine,
+    scoped_injection,
+    tied_top,
+)
 from .network import NetworkMap
 
 __all__ = ["Campaign", "Round"]
@@ -311,9 +321,7 @@ class Campaign:
 
     def predict_counts(self, counts: torch.Tensor) -> torch.Tensor:
         """Class with most output spikes (integer counts); ties go to the lowest index."""
-        c = counts.shape[1]
-        index = torch.arange(c, device=counts.device)
-        return torch.argmax(counts * c + (c - 1 - index), dim=1)
+        return predict_counts(counts)
 
     def sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """NumSpikes loss of every sample, ``(N,)`` (float64)."""
@@ -338,8 +346,6 @@ class Campaign:
         """Golden run (cached): accuracy, loss, spike counts and firing rates per layer."""
         if self._golden_summary is not None:
             return self._golden_summary
-        from .engine import spike_counts
-
         t0 = time.perf_counter()
         cache: list[dict[str, Any]] = []
         correct, tied, loss_sum = 0, 0, 0.0
@@ -354,8 +360,6 @@ class Campaign:
                         s = self.netmap.slayer.spike(self.netmap.slayer.psp(self.netmap.layer_forward(name, s)))
                         layer_spikes[name] = s
                 else:
-                    from .engine import scoped_injection
-
                     layer_spikes = {}
                     with scoped_injection(self, None, samples, layer_spikes):
                         s = self.net(x)
@@ -368,8 +372,6 @@ class Campaign:
                     totals[name] += counts_per_layer[name]
                 counts = spike_counts(s)
                 pred = self.predict_counts(counts)
-                from .engine import tied_top
-
                 ties = tied_top(counts)
                 correct += int((pred == y).sum())
                 tied += int(ties.sum())

@@ -489,6 +489,3 @@ def faults_json(faults: Sequence[ResolvedFault]) -> str:
     ])
 
 
-def nan_if_none(v: float | None) -> float:
-    return float("nan") if v is None else float(v)
-

@@ -31,7 +31,7 @@ from ..faults.models import FaultModel, model_from_spec
 from ..faults.sites import Fault
 from ..faults.timing import timing_from_spec
 
-__all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "load_data", "load_spec_network"]
+__all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "load_data", "load_splits", "load_spec_network"]
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "seed": 0,
@@ -153,19 +153,27 @@ class CampaignSpec:
         return cmpn
 
 
-def load_data(data: Mapping[str, Any]) -> Any:
-    """The dataset split a spec's ``data`` section names."""
+def load_splits(data: Mapping[str, Any]) -> tuple[Any, Any, str]:
+    """``(train, test, description)`` of a ``data``/``dataset`` config section."""
     from ..data import NMNIST, load_spiking_digits
 
     name = data.get("name")
     if name == "spiking_digits":
-        train, test = load_spiking_digits(seed=int(data.get("seed", 0)), test_fraction=float(data.get("test_fraction", 0.2)))
-        return test if data.get("split", "test") == "test" else train
+        seed = int(data.get("seed", 0))
+        train, test = load_spiking_digits(seed=seed, test_fraction=float(data.get("test_fraction", 0.2)))
+        return train, test, f"spiking_digits(seed={seed})"
     if name == "nmnist":
-        if not data.get("root"):
-            raise ConfigError("data 'nmnist' needs data.root: the N-MNIST folder with Train/ and Test/")
-        return NMNIST(data["root"], data.get("split", "test"))
+        root = data.get("root")
+        if not root:
+            raise ConfigError(f"dataset 'nmnist' needs a root: the N-MNIST folder with Train/ and Test/, got {root!r}")
+        return NMNIST(root, "train"), NMNIST(root, "test"), f"nmnist({root})"
     raise ConfigError(f"unknown dataset {name!r}; allowed: spiking_digits, nmnist")
+
+
+def load_data(data: Mapping[str, Any]) -> Any:
+    """The dataset split a spec's ``data`` section names (``split``: train or test)."""
+    train, test, _ = load_splits(data)
+    return test if data.get("split", "test") == "test" else train
 
 
 def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None) -> tuple[Any, float | None]:

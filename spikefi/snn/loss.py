@@ -14,7 +14,7 @@ from . import functional as fn
 from .layer import layer
 from .params import validate_error, validate_simulation
 
-__all__ = ["loss", "spike_counts", "predict", "spikeClassifier", "learningStats", "Stats"]
+__all__ = ["loss", "spike_counts", "predict", "predict_counts", "spikeClassifier", "learningStats", "Stats"]
 
 
 class loss(nn.Module):  # noqa: N801 - SLAYER's name
@@ -110,10 +110,14 @@ def predict(spikes: torch.Tensor) -> torch.Tensor:
 
     Counting is done on integers, so the result does not depend on float summation order.
     """
-    counts = spike_counts(spikes)
-    # argmax of (count * C - index) picks the largest count, then the lowest index
+    return predict_counts(spike_counts(spikes))
+
+
+def predict_counts(counts: torch.Tensor) -> torch.Tensor:
+    """Class of integer spike counts ``(N, C)``: the largest count, ties to the lowest index."""
     c = counts.shape[1]
     index = torch.arange(c, device=counts.device)
+    # argmax of (count * C + (C - 1 - index)) picks the largest count, then the lowest index
     return torch.argmax(counts * c + (c - 1 - index), dim=1)
 
 
