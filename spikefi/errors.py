@@ -17,6 +17,7 @@ __all__ = [
     "DatasetNotFoundError",
     "MissingDependencyError",
     "FaultSpecError",
+    "SearchSpaceError",
 ]
 
 
@@ -54,3 +55,7 @@ class MissingDependencyError(SpikeFIError, ImportError):
 
 class FaultSpecError(SpikeFIError, ValueError):
     """A fault, site or campaign specification is invalid."""
+
+
+class SearchSpaceError(ConfigError):
+    """A fault search space (models, ranges, layers, k) is empty or inconsistent."""

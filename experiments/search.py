@@ -1,0 +1,403 @@
+"""Search entry point: ``python -m experiments.search --config FILE [--set k=v ...]``.
+
+A worst-case fault search: an Optuna study over a fault space (``search.space``, see
+:mod:`spikefi.search.space`), one MLflow parent run per worker process with one nested run
+per trial. The parent logs the best faults found (table), all trials, the optimization
+history, parameter importances (and the Pareto front for two objectives) as plots, and the
+study's storage URL. Example config (``experiments/configs/search_worst_faults.yaml``)::
+
+    search:
+      name: worst-2-neuron-faults
+      network: {pretrained: digits_cnn}
+      data: {name: spiking_digits, seed: 0}
+      space: {k: 2, exclude_layers: [SF4], models: [DeadNeuron, SaturatedNeuron]}
+      objective: accuracy              # accuracy | critical | pareto
+      sampler: {name: tpe, seed: 0}    # tpe | random | cmaes | gp | nsga2
+      pruner: {name: median, first_stage: 0.25}
+      trials: 60                       # trials this process runs
+      batch: 8                         # trials evaluated together (fault-parallel)
+      study: {name: null, storage: null}   # default: sqlite:///<output_dir>/optuna.db
+
+Several workers share one study through its storage (an RDB URL or ``journal:FILE``)::
+
+    python -m experiments.search --config X --set search.study.storage=journal:study.log --worker 0 &
+    python -m experiments.search --config X --set search.study.storage=journal:study.log --worker 1 &
+
+``--worker N`` offsets the sampler seed so that workers do not propose the same faults.
+Running the same command again adds trials to the same study. View the study with
+``optuna-dashboard sqlite:///outputs/search/optuna.db`` (or ``optuna-dashboard FILE`` for a
+journal file; ``pip install optuna-dashboard``).
+
+Exit codes: 0 done, 2 bad input, 130 interrupted (finished trials stay in the study).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spikefi.campaign.spec import DEFAULT_DATA, load_data, load_spec_network
+from spikefi.errors import ConfigError, SpikeFIError
+
+from .campaign import build_parser, connect, fail_launcher, parse_args, resolve_config_path, split_overrides
+from .config import config_hash, load_config
+
+DEFAULTS: dict[str, Any] = {
+    "search": {
+        "name": "search",
+        "network": None,
+        "data": dict(DEFAULT_DATA),
+        "options": {"seed": 0, "batch_size": 64, "engine": "parallel", "chunk_size": 64, "device": "cpu",
+                    "dtype": "float32", "quantization": None},
+        "space": None,
+        "objective": "accuracy",
+        "sampler": {"name": "tpe", "seed": 0, "options": None},
+        "pruner": {"name": "median", "first_stage": 0.25, "options": None},
+        "trials": 50,
+        "batch": 8,
+        "study": {"name": None, "storage": None},
+    },
+    "output_dir": "outputs/search",
+    "tracking": {"experiment": "spikefi-search", "uri": None, "enabled": True},
+}
+OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--no-progress")
+TOP = 10
+
+
+def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
+    config = load_config(path, DEFAULTS, overrides)
+    s = config["search"]
+    if s.get("network") is None:
+        raise ConfigError(f"{str(path)!r}: search.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
+    if not isinstance(s.get("space"), dict):
+        raise ConfigError(f"{str(path)!r}: search.space is required (k, layers, models, timing)")
+    for key in ("trials", "batch"):
+        value = s[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"search.{key} must be an int >= 1, got {value!r}")
+    return config
+
+
+class SearchJob:
+    """Builds everything a search needs from its config and validates it before any work."""
+
+    def __init__(self, config: dict[str, Any], worker: int = 0) -> None:
+        import torch
+
+        from spikefi.search import FaultSetEvaluator, FaultSpace
+        from spikefi.search.study import OBJECTIVES, create_study, make_pruner, make_sampler, open_storage
+
+        self.config = config
+        s = config["search"]
+        self.name = str(s["name"])
+        self.objective = s["objective"]
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r}; allowed: {list(OBJECTIVES)}")
+        n_obj = len(OBJECTIVES[self.objective])
+        if isinstance(worker, bool) or not isinstance(worker, int) or worker < 0:
+            raise ConfigError(f"--worker must be an int >= 0, got {worker!r}")
+        self.worker = worker
+        opts = s["options"]
+        unknown = set(opts) - set(DEFAULTS["search"]["options"])
+        if unknown:
+            raise ConfigError(f"unknown key(s) {sorted(unknown)} in search.options; allowed: "
+                              f"{sorted(DEFAULTS['search']['options'])}")
+        sampler_cfg, pruner_cfg = s["sampler"], s["pruner"] or {"name": "none"}
+        seed = sampler_cfg.get("seed")
+        self.sampler_seed = None if seed is None else int(seed) + worker
+        self.sampler = make_sampler(sampler_cfg["name"], self.sampler_seed, n_obj, **(sampler_cfg.get("options") or {}))
+        self.pruner = make_pruner(pruner_cfg.get("name"), n_obj, **(pruner_cfg.get("options") or {}))
+        first_stage = pruner_cfg.get("first_stage") if self.pruner is not None else None
+        out = Path(config["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        self.storage_url = s["study"]["storage"] or f"sqlite:///{out / 'optuna.db'}"
+        self.storage = open_storage(self.storage_url)  # fails before the network is even loaded
+        self.study_name = s["study"]["name"] or self.name
+        net, _ = load_spec_network(s["network"], None)
+        dtypes = {"float32": torch.float32, "float64": torch.float64}
+        if opts["dtype"] not in dtypes:
+            raise ConfigError(f"search.options.dtype must be one of {list(dtypes)}, got {opts['dtype']!r}")
+        self.evaluator = FaultSetEvaluator(
+            net, load_data(s["data"]), first_stage=first_stage, seed=int(opts["seed"]), engine=opts["engine"],
+            chunk_size=int(opts["chunk_size"]), batch_size=int(opts["batch_size"]), device=opts["device"],
+            dtype=dtypes[opts["dtype"]], quantization=opts["quantization"], max_samples=s["data"].get("max_samples"),
+        )
+        self.space = FaultSpace(self.evaluator.netmap.layers, s["space"], self.evaluator.steps)
+        identity = {"space": self.space.to_dict(), "objective": self.objective, "network": s["network"],
+                    "data": s["data"], "options": {k: opts[k] for k in ("seed", "dtype", "quantization")}}
+        self.identity_hash = config_hash(identity)
+        self.study = create_study(self.storage, self.study_name, self.objective, self.sampler, self.pruner, identity)
+        self.trials, self.batch = int(s["trials"]), int(s["batch"])
+        self.out_dir = out / self.name / f"worker{worker}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None, launcher: str | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """Runs the search; logs to MLflow when ``client`` is given. Returns a summary."""
+    from spikefi.search.study import run_search
+
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    golden = job.evaluator.golden_accuracy
+    parent = None
+    if client is not None:
+        parent = launcher or client.create_run(experiment_id, run_name=f"search-{job.name}-w{job.worker}").info.run_id
+        _log_parent_start(client, parent, job)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=job.trials, unit="trial", desc=f"search {job.name}", mininterval=0.5)
+    best: list[float] = []
+    t0 = time.perf_counter()
+
+    def on_trial(rec: Any) -> None:
+        if client is not None:
+            _log_trial(client, experiment_id, parent, job, rec, golden)
+        if rec.state == "COMPLETE" and rec.values:
+            v = rec.values[0]
+            better = not best or (v < best[-1] if job.objective == "accuracy" else v > best[-1])
+            best.append(v if better else best[-1])
+            if client is not None:
+                from mlflow.entities import Metric
+
+                ts = int(time.time() * 1000)
+                client.log_batch(parent, metrics=[Metric("trial_value", v, ts, rec.number),
+                                                  Metric("best_value", best[-1], ts, rec.number)])
+        if bar is not None:
+            bar.update(1)
+            if best:
+                bar.set_postfix(best=f"{best[-1]:.4g}", refresh=False)
+
+    status = "FAILED"
+    try:
+        records = run_search(job.study, job.space, job.evaluator, job.objective, job.trials, job.batch, on_trial)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        seconds = time.perf_counter() - t0
+        files = write_outputs(job, golden)
+        summary = summarize(job, golden, seconds)
+        summary["files"] = [str(f) for f in files]
+        summary["local_dir"] = str(job.out_dir)
+        if client is not None:
+            _log_parent_end(client, parent, job, summary, files, status)
+            summary["run_id"] = parent
+    summary["trials_this_worker"] = len(records)
+    return summary
+
+
+def _log_parent_start(client: Any, run_id: str, job: SearchJob) -> None:
+    from mlflow.entities import Param, RunTag
+
+    from .tracking import common_tags
+
+    s = job.config["search"]
+    tags = common_tags("search", **{"spikefi.study": job.study_name, "spikefi.optuna_storage": job.storage_url,
+                                    "spikefi.search_hash": job.identity_hash, "spikefi.worker": job.worker})
+    params = {
+        "objective": job.objective, "sampler": s["sampler"]["name"], "sampler_seed": job.sampler_seed,
+        "pruner": (s["pruner"] or {}).get("name", "none") if job.pruner is not None else "none",
+        "first_stage": (s["pruner"] or {}).get("first_stage") if job.pruner is not None else None,
+        "trials": job.trials, "batch": job.batch, "study_name": job.study_name, "storage": job.storage_url,
+        "worker": job.worker, "k": json.dumps(job.space.to_dict()["k"]),
+        "models": ",".join(e.label for e in job.space.entries), "network": json.dumps(s["network"]),
+        "test_samples": job.evaluator.num_samples, "engine": s["options"]["engine"],
+    }
+    client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    (job.out_dir / "search_config.yaml").write_text(yaml.safe_dump(job.config, sort_keys=False))
+    (job.out_dir / "space.yaml").write_text(yaml.safe_dump(job.space.to_dict(), sort_keys=False))
+    client.log_artifact(run_id, str(job.out_dir / "search_config.yaml"), "search")
+    client.log_artifact(run_id, str(job.out_dir / "space.yaml"), "search")
+    client.log_metric(run_id, "golden_accuracy", job.evaluator.golden_accuracy)
+
+
+def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJob, rec: Any, golden: float) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    from .tracking import common_tags
+
+    tags = common_tags("search-trial", **{"mlflow.parentRunId": parent, "spikefi.study": job.study_name,
+                                          "optuna.trial": rec.number, "optuna.state": rec.state,
+                                          "spikefi.faults": rec.description[:5000]})
+    if rec.error:
+        tags["spikefi.status_reason"] = rec.error[:5000]
+    run = client.create_run(experiment_id, run_name=f"trial-{rec.number}", tags=tags)
+    ts = int(time.time() * 1000)
+    params = [Param(k, str(v)[:6000]) for k, v in rec.params.items()]
+    params.append(Param("faults", json.dumps(rec.faults)[:6000]))
+    metrics = [Metric(k, float(v), ts, 0) for k, v in rec.metrics(golden).items()]
+    client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("optuna.study", job.study_name)])
+    client.set_terminated(run.info.run_id, "FAILED" if rec.state == "FAIL" else "FINISHED")
+
+
+def summarize(job: SearchJob, golden: float, seconds: float) -> dict[str, Any]:
+    from spikefi.search.study import trials_table
+
+    table = trials_table(job.study)
+    states = table["state"].value_counts().to_dict() if len(table) else {}
+    done = table[table["state"] == "COMPLETE"] if len(table) else table
+    summary: dict[str, Any] = {
+        "study": job.study_name, "storage": job.storage_url, "objective": job.objective, "golden_accuracy": golden,
+        "trials_complete": int(states.get("COMPLETE", 0)), "trials_pruned": int(states.get("PRUNED", 0)),
+        "trials_failed": int(states.get("FAIL", 0)), "trials_total": int(len(table)), "seconds": seconds,
+    }
+    if len(done):
+        top = done.iloc[0]
+        summary.update(best_accuracy=float(top["accuracy"]), best_accuracy_drop=float(top["accuracy_drop"]),
+                       best_critical_samples=int(top["critical_samples"]), best_sites=int(top["sites"]),
+                       best_trial=int(top["trial"]), best_faults=str(top["description"]))
+    return summary
+
+
+def write_outputs(job: SearchJob, golden: float) -> list[Path]:
+    """Trials table, best faults, plots (optimization history, importances, Pareto front)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spikefi.search.study import pareto_table, trials_table
+
+    out = job.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    table = trials_table(job.study)
+    files = [out / "trials.parquet", out / "trials.csv"]
+    table.to_parquet(files[0], index=False)
+    table.to_csv(files[1], index=False)
+    done = table[table["state"] == "COMPLETE"] if len(table) else table
+    best = pareto_table(job.study) if job.objective == "pareto" and len(done) else done.head(TOP)
+    cols = ["trial", "accuracy", "accuracy_drop", "critical_samples", "sites", "description"]
+    best_csv = out / ("pareto_front.csv" if job.objective == "pareto" else "best_faults.csv")
+    best.to_csv(best_csv, index=False)
+    files.append(best_csv)
+    md = [f"# Search {job.name}: {'Pareto front' if job.objective == 'pareto' else f'best {TOP} fault sets'}", "",
+          f"objective {job.objective}, golden accuracy {golden:.4f}, study {job.study_name} ({job.storage_url})", "",
+          "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in best.iterrows():
+        md.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    (out / "best_faults.md").write_text("\n".join(md) + "\n")
+    files.append(out / "best_faults.md")
+    notes = []
+    for name, make in _plots(job).items():
+        try:
+            fig = make()
+        except Exception as exc:  # noqa: BLE001 - a plot Optuna cannot draw yet (too few trials) is left out
+            notes.append(f"{name}: not drawn ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+            continue
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        files.append(out / name)
+    if notes:
+        (out / "plots_left_out.txt").write_text("\n".join(notes) + "\n")
+        files.append(out / "plots_left_out.txt")
+    return files
+
+
+def _plots(job: SearchJob) -> dict[str, Any]:
+    import warnings
+
+    import optuna.visualization.matplotlib as ovm
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    study = job.study
+    first = "accuracy drop" if job.objective == "pareto" else ("accuracy" if job.objective == "accuracy"
+                                                                 else "critical samples")
+
+    def fig_of(ax: Any) -> Any:
+        ax = ax.flat[0] if hasattr(ax, "flat") else ax
+        return ax.figure
+
+    def history() -> Any:
+        kw = {"target": lambda t: t.values[0], "target_name": first} if job.objective == "pareto" else \
+            {"target_name": first}
+        return fig_of(ovm.plot_optimization_history(study, **kw))
+
+    def importances() -> Any:
+        kw = {"target": lambda t: t.values[0], "target_name": first} if job.objective == "pareto" else {}
+        return fig_of(ovm.plot_param_importances(study, **kw))
+
+    plots = {"optimization_history.png": history, "param_importances.png": importances}
+    if job.objective == "pareto":
+        plots["pareto_front.png"] = lambda: fig_of(ovm.plot_pareto_front(study, target_names=["accuracy drop", "sites"]))
+    return plots
+
+
+def _log_parent_end(client: Any, run_id: str, job: SearchJob, summary: dict[str, Any], files: list[Path],
+                    status: str) -> None:
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), ts, 0) for k, v in summary.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    client.log_batch(run_id, metrics=metrics)
+    if "best_faults" in summary:
+        client.set_tag(run_id, "spikefi.best_faults", summary["best_faults"][:5000])
+    for f in files:
+        client.log_artifact(run_id, str(f), "search")
+    manifest = job.out_dir / "manifest.json"
+    manifest.write_text(json.dumps({"kind": "search", "schema_version": 1, "study": job.study_name,
+                                    "storage": job.storage_url, "files": ["search/" + f.name for f in files]},
+                                   indent=2))
+    client.log_artifact(run_id, str(manifest))
+    if not os.environ.get("MLFLOW_RUN_ID") == run_id:  # the mlflow-run launcher ends its own run
+        client.set_terminated(run_id, status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser("python -m experiments.search", __doc__, "search_worst_faults.yaml")
+    ap.add_argument("--worker", type=int, default=0, help="worker index (offsets the sampler seed)")
+    ap.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow (local files and the study only)")
+    client, launcher = None, None
+    try:
+        args = parse_args(ap, argv, OPTIONS)
+        path = resolve_config_path(args.config, "search_worst_faults.yaml")
+        config = load_search_config(path, split_overrides(args.sets, args.overrides))
+        track = config["tracking"]["enabled"] and not args.no_mlflow
+        experiment_id = None
+        if track:
+            client, uri, experiment_id, launcher = connect(config["tracking"])
+        job = SearchJob(copy.deepcopy(config), worker=args.worker)
+        summary = run_job(job, client, experiment_id, launcher, progress=not args.no_progress)
+    except SpikeFIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (finished trials are in the study)", file=sys.stderr)
+        return 130
+    print_summary(summary, track, uri if track else None)
+    return 0
+
+
+def print_summary(summary: dict[str, Any], tracked: bool, uri: str | None) -> None:
+    print(f"search {summary['study']}: {summary['trials_total']} trials in the study "
+          f"({summary['trials_complete']} complete, {summary['trials_pruned']} pruned, {summary['trials_failed']} failed); "
+          f"this worker ran {summary['trials_this_worker']} in {summary['seconds']:.1f} s")
+    if "best_faults" in summary:
+        print(f"worst fault set found: {summary['best_faults']}  -> accuracy {summary['best_accuracy']:.4f} "
+              f"(golden {summary['golden_accuracy']:.4f}, drop {summary['best_accuracy_drop']:.4f})")
+    print(f"local files: {summary['local_dir']}")
+    for f in summary["files"]:
+        print(f"  {f}")
+    print(f"Optuna study: {summary['storage']}  (view with: optuna-dashboard {summary['storage'].removeprefix('journal:')})")
+    if tracked and uri:
+        print(f"MLflow run {summary.get('run_id')}: {uri}  (view with: mlflow ui --backend-store-uri {uri})"
+              if not uri.startswith("http") else f"MLflow run {summary.get('run_id')}: {uri}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
