@@ -95,14 +95,29 @@ def golden_rate(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch
     return len(x) / best
 
 
+PROFILE: dict[str, Any] = {"dir": None}
+
+
 def run_mode(make: Callable[[], Campaign], engine: str, chunk: int, device: torch.device) -> dict[str, Any]:
     reset_peak(device)
     sync(device)
+    prof = None
+    if PROFILE["dir"] and engine == "parallel":
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     t0 = time.perf_counter()
     cmpn = make()
     result = cmpn.run(engine=engine, chunk_size=chunk, progress=False, keep_predictions=True)
     sync(device)
     wall = time.perf_counter() - t0
+    if prof is not None:
+        import pstats
+
+        prof.disable()
+        print(f"--- cProfile of the parallel run ({wall:.3f} s)")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(22)
     n = len(result.table) * cmpn.num_samples
     return {
         "engine": engine, "faults": len(result.table), "samples": cmpn.num_samples, "wall_s": wall,
@@ -250,6 +265,9 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
     }
     results = {}
     for name, inject in workloads.items():
+        if args.workloads and name not in args.workloads.split(","):
+            continue
+
         def make(inject: Any = inject) -> Campaign:
             cmpn = Campaign(net, (x, labels), batch_size=args.batch_size, seed=0, device=device)
             inject(cmpn)
@@ -258,9 +276,9 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
                     cmpn.eject(i)
             return cmpn
 
-        modes = {e: run_mode(make, e, args.chunk_size, device) for e in ("naive", "sequential", "parallel")}
+        modes = {e: run_mode(make, e, args.chunk_size, device) for e in args.modes.split(",")}
         results[name] = report(name, modes, golden, args.batch_size)
-        if name in spikefi_o4:
+        if name in spikefi_o4 and "parallel" in modes:
             ratio = modes["parallel"]["fxs_per_s"] / spikefi_o4[name]
             print(f"vs SpikeFI 1.3.0 O4 (bs 64, H100): {spikefi_o4[name]:,.0f} faults*samples/s -> {ratio:.1f}x")
             results[name]["vs_spikefi_o4"] = ratio
@@ -277,7 +295,11 @@ def main() -> None:
     ap.add_argument("--naive-rounds", type=int, default=200, help="rounds timed in naive/sequential mode (cpu suite)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--modes", default="naive,sequential,parallel", help="gpu suite: engines to run")
+    ap.add_argument("--workloads", default="", help="gpu suite: only these workloads (comma-separated)")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile summary of every parallel run")
     args = ap.parse_args()
+    PROFILE["dir"] = args.profile
     dev = torch.device(args.device if args.suite == "gpu" else "cpu")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# campaign throughput, suite {args.suite}{' (quick)' if args.quick else ''}: {name}, torch {torch.__version__}")

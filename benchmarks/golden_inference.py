@@ -41,12 +41,31 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def profile(net: torch.nn.Module, x_all: torch.Tensor, bs: int, device: torch.device) -> None:
+    """Device time per kernel of one pass over ``x_all`` (and the wall time of that pass)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        for i in range(0, len(x_all), bs):
+            net(x_all[i : i + bs])
+        sync(device)
+        wall = time.perf_counter() - t0
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"--- profile, batch {bs}: wall {wall * 1e3:.1f} ms (profiler on)")
+    print(prof.key_averages().table(sort_by=key, row_limit=18, max_name_column_width=60))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batches", default="16,64,256")
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", action="store_true",
+                    help="also print a torch.profiler table (kernels by device time) per batch size")
     args = ap.parse_args()
     device = torch.device(args.device)
     net, p = build("nmnist_cnn")
@@ -68,6 +87,8 @@ def main() -> None:
                     sync(device)
                     best = min(best, time.perf_counter() - t0)
                 print(f"golden inference tf32={tf32} batch {bs}: {args.samples / best:,.0f} samples/s")
+                if args.profile and not tf32:
+                    profile(net, x_all, bs, device)
     ref_file = REF / "slayer_reference_A.pt"
     if device.type == "cuda" and ref_file.is_file():
         ref = torch.load(ref_file, map_location="cpu", weights_only=True)["nmnist_cnn"]

@@ -229,15 +229,32 @@ def surrogate_pdf(
     return scale / time_constant * torch.exp(-torch.abs(u_after - theta_t) / time_constant)
 
 
-def _simulate_spikes(
-    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Threshold + refractory simulation; returns ``(spikes, u_after)`` (no autograd)."""
-    if u.is_cuda and u.dtype in (torch.float32, torch.float64):
-        from .cuda.spike_kernel import fused_spikes, triton_available
+def _fused() -> Any:
+    """The fused CUDA kernel's entry point, or ``None`` (no Triton, or disabled)."""
+    global _FUSED
+    if _FUSED is None:
+        from .cuda.spike_kernel import MAX_KERNEL_LENGTH, fused_spikes, triton_available
 
-        if triton_available():
-            return fused_spikes(u, theta, ref, ts)
+        _FUSED = (fused_spikes, MAX_KERNEL_LENGTH) if triton_available() else False
+    return _FUSED or None
+
+
+_FUSED: Any = None
+
+
+def _simulate_spikes(
+    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float, need_potential: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Threshold + refractory simulation; returns ``(spikes, u_after)`` (no autograd).
+
+    On CUDA (float32/float64) the fused Triton kernel runs it, bit-identical to
+    :func:`_simulate_spikes_torch`; with ``need_potential=False`` it may skip writing
+    ``u_after`` and return ``None`` for it.
+    """
+    if u.is_cuda and u.dtype in (torch.float32, torch.float64):
+        fused = _fused()
+        if fused is not None and ref.numel() <= fused[1]:
+            return fused[0](u, theta, ref, ts, need_potential)
     return _simulate_spikes_torch(u, theta, ref, ts)
 
 
@@ -343,7 +360,11 @@ def spike(
     scale_rho: float = 1.0,
 ) -> torch.Tensor:
     """Spikes of membrane potential ``u`` (see :func:`spike_with_potential`)."""
-    return spike_with_potential(u, theta, ref, ts, tau_rho, scale_rho)[0]
+    if u.requires_grad and torch.is_grad_enabled():
+        return spike_with_potential(u, theta, ref, ts, tau_rho, scale_rho)[0]
+    # inference: no graph, and the refractory-updated potential is not needed
+    check_spike_tensor(u, "membrane potential", min_rank=1)
+    return _simulate_spikes(u, _check_theta(theta, u), ref, float(ts), need_potential=False)[0]
 
 
 def delay_shift(x: torch.Tensor, delay: float | torch.Tensor, ts: float = 1.0) -> torch.Tensor:

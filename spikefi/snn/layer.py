@@ -310,7 +310,8 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
 
     def spike(self, membranePotential: torch.Tensor) -> torch.Tensor:  # noqa: N803
         """Spikes (value ``1/Ts``) of a membrane potential, with refractory response."""
-        return self.spike_with_potential(membranePotential)[0]
+        n = self.neuron
+        return fn.spike(membranePotential, n["theta"], self.refKernel, self.Ts, n["tauRho"], n["scaleRho"])
 
     def spike_with_potential(self, membranePotential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: N803
         """``(spikes, u_after)``: spikes and the refractory-updated membrane potential."""

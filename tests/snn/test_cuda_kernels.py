@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available() or not triton_avai
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("klen", [1, 2, 5, 11])
+@pytest.mark.parametrize("klen", [1, 2, 5, 11, 33, 64])
 def test_fused_spikes_equal_reference(dtype, klen):
     g = torch.Generator().manual_seed(klen)
     u = (torch.randn(3, 7, 5, 4, 37, generator=g, dtype=dtype) * 8 + 6).cuda()
@@ -23,6 +23,8 @@ def test_fused_spikes_equal_reference(dtype, klen):
     s_ref, u_ref = fn._simulate_spikes_torch(u, 10.0, ref, 6.0)
     s, ua = fused_spikes(u, 10.0, ref, 6.0)
     assert torch.equal(s, s_ref) and torch.equal(ua, u_ref)
+    s_only, none = fused_spikes(u, 10.0, ref, 6.0, need_potential=False)
+    assert none is None and torch.equal(s_only, s_ref)
     theta = (torch.rand(7, 5, 4, generator=g, dtype=dtype) * 10 + 5).cuda()
     s_ref, u_ref = fn._simulate_spikes_torch(u, theta, ref, 6.0)
     s, ua = fused_spikes(u, theta, ref, 6.0)
@@ -33,3 +35,23 @@ def test_inf_and_nan_potentials():
     u = torch.tensor([[float("inf"), float("nan"), -float("inf"), 12.0]], device="cuda")
     s, _ = fused_spikes(u, 10.0, torch.tensor([0.0, -1.0], device="cuda"), 1.0)
     assert s.tolist() == [[1.0, 0.0, 0.0, 1.0]]
+
+
+def test_spike_inference_path_equals_autograd_path():
+    g = torch.Generator().manual_seed(3)
+    u = (torch.randn(5, 4, 3, 3, 50, generator=g) * 8 + 6).cuda()
+    ref = torch.tensor([0.0, -20.0, -3.0], device="cuda")
+    with torch.no_grad():
+        s = fn.spike(u, 10.0, ref, 6.0)  # no u_after written
+    ug = u.clone().requires_grad_(True)
+    s_grad = fn.spike(ug, 10.0, ref, 6.0)
+    s_cpu, _ = fn._simulate_spikes_torch(u.cpu(), 10.0, ref.cpu(), 6.0)
+    assert torch.equal(s, s_grad.detach()) and torch.equal(s.cpu(), s_cpu)
+
+
+def test_long_refractory_kernel_falls_back_to_pytorch():
+    u = (torch.randn(2, 3, 90) * 8 + 6).cuda()
+    ref = -torch.rand(80, device="cuda")
+    s, ua = fn._simulate_spikes(u, 10.0, ref, 1.0)
+    s_ref, u_ref = fn._simulate_spikes_torch(u, 10.0, ref, 1.0)
+    assert torch.equal(s, s_ref) and torch.equal(ua, u_ref)

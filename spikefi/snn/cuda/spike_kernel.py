@@ -1,11 +1,22 @@
 """A fused threshold + refractory kernel (Triton) for CUDA tensors.
 
-One program handles a block of neurons and walks through time: at step ``t`` a neuron
-fires when ``u[t] >= theta``; it then adds ``ref[j]`` to ``u[t + j]`` for ``j = 1 ..
-K-1`` — the same additions, in the same order, as
-:func:`spikefi.snn.functional._simulate_spikes`, so spikes and ``u_after`` are
-bit-identical to the PyTorch path (which stays the reference and the fallback). It
-replaces ~3·T small kernel launches per layer by one.
+The membrane potential ``u`` has SLAYER's layout: one row of ``T`` contiguous time bins
+per neuron. One program handles ``BLOCK`` neurons (one thread each) and walks through
+time in chunks of 8 bins: a chunk is loaded as a ``(BLOCK, 8)`` tile (32 contiguous bytes
+of every row, so a warp reads whole sectors), split into 8 per-bin vectors in registers,
+processed bin by bin, and written back as tiles.
+
+The refractory response needs no read-modify-write of later bins: a neuron keeps the
+firing pattern of its last ``K - 1`` bins as a bit mask, and the potential of bin ``t``
+after refractory updates is
+
+    u[t] (+ ref[K-1] if it fired at t-K+1) (+ ref[K-2] if it fired at t-K+2) ... (+ ref[1] if it fired at t-1)
+
+added in exactly this order — the order in which
+:func:`spikefi.snn.functional._simulate_spikes_torch` adds them (a refractory kernel is
+added at the firing time, earliest firing first), so spikes and ``u_after`` are
+bit-identical to the PyTorch path, which stays the reference and the fallback. The
+neuron fires when that value is ``>= theta``.
 
 Set ``SPIKEFI_DISABLE_TRITON=1`` to force the PyTorch path.
 """
@@ -14,14 +25,18 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 import torch
 
-__all__ = ["triton_available", "fused_spikes"]
+__all__ = ["triton_available", "fused_spikes", "MAX_KERNEL_LENGTH"]
+
+#: longest refractory kernel the fused kernel handles (the firing history is an int64 mask)
+MAX_KERNEL_LENGTH = 64
 
 
 @functools.lru_cache(maxsize=1)
-def _triton():
+def _triton() -> Any:
     try:
         import triton
         import triton.language as tl
@@ -36,53 +51,59 @@ def triton_available() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _kernel():
-    triton, tl = _triton()
-
-    @triton.jit
-    def spike_kernel(u_ptr, s_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons, steps,
-                     K: tl.constexpr, PER_NEURON: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
-        pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < n_neurons
-        row = offs.to(tl.int64) * steps
-        # theta and the spike value are read from tensors of u's dtype (float64 stays float64)
-        if PER_NEURON:
-            theta = tl.load(theta_ptr + offs, mask=mask, other=0.0)
-        else:
-            theta = tl.load(theta_ptr)
-        spike_value = tl.load(value_ptr)
-        zero = spike_value * 0
-        for t in range(0, steps):
-            u = tl.load(u_ptr + row + t, mask=mask, other=0.0)
-            fired = u >= theta
-            tl.store(s_ptr + row + t, tl.where(fired, spike_value, zero), mask=mask)
-            for j in tl.static_range(1, K):
-                later = mask & fired & (t + j < steps)
-                r = tl.load(ref_ptr + j)
-                v = tl.load(u_ptr + row + t + j, mask=later, other=0.0)
-                tl.store(u_ptr + row + t + j, v + r, mask=later)
+def _kernel() -> Any:
+    from ._triton_kernels import spike_kernel
 
     return spike_kernel
 
 
+_SCALARS: dict[tuple[float, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _scalar(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A one-element device tensor, cached (no host-to-device copy, no sync per call)."""
+    key = (value, dtype, device)
+    t = _SCALARS.get(key)
+    if t is None:
+        if len(_SCALARS) > 256:
+            _SCALARS.clear()
+        t = _SCALARS[key] = torch.tensor([value], dtype=dtype, device=device)
+    return t
+
+
 def fused_spikes(
-    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(spikes, u_after)`` of a CUDA membrane potential (time last), one kernel launch."""
+    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float, need_potential: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(spikes, u_after)`` of a membrane potential (time last), one kernel launch.
+
+    With ``need_potential=False`` the refractory-updated potential is not written
+    (``None`` is returned in its place): inference needs only the spikes.
+    Refractory kernels longer than :data:`MAX_KERNEL_LENGTH` raise ``ValueError``.
+    """
     triton, _ = _triton()
     shape = u.shape
     steps = shape[-1]
-    u_after = u.detach().reshape(-1, steps).contiguous().clone()
-    spikes = torch.empty_like(u_after)
-    n = u_after.shape[0]
-    ref = ref.to(device=u.device, dtype=u.dtype).contiguous()
+    flat = u.detach().reshape(-1, steps)
+    if not flat.is_contiguous():
+        flat = flat.contiguous()
+    n = flat.shape[0]
+    spikes = torch.empty_like(flat)
+    u_after = torch.empty_like(flat) if need_potential else spikes
+    k = max(int(ref.numel()), 1)
+    if k > MAX_KERNEL_LENGTH:
+        raise ValueError(f"refractory kernel of {k} bins; the fused kernel handles at most {MAX_KERNEL_LENGTH}")
+    if ref.device != u.device or ref.dtype != u.dtype or not ref.is_contiguous():
+        ref = ref.to(device=u.device, dtype=u.dtype).contiguous()
     per_neuron = isinstance(theta, torch.Tensor) and theta.dim() > 0
-    theta_t = (theta.to(device=u.device, dtype=u.dtype).expand(shape[:-1]).reshape(-1).contiguous()
-               if per_neuron else torch.tensor([float(theta)], dtype=u.dtype, device=u.device))
-    value = torch.tensor([1.0 / ts], dtype=u.dtype, device=u.device)
-    block = 128
-    grid = (triton.cdiv(n, block),)
-    _kernel()[grid](u_after, spikes, theta_t, ref, value, n, steps,
-                    K=max(int(ref.numel()), 1), PER_NEURON=per_neuron, BLOCK=block)
-    return spikes.reshape(shape), u_after.reshape(shape)
+    if per_neuron:
+        theta_t = theta.to(device=u.device, dtype=u.dtype).expand(shape[:-1]).reshape(-1).contiguous()  # type: ignore[union-attr]
+    else:
+        theta_t = _scalar(float(theta), u.dtype, u.device)
+    value = _scalar(1.0 / ts, u.dtype, u.device)
+    if n and steps:
+        block = 128
+        grid = (triton.cdiv(n, block),)
+        _kernel()[grid](flat, spikes, u_after, theta_t, ref, value, n, steps,
+                        K=k, PER_NEURON=per_neuron, WRITE_U=need_potential, HIST64=k > 32,
+                        BLOCK=block, num_warps=4)
+    return spikes.reshape(shape), (u_after.reshape(shape) if need_potential else None)

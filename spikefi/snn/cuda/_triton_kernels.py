@@ -1,0 +1,76 @@
+"""Triton kernels of :mod:`spikefi.snn.cuda.spike_kernel` (imported only where Triton is)."""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+__all__ = ["spike_kernel"]
+
+@triton.jit
+def _bin(u, hist, theta, ref_ptr, K: tl.constexpr):  # noqa: N803
+    """One time bin: refractory additions (oldest firing first), threshold, history."""
+    acc = u
+    for i in tl.static_range(1, K):
+        j = K - i  # K-1, K-2, ..., 1
+        r = tl.load(ref_ptr + j)
+        acc = tl.where(((hist >> (j - 1)) & 1) != 0, acc + r, acc)
+    fired = acc >= theta
+    hist = (hist << 1) | fired.to(hist.dtype)
+    return acc, fired, hist
+
+
+@triton.jit
+def _join8(c0, c1, c2, c3, c4, c5, c6, c7, BLOCK: tl.constexpr):  # noqa: N803
+    """Inverse of the splits in the kernel: 8 vectors -> a (BLOCK, 8) tile."""
+    y0 = tl.join(tl.join(c0, c4), tl.join(c2, c6))
+    y1 = tl.join(tl.join(c1, c5), tl.join(c3, c7))
+    return tl.reshape(tl.join(y0, y1), [BLOCK, 8])
+
+
+@triton.jit
+def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons, steps,  # noqa: PLR0913
+                 K: tl.constexpr, PER_NEURON: tl.constexpr, WRITE_U: tl.constexpr,  # noqa: N803
+                 HIST64: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    nmask = offs < n_neurons
+    row = offs.to(tl.int64) * steps
+    cols = tl.arange(0, 8)
+    # theta and the spike value are read from tensors of u's dtype (float64 stays float64)
+    if PER_NEURON:
+        theta = tl.load(theta_ptr + offs, mask=nmask, other=0.0)
+    else:
+        theta = tl.load(theta_ptr)
+    value = tl.load(value_ptr)
+    zero = value * 0
+    if HIST64:
+        hist = tl.zeros([BLOCK], dtype=tl.int64)
+    else:
+        hist = tl.zeros([BLOCK], dtype=tl.int32)
+    for t0 in tl.range(0, steps, 8):
+        tcol = t0 + cols
+        m = nmask[:, None] & (tcol[None, :] < steps)
+        ptr = row[:, None] + tcol[None, :]
+        tile = tl.load(u_ptr + ptr, mask=m, other=0.0)
+        x0, x1 = tl.split(tl.reshape(tile, [BLOCK, 2, 2, 2]))  # bins 4a+2b+c -> c
+        x00, x01 = tl.split(x0)
+        x10, x11 = tl.split(x1)
+        c0, c4 = tl.split(x00)
+        c2, c6 = tl.split(x01)
+        c1, c5 = tl.split(x10)
+        c3, c7 = tl.split(x11)
+        a0, f0, hist = _bin(c0, hist, theta, ref_ptr, K)
+        a1, f1, hist = _bin(c1, hist, theta, ref_ptr, K)
+        a2, f2, hist = _bin(c2, hist, theta, ref_ptr, K)
+        a3, f3, hist = _bin(c3, hist, theta, ref_ptr, K)
+        a4, f4, hist = _bin(c4, hist, theta, ref_ptr, K)
+        a5, f5, hist = _bin(c5, hist, theta, ref_ptr, K)
+        a6, f6, hist = _bin(c6, hist, theta, ref_ptr, K)
+        a7, f7, hist = _bin(c7, hist, theta, ref_ptr, K)
+        s = _join8(tl.where(f0, value, zero), tl.where(f1, value, zero), tl.where(f2, value, zero),
+                   tl.where(f3, value, zero), tl.where(f4, value, zero), tl.where(f5, value, zero),
+                   tl.where(f6, value, zero), tl.where(f7, value, zero), BLOCK)
+        tl.store(s_ptr + ptr, s, mask=m)
+        if WRITE_U:
+            tl.store(ua_ptr + ptr, _join8(a0, a1, a2, a3, a4, a5, a6, a7, BLOCK), mask=m)
