@@ -14,6 +14,7 @@ ENTRY_POINTS = {
     "golden": "experiments.golden",
     "campaign": "experiments.campaign",
     "sweep": "experiments.sweep",
+    "search": "experiments.search",
     "report": "experiments.report",
 }
 

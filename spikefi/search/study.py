@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,9 @@ def make_sampler(name: str, seed: int | None, n_objectives: int, **options: Any)
         options.setdefault("multivariate", True)
         options.setdefault("group", True)
     try:
-        return samplers[name](seed=seed, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return samplers[name](seed=seed, **options)
     except TypeError as exc:
         raise ConfigError(f"bad options {options} for sampler {name!r}: {exc}") from None
 
@@ -189,6 +192,11 @@ def create_study(storage: str | optuna.storages.BaseStorage | None, name: str, o
                                     directions=OBJECTIVES[objective], load_if_exists=True)
     except ValueError as exc:
         raise ConfigError(f"study {name!r} exists with other directions ({exc}); use another study name") from None
+    wanted = [d.lower() for d in OBJECTIVES[objective]]
+    if [d.name.lower() for d in study.directions] != wanted:
+        raise ConfigError(f"study {name!r} exists with other directions "
+                          f"({[d.name.lower() for d in study.directions]}, {objective!r} needs {wanted}); "
+                          "use another study name")
     stored = study.user_attrs.get("spikefi.identity")
     if stored is None:
         study.set_user_attr("spikefi.identity", ident)
