@@ -1,0 +1,246 @@
+"""Fault lists: the faults a test program must detect, with the network they were made for.
+
+A fault list is a sequence of *rounds* (one or more faults evaluated together), each with
+a stable id (the canonical JSON of its resolved faults, as in a campaign table's
+``faults`` column), and the layer signature of the network the faults were drawn on,
+so a list from another network is refused before any work runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, FaultSpecError
+from ..faults.models import model_from_spec
+from ..faults.sites import Fault, Site
+from ..faults.timing import timing_from_spec
+
+__all__ = [
+    "FaultList",
+    "FaultListMismatchError",
+    "fault_list_from_result",
+    "faults_from_json",
+    "layer_signature",
+]
+
+
+class FaultListMismatchError(ConfigError):
+    """A fault list (or its campaign result) was made for a network of another architecture."""
+
+
+def faults_from_json(text: str) -> list[Fault]:
+    """The faults of one campaign round from its ``faults`` JSON (fixed sites).
+
+    Args:
+        text: a campaign table's ``faults`` cell: a JSON list of
+            ``{model, <params>, layer, positions, timing}``.
+
+    Returns:
+        one :class:`~spikefi.faults.Fault` per entry, with every position as a fixed site.
+
+    Raises:
+        FaultSpecError: the text is not such a JSON list.
+    """
+    try:
+        entries = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise FaultSpecError(f"a round's faults must be a JSON list, got {text!r} ({exc})") from None
+    if not isinstance(entries, list):
+        raise FaultSpecError(f"a round's faults must be a JSON list, got {text!r}")
+    faults = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not {"model", "layer", "positions"} <= set(entry):
+            raise FaultSpecError(f"a fault entry needs model, layer and positions, got {entry!r}")
+        spec = {k: v for k, v in entry.items() if k not in ("layer", "positions", "timing")}
+        positions = entry["positions"]
+        if not isinstance(positions, list) or not positions:
+            raise FaultSpecError(f"positions must be a non-empty list, got {positions!r}")
+        sites = [Site(str(entry["layer"]), tuple(int(v) for v in p)) for p in positions]
+        faults.append(Fault(model_from_spec(spec), sites, timing_from_spec(entry.get("timing"))))  # type: ignore[arg-type]
+    return faults
+
+
+def layer_signature(netmap: Any) -> dict[str, dict[str, Any]]:
+    """``{layer: {kind, neuron_shape, synapse_shape}}`` of a :class:`~spikefi.campaign.NetworkMap`,
+    in the format of a campaign result's ``meta["layers"]``."""
+    return {name: {"kind": info.kind, "neuron_shape": [int(v) for v in info.neuron_shape],
+                   "synapse_shape": [int(v) for v in info.synapse_shape] if info.synapse_shape else None}
+            for name, info in netmap.layers.items()}
+
+
+def _canonical(layers: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, info in layers.items():
+        syn = info.get("synapse_shape")
+        out[str(name)] = {"kind": info.get("kind"), "neuron_shape": [int(v) for v in info.get("neuron_shape", [])],
+                          "synapse_shape": [int(v) for v in syn] if syn else None}
+    return out
+
+
+@dataclass(frozen=True)
+class FaultList:
+    """Rounds of faults to detect.
+
+    Attributes:
+        rounds: the faults of each entry (a round: faults evaluated together).
+        ids: a stable id per entry (canonical JSON of its resolved faults).
+        layers: layer signature of the network the list was made for (``None``: unknown;
+            then only the sites are checked against a network).
+        source: where the list comes from (for logs).
+        info: per-entry metadata columns (e.g. ``critical``, ``accuracy`` from the campaign).
+    """
+
+    rounds: tuple[tuple[Fault, ...], ...]
+    ids: tuple[str, ...]
+    layers: dict[str, dict[str, Any]] | None = None
+    source: str = ""
+    info: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.rounds) != len(self.ids):
+            raise ConfigError(f"a fault list needs one id per round: {len(self.rounds)} rounds, {len(self.ids)} ids")
+        if len(set(self.ids)) != len(self.ids):
+            raise ConfigError("a fault list holds the same fault round twice (duplicate ids)")
+        for key, values in self.info.items():
+            if len(values) != len(self.rounds):
+                raise ConfigError(f"fault list info column {key!r} has {len(values)} values for {len(self.rounds)} rounds")
+
+    def __len__(self) -> int:
+        return len(self.rounds)
+
+    @classmethod
+    def from_rounds(cls, rounds: Sequence[Fault | Sequence[Fault]], layers: Mapping[str, Any] | None = None,
+                    source: str = "explicit") -> FaultList:
+        """A list from faults with fixed sites (a :class:`Fault` or a list of them per round)."""
+        out, ids = [], []
+        for i, rnd in enumerate(rounds):
+            faults = (rnd,) if isinstance(rnd, Fault) else tuple(rnd)
+            if not faults or not all(isinstance(f, Fault) for f in faults):
+                raise FaultSpecError(f"fault list entry {i} must be a Fault or a non-empty list of Faults, got {rnd!r}")
+            for f in faults:
+                if not all(s.is_fixed for s in f.sites) or f.count is not None or f.density is not None:
+                    raise FaultSpecError(f"fault list entry {i}: every site must be fixed (layer and full position), "
+                                         f"got {f.spec()}")
+            out.append(faults)
+            ids.append(json.dumps([f.spec() for f in faults], sort_keys=True))
+        return cls(tuple(out), tuple(ids), _canonical(layers) if layers else None, source)
+
+    @classmethod
+    def concat(cls, lists: Sequence[FaultList], source: str = "") -> FaultList:
+        """Entries of several lists (same network) in order; a fault round present twice is kept once.
+
+        Info columns present in every list are kept; others are dropped.
+        """
+        if not lists:
+            raise ConfigError("concat needs at least one fault list")
+        layers = next((fl.layers for fl in lists if fl.layers is not None), None)
+        for fl in lists:
+            if fl.layers is not None and layers is not None and _canonical(fl.layers) != _canonical(layers):
+                raise FaultListMismatchError(f"fault lists {lists[0].source!r} and {fl.source!r} are for different networks")
+        keys = [k for k in lists[0].info if all(k in fl.info for fl in lists)]
+        rounds, ids, seen = [], [], set()
+        info: dict[str, list[Any]] = {k: [] for k in keys}
+        for fl in lists:
+            for i, fid in enumerate(fl.ids):
+                if fid in seen:
+                    continue
+                seen.add(fid)
+                rounds.append(fl.rounds[i])
+                ids.append(fid)
+                for k in keys:
+                    info[k].append(fl.info[k][i])
+        return cls(tuple(rounds), tuple(ids), layers, source or "+".join(fl.source for fl in lists), info)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> FaultList:
+        """The entries at ``indices`` (in that order)."""
+        idx = [int(i) for i in indices]
+        for i in idx:
+            if not 0 <= i < len(self):
+                raise ConfigError(f"fault list index {i} out of range [0, {len(self)})")
+        return FaultList(tuple(self.rounds[i] for i in idx), tuple(self.ids[i] for i in idx), self.layers, self.source,
+                         {k: [v[i] for i in idx] for k, v in self.info.items()})
+
+    def check_network(self, netmap: Any) -> None:
+        """Raises :class:`FaultListMismatchError` when the list was made for another network.
+
+        The layer signature (names, kinds, neuron and synapse shapes) must be equal when the
+        list has one; every site must name a layer of the network and lie in range.
+        """
+        have = layer_signature(netmap)
+        if self.layers is not None and _canonical(self.layers) != have:
+            diffs = []
+            for name in sorted(set(have) | set(self.layers)):
+                a, b = self.layers.get(name), have.get(name)
+                if a != b:
+                    diffs.append(f"{name}: fault list has {a}, network has {b}")
+            raise FaultListMismatchError(
+                f"the fault list ({self.source or 'unknown source'}) was made for another network: " + "; ".join(diffs[:6])
+            )
+        for i, rnd in enumerate(self.rounds):
+            for f in rnd:
+                target = "synapse" if f.model.target == "synapse" else "neuron"
+                for s in f.sites:
+                    info = netmap.layers.get(s.layer)
+                    if info is None:
+                        raise FaultListMismatchError(
+                            f"fault list entry {i} names layer {s.layer!r}, which the network lacks; layers: {list(netmap.layers)}")
+                    shape = info.shape_for(target)
+                    pos = s.position or ()
+                    if len(pos) != len(shape) or any(not 0 <= p < n for p, n in zip(pos, shape, strict=False)):
+                        raise FaultListMismatchError(
+                            f"fault list entry {i}: {target} position {list(pos)} is outside layer {s.layer!r} "
+                            f"of shape {list(shape)}: the list was made for another network")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per entry: ``fault_id``, ``layer``, ``model`` and the info columns."""
+        rows = []
+        for i, rnd in enumerate(self.rounds):
+            row: dict[str, Any] = {"index": i, "fault_id": self.ids[i],
+                                   "layer": ";".join(dict.fromkeys(s.layer for f in rnd for s in f.sites)),
+                                   "model": ";".join(sorted({f.model.name for f in rnd}))}
+            row.update({k: v[i] for k, v in self.info.items()})
+            rows.append(row)
+        return rows
+
+
+def fault_list_from_result(result: Any, critical_only: bool = False, source: str = "") -> FaultList:
+    """The fault list of a campaign result: one entry per round (optionally only critical ones).
+
+    Args:
+        result: a :class:`~spikefi.campaign.CampaignResult`.
+        critical_only: keep only rounds with at least one critical sample.
+        source: a description for logs (e.g. the run id or directory).
+
+    Returns:
+        the list, with the result's layer signature and the info columns ``round_id``,
+        ``critical``, ``changed``, ``accuracy`` and ``result_row`` (row in ``result.table``).
+
+    Raises:
+        ConfigError: the table lacks the ``faults``/``round_id`` columns, or nothing is left.
+    """
+    table = result.table
+    for col in ("faults", "round_id", "critical"):
+        if col not in table.columns:
+            raise ConfigError(f"the campaign result has no {col!r} column; it is not a campaign table")
+    rows = np.flatnonzero(table["critical"].to_numpy() > 0) if critical_only else np.arange(len(table))
+    if len(rows) == 0:
+        what = "critical rounds" if critical_only else "rounds"
+        raise ConfigError(f"the campaign result ({source or 'given'}) holds no {what}: nothing to detect")
+    rounds, ids = [], []
+    for r in rows:
+        text = str(table["faults"].iloc[r])
+        rounds.append(tuple(faults_from_json(text)))
+        ids.append(json.dumps([f.spec() for f in rounds[-1]], sort_keys=True))
+    info = {"result_row": [int(r) for r in rows],
+            "round_id": [int(v) for v in table["round_id"].to_numpy()[rows]],
+            "critical": [int(v) for v in table["critical"].to_numpy()[rows]]}
+    for col in ("changed", "accuracy"):
+        if col in table.columns:
+            info[col] = [v.item() for v in table[col].to_numpy()[rows]]
+    layers = result.meta.get("layers") if isinstance(result.meta, Mapping) else None
+    return FaultList(tuple(rounds), tuple(ids), _canonical(layers) if layers else None, source or "campaign result", info)
