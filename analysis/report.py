@@ -25,6 +25,7 @@ from spikefi import plots  # noqa: E402
 from spikefi.errors import SpikeFIError  # noqa: E402
 
 from . import stats  # noqa: E402
+from .extras import ToolRun  # noqa: E402
 from .load import LoadedRuns  # noqa: E402
 
 __all__ = ["Report", "build_report", "write_report", "fmt"]
@@ -130,7 +131,9 @@ def _heatmap(rows: pd.DataFrame, layer: str, kind: str, label: str) -> tuple[str
 
 
 def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
-                 comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B")) -> Report:
+                 comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B"),
+                 searches: list[ToolRun] | None = None, testgens: list[ToolRun] | None = None) -> Report:
+    """The report's sections from campaign runs (and optional search / test-generation runs)."""
     rounds, sections, left_out = loaded.rounds, [], []
 
     golden = stats.golden_baseline(loaded)
@@ -208,9 +211,8 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
     sections.append(Section("Most critical fault sites",
                             f"The {len(ranking)} rounds with the most critical samples.", [ranking]))
 
-    for name in ("Search: worst faults and Pareto front", "Test program coverage"):
-        sections.append(Section(name, f"{name}: {NOT_AVAILABLE} (no such runs in the selection).", available=False))
-        left_out.append(name.lower() + " (no such runs)")
+    sections.append(_search_section(searches or [], top, left_out))
+    sections.append(_testgen_section(testgens or [], left_out))
 
     if comparison is not None:
         a, b = compare_names
@@ -222,6 +224,64 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
 
     title = f"Reliability report: {loaded.experiment_name or 'selected runs'}"
     return Report(title, sections, loaded.skipped, left_out)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _search_section(searches: list[ToolRun], top: int, left_out: list[str]) -> Section:
+    title = "Search: worst faults and Pareto front"
+    if not searches:
+        left_out.append("search: worst faults and pareto front (no search runs)")
+        return Section(title, f"{title}: {NOT_AVAILABLE} (no search runs in the selection).", available=False)
+    section = Section(title, "Worst-case fault search (experiments.search): each row is one trial's fault set, "
+                      "evaluated on the whole test set; accuracy drop = golden accuracy - faulty accuracy.")
+    overview = []
+    for r in searches:
+        m, p = r.metrics, r.params
+        overview.append({
+            "search": r.run_name, "objective": p.get("objective", ""), "sampler": p.get("sampler", ""),
+            "models": p.get("models", ""), "k": p.get("k", ""), "trials": int(m.get("trials_total", 0)),
+            "pruned": int(m.get("trials_pruned", 0)), "golden accuracy": m.get("golden_accuracy", math.nan),
+            "worst accuracy": m.get("best_accuracy", math.nan), "drop": m.get("best_accuracy_drop", math.nan),
+            "sites": int(m.get("best_sites", 0)), "study": p.get("study_name", ""),
+        })
+        best = r.tables.get("pareto_front.csv", r.tables.get("best_faults.csv"))
+        if best is not None and len(best):
+            cols = [c for c in ("trial", "accuracy", "accuracy_drop", "critical_samples", "sites", "description")
+                    if c in best.columns]
+            section.tables.append(best[cols].head(top).rename(columns={"description": f"fault set ({r.run_name})"}))
+        for name, caption in (("optimization_history.png", "optimization history"),
+                              ("pareto_front.png", "Pareto front: accuracy drop vs faulty sites"),
+                              ("param_importances.png", "parameter importances")):
+            if name in r.images:
+                section.figures.append((f"{r.run_name}: {caption}", _b64(r.images[name])))
+    section.tables.insert(0, pd.DataFrame(overview))
+    return section
+
+
+def _testgen_section(testgens: list[ToolRun], left_out: list[str]) -> Section:
+    title = "Test program coverage"
+    if not testgens:
+        left_out.append("test program coverage (no test-generation runs)")
+        return Section(title, f"{title}: {NOT_AVAILABLE} (no test-generation runs in the selection).",
+                       available=False)
+    section = Section(title, "Test programs (experiments.testgen): coverage = detected / detectable faults, "
+                      "measured by applying the program to the faulty networks; the held-out half of the fault "
+                      "list was not used to select the tests.")
+    overview = []
+    for r in testgens:
+        row: dict[str, object] = {"test generation": r.run_name}
+        row.update({k: v for k, v in sorted(r.metrics.items()) if "." not in k})
+        overview.append(row)
+        for name in ("coverage_summary.csv", "coverage_curve.csv", "undetected_faults.csv"):
+            if name in r.tables and len(r.tables[name]):
+                section.tables.append(r.tables[name].head(25))
+        for name, img in r.images.items():
+            section.figures.append((f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}", _b64(img)))
+    section.tables.insert(0, pd.DataFrame(overview))
+    return section
 
 
 def _md_table(df: pd.DataFrame) -> str:

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from analysis.extras import SEARCH_FILES, TESTGEN_FILES, load_tool_runs
 from analysis.load import load_runs
 from analysis.report import build_report, write_report
 from analysis.stats import compare_groups
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tracking-uri", default=None)
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--top", type=int, default=10, help="number of ranked critical sites")
+    ap.add_argument("--search-runs", nargs="*", default=None,
+                    help="search runs for the search section (default with --experiment alone: all of them)")
+    ap.add_argument("--testgen-runs", nargs="*", default=None,
+                    help="test-generation runs for the coverage section (default with --experiment alone: all)")
     ap.add_argument("--no-log", action="store_true", help="do not create the MLflow report run")
     return ap
 
@@ -57,7 +62,16 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
         loaded = load_runs(args.experiment, group_a + group_b, tracking_uri=uri)
     else:
         loaded = load_runs(args.experiment, _split(args.runs) or None, args.parent, tracking_uri=uri)
-    report = build_report(loaded, args.confidence, args.top, comparison, names)
+    everything = not (args.runs or args.parent or args.compare)
+    searches, testgens = [], []
+    for kind, files, ids, sink in (("search", SEARCH_FILES, args.search_runs, searches),
+                                   ("testgen", TESTGEN_FILES, args.testgen_runs, testgens)):
+        ids = _split(ids)
+        if ids or everything:
+            found, skipped = load_tool_runs(kind, files, args.experiment if not ids else None, ids or None, uri)
+            sink.extend(found)
+            loaded.skipped.extend({**s, "status": "", "reason": s["reason"]} for s in skipped)
+    report = build_report(loaded, args.confidence, args.top, comparison, names, searches, testgens)
 
     client = None if args.no_log else MlflowClient(uri)
     run_id, own_run = None, True

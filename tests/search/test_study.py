@@ -13,7 +13,14 @@ from spikefi.errors import ConfigError
 from spikefi.faults import DeadNeuron, Fault, SaturatedNeuron, Site
 from spikefi.search import FaultSetEvaluator, FaultSpace
 from spikefi.search.study import (
-    create_study, make_pruner, make_sampler, open_storage, pareto_table, parse_faults, run_search, trials_table,
+    create_study,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    pareto_table,
+    parse_faults,
+    run_search,
+    trials_table,
 )
 
 SPACE = {"k": 2, "layers": ["SC2", "SF3"], "models": ["DeadNeuron", "SaturatedNeuron"]}
