@@ -18,6 +18,7 @@ from typing import Any
 from spikefi.errors import SpikeFIError
 
 from .config import bundled_config, load_config
+from .search import DEFAULTS as SEARCH_DEFAULTS
 from .sweep import DEFAULTS as SWEEP_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
@@ -31,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     # stage 3: a sweep of campaigns on the model (the sweep section of experiments.sweep;
     # sweep.base.network is set to the model)
     "campaigns": {"enabled": True, "sweep": copy.deepcopy(SWEEP_DEFAULTS["sweep"])},
+    # stage 4: a short worst-case fault search on the model (the search section of
+    # experiments.search; search.network is set to the model)
+    "search": {"enabled": True, "search": copy.deepcopy(SEARCH_DEFAULTS["search"])},
 }
 
 
@@ -46,8 +50,9 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     track = bool(config["tracking"]["enabled"])
-    n_stages = 3 if config["campaigns"]["enabled"] else 2
+    n_stages = 2 + int(bool(config["campaigns"]["enabled"])) + int(bool(config["search"]["enabled"]))
     n_stages += 1 if config["campaigns"]["enabled"] and track else 0
+    done = 2
     produced: dict[str, Any] = {}
     parent = None
     if track:
@@ -79,20 +84,31 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         produced["golden"] = golden
         if config["campaigns"]["enabled"]:
             sweep = config["campaigns"]["sweep"]
-            stage(f"3/{n_stages} fault-injection campaigns: sweep {sweep['name']!r} "
+            done += 1
+            stage(f"{done}/{n_stages} fault-injection campaigns: sweep {sweep['name']!r} "
                   f"({len(sweep['campaigns'])} campaigns, one MLflow run each)")
             produced["campaigns"] = run_campaigns(config, model, out, parent, progress)
-            if track and produced["campaigns"].get("run_id"):
-                stage(f"4/{n_stages} reliability report from the tracked campaign runs")
-                from .report import build_parser
-                from .report import run as run_report
+        if config["search"]["enabled"]:
+            s = config["search"]["search"]
+            done += 1
+            stage(f"{done}/{n_stages} worst-case fault search: {s['trials']} trials of {s['space'].get('k')} "
+                  f"simultaneous faults ({s['sampler']['name']}, objective {s['objective']})")
+            produced["search"] = run_search_stage(config, model, out, parent, progress)
+        if config["campaigns"]["enabled"] and track and produced["campaigns"].get("run_id"):
+            done += 1
+            stage(f"{done}/{n_stages} reliability report from the tracked runs")
+            from .report import build_parser
+            from .report import run as run_report
 
-                args = build_parser().parse_args([
-                    "--experiment", config["tracking"]["experiment"], "--parent", produced["campaigns"]["run_id"],
-                    "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"],
-                ])
-                html, md, report_run = run_report(args)
-                produced["report"] = {"html": str(html), "markdown": str(md), "run_id": report_run}
+            extra = []
+            if produced.get("search", {}).get("run_id"):
+                extra += ["--search-runs", produced["search"]["run_id"]]
+            args = build_parser().parse_args([
+                "--experiment", config["tracking"]["experiment"], "--parent", produced["campaigns"]["run_id"],
+                "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"], *extra,
+            ])
+            html, md, report_run = run_report(args)
+            produced["report"] = {"html": str(html), "markdown": str(md), "run_id": report_run}
     finally:
         if parent is not None:
             import mlflow
@@ -100,6 +116,23 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             mlflow.end_run()
     produced["seconds"] = time.perf_counter() - t0
     return produced
+
+
+def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, parent: Any,
+                     progress: bool) -> dict[str, Any]:
+    """Stage 4: a short worst-case search on ``model`` (nested under the demo run when tracked)."""
+    from .search import SearchJob, run_job
+
+    search_config = {"search": copy.deepcopy(config["search"]["search"]), "output_dir": str(out / "search"),
+                     "tracking": {"experiment": config["tracking"]["experiment"], "uri": config["tracking"]["uri"],
+                                  "enabled": parent is not None}}
+    search_config["search"]["network"] = {"path": str(model)}
+    job = SearchJob(search_config)
+    if parent is None:
+        return run_job(job, progress=progress)
+    from mlflow.tracking import MlflowClient
+
+    return run_job(job, MlflowClient(), parent.info.experiment_id, None, progress, parent_run_id=parent.info.run_id)
 
 
 def run_campaigns(config: dict[str, Any], model: str | Path, out: Path, parent: Any, progress: bool) -> dict[str, Any]:
@@ -153,6 +186,13 @@ def print_summary(produced: dict[str, Any]) -> None:
             print(f"  {'':<26} tables, plots, spike statistics: {c['local_dir']}")
         if campaigns["run_id"]:
             print(f"  sweep run {campaigns['run_id']}; comparison table {campaigns['local_dir']}/sweep/campaigns.csv")
+    search = produced.get("search")
+    if search:
+        print(f"worst-case search : {search['trials_total']} trials ({search['trials_pruned']} pruned) in "
+              f"{search['seconds']:.0f} s; worst fault set {search.get('best_faults', 'n/a')} -> accuracy "
+              f"{search.get('best_accuracy', float('nan')):.4f}" + (f"  run {search['run_id']}" if search.get("run_id")
+                                                                 else ""))
+        print(f"  {'':<26} trials, best faults, plots: {search['local_dir']}; Optuna study {search['storage']}")
     if "report" in produced:
         rep = produced["report"]
         print(f"reliability report: {rep['html']} (open in a browser; Markdown: {rep['markdown']}; "

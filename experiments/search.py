@@ -139,15 +139,18 @@ class SearchJob:
 
 
 def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None, launcher: str | None = None,
-            progress: bool = True) -> dict[str, Any]:
-    """Runs the search; logs to MLflow when ``client`` is given. Returns a summary."""
+            progress: bool = True, parent_run_id: str | None = None) -> dict[str, Any]:
+    """Runs the search; logs to MLflow when ``client`` is given (the search run nested under
+    ``parent_run_id`` when given). Returns a summary."""
     from spikefi.search.study import run_search
 
     job.out_dir.mkdir(parents=True, exist_ok=True)
     golden = job.evaluator.golden_accuracy
     parent = None
     if client is not None:
-        parent = launcher or client.create_run(experiment_id, run_name=f"search-{job.name}-w{job.worker}").info.run_id
+        nested = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+        parent = launcher or client.create_run(experiment_id, run_name=f"search-{job.name}-w{job.worker}",
+                                               tags=nested).info.run_id
         _log_parent_start(client, parent, job)
     bar = None
     if progress:

@@ -37,15 +37,18 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
 
 def test_demo_with_given_model(store, tmp_path, capsys):
     rc = demo.main(["--set", f"model={pretrained_path('digits_cnn')}", "--set", f"output_dir={tmp_path / 'demo'}",
-                    "--set", "campaigns.sweep.base.data.max_samples=32", "--no-progress"])
+                    "--set", "campaigns.sweep.base.data.max_samples=32", "--set", "search.search.trials=8",
+                    "--set", "search.search.data.max_samples=32", "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "golden accuracy" in printed and "what was produced and where" in printed
-    assert "3/4 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
-    assert "4/4 reliability report" in printed and "reliability report:" in printed
+    assert "3/5 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
+    assert "4/5 worst-case fault search: 8 trials" in printed and "worst-case search : 8 trials" in printed
+    assert "5/5 reliability report" in printed and "reliability report:" in printed
     html = tmp_path / "demo" / "report" / "report.html"
     text = html.read_text()
     assert "<h2>Golden baseline</h2>" in text and "data:image/png;base64," in text
+    assert "search-demo-worst-2-faults-w0: optimization history" in text
     for name in ("dead-neurons-SF3-SF4", "saturated-neurons-SF4", "sign-bit-flips-SF4"):
         assert name in printed
     table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
@@ -68,6 +71,11 @@ def test_demo_with_given_model(store, tmp_path, capsys):
                                                           "sign-bit-flips-SF4"]
     assert all(r.info.status == "FINISHED" and r.data.params["dataset.samples"] == "32" for r in campaigns)
     assert next(r for r in campaigns if r.info.run_name == "sign-bit-flips-SF4").data.params["rounds"] == "64"
+    search = next(r for r in runs if r.data.tags.get("spikefi.kind") == "search")
+    assert search.data.tags["mlflow.parentRunId"] == parent.info.run_id and search.info.status == "FINISHED"
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == search.info.run_id]
+    assert len(trials) == 8 and all(r.data.tags["spikefi.kind"] == "search-trial" for r in trials)
+    assert search.data.tags["spikefi.optuna_storage"] == f"sqlite:///{tmp_path / 'demo' / 'search' / 'optuna.db'}"
     report = next(r for r in runs if r.data.tags.get("spikefi.kind") == "report")
     assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {"report/report.html",
                                                                                    "report/report.md"}
