@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from ..campaign.engine import faulty_layer, prepare_round
 from ..errors import ConfigError
@@ -231,7 +231,7 @@ def generate_inputs(net: Any, fault_list: FaultList, init_inputs: Any, *, max_de
                     break
                 if step == steps:
                     break
-                loss = (F.softplus(_margin(fc, c) + margin) + F.softplus(margin - _margin(g, c))).sum()
+                loss = (functional.softplus(_margin(fc, c) + margin) + functional.softplus(margin - _margin(g, c))).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
