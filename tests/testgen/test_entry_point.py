@@ -1,0 +1,149 @@
+"""experiments.testgen against a real temporary sqlite MLflow store: what one run logs,
+fault lists from local results and tracked runs, --apply, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from experiments import testgen as entry
+from spikefi.campaign import Campaign
+from spikefi.faults import DeadNeuron
+from spikefi.testgen import TestProgram
+from spikefi.zoo import build
+
+TESTGEN = {
+    "name": "tiny",
+    "network": {"pretrained": "digits_cnn"},
+    "data": {"name": "spiking_digits", "seed": 0, "max_samples": 48},
+    "faults": {"critical_only": False,
+               "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]},
+                              {"model": "DeadNeuron", "layers": ["SF3"], "sample": 10}]},
+    "selection": {"max_tests": 5},
+    "generation": {"max_faults": 1, "steps": 25},
+    "options": {"batch_size": 48},
+}
+
+
+def write_config(tmp_path, **updates):
+    t = {**TESTGEN, **updates}
+    path = tmp_path / "testgen.yaml"
+    path.write_text(yaml.safe_dump({"testgen": t, "output_dir": str(tmp_path / "out"),
+                                    "tracking": {"experiment": "spikefi-testgen"}}, sort_keys=False))
+    return path
+
+
+def runs(uri):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("spikefi-testgen")
+    return client, client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_one_run_logs_metrics_curve_program_and_plot(store, tmp_path, capsys):
+    assert entry.main(["--config", str(write_config(tmp_path)), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    client, (run,) = runs(store)
+    assert run.info.status == "FINISHED" and run.data.tags["spikefi.kind"] == "testgen"
+    m, p = run.data.metrics, run.data.params
+    assert p["faults"] == "20" and p["candidates"] == "48" and p["critical_only"] == "False"
+    assert p["detection.source"].startswith("campaign predictions")
+    for key in ("coverage.selection", "coverage.heldout", "coverage.all", "test_length", "undetected",
+                "generated.gain.all", "generated.verified", "faults.selection", "faults.heldout"):
+        assert key in m, key
+    assert 1 <= m["test_length"] <= 5 and m["faults.selection"] == m["faults.heldout"] == 10
+    history = client.get_metric_history(run.info.run_id, "curve.coverage.all")
+    assert sorted(h.step for h in history) == list(range(1, int(m["test_length"]) + 1))
+    by_step = {h.step: h.value for h in history}
+    assert by_step[int(m["test_length"])] == pytest.approx(m["coverage.all"])
+    assert all(by_step[k] <= by_step[k + 1] for k in range(1, int(m["test_length"])))
+    arts = {a.path for a in client.list_artifacts(run.info.run_id, "program")}
+    assert arts == {"program/program.json", "program/program.npz"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/coverage_curve.png"}
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "testgen")}
+    assert {"testgen/coverage_curve.csv", "testgen/undetected.csv", "testgen/faults.csv",
+            "testgen/generated.csv", "testgen/summary.json"} <= names
+    local = client.download_artifacts(run.info.run_id, "program", str(tmp_path / "dl"))
+    program = TestProgram.load(local)
+    assert len(program) == m["test_length"]
+    assert program.info["metrics"]["coverage.all"] == pytest.approx(m["coverage.all"])
+    assert "test program:" in out and run.info.run_id in out and "coverage of detectable faults" in out
+    # --apply: the golden network passes, a dead output neuron the program detects fails
+    assert entry.main(["--config", str(write_config(tmp_path)), "--apply", local]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["verdict"] == "pass"
+    faults = (tmp_path / "out" / run.info.run_id / "testgen" / "faults.csv").read_text().splitlines()
+    rows = list(csv.DictReader(faults))
+    hit = next(r for r in rows if r["detected_by_program"] == "True")
+    fault = json.loads(hit["fault_id"])
+    assert entry.main(["--config", str(write_config(tmp_path)), "--apply", local, "--fault", json.dumps(fault)]) == 1
+    assert json.loads(capsys.readouterr().out.strip())["verdict"] == "fail"
+
+
+def test_fault_list_from_results_and_from_a_tracked_run(store, tmp_path, capsys, digits):
+    net, x, y = digits
+    cmpn = Campaign(net, (x[:48], y[:48]), seed=0)
+    cmpn.exhaustive(DeadNeuron(), layers=["SF4"])
+    folder = cmpn.run(engine="parallel", progress=False).save(tmp_path / "res")  # no predictions: recomputed
+    cfg = write_config(tmp_path, generation={"enabled": False})
+    assert entry.main(["--config", str(cfg), "--from-results", str(folder), "--no-progress"]) == 0
+    client, (run,) = runs(store)
+    assert run.data.params["fault_source"] == f"dir:{folder}"
+    assert run.data.params["faults"] == "10" and run.data.params["detection.source"] == "recomputed"
+    # a tracked campaign run as the source
+    from experiments import campaign as campaign_entry
+
+    ccfg = tmp_path / "campaign.yaml"
+    ccfg.write_text(yaml.safe_dump({"campaign": {"name": "dead-SF4", "network": {"pretrained": "digits_cnn"},
+                                                 "data": {"name": "spiking_digits", "seed": 0, "max_samples": 48},
+                                                 "options": {"seed": 0, "batch_size": 48},
+                                                 "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
+                                    "output_dir": str(tmp_path / "camp"),
+                                    "tracking": {"experiment": "spikefi-campaigns"}}))
+    assert campaign_entry.main(["--config", str(ccfg), "--no-progress"]) == 0
+    crun = client.search_runs([client.get_experiment_by_name("spikefi-campaigns").experiment_id])[0]
+    capsys.readouterr()
+    assert entry.main(["--config", str(cfg), "--campaign-run", crun.info.run_id, "--critical-only", "--no-progress"]) == 0
+    _, all_runs = runs(store)
+    latest = max(all_runs, key=lambda r: r.info.start_time)
+    assert latest.data.params["fault_source"] == f"run:{crun.info.run_id}"
+    assert int(latest.data.params["faults"]) == int(crun.data.metrics["critical_faults"])
+    # a fault list from another network: a clear error before any work runs
+    mlp, _ = build("digits_mlp", seed=0)
+    other = Campaign(mlp, (x[:8], y[:8]), seed=0)
+    other.exhaustive(DeadNeuron(), layers=["SF2"])
+    alien = other.run(progress=False).save(tmp_path / "alien")
+    capsys.readouterr()
+    assert entry.main(["--config", str(cfg), "--from-results", str(alien), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "another network" in err and "SF2" in err
+    _, after = runs(store)
+    assert len(after) == len(all_runs)  # nothing was started
+
+
+@pytest.mark.parametrize(("args", "updates", "match"), [
+    (["--bogus", "1"], {}, "unknown parameter"),
+    ([], {"selection": {"max_tests": 0}}, "max_tests must be an int >= 1"),
+    ([], {"faults": {"exhaustive": []}}, "no fault list"),
+    ([], {"generation": {"targets": "everything"}}, "generation_targets"),
+    (["--set", "testgen.selection.unknown=1"], {}, "unknown config key"),
+    (["--from-results", "/nonexistent/folder"], {}, "holds no campaign result"),
+    (["--apply", "/nonexistent/program"], {}, "holds no test program"),
+    (["--fault", "{model: DeadNeuron}"], {}, "only for --apply"),
+])
+def test_bad_input_exits_2_before_any_run(store, tmp_path, capsys, args, updates, match):
+    cfg = write_config(tmp_path, **updates)
+    assert entry.main(["--config", str(cfg), *args]) == 2
+    assert match in capsys.readouterr().err
+    _, existing = runs(store)
+    assert not existing
+
+
+def test_bundled_config_loads():
+    config = entry.load_testgen_config(entry.resolve_config_path("testgen_digits", "testgen_digits.yaml"), [])
+    cfg = entry.testgen_config(config["testgen"])
+    assert cfg.max_tests == 20 and config["tracking"]["experiment"] == "spikefi-testgen"
+    assert np.isclose(cfg.selection_fraction, 0.5)
