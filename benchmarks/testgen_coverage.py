@@ -13,15 +13,22 @@ Stages:
    (``CampaignResult.save``); a rerun reuses every finished part. ``--synapse-sample N``
    takes a seeded sample of N synapses per (model, layer) instead of all of them (the
    output says so).
-2. testgen — the fault list is every critical round; it is split in two seeded halves,
-   the test set is selected on one half (greedy + exact refinement) from the test
-   samples, inputs are generated for the selection half's faults no sample detects,
-   and the test program's coverage is measured by applying it (a campaign over the
-   program's inputs) to every fault of both halves.
+2. testgen — the fault list is every critical round (the detection matrix comes from the
+   campaigns' kept predictions, checked against their critical counts); it is split in two
+   seeded halves, at most 20 test samples are selected on one half (greedy, then exact
+   refinement or 1-swap local search), inputs are generated for the selection half's
+   faults the selection missed, and the program's coverage is measured by applying it
+   (one campaign over the program's inputs, every fault a round) to every fault of both
+   halves.
+3. generation on faults no test sample detects — a seeded sample (``--undetected-sample``)
+   of the single faults that change no prediction on any test sample; how many get a
+   verified detecting input (binary, density <= the densest test sample).
 
-Run: ``PYTHONPATH=. nice -n 10 python benchmarks/testgen_coverage.py`` (about 40-60 min
-on one CPU thread the first time, minutes afterwards). ``--stage campaigns`` runs only
-stage 1; ``--kinds neuron`` / ``synapse`` only one of its halves.
+Run: ``PYTHONPATH=. nice -n 10 python benchmarks/testgen_coverage.py`` (40-90 min on one
+CPU thread of a shared machine the first time, minutes afterwards). ``--stage campaigns``
+runs only stage 1; ``--kinds neuron`` / ``synapse`` and ``--layers SC1,...`` only some of
+its parts (separate processes can fill the cache in parallel); ``--cached-only`` runs
+stages 2-3 on the parts already cached (the output names the missing ones).
 """
 
 from __future__ import annotations
@@ -53,18 +60,18 @@ NEURON_LAYERS = ["SC1", "SP1", "SC2", "SP2", "SF3", "SF4"]
 SYNAPSE_LAYERS = ["SC1", "SC2", "SF3", "SF4"]
 
 
-def campaign_parts(kinds: list[str]) -> list[tuple[str, str, FaultModel]]:
-    """``(kind, layer, model)`` of every cached campaign part, cheapest first."""
+def campaign_parts(kinds: list[str], layers: list[str] | None = None) -> list[tuple[str, str, FaultModel]]:
+    """``(kind, layer, model)`` of every cached campaign part (only ``layers`` when given), cheapest first."""
     parts: list[tuple[str, str, FaultModel]] = []
     if "neuron" in kinds:
         parts += [("neuron", layer, m) for layer in reversed(NEURON_LAYERS) for m in NEURON_MODELS.values()]
     if "synapse" in kinds:
         parts += [("synapse", layer, m) for layer in reversed(SYNAPSE_LAYERS) for m in SYNAPSE_MODELS.values()]
-    return parts
+    return [p for p in parts if layers is None or p[1] in layers]
 
 
 def run_campaigns(cache: Path, kinds: list[str], synapse_sample: int | None, seed: int,
-                  log: Any = print, cached_only: bool = False) -> list[CampaignResult]:
+                  log: Any = print, cached_only: bool = False, layers: list[str] | None = None) -> list[CampaignResult]:
     """Runs (or loads from ``cache``) every campaign part; returns their results.
 
     With ``cached_only`` parts not in the cache are skipped (and named in the output).
@@ -72,7 +79,7 @@ def run_campaigns(cache: Path, kinds: list[str], synapse_sample: int | None, see
     net, _, _ = load_pretrained("digits_cnn")
     _, test, _ = load_splits({"name": "spiking_digits", "seed": 0})
     results = []
-    for kind, layer, model in campaign_parts(kinds):
+    for kind, layer, model in campaign_parts(kinds, layers):
         full = cache / f"{model.name}_{layer}"
         if (full / "predictions.npy").is_file():  # an exhaustive part is always preferred
             results.append(CampaignResult.load(full))
@@ -112,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tests", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cached-only", action="store_true", help="use only the campaign parts already cached")
+    ap.add_argument("--layers", default="", help="only these layers' campaign parts (comma list; campaigns stage)")
     ap.add_argument("--gen-faults", type=int, default=32, help="at most this many generation targets")
     ap.add_argument("--gen-time", type=float, default=900.0, help="time budget of input generation (s)")
+    ap.add_argument("--undetected-sample", type=int, default=16,
+                    help="stage 3: generate inputs for a seeded sample of this many faults no test sample detects")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -122,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--kinds: unknown {sorted(bad)}; allowed: neuron, synapse")
     t0 = time.perf_counter()
     results = run_campaigns(args.cache / "campaigns", kinds, args.synapse_sample, args.seed,
-                            log=lambda s: print(s, flush=True), cached_only=args.cached_only)
+                            log=lambda s: print(s, flush=True), cached_only=args.cached_only,
+                            layers=[v.strip() for v in args.layers.split(",") if v.strip()] or None)
     print(f"campaigns: {len(results)} parts, {sum(len(r.table) for r in results)} rounds, "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     if args.stage == "campaigns":
@@ -216,13 +227,58 @@ def run_testgen(results: list[CampaignResult], args: argparse.Namespace) -> int:
     print(f"target (>= 99% of detectable faults with <= 20 inputs): {'MET' if target else 'NOT MET'}")
     print("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.timings.items()) + f", testgen total {wall:.1f} s; "
           f"campaigns (when computed) {sum(r.meta.get('bench_seconds', 0.0) for r in results):.0f} s")
+    summary_extra = {}
+    if args.undetected_sample:
+        summary_extra = generation_on_undetectable(net, x, golden, results, args)
     out = args.cache / "result"
     res.program.save(out / "program")
     (out / "summary.json").write_text(json.dumps(
         {"metrics": m, "timings": res.timings, "curve": res.curve, "program": res.program.names,
-         "sampled": sampled, "undetected_by_layer": und, "critical_per_layer": by_layer}, indent=2, default=float))
+         "sampled": sampled, "undetected_by_layer": und, "critical_per_layer": by_layer,
+         "generation_on_undetectable": summary_extra}, indent=2, default=float))
     print(f"written: {out / 'program'}, {out / 'summary.json'}")
     return 0
+
+
+def generation_on_undetectable(net: Any, x: torch.Tensor, golden: np.ndarray, results: list[CampaignResult],
+                               args: argparse.Namespace) -> dict[str, Any]:
+    """Stage 3: input generation for single faults that no test sample detects (no prediction
+    changes on any of the 359 samples), a seeded sample of them; every input verified by a campaign."""
+    from spikefi.testgen import FaultList, fault_list_from_result, generate_inputs
+
+    lists = []
+    for r in results:
+        quiet = r.table["changed"].to_numpy() == 0
+        if quiet.any():
+            fl = fault_list_from_result(r, source=f"{r.meta.get('bench_sites', {}).get('model')}")
+            lists.append(fl.subset(np.flatnonzero(quiet)))
+    pool = FaultList.concat(lists, source="faults no test sample detects")
+    rng = np.random.default_rng([args.seed, 71])
+    pick = np.sort(rng.choice(len(pool), size=min(args.undetected_sample, len(pool)), replace=False))
+    targets = pool.subset(pick)
+    print()
+    print(f"generation on faults no test sample detects: {len(pool)} such single faults; a seeded sample of "
+          f"{len(targets)} (seed {args.seed})", flush=True)
+    t0 = time.perf_counter()
+    report = generate_inputs(net, targets, x, steps=60, restarts=4, seed=args.seed)
+    seconds = time.perf_counter() - t0
+    per_model: dict[str, list[int]] = {}
+    for g, rec in zip(report.inputs, targets.to_records(), strict=True):
+        key = f"{rec['model']}@{rec['layer']}"
+        per_model.setdefault(key, [0, 0])
+        per_model[key][0] += 1
+        per_model[key][1] += int(g.verified)
+    ok = report.verified
+    print(f"  verified inputs: {len(ok)} of {len(targets)} faults ({len(ok) / max(1, len(targets)):.0%}); "
+          f"by model@layer (verified/tried): "
+          + ", ".join(f"{k} {v[1]}/{v[0]}" for k, v in sorted(per_model.items())))
+    if ok:
+        print(f"  steps to a detecting input: median {float(np.median([g.steps for g in ok])):.0f}; densities "
+              f"{min(g.density for g in ok):.4f}..{max(g.density for g in ok):.4f} (bound {report.max_density:.4f}); "
+              f"all binary: {all(set(np.unique(g.input)) <= {0, 1} for g in ok)}")
+    print(f"  time {seconds:.1f} s ({seconds / max(1, len(targets)):.1f} s per fault)")
+    return {"pool": len(pool), "tried": len(targets), "verified": len(ok), "per_model": per_model,
+            "seconds": seconds, "max_density": report.max_density}
 
 
 if __name__ == "__main__":

@@ -190,7 +190,9 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
         misses), ``undetectable`` (no candidate or generated input detects them),
         ``generated.targets``, ``generated.verified``, ``generated.in_program``,
         ``generated.gain.selection`` / ``.heldout`` / ``.all`` (faults detected by the program
-        that the selection from candidates alone missed), ``sample_selection.coverage.*``,
+        that the selection from candidates alone missed), ``generated.appended_gain.*`` and
+        ``generated.appended_test_length`` (what appending every verified generated input not
+        in the program would add, and the test length then), ``sample_selection.coverage.*``,
         ``consistency_mismatches`` (program detection vs the selection's matrix; 0 expected).
     """
     cfg = config or TestGenConfig()
@@ -300,6 +302,9 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
                       "coverage.heldout": _cov(seen, detectable, held),
                       "coverage.all": _cov(seen, detectable, everything)})
     gain = covered & ~sample_cov
+    # what appending every verified generated input to the program would add (measured rows)
+    appended = covered | (gen_dm.detected.any(axis=0) if gen_dm is not None else np.zeros(n_faults, dtype=bool))
+    appended_gain = appended & ~covered
     metrics: dict[str, float] = {
         "faults": n_faults, "faults.selection": len(sel), "faults.heldout": len(held),
         "candidates": int(n_cand), "test_length": len(program),
@@ -324,6 +329,12 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
         "generated.in_program": sum(1 for nm in names if nm.startswith("generated:")),
         "generated.gain.selection": int(gain[sel].sum()), "generated.gain.heldout": int(gain[held].sum()),
         "generated.gain.all": int(gain.sum()),
+        "generated.appended_gain.selection": int(appended_gain[sel].sum()),
+        "generated.appended_gain.heldout": int(appended_gain[held].sum()),
+        "generated.appended_gain.all": int(appended_gain.sum()),
+        "generated.appended_test_length": len(program) + sum(
+            1 for k in range(gen_dm.shape[0] if gen_dm is not None else 0)
+            if n_cand + k not in set(final_sel.tests)),
         "max_density": float(generation.max_density) if generation else float("nan"),
         "program_max_density": float(program.densities().max()),
         "consistency_mismatches": mismatches,
