@@ -223,6 +223,9 @@ def run_testgen(results: list[CampaignResult], args: argparse.Namespace) -> int:
           f"{int(m['generated.verified'])} verified of {int(m['generated.targets'])}; gain "
           f"{int(m['generated.gain.all'])} faults (selection half {int(m['generated.gain.selection'])}, "
           f"held-out {int(m['generated.gain.heldout'])}); density bound {m['max_density']:.4f}")
+    print(f"appending every verified generated input not in the program: test length "
+          f"{int(m['generated.appended_test_length'])}, +{int(m['generated.appended_gain.all'])} faults (selection half "
+          f"{int(m['generated.appended_gain.selection'])}, held-out {int(m['generated.appended_gain.heldout'])})")
     target = m["coverage.all"] >= 0.99 and m["test_length"] <= 20
     print(f"target (>= 99% of detectable faults with <= 20 inputs): {'MET' if target else 'NOT MET'}")
     print("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.timings.items()) + f", testgen total {wall:.1f} s; "
@@ -253,12 +256,16 @@ def generation_on_undetectable(net: Any, x: torch.Tensor, golden: np.ndarray, re
             fl = fault_list_from_result(r, source=f"{r.meta.get('bench_sites', {}).get('model')}")
             lists.append(fl.subset(np.flatnonzero(quiet)))
     pool = FaultList.concat(lists, source="faults no test sample detects")
+    # stratified: the same number from every (model, layer) part that has such faults (seeded)
     rng = np.random.default_rng([args.seed, 71])
-    pick = np.sort(rng.choice(len(pool), size=min(args.undetected_sample, len(pool)), replace=False))
-    targets = pool.subset(pick)
+    per_part = max(1, -(-args.undetected_sample // max(1, len(lists))))
+    chosen = [fl.subset(np.sort(rng.choice(len(fl), size=min(per_part, len(fl)), replace=False))) for fl in lists]
+    targets = FaultList.concat(chosen, source="sample")
+    if len(targets) > args.undetected_sample:
+        targets = targets.subset(np.sort(rng.choice(len(targets), size=args.undetected_sample, replace=False)))
     print()
-    print(f"generation on faults no test sample detects: {len(pool)} such single faults; a seeded sample of "
-          f"{len(targets)} (seed {args.seed})", flush=True)
+    print(f"generation on faults no test sample detects: {len(pool)} such single faults in {len(lists)} "
+          f"(model, layer) parts; a stratified seeded sample of {len(targets)} (seed {args.seed})", flush=True)
     t0 = time.perf_counter()
     report = generate_inputs(net, targets, x, steps=60, restarts=4, seed=args.seed)
     seconds = time.perf_counter() - t0
