@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--layers", nargs="+", default=["SC1", "SP1", "SC2", "SP2", "SF3"],
+                    help="target layers (default: every layer but the output layer SF4)")
     ap.add_argument("--json", default="outputs/bench/search_tpe_vs_random.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     net, _, _ = load_pretrained("digits_cnn")
     _, test = load_spiking_digits()
-    layers = ["SF3"] if args.quick else ["SC1", "SP1", "SC2", "SP2", "SF3"]
+    layers = ["SF3"] if args.quick else list(args.layers)
     t0 = time.perf_counter()
     ev = FaultSetEvaluator(net, test, max_samples=args.samples, engine="parallel", batch_size=64)
     print(f"digits CNN, {args.samples} test samples, golden accuracy {ev.golden_accuracy:.4f}; space: DeadNeuron | "
