@@ -20,6 +20,9 @@ Suites:
          0.01/0.02/0.05/0.10, seed 12345; labels = our own fp32 golden predictions) and
          the fault sites of ../shared/spikefi_baseline (workloads a, b, b', c).
   big  — a 100,000-fault campaign on the digits net (CPU), time and peak memory.
+  multi — one campaign (digits net, every dead neuron and sampled synapse faults) on one
+         device in this process, then sharded over the given ``--devices`` with
+         ``run_on_devices`` (one worker process per device): times and table equality.
 
 Run: ``PYTHONPATH=. python benchmarks/campaign_throughput.py --suite cpu [--quick]``.
 """
@@ -234,6 +237,52 @@ def big_suite(args: argparse.Namespace) -> dict[str, Any]:
     return {"faults": n_faults, "samples": samples, "wall_s": wall, "peak_mib": peak_memory_mib(device)}
 
 
+MULTI_SPEC = """
+name: multi-device
+network: {{pretrained: digits_cnn}}
+data: {{name: spiking_digits}}
+options: {{seed: 0, batch_size: 128, device: {device}}}
+exhaustive:
+  - {{model: DeadNeuron{neuron_layers}}}
+  - {{model: DeadSynapse, layers: [SC1, SC2, SF3], sample: {synapses}}}
+  - {{model: PerturbedSynapse, factor: 2.0, layers: [SC2, SF3], sample: {synapses}}}
+"""
+
+
+def multi_suite(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    from spikefi.campaign import CampaignSpec, run_on_devices
+
+    devices = args.devices.split(",")
+    synapses = 200 if args.quick else 4000
+    spec = CampaignSpec.from_yaml(MULTI_SPEC.format(device=devices[0], synapses=synapses,
+                                                    neuron_layers=", layers: [SF4]" if args.quick else ""))
+    t0 = time.perf_counter()
+    cmpn = spec.build()
+    single = cmpn.run(engine="parallel", chunk_size=args.chunk_size, progress=False)
+    sync(torch.device(devices[0]))
+    t_single = time.perf_counter() - t0
+    n = len(single.table) * cmpn.num_samples
+    print(f"\n## {len(single.table):,} rounds x {cmpn.num_samples} samples (digits net, parallel engine)")
+    print(f"one device ({devices[0]}), this process:     {t_single:7.2f} s  {n / t_single:>12,.0f} faults*samples/s")
+    out: dict[str, Any] = {"rounds": len(single.table), "samples": cmpn.num_samples, "single_s": t_single}
+    cols = [c for c in single.table if c != "param"]
+    for devs in ([devices[0]], devices):
+        t0 = time.perf_counter()
+        sharded = run_on_devices(spec, devs, engine="parallel", chunk_size=args.chunk_size, timeout_s=900)
+        wall = time.perf_counter() - t0
+        try:
+            pd.testing.assert_frame_equal(sharded.table[cols], single.table[cols])
+            same = "yes"
+        except AssertionError as err:
+            same = f"no ({str(err).splitlines()[0]})"
+        label = f"run_on_devices({devs})"
+        print(f"{label:<40} {wall:7.2f} s  {n / wall:>12,.0f} faults*samples/s  table equal to one device: {same}")
+        out[",".join(devs)] = {"wall_s": wall, "equal": same}
+    return out
+
+
 def synthetic_nmnist(n: int, seed: int = 12345) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     dens = torch.tensor([0.01, 0.02, 0.05, 0.10]).repeat_interleave(n // 4)
@@ -287,7 +336,8 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", choices=["cpu", "gpu", "big"], default="cpu")
+    ap.add_argument("--suite", choices=["cpu", "gpu", "big", "multi"], default="cpu")
+    ap.add_argument("--devices", default="cuda:0,cuda:1", help="multi suite: devices to shard over")
     ap.add_argument("--quick", action="store_true", help="CI-sized: few rounds and samples")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -300,10 +350,11 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print a cProfile summary of every parallel run")
     args = ap.parse_args()
     PROFILE["dir"] = args.profile
-    dev = torch.device(args.device if args.suite == "gpu" else "cpu")
+    dev = torch.device(args.device if args.suite == "gpu" else args.devices.split(",")[0] if args.suite == "multi"
+                       else "cpu")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# campaign throughput, suite {args.suite}{' (quick)' if args.quick else ''}: {name}, torch {torch.__version__}")
-    suites = {"cpu": cpu_suite, "gpu": gpu_suite, "big": big_suite}
+    suites = {"cpu": cpu_suite, "gpu": gpu_suite, "big": big_suite, "multi": multi_suite}
     results = suites[args.suite](args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

@@ -43,7 +43,8 @@ from ..snn.loss import spike_counts
 if TYPE_CHECKING:
     from .campaign import Campaign, Round
 
-__all__ = ["ChunkResult", "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "get_engine", "RoundStats"]
+__all__ = ["ChunkResult", "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "get_engine", "RoundStats",
+           "prepare_round", "prepare_rounds"]
 
 
 # ------------------------------------------------------------------------------------
@@ -96,12 +97,48 @@ def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[
     return tuple(arr[:, i] for i in range(arr.shape[1]))
 
 
-def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False) -> PreparedRound:
+def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[tuple[torch.Tensor, ...]]]:
+    """Index tensors of every fault of ``rounds`` (synapse positions get the trailing time
+    index 0), moved to the device in one copy rather than one per fault."""
+    shapes, rows = [], []
+    for rnd in rounds:
+        for fault in rnd.faults:
+            synapse = isinstance(fault.model, SynapseFaultModel)
+            width = len(fault.positions[0]) + (1 if synapse else 0) if fault.positions else 0
+            shapes.append((len(fault.positions), width))
+            rows.extend([*p, *([0] if synapse else []), *[0] * (5 - width)] for p in fault.positions)
+    host = torch.tensor(rows, dtype=torch.long).reshape(-1, 5)
+    dev = host.pin_memory().to(campaign.device, non_blocking=True) if campaign.device.type == "cuda" else host
+    out: list[list[tuple[torch.Tensor, ...]]] = []
+    start, k = 0, 0
+    for rnd in rounds:
+        per_round = []
+        for _ in rnd.faults:
+            n, width = shapes[k]
+            block = dev[start : start + n]
+            per_round.append(tuple(block[:, i] for i in range(width)))
+            start, k = start + n, k + 1
+        out.append(per_round)
+    return out
+
+
+def prepare_rounds(campaign: Campaign, rounds: Sequence[Round]) -> list[PreparedRound]:
+    """:func:`prepare_round` for several rounds, with one host-to-device copy of their indices."""
+    if campaign.device.type != "cuda" or not rounds:
+        return [prepare_round(campaign, r) for r in rounds]
+    indices = _device_indices(campaign, rounds)
+    return [prepare_round(campaign, r, indices=ix) for r, ix in zip(rounds, indices, strict=True)]
+
+
+def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
+                  indices: Sequence[tuple[torch.Tensor, ...]] | None = None) -> PreparedRound:
     """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once.
 
     With ``trainable`` the faulty weight values are recomputed from the current weights
     at every forward (training under faults): gradients flow to the healthy weights, and
     through the model's mapping where it has one (e.g. a perturbed synapse ``w * factor``).
+    ``indices`` (from :func:`prepare_rounds`) are the faults' index tensors, already on the
+    device.
     """
     netmap = campaign.netmap
     device = campaign.device
@@ -111,7 +148,7 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False) -> Pr
         model = fault.model
         if isinstance(model, SynapseFaultModel):
             weight = netmap.effective_weight(fault.layer).detach()
-            idx = _index([(*p, 0) for p in fault.positions], device)
+            idx = indices[i] if indices is not None else _index([(*p, 0) for p in fault.positions], device)
             codes = campaign.qcodes.get(fault.layer)
             ctx = SynapseContext(weight, campaign.qparams.get(fault.layer), None if codes is None else codes[idx])
             values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
@@ -119,9 +156,10 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False) -> Pr
         elif isinstance(model, ParametricFaultModel):
             neuron = model.faulty_neuron(netmap.neuron())
             slayer = campaign.faulty_slayer(neuron)
-            lf.parametric.append(_Parametric(fault, i, _index(fault.positions, device), slayer))
+            idx = indices[i] if indices is not None else _index(fault.positions, device)
+            lf.parametric.append(_Parametric(fault, i, idx, slayer))
         elif isinstance(model, NeuronFaultModel):
-            lf.neuron.append(_Neuron(fault, i, _index(fault.positions, device)))
+            lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))
         else:
             raise ConfigError(f"fault model {model!r} has an unknown target {getattr(model, 'target', None)!r}")
     for name, lf in layers.items():
@@ -364,15 +402,19 @@ class Engine(ABC):
         for c, start in enumerate(range(0, len(rounds), chunk_size)):
             chunk = list(rounds[start : start + chunk_size])
             t0 = time.perf_counter()
-            prepared = [prepare_round(campaign, r) for r in chunk]
+            prepared = prepare_rounds(campaign, chunk)
             stats = [RoundStats() for _ in chunk]
-            for b, (samples, x, y) in enumerate(campaign.batches()):
+            for b, (samples, x, y) in enumerate(self.batches(campaign)):
                 self.evaluate_chunk(campaign, prepared, samples, x, y, campaign.golden_batch(b), stats)
                 if on_progress is not None:
                     on_progress(len(chunk), len(samples))
             rows = [campaign.result_row(r, p, s) for r, p, s in zip(chunk, prepared, stats, strict=True)]
             preds = {r.round_id: torch.cat(s.predictions) for r, s in zip(chunk, stats, strict=True) if s.predictions}
             yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples, preds)
+
+    def batches(self, campaign: Campaign) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """The test set in batches ``(sample indices, inputs, labels)`` (the campaign's)."""
+        return campaign.batches()
 
     def evaluate_chunk(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
                        x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
@@ -390,12 +432,16 @@ class Engine(ABC):
         counts = spike_counts(out)
         pred = campaign.predict_counts(counts)
         g_pred = golden["pred"]
+        correct, critical, changed, tied, deviation = torch.stack([
+            (pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(),
+            tied_top(counts).sum(), (counts - golden["counts"]).abs().sum(),
+        ]).tolist()
         stats.samples += int(y.numel())
-        stats.correct += int((pred == y).sum())
-        stats.critical += int(((g_pred == y) & (pred != y)).sum())
-        stats.changed += int((pred != g_pred).sum())
-        stats.tied += int(tied_top(counts).sum())
-        stats.deviation_sum += float((counts - golden["counts"]).abs().sum())
+        stats.correct += correct
+        stats.critical += critical
+        stats.changed += changed
+        stats.tied += tied
+        stats.deviation_sum += float(deviation)
         if campaign.loss_fn is not None:
             stats.loss_sum += campaign.sample_loss(out, y)
         if campaign.keep_predictions:
@@ -420,12 +466,21 @@ class NaiveEngine(Engine):
             self.finish(campaign, out, y, golden, stats)
             return
         s = x
-        for i, name in enumerate(campaign.netmap.order):
+        order = campaign.netmap.order
+        counts, checked = [], []
+        for i, name in enumerate(order):
             s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
-            stats.add_spikes(name, int((s != 0).sum()))
+            fired = s != 0
+            counts.append(fired.sum())
             if stats.first_divergence is None or i < stats.first_divergence:
-                if not torch.equal(s != 0, golden["spikes"][name]):
-                    stats.diverged_at(i)
+                checked.append((i, (fired != golden["spikes"][name]).any()))
+        # one transfer per round (no host-device sync per layer)
+        values = torch.stack([*counts, *(c[1].long() for c in checked)]).tolist()
+        for name, count in zip(order, values, strict=False):
+            stats.add_spikes(name, count)
+        for (i, _), differs in zip(checked, values[len(order):], strict=True):
+            if differs:
+                stats.diverged_at(i)
         self.finish(campaign, s, y, golden, stats)
 
 

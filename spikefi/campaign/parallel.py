@@ -23,6 +23,7 @@ the threshold (the exactness suite and ``benchmarks/campaign_throughput.py`` cou
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,52 @@ def rows_budget(campaign: Campaign, memory_fraction: float = 0.25) -> int:
     return max(1, int(_available_bytes(campaign.device) * memory_fraction // per_row))
 
 
+class _OnDevice:
+    """A batch of inputs, copied to the device at its first use."""
+
+    def __init__(self, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
+        self._x, self._device, self._dtype = x, device, dtype
+
+    def get(self) -> torch.Tensor:
+        if self._x.device != self._device or self._x.dtype != self._dtype:
+            self._x = self._x.to(device=self._device, dtype=self._dtype)
+        return self._x
+
+
+def _round_rows(campaign: Campaign, prep: PreparedRound, batch: int) -> float:
+    """Estimated rows (in units of :func:`rows_budget`'s worst-case row) that a round may hold.
+
+    Its rows enter at its first faulty layer as one channel (a synapse fault), the
+    faulty neurons' neighbourhood (neuron faults) or whole rows (several faults there);
+    downstream only the windows a difference reaches are recomputed.
+    """
+    netmap = campaign.netmap
+    order = netmap.order
+    if prep.first >= len(order):
+        return 0.0
+    infos = [netmap.layers[n] for n in order]
+    largest = max(i.neurons for i in infos)
+    first = infos[prep.first]
+    lf = prep.layers[order[prep.first]]
+    c, h, w = first.neuron_shape
+    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1:
+        entry = first.neurons
+    elif lf.synapse:
+        entry = h * w
+    else:
+        entry = c * min(h * w, 9)
+    down = max((i.neuron_shape[0] * min(i.neuron_shape[1] * i.neuron_shape[2], 9) for i in infos[prep.first + 1:]),
+               default=0)
+    return batch * min(1.0, (entry + down) / largest)
+
+
+def _snapshot(st: RoundStats) -> RoundStats:
+    snap = copy.copy(st)
+    snap.spikes = dict(st.spikes)
+    snap.predictions = list(st.predictions)
+    return snap
+
+
 @dataclass
 class _Patch:
     """Rows (round, sample) of one layer: a window ``patch`` (M, C, h, w, T) of their spikes
@@ -83,21 +130,31 @@ class _Patch:
     h0: torch.Tensor
     w0: torch.Tensor
     box: torch.Tensor | None = None  # (M, 4) h0, h1, w0, w1 where the rows differ from golden
+    #: (M,) when the rows differ from golden in one channel only: ``patch`` then holds that
+    #: channel alone, shape (M, 1, h, w, T) (a synapse fault of a conv layer changes one
+    #: output channel; a pooling layer keeps it to that channel)
+    channel: torch.Tensor | None = None
 
     @classmethod
     def whole(cls, rounds: torch.Tensor, samples: torch.Tensor, out: torch.Tensor) -> _Patch:
         zero = torch.zeros(rounds.shape[0], dtype=torch.long, device=out.device)
         return cls(rounds, samples, out, zero, zero.clone())
 
-    def select(self, mask: torch.Tensor) -> _Patch:
+    def select(self, mask: torch.Tensor | slice) -> _Patch:
         return _Patch(self.rounds[mask], self.samples[mask], self.patch[mask], self.h0[mask], self.w0[mask],
-                      None if self.box is None else self.box[mask])
+                      None if self.box is None else self.box[mask],
+                      None if self.channel is None else self.channel[mask])
 
     def full(self, golden: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
         """Whole rows: the golden spikes (bool, or a float input) with the patches pasted in."""
-        if self.patch.shape[2:4] == golden.shape[2:4]:
+        if self.channel is None and self.patch.shape[2:4] == golden.shape[2:4]:
             return self.patch
-        return _paste(golden, self.samples, self.patch, self.h0, self.w0, dtype, value)
+        return _paste(golden, self.samples, self.patch, self.h0, self.w0, dtype, value, self.channel)
+
+    def golden_window(self, golden: torch.Tensor) -> torch.Tensor:
+        """The golden values under the patches (same shape as ``patch``)."""
+        return _window(golden, self.samples, (self.h0, self.w0, self.patch.shape[2], self.patch.shape[3]),
+                       self.channel)
 
 
 class ParallelEngine(Engine):
@@ -106,12 +163,15 @@ class ParallelEngine(Engine):
     Args:
         early_stop_tolerance: must be 0 (rows are dropped only when exactly golden).
         memory_fraction: share of free memory (GPU or RAM) the stacked rows may use;
-            chunks larger than that are split into sub-chunks.
+            chunks larger than that are split into sub-chunks. Default: 0.6 on CUDA (where a
+            sub-chunk that runs out of memory anyway is split and evaluated again), 0.25 on
+            the CPU.
     """
 
     name = "parallel"
 
-    def __init__(self, early_stop_tolerance: float = 0.0, memory_fraction: float = 0.25, crop: bool = True) -> None:
+    def __init__(self, early_stop_tolerance: float = 0.0, memory_fraction: float | None = None,
+                 crop: bool = True) -> None:
         super().__init__(early_stop_tolerance)
         #: recompute only the window of a conv/pool layer that a difference can reach
         self.crop = crop
@@ -127,14 +187,49 @@ class ParallelEngine(Engine):
             return
         yield from super().run(campaign, rounds, chunk_size, on_progress)
 
+    def batches(self, campaign):  # type: ignore[override]
+        """Like the campaign's batches, but the inputs stay where the campaign keeps them:
+        only rounds with a fault in the first layer need them (see ``golden_input``)."""
+        for start in range(0, campaign.num_samples, campaign.batch_size):
+            stop = min(start + campaign.batch_size, campaign.num_samples)
+            yield list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device)
+
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
         self.evaluate_many(campaign, [prep], samples, x, y, golden, [stats])
 
     def evaluate_chunk(self, campaign, prepared, samples, x, y, golden, stats):  # type: ignore[override]
-        budget = max(1, rows_budget(campaign, self.memory_fraction) // max(1, len(samples)))
-        for start in range(0, len(prepared), budget):
-            self.evaluate_many(campaign, prepared[start : start + budget], samples, x, y, golden,
-                               stats[start : start + budget])
+        """Evaluates the chunk's rounds in as few sub-chunks as the memory budget allows.
+
+        Rounds are taken in order of their first faulty layer; each costs an estimate of the
+        rows it may materialise (:func:`_round_rows`), in units of :func:`rows_budget`. On
+        CUDA, a sub-chunk that runs out of memory anyway is evaluated again in halves.
+        """
+        fraction = self.memory_fraction
+        if fraction is None:
+            fraction = 0.6 if campaign.device.type == "cuda" else 0.25
+        capacity = float(rows_budget(campaign, fraction))
+        todo = sorted(range(len(prepared)), key=lambda i: prepared[i].first)
+        cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
+        start = 0
+        while start < len(todo):
+            end, used = start, 0.0
+            while end < len(todo) and (end == start or used + cost[todo[end]] <= capacity):
+                used += cost[todo[end]]
+                end += 1
+            sub = todo[start:end]
+            saved = [_snapshot(stats[i]) for i in sub]
+            try:
+                self.evaluate_many(campaign, [prepared[i] for i in sub], samples, x, y, golden,
+                                   [stats[i] for i in sub])
+            except torch.cuda.OutOfMemoryError:
+                if len(sub) == 1:
+                    raise
+                for i, snap in zip(sub, saved, strict=True):
+                    stats[i].__dict__.update(snap.__dict__)
+                torch.cuda.empty_cache()
+                capacity = used / 2
+                continue
+            start = end
 
     def evaluate_many(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
                       x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
@@ -145,7 +240,8 @@ class ParallelEngine(Engine):
         """
         netmap = campaign.netmap
         order = netmap.order
-        device = x.device
+        device = campaign.device
+        inputs = _OnDevice(x, device, campaign.dtype)
         n_layers = len(order)
         value = 1.0 / float(netmap.simulation()["Ts"])
         n_rounds = len(prepared)
@@ -154,7 +250,8 @@ class ParallelEngine(Engine):
             for name in p.layers:
                 has_fault[r, order.index(name)] = True
         faulty_layers = [torch.nonzero(has_fault[r]).flatten().tolist() for r in range(n_rounds)]
-        last_layer = torch.tensor([fl[-1] if fl else -1 for fl in faulty_layers], device=device)
+        last_np = np.array([fl[-1] if fl else -1 for fl in faulty_layers], dtype=np.int64)
+        last_layer = torch.from_numpy(last_np).to(device)
         has_fault_dev = has_fault.to(device)
         for st in stats:  # golden baseline; active rows add their differences
             for name in order:
@@ -162,11 +259,11 @@ class ParallelEngine(Engine):
         golden_a: dict[int, torch.Tensor] = {}
 
         def golden_input(layer: int) -> torch.Tensor:
-            return x if layer == 0 else golden["spikes"][order[layer - 1]].to(campaign.dtype) * value
+            return inputs.get() if layer == 0 else golden["spikes"][order[layer - 1]].to(campaign.dtype) * value
 
         def golden_prev(layer: int) -> torch.Tensor:
             """Golden input of ``layer`` in its stored form (bool spikes, or the float input)."""
-            return x if layer == 0 else golden["spikes"][order[layer - 1]]
+            return inputs.get() if layer == 0 else golden["spikes"][order[layer - 1]]
 
         def golden_synaptic(layer: int) -> torch.Tensor:
             if layer not in golden_a:
@@ -186,7 +283,7 @@ class ParallelEngine(Engine):
                 plain = ~with_faults
                 if bool(plain.any()):
                     sub = group.select(plain)
-                    outputs.append(_plain_rows(campaign, name, sub, golden_prev(layer), value, self.crop))
+                    outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value, self.crop))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -220,30 +317,38 @@ class ParallelEngine(Engine):
                 outputs.append(self._faulty_rows(campaign, prepared[r], name, golden_input(layer)[rows_s], rows_s,
                                                  samples, r))
             active = []
-            for group in outputs:
-                if not group.rounds.numel():
-                    continue
-                fired = group.patch != 0
-                g_win = _window(g_spikes, group.samples, (group.h0, group.w0, group.patch.shape[2], group.patch.shape[3]))
-                diff_map = (fired != g_win).any(-1).any(1)  # (M, h, w) of the patch
-                delta = fired.flatten(1).sum(1) - g_win.flatten(1).sum(1)
-                differs = diff_map.flatten(1).any(1)
-                rounds_np = group.rounds.cpu().numpy()
-                add = np.bincount(rounds_np, weights=delta.cpu().numpy().astype(np.float64), minlength=n_rounds)
-                hit = np.bincount(rounds_np, weights=differs.cpu().numpy(), minlength=n_rounds)
+            outputs = [g for g in outputs if g.rounds.numel()]
+            compared = [_compare(group, g_spikes) for group in outputs]
+            if outputs:
+                # statistics of all groups of this layer: one transfer to the host
+                r_all = torch.cat([g.rounds for g in outputs])
+                info = torch.stack([r_all, torch.cat([c[1] for c in compared]),
+                                    torch.cat([c[2] for c in compared]).long()]).cpu().numpy()
+                add = np.bincount(info[0], weights=info[1].astype(np.float64), minlength=n_rounds)
+                hit = np.bincount(info[0], weights=info[2].astype(np.float64), minlength=n_rounds)
                 for r in np.nonzero(add)[0].tolist():
                     stats[r].add_spikes(name, int(round(add[r])))
                 for r in np.nonzero(hit)[0].tolist():
                     stats[r].diverged_at(layer)
+                sizes = [g.rounds.numel() for g in outputs]
+                differs_np = np.split(info[2].astype(bool), np.cumsum(sizes)[:-1])
+                rounds_np = np.split(info[0], np.cumsum(sizes)[:-1])
+            for k, group in enumerate(outputs):
+                diff_map, _, differs = compared[k]
                 # fault dropping: golden rows leave, or wait for their round's next faulty layer
-                dormant = ~differs & (last_layer[group.rounds] > layer)
-                if bool(dormant.any()):
-                    for r in torch.unique(group.rounds[dormant]).tolist():
+                quiet_np = ~differs_np[k] & (last_np[rounds_np[k]] > layer)
+                if quiet_np.any():
+                    dormant = ~differs & (last_layer[group.rounds] > layer)
+                    for r in np.unique(rounds_np[k][quiet_np]).tolist():
                         nxt = next(i for i in faulty_layers[r] if i > layer)
                         rows_s = group.samples[dormant & (group.rounds == r)]
                         entry = reentries.setdefault(nxt, {})
                         entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
-                if bool(differs.any()):
+                if differs_np[k].all():
+                    kept = group
+                    kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    active.append(kept)
+                elif differs_np[k].any():
                     kept = group.select(differs)
                     kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
                     active.append(kept)
@@ -325,12 +430,11 @@ class ParallelEngine(Engine):
             st.correct += base_correct
             st.tied += base_tied
             st.loss_sum += base_loss
-        if campaign.keep_predictions:
-            batch_preds = [g_pred.clone() for _ in stats]
         if not end_rows or sum(int(r[0].numel()) for r in end_rows) == 0:
             if campaign.keep_predictions:
-                for st, p in zip(stats, batch_preds, strict=True):
-                    st.predictions.append(p.cpu())
+                g_cpu = g_pred.cpu()
+                for st in stats:
+                    st.predictions.append(g_cpu.clone())
             return
         rounds_t = torch.cat([r[0] for r in end_rows])
         samples_t = torch.cat([r[1] for r in end_rows])
@@ -338,29 +442,37 @@ class ParallelEngine(Engine):
         counts = spike_counts(out)
         pred = campaign.predict_counts(counts)
         ys = y[samples_t]
-        d_correct = (pred == ys).long() - g_correct[samples_t].long()
-        critical = (g_correct[samples_t] & (pred != ys)).long()
-        changed = (pred != g_pred[samples_t]).long()
-        d_tied = tied_top(counts).long() - golden["tied"][samples_t].long()
-        deviation = (counts - g_counts[samples_t]).abs().sum(1)
-        d_loss = None
+        g_ok = g_correct[samples_t]
+        # one transfer: per-row differences, summed per round on the host (exact integers)
+        ints = torch.stack([
+            rounds_t,
+            (pred == ys).long() - g_ok.long(),  # correct
+            (g_ok & (pred != ys)).long(),  # critical
+            (pred != g_pred[samples_t]).long(),  # changed
+            tied_top(counts).long() - golden["tied"][samples_t].long(),  # tied
+            (counts - g_counts[samples_t]).abs().sum(1),  # deviation
+        ]).cpu().numpy()
+        r_np = ints[0]
+        n_rounds = len(stats)
+        sums = [np.bincount(r_np, weights=col, minlength=n_rounds) for col in ints[1:].astype(np.float64)]
+        loss = None
         if campaign.loss_fn is not None:
-            d_loss = campaign.sample_losses(out, ys) - golden["losses"][samples_t]
-        for r in torch.unique(rounds_t).tolist():
-            sel = rounds_t == r
+            d_loss = (campaign.sample_losses(out, ys) - golden["losses"][samples_t]).cpu().numpy()
+            loss = np.bincount(r_np, weights=d_loss, minlength=n_rounds)
+        for r in np.unique(r_np).tolist():
             st = stats[r]
-            st.correct += int(d_correct[sel].sum())
-            st.critical += int(critical[sel].sum())
-            st.changed += int(changed[sel].sum())
-            st.tied += int(d_tied[sel].sum())
-            st.deviation_sum += float(deviation[sel].sum())
-            if d_loss is not None:
-                st.loss_sum += float(d_loss[sel].sum())
-            if campaign.keep_predictions:
-                batch_preds[r][samples_t[sel]] = pred[sel]
+            st.correct += int(sums[0][r])
+            st.critical += int(sums[1][r])
+            st.changed += int(sums[2][r])
+            st.tied += int(sums[3][r])
+            st.deviation_sum += float(sums[4][r])
+            if loss is not None:
+                st.loss_sum += float(loss[r])
         if campaign.keep_predictions:
-            for st, p in zip(stats, batch_preds, strict=True):
-                st.predictions.append(p.cpu())
+            table = g_pred.unsqueeze(0).repeat(n_rounds, 1)
+            table[rounds_t, samples_t] = pred
+            for st, p in zip(stats, table.cpu(), strict=True):
+                st.predictions.append(p)
 
 
 def _boxes(diff_map: torch.Tensor) -> torch.Tensor:
@@ -386,11 +498,12 @@ def _reach(lo: torch.Tensor, hi: torch.Tensor, k: int, s: int, p: int, d: int, s
 
 
 def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
-                crop: bool) -> _Patch:
+                crop: bool) -> list[_Patch]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
-    recomputed, with the same per-neuron arithmetic as the full layer.
+    recomputed, with the same per-neuron arithmetic as the full layer; a pooling layer
+    keeps channel patches to their channel. Large row sets are processed in slices.
     """
     netmap = campaign.netmap
     slayer = netmap.slayer
@@ -398,31 +511,31 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
     module = netmap.modules[name]
     _, h_out, w_out = info.neuron_shape
     dtype = campaign.dtype
+    channel_wise = rows.channel is not None and info.kind == "pool"
+    c_in = 1 if channel_wise else golden_prev.shape[1]
+    steps = golden_prev.shape[-1]
+    geometry = None
+    if crop and info.kind != "dense" and not (h_out == 1 and w_out == 1) and rows.box is not None:
+        geometry = _crop_geometry(module, info.kind, rows.box, h_out, w_out)
+    per_row = c_in * steps * (golden_prev.shape[2] * golden_prev.shape[3] if geometry is None
+                              else geometry[4] * geometry[5])
+    pieces = _slices(rows.rounds.numel(), per_row)
+    if len(pieces) > 1:
+        return [p for sl in pieces for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop)]
 
-    def whole() -> _Patch:
+    if geometry is None:  # the whole layer
+        if channel_wise:  # the row's channel, whole map
+            zero = torch.zeros_like(rows.h0)
+            xin = _window(golden_prev, rows.samples, (zero, zero, golden_prev.shape[2], golden_prev.shape[3]),
+                          rows.channel)
+            xin = xin.to(dtype) * value if xin.dtype == torch.bool else xin
+            xin = _overlay(xin, zero, zero, rows)
+            out = slayer.spike(slayer.psp(module(xin)))
+            return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
         xin = rows.full(golden_prev, dtype, value)
-        return _Patch.whole(rows.rounds, rows.samples, slayer.spike(slayer.psp(netmap.layer_forward(name, xin))))
-
-    if not crop or info.kind == "dense" or (h_out == 1 and w_out == 1) or rows.box is None:
-        return whole()
-    box = rows.box
-    kh, kw = module.weight.shape[2], module.weight.shape[3]
-    sh, sw = module.stride[0], module.stride[1]
-    ph, pw = (0, 0) if info.kind == "pool" else (module.padding[0], module.padding[1])
-    dh, dw = module.dilation[0], module.dilation[1]
-    oh0, oh1 = _reach(box[:, 0], box[:, 1], kh, sh, ph, dh, h_out)
-    ow0, ow1 = _reach(box[:, 2], box[:, 3], kw, sw, pw, dw, w_out)
-    size_h = int((oh1 - oh0).max())
-    size_w = int((ow1 - ow0).max())
-    if size_h * size_w * 2 > h_out * w_out:  # not worth it
-        return whole()
-    # one window size for all rows, shifted to stay inside the map
-    oh0 = torch.minimum(oh0, torch.tensor(h_out - size_h, device=box.device))
-    ow0 = torch.minimum(ow0, torch.tensor(w_out - size_w, device=box.device))
-    in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
-    in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
-    ih0, iw0 = oh0 * sh - ph, ow0 * sw - pw
-    window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w))
+        return [_Patch.whole(rows.rounds, rows.samples, slayer.spike(slayer.psp(netmap.layer_forward(name, xin))))]
+    oh0, ow0, ih0, iw0, in_h, in_w = geometry
+    window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w), rows.channel if channel_wise else None)
     if window.dtype == torch.bool:
         window = window.to(dtype) * value
     window = _overlay(window, ih0, iw0, rows)
@@ -432,7 +545,28 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
         from ..snn import functional as fn
 
         a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
-    return _Patch(rows.rounds, rows.samples, slayer.spike(slayer.psp(a)), oh0, ow0)
+    return [_Patch(rows.rounds, rows.samples, slayer.spike(slayer.psp(a)), oh0, ow0,
+                   channel=rows.channel if channel_wise else None)]
+
+
+def _crop_geometry(module: Any, kind: str, box: torch.Tensor, h_out: int, w_out: int) -> tuple | None:
+    """Output window origins, input window origins and input window size that cover every
+    row's box, or ``None`` where the window would exceed half the map (not worth it)."""
+    kh, kw = module.weight.shape[2], module.weight.shape[3]
+    sh, sw = module.stride[0], module.stride[1]
+    ph, pw = (0, 0) if kind == "pool" else (module.padding[0], module.padding[1])
+    dh, dw = module.dilation[0], module.dilation[1]
+    oh0, oh1 = _reach(box[:, 0], box[:, 1], kh, sh, ph, dh, h_out)
+    ow0, ow1 = _reach(box[:, 2], box[:, 3], kw, sw, pw, dw, w_out)
+    size_h, size_w = (int(v) for v in torch.stack([(oh1 - oh0).max(), (ow1 - ow0).max()]).tolist())
+    if size_h * size_w * 2 > h_out * w_out:
+        return None
+    # one window size for all rows, shifted to stay inside the map
+    oh0 = oh0.clamp(max=h_out - size_h)
+    ow0 = ow0.clamp(max=w_out - size_w)
+    in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
+    in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
+    return oh0, ow0, oh0 * sh - ph, ow0 * sw - pw, in_h, in_w
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
@@ -493,7 +627,8 @@ def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], 
                          golden: dict[str, Any], golden_input: Any, value: float) -> _Patch:
     """Rows of many single-synapse rounds at their faulty layer: one output channel per
     round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
-    weights for its affected output channel."""
+    weights for its affected output channel. The rows that differ travel as that channel
+    alone (a channel patch)."""
     netmap = campaign.netmap
     slayer = netmap.slayer
     name = netmap.order[layer]
@@ -514,16 +649,16 @@ def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], 
     g = g_spikes[:, out_ch]
     changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
     b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
-    full = g_spikes[b_idx].to(campaign.dtype) * value
-    full[torch.arange(b_idx.numel(), device=device), out_ch[r_idx]] = s[b_idx, r_idx]
-    return _Patch.whole(torch.tensor(rounds, device=device)[r_idx], b_idx, full)
+    zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
+    return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
+                  channel=out_ch[r_idx])
 
 
 def _merge(groups: list[_Patch]) -> list[_Patch]:
     """Concatenates groups whose patches have the same shape (fewer, larger operations)."""
-    by_shape: dict[tuple[int, ...], list[_Patch]] = {}
+    by_shape: dict[tuple[Any, ...], list[_Patch]] = {}
     for g in groups:
-        by_shape.setdefault(tuple(g.patch.shape[1:]), []).append(g)
+        by_shape.setdefault((g.channel is None, *g.patch.shape[1:]), []).append(g)
     merged = []
     for same in by_shape.values():
         if len(same) == 1:
@@ -533,12 +668,14 @@ def _merge(groups: list[_Patch]) -> list[_Patch]:
             torch.cat([g.rounds for g in same]), torch.cat([g.samples for g in same]),
             torch.cat([g.patch for g in same]), torch.cat([g.h0 for g in same]), torch.cat([g.w0 for g in same]),
             torch.cat([g.box for g in same]) if all(g.box is not None for g in same) else None,
+            None if same[0].channel is None else torch.cat([g.channel for g in same]),  # type: ignore[misc]
         ))
     return merged
 
 
 def _overlay(window: torch.Tensor, ih0: torch.Tensor, iw0: torch.Tensor, rows: _Patch) -> torch.Tensor:
-    """Writes each row's patch into its input window where they overlap."""
+    """Writes each row's patch into its input window where they overlap (into the row's
+    channel only, for channel patches; ``window`` is then modified in place)."""
     m, _, size_h, size_w, _ = window.shape
     ph, pw = rows.patch.shape[2], rows.patch.shape[3]
     device = window.device
@@ -548,34 +685,71 @@ def _overlay(window: torch.Tensor, ih0: torch.Tensor, iw0: torch.Tensor, rows: _
     ridx = torch.arange(m, device=device)
     vals = rows.patch[ridx[:, None, None], :, pi.clamp(0, ph - 1)[:, :, None], pj.clamp(0, pw - 1)[:, None, :], :]
     vals = vals.permute(0, 3, 1, 2, 4)  # (M, C, h, w, T)
+    if rows.channel is not None and window.shape[1] != 1:
+        current = window[ridx, rows.channel]  # (M, h, w, T)
+        window[ridx, rows.channel] = torch.where(valid[:, :, :, None], vals[:, 0], current)
+        return window
     return torch.where(valid[:, None, :, :, None], vals, window)
 
 
-def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple) -> torch.Tensor:
-    """Per-row spatial windows ``(M, C, h, w, T)`` of ``t`` (rows ``rows``, or all), zero outside."""
+def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple, channels: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-row spatial windows ``(M, C, h, w, T)`` of ``t`` (rows ``rows``, or all), zero
+    outside; with ``channels`` (M,) only that channel of each row, ``(M, 1, h, w, T)``."""
     h0, w0, size_h, size_w = win
     device = t.device
     hh = h0[:, None] + torch.arange(size_h, device=device)[None]
     ww = w0[:, None] + torch.arange(size_w, device=device)[None]
     valid = ((hh >= 0) & (hh < t.shape[2]))[:, :, None] & ((ww >= 0) & (ww < t.shape[3]))[:, None, :]
     ridx = rows if rows is not None else torch.arange(h0.shape[0], device=device)
-    g = t[ridx[:, None, None], :, hh.clamp(0, t.shape[2] - 1)[:, :, None], ww.clamp(0, t.shape[3] - 1)[:, None, :], :]
+    hi = hh.clamp(0, t.shape[2] - 1)[:, :, None]
+    wi = ww.clamp(0, t.shape[3] - 1)[:, None, :]
+    if channels is not None:
+        g = t[ridx[:, None, None], channels[:, None, None], hi, wi, :].unsqueeze(3)  # (M, h, w, 1, T)
+    else:
+        g = t[ridx[:, None, None], :, hi, wi, :]  # (M, h, w, C, T)
     if not bool(valid.all()):
         g = g * valid[:, :, :, None, None].to(g.dtype) if g.dtype != torch.bool else g & valid[:, :, :, None, None]
     return g.permute(0, 3, 1, 2, 4).contiguous()
 
 
 def _paste(golden_spikes: torch.Tensor, rows: torch.Tensor, win_out: torch.Tensor, h0: torch.Tensor,
-           w0: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
-    """Full output rows: the golden spikes with each row's window replaced."""
+           w0: torch.Tensor, dtype: torch.dtype, value: float, channels: torch.Tensor | None = None) -> torch.Tensor:
+    """Full output rows: the golden spikes with each row's window (or channel window) replaced."""
     out = golden_spikes[rows]
     out = out.to(dtype) * value if out.dtype == torch.bool else out.clone()
     m, _, size_h, size_w, _ = win_out.shape
     hh = h0[:, None] + torch.arange(size_h, device=out.device)[None]
     ww = w0[:, None] + torch.arange(size_w, device=out.device)[None]
     ridx = torch.arange(m, device=out.device)
-    out[ridx[:, None, None], :, hh[:, :, None], ww[:, None, :], :] = win_out.permute(0, 2, 3, 1, 4)
+    if channels is not None:
+        out[ridx[:, None, None], channels[:, None, None], hh[:, :, None], ww[:, None, :], :] = win_out[:, 0]
+    else:
+        out[ridx[:, None, None], :, hh[:, :, None], ww[:, None, :], :] = win_out.permute(0, 2, 3, 1, 4)
     return out
+
+
+#: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
+_SLICE_ELEMS = 1 << 28
+
+
+def _slices(rows: int, per_row: int) -> list[slice]:
+    step = max(1, _SLICE_ELEMS // max(1, per_row))
+    return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+
+
+def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(diff_map (M, h, w), spike-count delta (M,), differs (M,))`` of rows against golden,
+    computed in row slices (bounded temporaries)."""
+    maps, deltas = [], []
+    per_row = group.patch[0].numel() if group.patch.shape[0] else 1
+    for sl in _slices(group.rounds.numel(), per_row):
+        part = group.select(sl)
+        fired = part.patch != 0
+        g_win = part.golden_window(g_spikes)
+        maps.append((fired != g_win).any(-1).any(1))
+        deltas.append(fired.flatten(1).sum(1) - g_win.flatten(1).sum(1))
+    diff_map = torch.cat(maps) if len(maps) > 1 else maps[0]
+    return diff_map, torch.cat(deltas) if len(deltas) > 1 else deltas[0], diff_map.flatten(1).any(1)
 
 
 def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: torch.device) -> LayerFaults:

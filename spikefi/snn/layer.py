@@ -205,15 +205,35 @@ class PoolLayer(nn.Conv3d):
                 f"pool input dtype {x.dtype} differs from its weight dtype {self.weight.dtype}"
             )
         kh, kw = self.weight.shape[2], self.weight.shape[3]
+        weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
+        if self._fused_ok(x, weight):
+            from .cuda import fused_sum_pool
+
+            return fused_sum_pool(x, weight)
         pad_h, pad_w = x.shape[2] % kh, x.shape[3] % kw
         if pad_h or pad_w:
             x = tf.pad(x, (0, 0, 0, pad_w, 0, pad_h))
         n, c, h, w, t = x.shape
-        weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
-        # channels are folded into the height axis (a kernel never straddles two
-        # channels because h is a multiple of the kernel height)
-        y = fn.conv3d(x.reshape(n, 1, c * h, w, t), weight, self.stride, self.padding, self.dilation)
+        if h % kh == 0 and self.stride[0] == kh and not self.padding[0] and self.dilation[0] == 1:
+            # channels are folded into the height axis (a kernel never straddles two
+            # channels because h is a multiple of the kernel height and the stride)
+            y = fn.conv3d(x.reshape(n, 1, c * h, w, t), weight, self.stride, self.padding, self.dilation)
+        else:  # channels folded into the batch
+            y = fn.conv3d(x.reshape(n * c, 1, h, w, t), weight, self.stride, self.padding, self.dilation)
         return y.reshape(n, c, -1, y.shape[3], y.shape[4])
+
+    def _fused_ok(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
+        """Whether the fused CUDA pooling kernel computes this call (float32 inference with
+        the default stride, padding and dilation; it equals the convolution bit for bit)."""
+        if not (x.is_cuda and x.dtype == torch.float32 and weight.dtype == torch.float32):
+            return False
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            return False
+        if tuple(self.stride[:2]) != tuple(weight.shape[2:4]) or any(self.padding) or any(d != 1 for d in self.dilation):
+            return False
+        from .functional import _fused
+
+        return _fused() is not None
 
 
 class DropoutLayer(nn.Dropout3d):

@@ -55,3 +55,27 @@ def test_long_refractory_kernel_falls_back_to_pytorch():
     s, ua = fn._simulate_spikes(u, 10.0, ref, 1.0)
     s_ref, u_ref = fn._simulate_spikes_torch(u, 10.0, ref, 1.0)
     assert torch.equal(s, s_ref) and torch.equal(ua, u_ref)
+
+
+@pytest.mark.parametrize(("kernel", "size"), [(2, (34, 34)), (2, (17, 17)), (2, (8, 5)), (2, (1, 1)),
+                                              (3, (9, 9)), (3, (34, 7)), ((2, 3), (17, 9)), ((2, 3), (8, 4))])
+def test_fused_pool_equals_convolution(kernel, size):
+    """The fused pooling kernel equals the cuDNN convolution path bit for bit, on random
+    real-valued inputs and random weights as well as on spikes."""
+    import spikefi.snn as snn
+
+    slayer = snn.layer(dict(type="SRMALPHA", theta=10, tauSr=10.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1),
+                       dict(Ts=6, tSample=120)).cuda()
+    pool = slayer.pool(kernel).cuda()
+    g = torch.Generator(device="cuda").manual_seed(size[0])
+    inputs = [torch.randn(5, 6, *size, 20, device="cuda", generator=g) * 30,
+              (torch.rand(5, 6, *size, 20, device="cuda", generator=g) < 0.3).float() / 6]
+    weights = [pool.weight.detach(), torch.randn(pool.weight.shape, device="cuda", generator=g)]
+    for w in weights:
+        pool.weight.data.copy_(w)
+        for x in inputs:
+            with torch.no_grad():
+                fused = pool(x)
+            x_grad = x.clone().requires_grad_(True)  # the convolution path (autograd)
+            reference = pool(x_grad).detach()
+            assert fused.shape == reference.shape and torch.equal(fused, reference)

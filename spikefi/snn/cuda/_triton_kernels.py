@@ -7,6 +7,7 @@ import triton.language as tl
 
 __all__ = ["spike_kernel"]
 
+
 @triton.jit
 def _bin(u, hist, theta, ref_ptr, K: tl.constexpr):  # noqa: N803
     """One time bin: refractory additions (oldest firing first), threshold, history."""
@@ -74,3 +75,40 @@ def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons,
         tl.store(s_ptr + ptr, s, mask=m)
         if WRITE_U:
             tl.store(ua_ptr + ptr, _join8(a0, a1, a2, a3, a4, a5, a6, a7, BLOCK), mask=m)
+
+
+@triton.jit
+def sum_pool_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, w_out, steps,
+                    KH: tl.constexpr, KW: tl.constexpr, FMA: tl.constexpr, ROW_MAJOR: tl.constexpr,  # noqa: N803
+                    BLOCK: tl.constexpr):  # noqa: N803
+    """Weighted sum pooling, stride = kernel, of ``(P, h_in, w_in, T)`` planes; input
+    rows/columns past the map count as zeros. Accumulates ``acc = x * w + acc`` from 0 over
+    the kernel window (row-major, or column-major), with fused multiply-adds or not."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_out
+    o = offs.to(tl.int64)
+    t = o % steps
+    rest = o // steps
+    ow = rest % w_out
+    rest = rest // w_out
+    oh = rest % h_out
+    plane = rest // h_out
+    acc = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
+    for a in tl.static_range(0, KH * KW):
+        if ROW_MAJOR:
+            i = a // KW
+            j = a % KW
+        else:
+            i = a % KH
+            j = a // KH
+        hi = oh * KH + i
+        wi = ow * KW + j
+        ok = mask & (hi < h_in) & (wi < w_in)
+        xv = tl.load(x_ptr + ((plane * h_in + hi) * w_in + wi) * steps + t, mask=ok, other=0.0)
+        wv = tl.load(w_ptr + i * KW + j)
+        if FMA:
+            acc = tl.fma(xv, wv, acc)
+        else:
+            acc = acc + xv * wv
+    tl.store(out_ptr + offs, acc, mask=mask)
