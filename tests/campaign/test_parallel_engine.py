@@ -90,4 +90,4 @@ def test_indices_copied_at_once_equal_per_fault_indices(digits):
         a, b = prepare_round(cmpn, rnd), prepare_round(cmpn, rnd, indices=ix)
         for name, lf in a.layers.items():
             for fa, fb in zip(lf.synapse + lf.neuron, b.layers[name].synapse + b.layers[name].neuron, strict=True):
-                assert len(fa.idx) == len(fb.idx) and all(bool((p == q).all()) for p, q in zip(fa.idx, fb.idx))
+                assert len(fa.idx) == len(fb.idx) and all(bool((p == q).all()) for p, q in zip(fa.idx, fb.idx, strict=True))
