@@ -70,8 +70,48 @@ def campaign_parts(kinds: list[str], layers: list[str] | None = None) -> list[tu
     return [p for p in parts if layers is None or p[1] in layers]
 
 
+def _shard_campaign(net: Any, test: Any, seed: int, layer: str, model: FaultModel, shard: tuple[int, int]) -> Campaign:
+    """A campaign over the sites ``j`` of ``(model, layer)`` with ``j % n == i`` (the same faults
+    ``Campaign.exhaustive`` makes, in site order)."""
+    from spikefi.faults import Fault, Site
+
+    i, n = shard
+    cmpn = Campaign(net, test, seed=seed)
+    shape = cmpn.netmap.layers[layer].shape_for(model.target)
+    for j, pos in enumerate(np.ndindex(*shape)):
+        if j % n == i:
+            cmpn.then_inject(Fault(model, Site(layer, tuple(int(v) for v in pos))))
+    return cmpn
+
+
+def merge_shards(cache: Path, name: str, n: int) -> CampaignResult:
+    """Merges ``<name>/shard-i-of-n`` results into one result in site order (round id = site index)."""
+    import pandas as pd
+
+    parts = [CampaignResult.load(cache / name / f"shard-{i}-of-{n}") for i in range(n)]
+    tables, preds = [], []
+    for i, r in enumerate(parts):
+        t = r.table.copy()
+        t["round_id"] = i + n * t["round_id"].to_numpy()
+        tables.append(t)
+        preds.append(np.asarray(r.predictions))
+    table = pd.concat(tables, ignore_index=True)
+    order = np.argsort(table["round_id"].to_numpy(), kind="stable")
+    table = table.iloc[order].reset_index(drop=True)
+    predictions = np.concatenate(preds)[order]
+    meta = dict(parts[0].meta)
+    meta["rounds"] = len(table)
+    meta["bench_seconds"] = max(r.meta.get("bench_seconds", 0.0) for r in parts)
+    meta["bench_core_seconds"] = sum(r.meta.get("bench_seconds", 0.0) for r in parts)
+    meta["bench_shards"] = n
+    merged = CampaignResult(table, meta, predictions.astype(np.int16))
+    merged.save(cache / name)
+    return merged
+
+
 def run_campaigns(cache: Path, kinds: list[str], synapse_sample: int | None, seed: int,
-                  log: Any = print, cached_only: bool = False, layers: list[str] | None = None) -> list[CampaignResult]:
+                  log: Any = print, cached_only: bool = False, layers: list[str] | None = None,
+                  parts: list[str] | None = None, shard: tuple[int, int] | None = None) -> list[CampaignResult]:
     """Runs (or loads from ``cache``) every campaign part; returns their results.
 
     With ``cached_only`` parts not in the cache are skipped (and named in the output).
@@ -80,7 +120,22 @@ def run_campaigns(cache: Path, kinds: list[str], synapse_sample: int | None, see
     _, test, _ = load_splits({"name": "spiking_digits", "seed": 0})
     results = []
     for kind, layer, model in campaign_parts(kinds, layers):
+        if parts is not None and f"{model.name}_{layer}" not in parts:
+            continue
         full = cache / f"{model.name}_{layer}"
+        if shard is not None:  # one interleaved shard of the exhaustive part (merged by --merge-shards)
+            folder = full / f"shard-{shard[0]}-of-{shard[1]}"
+            if not (folder / "predictions.npy").is_file():
+                cmpn = _shard_campaign(net, test, seed, layer, model, shard)
+                t0 = time.perf_counter()
+                result = cmpn.run(engine="parallel", keep_predictions=True, progress=False)
+                result.meta["bench_seconds"] = time.perf_counter() - t0
+                result.meta["bench_sites"] = {"layer": layer, "model": model.name, "sampled": False,
+                                              "all_sites": int(np.prod(cmpn.netmap.layers[layer].shape_for(model.target)))}
+                result.save(folder)
+                log(f"  shard {shard[0]}/{shard[1]} of {model.name}_{layer}: {len(result.table)} rounds in "
+                    f"{result.meta['bench_seconds']:.1f} s")
+            continue
         if (full / "predictions.npy").is_file():  # an exhaustive part is always preferred
             results.append(CampaignResult.load(full))
             continue
@@ -120,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cached-only", action="store_true", help="use only the campaign parts already cached")
     ap.add_argument("--layers", default="", help="only these layers' campaign parts (comma list; campaigns stage)")
+    ap.add_argument("--parts", default="", help="only these parts, e.g. DeadNeuron_SC1,DeadSynapse_SC2")
+    ap.add_argument("--shard", default="", help="campaigns stage: compute shard i/n of every selected part")
+    ap.add_argument("--merge-shards", type=int, default=0, metavar="N",
+                    help="merge the N shards of every selected part into the part's cache folder")
     ap.add_argument("--gen-faults", type=int, default=32, help="at most this many generation targets")
     ap.add_argument("--gen-time", type=float, default=900.0, help="time budget of input generation (s)")
     ap.add_argument("--undetected-sample", type=int, default=16,
@@ -131,9 +190,27 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"--kinds: unknown {sorted(bad)}; allowed: neuron, synapse")
     t0 = time.perf_counter()
+    layers = [v.strip() for v in args.layers.split(",") if v.strip()] or None
+    parts = [v.strip() for v in args.parts.split(",") if v.strip()] or None
+    if args.merge_shards:
+        for _, layer, model in campaign_parts(kinds, layers):
+            name = f"{model.name}_{layer}"
+            if parts is None or name in parts:
+                merged = merge_shards(args.cache / "campaigns", name, args.merge_shards)
+                print(f"  merged {name}: {len(merged.table)} rounds, {int((merged.table['critical'] > 0).sum())} "
+                      f"critical, {merged.meta['bench_seconds']:.0f} s wall", flush=True)
+        return 0
+    shard = None
+    if args.shard:
+        i, _, n = args.shard.partition("/")
+        shard = (int(i), int(n))
+        if not 0 <= shard[0] < shard[1]:
+            ap.error(f"--shard must be i/n with 0 <= i < n, got {args.shard!r}")
     results = run_campaigns(args.cache / "campaigns", kinds, args.synapse_sample, args.seed,
                             log=lambda s: print(s, flush=True), cached_only=args.cached_only,
-                            layers=[v.strip() for v in args.layers.split(",") if v.strip()] or None)
+                            layers=layers, parts=parts, shard=shard)
+    if shard is not None:
+        return 0
     print(f"campaigns: {len(results)} parts, {sum(len(r.table) for r in results)} rounds, "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     if args.stage == "campaigns":
