@@ -218,7 +218,8 @@ def fault_list_from_result(result: Any, critical_only: bool = False, source: str
 
     Returns:
         the list, with the result's layer signature and the info columns ``round_id``,
-        ``critical``, ``changed``, ``accuracy`` and ``result_row`` (row in ``result.table``).
+        ``critical``, ``changed``, ``accuracy`` and ``result_row`` (row in ``result.table``);
+        a round whose faults repeat an earlier round's is kept once.
 
     Raises:
         ConfigError: the table lacks the ``faults``/``round_id`` columns, or nothing is left.
@@ -231,11 +232,17 @@ def fault_list_from_result(result: Any, critical_only: bool = False, source: str
     if len(rows) == 0:
         what = "critical rounds" if critical_only else "rounds"
         raise ConfigError(f"the campaign result ({source or 'given'}) holds no {what}: nothing to detect")
-    rounds, ids = [], []
-    for r in rows:
-        text = str(table["faults"].iloc[r])
-        rounds.append(tuple(faults_from_json(text)))
-        ids.append(json.dumps([f.spec() for f in rounds[-1]], sort_keys=True))
+    rounds, ids, kept, seen = [], [], [], set()
+    for r in rows:  # a round repeated in the campaign (same faults) is kept once
+        faults = tuple(faults_from_json(str(table["faults"].iloc[r])))
+        fid = json.dumps([f.spec() for f in faults], sort_keys=True)
+        if fid in seen:
+            continue
+        seen.add(fid)
+        rounds.append(faults)
+        ids.append(fid)
+        kept.append(r)
+    rows = np.asarray(kept, dtype=int)
     info = {"result_row": [int(r) for r in rows],
             "round_id": [int(v) for v in table["round_id"].to_numpy()[rows]],
             "critical": [int(v) for v in table["critical"].to_numpy()[rows]]}

@@ -214,6 +214,10 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
                                       chunk_size=cfg.chunk_size, progress=progress)
     else:
         fault_list.check_network(NetworkMap(net, tuple(x.shape[1:4]), int(x.shape[-1])))  # type: ignore[arg-type]
+        wanted = "prediction" if cfg.count_tolerance is None else f"prediction+counts(tol={cfg.count_tolerance})"
+        if detection.criterion != wanted:
+            raise ConfigError(f"the given detection matrix uses the criterion {detection.criterion!r}, the config "
+                              f"asks for {wanted!r}")
         if detection.shape != (x.shape[0], n_faults) or list(detection.fault_ids) != list(fault_list.ids):
             raise ConfigError(f"the detection matrix ({detection.shape}) does not match {x.shape[0]} candidates x "
                               f"{n_faults} faults of the fault list (same order of fault ids)")
