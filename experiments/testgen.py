@@ -1,7 +1,8 @@
 """Test-generation entry point: ``python -m experiments.testgen --config FILE [--set k=v ...]``.
 
-From a fault list — a tracked campaign run (``--campaign-run RUN_ID``), local campaign
-result folders (``--from-results DIR``, repeatable) or an inline campaign of the config's
+From a fault list — a tracked campaign run (``--campaign-run RUN_ID``), the best fault
+sets of a search run (``--search-run RUN_ID``), local campaign result folders
+(``--from-results DIR``, repeatable) or an inline campaign of the config's
 ``testgen.faults.exhaustive`` / ``rounds`` — builds a test program (spikefi.testgen):
 detection matrix over the candidate inputs (the test split), selection on one seeded half
 of the fault list, input generation for the faults no sample detects, and coverage
@@ -47,7 +48,8 @@ DEFAULTS: dict[str, Any] = {
         "network": None,
         "data": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None, "split": "test",
                  "max_samples": None},
-        "faults": {"campaign_run": None, "from_results": None, "critical_only": True, "exhaustive": [], "rounds": []},
+        "faults": {"campaign_run": None, "search_run": None, "search_top": 50, "from_results": None,
+                   "critical_only": True, "exhaustive": [], "rounds": []},
         "detection": {"count_tolerance": None},
         "selection": {"max_tests": 20, "selection_fraction": 0.5, "split_seed": 0, "method": "greedy+exact",
                       "exact_limit": 2000, "node_limit": 200000, "exact_time_limit_s": 30.0},
@@ -60,8 +62,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: the options this entry point takes (MLproject parameters: config, overrides, campaign_run, from_results)
-OPTIONS = ("--config", "--set", "--overrides", "--campaign-run", "--from-results", "--critical-only", "--all-faults",
-           "--apply", "--fault", "--no-mlflow", "--no-progress")
+OPTIONS = ("--config", "--set", "--overrides", "--campaign-run", "--search-run", "--from-results", "--critical-only",
+           "--all-faults", "--apply", "--fault", "--no-mlflow", "--no-progress")
 DEFAULT_CONFIG = "testgen_digits.yaml"
 ARTIFACT_SCHEMA_VERSION = 1
 
@@ -155,6 +157,24 @@ class TestGenJob:
                 raise ConfigError(f"campaign run {run_id!r} has no readable campaign result: {exc}") from None
             parts.append((result, fault_list_from_result(result, self.critical_only, f"run:{run_id}")))
             sources.append(f"run:{run_id}")
+        if f.get("search_run"):
+            if client is None:
+                raise ConfigError("--search-run needs MLflow tracking (not --no-mlflow)")
+            import tempfile
+
+            import pandas as pd
+
+            from spikefi.testgen import fault_list_from_trials
+
+            run_id = str(f["search_run"]).strip()
+            try:
+                local = client.download_artifacts(run_id, "search/trials.csv", tempfile.mkdtemp(prefix="spikefi-search-"))
+            except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a bad id or a missing file
+                raise ConfigError(f"search run {run_id!r} has no readable search/trials.csv: {exc}") from None
+            top = f.get("search_top")
+            parts.append((None, fault_list_from_trials(pd.read_csv(local), top, self.critical_only,
+                                                       f"search:{run_id}")))
+            sources.append(f"search:{run_id}")
         dirs = f.get("from_results") or []
         for d in [dirs] if isinstance(dirs, str) else list(dirs):
             path = Path(str(d))
@@ -165,7 +185,7 @@ class TestGenJob:
             sources.append(f"dir:{path}")
         if not parts:
             if not f.get("exhaustive") and not f.get("rounds"):
-                raise ConfigError("no fault list: give --campaign-run RUN_ID, --from-results DIR, or "
+                raise ConfigError("no fault list: give --campaign-run RUN_ID, --search-run RUN_ID, --from-results DIR, or "
                                   "testgen.faults.exhaustive / rounds in the config")
             result = self._inline_campaign(f)
             parts.append((result, fault_list_from_result(result, self.critical_only, "inline campaign")))
@@ -199,6 +219,8 @@ class TestGenJob:
         mats = []
         for result, fl in self.results:
             preds = getattr(result, "predictions", None)
+            if result is None:
+                return None, f"{fl.source} is a search (no per-sample predictions): recomputed"
             if preds is None:
                 return None, f"{fl.source} kept no per-sample predictions: recomputed"
             if preds.shape[1] != len(golden_pred):
@@ -395,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a config value, e.g. --set testgen.selection.max_tests=10")
     ap.add_argument("--overrides", default="", help="several KEY=VALUE overrides in one string (MLproject parameter)")
     ap.add_argument("--campaign-run", default="", metavar="RUN_ID", help="take the fault list from this campaign run")
+    ap.add_argument("--search-run", default="", metavar="RUN_ID",
+                    help="take the fault list from the fault sets of a search run (testgen.faults.search_top best)")
     ap.add_argument("--from-results", action="append", default=[], metavar="DIR",
                     help="take the fault list from a local campaign result folder (repeatable)")
     crit = ap.add_mutually_exclusive_group()
@@ -423,9 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             config["testgen"]["faults"]["campaign_run"] = args.campaign_run.strip()
         if args.from_results:
             config["testgen"]["faults"]["from_results"] = list(args.from_results)
+        if args.search_run.strip():
+            config["testgen"]["faults"]["search_run"] = args.search_run.strip()
         if args.critical is not None:
             config["testgen"]["faults"]["critical_only"] = args.critical
-        if args.campaign_run.strip() or args.from_results:  # an explicit fault list replaces the inline campaign
+        if args.campaign_run.strip() or args.from_results or args.search_run.strip():  # replaces the inline campaign
             config["testgen"]["faults"]["exhaustive"] = []
             config["testgen"]["faults"]["rounds"] = []
         if args.apply:

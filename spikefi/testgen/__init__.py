@@ -31,6 +31,7 @@ from .faultlist import (
     FaultList,
     FaultListMismatchError,
     fault_list_from_result,
+    fault_list_from_trials,
     faults_from_json,
     layer_signature,
 )
@@ -60,7 +61,7 @@ from .selection import (
 )
 
 __all__ = [
-    "FaultList", "FaultListMismatchError", "fault_list_from_result", "faults_from_json", "layer_signature",
+    "FaultList", "FaultListMismatchError", "fault_list_from_result", "fault_list_from_trials", "faults_from_json", "layer_signature",
     "DetectionMatrix", "CountingEngine", "compute_detection", "detection_from_predictions", "detection_from_result",
     "fault_campaign", "golden_responses",
     "Selection", "greedy_cover", "lazy_greedy_cover", "exact_cover", "refine_selection", "coverage_curve",

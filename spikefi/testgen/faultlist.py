@@ -24,6 +24,7 @@ __all__ = [
     "FaultList",
     "FaultListMismatchError",
     "fault_list_from_result",
+    "fault_list_from_trials",
     "faults_from_json",
     "layer_signature",
 ]
@@ -251,3 +252,53 @@ def fault_list_from_result(result: Any, critical_only: bool = False, source: str
             info[col] = [v.item() for v in table[col].to_numpy()[rows]]
     layers = result.meta.get("layers") if isinstance(result.meta, Mapping) else None
     return FaultList(tuple(rounds), tuple(ids), _canonical(layers) if layers else None, source or "campaign result", info)
+
+
+def fault_list_from_trials(table: Any, top: int | None = None, critical_only: bool = False,
+                           source: str = "") -> FaultList:
+    """The fault sets of a worst-case search (``spikefi.search`` trials table) as a fault list.
+
+    Args:
+        table: the search's trials table (columns ``state``, ``faults`` — a JSON list of fault
+            specs with fixed sites —, ``accuracy``, ``critical_samples``), best first.
+        top: keep the first ``top`` distinct completed fault sets (``None``: all).
+        critical_only: keep only fault sets with at least one critical sample.
+        source: a description for logs.
+
+    Raises:
+        ConfigError: the table is not a trials table, or nothing is left.
+    """
+    for col in ("state", "faults"):
+        if col not in table.columns:
+            raise ConfigError(f"the search table has no {col!r} column; it is not a spikefi search trials table")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ConfigError(f"top must be None or an int >= 1, got {top!r}")
+    done = table[table["state"] == "COMPLETE"]
+    if critical_only and "critical_samples" in done.columns:
+        done = done[done["critical_samples"] > 0]
+    rounds, ids, info = [], [], {"trial": [], "accuracy": [], "critical": []}
+    for _, row in done.iterrows():
+        try:
+            specs = json.loads(str(row["faults"]))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"trial {row.get('trial')}: faults are not JSON ({exc})") from None
+        faults = tuple(Fault.from_spec(sp) for sp in specs)
+        if not faults:
+            continue
+        fid = json.dumps([f.spec() for f in faults], sort_keys=True)
+        if fid in ids:
+            continue
+        for f in faults:
+            if not all(st.is_fixed for st in f.sites):
+                raise FaultSpecError(f"trial {row.get('trial')}: fault {f.spec()} has no fixed site")
+        rounds.append(faults)
+        ids.append(fid)
+        info["trial"].append(int(row.get("trial", -1)))
+        info["accuracy"].append(float(row.get("accuracy", float("nan"))))
+        info["critical"].append(int(row.get("critical_samples", -1)))
+        if top is not None and len(rounds) >= top:
+            break
+    if not rounds:
+        raise ConfigError(f"the search ({source or 'given'}) holds no completed fault sets"
+                          + (" with critical samples" if critical_only else ""))
+    return FaultList(tuple(rounds), tuple(ids), None, source or "search trials", info)

@@ -147,3 +147,30 @@ def test_bundled_config_loads():
     cfg = entry.testgen_config(config["testgen"])
     assert cfg.max_tests == 20 and config["tracking"]["experiment"] == "spikefi-testgen"
     assert np.isclose(cfg.selection_fraction, 0.5)
+
+
+def test_fault_list_from_a_search_run(store, tmp_path, capsys):
+    import pandas as pd
+
+    from spikefi.faults import Fault, SaturatedNeuron, Site
+
+    sets = [[Fault(SaturatedNeuron(), Site("SF4", (2, 0, 0))).spec()],
+            [Fault(DeadNeuron(), Site("SF3", (1, 0, 0))).spec(), Fault(DeadNeuron(), Site("SF4", (3, 0, 0))).spec()],
+            [Fault(DeadNeuron(), Site("SF3", (9, 0, 0))).spec()]]
+    table = pd.DataFrame({"trial": [0, 1, 2, 3], "state": ["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"],
+                          "accuracy": [0.1, 0.8, 0.97, float("nan")], "critical_samples": [40, 8, 0, -1],
+                          "faults": [json.dumps(s) for s in sets] + ["[]"]})
+    client = MlflowClient(store)
+    exp = client.create_experiment("spikefi-search")
+    run_id = client.create_run(exp).info.run_id
+    (tmp_path / "search").mkdir()
+    table.to_csv(tmp_path / "search" / "trials.csv", index=False)
+    client.log_artifact(run_id, str(tmp_path / "search" / "trials.csv"), "search")
+    client.set_terminated(run_id)
+    cfg = write_config(tmp_path, generation={"enabled": False})
+    assert entry.main(["--config", str(cfg), "--search-run", run_id, "--critical-only", "--no-progress"]) == 0
+    _, (run,) = runs(store)
+    assert run.data.params["fault_source"] == f"search:{run_id}" and run.data.params["faults"] == "2"
+    assert run.data.params["detection.source"] == "recomputed"
+    assert entry.main(["--config", str(cfg), "--search-run", "0" * 32, "--no-progress"]) == 2
+    assert "has no readable search/trials.csv" in capsys.readouterr().err
