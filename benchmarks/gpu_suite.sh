@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole GPU suite on one CUDA machine (about 10 minutes on an H100):
-# engine parity with SLAYER on CUDA, the fused-kernel tests, golden inference speed and
-# the campaign throughput workloads of ../shared/spikefi_baseline.
+# The whole GPU suite on one CUDA machine (about 5 minutes on an H100):
+# engine parity with SLAYER on CUDA, the fused-kernel tests, golden inference speed,
+# the campaign throughput workloads of ../shared/spikefi_baseline and, where two or more
+# GPUs are visible, one campaign sharded over two of them (run_on_devices).
 # Usage: SPIKEFI_REFERENCE_DIR=... SPIKEFI_SHARED_DIR=... bash benchmarks/gpu_suite.sh [OUTDIR]
 set -uo pipefail
 out="${1:-outputs/gpu_suite}"
@@ -11,3 +12,6 @@ nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m pytest tests/snn -q -s -p no:cacheprovider 2>&1 | tee "$out/parity.log"
 python3 benchmarks/golden_inference.py 2>&1 | tee "$out/golden.log"
 python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
+if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+  python3 benchmarks/campaign_throughput.py --suite multi --devices cuda:0,cuda:1 --json "$out/multi.json" 2>&1 | tee "$out/multi.log"
+fi

@@ -245,11 +245,12 @@ class ParallelEngine(Engine):
         n_layers = len(order)
         value = 1.0 / float(netmap.simulation()["Ts"])
         n_rounds = len(prepared)
+        position = {name: i for i, name in enumerate(order)}
         has_fault = torch.zeros(n_rounds, n_layers + 1, dtype=torch.bool)
         for r, p in enumerate(prepared):
             for name in p.layers:
-                has_fault[r, order.index(name)] = True
-        faulty_layers = [torch.nonzero(has_fault[r]).flatten().tolist() for r in range(n_rounds)]
+                has_fault[r, position[name]] = True
+        faulty_layers = [sorted(position[name] for name in p.layers) for p in prepared]
         last_np = np.array([fl[-1] if fl else -1 for fl in faulty_layers], dtype=np.int64)
         last_layer = torch.from_numpy(last_np).to(device)
         has_fault_dev = has_fault.to(device)

@@ -29,7 +29,9 @@ def _join8(c0, c1, c2, c3, c4, c5, c6, c7, BLOCK: tl.constexpr):  # noqa: N803
     return tl.reshape(tl.join(y0, y1), [BLOCK, 8])
 
 
-@triton.jit
+# no specialisation on the values of the arguments (sizes divisible by 16, aligned
+# pointers): one compiled kernel per constexpr set, not one more per new tensor shape
+@triton.jit(do_not_specialize=["u_ptr", "s_ptr", "ua_ptr", "theta_ptr", "ref_ptr", "value_ptr", "n_neurons", "steps"])
 def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons, steps,  # noqa: PLR0913
                  K: tl.constexpr, PER_NEURON: tl.constexpr, WRITE_U: tl.constexpr,  # noqa: N803
                  HIST64: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
@@ -77,7 +79,7 @@ def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons,
             tl.store(ua_ptr + ptr, _join8(a0, a1, a2, a3, a4, a5, a6, a7, BLOCK), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out", "steps"])
 def sum_pool_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, w_out, steps,
                     KH: tl.constexpr, KW: tl.constexpr, FMA: tl.constexpr, ROW_MAJOR: tl.constexpr,  # noqa: N803
                     BLOCK: tl.constexpr):  # noqa: N803
