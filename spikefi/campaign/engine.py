@@ -361,6 +361,14 @@ class RoundStats:
             self.first_divergence = index
 
 
+def count_true(fired: torch.Tensor) -> torch.Tensor:
+    """Number of True entries of a bool tensor with time last (an int64 scalar), summed
+    over time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
+    if fired.dim() > 1 and fired.shape[-1] < 256:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).sum()
+    return fired.sum()
+
+
 def tied_top(counts: torch.Tensor) -> torch.Tensor:
     """Whether the top output spike count is shared by two or more classes (per sample)."""
     top = counts.max(dim=1, keepdim=True).values
@@ -471,7 +479,7 @@ class NaiveEngine(Engine):
         for i, name in enumerate(order):
             s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
             fired = s != 0
-            counts.append(fired.sum())
+            counts.append(count_true(fired))
             if stats.first_divergence is None or i < stats.first_divergence:
                 checked.append((i, (fired != golden["spikes"][name]).any()))
         # one transfer per round (no host-device sync per layer)

@@ -738,6 +738,14 @@ def _slices(rows: int, per_row: int) -> list[slice]:
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
 
 
+def _count(fired: torch.Tensor) -> torch.Tensor:
+    """True entries per row of a bool tensor ``(M, ..., T)``, as int64 (M,). Summed over
+    time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
+    if fired.shape[-1] < 256 and fired.dim() > 2:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).flatten(1).sum(1)
+    return fired.flatten(1).sum(1)
+
+
 def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(diff_map (M, h, w), spike-count delta (M,), differs (M,))`` of rows against golden,
     computed in row slices (bounded temporaries)."""
@@ -748,7 +756,7 @@ def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch
         fired = part.patch != 0
         g_win = part.golden_window(g_spikes)
         maps.append((fired != g_win).any(-1).any(1))
-        deltas.append(fired.flatten(1).sum(1) - g_win.flatten(1).sum(1))
+        deltas.append(_count(fired) - _count(g_win))
     diff_map = torch.cat(maps) if len(maps) > 1 else maps[0]
     return diff_map, torch.cat(deltas) if len(deltas) > 1 else deltas[0], diff_map.flatten(1).any(1)
 
