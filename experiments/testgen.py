@@ -440,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         args, unknown = ap.parse_known_args(argv)
         if unknown:
             raise ConfigError(f"unknown parameter(s) {' '.join(unknown)}; {ap.prog} takes {', '.join(OPTIONS)}")
+        args.from_results = [d for d in args.from_results if d.strip()]  # mlflow run passes '' when unset
         path = resolve_config_path(args.config, DEFAULT_CONFIG)
         overrides = split_overrides(args.sets, args.overrides)
         config = load_testgen_config(path, overrides)

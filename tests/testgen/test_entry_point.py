@@ -174,3 +174,13 @@ def test_fault_list_from_a_search_run(store, tmp_path, capsys):
     assert run.data.params["detection.source"] == "recomputed"
     assert entry.main(["--config", str(cfg), "--search-run", "0" * 32, "--no-progress"]) == 2
     assert "has no readable search/trials.csv" in capsys.readouterr().err
+
+
+def test_empty_mlproject_parameters_mean_unset(store, tmp_path):
+    # mlflow run passes unset string parameters as '': they must not count as a fault source
+    cfg = write_config(tmp_path, generation={"enabled": False}, selection={"max_tests": 2},
+                       faults={"critical_only": True, "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]})
+    assert entry.main(["--config", str(cfg), "--campaign-run", "", "--search-run", "", "--from-results", "",
+                       "--overrides", "", "--no-progress"]) == 0
+    _, (run,) = runs(store)
+    assert run.data.params["fault_source"] == "inline campaign"

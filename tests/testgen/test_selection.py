@@ -118,3 +118,16 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+def test_importing_testgen_pulls_in_no_mlflow_optuna_or_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys, spikefi.testgen; "
+            "print(sorted(m for m in ('mlflow', 'optuna', 'matplotlib') if m in sys.modules))")
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert out.stdout.strip() == "[]"
