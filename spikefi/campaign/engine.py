@@ -437,29 +437,59 @@ class Engine(ABC):
 
     @staticmethod
     def finish(campaign: Campaign, out: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: RoundStats) -> None:
-        counts = spike_counts(out)
-        pred = campaign.predict_counts(counts)
-        g_pred = golden["pred"]
-        correct, critical, changed, tied, deviation = torch.stack([
-            (pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(),
-            tied_top(counts).sum(), (counts - golden["counts"]).abs().sum(),
-        ]).tolist()
-        stats.samples += int(y.numel())
-        stats.correct += correct
-        stats.critical += critical
-        stats.changed += changed
-        stats.tied += tied
-        stats.deviation_sum += float(deviation)
-        if campaign.loss_fn is not None:
-            stats.loss_sum += campaign.sample_loss(out, y)
-        if campaign.keep_predictions:
-            stats.predictions.append(pred.cpu())
+        values, loss, pred = _finish_tensors(campaign, out, y, golden)
+        _apply_finish(campaign, stats, int(y.numel()), values.tolist(), None if loss is None else float(loss),
+                      pred.cpu() if campaign.keep_predictions else None)
+
+
+def _finish_tensors(campaign: Campaign, out: torch.Tensor, y: torch.Tensor,
+                    golden: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """On the device: (correct, critical, changed, tied, deviation) of a round's batch, its
+    summed loss (or ``None``) and its predictions."""
+    counts = spike_counts(out)
+    pred = campaign.predict_counts(counts)
+    g_pred = golden["pred"]
+    values = torch.stack([
+        (pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(),
+        tied_top(counts).sum(), (counts - golden["counts"]).abs().sum(),
+    ])
+    loss = campaign.sample_losses(out, y).sum() if campaign.loss_fn is not None else None
+    return values, loss, pred
+
+
+def _apply_finish(campaign: Campaign, stats: RoundStats, samples: int, values: Sequence[int], loss: float | None,
+                  pred: torch.Tensor | None) -> None:
+    correct, critical, changed, tied, deviation = values
+    stats.samples += samples
+    stats.correct += correct
+    stats.critical += critical
+    stats.changed += changed
+    stats.tied += tied
+    stats.deviation_sum += float(deviation)
+    if loss is not None:
+        stats.loss_sum += loss
+    if pred is not None:
+        stats.predictions.append(pred)
 
 
 class NaiveEngine(Engine):
-    """Every round runs the whole network from the input: the reference engine."""
+    """Every round runs the whole network from the input: the reference engine.
+
+    For chain networks the statistics of all rounds of a chunk are read back from the
+    device together after the batch (no host-device synchronisation per round, so the
+    host queues the next round while the device computes).
+    """
 
     name = "naive"
+
+    def evaluate_chunk(self, campaign, prepared, samples, x, y, golden, stats):  # type: ignore[override]
+        if not campaign.netmap.chain or campaign.force_hooks or type(self).finish is not Engine.finish:
+            super().evaluate_chunk(campaign, prepared, samples, x, y, golden, stats)
+            return
+        pending: list[dict[str, Any]] = []
+        for prep, st in zip(prepared, stats, strict=True):
+            _naive_round(campaign, prep, samples, x, y, golden, st, pending)
+        _resolve_naive(campaign, pending, int(y.numel()))
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
         if not campaign.netmap.chain or campaign.force_hooks:
@@ -473,23 +503,52 @@ class NaiveEngine(Engine):
                     stats.diverged_at(i)
             self.finish(campaign, out, y, golden, stats)
             return
-        s = x
-        order = campaign.netmap.order
-        counts, checked = [], []
-        for i, name in enumerate(order):
-            s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
-            fired = s != 0
-            counts.append(count_true(fired))
-            if stats.first_divergence is None or i < stats.first_divergence:
-                checked.append((i, (fired != golden["spikes"][name]).any()))
-        # one transfer per round (no host-device sync per layer)
-        values = torch.stack([*counts, *(c[1].long() for c in checked)]).tolist()
-        for name, count in zip(order, values, strict=False):
-            stats.add_spikes(name, count)
-        for (i, _), differs in zip(checked, values[len(order):], strict=True):
+        pending: list[dict[str, Any]] = []
+        _naive_round(campaign, prep, samples, x, y, golden, stats, pending)
+        _resolve_naive(campaign, pending, int(y.numel()))
+
+
+def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int], x: torch.Tensor, y: torch.Tensor,
+                 golden: dict[str, Any], stats: RoundStats, pending: list[dict[str, Any]]) -> None:
+    """The whole network for one round (chain networks); its statistics stay on the device
+    in ``pending`` until :func:`_resolve_naive`."""
+    s = x
+    order = campaign.netmap.order
+    counts, checked = [], []
+    for i, name in enumerate(order):
+        s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
+        fired = s != 0
+        counts.append(count_true(fired))
+        if stats.first_divergence is None or i < stats.first_divergence:
+            checked.append((i, (fired != golden["spikes"][name]).any().long()))
+    values, loss, pred = _finish_tensors(campaign, s, y, golden)
+    pending.append({"stats": stats, "ints": [*counts, *(c[1] for c in checked), *values.unbind()],
+                    "checked": [c[0] for c in checked], "loss": loss, "pred": pred})
+
+
+def _resolve_naive(campaign: Campaign, pending: list[dict[str, Any]], samples: int) -> None:
+    """Reads the pending statistics back in one transfer and adds them to the rounds' stats."""
+    if not pending:
+        return
+    order = campaign.netmap.order
+    ints = torch.stack([t for p in pending for t in p["ints"]]).tolist()
+    losses = [p["loss"] for p in pending if p["loss"] is not None]
+    loss_values = iter(torch.stack(losses).tolist()) if losses else iter(())
+    preds = torch.stack([p["pred"] for p in pending]).cpu() if campaign.keep_predictions else None
+    k = 0
+    for j, p in enumerate(pending):
+        st: RoundStats = p["stats"]
+        vals = ints[k : k + len(p["ints"])]
+        k += len(p["ints"])
+        n_checked = len(p["checked"])
+        for name, count in zip(order, vals[: len(order)], strict=True):
+            st.add_spikes(name, count)
+        for i, differs in zip(p["checked"], vals[len(order) : len(order) + n_checked], strict=True):
             if differs:
-                stats.diverged_at(i)
-        self.finish(campaign, s, y, golden, stats)
+                st.diverged_at(i)
+        _apply_finish(campaign, st, samples, vals[len(order) + n_checked :],
+                      next(loss_values) if p["loss"] is not None else None,
+                      preds[j] if preds is not None else None)
 
 
 class SequentialEngine(Engine):
