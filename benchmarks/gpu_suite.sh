@@ -11,7 +11,7 @@ export PYTHONPATH="${PYTHONPATH:-.}" PYTHONUNBUFFERED=1 SPIKEFI_REQUIRE_REFERENC
 nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m pytest tests/snn -q -s -p no:cacheprovider 2>&1 | tee "$out/parity.log"
 python3 benchmarks/golden_inference.py 2>&1 | tee "$out/golden.log"
-python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
+python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --repeats 3 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   python3 benchmarks/campaign_throughput.py --suite multi --devices cuda:0,cuda:1 --json "$out/multi.json" 2>&1 | tee "$out/multi.log"
 fi
