@@ -27,8 +27,7 @@ SEARCH_FILES = {
 }
 #: artifacts a test-generation run's report section uses
 TESTGEN_FILES = {
-    "testgen/coverage_curve.csv": False, "testgen/coverage_summary.csv": False, "testgen/undetected_faults.csv": False,
-    "testgen/coverage_curve.png": False,
+    "testgen/coverage_curve.csv": True, "testgen/undetected.csv": False, "plots/coverage_curve.png": False,
 }
 
 

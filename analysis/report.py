@@ -271,13 +271,22 @@ def _testgen_section(testgens: list[ToolRun], left_out: list[str]) -> Section:
                       "measured by applying the program to the faulty networks; the held-out half of the fault "
                       "list was not used to select the tests.")
     overview = []
+    shown = {"faults": "faults", "test_length": "test length", "coverage.selection": "coverage (selection half)",
+             "coverage.heldout": "coverage (held-out half)", "coverage.all": "coverage (all)",
+             "undetected": "undetected", "generated.in_program": "generated inputs in program",
+             "generated.gain.all": "faults gained by generated inputs"}
     for r in testgens:
-        row: dict[str, object] = {"test generation": r.run_name}
-        row.update({k: v for k, v in sorted(r.metrics.items()) if "." not in k})
+        row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get("fault_source", "")}
+        row.update({label: r.metrics[k] for k, label in shown.items() if k in r.metrics})
         overview.append(row)
-        for name in ("coverage_summary.csv", "coverage_curve.csv", "undetected_faults.csv"):
-            if name in r.tables and len(r.tables[name]):
-                section.tables.append(r.tables[name].head(25))
+        curve = r.tables.get("coverage_curve.csv")
+        if curve is not None and len(curve):
+            section.tables.append(curve.assign(**{"test generation": r.run_name}))
+        undetected = r.tables.get("undetected.csv")
+        if undetected is not None and len(undetected):
+            cols = [c for c in ("layer", "model", "half", "detectable", "detected_by_samples", "fault_id")
+                    if c in undetected]
+            section.tables.append(undetected[cols or list(undetected.columns)[:6]].head(25))
         for name, img in r.images.items():
             section.figures.append((f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}", _b64(img)))
     section.tables.insert(0, pd.DataFrame(overview))

@@ -2,8 +2,10 @@
 
 On the embedded default (bundled spiking digits, local MLflow store ``mlflow.db``):
 train the digits CNN if no model is given, evaluate it (golden baseline), run a sweep of
-fault-injection campaigns on it (experiments.sweep: one nested run per campaign), and
-print what was produced and where. Every stage is a nested MLflow run under one ``demo`` run.
+fault-injection campaigns on it (experiments.sweep: one nested run per campaign), a short
+worst-case fault search (experiments.search), a test program for one campaign's critical
+faults (experiments.testgen), the reliability report of all of it, and print what was
+produced and where. Every stage is a nested MLflow run under one ``demo`` run.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spikefi.errors import SpikeFIError
+from spikefi.errors import ConfigError, SpikeFIError
 
 from .config import bundled_config, load_config
 from .search import DEFAULTS as SEARCH_DEFAULTS
 from .sweep import DEFAULTS as SWEEP_DEFAULTS
+from .testgen import DEFAULTS as TESTGEN_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "model": None,
@@ -35,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # stage 4: a short worst-case fault search on the model (the search section of
     # experiments.search; search.network is set to the model)
     "search": {"enabled": True, "search": copy.deepcopy(SEARCH_DEFAULTS["search"])},
+    # stage 5: a test program for the faults of one stage-3 campaign (``from_campaign``, by
+    # name; the testgen section of experiments.testgen, network and fault source set here)
+    "testgen": {"enabled": True, "from_campaign": None, "testgen": copy.deepcopy(TESTGEN_DEFAULTS["testgen"])},
 }
 
 
@@ -43,14 +49,20 @@ def stage(message: str) -> None:
 
 
 def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    import os
+
     from .golden import run_golden
     from .train import run_training
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     t0 = time.perf_counter()
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     track = bool(config["tracking"]["enabled"])
+    if config["testgen"]["enabled"] and not config["campaigns"]["enabled"]:
+        raise ConfigError("testgen.enabled needs campaigns.enabled (the test program covers a campaign's faults)")
     n_stages = 2 + int(bool(config["campaigns"]["enabled"])) + int(bool(config["search"]["enabled"]))
+    n_stages += int(bool(config["testgen"]["enabled"]))
     n_stages += 1 if config["campaigns"]["enabled"] and track else 0
     done = 2
     produced: dict[str, Any] = {}
@@ -94,6 +106,12 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             stage(f"{done}/{n_stages} worst-case fault search: {s['trials']} trials of {s['space'].get('k')} "
                   f"simultaneous faults ({s['sampler']['name']}, objective {s['objective']})")
             produced["search"] = run_search_stage(config, model, out, parent, progress)
+        if config["testgen"]["enabled"]:
+            done += 1
+            source = testgen_source(config, produced["campaigns"])
+            stage(f"{done}/{n_stages} test program for the faults of campaign {source['campaign']!r} "
+                  f"({'critical faults' if config['testgen']['testgen']['faults']['critical_only'] else 'all faults'})")
+            produced["testgen"] = run_testgen_stage(config, model, out, parent, source, progress)
         if config["campaigns"]["enabled"] and track and produced["campaigns"].get("run_id"):
             done += 1
             stage(f"{done}/{n_stages} reliability report from the tracked runs")
@@ -103,6 +121,8 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             extra = []
             if produced.get("search", {}).get("run_id"):
                 extra += ["--search-runs", produced["search"]["run_id"]]
+            if produced.get("testgen", {}).get("run_id"):
+                extra += ["--testgen-runs", produced["testgen"]["run_id"]]
             args = build_parser().parse_args([
                 "--experiment", config["tracking"]["experiment"], "--parent", produced["campaigns"]["run_id"],
                 "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"], *extra,
@@ -133,6 +153,43 @@ def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, paren
     from mlflow.tracking import MlflowClient
 
     return run_job(job, MlflowClient(), parent.info.experiment_id, None, progress, parent_run_id=parent.info.run_id)
+
+
+def testgen_source(config: dict[str, Any], campaigns: dict[str, Any]) -> dict[str, Any]:
+    """The stage-3 campaign whose faults the test program covers (``testgen.from_campaign``)."""
+    rows = campaigns["campaigns"]
+    name = config["testgen"]["from_campaign"] or rows[0]["campaign"]
+    for row in rows:
+        if row["campaign"] == name:
+            return row
+    raise ConfigError(f"testgen.from_campaign {name!r} is not a campaign of the sweep; "
+                      f"choose one of {[r['campaign'] for r in rows]}")
+
+
+def run_testgen_stage(config: dict[str, Any], model: str | Path, out: Path, parent: Any, source: dict[str, Any],
+                      progress: bool) -> dict[str, Any]:
+    """Stage 5: a test program for the faults of ``source`` (a tracked campaign run, or its
+    local results when tracking is off), nested under the demo run when tracked."""
+    from .testgen import TestGenJob, run_job
+
+    t = copy.deepcopy(config["testgen"]["testgen"])
+    t["network"] = {"path": str(model)}
+    t["faults"].update(exhaustive=[], rounds=[], campaign_run=source["run_id"] or None,
+                       from_results=None if source["run_id"] else [source["local_dir"]])
+    tg_config = {"testgen": t, "output_dir": str(out / "testgen"),
+                 "tracking": {"experiment": config["tracking"]["experiment"], "uri": config["tracking"]["uri"],
+                              "enabled": parent is not None}}
+    client = None
+    if parent is not None:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+    job = TestGenJob(tg_config, client)
+    summary = run_job(job, client, parent.info.experiment_id if parent is not None else None, None, progress)
+    if client is not None and summary.get("run_id"):
+        client.set_tag(summary["run_id"], "mlflow.parentRunId", parent.info.run_id)
+    summary["campaign"] = source["campaign"]
+    return summary
 
 
 def run_campaigns(config: dict[str, Any], model: str | Path, out: Path, parent: Any, progress: bool) -> dict[str, Any]:
@@ -193,6 +250,14 @@ def print_summary(produced: dict[str, Any]) -> None:
               f"{search.get('best_accuracy', float('nan')):.4f}" + (f"  run {search['run_id']}" if search.get("run_id")
                                                                  else ""))
         print(f"  {'':<26} trials, best faults, plots: {search['local_dir']}; Optuna study {search['storage']}")
+    tg = produced.get("testgen")
+    if tg:
+        m = tg["metrics"]
+        print(f"test program      : {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated) "
+              f"for the {int(m['faults'])} faults of {tg['campaign']}; coverage of detectable faults "
+              f"{m['coverage.all']:.4f} (selection half {m['coverage.selection']:.4f}, held-out "
+              f"{m['coverage.heldout']:.4f})" + (f"  run {tg['run_id']}" if tg.get("run_id") else ""))
+        print(f"  {'':<26} program (inputs + expected responses + rule), coverage curve: {tg['local_dir']}")
     if "report" in produced:
         rep = produced["report"]
         print(f"reliability report: {rep['html']} (open in a browser; Markdown: {rep['markdown']}; "

@@ -38,17 +38,21 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
 def test_demo_with_given_model(store, tmp_path, capsys):
     rc = demo.main(["--set", f"model={pretrained_path('digits_cnn')}", "--set", f"output_dir={tmp_path / 'demo'}",
                     "--set", "campaigns.sweep.base.data.max_samples=32", "--set", "search.search.trials=8",
-                    "--set", "search.search.data.max_samples=32", "--no-progress"])
+                    "--set", "search.search.data.max_samples=32", "--set", "testgen.testgen.data.max_samples=48",
+                    "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "golden accuracy" in printed and "what was produced and where" in printed
-    assert "3/5 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
-    assert "4/5 worst-case fault search: 8 trials" in printed and "worst-case search : 8 trials" in printed
-    assert "5/5 reliability report" in printed and "reliability report:" in printed
+    assert "3/6 fault-injection campaigns" in printed and "mlflow ui --backend-store-uri" in printed
+    assert "4/6 worst-case fault search: 8 trials" in printed and "worst-case search : 8 trials" in printed
+    assert "5/6 test program for the faults of campaign 'dead-neurons-SF3-SF4'" in printed
+    assert "test program      : " in printed
+    assert "6/6 reliability report" in printed and "reliability report:" in printed
     html = tmp_path / "demo" / "report" / "report.html"
     text = html.read_text()
     assert "<h2>Golden baseline</h2>" in text and "data:image/png;base64," in text
     assert "search-demo-worst-2-faults-w0: optimization history" in text
+    assert "testgen-demo-test-program: coverage curve" in text
     for name in ("dead-neurons-SF3-SF4", "saturated-neurons-SF4", "sign-bit-flips-SF4"):
         assert name in printed
     table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
@@ -76,6 +80,11 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == search.info.run_id]
     assert len(trials) == 8 and all(r.data.tags["spikefi.kind"] == "search-trial" for r in trials)
     assert search.data.tags["spikefi.optuna_storage"] == f"sqlite:///{tmp_path / 'demo' / 'search' / 'optuna.db'}"
+    testgen = next(r for r in runs if r.data.tags.get("spikefi.kind") == "testgen")
+    assert testgen.data.tags["mlflow.parentRunId"] == parent.info.run_id and testgen.info.status == "FINISHED"
+    dead = next(r for r in campaigns if r.info.run_name == "dead-neurons-SF3-SF4")
+    assert testgen.data.params["fault_source"] == f"run:{dead.info.run_id}"
+    assert 1 <= testgen.data.metrics["test_length"] <= 20
     report = next(r for r in runs if r.data.tags.get("spikefi.kind") == "report")
     assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {"report/report.html",
                                                                                    "report/report.md"}
