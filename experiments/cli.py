@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "campaign": "experiments.campaign",
     "sweep": "experiments.sweep",
     "search": "experiments.search",
+    "testgen": "experiments.testgen",
     "report": "experiments.report",
 }
 

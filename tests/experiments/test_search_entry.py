@@ -125,6 +125,10 @@ def test_bad_input_fails_before_any_work(store, tmp_path, capsys):
     assert parents == [] and trials == []
 
 
-def test_search_is_an_mlflow_project_entry_point():
+def test_search_and_testgen_are_mlflow_project_entry_points():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     assert "python -m experiments.search" in project["entry_points"]["search"]["command"]
+    assert "python -m experiments.testgen" in project["entry_points"]["testgen"]["command"]
+    from experiments import cli
+
+    assert {"search", "testgen"} <= set(cli.ENTRY_POINTS)
