@@ -18,6 +18,8 @@ __all__ = [
     "MissingDependencyError",
     "FaultSpecError",
     "SearchSpaceError",
+    "FaultListMismatchError",
+    "ArchitectureMismatchError",
 ]
 
 
@@ -59,3 +61,11 @@ class FaultSpecError(SpikeFIError, ValueError):
 
 class SearchSpaceError(ConfigError):
     """A fault search space (models, ranges, layers, k) is empty or inconsistent."""
+
+
+class FaultListMismatchError(ConfigError):
+    """A fault list (or its campaign result) was made for a network of another architecture."""
+
+
+class ArchitectureMismatchError(ConfigError):
+    """A test program is applied to a network of another architecture than it was made for."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, FaultSpecError
+from ..errors import ConfigError, FaultListMismatchError, FaultSpecError
 from ..faults.models import model_from_spec
 from ..faults.sites import Fault, Site
 from ..faults.timing import timing_from_spec
@@ -28,10 +28,6 @@ __all__ = [
     "faults_from_json",
     "layer_signature",
 ]
-
-
-class FaultListMismatchError(ConfigError):
-    """A fault list (or its campaign result) was made for a network of another architecture."""
 
 
 def faults_from_json(text: str) -> list[Fault]:

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..campaign.campaign import Campaign
 from ..campaign.network import NetworkMap
-from ..errors import ConfigError, DataError
+from ..errors import ArchitectureMismatchError, ConfigError, DataError
 from ..faults.sites import Fault
 from .detection import CountingEngine, DetectionMatrix, golden_responses
 from .faultlist import FaultList, layer_signature
@@ -47,10 +47,6 @@ __all__ = [
 PROGRAM_SCHEMA_VERSION = 1
 _JSON = "program.json"
 _NPZ = "program.npz"
-
-
-class ArchitectureMismatchError(ConfigError):
-    """A test program is applied to a network of another architecture than it was made for."""
 
 
 def _netmap(net: nn.Module, input_shape: Sequence[int], steps: int) -> NetworkMap:
