@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from spikefi.campaign import CampaignResult
 from spikefi.errors import ConfigError
+from spikefi.jsonutil import json_default
 
 __all__ = [
     "ARTIFACT_SCHEMA_VERSION", "CHUNKS_DIR", "write_chunk", "read_chunk", "chunk_name", "write_manifest",
@@ -47,14 +48,6 @@ ARTIFACT_SCHEMA_VERSION = 1
 CHUNKS_DIR = "progress/chunks"
 
 
-def json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def write_json(path: Path, data: Any) -> Path:

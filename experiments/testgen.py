@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from spikefi.errors import ConfigError, SpikeFIError
+from spikefi.jsonutil import json_default
 
 from .campaign import connect, fail_launcher, resolve_config_path, split_overrides
 from .config import load_config
@@ -240,14 +241,6 @@ class TestGenJob:
         return dm, "campaign predictions (checked against the campaign's critical/changed counts)"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str]) -> list[str]:
@@ -288,7 +281,7 @@ def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str])
                                    "optimal": res.final_selection.optimal, "info": res.final_selection.info},
                "generation": None if res.generation is None else res.generation.settings,
                "program_tests": res.program.names}
-    (root / "testgen" / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain))
+    (root / "testgen" / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
     (root / "testgen" / "config.yaml").write_text(yaml.safe_dump(job.config, sort_keys=False))
     files += ["testgen/coverage_curve.csv", "testgen/faults.csv", "testgen/undetected.csv", "testgen/generated.csv",
               "testgen/summary.json", "testgen/config.yaml"]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..jsonutil import json_default
 from .stats import wilson_interval
 
 __all__ = ["CampaignResult", "RESULT_SCHEMA_VERSION"]
@@ -21,14 +22,6 @@ _META = "meta.json"
 _PREDICTIONS = "predictions.npy"
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 class CampaignResult:
@@ -81,7 +74,7 @@ class CampaignResult:
         directory.mkdir(parents=True, exist_ok=True)
         self.table.to_parquet(directory / _TABLE, index=False)
         self.table.to_csv(directory / _CSV, index=False)
-        (directory / _META).write_text(json.dumps(self.meta, indent=2, default=_json_default))
+        (directory / _META).write_text(json.dumps(self.meta, indent=2, default=json_default))
         if self.predictions is not None:
             np.save(directory / _PREDICTIONS, self.predictions, allow_pickle=False)
         return directory

@@ -29,6 +29,7 @@ from ..campaign.campaign import Campaign
 from ..campaign.network import NetworkMap
 from ..errors import ArchitectureMismatchError, ConfigError, DataError
 from ..faults.sites import Fault
+from ..jsonutil import json_default
 from .detection import CountingEngine, DetectionMatrix, golden_responses
 from .faultlist import FaultList, layer_signature
 
@@ -193,7 +194,7 @@ class TestProgram:
             "weights_sha256": self.weights,
             "info": self.info,
         }
-        (directory / _JSON).write_text(json.dumps(meta, indent=2, sort_keys=True, default=_plain))
+        (directory / _JSON).write_text(json.dumps(meta, indent=2, sort_keys=True, default=json_default))
         np.savez_compressed(directory / _NPZ, inputs=self.inputs, expected_class=self.expected_class.astype(np.int64),
                             expected_counts=self.expected_counts.astype(np.int64))
         return directory
@@ -254,14 +255,6 @@ class TestProgram:
                 "the test program was made for a network of another architecture: " + "; ".join(diffs)[:2000])
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def _binary(inputs: Any) -> tuple[np.ndarray, float]:
