@@ -251,8 +251,9 @@ def print_done(result: dict[str, Any], uri: str) -> None:
         print(f"campaign run {result['run_id']}: {result.get('status', 'done')}")
     if result.get("local_dir"):
         print(f"local files: {result['local_dir']}")
-    print(f"MLflow: {uri}  (view with: mlflow ui --backend-store-uri {uri})" if not uri.startswith("http")
-          else f"MLflow: {uri}")
+    from .tracking import where_line
+
+    print(where_line(uri))
 
 
 if __name__ == "__main__":

@@ -398,8 +398,9 @@ def print_summary(summary: dict[str, Any], tracked: bool, uri: str | None) -> No
         print(f"  {f}")
     print(f"Optuna study: {summary['storage']}  (view with: optuna-dashboard {summary['storage'].removeprefix('journal:')})")
     if tracked and uri:
-        print(f"MLflow run {summary.get('run_id')}: {uri}  (view with: mlflow ui --backend-store-uri {uri})"
-              if not uri.startswith("http") else f"MLflow run {summary.get('run_id')}: {uri}")
+        from .tracking import where_line
+
+        print(where_line(uri, summary.get("run_id")))
 
 
 if __name__ == "__main__":

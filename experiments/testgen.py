@@ -483,8 +483,9 @@ def print_summary(summary: dict[str, Any], uri: str | None) -> None:
     for f in summary["files"]:
         print(f"  {f}")
     if summary.get("run_id"):
-        print(f"MLflow run {summary['run_id']}: {uri}  (view with: mlflow ui --backend-store-uri {uri})"
-              if uri and not uri.startswith("http") else f"MLflow run {summary['run_id']}: {uri}")
+        from .tracking import where_line
+
+        print(where_line(uri or "", summary["run_id"]))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from spikefi.errors import SpikeFIError
 
 __all__ = [
     "DEFAULT_TRACKING_URI", "TrackingUnavailableError", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
-    "common_tags", "git_commit", "process_identity", "process_state",
+    "common_tags", "git_commit", "process_identity", "process_state", "where_line",
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -62,6 +62,12 @@ def setup_tracking(experiment: str, tracking_uri: str | None = None) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment)
     return uri
+
+
+def where_line(uri: str, run_id: str | None = None) -> str:
+    """``MLflow [run ID]: URI`` plus how to view a local store (printed by entry points)."""
+    head = f"MLflow run {run_id}: {uri}" if run_id else f"MLflow: {uri}"
+    return head if uri.startswith(("http://", "https://")) else f"{head}  (view with: mlflow ui --backend-store-uri {uri})"
 
 
 def git_commit() -> str:
