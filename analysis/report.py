@@ -277,7 +277,8 @@ def _testgen_section(testgens: list[ToolRun], left_out: list[str]) -> Section:
              "generated.gain.all": "faults gained by generated inputs"}
     for r in testgens:
         row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get("fault_source", "")}
-        row.update({label: r.metrics[k] for k, label in shown.items() if k in r.metrics})
+        row.update({label: int(r.metrics[k]) if not k.startswith("coverage") else r.metrics[k]
+                    for k, label in shown.items() if k in r.metrics})
         overview.append(row)
         curve = r.tables.get("coverage_curve.csv")
         if curve is not None and len(curve):
