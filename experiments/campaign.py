@@ -20,6 +20,8 @@ import argparse
 import os
 import shlex
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,38 @@ def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:
         pass
 
 
+@dataclass
+class Launch:
+    """What an entry point has connected to so far (for marking the launcher run FAILED)."""
+
+    client: Any = None
+    launcher: str | None = None
+
+
+def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupted") -> int:
+    """Runs an entry point's ``body`` and turns its errors into exit codes: 2 bad input or a
+    failed run (3 when the tracking server failed mid-run), 143 SIGTERM, 130 interrupted.
+    Bad input and failures also mark the ``mlflow run`` launcher run FAILED with the reason."""
+    from .campaign_run import Terminated, exit_code_for
+
+    launch = Launch()
+    try:
+        return int(body(launch) or 0)
+    except (SpikeFIError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        fail_launcher(launch.client, launch.launcher, f"{type(exc).__name__}: {exc}")
+        return exit_code_for(exc)
+    except Terminated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print(f"error: {interrupted}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        fail_launcher(launch.client, launch.launcher, f"{type(exc).__name__}: {exc}")
+        raise
+
+
 def build_parser(prog: str, description: str | None, default_config: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=None, help=f"yaml config file or bundled name (default: {default_config})")
@@ -172,35 +206,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parent", default="", help="the sharded parent run (default: found by config hash)")
     ap.add_argument("--merge", default="", metavar="PARENT_RUN_ID", help="merge the finished shards of this parent")
     ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
-    client, launcher = None, None
-    from .campaign_run import Terminated, install_signal_handlers
+    from .campaign_run import install_signal_handlers
 
     install_signal_handlers()
-    try:
+
+    def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
         path = resolve_config_path(args.config, "dead_neurons_sf4.yaml")
         config, spec = load_campaign_config(path, split_overrides(args.sets, args.overrides))
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
         shard = parse_shard(args.shard)
-        client, uri, experiment_id, launcher = connect(config["tracking"])
-        dispatch(args, config, spec, shard, client, uri, experiment_id, launcher)
-    except (SpikeFIError, OSError) as exc:
-        from .campaign_run import exit_code_for
+        launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
+        dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher)
+        return 0
 
-        print(f"error: {exc}", file=sys.stderr)
-        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
-        return exit_code_for(exc)
-    except Terminated as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
-        raise
-    return 0
+    return run_main(body)
 
 
 def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, shard: tuple[int, int] | None,

@@ -44,9 +44,17 @@ from typing import Any
 import yaml
 
 from spikefi.campaign.spec import DEFAULT_DATA, load_data, load_spec_network
-from spikefi.errors import ConfigError, SpikeFIError
+from spikefi.errors import ConfigError
 
-from .campaign import build_parser, connect, fail_launcher, parse_args, resolve_config_path, split_overrides
+from .campaign import (
+    Launch,
+    build_parser,
+    connect,
+    parse_args,
+    resolve_config_path,
+    run_main,
+    split_overrides,
+)
 from .config import config_hash, load_config
 
 DEFAULTS: dict[str, Any] = {
@@ -364,26 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser("python -m experiments.search", __doc__, "search_worst_faults.yaml")
     ap.add_argument("--worker", type=int, default=0, help="worker index (offsets the sampler seed)")
     ap.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow (local files and the study only)")
-    client, launcher = None, None
-    try:
+
+    def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
         path = resolve_config_path(args.config, "search_worst_faults.yaml")
         config = load_search_config(path, split_overrides(args.sets, args.overrides))
         track = config["tracking"]["enabled"] and not args.no_mlflow
-        experiment_id = None
+        uri, experiment_id = None, None
         if track:
-            client, uri, experiment_id, launcher = connect(config["tracking"])
+            launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         job = SearchJob(copy.deepcopy(config), worker=args.worker)
-        summary = run_job(job, client, experiment_id, launcher, progress=not args.no_progress)
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted (finished trials are in the study)", file=sys.stderr)
-        return 130
-    print_summary(summary, track, uri if track else None)
-    return 0
+        summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress)
+        print_summary(summary, track, uri)
+        return 0
+
+    return run_main(body, interrupted="interrupted (finished trials are in the study)")
 
 
 def print_summary(summary: dict[str, Any], tracked: bool, uri: str | None) -> None:

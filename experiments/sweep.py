@@ -28,10 +28,19 @@ import pandas as pd
 import yaml
 
 from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
-from spikefi.errors import ConfigError, SpikeFIError
+from spikefi.errors import ConfigError
 
-from .campaign import build_parser, connect, fail_launcher, parse_args, resolve_config_path, split_overrides
+from .campaign import (
+    Launch,
+    build_parser,
+    connect,
+    parse_args,
+    resolve_config_path,
+    run_main,
+    split_overrides,
+)
 from .config import config_hash, load_config, merge_checked
+from .tracking import where_line
 
 DEFAULTS: dict[str, Any] = {
     "sweep": {
@@ -168,42 +177,33 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .campaign_run import Terminated, exit_code_for, install_signal_handlers
+    from .campaign_run import install_signal_handlers, mark_stale_runs, say
 
     ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml")
-    client, launcher = None, None
     install_signal_handlers()
-    try:
+
+    def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
         path = resolve_config_path(args.config, "sweep_neuron_faults.yaml")
         config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
         sweep_specs(config["sweep"])  # validate before connecting
-        client, uri, experiment_id, launcher = connect(config["tracking"])
-        from .campaign_run import mark_stale_runs, say
-
-        for run_id, reason in mark_stale_runs(client, [experiment_id], float(config["tracking"]["stale_after_s"])):
+        launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
+        for run_id, reason in mark_stale_runs(launch.client, [experiment_id],
+                                              float(config["tracking"]["stale_after_s"])):
             say(f"marked run {run_id} KILLED: {reason}")
-        result = run_sweep(config, client, experiment_id, resume=args.resume or "auto", launcher_run_id=launcher,
-                           progress=not args.no_progress)
-    except (SpikeFIError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
-        return exit_code_for(exc)
-    except Terminated as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    print(f"sweep run {result['run_id']} ({len(result['children'])} campaigns):")
-    with pd.option_context("display.width", 160, "display.max_columns", 8):
-        print(result["table"][["campaign", "run_id", "rounds", "critical_fault_rate", "accuracy.mean"]].to_string(index=False))
-    print(f"local files: {result['local_dir']}")
-    if not uri.startswith("http"):
-        print(f"view with: mlflow ui --backend-store-uri {uri}")
-    return 0
+        result = run_sweep(config, launch.client, experiment_id, resume=args.resume or "auto",
+                           launcher_run_id=launch.launcher, progress=not args.no_progress)
+        print(f"sweep run {result['run_id']} ({len(result['children'])} campaigns):")
+        with pd.option_context("display.width", 160, "display.max_columns", 8):
+            print(result["table"][["campaign", "run_id", "rounds", "critical_fault_rate", "accuracy.mean"]]
+                  .to_string(index=False))
+        print(f"local files: {result['local_dir']}")
+        print(where_line(uri))
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import yaml
 from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.jsonutil import json_default
 
-from .campaign import connect, fail_launcher, resolve_config_path, split_overrides
+from .campaign import Launch, connect, resolve_config_path, run_main, split_overrides
 from .config import load_config
 
 DEFAULTS: dict[str, Any] = {
@@ -428,8 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
-    client, launcher = None, None
-    try:
+
+    def body(launch: Launch) -> int:
         args, unknown = ap.parse_known_args(argv)
         if unknown:
             raise ConfigError(f"unknown parameter(s) {' '.join(unknown)}; {ap.prog} takes {', '.join(OPTIONS)}")
@@ -455,18 +455,13 @@ def main(argv: list[str] | None = None) -> int:
         track = bool(config["tracking"]["enabled"]) and not args.no_mlflow
         uri, experiment_id = None, None
         if track:
-            client, uri, experiment_id, launcher = connect(config["tracking"])
-        job = TestGenJob(copy.deepcopy(config), client)
-        summary = run_job(job, client, experiment_id, launcher, progress=not args.no_progress)
-    except (SpikeFIError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        fail_launcher(client, launcher, f"{type(exc).__name__}: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    print_summary(summary, uri)
-    return 0
+            launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
+        job = TestGenJob(copy.deepcopy(config), launch.client)
+        summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress)
+        print_summary(summary, uri)
+        return 0
+
+    return run_main(body)
 
 
 def print_summary(summary: dict[str, Any], uri: str | None) -> None:
