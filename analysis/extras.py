@@ -12,7 +12,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -102,6 +101,3 @@ def load_tool_runs(kind: str, files: dict[str, bool], experiment: str | None = N
         runs.append(out)
     return runs, skipped
 
-
-def describe(run: ToolRun, keys: list[str]) -> dict[str, Any]:
-    return {k: run.params.get(k, run.metrics.get(k, "")) for k in keys}

@@ -150,7 +150,7 @@ def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None
             progress: bool = True, parent_run_id: str | None = None) -> dict[str, Any]:
     """Runs the search; logs to MLflow when ``client`` is given (the search run nested under
     ``parent_run_id`` when given). Returns a summary."""
-    from spikefi.search.study import run_search
+    from spikefi.search.study import run_search, trials_table
 
     job.out_dir.mkdir(parents=True, exist_ok=True)
     golden = job.evaluator.golden_accuracy
@@ -197,8 +197,9 @@ def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - t0
-        files = write_outputs(job, golden)
-        summary = summarize(job, golden, seconds)
+        table = trials_table(job.study)  # every trial of the study, read once
+        files = write_outputs(job, golden, table)
+        summary = summarize(job, golden, seconds, table)
         summary["files"] = [str(f) for f in files]
         summary["local_dir"] = str(job.out_dir)
         if client is not None:
@@ -254,10 +255,8 @@ def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJ
     client.set_terminated(run.info.run_id, "FAILED" if rec.state == "FAIL" else "FINISHED")
 
 
-def summarize(job: SearchJob, golden: float, seconds: float) -> dict[str, Any]:
-    from spikefi.search.study import trials_table
-
-    table = trials_table(job.study)
+def summarize(job: SearchJob, golden: float, seconds: float, table: Any) -> dict[str, Any]:
+    """Counts by state and the best fault set, from the study's trials ``table``."""
     states = table["state"].value_counts().to_dict() if len(table) else {}
     done = table[table["state"] == "COMPLETE"] if len(table) else table
     summary: dict[str, Any] = {
@@ -273,23 +272,22 @@ def summarize(job: SearchJob, golden: float, seconds: float) -> dict[str, Any]:
     return summary
 
 
-def write_outputs(job: SearchJob, golden: float) -> list[Path]:
+def write_outputs(job: SearchJob, golden: float, table: Any) -> list[Path]:
     """Trials table, best faults, plots (optimization history, importances, Pareto front)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from spikefi.search.study import pareto_table, trials_table
+    from spikefi.search.study import pareto_table
 
     out = job.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    table = trials_table(job.study)
     files = [out / "trials.parquet", out / "trials.csv"]
     table.to_parquet(files[0], index=False)
     table.to_csv(files[1], index=False)
     done = table[table["state"] == "COMPLETE"] if len(table) else table
-    best = pareto_table(job.study) if job.objective == "pareto" and len(done) else done.head(TOP)
+    best = pareto_table(job.study, table) if job.objective == "pareto" and len(done) else done.head(TOP)
     cols = ["trial", "accuracy", "accuracy_drop", "critical_samples", "sites", "description"]
     best_csv = out / ("pareto_front.csv" if job.objective == "pareto" else "best_faults.csv")
     best.to_csv(best_csv, index=False)

@@ -358,12 +358,13 @@ def trials_table(study: optuna.Study) -> Any:
     return table
 
 
-def pareto_table(study: optuna.Study) -> Any:
-    """The best trials (Pareto front for two objectives) as a table."""
+def pareto_table(study: optuna.Study, table: Any = None) -> Any:
+    """The best trials (Pareto front for two objectives) as a table (rows of ``table``, the
+    study's :func:`trials_table`, when already read)."""
     import pandas as pd
 
     numbers = {t.number for t in study.best_trials}
-    table = trials_table(study)
+    table = trials_table(study) if table is None else table
     return table[table["trial"].isin(numbers)].sort_values(["sites", "accuracy"]).reset_index(drop=True) \
         if len(table) else pd.DataFrame()
 
