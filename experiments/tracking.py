@@ -7,6 +7,7 @@ sqlite:///mlflow.db`` shows the runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -70,7 +71,9 @@ def where_line(uri: str, run_id: str | None = None) -> str:
     return head if uri.startswith(("http://", "https://")) else f"{head}  (view with: mlflow ui --backend-store-uri {uri})"
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str:
+    """The checkout's commit (read once per process: every run and trial run is tagged with it)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
