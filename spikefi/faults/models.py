@@ -51,6 +51,7 @@ __all__ = [
     "RandomModel",
     "model_from_spec",
     "model_registry",
+    "model_class",
 ]
 
 
@@ -436,6 +437,27 @@ def model_registry() -> dict[str, type[FaultModel]]:
     return dict(_REGISTRY)
 
 
+def model_class(name: Any) -> type[FaultModel]:
+    """A fault model class by built-in name or dotted path (``package.module.Class``).
+
+    Raises:
+        FaultSpecError: unknown name, a path that does not import, or not a FaultModel.
+    """
+    cls: Any = _REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is not None:
+        return cls
+    if not isinstance(name, str) or "." not in name:
+        raise FaultSpecError(f"unknown fault model {name!r}; built-in: {sorted(_REGISTRY)} or a dotted path")
+    module_name, _, attr = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise FaultSpecError(f"fault model {name!r} does not import: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, FaultModel)):
+        raise FaultSpecError(f"{name!r} is not a FaultModel subclass")
+    return cls
+
+
 def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
     """Builds a model from ``{"model": name-or-dotted-path, **params}`` (or a bare name)."""
     if isinstance(spec, str):
@@ -447,17 +469,7 @@ def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
     if name == "RandomModel":
         models = [model_from_spec(m) for m in kwargs.get("models", [])]
         return RandomModel(models, kwargs.get("probabilities"))  # type: ignore[arg-type]
-    cls: Any = _REGISTRY.get(name)
-    if cls is None:
-        if not isinstance(name, str) or "." not in name:
-            raise FaultSpecError(f"unknown fault model {name!r}; built-in: {sorted(_REGISTRY)} or a dotted path")
-        module_name, _, attr = name.rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise FaultSpecError(f"fault model {name!r} does not import: {exc}") from None
-        if not (isinstance(cls, type) and issubclass(cls, FaultModel)):
-            raise FaultSpecError(f"{name!r} is not a FaultModel subclass")
+    cls = model_class(name)
     try:
         return cls(**kwargs)
     except TypeError as exc:

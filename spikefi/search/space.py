@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FaultSpecError, SearchSpaceError
-from ..faults.models import FaultModel, model_from_spec, model_registry
+from ..faults.models import FaultModel, model_class, model_from_spec
 from ..faults.sites import Fault, LayerInfo, Site
 from ..faults.timing import Permanent, Timing, Window, timing_from_spec
 
@@ -212,11 +212,10 @@ class FaultSpace:
         models = spec.get("models")
         if not isinstance(models, Sequence) or isinstance(models, str) or not models:
             raise SearchSpaceError(f"the search space needs a non-empty list 'models', got {models!r}")
-        registry = model_registry()
         self.entries = []
         labels: set[str] = set()
         for i, raw in enumerate(models):
-            entry = self._entry(i, raw, registry, default_layers, excluded)
+            entry = self._entry(i, raw, default_layers, excluded)
             if entry.label in labels:
                 raise SearchSpaceError(f"models[{i}]: label {entry.label!r} is used twice; give each entry a 'label'")
             labels.add(entry.label)
@@ -256,8 +255,7 @@ class FaultSpace:
     def _sites(self, entry: ModelEntry, layer: str) -> int:
         return math.prod(self.layers[layer].shape_for(entry.target))
 
-    def _entry(self, i: int, raw: Any, registry: Mapping[str, type[FaultModel]], default_layers: list[str],
-               excluded: set[str]) -> ModelEntry:
+    def _entry(self, i: int, raw: Any, default_layers: list[str], excluded: set[str]) -> ModelEntry:
         where = f"models[{i}]"
         if isinstance(raw, str):
             raw = {"model": raw}
@@ -268,12 +266,12 @@ class FaultSpace:
         label = raw.pop("label", name)
         layers_raw = raw.pop("layers", None)
         timing_raw = raw.pop("timing", None)
-        cls = registry.get(name)
-        if cls is None:
-            try:
-                cls = type(model_from_spec({"model": name, **self._defaults(raw)}))
-            except FaultSpecError as exc:
-                raise SearchSpaceError(f"{where}: {exc}") from None
+        if name == "RandomModel":
+            raise SearchSpaceError(f"{where}: RandomModel is not searchable; list its models instead")
+        try:
+            cls = model_class(name)
+        except FaultSpecError as exc:
+            raise SearchSpaceError(f"{where}: {exc}") from None
         accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
         unknown = set(raw) - accepted
         if unknown:

@@ -7,6 +7,7 @@ import pytest
 
 from spikefi.errors import ConfigError, SearchSpaceError
 from spikefi.faults import DeadNeuron, ParametricNeuron, StuckSynapse, Window
+from spikefi.faults.models import NeuronFaultModel
 from spikefi.search import Choice, FaultSpace, Range
 
 
@@ -108,3 +109,28 @@ def test_searched_windows_stay_inside_the_sample(evaluator):
             assert 0 <= f.timing.t_start < f.timing.t_end <= evaluator.steps
         study.tell(trial, 0.0)
     assert ks == {1, 2, 3}
+
+
+class ScaledSpikes(NeuronFaultModel):
+    """A user model (imported by dotted path) with one float parameter."""
+
+    def __init__(self, keep: float = 1.0) -> None:
+        self.keep = float(keep)
+
+    def params(self) -> dict:
+        return {"keep": self.keep}
+
+    def apply(self, spikes, spike_value, noise=None):
+        return spikes * self.keep
+
+
+def test_a_user_model_by_dotted_path_gets_its_ranges_searched(evaluator):
+    path = f"{__name__}.ScaledSpikes"
+    s = space(evaluator, layers=["SF3"], models=[{"model": path, "keep": {"low": 0, "high": 1}}])
+    assert s.entries[0].params["keep"] == Range(0.0, 1.0, integer=False)  # float annotation: a float range
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    (fault,) = s.suggest(trial)
+    assert isinstance(fault.model, ScaledSpikes) and 0.0 <= fault.model.keep <= 1.0
+    with pytest.raises(SearchSpaceError, match="does not import"):
+        space(evaluator, models=[{"model": "tests.search.nowhere.Model", "keep": 1.0}])
