@@ -30,6 +30,7 @@ Run: ``PYTHONPATH=. python benchmarks/campaign_throughput.py --suite cpu [--quic
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import time
@@ -101,9 +102,33 @@ def golden_rate(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch
 PROFILE: dict[str, Any] = {"dir": None}
 
 
+class _GcTimer:
+    """Time spent in Python's garbage collector while active (a diagnostic: a full
+    collection of a large heap can take tens of milliseconds)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.collections, self._t0 = 0.0, 0, 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t0
+            self.collections += 1
+
+    def __enter__(self) -> _GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 def run_mode(make: Callable[[], Campaign], engine: str, chunk: int, device: torch.device) -> dict[str, Any]:
+    gc.collect()  # garbage of earlier runs is not collected inside this one
     reset_peak(device)
     sync(device)
+    gc_timer = _GcTimer().__enter__()
     prof = None
     if PROFILE["dir"] and engine == "parallel":
         import cProfile
@@ -112,20 +137,30 @@ def run_mode(make: Callable[[], Campaign], engine: str, chunk: int, device: torc
         prof.enable()
     t0 = time.perf_counter()
     cmpn = make()
+    sync(device)
+    t_made = time.perf_counter()
+    cmpn.golden()
+    sync(device)
+    t_golden = time.perf_counter()
     result = cmpn.run(engine=engine, chunk_size=chunk, progress=False, keep_predictions=True)
     sync(device)
     wall = time.perf_counter() - t0
+    gc_timer.__exit__()
     if prof is not None:
         import pstats
 
         prof.disable()
         print(f"--- cProfile of the parallel run ({wall:.3f} s)")
         pstats.Stats(prof).sort_stats("tottime").print_stats(22)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     n = len(result.table) * cmpn.num_samples
     return {
         "engine": engine, "faults": len(result.table), "samples": cmpn.num_samples, "wall_s": wall,
         "fxs_per_s": n / wall, "critical": int((result.table["critical"] > 0).sum()),
         "peak_mib": peak_memory_mib(device), "predictions": result.predictions,
+        "gc_ms": 1e3 * gc_timer.seconds, "gc_collections": gc_timer.collections,
+        "phases_ms": [round(1e3 * (t_made - t0), 1), round(1e3 * (t_golden - t_made), 1),
+                      round(1e3 * (t0 + wall - t_golden), 1)],
     }
 
 
@@ -138,7 +173,7 @@ def run_repeated(make: Callable[[], Campaign], engine: str, chunk: int, device: 
         if not np.array_equal(r["predictions"], runs[0]["predictions"]):
             raise RuntimeError(f"{engine}: repeated runs gave different predictions")
     median = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
-    return {**median, "walls_s": [round(r["wall_s"], 4) for r in runs]}
+    return {**median, "walls_s": [round(r["wall_s"], 4) for r in runs], "phases": [r["phases_ms"] for r in runs]}
 
 
 def identical(ref: np.ndarray, other: np.ndarray) -> str:
@@ -341,7 +376,9 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
         results[name] = report(name, modes, golden, args.batch_size)
         if args.repeats > 1:
             for e, m in modes.items():
-                print(f"{e}: wall s of the {len(m['walls_s'])} runs {m['walls_s']} (the table shows the median run)")
+                print(f"{e}: wall s of the {len(m['walls_s'])} runs {m['walls_s']} (the table shows the median run; "
+                      f"{m['gc_collections']} garbage collections took {m['gc_ms']:.1f} ms of it)")
+                print(f"{e}: ms of set-up / golden pass / evaluation per run: {m['phases']}")
         if name in spikefi_o4 and "parallel" in modes:
             ratio = modes["parallel"]["fxs_per_s"] / spikefi_o4[name]
             print(f"vs SpikeFI 1.3.0 O4 (bs 64, H100): {spikefi_o4[name]:,.0f} faults*samples/s -> {ratio:.1f}x")

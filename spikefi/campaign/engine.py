@@ -29,6 +29,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from ..errors import ConfigError
 from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseContext, SynapseFaultModel
 from ..faults.sites import ResolvedFault
 from ..faults.timing import Permanent, PerSample, sample_rng
+from ..snn.functional import count_true
 from ..snn.loss import spike_counts
 
 if TYPE_CHECKING:
@@ -59,19 +61,40 @@ class _Synapse:
     values: torch.Tensor
 
 
+class _LazyIndex:
+    """Index tensors of one fault, built from shared storage at first use."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._value: tuple[torch.Tensor, ...] | None = None
+
+    def get(self) -> tuple[torch.Tensor, ...]:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+
 @dataclass
 class _Parametric:
     fault: ResolvedFault
     index: int
-    idx: tuple[torch.Tensor, ...]
+    _idx: tuple[torch.Tensor, ...] | _LazyIndex
     slayer: Any
+
+    @property
+    def idx(self) -> tuple[torch.Tensor, ...]:
+        return self._idx.get() if isinstance(self._idx, _LazyIndex) else self._idx
 
 
 @dataclass
 class _Neuron:
     fault: ResolvedFault
     index: int
-    idx: tuple[torch.Tensor, ...]
+    _idx: tuple[torch.Tensor, ...] | _LazyIndex
+
+    @property
+    def idx(self) -> tuple[torch.Tensor, ...]:
+        return self._idx.get() if isinstance(self._idx, _LazyIndex) else self._idx
 
 
 @dataclass
@@ -97,9 +120,14 @@ def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[
     return tuple(arr[:, i] for i in range(arr.shape[1]))
 
 
-def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[tuple[torch.Tensor, ...]]]:
+def _columns(dev: torch.Tensor, start: int, n: int, width: int) -> tuple[torch.Tensor, ...]:
+    return dev[start : start + n, :width].T.unbind(0)
+
+
+def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[_LazyIndex]]:
     """Index tensors of every fault of ``rounds`` (synapse positions get the trailing time
-    index 0), moved to the device in one copy rather than one per fault."""
+    index 0), moved to the device in one copy rather than one per fault; each fault's
+    tensors are views made at first use."""
     shapes, rows = [], []
     for rnd in rounds:
         for fault in rnd.faults:
@@ -109,14 +137,13 @@ def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[tu
             rows.extend([*p, *([0] if synapse else []), *[0] * (5 - width)] for p in fault.positions)
     host = torch.tensor(rows, dtype=torch.long).reshape(-1, 5)
     dev = host.pin_memory().to(campaign.device, non_blocking=True) if campaign.device.type == "cuda" else host
-    out: list[list[tuple[torch.Tensor, ...]]] = []
+    out: list[list[_LazyIndex]] = []
     start, k = 0, 0
     for rnd in rounds:
         per_round = []
         for _ in rnd.faults:
             n, width = shapes[k]
-            block = dev[start : start + n]
-            per_round.append(tuple(block[:, i] for i in range(width)))
+            per_round.append(_LazyIndex(partial(_columns, dev, start, n, width)))
             start, k = start + n, k + 1
         out.append(per_round)
     return out
@@ -131,7 +158,7 @@ def prepare_rounds(campaign: Campaign, rounds: Sequence[Round]) -> list[Prepared
 
 
 def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
-                  indices: Sequence[tuple[torch.Tensor, ...]] | None = None) -> PreparedRound:
+                  indices: Sequence[_LazyIndex] | None = None) -> PreparedRound:
     """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once.
 
     With ``trainable`` the faulty weight values are recomputed from the current weights
@@ -148,7 +175,7 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
         model = fault.model
         if isinstance(model, SynapseFaultModel):
             weight = netmap.effective_weight(fault.layer).detach()
-            idx = indices[i] if indices is not None else _index([(*p, 0) for p in fault.positions], device)
+            idx = indices[i].get() if indices is not None else _index([(*p, 0) for p in fault.positions], device)
             codes = campaign.qcodes.get(fault.layer)
             ctx = SynapseContext(weight, campaign.qparams.get(fault.layer), None if codes is None else codes[idx])
             values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
@@ -181,6 +208,23 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
 def _masks(fault: ResolvedFault, index: int, samples: Sequence[int], steps: int, seed: int, round_id: int,
            device: torch.device) -> torch.Tensor | None:
     return fault.timing.mask(samples, steps, seed, round_id, index, device)
+
+
+def spikes_with_stats(slayer: Any, u: torch.Tensor, keep_mask: bool = False,
+                      golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """``slayer.spike(u)`` with its spike count, firing mask (``keep_mask``) and whether
+    it differs from ``golden`` (see :func:`spikefi.snn.functional.spike_stats`): computed
+    by the spiking kernel itself where the layer is spikefi's own and its ``spike`` is not
+    replaced, otherwise from the spikes."""
+    from ..snn.layer import layer as spiking_layer
+
+    if (isinstance(slayer, spiking_layer) and type(slayer).spike is spiking_layer.spike
+            and "spike" not in vars(slayer)):
+        return slayer.spike_stats(u, keep_mask=keep_mask, golden=golden)
+    s = slayer.spike(u)
+    fired = s != 0
+    return s, {"count": count_true(fired), "fired": fired if keep_mask else None,
+               "differs": None if golden is None else (fired != golden).any()}
 
 
 def faulty_layer(
@@ -361,14 +405,6 @@ class RoundStats:
             self.first_divergence = index
 
 
-def count_true(fired: torch.Tensor) -> torch.Tensor:
-    """Number of True entries of a bool tensor with time last (an int64 scalar), summed
-    over time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
-    if fired.dim() > 1 and fired.shape[-1] < 256:
-        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).sum()
-    return fired.sum()
-
-
 def tied_top(counts: torch.Tensor) -> torch.Tensor:
     """Whether the top output spike count is shared by two or more classes (per sample)."""
     top = counts.max(dim=1, keepdim=True).values
@@ -513,13 +549,22 @@ def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int]
     """The whole network for one round (chain networks); its statistics stay on the device
     in ``pending`` until :func:`_resolve_naive`."""
     s = x
-    order = campaign.netmap.order
+    netmap = campaign.netmap
     counts, checked = [], []
-    for i, name in enumerate(order):
-        s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
+    for i, name in enumerate(netmap.order):
+        check = stats.first_divergence is None or i < stats.first_divergence
+        lf = prep.layers.get(name)
+        if lf is None:  # a healthy layer: its statistics come with its spikes
+            u = netmap.slayer.psp(netmap.layer_forward(name, s))
+            s, st = spikes_with_stats(netmap.slayer, u, golden=golden["spikes"][name] if check else None)
+            counts.append(st["count"])
+            if check:
+                checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
+            continue
+        s = faulty_layer(campaign, name, s, lf, samples, prep.round_id)
         fired = s != 0
         counts.append(count_true(fired))
-        if stats.first_divergence is None or i < stats.first_divergence:
+        if check:
             checked.append((i, (fired != golden["spikes"][name]).any().long()))
     values, loss, pred = _finish_tensors(campaign, s, y, golden)
     pending.append({"stats": stats, "ints": [*counts, *(c[1] for c in checked), *values.unbind()],

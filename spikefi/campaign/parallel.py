@@ -134,6 +134,8 @@ class _Patch:
     #: channel alone, shape (M, 1, h, w, T) (a synapse fault of a conv layer changes one
     #: output channel; a pooling layer keeps it to that channel)
     channel: torch.Tensor | None = None
+    #: ``_compare``'s result when known without comparing (rows built to differ from golden)
+    known: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def whole(cls, rounds: torch.Tensor, samples: torch.Tensor, out: torch.Tensor) -> _Patch:
@@ -190,6 +192,9 @@ class ParallelEngine(Engine):
     def batches(self, campaign):  # type: ignore[override]
         """Like the campaign's batches, but the inputs stay where the campaign keeps them:
         only rounds with a fault in the first layer need them (see ``golden_input``)."""
+        if campaign.inputs_on_device:
+            yield from campaign.batches()
+            return
         for start in range(0, campaign.num_samples, campaign.batch_size):
             stop = min(start + campaign.batch_size, campaign.num_samples)
             yield list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device)
@@ -246,17 +251,16 @@ class ParallelEngine(Engine):
         value = 1.0 / float(netmap.simulation()["Ts"])
         n_rounds = len(prepared)
         position = {name: i for i, name in enumerate(order)}
-        has_fault = torch.zeros(n_rounds, n_layers + 1, dtype=torch.bool)
-        for r, p in enumerate(prepared):
-            for name in p.layers:
-                has_fault[r, position[name]] = True
         faulty_layers = [sorted(position[name] for name in p.layers) for p in prepared]
+        has_fault = np.zeros((n_rounds, n_layers + 1), dtype=bool)
+        for r, fl in enumerate(faulty_layers):
+            has_fault[r, fl] = True
         last_np = np.array([fl[-1] if fl else -1 for fl in faulty_layers], dtype=np.int64)
         last_layer = torch.from_numpy(last_np).to(device)
-        has_fault_dev = has_fault.to(device)
+        has_fault_dev = torch.from_numpy(has_fault).to(device)
         for st in stats:  # golden baseline; active rows add their differences
             for name in order:
-                st.add_spikes(name, golden["spike_counts"][name])
+                st.spikes[name] = st.spikes.get(name, 0) + golden["spike_counts"][name]
         golden_a: dict[int, torch.Tensor] = {}
 
         def golden_input(layer: int) -> torch.Tensor:
@@ -319,7 +323,7 @@ class ParallelEngine(Engine):
                                                  samples, r))
             active = []
             outputs = [g for g in outputs if g.rounds.numel()]
-            compared = [_compare(group, g_spikes) for group in outputs]
+            compared = [group.known if group.known is not None else _compare(group, g_spikes) for group in outputs]
             if outputs:
                 # statistics of all groups of this layer: one transfer to the host
                 r_all = torch.cat([g.rounds for g in outputs])
@@ -608,7 +612,11 @@ def _entry_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: 
     patch = g_spikes[b_idx, :, pos[r_idx, 1], pos[r_idx, 2]].to(campaign.dtype) * value  # (M, C, T)
     patch[torch.arange(b_idx.numel(), device=device), pos[r_idx, 0]] = new[b_idx, r_idx]
     round_ids = torch.tensor(rounds, device=device)[r_idx]
-    return _Patch(round_ids, b_idx, patch[:, :, None, None, :], pos[r_idx, 1], pos[r_idx, 2])
+    # only the faulty neuron's train differs: the comparison with golden is known
+    m = b_idx.numel()
+    delta = ((new != 0).sum(-1) - (trains != 0).sum(-1))[b_idx, r_idx]
+    known = (torch.ones(m, 1, 1, dtype=torch.bool, device=device), delta, torch.ones(m, dtype=torch.bool, device=device))
+    return _Patch(round_ids, b_idx, patch[:, :, None, None, :], pos[r_idx, 1], pos[r_idx, 2], known=known)
 
 
 def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[int], name: str) -> list[list[int]]:

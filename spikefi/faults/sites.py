@@ -197,6 +197,8 @@ def _draw_positions(pos: tuple[int | None, ...], shape: tuple[int, ...], k: int,
     available = total - sum(1 for e in exclude if all(e[i] == p for i, p in enumerate(pos) if p is not None))
     if k > available:
         raise FaultSpecError(f"cannot draw {k} distinct sites: only {available} match {pos} in shape {shape}")
+    if not free:  # a fixed site (k == 1 here): nothing to draw
+        return [tuple(int(v) for v in pos)]  # type: ignore[arg-type]
     out: list[tuple[int, ...]] = []
     taken = set(exclude)
     while len(out) < k:

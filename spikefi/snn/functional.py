@@ -38,6 +38,8 @@ __all__ = [
     "psp_matrix",
     "spike",
     "spike_with_potential",
+    "spike_stats",
+    "count_true",
     "surrogate_pdf",
     "delay_shift",
     "check_spike_tensor",
@@ -365,6 +367,50 @@ def spike(
     # inference: no graph, and the refractory-updated potential is not needed
     check_spike_tensor(u, "membrane potential", min_rank=1)
     return _simulate_spikes(u, _check_theta(theta, u), ref, float(ts), need_potential=False)[0]
+
+
+def count_true(fired: torch.Tensor) -> torch.Tensor:
+    """Number of True entries of a bool tensor with time last (an int64 scalar), summed
+    over time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
+    if fired.dim() > 1 and fired.shape[-1] < 256:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).sum()
+    return fired.sum()
+
+
+def spike_stats(
+    u: torch.Tensor,
+    theta: float | torch.Tensor,
+    ref: torch.Tensor,
+    ts: float,
+    tau_rho: float = 1.0,
+    scale_rho: float = 1.0,
+    *,
+    keep_mask: bool = False,
+    golden: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """Spikes of ``u`` (as :func:`spike`) with statistics of the same pass, left on the device.
+
+    Returns ``(spikes, stats)`` with ``stats["count"]`` the number of spikes (0-dim int64),
+    ``stats["fired"]`` the bool firing mask (with ``keep_mask``, else ``None``) and
+    ``stats["differs"]`` whether the firing mask differs from the bool tensor ``golden``
+    anywhere (0-dim bool; ``None`` without ``golden``). On CUDA the fused kernel computes
+    them while it simulates (no extra pass over the layer); elsewhere they are computed
+    from the spikes.
+    """
+    check_spike_tensor(u, "membrane potential", min_rank=1)
+    if golden is not None and (golden.shape != u.shape or golden.dtype != torch.bool):
+        raise ShapeError(f"golden must be a bool tensor of shape {tuple(u.shape)}, got {golden.dtype} {tuple(golden.shape)}")
+    grad = u.requires_grad and torch.is_grad_enabled()
+    if not grad and u.is_cuda and u.dtype in (torch.float32, torch.float64):
+        fused = _fused()
+        if fused is not None and ref.numel() <= fused[1]:
+            stats: dict[str, Any] = {"mask": keep_mask, "golden": golden}
+            s, _ = fused[0](u, _check_theta(theta, u), ref, float(ts), False, stats=stats)
+            return s, {"count": stats["count"], "fired": stats["fired"], "differs": stats["differs"]}
+    s = spike(u, theta, ref, ts, tau_rho, scale_rho)
+    fired = s.detach() != 0
+    return s, {"count": count_true(fired), "fired": fired if keep_mask else None,
+               "differs": None if golden is None else (fired != golden).any()}
 
 
 def delay_shift(x: torch.Tensor, delay: float | torch.Tensor, ts: float = 1.0) -> torch.Tensor:

@@ -333,6 +333,14 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
         n = self.neuron
         return fn.spike(membranePotential, n["theta"], self.refKernel, self.Ts, n["tauRho"], n["scaleRho"])
 
+    def spike_stats(self, membranePotential: torch.Tensor, keep_mask: bool = False,  # noqa: N803
+                    golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        """Spikes with their count, firing mask and comparison with ``golden`` computed in
+        the same pass (see :func:`spikefi.snn.functional.spike_stats`)."""
+        n = self.neuron
+        return fn.spike_stats(membranePotential, n["theta"], self.refKernel, self.Ts, n["tauRho"], n["scaleRho"],
+                              keep_mask=keep_mask, golden=golden)
+
     def spike_with_potential(self, membranePotential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: N803
         """``(spikes, u_after)``: spikes and the refractory-updated membrane potential."""
         n = self.neuron

@@ -79,3 +79,27 @@ def test_fused_pool_equals_convolution(kernel, size):
             x_grad = x.clone().requires_grad_(True)  # the convolution path (autograd)
             reference = pool(x_grad).detach()
             assert fused.shape == reference.shape and torch.equal(fused, reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("shape", "klen"), [((3, 7, 5, 4, 37), 5), ((300, 50), 2), ((2, 129, 1, 1, 8), 33),
+                                             ((1, 1, 1, 1, 3), 64)])
+def test_spike_stats_of_the_kernel_equal_the_spikes(dtype, shape, klen):
+    """Count, firing mask and golden comparison computed inside the kernel equal those
+    computed from its spikes (odd sizes: partial tiles in time and neurons)."""
+    g = torch.Generator().manual_seed(sum(shape) + klen)
+    u = (torch.randn(*shape, generator=g, dtype=dtype) * 8 + 6).cuda()
+    ref = -torch.rand(klen, generator=g, dtype=dtype).cuda() * 9
+    s_ref, _ = fn._simulate_spikes_torch(u, 10.0, ref, 6.0)
+    fired = s_ref != 0
+    assert 0 < int(fired.sum()) < fired.numel()
+    other = fired.contiguous().clone()
+    other.view(-1)[fired.numel() // 2] ^= True
+    for golden, differs in ((None, None), (fired, False), (other, True)):
+        s, st = fn.spike_stats(u, 10.0, ref, 6.0, keep_mask=True, golden=golden)
+        assert torch.equal(s, s_ref)
+        assert st["fired"].dtype == torch.bool and torch.equal(st["fired"], fired)
+        assert int(st["count"]) == int(fired.sum())
+        assert (st["differs"] is None) if differs is None else (bool(st["differs"]) is differs)
+    s, st = fn.spike_stats(u, 10.0, ref, 6.0)
+    assert st["fired"] is None and st["differs"] is None and int(st["count"]) == int(fired.sum())

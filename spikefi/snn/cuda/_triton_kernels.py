@@ -31,10 +31,19 @@ def _join8(c0, c1, c2, c3, c4, c5, c6, c7, BLOCK: tl.constexpr):  # noqa: N803
 
 # no specialisation on the values of the arguments (sizes divisible by 16, aligned
 # pointers): one compiled kernel per constexpr set, not one more per new tensor shape
-@triton.jit(do_not_specialize=["u_ptr", "s_ptr", "ua_ptr", "theta_ptr", "ref_ptr", "value_ptr", "n_neurons", "steps"])
-def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons, steps,  # noqa: PLR0913
+@triton.jit(do_not_specialize=["u_ptr", "s_ptr", "ua_ptr", "theta_ptr", "ref_ptr", "value_ptr", "mask_ptr", "gold_ptr",
+                               "count_ptr", "diff_ptr", "n_neurons", "steps"])
+def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr,  # noqa: PLR0913
+                 mask_ptr, gold_ptr, count_ptr, diff_ptr, n_neurons, steps,
                  K: tl.constexpr, PER_NEURON: tl.constexpr, WRITE_U: tl.constexpr,  # noqa: N803
-                 HIST64: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+                 HIST64: tl.constexpr, MASK: tl.constexpr, COUNT: tl.constexpr,  # noqa: N803
+                 COMPARE: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+    """Spikes (and optionally the refractory-updated potential) of ``BLOCK`` neurons.
+
+    Optional statistics of the same pass: ``MASK`` writes the firing mask (bool, one byte
+    per bin) to ``mask_ptr``; ``COUNT`` adds the number of spikes to ``count_ptr[0]``
+    (int64); ``COMPARE`` raises ``diff_ptr[0]`` (int32) to 1 when the mask differs from the
+    bool tensor at ``gold_ptr`` anywhere."""
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     nmask = offs < n_neurons
@@ -51,6 +60,8 @@ def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons,
         hist = tl.zeros([BLOCK], dtype=tl.int64)
     else:
         hist = tl.zeros([BLOCK], dtype=tl.int32)
+    total = tl.zeros([BLOCK], dtype=tl.int32)
+    differs = tl.zeros([BLOCK], dtype=tl.int32)
     for t0 in tl.range(0, steps, 8):
         tcol = t0 + cols
         m = nmask[:, None] & (tcol[None, :] < steps)
@@ -75,8 +86,23 @@ def spike_kernel(u_ptr, s_ptr, ua_ptr, theta_ptr, ref_ptr, value_ptr, n_neurons,
                    tl.where(f3, value, zero), tl.where(f4, value, zero), tl.where(f5, value, zero),
                    tl.where(f6, value, zero), tl.where(f7, value, zero), BLOCK)
         tl.store(s_ptr + ptr, s, mask=m)
+        if MASK or COUNT or COMPARE:
+            f = _join8(f0.to(tl.int8), f1.to(tl.int8), f2.to(tl.int8), f3.to(tl.int8), f4.to(tl.int8),
+                       f5.to(tl.int8), f6.to(tl.int8), f7.to(tl.int8), BLOCK)
+            f = tl.where(m, f, 0)  # lanes past the data may "fire" on their zero potential
+            if MASK:
+                tl.store(mask_ptr + ptr, f, mask=m)
+            if COUNT:
+                total += tl.sum(f.to(tl.int32), axis=1)
+            if COMPARE:
+                g = tl.load(gold_ptr + ptr, mask=m, other=0)
+                differs = tl.maximum(differs, tl.max((f != g.to(tl.int8)).to(tl.int32), axis=1))
         if WRITE_U:
             tl.store(ua_ptr + ptr, _join8(a0, a1, a2, a3, a4, a5, a6, a7, BLOCK), mask=m)
+    if COUNT:
+        tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+    if COMPARE:
+        tl.atomic_max(diff_ptr, tl.max(differs, axis=0))
 
 
 @triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out", "steps"])

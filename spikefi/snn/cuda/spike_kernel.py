@@ -72,13 +72,20 @@ def _scalar(value: float, dtype: torch.dtype, device: torch.device) -> torch.Ten
 
 
 def fused_spikes(
-    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float, need_potential: bool = True
+    u: torch.Tensor, theta: float | torch.Tensor, ref: torch.Tensor, ts: float, need_potential: bool = True,
+    *, stats: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(spikes, u_after)`` of a membrane potential (time last), one kernel launch.
 
     With ``need_potential=False`` the refractory-updated potential is not written
     (``None`` is returned in its place): inference needs only the spikes.
     Refractory kernels longer than :data:`MAX_KERNEL_LENGTH` raise ``ValueError``.
+
+    ``stats`` asks for statistics computed in the same pass and receives them: with
+    ``stats["mask"] = True`` the bool firing mask (``stats["fired"]``), always the spike
+    count (``stats["count"]``, a 0-dim int64 device tensor) and, with a bool tensor of
+    ``u``'s shape in ``stats["golden"]``, whether the firing mask differs from it anywhere
+    (``stats["differs"]``, 0-dim bool). Nothing is synchronised with the host.
     """
     triton, _ = _triton()
     shape = u.shape
@@ -100,12 +107,31 @@ def fused_spikes(
     else:
         theta_t = _scalar(float(theta), u.dtype, u.device)
     value = _scalar(1.0 / ts, u.dtype, u.device)
+    mask = count = differs = gold = None
+    if stats is not None:
+        count = torch.zeros((), dtype=torch.int64, device=u.device)
+        if stats.get("mask"):
+            mask = torch.empty(flat.shape, dtype=torch.bool, device=u.device)
+        golden = stats.get("golden")
+        if golden is not None:
+            if golden.shape != shape or golden.dtype != torch.bool or golden.device != u.device:
+                raise ValueError(f"golden must be a bool tensor of shape {tuple(shape)} on {u.device}, "
+                                 f"got {golden.dtype} {tuple(golden.shape)} on {golden.device}")
+            gold = golden.reshape(-1, steps).contiguous().view(torch.uint8)
+            differs = torch.zeros((), dtype=torch.int32, device=u.device)
     if n and steps:
         block = 128
         grid = (triton.cdiv(n, block),)
-        _kernel()[grid](flat, spikes, u_after, theta_t, ref, value, n, steps,
+        _kernel()[grid](flat, spikes, u_after, theta_t, ref, value,
+                        spikes if mask is None else mask.view(torch.uint8), spikes if gold is None else gold,
+                        spikes if count is None else count, spikes if differs is None else differs, n, steps,
                         K=k, PER_NEURON=per_neuron, WRITE_U=need_potential, HIST64=k > 32,
+                        MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None,
                         BLOCK=block, num_warps=4)
+    if stats is not None:
+        stats["count"] = count
+        stats["fired"] = None if mask is None else mask.reshape(shape)
+        stats["differs"] = None if differs is None else differs.bool()
     return spikes.reshape(shape), (u_after.reshape(shape) if need_potential else None)
 
 
