@@ -336,6 +336,17 @@ def synthetic_nmnist(n: int, seed: int = 12345) -> torch.Tensor:
     return (torch.rand(n, 2, 34, 34, 50, generator=g) < dens.view(-1, 1, 1, 1, 1)).float() / 6
 
 
+def gpu_workloads(baseline: dict[str, Any]) -> dict[str, Callable[[Campaign], None]]:
+    """Workloads a, b, b', c of ``../shared/spikefi_baseline``: each injects its rounds."""
+    sites = {r["case"]: r["fault_sites"] for r in baseline["results"] if r.get("fault_sites")}
+    return {
+        "a": lambda c: c.exhaustive(DeadNeuron(), layers=["SF4a"]),
+        "b": lambda c: [c.then_inject(Fault(DeadSynapse(), Site(s[0], tuple(s[1])))) for s in sites["b"]],
+        "b'": lambda c: [c.then_inject(Fault(PerturbedSynapse(2.0), Site(s[0], tuple(s[1])))) for s in sites["b"]],
+        "c": lambda c: [c.then_inject(Fault(DeadNeuron(), Site(s[0], tuple(s[1])))) for s in sites["c"]],
+    }
+
+
 def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     net, _ = build("nmnist_cnn")
@@ -346,19 +357,13 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
     with torch.no_grad():
         labels = torch.cat([predict(net.to(device)(x[i : i + 64].to(device))).cpu() for i in range(0, n, 64)])
     golden = golden_rate(net, x, args.batch_size, device)
-    sites = {r["case"]: r["fault_sites"] for r in baseline["results"] if r.get("fault_sites")}
     spikefi_o4 = {}
     for r in baseline["results"]:
         if r["opt"] == "O4" and r["batch_size"] == 64:
             key = r["case"] + ("'" if r["fault_model"] == "PerturbedSynapse" else "")
             if r["layer"] != "SF4b":
                 spikefi_o4[key] = r["faults_x_samples_per_s"]
-    workloads: dict[str, Callable[[Campaign], None]] = {
-        "a": lambda c: c.exhaustive(DeadNeuron(), layers=["SF4a"]),
-        "b": lambda c: [c.then_inject(Fault(DeadSynapse(), Site(s[0], tuple(s[1])))) for s in sites["b"]],
-        "b'": lambda c: [c.then_inject(Fault(PerturbedSynapse(2.0), Site(s[0], tuple(s[1])))) for s in sites["b"]],
-        "c": lambda c: [c.then_inject(Fault(DeadNeuron(), Site(s[0], tuple(s[1])))) for s in sites["c"]],
-    }
+    workloads = gpu_workloads(baseline)
     results = {}
     for name, inject in workloads.items():
         if args.workloads and name not in args.workloads.split(","):

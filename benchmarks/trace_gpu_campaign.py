@@ -1,33 +1,34 @@
-"""Chrome traces of workload (a) on CUDA (whole campaign: set-up, golden pass, parallel
+"""Chrome traces of a GPU workload (a, b, b', c) on CUDA (whole campaign: set-up, golden pass, parallel
 run), written to ``OUT`` for offline analysis of GPU idle time.
 
-Run: ``PYTHONPATH=. python benchmarks/trace_gpu_campaign.py OUTDIR``.
+Run: ``PYTHONPATH=. python benchmarks/trace_gpu_campaign.py OUTDIR [WORKLOAD]``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_throughput import REF, synthetic_nmnist  # noqa: E402
+from campaign_throughput import REF, SHARED, gpu_workloads, synthetic_nmnist  # noqa: E402
 
 from spikefi.campaign import Campaign  # noqa: E402
-from spikefi.faults import DeadNeuron  # noqa: E402
 from spikefi.snn import predict  # noqa: E402
 from spikefi.zoo import build  # noqa: E402
 
 
-def whole(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: torch.device) -> float:
+def whole(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: torch.device, inject: Any) -> float:
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     with record_function("setup"):
         c = Campaign(net, (x, labels), batch_size=256, seed=0, device=dev)
-        c.exhaustive(DeadNeuron(), layers=["SF4a"])
+        inject(c)
     with record_function("golden"):
         c.golden()
     with record_function("run"):
@@ -38,6 +39,8 @@ def whole(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: torc
 
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "outputs/trace")
+    workload = sys.argv[2] if len(sys.argv) > 2 else "a"
+    inject = gpu_workloads(json.loads((SHARED / "spikefi_baseline" / "spikefi_1.3.0_h100.json").read_text()))[workload]
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     net, _ = build("nmnist_cnn")
@@ -46,12 +49,12 @@ def main() -> None:
     x = synthetic_nmnist(256)
     with torch.no_grad():
         labels = torch.cat([predict(net(x[i : i + 64].to(dev))).cpu() for i in range(0, 256, 64)])
-    walls = [whole(net, x, labels, dev) for _ in range(4)]
-    print("whole campaign (a), ms:", [round(1e3 * w, 1) for w in walls])
+    walls = [whole(net, x, labels, dev, inject) for _ in range(4)]
+    print(f"whole campaign ({workload}), ms:", [round(1e3 * w, 1) for w in walls])
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], with_stack=True) as prof:
-        w = whole(net, x, labels, dev)
+        w = whole(net, x, labels, dev, inject)
     print(f"traced run: {1e3 * w:.1f} ms")
-    prof.export_chrome_trace(str(out / "trace_a.json"))
+    prof.export_chrome_trace(str(out / f"trace_{workload.replace(chr(39), 'p')}.json"))
 
 
 if __name__ == "__main__":

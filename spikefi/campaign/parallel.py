@@ -692,8 +692,10 @@ def _overlay(window: torch.Tensor, ih0: torch.Tensor, iw0: torch.Tensor, rows: _
     pj = (iw0 - rows.w0)[:, None] + torch.arange(size_w, device=device)[None]
     valid = ((pi >= 0) & (pi < ph))[:, :, None] & ((pj >= 0) & (pj < pw))[:, None, :]  # (M, h, w)
     ridx = torch.arange(m, device=device)
-    vals = rows.patch[ridx[:, None, None], :, pi.clamp(0, ph - 1)[:, :, None], pj.clamp(0, pw - 1)[:, None, :], :]
-    vals = vals.permute(0, 3, 1, 2, 4)  # (M, C, h, w, T)
+    cidx = torch.arange(rows.patch.shape[1], device=device)
+    # gathered straight into (M, C, h, w, T) order (no permuted copy)
+    vals = rows.patch[ridx[:, None, None, None], cidx[None, :, None, None], pi.clamp(0, ph - 1)[:, None, :, None],
+                      pj.clamp(0, pw - 1)[:, None, None, :], :]
     if rows.channel is not None and window.shape[1] != 1:
         current = window[ridx, rows.channel]  # (M, h, w, T)
         window[ridx, rows.channel] = torch.where(valid[:, :, :, None], vals[:, 0], current)
@@ -712,13 +714,13 @@ def _window(t: torch.Tensor, rows: torch.Tensor | None, win: tuple, channels: to
     ridx = rows if rows is not None else torch.arange(h0.shape[0], device=device)
     hi = hh.clamp(0, t.shape[2] - 1)[:, :, None]
     wi = ww.clamp(0, t.shape[3] - 1)[:, None, :]
-    if channels is not None:
-        g = t[ridx[:, None, None], channels[:, None, None], hi, wi, :].unsqueeze(3)  # (M, h, w, 1, T)
-    else:
-        g = t[ridx[:, None, None], :, hi, wi, :]  # (M, h, w, C, T)
+    # gathered straight into (M, C, h, w, T) order (no permuted copy)
+    cidx = channels[:, None, None, None] if channels is not None else torch.arange(t.shape[1], device=device)[None, :, None, None]
+    g = t[ridx[:, None, None, None], cidx, hi[:, None], wi[:, None], :]
     if not bool(valid.all()):
-        g = g * valid[:, :, :, None, None].to(g.dtype) if g.dtype != torch.bool else g & valid[:, :, :, None, None]
-    return g.permute(0, 3, 1, 2, 4).contiguous()
+        mask = valid[:, None, :, :, None]
+        g = g * mask.to(g.dtype) if g.dtype != torch.bool else g & mask
+    return g
 
 
 def _paste(golden_spikes: torch.Tensor, rows: torch.Tensor, win_out: torch.Tensor, h0: torch.Tensor,
