@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU suite on one CUDA machine (about 5 minutes on an H100):
-# engine parity with SLAYER on CUDA, the fused-kernel tests, golden inference speed,
+# engine parity with SLAYER on CUDA, the fused-kernel tests, the engines on CUDA against
+# the hook path, golden inference speed,
 # the campaign throughput workloads of ../shared/spikefi_baseline and, where two or more
 # GPUs are visible, one campaign sharded over two of them (run_on_devices).
 # Usage: SPIKEFI_REFERENCE_DIR=... SPIKEFI_SHARED_DIR=... bash benchmarks/gpu_suite.sh [OUTDIR]
@@ -9,9 +10,9 @@ out="${1:-outputs/gpu_suite}"
 mkdir -p "$out"
 export PYTHONPATH="${PYTHONPATH:-.}" PYTHONUNBUFFERED=1 SPIKEFI_REQUIRE_REFERENCE=1 SPIKEFI_TEST_DEVICE=cuda
 nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/gpu.txt"
-python3 -m pytest tests/snn -q -s -p no:cacheprovider 2>&1 | tee "$out/parity.log"
+python3 -m pytest tests/snn tests/campaign/test_cuda_engines.py -q -s -p no:cacheprovider 2>&1 | tee "$out/parity.log"
 python3 benchmarks/golden_inference.py 2>&1 | tee "$out/golden.log"
-python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --repeats 3 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
+python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --repeats 5 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   python3 benchmarks/campaign_throughput.py --suite multi --devices cuda:0,cuda:1 --json "$out/multi.json" 2>&1 | tee "$out/multi.log"
 fi
