@@ -8,14 +8,18 @@ and ends with the list of files and its wall time. The list is also written to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 import torch
+
+from spikefi.errors import SpikeFIError
 
 matplotlib.use("Agg")  # never open a window; the figures are only saved
 
@@ -60,6 +64,8 @@ class ExampleRun:
         self.out = Path(args.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.files: list[tuple[Path, str]] = []
+        #: set when the body run under :meth:`guard` failed with a SpikeFIError
+        self.failed = False
         mode = "quick (tiny sizes, smoke test)" if args.quick else "normal"
         print(f"=== spikefi example '{name}': {title}")
         print(f"mode: {mode}; seed: {args.seed}; torch threads: {torch.get_num_threads()}; "
@@ -87,6 +93,19 @@ class ExampleRun:
         path = self.out / filename
         path.write_text(text)
         return self.saved(path, what)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """The example's body: a :class:`SpikeFIError` is reported as ``error: ...`` and
+        sets :attr:`failed` (the example then returns exit code 2); torch's thread count
+        is restored whatever happens."""
+        try:
+            yield
+        except SpikeFIError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.failed = True
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Restores torch's thread count (examples also run in-process, e.g. from tests)."""

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "run the campaign (sequential engine: late start + early stop)",
         "print the summary, save the table, a per-layer critical bar chart and a site heat map",
     ])
-    try:
+    with run.guard():
         run.stage("loading the model and the data")
         net, _, meta = load_pretrained("digits_cnn")
         _, test = load_spiking_digits(seed=0)
@@ -108,11 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         heat_layer = args.heatmap_layer or (spatial[0] if spatial else layers[0])
         run.save_figure(plots.site_heatmap(t, heat_layer, value="critical_rate"), "heatmap.png",
                         f"heat map: critical rate per neuron site of {heat_layer} (channels pooled)")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     return run.finish({
         "rounds": f"{len(t)} ({', '.join(layers)})",
         "golden accuracy": fmt_pct(s["golden_accuracy"]),

@@ -25,7 +25,6 @@ import pandas as pd
 from spikefi import plots
 from spikefi.campaign import Campaign
 from spikefi.data import load_spiking_digits
-from spikefi.errors import SpikeFIError
 from spikefi.faults import BitFlipSynapse, Fault, FloatBitFlipSynapse, Site
 from spikefi.zoo import load_pretrained
 
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         f"float32 campaign: flip float32 bit {', '.join(map(str, float_bits))} of the same weights, one round each",
         "save the tables, accuracy-vs-bit figures and per-layer critical rates per bit",
     ])
-    try:
+    with run.guard():
         run.stage("loading the model and the data")
         net, _, _ = load_pretrained("digits_cnn")
         _, test = load_spiking_digits(seed=0)
@@ -137,11 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         fig = plots.accuracy_vs_parameter(fres.table, model="FloatBitFlipSynapse")
         fig.axes[0].set_title("float32 weights: accuracy vs flipped bit\n(23..30 = exponent, 30 = its MSB)")
         run.save_figure(fig, "accuracy_vs_bit_float32.png", "accuracy vs float32 exponent bit")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     worst_int = per_bit[per_bit.encoding == "int8"].sort_values("mean_accuracy").iloc[0]
     worst_float = per_bit[per_bit.encoding == "float32"].sort_values("mean_accuracy").iloc[0]
     return run.finish({

@@ -21,7 +21,6 @@ import pandas as pd
 
 from spikefi.campaign import Campaign
 from spikefi.data import load_spiking_digits
-from spikefi.errors import SpikeFIError
 from spikefi.faults import DeadNeuron, DeadSynapse
 from spikefi.zoo import load_pretrained
 
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "run the same rounds with engine='naive', then with engine='sequential'; time each",
         "print wall times, fault x sample throughput and the speed-up; check the tables are identical",
     ])
-    try:
+    with run.guard():
         run.stage("loading the model and the data")
         net, _, _ = load_pretrained("digits_cnn")
         _, test = load_spiking_digits(seed=0)
@@ -137,11 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             "comparison": detail,
         }
         run.save_text(json.dumps(report, indent=2), "timings.json", "wall times, throughputs, speed-up, identity check")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     rc = run.finish({
         "naive": f"{timing['naive']:.2f} s ({work / timing['naive']:.1f} faults x samples / s)",
         "sequential": f"{timing['sequential']:.2f} s ({work / timing['sequential']:.1f} faults x samples / s)",

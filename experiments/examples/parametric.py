@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "run the campaign (sequential engine)",
         "print accuracy per (parameter, factor), save the table and accuracy-vs-factor figures",
     ])
-    try:
+    with run.guard():
         run.stage("loading the model and the data")
         net, net_params, _ = load_pretrained("digits_cnn")
         _, test = load_spiking_digits(seed=0)
@@ -98,11 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             fig.axes[0].set_title(f"{parameter} x factor in {neurons} random {args.layer} neurons\n"
                                   f"(mean and min-max over {repeats} round(s))")
             run.save_figure(fig, f"accuracy_vs_{parameter}_factor.png", f"accuracy vs {parameter} factor")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     worst = sweep.sort_values("mean_accuracy").iloc[0]
     return run.finish({
         "rounds": f"{len(t)} ({len(PARAMETERS)} parameters x {len(factors)} factors x {repeats})",

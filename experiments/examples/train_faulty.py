@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({during_epochs} epoch(s))",
         "check the best weights of each scenario with a new campaign on the same fault sites; plot the curves",
     ])
-    try:
+    with run.guard():
         run.stage("loading the model and the data")
         net, _, _ = load_pretrained("digits_cnn")
         train_set, test = load_spiking_digits(seed=0)
@@ -141,11 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_title(f"Training under faults: {args.count} {args.model} {args.layer} neurons\n"
                      "(test accuracy measured under the fault)")
         run.save_figure(fig, "training_curves.png", "train/test accuracy per epoch, both scenarios")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     return run.finish({
         "fault": f"{args.count} {args.model} neurons in {args.layer}",
         "before": f"{fmt_pct(acc_before)} under the fault (golden {fmt_pct(acc_golden)})",

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate on the test split (accuracy, NumSpikes loss, firing rates)",
         "save it with spikefi.zoo.save_network and reload it to check; plot the training curves",
     ])
-    try:
+    with run.guard():
         run.stage("data and network")
         train_set, test_set = load_spiking_digits(seed=0)
         net, net_params = build(args.architecture, seed=args.seed)
@@ -94,11 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         fig.axes[0].set_title(f"Training curves: {args.architecture} from scratch")
         fig.axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         run.save_figure(fig, "training_curves.png", "train/test accuracy per epoch")
-    except SpikeFIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if run.failed:
         return 2
-    finally:
-        run.close()
     return run.finish({
         "test accuracy": f"{fmt_pct(ev.accuracy)} after {epochs} epoch(s) (shipped model: 98.61% after 20)",
         "model": str(model_path),

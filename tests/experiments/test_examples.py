@@ -77,3 +77,14 @@ def test_example_quick(name, tmp_path, capsys):
     elif name == "train_faulty":
         history = pd.read_csv(tmp_path / "history.csv")
         assert set(history["scenario"]) == {"pre", "during"}
+
+
+def test_example_error_is_reported_with_exit_code_2(tmp_path, capsys):
+    from experiments.examples import basic
+
+    threads = torch.get_num_threads()
+    rc = basic.main(["--quick", "--threads", "2", "--layers", "NOPE", "--output-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert "error: unknown layer 'NOPE'" in captured.err and "=== done" not in captured.out
+    assert torch.get_num_threads() == threads
