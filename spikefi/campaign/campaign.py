@@ -32,6 +32,7 @@ from ..faults.quantization import QuantParams, affine_params, dequantize, quanti
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
 from ..faults.timing import Permanent, Timing
 from ..snn import precision
+from ..snn.functional import count_true
 from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts, spike_counts
@@ -41,7 +42,6 @@ from .engine import (
     Engine,
     PreparedRound,
     RoundStats,
-    count_true,
     faults_json,
     get_engine,
     scoped_injection,

@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseContext, SynapseFaultModel
 from ..faults.sites import ResolvedFault
 from ..faults.timing import Permanent, PerSample, sample_rng
-from ..snn.functional import count_true
+from ..snn.functional import stats_of_spikes
 from ..snn.loss import spike_counts
 
 if TYPE_CHECKING:
@@ -222,9 +222,7 @@ def spikes_with_stats(slayer: Any, u: torch.Tensor, keep_mask: bool = False,
             and "spike" not in vars(slayer)):
         return slayer.spike_stats(u, keep_mask=keep_mask, golden=golden)
     s = slayer.spike(u)
-    fired = s != 0
-    return s, {"count": count_true(fired), "fired": fired if keep_mask else None,
-               "differs": None if golden is None else (fired != golden).any()}
+    return s, stats_of_spikes(s, keep_mask, golden)
 
 
 def faulty_layer(
@@ -562,10 +560,10 @@ def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int]
                 checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
             continue
         s = faulty_layer(campaign, name, s, lf, samples, prep.round_id)
-        fired = s != 0
-        counts.append(count_true(fired))
+        st = stats_of_spikes(s, golden=golden["spikes"][name] if check else None)
+        counts.append(st["count"])
         if check:
-            checked.append((i, (fired != golden["spikes"][name]).any().long()))
+            checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
     values, loss, pred = _finish_tensors(campaign, s, y, golden)
     pending.append({"stats": stats, "ints": [*counts, *(c[1] for c in checked), *values.unbind()],
                     "checked": [c[0] for c in checked], "loss": loss, "pred": pred})
