@@ -83,10 +83,11 @@ def peak_memory_mib(device: torch.device) -> float:
     return float("nan")
 
 
-def golden_rate(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch.device, repeats: int = 2) -> float:
+def golden_passes(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch.device, repeats: int = 2) -> list[float]:
+    """Seconds of ``repeats`` inference passes over ``x`` (after one warm-up batch)."""
     net = net.to(device).eval()
     x = x.to(device)
-    best = float("inf")
+    times = []
     with torch.no_grad():
         net(x[:batch])
         for _ in range(repeats):
@@ -95,8 +96,13 @@ def golden_rate(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch
             for i in range(0, len(x), batch):
                 net(x[i : i + batch])
             sync(device)
-            best = min(best, time.perf_counter() - t0)
-    return len(x) / best
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def golden_rate(net: torch.nn.Module, x: torch.Tensor, batch: int, device: torch.device, repeats: int = 2) -> float:
+    """Golden inference samples/s of the best of ``repeats`` passes."""
+    return len(x) / min(golden_passes(net, x, batch, device, repeats))
 
 
 PROFILE: dict[str, Any] = {"dir": None}
@@ -249,11 +255,15 @@ def cpu_suite(args: argparse.Namespace) -> dict[str, Any]:
                 builder(cmpn, subset)
             return cmpn
 
-        # golden inference measured next to the runs it is compared with (best of 3: the
-        # least disturbed pass on a shared machine)
-        golden = golden_rate(net, x, args.batch_size, device, repeats=3)
+        # golden inference measured around the runs it is compared with: on a shared machine
+        # a single short pass is as noisy as the load of the moment, so the rate is that of
+        # the mean of 4 passes before and 4 after (a naive run, minutes long, averages too)
+        passes = golden_passes(net, x, args.batch_size, device, repeats=4)
         modes = {e: run_mode(make, e, args.chunk_size, device) for e in ("naive", "sequential", "parallel")}
-        golden = max(golden, golden_rate(net, x, args.batch_size, device, repeats=3))
+        passes += golden_passes(net, x, args.batch_size, device, repeats=4)
+        golden = len(x) / (sum(passes) / len(passes))
+        print(f"\ngolden passes around the runs: {len(x) / max(passes):,.0f} .. {len(x) / min(passes):,.0f} samples/s "
+              f"(mean {golden:,.0f})")
         print(f"\n(rounds: a seeded subset of {k} of the {total} rounds of this workload)")
         results[wname] = report(wname, modes, golden, args.batch_size)
         full = run_mode(lambda: make(None), "parallel", args.chunk_size, device)
