@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "output_dir": "outputs/search",
     "tracking": {"experiment": "spikefi-search", "uri": None, "enabled": True},
 }
-OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--no-progress")
+OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--fail-running", "--no-progress")
 TOP = 10
 
 
@@ -147,11 +147,18 @@ class SearchJob:
 
 
 def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None, launcher: str | None = None,
-            progress: bool = True, parent_run_id: str | None = None) -> dict[str, Any]:
+            progress: bool = True, parent_run_id: str | None = None, fail_running: bool = False) -> dict[str, Any]:
     """Runs the search; logs to MLflow when ``client`` is given (the search run nested under
-    ``parent_run_id`` when given). Returns a summary."""
-    from spikefi.search.study import run_search, trials_table
+    ``parent_run_id`` when given). Returns a summary.
 
+    First, trials that a killed worker of this host left RUNNING are marked FAIL (with
+    ``fail_running``: every RUNNING trial of the study, for when no worker runs anywhere)."""
+    from spikefi.search.study import fail_orphaned_trials, run_search, trials_table
+
+    orphans = fail_orphaned_trials(job.study, all_running=fail_running)
+    if orphans:
+        print(f"marked {len(orphans)} RUNNING trial(s) of the study FAIL "
+              f"({'--fail-running' if fail_running else 'their worker process is gone'}): {orphans}", flush=True)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     golden = job.evaluator.golden_accuracy
     parent = None
@@ -206,6 +213,7 @@ def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None
             _log_parent_end(client, parent, job, summary, files, status)
             summary["run_id"] = parent
     summary["trials_this_worker"] = len(records)
+    summary["orphaned_trials_failed"] = orphans
     return summary
 
 
@@ -370,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser("python -m experiments.search", __doc__, "search_worst_faults.yaml")
     ap.add_argument("--worker", type=int, default=0, help="worker index (offsets the sampler seed)")
     ap.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow (local files and the study only)")
+    ap.add_argument("--fail-running", action="store_true",
+                    help="first mark every RUNNING trial of the study FAIL (trials of killed workers on other "
+                         "hosts; only when no worker runs anywhere). Orphans of this host are failed anyway")
 
     def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
@@ -380,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         if track:
             launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         job = SearchJob(copy.deepcopy(config), worker=args.worker)
-        summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress)
+        summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress,
+                          fail_running=args.fail_running)
         print_summary(summary, track, uri)
         return 0
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -48,8 +50,11 @@ from .space import FaultSpace, describe_faults
 
 __all__ = [
     "OBJECTIVES", "SAMPLERS", "PRUNERS", "TrialRecord", "make_sampler", "make_pruner", "open_storage",
-    "create_study", "run_search", "objective_values", "trials_table",
+    "create_study", "run_search", "objective_values", "trials_table", "fail_orphaned_trials", "WORKER_ATTR",
 ]
+
+#: user attribute of every trial this loop asks for: the host and process id of its worker
+WORKER_ATTR = "spikefi_worker"
 
 #: objective name -> Optuna directions
 OBJECTIVES: dict[str, list[str]] = {
@@ -220,6 +225,48 @@ def _intermediate(objective: str, score: FaultSetScore) -> float:
     return score.accuracy if objective == "accuracy" else score.critical_rate
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def fail_orphaned_trials(study: optuna.Study, all_running: bool = False) -> list[int]:
+    """Marks FAIL the RUNNING trials whose worker is gone; returns their numbers.
+
+    A worker killed without a chance to clean up (SIGKILL, a crash, a lost machine)
+    leaves its in-flight trials RUNNING. Every trial asked by :func:`run_search` records
+    its worker's host and process id (user attribute :data:`WORKER_ATTR`); a RUNNING trial
+    of a process of this host that no longer exists is an orphan. Trials of other hosts
+    cannot be checked from here: ``all_running=True`` fails every RUNNING trial of the
+    study — use it only when no worker is running anywhere.
+
+    Example:
+        >>> study = create_study(None, "orphans", "accuracy", make_sampler("random", 0, 1), None)
+        >>> t = study.ask()
+        >>> t.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": 2**22 + 7})  # no such process
+        >>> fail_orphaned_trials(study)
+        [0]
+    """
+    host, me = socket.gethostname(), os.getpid()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = t.user_attrs.get(WORKER_ATTR)
+        mine_here = isinstance(worker, dict) and worker.get("host") == host and isinstance(worker.get("pid"), int)
+        orphan = all_running or (mine_here and worker["pid"] != me and not _process_alive(worker["pid"]))
+        if orphan:
+            try:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            except (ValueError, RuntimeError):  # finished by its worker meanwhile
+                continue
+            failed.append(t.number)
+    return failed
+
+
 def run_search(
     study: optuna.Study,
     space: FaultSpace,
@@ -237,7 +284,8 @@ def run_search(
 
     Returns the records of this process's trials, in trial order. An interruption
     (KeyboardInterrupt, an error) marks the unfinished trials of the current batch FAIL and
-    re-raises; finished trials are already in the storage.
+    re-raises; finished trials are already in the storage. Trials a killed worker left
+    RUNNING are failed by :func:`fail_orphaned_trials` (the entry point calls it first).
     """
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}; allowed: {list(OBJECTIVES)}")
@@ -250,11 +298,14 @@ def run_search(
     two_stage = evaluator.stages == 2
     records: list[TrialRecord] = []
     t_start = time.perf_counter()
+    worker = {"host": socket.gethostname(), "pid": os.getpid()}
     done = 0
     while done < n_trials:
         if timeout is not None and time.perf_counter() - t_start > timeout:
             break
         trials = [study.ask() for _ in range(min(batch, n_trials - done))]
+        for t in trials:
+            t.set_user_attr(WORKER_ATTR, worker)
         done += len(trials)
         told: set[int] = set()
         try:

@@ -107,6 +107,54 @@ def test_two_workers_share_one_journal_study_without_lost_or_duplicated_trials(s
         assert len(kids) == 6
 
 
+def test_trials_of_a_killed_worker_are_failed_by_the_next_one(store, tmp_path, capsys):
+    """SIGKILL a worker while a batch is in flight: its trials stay RUNNING in the study
+    until the next worker of this host starts, which marks them FAIL before its own."""
+    import os
+    import signal
+    import time
+
+    from spikefi.search.study import WORKER_ATTR, open_storage
+
+    journal = tmp_path / "study.log"
+    config = write_config(tmp_path, trials=2000, batch=16, pruner={"name": "none"},
+                          data={**SEARCH["data"], "max_samples": 120})
+    storage_url = f"journal:{journal}"
+    running: list[int] = []
+    for _attempt in range(3):  # a kill may land between two batches: try again
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.search", "--config", str(config), "--no-progress",
+                                 "--no-mlflow", "--set", f"search.study.storage={storage_url}"],
+                                cwd=tmp_path, env=entry_env(store), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300
+            while time.time() < deadline and proc.poll() is None:
+                try:
+                    study = optuna.load_study(study_name="worst-SF3", storage=open_storage(storage_url))
+                except KeyError:  # not created yet
+                    study = None
+                if study is not None and any(t.user_attrs.get(WORKER_ATTR, {}).get("pid") == proc.pid
+                                             for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
+                    break
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        study = optuna.load_study(study_name="worst-SF3", storage=open_storage(storage_url))
+        running = [t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
+        if running:
+            break
+    assert running, "the worker was never caught with a batch in flight"
+    assert entry.main(["--config", str(config), "--no-progress", "--no-mlflow", "--set", f"search.study.storage={storage_url}",
+                       "--set", "search.trials=2", "--set", "search.batch=2"]) == 0
+    out = capsys.readouterr().out
+    assert f"marked {len(running)} RUNNING trial(s) of the study FAIL (their worker process is gone): {running}" in out
+    study = optuna.load_study(study_name="worst-SF3", storage=open_storage(storage_url))
+    states = {t.number: t.state.name for t in study.trials}
+    assert "RUNNING" not in states.values()
+    assert all(states[n] == "FAIL" for n in running)
+    assert sum(s == "COMPLETE" for s in states.values()) >= 2
+
+
 def test_bad_input_fails_before_any_work(store, tmp_path, capsys):
     bad_storage = write_config(tmp_path)
     assert entry.main(["--config", str(bad_storage), "--set", "search.study.storage=sqlite:////no/such/dir/s.db"]) == 2

@@ -13,7 +13,9 @@ from spikefi.errors import ConfigError
 from spikefi.faults import DeadNeuron, Fault, SaturatedNeuron, Site
 from spikefi.search import FaultSetEvaluator, FaultSpace
 from spikefi.search.study import (
+    WORKER_ATTR,
     create_study,
+    fail_orphaned_trials,
     make_pruner,
     make_sampler,
     open_storage,
@@ -191,3 +193,37 @@ def test_an_interrupted_batch_leaves_no_running_trials(evaluator):
         run_search(study, space, evaluator, "accuracy", n_trials=12, batch=4, on_trial=stop)
     states = [t.state.name for t in study.trials]
     assert states == ["COMPLETE"] * 8  # the second batch was told before the callback stopped the loop
+
+
+def test_orphaned_running_trials_are_failed_and_live_ones_kept(evaluator):
+    """A RUNNING trial whose worker process (on this host) is gone is failed; one of a live
+    process, one of another host and one without a worker record are kept, unless every
+    RUNNING trial is to be failed."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        study = create_study(None, "o", "accuracy", make_sampler("random", 0, 1), None)
+        host = socket.gethostname()
+        workers = [{"host": host, "pid": dead.pid}, {"host": host, "pid": live.pid},
+                   {"host": host + "-elsewhere", "pid": dead.pid}, None]
+        for w in workers:
+            t = study.ask()
+            if w is not None:
+                t.set_user_attr(WORKER_ATTR, w)
+        space = FaultSpace(evaluator.netmap.layers, SPACE, evaluator.steps)
+        run_search(study, space, evaluator, "accuracy", n_trials=2, batch=2)  # finished trials are not touched
+        assert fail_orphaned_trials(study) == [0]
+        states = {t.number: t.state.name for t in study.trials}
+        assert states == {0: "FAIL", 1: "RUNNING", 2: "RUNNING", 3: "RUNNING", 4: "COMPLETE", 5: "COMPLETE"}
+        assert study.trials[4].user_attrs[WORKER_ATTR]["pid"] == __import__("os").getpid()
+        assert fail_orphaned_trials(study) == []
+        assert fail_orphaned_trials(study, all_running=True) == [1, 2, 3]
+        assert {t.state.name for t in study.trials[:4]} == {"FAIL"}
+    finally:
+        live.kill()
+        live.wait()
