@@ -134,7 +134,12 @@ def run_mode(make: Callable[[], Campaign], engine: str, chunk: int, device: torc
     gc.collect()  # garbage of earlier runs is not collected inside this one
     reset_peak(device)
     sync(device)
-    gc_timer = _GcTimer().__enter__()
+    with _GcTimer() as gc_timer:
+        return _run_mode_timed(make, engine, chunk, device, gc_timer)
+
+
+def _run_mode_timed(make: Callable[[], Campaign], engine: str, chunk: int, device: torch.device,
+                    gc_timer: _GcTimer) -> dict[str, Any]:
     prof = None
     if PROFILE["dir"] and engine == "parallel":
         import cProfile
@@ -151,7 +156,6 @@ def run_mode(make: Callable[[], Campaign], engine: str, chunk: int, device: torc
     result = cmpn.run(engine=engine, chunk_size=chunk, progress=False, keep_predictions=True)
     sync(device)
     wall = time.perf_counter() - t0
-    gc_timer.__exit__()
     if prof is not None:
         import pstats
 

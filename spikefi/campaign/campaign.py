@@ -62,6 +62,8 @@ class _LazyGenerator:
         self._rng: np.random.Generator | None = None
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # private and special names (copy, pickle) are not the generator's
+            raise AttributeError(name)
         if self._rng is None:
             self._rng = np.random.default_rng(self._seed)
         return getattr(self._rng, name)
@@ -430,7 +432,7 @@ class Campaign:
         for entry, row in zip(cache, per_batch, strict=True):
             entry["spike_counts"] = dict(zip(self.netmap.order, row, strict=True))
         correct, tied = (int(v) for v in torch.stack([torch.stack(correct_t).sum(), torch.stack(tied_t).sum()]).tolist())
-        loss_sum = float(torch.stack(loss_t).sum()) if loss_t else 0.0
+        loss_sum = sum(torch.stack(loss_t).tolist()) if loss_t else 0.0  # summed in batch order, as floats
         n = self.num_samples
         neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
         summary = {

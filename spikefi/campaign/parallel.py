@@ -607,7 +607,7 @@ def _entry_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: 
     model = prepared[rounds[0]].layers[name].neuron[0].fault.model
     trains = g_spikes[:, pos[:, 0], pos[:, 1], pos[:, 2]].to(campaign.dtype) * value  # (B, R, T)
     new = model.apply(trains, value)
-    changed = (new != trains).any(-1)  # (B, R)
+    changed = ((new != 0) != (trains != 0)).any(-1)  # (B, R): the firing pattern changed
     b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
     patch = g_spikes[b_idx, :, pos[r_idx, 1], pos[r_idx, 2]].to(campaign.dtype) * value  # (M, C, T)
     patch[torch.arange(b_idx.numel(), device=device), pos[r_idx, 0]] = new[b_idx, r_idx]

@@ -30,11 +30,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import socket
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +52,8 @@ from .space import FaultSpace, describe_faults
 
 __all__ = [
     "OBJECTIVES", "SAMPLERS", "PRUNERS", "TrialRecord", "make_sampler", "make_pruner", "open_storage",
-    "create_study", "run_search", "objective_values", "trials_table", "fail_orphaned_trials", "WORKER_ATTR",
+    "create_study", "run_search", "objective_values", "trials_table", "fail_orphaned_trials", "worker_identity",
+    "WORKER_ATTR",
 ]
 
 #: user attribute of every trial this loop asks for: the host and process id of its worker
@@ -235,30 +238,79 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> int:
+    """When process ``pid`` started (clock ticks since boot; 0 where unknown)."""
+    stat = _read(f"/proc/{pid}/stat")
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the name may hold spaces
+    except (IndexError, ValueError):
+        return 0
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+_TOKEN = uuid.uuid4().hex
+
+
+def worker_identity() -> dict[str, Any]:
+    """Who runs a trial: host, boot and process-id namespace (pids mean something only
+    within both), pid, the process's start time (a reused pid starts later) and a token
+    unique to this process (a restarted container may run its worker under the same pid)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "boot": _read("/proc/sys/kernel/random/boot_id"),
+            "pidns": _pid_namespace(), "pid": pid, "start": _start_ticks(pid), "token": _TOKEN}
+
+
+def _orphaned(worker: Any, me: dict[str, Any]) -> bool:
+    """Whether a trial's recorded worker is certainly gone, judged from this process."""
+    if not isinstance(worker, dict) or not isinstance(worker.get("pid"), int):
+        return False  # not recorded by this loop: unknown
+    if any(worker.get(k) != me[k] for k in ("host", "boot", "pidns")):
+        return False  # another machine, boot or pid namespace: its pids cannot be checked here
+    if worker.get("token") == me["token"]:
+        return False  # this process's own trial
+    pid = worker["pid"]
+    if pid == me["pid"] or not _process_alive(pid):
+        return True
+    start = worker.get("start", 0)
+    return bool(start) and _start_ticks(pid) not in (0, start)  # the pid now belongs to another process
+
+
 def fail_orphaned_trials(study: optuna.Study, all_running: bool = False) -> list[int]:
     """Marks FAIL the RUNNING trials whose worker is gone; returns their numbers.
 
     A worker killed without a chance to clean up (SIGKILL, a crash, a lost machine)
     leaves its in-flight trials RUNNING. Every trial asked by :func:`run_search` records
-    its worker's host and process id (user attribute :data:`WORKER_ATTR`); a RUNNING trial
-    of a process of this host that no longer exists is an orphan. Trials of other hosts
+    who runs it (:func:`worker_identity`, user attribute :data:`WORKER_ATTR`); a RUNNING
+    trial of this host, boot and pid namespace whose process no longer exists (or whose
+    pid now belongs to another process) is an orphan. Trials of other hosts or containers
     cannot be checked from here: ``all_running=True`` fails every RUNNING trial of the
     study — use it only when no worker is running anywhere.
 
     Example:
         >>> study = create_study(None, "orphans", "accuracy", make_sampler("random", 0, 1), None)
         >>> t = study.ask()
-        >>> t.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": 2**22 + 7})  # no such process
+        >>> t.set_user_attr(WORKER_ATTR, {**worker_identity(), "pid": 2**22 + 7, "token": "gone"})  # no such process
         >>> fail_orphaned_trials(study)
         [0]
     """
-    host, me = socket.gethostname(), os.getpid()
+    me = worker_identity()
     failed = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        worker = t.user_attrs.get(WORKER_ATTR)
-        mine_here = isinstance(worker, dict) and worker.get("host") == host and isinstance(worker.get("pid"), int)
-        orphan = all_running or (mine_here and worker["pid"] != me and not _process_alive(worker["pid"]))
-        if orphan:
+        if all_running or _orphaned(t.user_attrs.get(WORKER_ATTR), me):
             try:
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             except (ValueError, RuntimeError):  # finished by its worker meanwhile
@@ -298,7 +350,7 @@ def run_search(
     two_stage = evaluator.stages == 2
     records: list[TrialRecord] = []
     t_start = time.perf_counter()
-    worker = {"host": socket.gethostname(), "pid": os.getpid()}
+    worker = worker_identity()
     done = 0
     while done < n_trials:
         if timeout is not None and time.perf_counter() - t_start > timeout:
@@ -313,7 +365,8 @@ def run_search(
         except BaseException:
             for t in trials:
                 if t.number not in told:
-                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+                    with contextlib.suppress(ValueError, RuntimeError):  # failed meanwhile (--fail-running)
+                        study.tell(t, state=optuna.trial.TrialState.FAIL)
             raise
         for rec in batch_records:
             records.append(rec)

@@ -136,3 +136,20 @@ def test_network_never_modified():
     c.then_inject([Fault(DeadSynapse(), Site("SC1"), count=20), Fault(DeadNeuron(), Site("SF3"))])
     c.run(progress=False)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_lazy_site_generator_draws_like_numpy_and_copies():
+    """Fault sites are drawn from a generator seeded at its first use: the same draws as
+    numpy's, and copying or pickling it (e.g. in a user's RandomModel.draw) works."""
+    import copy
+    import pickle
+
+    import numpy as np
+
+    from spikefi.campaign.campaign import _LazyGenerator
+
+    seed = [3, 1, 4, 7]
+    lazy = _LazyGenerator(seed)
+    for clone in (copy.copy(lazy), copy.deepcopy(lazy), pickle.loads(pickle.dumps(lazy))):
+        assert clone.choice(100, size=5).tolist() == np.random.default_rng(seed).choice(100, size=5).tolist()
+    assert lazy.integers(0, 1000, 4).tolist() == np.random.default_rng(seed).integers(0, 1000, 4).tolist()

@@ -23,6 +23,7 @@ from spikefi.search.study import (
     parse_faults,
     run_search,
     trials_table,
+    worker_identity,
 )
 
 SPACE = {"k": 2, "layers": ["SC2", "SF3"], "models": ["DeadNeuron", "SaturatedNeuron"]}
@@ -199,7 +200,6 @@ def test_orphaned_running_trials_are_failed_and_live_ones_kept(evaluator):
     """A RUNNING trial whose worker process (on this host) is gone is failed; one of a live
     process, one of another host and one without a worker record are kept, unless every
     RUNNING trial is to be failed."""
-    import socket
     import subprocess
     import sys
 
@@ -208,9 +208,9 @@ def test_orphaned_running_trials_are_failed_and_live_ones_kept(evaluator):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         study = create_study(None, "o", "accuracy", make_sampler("random", 0, 1), None)
-        host = socket.gethostname()
-        workers = [{"host": host, "pid": dead.pid}, {"host": host, "pid": live.pid},
-                   {"host": host + "-elsewhere", "pid": dead.pid}, None]
+        me = worker_identity()
+        workers = [{**me, "pid": dead.pid, "token": "a"}, {**me, "pid": live.pid, "token": "b", "start": 0},
+                   {**me, "host": me["host"] + "-elsewhere", "pid": dead.pid, "token": "c"}, None]
         for w in workers:
             t = study.ask()
             if w is not None:
@@ -227,3 +227,21 @@ def test_orphaned_running_trials_are_failed_and_live_ones_kept(evaluator):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_reused_pid_or_an_earlier_process_with_my_pid_is_an_orphan():
+    """A pid now held by another process (another start time), and a trial recorded under
+    this process's pid by an earlier process (another token, e.g. a restarted container),
+    are orphans; this process's own trials are not."""
+    import os
+
+    from spikefi.search.study import _orphaned
+
+    me = worker_identity()
+    assert not _orphaned(me, me)
+    assert _orphaned({**me, "token": "earlier"}, me)
+    if me["start"]:  # Linux: start times are known
+        parent = {**me, "pid": os.getppid(), "token": "x", "start": 1}  # alive, but started at another time
+        assert _orphaned(parent, me)
+        assert not _orphaned({**parent, "start": 0}, me)  # unknown start time: alive means alive
+    assert not _orphaned({**me, "pidns": -1, "pid": 2**22 + 7, "token": "y"}, me)  # another namespace: unknown
