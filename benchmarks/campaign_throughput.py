@@ -353,6 +353,18 @@ def synthetic_nmnist(n: int, seed: int = 12345) -> torch.Tensor:
     return (torch.rand(n, 2, 34, 34, 50, generator=g) < dens.view(-1, 1, 1, 1, 1)).float() / 6
 
 
+def nmnist_inputs(device: torch.device, n: int = 256) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """SpikeFI's N-MNIST CNN (on ``device``, eval mode), ``n`` synthetic inputs (on the
+    host, as SpikeFI's loader keeps them) and their labels: our own fp32 golden predictions."""
+    net, _ = build("nmnist_cnn")
+    net.load_state_dict(torch.load(REF / "nmnist_cnn_net.pt", map_location="cpu", weights_only=True))
+    net = net.to(device).eval()
+    x = synthetic_nmnist(n)
+    with torch.no_grad():
+        labels = torch.cat([predict(net(x[i : i + 64].to(device))).cpu() for i in range(0, n, 64)])
+    return net, x, labels
+
+
 def gpu_workloads(baseline: dict[str, Any]) -> dict[str, Callable[[Campaign], None]]:
     """Workloads a, b, b', c of ``../shared/spikefi_baseline``: each injects its rounds."""
     sites = {r["case"]: r["fault_sites"] for r in baseline["results"] if r.get("fault_sites")}
@@ -366,13 +378,8 @@ def gpu_workloads(baseline: dict[str, Any]) -> dict[str, Callable[[Campaign], No
 
 def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
-    net, _ = build("nmnist_cnn")
-    net.load_state_dict(torch.load(REF / "nmnist_cnn_net.pt", map_location="cpu", weights_only=True))
     baseline = json.loads((SHARED / "spikefi_baseline" / "spikefi_1.3.0_h100.json").read_text())
-    n = 32 if args.quick else 256
-    x = synthetic_nmnist(n)
-    with torch.no_grad():
-        labels = torch.cat([predict(net.to(device)(x[i : i + 64].to(device))).cpu() for i in range(0, n, 64)])
+    net, x, labels = nmnist_inputs(device, 32 if args.quick else 256)
     golden = golden_rate(net, x, args.batch_size, device)
     spikefi_o4 = {}
     for r in baseline["results"]:

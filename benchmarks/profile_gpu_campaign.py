@@ -6,7 +6,6 @@ Run: ``PYTHONPATH=. python benchmarks/profile_gpu_campaign.py`` on a CUDA machin
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,12 +13,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_throughput import REF, SHARED, synthetic_nmnist  # noqa: E402
+from campaign_throughput import nmnist_inputs  # noqa: E402
 
 from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.faults import DeadNeuron  # noqa: E402
-from spikefi.snn import predict  # noqa: E402
-from spikefi.zoo import build  # noqa: E402
 
 
 def sync() -> None:
@@ -46,13 +43,7 @@ def phases(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: tor
 
 def main() -> None:
     dev = torch.device("cuda")
-    net, _ = build("nmnist_cnn")
-    net.load_state_dict(torch.load(REF / "nmnist_cnn_net.pt", map_location="cpu", weights_only=True))
-    net = net.to(dev).eval()
-    x = synthetic_nmnist(256)
-    with torch.no_grad():
-        labels = torch.cat([predict(net(x[i : i + 64].to(dev))).cpu() for i in range(0, 256, 64)])
-    _ = json.loads((SHARED / "spikefi_baseline" / "spikefi_1.3.0_h100.json").read_text())
+    net, x, labels = nmnist_inputs(dev)
     xd = x.to(dev)
     with torch.no_grad():
         for _ in range(3):

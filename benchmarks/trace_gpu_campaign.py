@@ -16,11 +16,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_throughput import REF, SHARED, gpu_workloads, synthetic_nmnist  # noqa: E402
+from campaign_throughput import SHARED, gpu_workloads, nmnist_inputs  # noqa: E402
 
 from spikefi.campaign import Campaign  # noqa: E402
-from spikefi.snn import predict  # noqa: E402
-from spikefi.zoo import build  # noqa: E402
 
 
 def whole(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: torch.device, inject: Any) -> float:
@@ -43,12 +41,7 @@ def main() -> None:
     inject = gpu_workloads(json.loads((SHARED / "spikefi_baseline" / "spikefi_1.3.0_h100.json").read_text()))[workload]
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
-    net, _ = build("nmnist_cnn")
-    net.load_state_dict(torch.load(REF / "nmnist_cnn_net.pt", map_location="cpu", weights_only=True))
-    net = net.to(dev).eval()
-    x = synthetic_nmnist(256)
-    with torch.no_grad():
-        labels = torch.cat([predict(net(x[i : i + 64].to(dev))).cpu() for i in range(0, 256, 64)])
+    net, x, labels = nmnist_inputs(dev)
     walls = [whole(net, x, labels, dev, inject) for _ in range(4)]
     print(f"whole campaign ({workload}), ms:", [round(1e3 * w, 1) for w in walls])
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], with_stack=True) as prof:

@@ -32,7 +32,7 @@ from ..faults.quantization import QuantParams, affine_params, dequantize, quanti
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
 from ..faults.timing import Permanent, Timing
 from ..snn import precision
-from ..snn.functional import count_true
+from ..snn.functional import stats_of_spikes
 from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts, spike_counts
@@ -414,8 +414,9 @@ class Campaign:
                     layer_spikes: dict[str, torch.Tensor] = {}
                     with scoped_injection(self, None, samples, layer_spikes):
                         s = self.net(x)
-                    spikes = {name: layer_spikes[name] != 0 for name in self.netmap.order}
-                    per_layer = [count_true(spikes[name]) for name in self.netmap.order]
+                    stats = [stats_of_spikes(layer_spikes[name], keep_mask=True) for name in self.netmap.order]
+                    spikes = {name: st["fired"] for name, st in zip(self.netmap.order, stats, strict=True)}
+                    per_layer = [st["count"] for st in stats]
                 layer_counts.append(torch.stack(per_layer))
                 counts = spike_counts(s)
                 pred = self.predict_counts(counts)
