@@ -2,7 +2,8 @@
 
 * :class:`SpikingDigits` - offline: scikit-learn's 8x8 digits recorded by a
   simulated event camera (no download, a few seconds to build).
-* :class:`NMNIST` - N-MNIST read from a folder on disk.
+* :class:`NMNIST` - N-MNIST read from a folder on disk (the original folder layout or
+  slayerPytorch's sample-list layout).
 * :class:`DVSGesture` - DVS128 Gesture read through the optional ``tonic`` package.
 """
 
@@ -20,7 +21,7 @@ from spikefi.data.gesture import (
     DVSGesture,
     gesture_events_to_spike_tensor,
 )
-from spikefi.data.nmnist import NMNIST, NMNIST_SENSOR_SIZE
+from spikefi.data.nmnist import NMNIST, NMNIST_DIR_ENV, NMNIST_SENSOR_SIZE, nmnist_root, read_sample_list
 
 __all__ = [
     "SpikingDigits",
@@ -29,6 +30,9 @@ __all__ = [
     "stratified_split",
     "NMNIST",
     "NMNIST_SENSOR_SIZE",
+    "NMNIST_DIR_ENV",
+    "nmnist_root",
+    "read_sample_list",
     "DVSGesture",
     "GESTURE_CLASSES",
     "GESTURE_SENSOR_SIZE",
