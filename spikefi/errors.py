@@ -20,6 +20,7 @@ __all__ = [
     "SearchSpaceError",
     "FaultListMismatchError",
     "ArchitectureMismatchError",
+    "NotSupportedError",
 ]
 
 
@@ -69,3 +70,7 @@ class FaultListMismatchError(ConfigError):
 
 class ArchitectureMismatchError(ConfigError):
     """A test program is applied to a network of another architecture than it was made for."""
+
+
+class NotSupportedError(SpikeFIError, NotImplementedError):
+    """A feature of an API spikefi mirrors (slayerPytorch, SpikeFI 1.3) that spikefi does not provide."""

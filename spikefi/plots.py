@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -45,6 +45,7 @@ __all__ = [
     "site_heatmap",
     "accuracy_vs_parameter",
     "training_curves",
+    "learning_curve",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (black last, as it is reserved for references).
@@ -444,4 +445,61 @@ def training_curves(history: pd.DataFrame) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=_TICK_SIZE, frameon=False, ncols=1 if len(labels) < 4 else 2)
     _style(ax, "Epoch", "Accuracy (fraction)", "Training curves")
+    return fig
+
+
+def learning_curve(
+    series: Mapping[str, Sequence[float | None]],
+    ylabel: str = "Accuracy",
+    xlabel: str = "Epoch",
+    logy: bool = False,
+    title: str = "",
+    ax: Axes | None = None,
+) -> Figure:
+    """One line per named series of per-epoch values (epochs numbered from 1).
+
+    ``None`` and NaN values are skipped; non-positive values are skipped too when
+    ``logy`` is set.
+
+    Args:
+        series: Name -> values, e.g. ``{"Training": [...], "Testing": [...]}``.
+        ylabel: Label of the value axis.
+        xlabel: Label of the epoch axis.
+        logy: Logarithmic value axis.
+        title: Figure title.
+        ax: Axes to draw in (e.g. of a pyplot figure); ``None`` makes a new figure.
+
+    Returns:
+        The figure drawn in.
+
+    Raises:
+        ConfigError: If ``series`` is not a mapping of sequences of numbers.
+
+    Example:
+        >>> fig = learning_curve({"Training": [0.5, 0.8, None], "Testing": [0.4, 0.7, 0.75]})
+        >>> [len(line.get_xdata()) for line in fig.axes[0].lines]
+        [2, 3]
+    """
+    if not isinstance(series, Mapping):
+        raise ConfigError(f"learning_curve needs a mapping name -> values, got {type(series).__name__}")
+    if ax is None:
+        fig, ax = _new_figure()
+    else:
+        fig = ax.get_figure()
+        ax.tick_params(labelsize=_TICK_SIZE)
+    for i, (name, values) in enumerate(series.items()):
+        try:
+            y = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"learning_curve: series {name!r} must hold numbers or None") from exc
+        x = np.arange(1, y.size + 1)
+        ok = ~np.isnan(y) & ((y > 0) if logy else True)
+        ax.plot(x[ok], y[ok], color=OKABE_ITO[i % len(OKABE_ITO)], marker="o", markersize=3, label=str(name))
+    if logy:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if len(series):
+        ax.legend(fontsize=_TICK_SIZE, frameon=False)
+    _style(ax, xlabel, ylabel, title)
     return fig

@@ -27,6 +27,8 @@ __all__ = [
     "PoolLayer",
     "DropoutLayer",
     "DelayLayer",
+    "PspLayer",
+    "PspFilter",
 ]
 
 WeightHook = Callable[[torch.Tensor], torch.Tensor]
@@ -275,6 +277,76 @@ class DelayLayer(nn.Module):
         return fn.delay_shift(x, self.delay.to(x.dtype), self.Ts)
 
 
+def _causal_filter(x: torch.Tensor, taps: torch.Tensor, ts: float) -> torch.Tensor:
+    """``Ts * sum_k taps[f, k] * x[..., t - (L - 1) + k]`` for every filter ``f``.
+
+    ``x`` is ``(rows, T)``, ``taps`` ``(F, L)``; returns ``(rows, F, T)``. Differentiable
+    in both arguments.
+    """
+    length = taps.shape[-1]
+    padded = tf.pad(x.unsqueeze(1), (length - 1, 0))
+    return tf.conv1d(padded, taps.unsqueeze(1)) * ts
+
+
+class PspLayer(nn.Conv3d):
+    """The post-synaptic potential as a layer with a learnable temporal filter
+    (slayerPytorch's ``_pspLayer``), initialised with the SRM kernel.
+
+    The weight ``(1, 1, 1, 1, L)`` holds the kernel reversed in time (a correlation
+    filter), so that at initialisation ``forward(x)`` equals ``layer.psp(x)`` (up to
+    float summation order).
+    """
+
+    def __init__(self, kernel: torch.Tensor, Ts: float) -> None:  # noqa: N803
+        length = int(kernel.numel())
+        if length < 1:
+            raise ConfigError("the psp kernel is empty; check the neuron's tauSr and the simulation")
+        super().__init__(1, 1, (1, 1, length), bias=False)
+        self.Ts = float(Ts)
+        flipped = torch.flip(kernel.detach().to(torch.float32).reshape(-1), dims=(0,))
+        self.weight = nn.Parameter(flipped.reshape(self.weight.shape).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn.check_spike_tensor(x, "pspLayer input", min_rank=2)
+        if x.dtype != self.weight.dtype:
+            raise DTypeError(f"pspLayer input dtype {x.dtype} differs from its weight dtype {self.weight.dtype}")
+        steps = x.shape[-1]
+        out = _causal_filter(x.reshape(-1, steps), self.weight.reshape(1, -1), self.Ts)
+        return out.reshape(x.shape)
+
+
+class PspFilter(nn.Conv3d):
+    """``nFilter`` learnable causal temporal filters of ``filterLength`` taps applied to
+    every neuron (slayerPytorch's ``_pspFilter``).
+
+    An input ``(N, C, H, W, T)`` gives ``(N, nFilter * C, H, W, T)``; output channel
+    ``f * C + c`` is filter ``f`` applied to input channel ``c``. The weight has shape
+    ``(nFilter, 1, 1, 1, filterLength)`` (a correlation filter: the last tap weighs the
+    current time bin), initialised like a ``Conv3d`` and multiplied by ``filterScale``.
+    """
+
+    def __init__(self, nFilter: int, filterLength: int, Ts: float, filterScale: float = 1) -> None:  # noqa: N803
+        _positive(nFilter, "nFilter")
+        _positive(filterLength, "filterLength")
+        super().__init__(1, nFilter, (1, 1, filterLength), bias=False)
+        self.Ts = float(Ts)
+        if filterScale != 1:
+            with torch.no_grad():
+                self.weight.mul_(float(filterScale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn.check_spike_tensor(x, "pspFilter input", min_rank=5)
+        if x.dim() != 5:
+            raise ShapeError(f"pspFilter input has shape {tuple(x.shape)}; expected (N, C, H, W, T)")
+        if x.dtype != self.weight.dtype:
+            raise DTypeError(f"pspFilter input dtype {x.dtype} differs from its weight dtype {self.weight.dtype}")
+        n, c, h, w, steps = x.shape
+        taps = self.weight.reshape(self.weight.shape[0], -1)
+        out = _causal_filter(x.reshape(n * c * h * w, steps), taps, self.Ts)  # (n*c*h*w, F, T)
+        out = out.reshape(n, c * h * w, taps.shape[0], steps).transpose(1, 2)
+        return out.reshape(n, taps.shape[0] * c, h, w, steps)
+
+
 class layer(nn.Module):  # noqa: N801 - SLAYER's name
     """SLAYER-compatible spiking layer factory and neuron dynamics.
 
@@ -401,6 +473,35 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
     def delayShift(self, input: torch.Tensor, delay: float | torch.Tensor, Ts: float = 1) -> torch.Tensor:  # noqa: N802, N803, A002
         """Shifts ``input`` later in time by ``delay`` (same units as ``Ts``)."""
         return fn.delay_shift(input, delay, Ts)
+
+    def pspLayer(self) -> PspLayer:  # noqa: N802
+        """The psp as a layer whose temporal filter (initialised to the SRM kernel) is learnable."""
+        return PspLayer(self.srmKernel, self.Ts)
+
+    def pspFilter(self, nFilter: int, filterLength: int, filterScale: float = 1) -> PspFilter:  # noqa: N802, N803
+        """``nFilter`` learnable causal temporal filters of ``filterLength`` taps (see :class:`PspFilter`)."""
+        return PspFilter(nFilter, filterLength, self.Ts, filterScale)
+
+    def replicateInTime(self, input: torch.Tensor, mode: str = "nearest") -> torch.Tensor:  # noqa: N802, A002
+        """Repeat a static input ``(N, C, H, W)`` over the ``T = tSample / Ts`` time bins.
+
+        Args:
+            input: The static tensor.
+            mode: ``"nearest"`` (the only mode: every bin gets the same value).
+
+        Returns:
+            ``(N, C, H, W, T)``.
+
+        Raises:
+            ConfigError: If ``mode`` is not ``"nearest"``.
+            ShapeError: If ``input`` is not 4-D.
+        """
+        if mode != "nearest":
+            raise ConfigError(f"replicateInTime supports mode='nearest' only, got {mode!r}")
+        if not isinstance(input, torch.Tensor) or input.dim() != 4:
+            shape = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__
+            raise ShapeError(f"replicateInTime needs a 4-D tensor (N, C, H, W), got {shape}")
+        return input.unsqueeze(-1).expand(*input.shape, self.T).contiguous()
 
     def extra_repr(self) -> str:
         n = self.neuron

@@ -1,9 +1,8 @@
-"""SLAYER's NumSpikes loss, the spike-count classifier and accuracy/loss statistics."""
+"""SLAYER's NumSpikes loss and the spike-count classifier."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,7 +13,7 @@ from . import functional as fn
 from .layer import layer
 from .params import validate_error, validate_simulation
 
-__all__ = ["loss", "spike_counts", "predict", "predict_counts", "spikeClassifier", "learningStats", "Stats"]
+__all__ = ["loss", "spike_counts", "predict", "predict_counts", "spikeClassifier"]
 
 
 class loss(nn.Module):  # noqa: N801 - SLAYER's name
@@ -105,14 +104,6 @@ def spike_counts(spikes: torch.Tensor) -> torch.Tensor:
     return (spikes != 0).flatten(2).sum(-1)
 
 
-def predict(spikes: torch.Tensor) -> torch.Tensor:
-    """Predicted class: the output neuron with most spikes; ties go to the lowest index.
-
-    Counting is done on integers, so the result does not depend on float summation order.
-    """
-    return predict_counts(spike_counts(spikes))
-
-
 def predict_counts(counts: torch.Tensor) -> torch.Tensor:
     """Class of integer spike counts ``(N, C)``: the largest count, ties to the lowest index."""
     c = counts.shape[1]
@@ -121,65 +112,33 @@ def predict_counts(counts: torch.Tensor) -> torch.Tensor:
     return torch.argmax(counts * c + (c - 1 - index), dim=1)
 
 
-class spikeClassifier:  # noqa: N801 - SLAYER's name
-    """SLAYER-style classifier: ``spikeClassifier.getClass(spike)`` = :func:`predict`."""
+class spikeClassifier:  # noqa: N801 - slayerPytorch's name
+    """The spike-count classifier, slayerPytorch's ``spikeClassifier``.
+
+    ``snn.predict`` is an instance: call it (``snn.predict(spikes)``) or use the
+    slayerPytorch form ``snn.predict.getClass(spikes)``; both give the output neuron with
+    the most spikes, ties to the lowest index. Counting is done on integers, so the result
+    does not depend on float summation order (CPU or GPU, batch size).
+    """
 
     @staticmethod
     def getClass(spike: torch.Tensor) -> torch.Tensor:  # noqa: N802
-        return predict(spike)
+        """Predicted class of every sample of ``spike`` ``(N, C, ...)``: shape ``(N,)``.
+
+        Raises:
+            ShapeError: If ``spike`` is not a tensor of rank >= 3.
+            DTypeError: If it is not a floating tensor.
+        """
+        return predict_counts(spike_counts(spike))
+
+    def __call__(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`getClass`."""
+        return self.getClass(spikes)
+
+    def __repr__(self) -> str:
+        return "spikefi.snn.predict"
 
 
-@dataclass
-class Stats:
-    """Running loss/accuracy of one phase (training or testing)."""
-
-    loss_sum: float = 0.0
-    correct: int = 0
-    samples: int = 0
-    best_accuracy: float | None = None
-    best_loss: float | None = None
-    history: list[tuple[float, float]] = field(default_factory=list)
-
-    def update(self, loss_value: float, correct: int, samples: int) -> None:
-        if samples < 0 or correct < 0 or correct > samples:
-            raise ValueError(f"bad counts: correct={correct}, samples={samples}")
-        self.loss_sum += float(loss_value)
-        self.correct += int(correct)
-        self.samples += int(samples)
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / self.samples if self.samples else float("nan")
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.samples if self.samples else float("nan")
-
-    def reset(self) -> None:
-        """Closes the epoch: records it in ``history`` and the bests, then zeroes the sums."""
-        if self.samples:
-            self.history.append((self.loss, self.accuracy))
-            if self.best_accuracy is None or self.accuracy > self.best_accuracy:
-                self.best_accuracy = self.accuracy
-            if self.best_loss is None or self.loss < self.best_loss:
-                self.best_loss = self.loss
-        self.loss_sum, self.correct, self.samples = 0.0, 0, 0
-
-
-class learningStats:  # noqa: N801 - SLAYER's name
-    """Training and testing :class:`Stats` with one ``update()`` per epoch."""
-
-    def __init__(self) -> None:
-        self.training = Stats()
-        self.testing = Stats()
-
-    def update(self) -> None:
-        self.training.reset()
-        self.testing.reset()
-
-    def summary(self) -> str:
-        parts = []
-        for name, s in (("train", self.training), ("test", self.testing)):
-            if s.samples:
-                parts.append(f"{name} loss {s.loss:.4f} acc {s.accuracy:.4f}")
-        return ", ".join(parts)
+#: ``predict(spikes)`` / ``predict.getClass(spikes)``: class with the most output spikes
+#: (ties to the lowest index).
+predict = spikeClassifier()

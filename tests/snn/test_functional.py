@@ -173,11 +173,16 @@ def test_predict_integer_counts_lowest_index_ties():
 
 def test_learning_stats():
     stats = snn.learningStats()
-    stats.training.update(10.0, 3, 4)
-    stats.training.update(6.0, 1, 4)
-    assert stats.training.accuracy == 0.5 and stats.training.loss == 2.0
+    stats.training.lossSum += 10.0
+    stats.training.correctSamples += 3
+    stats.training.numSamples += 4
+    stats.training.lossSum += 6.0
+    stats.training.correctSamples += 1
+    stats.training.numSamples += 4
+    assert stats.training.accuracy() == 0.5 and stats.training.loss() == 2.0
     stats.update()
-    assert stats.training.best_accuracy == 0.5 and stats.training.samples == 0
+    assert stats.training.maxAccuracy == 0.5 and stats.training.numSamples == 0
+    assert stats.training.accuracyLog == [0.5] and stats.testing.accuracyLog == [None]
 
 
 def test_strict_fp32_is_noop_on_cpu():
