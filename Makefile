@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@echo ">>> creating virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,ray]"
 	@touch $(STAMP)
 
 demo: $(STAMP)

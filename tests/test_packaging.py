@@ -16,7 +16,16 @@ def test_conda_env_matches_pyproject():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     conda = yaml.safe_load((REPO / "conda.yaml").read_text())
     pip_deps = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
-    assert sorted(d for d in pip_deps if not d.startswith("-e")) == sorted(deps)
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sorted(d for d in pip_deps if not d.startswith("-e")) == sorted(deps + extras["ray"])
+
+
+def test_ray_pins_agree_with_the_kubernetes_image():
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (ray_pin,) = extras["ray"]
+    assert ray_pin.startswith("ray[default]==2.60.")
+    assert "/opt/spikefi[ray]" in (REPO / "experiments" / "kubernetes" / "Dockerfile").read_text()
+    assert '".[dev,ray]"' in (REPO / "Makefile").read_text()
 
 
 def test_mlproject_entry_points_are_modules():
@@ -29,6 +38,7 @@ def test_mlproject_entry_points_are_modules():
 
 
 def test_core_imports_no_mlflow_or_optuna():
-    code = "import sys, spikefi, spikefi.training; print('mlflow' in sys.modules or 'optuna' in sys.modules)"
+    code = ("import sys, spikefi, spikefi.training, spikefi.campaign, spikefi.campaign.ray_executor; "
+            "print(sorted(m for m in ('mlflow', 'optuna', 'ray') if m in sys.modules) or False)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

@@ -48,6 +48,7 @@ from .engine import (
     spikes_with_stats,
     tied_top,
 )
+from .executors import Executor, InProcessExecutor, RunOptions, get_executor
 from .network import NetworkMap
 
 __all__ = ["Campaign", "Round"]
@@ -163,6 +164,47 @@ class Campaign:
         self._slayers: dict[str, Any] = {}
         self.expected_accuracy = expected_accuracy
         self.accuracy_tolerance = accuracy_tolerance
+
+    # -- moving and shipping ------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled state without the golden pass and device caches: a campaign shipped to a
+        worker (an executor's actor) runs its own golden pass where it lands."""
+        state = self.__dict__.copy()
+        state.update(_golden=None, _golden_summary=None, _device_batches=None, _slayers={})
+        return state
+
+    def to(self, device: str | torch.device) -> Campaign:
+        """Moves the campaign (network, loss, quantization codes) to ``device``, in place.
+
+        The golden pass and device caches are dropped (they are recomputed on first use);
+        the test set stays where it is (batches are copied to the device as they are used).
+        Returns ``self``.
+        """
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {str(device)!r} asked for, but CUDA is not available here")
+        if device.type == "cuda" and precision.get_allow_tf32() and not self.allow_tf32:
+            raise ConfigError("TF32 is enabled (snn.set_allow_tf32(True)); a campaign needs allow_tf32=True to accept it")
+        self.net.to(device)
+        if self.loss_fn is not None:
+            self.loss_fn = self.loss_fn.to(device)
+        self.qcodes = {k: v.to(device) for k, v in self.qcodes.items()}
+        self.device = device
+        self._golden = self._golden_summary = self._device_batches = None
+        self._slayers = {}
+        return self
+
+    def portable_copy(self) -> Campaign:
+        """A copy on the CPU without caches: what an executor ships to its workers."""
+        clone = copy.deepcopy(self)  # through __getstate__: caches dropped, shared modules kept shared
+        return clone if clone.device.type == "cpu" else clone.to("cpu")
+
+    def adopt_golden_summary(self, summary: dict[str, Any]) -> None:
+        """Takes the golden summary computed by a worker (executors: the driver then needs no
+        golden pass of its own for the result's metadata)."""
+        if self._golden_summary is None:
+            self._golden_summary = dict(summary)
 
     # -- set-up helpers ---------------------------------------------------------------
     def _quantize(self, spec: dict[str, Any]) -> None:
@@ -381,6 +423,8 @@ class Campaign:
         return float(self.sample_losses(out, y).sum())
 
     def golden_batch(self, b: int) -> dict[str, Any]:
+        if self._golden is None:  # a summary adopted from a worker carries no cached spikes
+            self._golden_summary = None
         self.golden()
         return self._golden[b]  # type: ignore[index]
 
@@ -495,10 +539,25 @@ class Campaign:
         rounds: Sequence[Round] | None = None,
         progress: bool = True,
         early_stop_tolerance: float = 0.0,
+        executor: Executor | str | None = None,
     ) -> Iterator[ChunkResult]:
-        """Evaluates rounds chunk by chunk, yielding each :class:`ChunkResult` when done."""
-        eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
+        """Evaluates rounds chunk by chunk, yielding each :class:`ChunkResult` when done.
+
+        Args:
+            executor: where chunks run (default in-process; ``RayExecutor(...)`` or ``"ray"``
+                for Ray actors). Other executors yield chunks in completion order; rows
+                are ordered by round id by every consumer.
+        """
+        exe = get_executor(executor)
         todo = list(self._rounds if rounds is None else rounds)
+        if not isinstance(exe, InProcessExecutor):
+            if not isinstance(engine, str):
+                raise ConfigError(f"executor {exe.name!r} needs the engine by name (naive, sequential, parallel), "
+                                  f"got {engine!r}")
+            options = RunOptions(engine, chunk_size, early_stop_tolerance, self.keep_predictions)
+            yield from self._iter_executor(exe, todo, options, progress)
+            return
+        eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
         self.golden()
         bar = None
         if progress:
@@ -525,6 +584,31 @@ class Campaign:
                 bar.close()
         self.last_run_seconds = time.perf_counter() - t0
 
+    def _iter_executor(self, exe: Executor, todo: list[Round], options: RunOptions,
+                       progress: bool) -> Iterator[ChunkResult]:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo) * self.num_samples, unit="f·s", unit_scale=True,
+                       desc=f"campaign ({options.engine}, {exe.name})", mininterval=0.5)
+        t0 = time.perf_counter()
+        done = 0
+        try:
+            for chunk in exe.run(self, todo, options):
+                done += len(chunk.round_ids)
+                if bar is not None:
+                    bar.update(len(chunk.round_ids) * self.num_samples)
+                    bar.set_postfix(rounds=f"{done}/{len(todo)}", refresh=False)
+                yield chunk
+        finally:
+            if bar is not None:
+                bar.close()
+        golden = getattr(exe, "golden_summary", None)
+        if golden is not None:
+            self.adopt_golden_summary(golden)
+        self.last_run_seconds = time.perf_counter() - t0
+
     def run(
         self,
         engine: str | Engine = "sequential",
@@ -532,11 +616,13 @@ class Campaign:
         progress: bool = True,
         early_stop_tolerance: float = 0.0,
         keep_predictions: bool = False,
+        executor: Executor | str | None = None,
     ) -> Any:
         """Evaluates every round; returns a :class:`~spikefi.campaign.result.CampaignResult`.
 
         With ``keep_predictions`` the result also holds ``predictions``: the predicted class
         of every (round, sample), shape ``(rounds, samples)``, rows in table order.
+        ``executor`` says where chunks run (see :meth:`iter_chunks`); the table is the same.
         """
         from .result import CampaignResult
 
@@ -544,16 +630,19 @@ class Campaign:
         rows: list[dict[str, Any]] = []
         preds: dict[int, torch.Tensor] = {}
         name = engine if isinstance(engine, str) else engine.name
+        exe = get_executor(executor)
         self.keep_predictions = keep_predictions
         try:
             for chunk in self.iter_chunks(engine, chunk_size, progress=progress,
-                                          early_stop_tolerance=early_stop_tolerance):
+                                          early_stop_tolerance=early_stop_tolerance, executor=exe):
                 rows.extend(chunk.rows)
                 preds.update(chunk.predictions)
         finally:
             self.keep_predictions = False
         seconds = time.perf_counter() - t0
-        result = CampaignResult.from_rows(rows, self.metadata(name, seconds, early_stop_tolerance))
+        meta = self.metadata(name, seconds, early_stop_tolerance)
+        meta.update(exe.describe())
+        result = CampaignResult.from_rows(rows, meta)
         if keep_predictions:
             ids = result.table["round_id"].tolist() if len(result.table) else []
             result.predictions = np.stack([preds[i].numpy() for i in ids]).astype(np.int16) if ids else None

@@ -1,0 +1,200 @@
+"""What a tracked campaign writes and logs: per-round metric points, summary metrics,
+params, the dataset input, set-up files and results (the flush and resume helpers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from spikefi.campaign import CampaignSpec
+
+from . import artifacts as art
+from .run_lookup import network_digest, say
+
+#: per-round metric histories (step = round id) and the table column each comes from
+ROUND_METRICS = {
+    "fault.accuracy": "accuracy",
+    "fault.critical_samples": "critical",
+    "fault.changed_samples": "changed",
+}
+SUMMARY_METRICS = {
+    "rounds": "rounds", "critical_faults": "critical_faults", "critical_fault_rate": "critical_fault_rate",
+    "critical_fault_rate_low": "critical_fault_rate.ci_low", "critical_fault_rate_high": "critical_fault_rate.ci_high",
+    "accuracy_min": "accuracy.min", "accuracy_mean": "accuracy.mean", "accuracy_q05": "accuracy.q05",
+    "accuracy_q50": "accuracy.q50", "accuracy_q95": "accuracy.q95", "mean_accuracy_drop": "mean_accuracy_drop",
+}
+#: a RUNNING run of another machine without heartbeat for this long counts as stale
+
+
+# -- shared helpers -------------------------------------------------------------------------
+def _test_hold(n: int, stage: str) -> None:
+    """Test hook: ``SPIKEFI_TEST_HOLD_AFTER_CHUNK=N[:rows|metrics]`` stops after the N-th flushed
+    chunk (after its rows, or after its metric points too) so a test can SIGKILL the process."""
+    spec = os.environ.get("SPIKEFI_TEST_HOLD_AFTER_CHUNK")
+    if not spec:
+        return
+    count, _, where = spec.partition(":")
+    if int(count) == n and (where or "metrics") == stage:
+        say(f"holding after chunk {n} ({stage} flushed) for the test hook")
+        time.sleep(3600)
+
+
+def attempts_wall_seconds(infos: Sequence[Mapping[str, Any]], current_start: float) -> float:
+    """Wall-clock seconds of all attempts: killed ones up to their last flushed chunk."""
+    ends: dict[float, float] = {}
+    for i in infos:
+        start = float(i.get("attempt_started", current_start))
+        ends[start] = max(ends.get(start, start), float(i.get("finished_at", start)))
+    ends[current_start] = time.time()
+    return float(sum(end - start for start, end in ends.items()))
+
+
+def round_metric_points(rows: Sequence[Mapping[str, Any]], timestamp: int) -> list[Metric]:
+    return [Metric(key, float(row[col]), timestamp, int(row["round_id"]))
+            for row in rows for key, col in ROUND_METRICS.items()]
+
+
+def log_missing_round_metrics(client: MlflowClient, run_id: str, rows: Mapping[int, Mapping[str, Any]],
+                              track: Callable[[str, Callable[[], Any]], Any]) -> dict[str, set[int]]:
+    """Logs the per-round points of ``rows`` that the run's histories lack; returns the steps
+    each history holds now."""
+    missing: list[Metric] = []
+    now = int(time.time() * 1000)
+    present: dict[str, set[int]] = {}
+    for key, col in ROUND_METRICS.items():
+        history = track("reading metric history", lambda key=key: client.get_metric_history(run_id, key))
+        if history is None:
+            return {}
+        have = {m.step for m in history}
+        missing.extend(Metric(key, float(row[col]), now, int(rid)) for rid, row in sorted(rows.items()) if rid not in have)
+        present[key] = have | {int(r) for r in rows}
+    if missing:
+        track("logging metrics", lambda: client.log_batch(run_id, metrics=missing))
+    return present
+
+
+def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
+                    extra: Mapping[str, float], track: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Uploads results/, spikes/, plots/ and manifest.json; logs the summary metrics that are absent."""
+    for sub in ("results", "spikes", "plots"):
+        if (root / sub).is_dir():
+            track(f"uploading {sub}/", lambda sub=sub: client.log_artifacts(run_id, str(root / sub), sub))
+    track("uploading the manifest", lambda: client.log_artifact(run_id, str(root / "manifest.json")))
+    run = track("reading the run", lambda: client.get_run(run_id))
+    present = run.data.metrics if run is not None else {}
+    now = int(time.time() * 1000)
+    values = {name: float(summary[k]) for k, name in SUMMARY_METRICS.items() if k in summary}
+    values.update({k: float(v) for k, v in extra.items()})
+    metrics = [Metric(k, v, now, 0) for k, v in values.items() if k not in present]
+    track("logging summary metrics", lambda: client.log_batch(run_id, metrics=metrics))
+
+
+def golden_metrics(golden: Mapping[str, Any]) -> dict[str, float]:
+    out = {"golden.accuracy": float(golden["accuracy"]), "golden.loss": float(golden["loss"]),
+           "golden.tied_samples": float(golden["tied"]), "golden.samples": float(golden["samples"]),
+           "golden.seconds": float(golden.get("seconds", 0.0))}
+    out.update({f"golden.firing_rate.{k}": float(v) for k, v in golden["firing_rates"].items()})
+    out.update({f"golden.spikes.{k}": float(v) for k, v in golden["spike_counts"].items()})
+    return out
+
+
+def campaign_kind(spec: CampaignSpec) -> str:
+    kinds = []
+    if spec.rounds:
+        kinds.append("explicit")
+    if spec.exhaustive:
+        kinds.append("sampled" if all(e.get("sample") for e in spec.exhaustive) else "exhaustive")
+    return "+".join(kinds) or "empty"
+
+
+def _dataset_label(data: Mapping[str, Any]) -> str:
+    if data["name"] == "spiking_digits":
+        return f"spiking_digits(seed={data['seed']}, test_fraction={data['test_fraction']})/{data['split']}"
+    return f"{data['name']}({data.get('root')})/{data['split']}"
+
+
+def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]:
+    """The run's params (values as strings, at most 6000 characters each)."""
+    rounds = cmpn.rounds
+    models = sorted({f.model.name for r in rounds for f in r.faults})
+    layers = list(dict.fromkeys(f.layer for r in rounds for f in r.faults))
+    timings = list(dict.fromkeys(f.timing.describe() for r in rounds for f in r.faults))
+    sampling = []
+    if spec.rounds:
+        sampling.append(f"explicit({len(spec.rounds)} rounds)")
+    for e in spec.exhaustive:
+        sampling.append(f"exhaustive(sample={e['sample']})" if e.get("sample") else "exhaustive")
+    network = spec.network
+    net_label = f"pretrained:{network['pretrained']}" if "pretrained" in network else f"path:{network['path']}"
+    opts = spec.options
+    data = spec.data
+    params = {
+        "campaign": spec.name, "network": net_label, "network.architecture": str(getattr(cmpn.net, "architecture", "?")),
+        "network.sha256": network_digest(network), "config_hash": chash,
+        "dataset": _dataset_label(data), "dataset.samples": cmpn.num_samples,
+        "fault_models": ",".join(models) or "none", "layers": ",".join(layers) or "none",
+        "rounds": len(rounds), "n_faults": sum(len(f.positions) for r in rounds for f in r.faults),
+        "sampling": "+".join(sampling) or "none", "timing": ",".join(timings) or "none",
+        "seed": opts["seed"], "engine": opts["engine"], "chunk_size": opts["chunk_size"],
+        "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
+        "quantization": json.dumps(opts["quantization"]) if opts["quantization"] else "none",
+        "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
+    }
+    return {k: str(v)[:6000] for k, v in params.items()}
+
+
+def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmpn: Any) -> None:
+    """``mlflow.log_input`` equivalent for the campaign's test inputs (digest, schema, profile)."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    data = spec.data
+    if data["name"] == "spiking_digits":
+        source = "https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html"
+    else:
+        source = str(Path(data.get("root") or ".").resolve())
+    name = _dataset_label(data) + (f"[:{data['max_samples']}]" if data.get("max_samples") else "")
+    ds = mlflow.data.from_numpy(cmpn.x.detach().cpu().numpy(), targets=cmpn.y.detach().cpu().numpy(),
+                                source=source, name=name)
+    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")])]
+    for attempt in range(4):
+        try:
+            client.log_inputs(run_id, inputs)
+            return
+        except MlflowException:
+            # two runs registering the same dataset at once (shards) race on the server's
+            # unique (experiment, name, digest) key; the loser succeeds on a retry
+            if attempt == 3:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any], spec_data: Mapping[str, Any],
+                      golden: Mapping[str, Any]) -> None:
+    from spikefi.zoo import pretrained_path
+
+    (root / "campaign").mkdir(parents=True, exist_ok=True)
+    spec.to_yaml(root / "campaign" / "spec.yaml")
+    (root / "campaign" / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config, default=str)),
+                                                                  sort_keys=False))
+    art.write_json(root / "campaign" / "hashed_spec.json", spec_data)
+    art.write_json(root / "golden" / "baseline.json", {k: v for k, v in golden.items()})
+    model_dir = root / "golden" / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    net = spec.network
+    src = pretrained_path(net["pretrained"]) if "pretrained" in net else Path(net["path"])
+    for path in (src, src.with_suffix(".yaml"), src.with_suffix(".md"), src.with_suffix(".json")):
+        if path.is_file():
+            shutil.copyfile(path, model_dir / path.name)

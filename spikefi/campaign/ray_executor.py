@@ -1,0 +1,360 @@
+"""A campaign's chunks on Ray actors: many GPUs, many machines, nothing lost when one dies.
+
+The driver (this process) ships the campaign — network, weights, test set and rounds, as
+one object in Ray's object store, so no shared filesystem is needed — to ``workers`` actors.
+Each actor moves it to its device (``num_gpus`` per actor: Ray sets
+``CUDA_VISIBLE_DEVICES``, so the actor computes on ``cuda``), runs its own golden pass once
+and keeps it; the driver never needs a GPU. The driver hands out chunks of round ids on
+demand (each actor holds at most ``prefetch`` chunks, so a fast actor takes more) and
+collects results with ``ray.wait`` in completion order.
+
+Fault tolerance: a chunk whose actor (or node) dies goes back to the queue and runs on
+another actor — identically, since every draw depends only on (seed, round id, sample) —
+and a replacement actor is started while restarts remain; done chunks are never
+recomputed. A chunk that raises is retried up to ``max_retries`` times, then the campaign
+fails with that chunk's error. Actors never call MLflow: the driver logs.
+
+``ray`` is imported only here, and only when an executor runs: ``import spikefi`` and the
+engine never import it.
+
+Example:
+    >>> from spikefi.campaign import Campaign, RayExecutor   # doctest: +SKIP
+    >>> result = cmpn.run(engine="parallel", executor=RayExecutor(workers=2, gpus_per_worker=1))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, MissingDependencyError, SpikeFIError
+from .executors import Executor, RunOptions, plan_chunks
+
+if TYPE_CHECKING:
+    from .campaign import Campaign, Round
+    from .engine import ChunkResult
+
+__all__ = ["RayExecutor", "ExecutorError", "import_ray"]
+
+#: test hook: ``"<chunk index>:<marker file>"`` makes the actor that is about to run that
+#: chunk exit its process (``os._exit``) once — the marker file records that it happened
+DIE_HOOK_ENV = "SPIKEFI_TEST_RAY_DIE_ON_CHUNK"
+
+
+class ExecutorError(SpikeFIError, RuntimeError):
+    """An executor could not run the campaign (no workers, retries exhausted, bad cluster)."""
+
+
+def import_ray() -> Any:
+    """``ray``, or a one-line error naming the fix."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(
+            "the Ray executor needs Ray: pip install 'spikefi[ray]' (or pip install 'ray[default]==2.60.0')"
+        ) from None
+    return ray
+
+
+class _Worker:
+    """The actor: one campaign on one device, evaluating chunks of round ids on demand."""
+
+    def __init__(self, campaign: Campaign, options: RunOptions, threads: int | None, use_gpu: bool) -> None:
+        import torch
+
+        t0 = time.perf_counter()
+        if threads:
+            torch.set_num_threads(threads)
+        device = "cuda" if use_gpu else "cpu"
+        if use_gpu and not torch.cuda.is_available():
+            raise ExecutorError(f"worker on {socket.gethostname()} was given a GPU but CUDA is not available there")
+        self.campaign = campaign.to(device) if str(campaign.device) != device else campaign
+        self.campaign.keep_predictions = options.keep_predictions
+        self.options = options
+        self.by_id = {r.round_id: r for r in self.campaign.rounds}
+        t1 = time.perf_counter()
+        self.golden = self.campaign.golden()
+        t2 = time.perf_counter()
+        self.facts = {"host": socket.gethostname(), "pid": os.getpid(), "device": device,
+                      "gpu": torch.cuda.get_device_name(0) if use_gpu else None,
+                      "build_s": t1 - t0, "golden_s": t2 - t1, "golden": self.golden}
+
+    def ready(self) -> dict[str, Any]:
+        return self.facts
+
+    def run_chunk(self, index: int, round_ids: list[int]) -> ChunkResult:
+        hook = os.environ.get(DIE_HOOK_ENV)
+        if hook:
+            which, _, marker = hook.partition(":")
+            if int(which) == index and marker and not os.path.exists(marker):
+                with open(marker, "w") as fh:
+                    fh.write(f"{os.getpid()}\n")
+                os._exit(17)
+        rounds = [self.by_id[i] for i in round_ids]
+        chunks = list(self.campaign.iter_chunks(self.options.engine, len(rounds), rounds=rounds, progress=False,
+                                                early_stop_tolerance=self.options.early_stop_tolerance))
+        rows = [row for c in chunks for row in c.rows]
+        preds = {k: v.cpu() for c in chunks for k, v in c.predictions.items()}
+        seconds = sum(c.seconds for c in chunks)
+        from .engine import ChunkResult
+
+        return ChunkResult(index, list(round_ids), rows, seconds, self.campaign.num_samples, preds)
+
+
+@dataclass
+class _Slot:
+    handle: Any
+    ready_ref: Any
+    state: str = "starting"  # starting | ready | dead
+    inflight: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+
+class RayExecutor(Executor):
+    """Runs chunks on Ray actors (see the module docstring).
+
+    Args:
+        address: ``None`` starts a local Ray (or uses the one this process already started),
+            ``"auto"`` joins the cluster of this machine, ``"HOST:PORT"`` (or
+            ``ray://HOST:PORT``) a remote one.
+        workers: number of actors (default: one per GPU of the cluster, else 2).
+        gpus_per_worker: GPUs per actor: 1 (one actor per GPU), a fraction such as 0.5 (two
+            actors share a GPU) or 0 (CPU actors).
+        cpus_per_worker: CPU cores per actor (its torch threads).
+        prefetch: chunks each actor holds at most (one running, the others queued).
+        max_retries: times one chunk is re-run after its actor died or it raised.
+        max_restarts: replacement actors started in all after actors died.
+        start_timeout_s: how long to wait for the first actor (resources, image pulls).
+        temp_dir: Ray's temp folder when starting a local Ray (keep it SHORT: Ray refuses
+            socket paths over ~107 bytes).
+        init_kwargs: extra ``ray.init`` arguments for a local start (e.g. ``num_cpus``).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, gpus_per_worker: float = 0.0,
+                 cpus_per_worker: int = 1, prefetch: int = 2, max_retries: int = 3, max_restarts: int = 4,
+                 start_timeout_s: float = 300.0, temp_dir: str | None = None,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
+        if isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, (int, float)) \
+                or not 0 <= gpus_per_worker <= 1:
+            raise ConfigError(f"gpus_per_worker must be a number in [0, 1] (0: CPU workers, 0.5: two workers "
+                              f"share a GPU), got {gpus_per_worker!r}")
+        if isinstance(cpus_per_worker, bool) or not isinstance(cpus_per_worker, int) or cpus_per_worker < 1:
+            raise ConfigError(f"cpus_per_worker must be an int >= 1, got {cpus_per_worker!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ConfigError(f"prefetch must be an int >= 1, got {prefetch!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        self.address = address
+        self.workers = workers
+        self.gpus_per_worker = float(gpus_per_worker)
+        self.cpus_per_worker = cpus_per_worker
+        self.prefetch = prefetch
+        self.max_retries = max_retries
+        self.max_restarts = max_restarts
+        self.start_timeout_s = start_timeout_s
+        self.temp_dir = temp_dir
+        self.init_kwargs = dict(init_kwargs or {})
+        #: golden summary of the first worker that came up (the driver adopts it)
+        self.golden_summary: dict[str, Any] | None = None
+        #: timings and facts of the last run: actor start, build, golden, evaluation, retries
+        self.last_run: dict[str, Any] = {}
+
+    # -- cluster ----------------------------------------------------------------------
+    def connect(self) -> Any:
+        """Starts or joins Ray (once per process); returns the ``ray`` module."""
+        ray = import_ray()
+        if ray.is_initialized():
+            return ray
+        kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
+                                  "include_dashboard": False, **self.init_kwargs}
+        if self.address is None:
+            if self.temp_dir:
+                kwargs["_temp_dir"] = self.temp_dir
+        else:
+            kwargs["address"] = self.address
+            for key in ("num_cpus", "num_gpus", "_temp_dir", "include_dashboard"):
+                kwargs.pop(key, None)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            where = self.address or "a local Ray"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExecutorError(f"cannot reach Ray at {where!r} ({first[:200]}); start a cluster with "
+                                "`ray start --head` and pass --address auto or HOST:PORT") from None
+        return ray
+
+    def check_resources(self, ray: Any) -> int:
+        """The worker count, checked against the cluster's GPUs and CPUs."""
+        res = ray.cluster_resources()
+        gpus, cpus = float(res.get("GPU", 0.0)), float(res.get("CPU", 0.0))
+        workers = self.workers
+        if workers is None:
+            workers = int(gpus / self.gpus_per_worker) if self.gpus_per_worker > 0 else max(1, min(2, int(cpus)))
+        if workers < 1:
+            raise ConfigError(f"no worker fits: the cluster has {gpus:g} GPU(s) and {gpus_per(self)} asked per worker")
+        if self.gpus_per_worker > 0 and workers * self.gpus_per_worker > gpus + 1e-9:
+            raise ConfigError(f"{workers} worker(s) x {self.gpus_per_worker:g} GPU need {workers * self.gpus_per_worker:g} "
+                              f"GPU(s), the Ray cluster has {gpus:g}; lower --workers or --gpus-per-worker "
+                              "(0 runs CPU workers)")
+        if workers * self.cpus_per_worker > cpus + 1e-9:
+            raise ConfigError(f"{workers} worker(s) x {self.cpus_per_worker} CPU need {workers * self.cpus_per_worker} "
+                              f"CPU(s), the Ray cluster has {cpus:g}; lower --workers")
+        return workers
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": self.name, "executor_workers": self.last_run.get("workers"),
+                "executor_devices": self.last_run.get("devices"), "executor_retries": self.last_run.get("retries", 0)}
+
+    # -- running ----------------------------------------------------------------------
+    def _start(self, ray: Any, actor_cls: Any, ref: Any, options: RunOptions) -> _Slot:
+        use_gpu = self.gpus_per_worker > 0
+        handle = actor_cls.options(num_gpus=self.gpus_per_worker, num_cpus=self.cpus_per_worker,
+                                   max_restarts=0, max_task_retries=0).remote(ref, options, self.cpus_per_worker,
+                                                                               use_gpu)
+        return _Slot(handle, handle.ready.remote())
+
+    def run(self, campaign: Campaign, rounds: Sequence[Round], options: RunOptions,
+            on_chunk: Any = None) -> Iterator[ChunkResult]:
+        ray = self.connect()
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        lost = tuple(getattr(ray.exceptions, n) for n in ("RayActorError", "WorkerCrashedError", "NodeDiedError",
+                                                          "ObjectLostError", "OwnerDiedError", "ActorUnavailableError")
+                     if hasattr(ray.exceptions, n))
+        n_workers = self.check_resources(ray)
+        t0 = time.perf_counter()
+        shipped = campaign if campaign.device.type == "cpu" else campaign.portable_copy()
+        ref = ray.put(shipped)
+        t_put = time.perf_counter() - t0
+        actor_cls = ray.remote(_Worker)
+        slots = [self._start(ray, actor_cls, ref, options) for _ in range(n_workers)]
+        restarts_left = self.max_restarts
+        queue: deque[tuple[int, list[int]]] = deque(plan_chunks(rounds, options.chunk_size))
+        attempts: dict[int, int] = {}
+        inflight: dict[Any, tuple[_Slot, tuple[int, list[int]]]] = {}
+        starting: dict[Any, _Slot] = {s.ready_ref: s for s in slots}
+        facts: list[dict[str, Any]] = []
+        retries = 0
+        eval_start: float | None = None
+        first_ready: float | None = None
+
+        def feed(slot: _Slot) -> None:
+            while slot.state == "ready" and slot.inflight < self.prefetch and queue:
+                item = queue.popleft()
+                inflight[slot.handle.run_chunk.remote(*item)] = (slot, item)
+                slot.inflight += 1
+
+        def retire(slot: _Slot, why: str) -> None:
+            nonlocal restarts_left
+            if slot.state == "dead":
+                return
+            slot.state = "dead"
+            try:
+                ray.kill(slot.handle, no_restart=True)
+            except Exception:  # noqa: BLE001 - it is already gone
+                pass
+            if restarts_left > 0 and (queue or inflight):
+                restarts_left -= 1
+                new = self._start(ray, actor_cls, ref, options)
+                slots.append(new)
+                starting[new.ready_ref] = new
+
+        def requeue(item: tuple[int, list[int]], error: str) -> None:
+            nonlocal retries
+            attempts[item[0]] = attempts.get(item[0], 0) + 1
+            retries += 1
+            if attempts[item[0]] > self.max_retries:
+                raise ExecutorError(f"chunk {item[0]} (rounds {item[1][0]}-{item[1][-1]}) failed "
+                                    f"{attempts[item[0]]} times; last error: {error}")
+            queue.appendleft(item)
+
+        try:
+            while queue or inflight:
+                live = [s for s in slots if s.state != "dead"]
+                if not live:
+                    raise ExecutorError(f"every Ray worker died and no restarts are left ({self.max_restarts} used); "
+                                        f"{len(queue)} chunk(s) not computed")
+                waiting = list(inflight) + list(starting)
+                ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
+                if not ready:
+                    if not any(s.state == "ready" for s in slots) and starting and \
+                            time.perf_counter() - min(s.started for s in starting.values()) > self.start_timeout_s:
+                        raise ExecutorError(f"no Ray worker started within {self.start_timeout_s:.0f} s (asked for "
+                                            f"{self.gpus_per_worker:g} GPU and {self.cpus_per_worker} CPU each; cluster "
+                                            f"has {ray.cluster_resources()})")
+                    continue
+                done_ref = ready[0]
+                if done_ref in starting:
+                    slot = starting.pop(done_ref)
+                    try:
+                        slot.facts = ray.get(done_ref)
+                    except lost as exc:
+                        retire(slot, f"{type(exc).__name__}")
+                        continue
+                    except RayTaskError as exc:
+                        raise ExecutorError(f"a Ray worker could not build the campaign: {_cause(exc)}") from None
+                    slot.state = "ready"
+                    facts.append(slot.facts)
+                    if self.golden_summary is None:
+                        self.golden_summary = slot.facts["golden"]
+                    if first_ready is None:
+                        first_ready = time.perf_counter()
+                    if eval_start is None:
+                        eval_start = time.perf_counter()
+                    feed(slot)
+                    continue
+                slot, item = inflight.pop(done_ref)
+                slot.inflight -= 1
+                try:
+                    chunk = ray.get(done_ref)
+                except (RayActorError, *lost) as exc:
+                    retire(slot, type(exc).__name__)
+                    requeue(item, f"{type(exc).__name__}: worker or node lost")
+                except RayTaskError as exc:
+                    requeue(item, _cause(exc))
+                else:
+                    if on_chunk is not None:
+                        on_chunk(len(chunk.round_ids), chunk.samples)
+                    yield chunk
+                for s in slots:
+                    feed(s)
+        except GetTimeoutError as exc:  # pragma: no cover - ray.wait has its own timeout
+            raise ExecutorError(str(exc)) from None
+        finally:
+            for s in slots:
+                if s.state != "dead":
+                    try:
+                        ray.kill(s.handle, no_restart=True)
+                    except Exception:  # noqa: BLE001 - shutting down
+                        pass
+        end = time.perf_counter()
+        self.last_run = {
+            "workers": n_workers, "retries": retries, "restarts": self.max_restarts - restarts_left,
+            "devices": sorted({f"{f['host']}:{f['device']}" for f in facts}),
+            "ship_s": t_put, "first_worker_ready_s": (first_ready or end) - t0,
+            "build_s_max": max((f["build_s"] for f in facts), default=0.0),
+            "golden_s_max": max((f["golden_s"] for f in facts), default=0.0),
+            "evaluation_s": end - (eval_start or end), "total_s": end - t0,
+        }
+
+
+def gpus_per(executor: RayExecutor) -> str:
+    return f"{executor.gpus_per_worker:g}"
+
+
+def _cause(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)
+    if cause is not None:
+        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"[:500]
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:500]
