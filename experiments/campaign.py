@@ -9,6 +9,9 @@ keeps it resumable: after a crash or kill the same command continues the origina
     python -m experiments.campaign --config experiments/configs/dead_neurons_sf4.yaml
     python -m experiments.campaign --config X --shard 0/4     # one of 4 shards; the last merges
     python -m experiments.campaign --config X --mark-stale    # mark dead RUNNING runs KILLED
+    python -m experiments.campaign --config X --executor ray --workers 2 --gpus-per-worker 1
+                                                              # chunks on Ray actors (local Ray)
+    python -m experiments.campaign --config X --executor ray --address auto   # an existing cluster
 
 Exit codes: 0 done, 2 bad input or failed run (marked FAILED with the reason), 3 finished
 but the tracking server failed (results kept locally; rerun with --resume), 130/143 killed.
@@ -39,7 +42,64 @@ DEFAULTS: dict[str, Any] = {
 
 #: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--shard", "--parent", "--merge", "--mark-stale",
-           "--stale-after", "--no-progress")
+           "--stale-after", "--no-progress", "--executor", "--address", "--workers", "--gpus-per-worker",
+           "--cpus-per-worker")
+
+
+def add_executor_options(ap: argparse.ArgumentParser) -> None:
+    """``--executor in-process|ray`` and the Ray options (campaign, sweep)."""
+    ap.add_argument("--executor", default="in-process", choices=("in-process", "ray"),
+                    help="where chunks run: this process (default) or Ray actors (one per GPU; needs spikefi[ray])")
+    ap.add_argument("--address", default="", help="Ray cluster: empty starts a local Ray, 'auto' joins this "
+                                                  "machine's cluster, HOST:PORT a remote head")
+    ap.add_argument("--workers", default="", help="Ray actors (default: one per GPU of the cluster, else 2)")
+    ap.add_argument("--gpus-per-worker", default="", help="GPUs per Ray actor: 1, a fraction such as 0.5 (two "
+                                                          "actors share a GPU) or 0 for CPU actors (default: 1 when "
+                                                          "the cluster has GPUs, else 0)")
+    ap.add_argument("--cpus-per-worker", default="", help="CPU cores (torch threads) per Ray actor (default 1)")
+
+
+def executor_from_args(args: argparse.Namespace) -> Any:
+    """The executor the options name (validated before anything is created), or None."""
+    if getattr(args, "executor", "in-process") in ("", "in-process", None):
+        for name in ("address", "workers", "gpus_per_worker", "cpus_per_worker"):
+            if str(getattr(args, name, "") or "").strip():
+                raise ConfigError(f"--{name.replace('_', '-')} is a Ray option: add --executor ray")
+        return None
+    from spikefi.campaign.ray_executor import RayExecutor, import_ray
+
+    def number(name: str, kind: type, default: Any) -> Any:
+        text = str(getattr(args, name, "") or "").strip()
+        if not text:
+            return default
+        try:
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a {kind.__name__}, got {text!r}") from None
+
+    workers = number("workers", int, None)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    gpus = number("gpus_per_worker", float, None)
+    if gpus is not None and not 0 <= gpus <= 1:
+        raise ConfigError(f"--gpus-per-worker must be in [0, 1] (0: CPU actors, 0.5: two actors share a GPU), got {gpus:g}")
+    cpus = number("cpus_per_worker", int, 1)
+    import_ray()  # a missing Ray is reported before any run is created
+    address = (args.address or "").strip() or None
+    if gpus is None:
+        gpus = 1.0 if _cluster_has_gpus(address) else 0.0
+    return RayExecutor(address=address, workers=workers, gpus_per_worker=gpus, cpus_per_worker=cpus)
+
+
+def _cluster_has_gpus(address: str | None) -> bool:
+    if address is None:
+        import torch
+
+        return torch.cuda.is_available()
+    from spikefi.campaign.ray_executor import RayExecutor
+
+    ray = RayExecutor(address=address).connect()
+    return float(ray.cluster_resources().get("GPU", 0.0)) > 0
 
 
 def resolve_config_path(value: str | None, default: str) -> Path:
@@ -206,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parent", default="", help="the sharded parent run (default: found by config hash)")
     ap.add_argument("--merge", default="", metavar="PARENT_RUN_ID", help="merge the finished shards of this parent")
     ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
+    add_executor_options(ap)
     from .campaign_run import install_signal_handlers
 
     install_signal_handlers()
@@ -217,15 +278,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
         shard = parse_shard(args.shard)
+        executor = executor_from_args(args)
+        if executor is not None:
+            executor.connect()  # an unreachable cluster is reported before any run is created
+            executor.check_resources(executor.connect())
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
-        dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher)
+        dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher, executor)
         return 0
 
     return run_main(body)
 
 
 def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, shard: tuple[int, int] | None,
-             client: Any, uri: str, experiment_id: str, launcher: str | None) -> dict[str, Any] | None:
+             client: Any, uri: str, experiment_id: str, launcher: str | None,
+             executor: Any = None) -> dict[str, Any] | None:
     from . import campaign_run as cr
 
     stale_after = float(config["tracking"]["stale_after_s"])
@@ -247,7 +313,7 @@ def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpe
         raise ConfigError("--parent is for sharded campaigns (with --shard i/n)")
     tracked = cr.TrackedCampaign(spec, config, client, experiment_id, config["output_dir"], resume=args.resume or "auto",
                                  parent_run_id=parent, shard=shard, launcher_run_id=launcher,
-                                 progress=not args.no_progress, stale_after_s=stale_after)
+                                 progress=not args.no_progress, stale_after_s=stale_after, executor=executor)
     result = tracked.run()
     if tracked.launcher_run_id:  # a shard: the launcher points to the shard run
         cr.point_launcher(client, tracked.launcher_run_id, result["run_id"])

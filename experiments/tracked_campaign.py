@@ -24,6 +24,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from spikefi.campaign import CampaignResult, CampaignSpec
+from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
 
 from . import artifacts as art
@@ -76,8 +77,10 @@ class TrackedCampaign:
     def __init__(self, spec: CampaignSpec, config: Mapping[str, Any], client: MlflowClient, experiment_id: str,
                  output_dir: str | Path, *, resume: str = "auto", parent_run_id: str | None = None,
                  shard: tuple[int, int] | None = None, launcher_run_id: str | None = None, progress: bool = True,
-                 stale_after_s: float = DEFAULT_STALE_AFTER_S, heartbeat_runs: Sequence[str] = ()) -> None:
+                 stale_after_s: float = DEFAULT_STALE_AFTER_S, heartbeat_runs: Sequence[str] = (),
+                 executor: Executor | None = None) -> None:
         self.spec = spec
+        self.executor = executor or InProcessExecutor()
         self.config = dict(config)
         self.client = client
         self.experiment_id = experiment_id
@@ -131,8 +134,18 @@ class TrackedCampaign:
             self._point_launcher(self.run_id)
             return self._summary_of(existing, resumed=True, computed=[])
         t_start = time.time()
-        cmpn = self.spec.build()
-        golden = cmpn.golden()
+        opts = self.spec.options
+        options = RunOptions(opts["engine"], int(opts["chunk_size"]), float(opts["early_stop_tolerance"]))
+        remote = not isinstance(self.executor, InProcessExecutor)
+        # with a remote executor the driver only holds the campaign (on the CPU); workers
+        # compute the golden pass and the chunks on their own devices
+        cmpn = (self.spec if not remote else driver_spec(self.spec)).build()
+        try:
+            golden = self.executor.golden(cmpn, options)
+        except BaseException:
+            self.executor.close()
+            raise
+        cmpn.adopt_golden_summary(golden)
         rounds = cmpn.rounds
         if self.shard:
             rounds = [r for r in rounds if r.round_id % self.shard[1] == self.shard[0]]
@@ -159,9 +172,8 @@ class TrackedCampaign:
             else:
                 say(f"run {self.run_id}: {len(rounds)} rounds x {cmpn.num_samples} samples"
                     + (f" (shard {self.shard_label} of {len(cmpn.rounds)} rounds)" if self.shard else ""))
-            opts = self.spec.options
-            for chunk in cmpn.iter_chunks(opts["engine"], int(opts["chunk_size"]), rounds=todo, progress=self.progress,
-                                          early_stop_tolerance=float(opts["early_stop_tolerance"])):
+            for chunk in cmpn.iter_chunks(options.engine, options.chunk_size, rounds=todo, progress=self.progress,
+                                          early_stop_tolerance=options.early_stop_tolerance, executor=self.executor):
                 self._flush(chunk, t_start, len(rounds))
                 computed.extend(chunk.round_ids)
             summary = self._finalize(cmpn, {r.round_id for r in rounds}, t_start)
@@ -178,6 +190,8 @@ class TrackedCampaign:
         except Exception as exc:
             self._fail(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            self.executor.close()
         summary.update(resumed=resumed, computed=computed)
         return summary
 
@@ -242,6 +256,7 @@ class TrackedCampaign:
         params = campaign_params(self.spec, cmpn, self.hash)
         if self.shard:
             params["shard"] = self.shard_label
+        params.update(executor_params(self.executor))
         present = run.data.params
         new_params = [Param(k, v) for k, v in params.items() if k not in present]
         tags = {T + "campaign_kind": campaign_kind(self.spec)}
@@ -346,6 +361,7 @@ class TrackedCampaign:
         meta = cmpn.metadata(self.spec.options["engine"], compute_s, float(self.spec.options["early_stop_tolerance"]))
         meta.update(rounds=len(table), campaign_rounds=len(cmpn.rounds), shard=self.shard_label, name=self.spec.name,
                     config_hash=self.hash, compute_seconds=compute_s, attempts=self.attempt)
+        meta.update(self.executor.describe())
         result = CampaignResult(table, {"schema_version": RESULT_SCHEMA_VERSION, **meta})
         root = self.local_dir
         summary = art.write_results(root, result)
@@ -383,3 +399,21 @@ class TrackedCampaign:
         except Exception:  # noqa: BLE001 - the server may be what failed; the reason goes to stderr anyway
             pass
         say(f"run {self.run_id} marked {RunStatus.to_string(status)}: {reason}")
+
+
+def driver_spec(spec: CampaignSpec) -> CampaignSpec:
+    """The spec the driver of a remote executor builds: the same campaign on the CPU (the
+    workers move it to their own devices)."""
+    data = spec.to_dict()
+    data["options"] = {**data["options"], "device": "cpu"}
+    return CampaignSpec.from_dict(data)
+
+
+def executor_params(executor: Executor) -> dict[str, str]:
+    """Where the first attempt's chunks ran, as run params (a resume may run elsewhere: the
+    table does not depend on it)."""
+    out = {"executor": executor.name}
+    for key in ("address", "workers", "gpus_per_worker", "cpus_per_worker"):
+        if hasattr(executor, key):
+            out[f"executor.{key}"] = str(getattr(executor, key))
+    return out

@@ -79,6 +79,16 @@ class Executor(ABC):
                 (progress bars).
         """
 
+    def golden(self, campaign: Campaign, options: RunOptions) -> dict[str, Any]:
+        """The golden summary (accuracy, spike counts ...) where the chunks will run; a
+        remote executor starts its workers here."""
+        return campaign.golden()
+
+    def close(self) -> None:
+        """Releases workers started by :meth:`golden` when :meth:`run` is not called
+        (nothing to release in-process)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Plain facts about where the work ran (logged with the result's metadata)."""
         return {"executor": self.name}

@@ -168,6 +168,9 @@ class RayExecutor(Executor):
         self.golden_summary: dict[str, Any] | None = None
         #: timings and facts of the last run: actor start, build, golden, evaluation, retries
         self.last_run: dict[str, Any] = {}
+        self._session: dict[str, Any] | None = None
+        self._slots: list[_Slot] = []
+        self._starting: dict[Any, _Slot] = {}
 
     # -- cluster ----------------------------------------------------------------------
     def connect(self) -> Any:
@@ -201,7 +204,7 @@ class RayExecutor(Executor):
         if workers is None:
             workers = int(gpus / self.gpus_per_worker) if self.gpus_per_worker > 0 else max(1, min(2, int(cpus)))
         if workers < 1:
-            raise ConfigError(f"no worker fits: the cluster has {gpus:g} GPU(s) and {gpus_per(self)} asked per worker")
+            raise ConfigError(f"no worker fits: the cluster has {gpus:g} GPU(s) and {self.gpus_per_worker:g} asked per worker")
         if self.gpus_per_worker > 0 and workers * self.gpus_per_worker > gpus + 1e-9:
             raise ConfigError(f"{workers} worker(s) x {self.gpus_per_worker:g} GPU need {workers * self.gpus_per_worker:g} "
                               f"GPU(s), the Ray cluster has {gpus:g}; lower --workers or --gpus-per-worker "
@@ -223,51 +226,126 @@ class RayExecutor(Executor):
                                                                                use_gpu)
         return _Slot(handle, handle.ready.remote())
 
-    def run(self, campaign: Campaign, rounds: Sequence[Round], options: RunOptions,
-            on_chunk: Any = None) -> Iterator[ChunkResult]:
+    def start(self, campaign: Campaign, options: RunOptions) -> None:
+        """Ships the campaign and starts the actors (idempotent for the same campaign)."""
+        if self._session is not None and self._session["campaign"] is campaign \
+                and self._session["options"] == options:
+            return
+        self.close()
         ray = self.connect()
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-
-        lost = tuple(getattr(ray.exceptions, n) for n in ("RayActorError", "WorkerCrashedError", "NodeDiedError",
-                                                          "ObjectLostError", "OwnerDiedError", "ActorUnavailableError")
-                     if hasattr(ray.exceptions, n))
         n_workers = self.check_resources(ray)
         t0 = time.perf_counter()
         shipped = campaign if campaign.device.type == "cpu" else campaign.portable_copy()
         ref = ray.put(shipped)
-        t_put = time.perf_counter() - t0
         actor_cls = ray.remote(_Worker)
-        slots = [self._start(ray, actor_cls, ref, options) for _ in range(n_workers)]
-        restarts_left = self.max_restarts
+        self._session = {"campaign": campaign, "options": options, "ray": ray, "ref": ref, "actor_cls": actor_cls,
+                         "t0": t0, "ship_s": time.perf_counter() - t0, "workers": n_workers,
+                         "restarts_left": self.max_restarts, "facts": [], "first_ready": None}
+        self._slots = [self._start(ray, actor_cls, ref, options) for _ in range(n_workers)]
+        self._starting = {s.ready_ref: s for s in self._slots}
+
+    def golden(self, campaign: Campaign, options: RunOptions) -> dict[str, Any]:
+        """Starts the actors and returns the golden summary of the first one that is up."""
+        self.start(campaign, options)
+        while self.golden_summary is None:
+            self._wait_started(block=True)
+        return self.golden_summary
+
+    def close(self) -> None:
+        """Stops this executor's actors (Ray itself keeps running for later campaigns)."""
+        if self._session is None:
+            return
+        ray = self._session["ray"]
+        for s in self._slots:
+            if s.state != "dead":
+                try:
+                    ray.kill(s.handle, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        self._session = None
+        self._slots = []
+        self._starting = {}
+
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        ray = self._session["ray"]  # type: ignore[index]
+        return tuple(getattr(ray.exceptions, n) for n in ("RayActorError", "WorkerCrashedError", "NodeDiedError",
+                                                          "ObjectLostError", "OwnerDiedError", "ActorUnavailableError")
+                     if hasattr(ray.exceptions, n))
+
+    def _on_started(self, ref: Any) -> _Slot | None:
+        """Handles a finished ``ready()`` call: the slot is ready, or dead (and replaced)."""
+        ray = self._session["ray"]  # type: ignore[index]
+        slot = self._starting.pop(ref)
+        try:
+            slot.facts = ray.get(ref)
+        except self._lost_errors() as exc:
+            self._retire(slot, type(exc).__name__)
+            return None
+        except ray.exceptions.RayTaskError as exc:
+            raise ExecutorError(f"a Ray worker could not build the campaign: {_cause(exc)}") from None
+        slot.state = "ready"
+        self._session["facts"].append(slot.facts)  # type: ignore[index]
+        if self.golden_summary is None:
+            self.golden_summary = slot.facts["golden"]
+        if self._session["first_ready"] is None:  # type: ignore[index]
+            self._session["first_ready"] = time.perf_counter()  # type: ignore[index]
+        return slot
+
+    def _wait_started(self, block: bool) -> None:
+        ray = self._session["ray"]  # type: ignore[index]
+        if not self._starting:
+            if not any(s.state == "ready" for s in self._slots):
+                raise ExecutorError(f"every Ray worker died and no restarts are left ({self.max_restarts} used)")
+            return
+        ready, _ = ray.wait(list(self._starting), num_returns=1, timeout=5.0 if block else 0)
+        if ready:
+            self._on_started(ready[0])
+        else:
+            self._check_start_timeout()
+
+    def _check_start_timeout(self) -> None:
+        if any(s.state == "ready" for s in self._slots) or not self._starting:
+            return
+        waited = time.perf_counter() - min(s.started for s in self._starting.values())
+        if waited > self.start_timeout_s:
+            ray = self._session["ray"]  # type: ignore[index]
+            raise ExecutorError(f"no Ray worker started within {self.start_timeout_s:.0f} s (asked for "
+                                f"{self.gpus_per_worker:g} GPU and {self.cpus_per_worker} CPU each; the cluster has "
+                                f"{ray.cluster_resources()})")
+
+    def _retire(self, slot: _Slot, why: str) -> None:
+        session = self._session
+        if slot.state == "dead" or session is None:
+            return
+        slot.state = "dead"
+        try:
+            session["ray"].kill(slot.handle, no_restart=True)
+        except Exception:  # noqa: BLE001 - it is already gone
+            pass
+        if session["restarts_left"] > 0:
+            session["restarts_left"] -= 1
+            new = self._start(session["ray"], session["actor_cls"], session["ref"], session["options"])
+            self._slots.append(new)
+            self._starting[new.ready_ref] = new
+
+    def run(self, campaign: Campaign, rounds: Sequence[Round], options: RunOptions,
+            on_chunk: Any = None) -> Iterator[ChunkResult]:
+        self.start(campaign, options)
+        session = self._session
+        assert session is not None  # for type checkers: start() sets it
+        ray = session["ray"]
+        lost = self._lost_errors()
         queue: deque[tuple[int, list[int]]] = deque(plan_chunks(rounds, options.chunk_size))
         attempts: dict[int, int] = {}
         inflight: dict[Any, tuple[_Slot, tuple[int, list[int]]]] = {}
-        starting: dict[Any, _Slot] = {s.ready_ref: s for s in slots}
-        facts: list[dict[str, Any]] = []
         retries = 0
-        eval_start: float | None = None
-        first_ready: float | None = None
+        eval_start = time.perf_counter() if session["first_ready"] is not None else None
 
         def feed(slot: _Slot) -> None:
             while slot.state == "ready" and slot.inflight < self.prefetch and queue:
                 item = queue.popleft()
                 inflight[slot.handle.run_chunk.remote(*item)] = (slot, item)
                 slot.inflight += 1
-
-        def retire(slot: _Slot, why: str) -> None:
-            nonlocal restarts_left
-            if slot.state == "dead":
-                return
-            slot.state = "dead"
-            try:
-                ray.kill(slot.handle, no_restart=True)
-            except Exception:  # noqa: BLE001 - it is already gone
-                pass
-            if restarts_left > 0 and (queue or inflight):
-                restarts_left -= 1
-                new = self._start(ray, actor_cls, ref, options)
-                slots.append(new)
-                starting[new.ready_ref] = new
 
         def requeue(item: tuple[int, list[int]], error: str) -> None:
             nonlocal retries
@@ -279,77 +357,52 @@ class RayExecutor(Executor):
             queue.appendleft(item)
 
         try:
+            for s in self._slots:
+                feed(s)
             while queue or inflight:
-                live = [s for s in slots if s.state != "dead"]
-                if not live:
+                if not any(s.state != "dead" for s in self._slots):
                     raise ExecutorError(f"every Ray worker died and no restarts are left ({self.max_restarts} used); "
                                         f"{len(queue)} chunk(s) not computed")
-                waiting = list(inflight) + list(starting)
-                ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
+                ready, _ = ray.wait(list(inflight) + list(self._starting), num_returns=1, timeout=5.0)
                 if not ready:
-                    if not any(s.state == "ready" for s in slots) and starting and \
-                            time.perf_counter() - min(s.started for s in starting.values()) > self.start_timeout_s:
-                        raise ExecutorError(f"no Ray worker started within {self.start_timeout_s:.0f} s (asked for "
-                                            f"{self.gpus_per_worker:g} GPU and {self.cpus_per_worker} CPU each; cluster "
-                                            f"has {ray.cluster_resources()})")
+                    self._check_start_timeout()
                     continue
                 done_ref = ready[0]
-                if done_ref in starting:
-                    slot = starting.pop(done_ref)
-                    try:
-                        slot.facts = ray.get(done_ref)
-                    except lost as exc:
-                        retire(slot, f"{type(exc).__name__}")
-                        continue
-                    except RayTaskError as exc:
-                        raise ExecutorError(f"a Ray worker could not build the campaign: {_cause(exc)}") from None
-                    slot.state = "ready"
-                    facts.append(slot.facts)
-                    if self.golden_summary is None:
-                        self.golden_summary = slot.facts["golden"]
-                    if first_ready is None:
-                        first_ready = time.perf_counter()
-                    if eval_start is None:
-                        eval_start = time.perf_counter()
-                    feed(slot)
+                if done_ref in self._starting:
+                    slot = self._on_started(done_ref)
+                    if slot is not None:
+                        if eval_start is None:
+                            eval_start = time.perf_counter()
+                        feed(slot)
                     continue
                 slot, item = inflight.pop(done_ref)
                 slot.inflight -= 1
                 try:
                     chunk = ray.get(done_ref)
-                except (RayActorError, *lost) as exc:
-                    retire(slot, type(exc).__name__)
+                except lost as exc:
+                    self._retire(slot, type(exc).__name__)
                     requeue(item, f"{type(exc).__name__}: worker or node lost")
-                except RayTaskError as exc:
+                except ray.exceptions.RayTaskError as exc:
                     requeue(item, _cause(exc))
                 else:
                     if on_chunk is not None:
                         on_chunk(len(chunk.round_ids), chunk.samples)
                     yield chunk
-                for s in slots:
+                for s in self._slots:
                     feed(s)
-        except GetTimeoutError as exc:  # pragma: no cover - ray.wait has its own timeout
-            raise ExecutorError(str(exc)) from None
         finally:
-            for s in slots:
-                if s.state != "dead":
-                    try:
-                        ray.kill(s.handle, no_restart=True)
-                    except Exception:  # noqa: BLE001 - shutting down
-                        pass
-        end = time.perf_counter()
-        self.last_run = {
-            "workers": n_workers, "retries": retries, "restarts": self.max_restarts - restarts_left,
-            "devices": sorted({f"{f['host']}:{f['device']}" for f in facts}),
-            "ship_s": t_put, "first_worker_ready_s": (first_ready or end) - t0,
-            "build_s_max": max((f["build_s"] for f in facts), default=0.0),
-            "golden_s_max": max((f["golden_s"] for f in facts), default=0.0),
-            "evaluation_s": end - (eval_start or end), "total_s": end - t0,
-        }
-
-
-def gpus_per(executor: RayExecutor) -> str:
-    return f"{executor.gpus_per_worker:g}"
+            end = time.perf_counter()
+            facts = session["facts"]
+            self.last_run = {
+                "workers": session["workers"], "retries": retries,
+                "restarts": self.max_restarts - session["restarts_left"],
+                "devices": sorted({f"{f['host']}:{f['device']}" for f in facts}),
+                "ship_s": session["ship_s"], "first_worker_ready_s": (session["first_ready"] or end) - session["t0"],
+                "build_s_max": max((f["build_s"] for f in facts), default=0.0),
+                "golden_s_max": max((f["golden_s"] for f in facts), default=0.0),
+                "evaluation_s": end - (eval_start or end), "total_s": end - session["t0"],
+            }
+            self.close()
 
 
 def _cause(exc: BaseException) -> str:
