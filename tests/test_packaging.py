@@ -42,3 +42,14 @@ def test_core_imports_no_mlflow_or_optuna():
             "print(sorted(m for m in ('mlflow', 'optuna', 'ray') if m in sys.modules) or False)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_slayer_dropin_names_import_no_plotting_or_tracking_libs():
+    code = (
+        "import sys, spikefi.snn as snn; "
+        "snn.io.event; snn.io.read2Dspikes; snn.utils.stats; snn.utils.optim.Nadam; snn.quantize; "
+        "snn.predict.getClass; snn.learningStats; "
+        "print(sorted(m for m in ('matplotlib', 'mlflow', 'optuna', 'ray') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
