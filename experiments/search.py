@@ -24,6 +24,9 @@ Several workers share one study through its storage (an RDB URL or ``journal:FIL
     python -m experiments.search --config X --set search.study.storage=journal:study.log --worker 1 &
 
 ``--worker N`` offsets the sampler seed so that workers do not propose the same faults.
+With Ray, one command starts N workers as Ray tasks (``experiments.search_ray``)::
+
+    python -m experiments.search --config X --executor ray --workers 4 [--address auto]
 Running the same command again adds trials to the same study. View the study with
 ``optuna-dashboard sqlite:///outputs/search/optuna.db`` (or ``optuna-dashboard FILE`` for a
 journal file; ``pip install optuna-dashboard``).
@@ -75,7 +78,8 @@ DEFAULTS: dict[str, Any] = {
     "output_dir": "outputs/search",
     "tracking": {"experiment": "spikefi-search", "uri": None, "enabled": True},
 }
-OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--fail-running", "--no-progress")
+OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--fail-running", "--no-progress",
+           "--executor", "--address", "--workers", "--gpus-per-worker", "--cpus-per-worker")
 TOP = 10
 
 
@@ -381,15 +385,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fail-running", action="store_true",
                     help="first mark every RUNNING trial of the study FAIL (trials of killed workers on other "
                          "hosts; only when no worker runs anywhere). Orphans of this host are failed anyway")
+    from .campaign import add_executor_options
+
+    add_executor_options(ap)
 
     def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
         path = resolve_config_path(args.config, "search_worst_faults.yaml")
         config = load_search_config(path, split_overrides(args.sets, args.overrides))
         track = config["tracking"]["enabled"] and not args.no_mlflow
+        from .campaign import executor_from_args
+
+        executor = executor_from_args(args)
+        if executor is not None:
+            executor.connect()  # an unreachable cluster is reported before any run is created
         uri, experiment_id = None, None
         if track:
             launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
+        if executor is not None:
+            from .search_ray import run_search_on_ray
+
+            for summary in run_search_on_ray(config, executor, args.worker, uri, experiment_id):
+                print_summary(summary, track, uri)
+            return 0
         job = SearchJob(copy.deepcopy(config), worker=args.worker)
         summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress,
                           fail_running=args.fail_running)
