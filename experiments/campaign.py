@@ -149,7 +149,9 @@ def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, An
     config = load_config(path, DEFAULTS, overrides)
     if config["campaign"].get("network") is None:
         raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
-    return config, CampaignSpec.from_dict(config["campaign"])
+    spec = CampaignSpec.from_dict(config["campaign"])
+    spec.check_runnable()  # a campaign without faults is refused before any run is created
+    return config, spec
 
 
 def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:

@@ -104,9 +104,18 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
     return html_path, md_path, run_id
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Numbers that make no report are refused before anything is read or created."""
+    if args.top < 1:
+        raise SpikeFIError(f"--top must be an int >= 1, got {args.top}")
+    if not 0 < args.confidence < 1:
+        raise SpikeFIError(f"--confidence must be in (0, 1), got {args.confidence}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_args(args)
         html_path, md_path, run_id = run(args)
     except SpikeFIError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -46,8 +46,9 @@ from typing import Any
 
 import yaml
 
-from spikefi.campaign.spec import DEFAULT_DATA, load_data, load_spec_network
+from spikefi.campaign.spec import DEFAULT_DATA, check_network_section, load_data, load_spec_network
 from spikefi.errors import ConfigError
+from spikefi.names import check_plain_name
 
 from .campaign import (
     Launch,
@@ -88,6 +89,18 @@ def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     s = config["search"]
     if s.get("network") is None:
         raise ConfigError(f"{str(path)!r}: search.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
+    s["network"] = check_network_section(s["network"], "search.network")
+    check_plain_name(s["name"], "search.name")
+    if not isinstance(s.get("study"), dict):
+        raise ConfigError(f"search.study must be a mapping such as {{name: NAME, storage: URL}}, got {s.get('study')!r}")
+    if s["study"].get("name") is not None:
+        check_plain_name(s["study"]["name"], "search.study.name")
+    for key in ("data", "options", "sampler"):
+        if not isinstance(s.get(key), dict):
+            raise ConfigError(f"search.{key} must be a mapping, got {s.get(key)!r}")
+    if s.get("pruner") is not None and not isinstance(s["pruner"], dict):
+        raise ConfigError(f"search.pruner must be a mapping or null, got {s['pruner']!r}")
+    _check_search_options(s["options"])
     if not isinstance(s.get("space"), dict):
         raise ConfigError(f"{str(path)!r}: search.space is required (k, layers, models, timing)")
     for key in ("trials", "batch"):
@@ -95,6 +108,24 @@ def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"search.{key} must be an int >= 1, got {value!r}")
     return config
+
+
+def _check_search_options(opts: dict[str, Any]) -> None:
+    """search.options values: known keys, ints, engine and dtype (before anything is created)."""
+    from spikefi.campaign.spec import ENGINES
+
+    unknown = set(opts) - set(DEFAULTS["search"]["options"])
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in search.options; allowed: "
+                          f"{sorted(DEFAULTS['search']['options'])}")
+    for key, low in (("seed", 0), ("batch_size", 1), ("chunk_size", 1)):
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"search.options.{key} must be an int >= {low}, got {value!r}")
+    if opts["engine"] not in ENGINES:
+        raise ConfigError(f"unknown engine {opts['engine']!r}; allowed: {list(ENGINES)}")
+    if opts["dtype"] not in ("float32", "float64"):
+        raise ConfigError(f"search.options.dtype must be one of ['float32', 'float64'], got {opts['dtype']!r}")
 
 
 class SearchJob:
@@ -117,10 +148,7 @@ class SearchJob:
             raise ConfigError(f"--worker must be an int >= 0, got {worker!r}")
         self.worker = worker
         opts = s["options"]
-        unknown = set(opts) - set(DEFAULTS["search"]["options"])
-        if unknown:
-            raise ConfigError(f"unknown key(s) {sorted(unknown)} in search.options; allowed: "
-                              f"{sorted(DEFAULTS['search']['options'])}")
+        _check_search_options(opts)
         sampler_cfg, pruner_cfg = s["sampler"], s["pruner"] or {"name": "none"}
         seed = sampler_cfg.get("seed")
         self.sampler_seed = None if seed is None else int(seed) + worker

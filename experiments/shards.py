@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from spikefi.campaign import CampaignResult, CampaignSpec
@@ -91,7 +92,13 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     parent = client.get_run(parent_run_id)
     count = int(parent.data.tags[T + "shards"])
     parent_run_id = _converge_parents(client, parent)
-    parent = client.get_run(parent_run_id)
+    try:
+        parent = client.get_run(parent_run_id)
+    except MlflowException:
+        raise ConfigError(f"--merge {parent_run_id}: no such run in the tracking store") from None
+    if parent.data.tags.get(T + "kind") != KIND_SHARDED or not parent.data.tags.get(T + "shards", "").isdigit():
+        raise ConfigError(f"--merge {parent_run_id}: that run is a {parent.data.tags.get(T + 'kind') or 'non-spikefi'} "
+                          "run, not the parent of a sharded campaign")
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' "
                                   f"and tags.`{T}kind` = '{KIND_SHARD}'", max_results=1000)
     finished: dict[int, Any] = {}

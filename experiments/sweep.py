@@ -76,6 +76,7 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"sweep campaign names must be unique, got {names}")
+        specs[-1].check_runnable()
     return specs
 
 

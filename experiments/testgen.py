@@ -79,8 +79,11 @@ def load_testgen_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     t = config["testgen"]
     if t.get("network") is None:
         raise ConfigError(f"{str(path)!r}: testgen.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
-    if not isinstance(t["network"], dict) or len(set(t["network"]) & {"pretrained", "path"}) != 1:
-        raise ConfigError(f"testgen.network must be {{pretrained: NAME}} or {{path: FILE}}, got {t['network']!r}")
+    from spikefi.campaign.spec import check_network_section
+    from spikefi.names import check_plain_name
+
+    t["network"] = check_network_section(t["network"], "testgen.network")
+    check_plain_name(t["name"], "testgen.name")
     if t["options"]["engine"] not in ("naive", "sequential", "parallel"):
         raise ConfigError(f"testgen.options.engine must be naive, sequential or parallel, got {t['options']['engine']!r}")
     fr = t["faults"]["from_results"]

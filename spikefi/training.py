@@ -74,19 +74,42 @@ def dataset_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not items:
             raise DataError("dataset is empty")
         x = torch.stack([torch.as_tensor(s) for s, _ in items])
-        y = torch.as_tensor([int(label) for _, label in items])
+        y = torch.as_tensor([label.item() if hasattr(label, "item") else label for _, label in items])
     else:
         raise DataError(
             f"expected a Dataset or an (inputs, labels) tuple, got {type(dataset).__name__}"
         )
-    y = torch.as_tensor(y).long()
+    y = _integer_labels(torch.as_tensor(y))
     if x.dim() != 5 or y.dim() != 1 or x.shape[0] != y.shape[0]:
         raise DataError(
             f"inputs must be (N, C, H, W, T) and labels (N,), got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if x.shape[0] == 0:
         raise DataError("dataset is empty")
+    _check_finite(x)
     return x, y
+
+
+def _integer_labels(y: torch.Tensor) -> torch.Tensor:
+    """Labels as int64; float labels must be whole numbers (never silently truncated)."""
+    if y.dtype == torch.bool or y.is_complex():
+        raise DataError(f"labels must be integers, got dtype {y.dtype}")
+    if y.is_floating_point():
+        bad = ~torch.isfinite(y) | (y != torch.round(y))
+        if bool(bad.any()):
+            examples = [float(v) for v in y[bad].flatten()[:3]]
+            raise DataError(f"labels must be integers (class indices), got {int(bad.sum())} non-integer "
+                            f"value(s) such as {examples}")
+    return y.long()
+
+
+def _check_finite(x: torch.Tensor, block: int = 256) -> None:
+    """Raises :class:`DataError` when float inputs hold NaN or infinite values."""
+    if not x.is_floating_point():
+        return
+    bad = sum(int((~torch.isfinite(x[i:i + block])).sum()) for i in range(0, x.shape[0], block))
+    if bad:
+        raise DataError(f"inputs hold {bad} non-finite value(s) (NaN or Inf); spike inputs must be finite")
 
 
 def one_hot_target(labels: torch.Tensor, classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

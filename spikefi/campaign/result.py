@@ -85,13 +85,26 @@ class CampaignResult:
         meta_path, table_path = directory / _META, directory / _TABLE
         if not meta_path.is_file() or not table_path.is_file():
             raise ConfigError(f"{str(directory)!r} holds no campaign result ({_META} and {_TABLE} expected)")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{str(meta_path)!r} is not valid JSON ({exc}): the result folder is corrupt") from None
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{str(meta_path)!r} must hold a JSON object, got {type(meta).__name__}")
         version = meta.get("schema_version")
         if version != RESULT_SCHEMA_VERSION:
             raise ConfigError(f"campaign result schema_version {version!r}; this spikefi reads {RESULT_SCHEMA_VERSION}")
         pred_path = directory / _PREDICTIONS
-        predictions = np.load(pred_path, allow_pickle=False) if pred_path.is_file() else None
-        return cls(pd.read_parquet(table_path), meta, predictions)
+        try:
+            predictions = np.load(pred_path, allow_pickle=False) if pred_path.is_file() else None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{str(pred_path)!r} is not a readable .npy array ({exc})") from None
+        try:
+            table = pd.read_parquet(table_path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
+            raise ConfigError(f"{str(table_path)!r} is not a readable Parquet table "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        return cls(table, meta, predictions)
 
     def __repr__(self) -> str:
         s = self.summary()

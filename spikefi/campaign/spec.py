@@ -30,8 +30,10 @@ from ..errors import ConfigError
 from ..faults.models import FaultModel, model_from_spec
 from ..faults.sites import Fault
 from ..faults.timing import timing_from_spec
+from ..names import check_plain_name
 
-__all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "load_data", "load_splits", "load_spec_network"]
+__all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "NETWORK_KEYS", "ENGINES", "check_network_section", "check_options",
+           "load_data", "load_splits", "load_spec_network"]
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "seed": 0,
@@ -47,12 +49,89 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 DEFAULT_DATA: dict[str, Any] = {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None,
                                 "split": "test", "max_samples": None}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: campaign engines by name
+ENGINES = ("naive", "parallel", "sequential")
+#: the keys a ``network:`` section may hold (campaign, search, testgen and every other entry
+#: point check it here, in one place): what each means. Exactly one of the sources
+#: (``pretrained``, ``path``) is given. A new way to name a network adds its keys here and
+#: to :data:`NETWORK_SOURCES`.
+NETWORK_KEYS: dict[str, str] = {
+    "pretrained": "name of a shipped pretrained model (spikefi.zoo)",
+    "path": "a network file (plain-data checkpoint)",
+}
+#: the keys of :data:`NETWORK_KEYS` that name where the network comes from (exactly one is given)
+NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path")
 
 
 def _check_keys(section: str, value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str]) -> None:
     unknown = set(value) - set(allowed)
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in '{section}'; allowed: {sorted(allowed)}")
+
+
+def _mapping(value: Any, section: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"'{section}' must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _name(value: Any) -> Any:
+    """A YAML name that parsed as a number (``name: 2024``) is that text."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def check_network_section(network: Any, where: str = "network") -> dict[str, Any]:
+    """A ``network:`` section checked: a mapping of known keys (:data:`NETWORK_KEYS`) with
+    exactly one source, a plain name for ``pretrained`` and a string for ``path``.
+
+    Raises:
+        ConfigError: naming the bad key or value and what is allowed.
+    """
+    if not isinstance(network, Mapping):
+        raise ConfigError(f"{where} must be a mapping such as {{pretrained: NAME}} or {{path: FILE}}, got {network!r}")
+    _check_keys(where, network, NETWORK_KEYS)
+    sources = [k for k in NETWORK_SOURCES if k in network]
+    if len(sources) != 1:
+        raise ConfigError(f"{where} must name exactly one of {list(NETWORK_SOURCES)} "
+                          f"(e.g. {{pretrained: digits_cnn}} or {{path: FILE}}), got {dict(network)!r}")
+    if "pretrained" in network:
+        check_plain_name(network["pretrained"], f"{where}.pretrained")
+    if "path" in network and (not isinstance(network["path"], str) or not network["path"].strip()):
+        raise ConfigError(f"{where}.path must be a file path, got {network['path']!r}")
+    return dict(network)
+
+
+def _int_option(options: Mapping[str, Any], key: str, low: int, where: str) -> None:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where}.{key} must be an int >= {low}, got {value!r}")
+
+
+def check_options(options: Mapping[str, Any], where: str = "options") -> None:
+    """Checks the values of a complete ``options`` section (defaults filled in).
+
+    Raises:
+        ConfigError: the first bad value, with what is allowed.
+    """
+    _int_option(options, "seed", 0, where)
+    _int_option(options, "batch_size", 1, where)
+    _int_option(options, "chunk_size", 1, where)
+    if options["engine"] not in ENGINES:
+        raise ConfigError(f"unknown engine {options['engine']!r}; allowed: {list(ENGINES)}")
+    tol = options["early_stop_tolerance"]
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < float("inf"):
+        raise ConfigError(f"{where}.early_stop_tolerance must be a number >= 0, got {tol!r}")
+    if options["dtype"] not in _DTYPES:
+        raise ConfigError(f"{where}.dtype must be one of {sorted(_DTYPES)}, got {options['dtype']!r}")
+    if not isinstance(options["device"], str) or not options["device"].strip():
+        raise ConfigError(f"{where}.device must be a device name such as 'cpu' or 'cuda:0', got {options['device']!r}")
+    if options["quantization"] is not None and not isinstance(options["quantization"], Mapping):
+        raise ConfigError(f"{where}.quantization must be null or a mapping such as {{dtype: int8}}, "
+                          f"got {options['quantization']!r}")
+    if not isinstance(options["check_model_card"], bool):
+        raise ConfigError(f"{where}.check_model_card must be true or false, got {options['check_model_card']!r}")
 
 
 @dataclass
@@ -67,14 +146,25 @@ class CampaignSpec:
     name: str = "campaign"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.network, Mapping) or len(set(self.network) & {"pretrained", "path"}) != 1:
-            raise ConfigError(f"network must be {{pretrained: NAME}} or {{path: FILE}}, got {self.network!r}")
+        self.network = check_network_section(self.network, "network")
+        check_plain_name(self.name, "campaign name")
+        self.data = _mapping(self.data, "data")
         _check_keys("data", self.data, DEFAULT_DATA)
         self.data = {**DEFAULT_DATA, **self.data}
+        self.options = _mapping(self.options, "options")
         _check_keys("options", self.options, DEFAULT_OPTIONS)
         self.options = {**DEFAULT_OPTIONS, **self.options}
-        if self.options["dtype"] not in _DTYPES:
-            raise ConfigError(f"options.dtype must be one of {sorted(_DTYPES)}, got {self.options['dtype']!r}")
+        check_options(self.options)
+        for key in ("rounds", "exhaustive"):
+            if not isinstance(getattr(self, key), list):
+                raise ConfigError(f"'{key}' must be a list, got {getattr(self, key)!r}")
+        max_samples = self.data["max_samples"]
+        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
+                                        or max_samples < 1):
+            raise ConfigError(f"data.max_samples must be null or an int >= 1, got {max_samples!r}")
+        seed = self.data["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"data.seed must be an int >= 0, got {seed!r}")
         if self.data["split"] not in ("train", "test"):
             raise ConfigError(f"data.split must be 'train' or 'test', got {self.data['split']!r}")
         # validate every fault now, not in the middle of a run
@@ -99,6 +189,13 @@ class CampaignSpec:
             raise ConfigError(f"exhaustive[{i}] needs a single fault model, got {entry!r}")
         return {"model": model, "layers": layers, "sample": sample, "timing": timing}
 
+    def check_runnable(self) -> None:
+        """Raises :class:`ConfigError` when the spec holds no faults (a campaign to run needs
+        ``rounds`` or ``exhaustive``; the Python API may add rounds after building)."""
+        if not self.rounds and not self.exhaustive:
+            raise ConfigError(f"campaign {self.name!r} has no faults: give 'rounds' (lists of faults) or "
+                              "'exhaustive' (e.g. [{model: DeadNeuron, layers: [SF4]}])")
+
     # -- YAML ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy({"name": self.name, "network": self.network, "data": self.data, "options": self.options,
@@ -117,9 +214,9 @@ class CampaignSpec:
         _check_keys("campaign spec", data, {"name", "network", "data", "options", "rounds", "exhaustive"})
         if "network" not in data:
             raise ConfigError("a campaign spec needs a 'network' section")
-        return cls(network=dict(data["network"]), data=dict(data.get("data") or {}), options=dict(data.get("options") or {}),
-                   rounds=list(data.get("rounds") or []), exhaustive=list(data.get("exhaustive") or []),
-                   name=str(data.get("name", "campaign")))
+        return cls(network=check_network_section(data["network"]), data=_mapping(data.get("data"), "data"),
+                   options=_mapping(data.get("options"), "options"), rounds=data.get("rounds") or [],
+                   exhaustive=data.get("exhaustive") or [], name=_name(data.get("name", "campaign")))
 
     @classmethod
     def from_yaml(cls, path_or_text: str | Path) -> CampaignSpec:

@@ -97,7 +97,10 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
 
 def pretrained_path(name: str) -> Path:
-    """Path of a shipped pretrained model (``digits_cnn``)."""
+    """Path of a shipped pretrained model (``digits_cnn``); ``name`` is a plain name, never a path."""
+    from ..names import check_plain_name
+
+    check_plain_name(name, "pretrained model name")
     path = Path(str(resources.files("spikefi.zoo").joinpath("pretrained", f"{name}.pt")))
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.pt"))

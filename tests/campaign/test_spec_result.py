@@ -75,8 +75,10 @@ def test_spec_errors_are_early():
         CampaignSpec.from_yaml("network: {pretrained: digits_cnn}\noptions: {sead: 3}")
     with pytest.raises(FaultSpecError, match="unknown fault model"):
         CampaignSpec.from_yaml("network: {pretrained: digits_cnn}\nrounds: [[{model: Nope}]]")
-    with pytest.raises(ConfigError, match="network must be"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['zoo'\] in 'network'"):
         CampaignSpec.from_yaml("network: {zoo: digits_cnn}")
+    with pytest.raises(ConfigError, match="network must name exactly one of"):
+        CampaignSpec.from_yaml("network: {}")
 
 
 def test_model_card_check_runs_on_full_test_split():
