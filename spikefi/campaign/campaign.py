@@ -331,16 +331,26 @@ class Campaign:
         layers: Sequence[str] | None = None,
         sample: int | None = None,
         timing: Timing | None = None,
+        per_bit: bool = False,
     ) -> list[int]:
         """One round per site of ``model`` in ``layers`` (default: every eligible layer).
 
         Args:
             sample: draw this many sites at random (without replacement) instead of all.
+            per_bit: for a bit-flip model with several bits, one round per (site, bit)
+                (site-major, bits in order; ``param`` = the bit) instead of one multi-bit
+                upset flipping all of them per site.
 
         Returns the new round ids.
         """
         if not isinstance(model, FaultModel):
             raise FaultSpecError(f"exhaustive injection needs a FaultModel, got {model!r}")
+        if not isinstance(per_bit, bool):
+            raise FaultSpecError(f"per_bit must be true or false, got {per_bit!r}")
+        split = getattr(model, "split_bits", None)
+        if per_bit and split is None:
+            raise FaultSpecError(f"per_bit needs a bit-flip model (BitFlipSynapse, FloatBitFlipSynapse), got {model!r}")
+        models = split() if per_bit and split is not None else [model]
         timing = timing or Permanent()
         names = list(self.netmap.layers) if layers is None else list(layers)
         sites: list[tuple[str, tuple[int, ...]]] = []
@@ -358,7 +368,7 @@ class Campaign:
             rng = np.random.default_rng([self.seed, len(self._rounds), 11])
             pick = np.sort(rng.choice(len(sites), size=sample, replace=False))
             sites = [sites[i] for i in pick]
-        return [self.then_inject(Fault(model, Site(name, pos), timing)) for name, pos in sites]
+        return [self.then_inject(Fault(m, Site(name, pos), timing)) for name, pos in sites for m in models]
 
     def eject(self, round_index: int | None = None) -> None:
         """Removes one round (by index in :attr:`rounds`) or, with ``None``, every round."""
@@ -516,6 +526,8 @@ class Campaign:
             "pos0": pos[0], "pos1": pos[1], "pos2": pos[2], "pos3": pos[3],
             "param_name": param_name,
             "param": float(param),
+            "bits": ";".join(dict.fromkeys("+".join(str(b) for b in f.model.bits) for f in faults
+                                           if isinstance(getattr(f.model, "bits", None), list))),
             "timing": ";".join(dict.fromkeys(f.timing.describe() for f in faults)),
             "faults": faults_json(faults),
             "samples": st.samples,

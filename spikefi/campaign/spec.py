@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FaultSpecError
 from ..faults.models import FaultModel, model_from_spec
 from ..faults.sites import Fault
 from ..faults.timing import timing_from_spec
@@ -183,11 +183,17 @@ class CampaignSpec:
         entry = dict(entry)
         layers = entry.pop("layers", None)
         sample = entry.pop("sample", None)
+        per_bit = entry.pop("per_bit", False)
         timing = timing_from_spec(entry.pop("timing", None))
         model = model_from_spec(entry)
         if not isinstance(model, FaultModel):
             raise ConfigError(f"exhaustive[{i}] needs a single fault model, got {entry!r}")
-        return {"model": model, "layers": layers, "sample": sample, "timing": timing}
+        if not isinstance(per_bit, bool):
+            raise FaultSpecError(f"exhaustive[{i}].per_bit must be true or false, got {per_bit!r}")
+        if per_bit and not hasattr(model, "split_bits"):
+            raise FaultSpecError(f"exhaustive[{i}]: per_bit needs a bit-flip model (BitFlipSynapse, "
+                                 f"FloatBitFlipSynapse), got {entry.get('model')!r}")
+        return {"model": model, "layers": layers, "sample": sample, "timing": timing, "per_bit": per_bit}
 
     def check_runnable(self) -> None:
         """Raises :class:`ConfigError` when the spec holds no faults (a campaign to run needs

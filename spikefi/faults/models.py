@@ -20,6 +20,7 @@ path (``my_package.my_module.MyModel``); every evaluation mode runs them.
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -341,24 +342,47 @@ def _bits(bits: int | Sequence[int], limit: int | None, what: str) -> list[int]:
     return sorted(values)
 
 
-class BitFlipSynapse(SynapseFaultModel):
+class _BitFlips:
+    """What both bit-flip models share: one bit, or several bits flipped *together*.
+
+    A list of bits is one **multi-bit upset** (every listed bit of the same weight flips in
+    the same fault), named as such in tables (``param_name`` ``multi_bit_upset``, ``bits``
+    ``0+3+5``). For one round per bit, use ``per_bit=True`` in an exhaustive campaign.
+    """
+
+    bits: list[int]
+
+    @property
+    def multi_bit(self) -> bool:
+        """Whether one fault flips several bits at once (a multi-bit upset)."""
+        return len(self.bits) > 1
+
+    def params(self) -> dict[str, Any]:
+        return {"bits": self.bits[0] if len(self.bits) == 1 else list(self.bits)}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        if self.multi_bit:
+            return "multi_bit_upset", float("nan")
+        return "bit", float(self.bits[0])
+
+    def split_bits(self) -> list[FaultModel]:
+        """One single-bit model per bit (same class), in bit order: the per-bit sweep."""
+        return [type(self)(b) for b in self.bits]  # type: ignore[call-arg]
+
+
+class BitFlipSynapse(_BitFlips, SynapseFaultModel):
     """Flips bits of the quantized weight code (int8/uint8/int32 affine quantization).
 
     Needs a quantized campaign: the golden network's weights are
     ``dequantize(quantize(w))``, so flipping bit ``b`` changes a weight by exactly
     ``±2**b * scale`` (the sign bit of a signed code by ``∓2**(bits-1) * scale``).
+    ``bits=[0, 3]`` is one multi-bit upset flipping both bits of the same weight.
     """
 
     needs_quantization: ClassVar[bool] = True
 
     def __init__(self, bits: int | Sequence[int]) -> None:
         self.bits = _bits(bits, 32, "BitFlipSynapse")
-
-    def params(self) -> dict[str, Any]:
-        return {"bits": self.bits[0] if len(self.bits) == 1 else list(self.bits)}
-
-    def scalar_parameter(self) -> tuple[str, float]:
-        return "bit", float(self.bits[0]) if len(self.bits) == 1 else float("nan")
 
     def check_quantization(self, qparams: QuantParams) -> None:
         _bits(self.bits, qparams.bits, f"BitFlipSynapse ({qparams.dtype})")
@@ -370,24 +394,18 @@ class BitFlipSynapse(SynapseFaultModel):
         return dequantize(flip_bits_int(codes, self.bits, context.qparams), context.qparams, dtype=golden.dtype)
 
 
-class FloatBitFlipSynapse(SynapseFaultModel):
+class FloatBitFlipSynapse(_BitFlips, SynapseFaultModel):
     """Flips bits of the IEEE-754 float32 encoding of the weight.
 
     Bits 0–22 are the mantissa, 23–30 the exponent, 31 the sign. A flip can give ±Inf or
     NaN weights; the engine then follows IEEE arithmetic: a +Inf membrane potential
     crosses the threshold (spikes), -Inf never does, and a NaN potential never spikes
     (``NaN >= theta`` is false). Downstream the NaN or Inf does not propagate through
-    spikes, which stay ``{0, 1/Ts}``.
+    spikes, which stay ``{0, 1/Ts}``. ``bits=[30, 31]`` is one multi-bit upset.
     """
 
     def __init__(self, bits: int | Sequence[int]) -> None:
         self.bits = _bits(bits, 32, "FloatBitFlipSynapse")
-
-    def params(self) -> dict[str, Any]:
-        return {"bits": self.bits[0] if len(self.bits) == 1 else list(self.bits)}
-
-    def scalar_parameter(self) -> tuple[str, float]:
-        return "bit", float(self.bits[0]) if len(self.bits) == 1 else float("nan")
 
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
         return flip_bits_float32(golden, self.bits)
@@ -470,7 +488,27 @@ def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
         models = [model_from_spec(m) for m in kwargs.get("models", [])]
         return RandomModel(models, kwargs.get("probabilities"))  # type: ignore[arg-type]
     cls = model_class(name)
+    _check_parameters(cls, name, kwargs)
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise FaultSpecError(f"bad parameters {kwargs} for fault model {name!r}: {exc}") from None
+
+
+def _check_parameters(cls: type, name: Any, kwargs: Mapping[str, Any]) -> None:
+    """Unknown or missing constructor parameters, named with the allowed ones."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return
+    params = [p for p in list(sig.parameters.values())[1:]
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    allowed = [p.name for p in params]
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise FaultSpecError(f"unknown parameter(s) {unknown} for fault model {name!r}; allowed: {allowed}")
+    missing = [p.name for p in params if p.default is p.empty and p.name not in kwargs]
+    if missing:
+        raise FaultSpecError(f"missing parameter(s) {missing} for fault model {name!r}; allowed: {allowed}")
