@@ -80,7 +80,7 @@ def test_bad_models():
         model_from_spec({"model": "no_such_package.Model"})
     with pytest.raises(FaultSpecError, match="unknown fault model 'Deadneuron'"):
         model_from_spec({"model": "Deadneuron"})
-    with pytest.raises(FaultSpecError, match="bad parameters"):
+    with pytest.raises(FaultSpecError, match=r"unknown parameter\(s\) \[.scale.\] for fault model .PerturbedSynapse.; allowed: \[.factor.\]"):
         model_from_spec({"model": "PerturbedSynapse", "scale": 2})
     with pytest.raises(FaultSpecError, match="not a FaultModel subclass"):
         model_from_spec({"model": "collections.OrderedDict"})
