@@ -248,6 +248,8 @@ def _search_section(searches: list[ToolRun], top: int, left_out: list[str]) -> S
             "sites": int(m.get("best_sites", 0)), "study": p.get("study_name", ""),
         })
         best = r.tables.get("pareto_front.csv", r.tables.get("best_faults.csv"))
+        if best is not None and "state" in best.columns:
+            best = best[best["state"] == "COMPLETE"]  # complete trials only: pruned ones saw part of the test set
         if best is not None and len(best):
             cols = [c for c in ("trial", "accuracy", "accuracy_drop", "critical_samples", "sites", "description")
                     if c in best.columns]

@@ -290,7 +290,7 @@ def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJ
     ts = int(time.time() * 1000)
     params = [Param(k, str(v)[:6000]) for k, v in rec.params.items()]
     params.append(Param("faults", json.dumps(rec.faults)[:6000]))
-    metrics = [Metric(k, float(v), ts, 0) for k, v in rec.metrics(golden).items()]
+    metrics = [Metric(k, float(v), ts, 0) for k, v in rec.metrics().items()]
     client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("optuna.study", job.study_name)])
     client.set_terminated(run.info.run_id, "FAILED" if rec.state == "FAIL" else "FINISHED")
 

@@ -82,14 +82,25 @@ class TrialRecord:
     score: FaultSetScore | None = None
     error: str = ""
 
-    def metrics(self, golden_accuracy: float) -> dict[str, float]:
-        """Numbers to log for this trial (partial-stage numbers for pruned trials)."""
+    def metrics(self) -> dict[str, float]:
+        """Numbers to log for this trial.
+
+        The accuracy drop is the score's own (golden minus faulty accuracy on the same
+        samples). A pruned trial was evaluated on the first stage's samples only: its numbers
+        go under distinct names (``partial_accuracy``, ``partial_accuracy_drop``,
+        ``partial_critical_samples``, ``partial_changed_samples``, ``partial_samples``), so that no
+        chart or ranking mixes them with complete trials' whole-set numbers.
+        """
         out: dict[str, float] = {"sites": float(len(self.faults))}
         if self.score is not None:
             s = self.score
-            out.update(accuracy=s.accuracy, accuracy_drop=golden_accuracy - s.accuracy if s.samples else math.nan,
-                       critical_samples=float(s.critical), changed_samples=float(s.changed),
-                       samples_evaluated=float(s.samples), seconds=s.seconds)
+            numbers = {"accuracy": s.accuracy, "accuracy_drop": s.accuracy_drop if s.samples else math.nan,
+                       "critical_samples": float(s.critical), "changed_samples": float(s.changed)}
+            if self.state == "PRUNED":
+                out.update({f"partial_{k}": v for k, v in numbers.items()}, partial_samples=float(s.samples))
+            else:
+                out.update(numbers, samples_evaluated=float(s.samples))
+            out["seconds"] = s.seconds
         return out
 
 
@@ -401,7 +412,7 @@ def _run_batch(study: optuna.Study, trials: list[optuna.Trial], space: FaultSpac
             rec = recs[t.number]
             rec.score = score
             if t.should_prune():
-                _set_score_attrs(t, score, evaluator.golden_accuracy)
+                _set_score_attrs(t, score, partial=True)
                 study.tell(t, state=optuna.trial.TrialState.PRUNED)
                 told.add(t.number)
                 rec.state = "PRUNED"
@@ -414,7 +425,7 @@ def _run_batch(study: optuna.Study, trials: list[optuna.Trial], space: FaultSpac
         finals = [(t, faults, s) for (t, faults), s in zip(live, scores, strict=True)]
     for t, faults, score in finals:
         values = objective_values(objective, score, len(faults))
-        _set_score_attrs(t, score, evaluator.golden_accuracy)
+        _set_score_attrs(t, score)
         study.tell(t, values)
         told.add(t.number)
         rec = recs[t.number]
@@ -422,16 +433,22 @@ def _run_batch(study: optuna.Study, trials: list[optuna.Trial], space: FaultSpac
     return [recs[t.number] for t in trials]
 
 
-def _set_score_attrs(trial: optuna.Trial, score: FaultSetScore, golden: float) -> None:
-    trial.set_user_attr("accuracy", score.accuracy)
-    trial.set_user_attr("accuracy_drop", score.accuracy_drop)
-    trial.set_user_attr("critical_samples", score.critical)
-    trial.set_user_attr("samples", score.samples)
+def _set_score_attrs(trial: optuna.Trial, score: FaultSetScore, partial: bool = False) -> None:
+    """The score as user attributes; a pruned trial's (first stage only) under ``partial_`` names."""
+    prefix = "partial_" if partial else ""
+    trial.set_user_attr(prefix + "accuracy", score.accuracy)
+    trial.set_user_attr(prefix + "accuracy_drop", score.accuracy_drop)
+    trial.set_user_attr(prefix + "critical_samples", score.critical)
+    trial.set_user_attr(prefix + "samples", score.samples)
 
 
 def trials_table(study: optuna.Study) -> Any:
     """Every trial of the study (all workers) as a pandas table, best first: number, state,
-    values, accuracy, accuracy drop, critical samples, sites, fault description and specs."""
+    values, accuracy, accuracy drop, critical samples, sites, fault description and specs.
+
+    Complete trials come first, ranked; the others follow by number. Whole-set numbers
+    (``accuracy``, ``accuracy_drop``, ``critical_samples``, ``samples``) are those of complete
+    trials only; a pruned trial's first-stage numbers are in the ``partial_*`` columns."""
     import pandas as pd
 
     rows = []
@@ -448,7 +465,16 @@ def trials_table(study: optuna.Study) -> Any:
             "description": ua.get("description", ""),
             "faults": ua.get("faults", "[]"),
             "duration_s": t.duration.total_seconds() if t.duration is not None else math.nan,
+            "partial_accuracy": ua.get("partial_accuracy", math.nan),
+            "partial_accuracy_drop": ua.get("partial_accuracy_drop", math.nan),
+            "partial_critical_samples": ua.get("partial_critical_samples", -1),
+            "partial_samples": ua.get("partial_samples", 0),
         }
+        if t.state != optuna.trial.TrialState.COMPLETE and "partial_samples" not in ua and "samples" in ua:
+            # pruned by an earlier spikefi, which stored first-stage numbers under the whole-set names
+            for key in ("accuracy", "accuracy_drop", "critical_samples", "samples"):
+                row["partial_" + key] = row[key]
+            row.update(accuracy=math.nan, accuracy_drop=math.nan, critical_samples=-1, samples=0)
         for i, v in enumerate(t.values or []):
             row[f"value{i}"] = v
         rows.append(row)
