@@ -38,7 +38,9 @@ class LoadedRuns:
 
     #: one row per fault round per campaign run, with run metadata columns in front
     rounds: pd.DataFrame
-    #: one row per loaded run: run_id, run_name, network, ..., golden_accuracy, samples, rounds
+    #: one row per loaded run: run_id, run_name, network, ..., golden_accuracy, samples, rounds, and the
+    #: summary metrics the run logged as ``logged.<summary key>`` (``logged.critical_fault_rate``, ...;
+    #: read under the legacy metric names in stores written before the renaming)
     runs: pd.DataFrame
     #: result metadata (``results/meta.json``) per run id
     meta: dict[str, dict[str, Any]]
@@ -126,6 +128,8 @@ def load_runs(
     Raises:
         ConfigError: The experiment or a run id does not exist, or no selected run holds results.
     """
+    from experiments.chunk_flush import summary_from_metrics
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client, uri = _client(tracking_uri)
     candidates, exp_id = _select(client, experiment, run_ids, parent)
@@ -170,6 +174,8 @@ def load_runs(
             "rounds": len(table),
             "start_time": info.start_time,
         })
+        # the logged summary (metric names of this version or, in older stores, the legacy ones)
+        run_row.update({f"logged.{k}": v for k, v in summary_from_metrics(run.data.metrics).items()})
         rows.append(run_row)
         metas[info.run_id] = meta
         front = pd.DataFrame({k: [run_row[k]] * len(table) for k in ("run_id", "run_name", *_PARAM_COLUMNS)})

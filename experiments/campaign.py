@@ -31,13 +31,13 @@ from typing import Any
 from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
 from spikefi.errors import ConfigError, SpikeFIError
 
-from .config import bundled_config, load_config
+from .config import DEFAULT_EXPERIMENT, bundled_config, load_config
 
 DEFAULTS: dict[str, Any] = {
     "campaign": {"name": "campaign", "network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS),
                  "rounds": [], "exhaustive": []},
     "output_dir": "outputs/campaigns",
-    "tracking": {"experiment": "spikefi-campaigns", "uri": None, "stale_after_s": 1800},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800},
 }
 
 #: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
@@ -161,7 +161,7 @@ def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from .tracking import probe_tracking, resolve_tracking_uri
+    from .tracking import ensure_experiment, mark_experiment_kind, probe_tracking, resolve_tracking_uri
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = resolve_tracking_uri(tracking.get("uri"))
@@ -170,15 +170,13 @@ def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
     client = MlflowClient(uri)
     launcher = os.environ.get("MLFLOW_RUN_ID") or None
     if launcher:
-        return client, uri, client.get_run(launcher).info.experiment_id, launcher
-    name = tracking["experiment"]
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
+        experiment_id = client.get_run(launcher).info.experiment_id
         try:
-            return client, uri, client.create_experiment(name), None
-        except MlflowException:
-            exp = client.get_experiment_by_name(name)
-    return client, uri, exp.experiment_id, None
+            mark_experiment_kind(client, experiment_id)
+        except MlflowException as exc:  # a read-only permission on a server: the tag is cosmetic
+            print(f"[spikefi] WARNING: experiment {experiment_id} not tagged: {exc}", file=sys.stderr)
+        return client, uri, experiment_id, launcher
+    return client, uri, ensure_experiment(client, tracking["experiment"]), None
 
 
 def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:

@@ -17,6 +17,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from analysis.describe import describe_model, describe_quantization, describe_timing, model_parameter
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
@@ -24,17 +25,49 @@ from .run_lookup import network_digest, say
 
 #: per-round metric histories (step = round id) and the table column each comes from
 ROUND_METRICS = {
-    "fault.accuracy": "accuracy",
-    "fault.critical_samples": "critical",
-    "fault.changed_samples": "changed",
+    "round_acc": "accuracy",
+    "round_critical": "critical",
+    "round_changed": "changed",
 }
+#: summary metrics (step 0): key of ``CampaignResult.summary()`` -> metric name. The names are
+#: short and differ in their first characters, so the MLflow UI's truncated headers stay distinct.
 SUMMARY_METRICS = {
-    "rounds": "rounds", "critical_faults": "critical_faults", "critical_fault_rate": "critical_fault_rate",
-    "critical_fault_rate_low": "critical_fault_rate.ci_low", "critical_fault_rate_high": "critical_fault_rate.ci_high",
-    "accuracy_min": "accuracy.min", "accuracy_mean": "accuracy.mean", "accuracy_q05": "accuracy.q05",
-    "accuracy_q50": "accuracy.q50", "accuracy_q95": "accuracy.q95", "mean_accuracy_drop": "mean_accuracy_drop",
+    "rounds": "rounds", "critical_faults": "critical", "critical_fault_rate": "crit_rate",
+    "critical_fault_rate_low": "crit_ci_low", "critical_fault_rate_high": "crit_ci_high",
+    "accuracy_min": "acc_min", "accuracy_mean": "acc_mean", "accuracy_q05": "acc_q05",
+    "accuracy_q50": "acc_q50", "accuracy_q95": "acc_q95", "mean_accuracy_drop": "acc_drop",
 }
-#: a RUNNING run of another machine without heartbeat for this long counts as stale
+#: the other summary metrics of a campaign run (computed by the tracked campaign)
+THROUGHPUT_METRIC = "throughput"
+#: metric names of runs logged before the renaming (stores of spikefi <= 0.1): new -> old
+LEGACY_METRIC_NAMES = {
+    "round_acc": "fault.accuracy", "round_critical": "fault.critical_samples", "round_changed": "fault.changed_samples",
+    "critical": "critical_faults", "crit_rate": "critical_fault_rate", "crit_ci_low": "critical_fault_rate.ci_low",
+    "crit_ci_high": "critical_fault_rate.ci_high", "acc_min": "accuracy.min", "acc_mean": "accuracy.mean",
+    "acc_q05": "accuracy.q05", "acc_q50": "accuracy.q50", "acc_q95": "accuracy.q95", "acc_drop": "mean_accuracy_drop",
+    "throughput": "faults_x_samples_per_s",
+}
+
+
+def metric_of(metrics: Mapping[str, float], name: str) -> float | None:
+    """The value of metric ``name`` of a run, read under its legacy name in older stores."""
+    if name in metrics:
+        return metrics[name]
+    legacy = LEGACY_METRIC_NAMES.get(name)
+    return metrics.get(legacy) if legacy else None
+
+
+def summary_from_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The ``CampaignResult.summary()`` keys a finished run's metrics hold (new or legacy names)."""
+    out = {}
+    for key, name in SUMMARY_METRICS.items():
+        value = metric_of(metrics, name)
+        if value is not None:
+            out[key] = value
+    if "rounds" in out:
+        out["rounds"] = int(out["rounds"])
+    return out
+
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -124,34 +157,110 @@ def _dataset_label(data: Mapping[str, Any]) -> str:
     return f"{data['name']}({data.get('root')})/{data['split']}"
 
 
+def _fault_groups(rounds: Sequence[Any]) -> list[dict[str, Any]]:
+    """The campaign's faults grouped by (model, timing): model spec, timing spec, layers,
+    rounds holding such a fault and sites per fault, in order of appearance."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for rnd in rounds:
+        for f in rnd.faults:
+            model, timing = f.model.spec(), f.timing.spec()
+            key = (json.dumps(model, sort_keys=True, default=str), json.dumps(timing, sort_keys=True, default=str))
+            g = groups.setdefault(key, {"model": model, "timing": timing, "target": getattr(f.model, "target", ""),
+                                        "layers": {}, "rounds": set(), "sites": set()})
+            g["layers"][f.layer] = None
+            g["rounds"].add(rnd.round_id)
+            g["sites"].add(len(f.positions))
+    return list(groups.values())
+
+
+def fault_params(rounds: Sequence[Any]) -> dict[str, str]:
+    """``fault.model``, ``fault.parameter``, ``fault.layers``, ``fault.timing`` in plain words
+    (``DeadNeuron``, ``bit 7``, ``SF3, SF4``, ``transient: time bins 10-19 of every sample``)."""
+    groups = _fault_groups(rounds)
+    models = list(dict.fromkeys(g["model"]["model"] for g in groups))
+    per_model: dict[str, list[str]] = {}
+    for g in groups:
+        value = model_parameter(g["model"])
+        if value:
+            per_model.setdefault(g["model"]["model"], [])
+            if value not in per_model[g["model"]["model"]]:
+                per_model[g["model"]["model"]].append(value)
+    if len(models) == 1:
+        parameter = ", ".join(per_model.get(models[0], [])) or "none"
+    else:
+        parameter = "; ".join(f"{m}: {', '.join(v)}" for m, v in per_model.items()) or "none"
+    layers = list(dict.fromkeys(layer for g in groups for layer in g["layers"]))
+    timings = list(dict.fromkeys(describe_timing(g["timing"]) for g in groups))
+    return {"fault.model": ", ".join(models) or "none", "fault.parameter": parameter,
+            "fault.layers": ", ".join(layers) or "none", "fault.timing": "; ".join(timings) or "none"}
+
+
 def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]:
-    """The run's params (values as strings, at most 6000 characters each)."""
+    """The run's params (values as strings, at most 6000 characters each); the fault is named
+    in plain words by ``fault.model``, ``fault.parameter``, ``fault.layers`` and ``fault.timing``."""
     rounds = cmpn.rounds
-    models = sorted({f.model.name for r in rounds for f in r.faults})
-    layers = list(dict.fromkeys(f.layer for r in rounds for f in r.faults))
-    timings = list(dict.fromkeys(f.timing.describe() for r in rounds for f in r.faults))
     sampling = []
     if spec.rounds:
         sampling.append(f"explicit({len(spec.rounds)} rounds)")
     for e in spec.exhaustive:
         sampling.append(f"exhaustive(sample={e['sample']})" if e.get("sample") else "exhaustive")
-    network = spec.network
-    net_label = f"pretrained:{network['pretrained']}" if "pretrained" in network else f"path:{network['path']}"
     opts = spec.options
     data = spec.data
     params = {
-        "campaign": spec.name, "network": net_label, "network.architecture": str(getattr(cmpn.net, "architecture", "?")),
-        "network.sha256": network_digest(network), "config_hash": chash,
+        "campaign": spec.name, "network": network_label(spec.network),
+        "network.architecture": str(getattr(cmpn.net, "architecture", "?")),
+        "network.sha256": network_digest(spec.network), "config_hash": chash,
         "dataset": _dataset_label(data), "dataset.samples": cmpn.num_samples,
-        "fault_models": ",".join(models) or "none", "layers": ",".join(layers) or "none",
+        **fault_params(rounds),
         "rounds": len(rounds), "n_faults": sum(len(f.positions) for r in rounds for f in r.faults),
-        "sampling": "+".join(sampling) or "none", "timing": ",".join(timings) or "none",
+        "sampling": "+".join(sampling) or "none",
         "seed": opts["seed"], "engine": opts["engine"], "chunk_size": opts["chunk_size"],
         "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
-        "quantization": json.dumps(opts["quantization"]) if opts["quantization"] else "none",
+        "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
     }
     return {k: str(v)[:6000] for k, v in params.items()}
+
+
+def network_label(network: Mapping[str, Any]) -> str:
+    """``pretrained:NAME``, ``path:FILE`` or ``factory:pkg.mod:fn`` of a spec's network section."""
+    if "pretrained" in network:
+        return f"pretrained:{network['pretrained']}"
+    if "factory" in network:
+        return f"factory:{network['factory']}" + (f" weights:{network['weights']}" if network.get("weights") else "")
+    return f"path:{network['path']}"
+
+
+#: where the result paragraph of a run description starts (replaced when the run finishes)
+RESULT_HEADING = "**Result:**"
+
+
+def campaign_description(spec: CampaignSpec, cmpn: Any, summary: Mapping[str, Any] | None = None) -> str:
+    """The run description (``mlflow.note.content``, Markdown): what was injected where and
+    when, on which network and data, and (when finished) the headline result."""
+    lines = [f"**{spec.name}**: fault-injection campaign of {len(cmpn.rounds)} rounds "
+             f"on {cmpn.num_samples} samples of {_dataset_label(spec.data)}.", ""]
+    for g in _fault_groups(cmpn.rounds):
+        sites = sorted(g["sites"])
+        per = f"{sites[0]}" if len(sites) == 1 else f"{sites[0]}-{sites[-1]}"
+        target = g["target"] if g["target"] in ("neuron", "synapse") else "neuron"
+        lines.append(f"- {describe_model(g['model'])} in {', '.join(g['layers'])}: {len(g['rounds'])} rounds, "
+                     f"{per} {target}{'' if per == '1' else 's'} per fault; {describe_timing(g['timing'])}")
+    lines += ["", f"Network {network_label(spec.network)}; quantization: "
+                  f"{describe_quantization(spec.options['quantization'])}; engine {spec.options['engine']}, "
+                  f"seed {spec.options['seed']}."]
+    text = "\n".join(lines)
+    return with_result(text, summary) if summary else text
+
+
+def with_result(description: str, summary: Mapping[str, Any]) -> str:
+    """A run description with its result paragraph replaced by ``summary``'s (sharded parents)."""
+    head = description.split(RESULT_HEADING)[0].rstrip()
+    return (f"{head}\n\n{RESULT_HEADING} critical-fault rate {float(summary['critical_fault_rate']):.4f} "
+            f"[{float(summary['critical_fault_rate_low']):.4f}, {float(summary['critical_fault_rate_high']):.4f}] "
+            f"(95% Wilson interval) over {summary['rounds']} rounds; mean accuracy "
+            f"{float(summary['accuracy_mean']):.4f} (golden {float(summary['golden_accuracy']):.4f}, "
+            f"mean drop {100 * float(summary['mean_accuracy_drop']):.2f} percentage points).")
 
 
 def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmpn: Any) -> None:

@@ -14,7 +14,10 @@ import yaml
 
 from spikefi.errors import ConfigError
 
-__all__ = ["load_config", "apply_overrides", "config_hash", "bundled_config", "merge_checked"]
+#: the MLflow experiment of every entry point unless a config or ``mlflow run --experiment-name`` says otherwise
+DEFAULT_EXPERIMENT = "spikefi"
+
+__all__ = ["DEFAULT_EXPERIMENT", "load_config", "apply_overrides", "config_hash", "bundled_config", "merge_checked"]
 
 
 def bundled_config(name: str) -> Path:

@@ -11,30 +11,25 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from .config import DEFAULT_EXPERIMENT
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from spikefi.errors import SpikeFIError  # noqa: E402
-from spikefi.snn.loss import loss as spike_loss  # noqa: E402
-from spikefi.training import EvalResult, evaluate  # noqa: E402
-from spikefi.zoo import load_network  # noqa: E402
-
-from .datasets import load_dataset  # noqa: E402
+if TYPE_CHECKING:  # torch and matplotlib are imported when evaluating (``--help`` stays fast)
+    from spikefi.training import EvalResult
 
 
 def figures(ev: EvalResult, classes: int) -> dict[str, Any]:
-    """Confusion matrix and firing-rate bar chart (returned, not saved)."""
-    conf = torch.zeros(classes, classes, dtype=torch.long)
+    """Confusion matrix and firing-rate bar chart (returned, not saved; not registered with pyplot)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    conf = np.zeros((classes, classes), dtype=np.int64)
     for t, p in zip(ev.labels.tolist(), ev.predictions.tolist(), strict=True):
         conf[t, p] += 1
-    fig_c, ax = plt.subplots(figsize=(4.8, 4.2), dpi=120)
-    im = ax.imshow(conf.numpy(), cmap="viridis")
+    fig_c = Figure(figsize=(4.8, 4.2), dpi=120)
+    ax = fig_c.add_subplot()
+    im = ax.imshow(conf, cmap="viridis")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"Golden confusion matrix (accuracy {ev.accuracy:.3f})")
@@ -42,7 +37,8 @@ def figures(ev: EvalResult, classes: int) -> dict[str, Any]:
     ax.set_yticks(range(classes))
     fig_c.colorbar(im, ax=ax, label="test samples")
     fig_c.tight_layout()
-    fig_r, ax = plt.subplots(figsize=(5.6, 3.2), dpi=120)
+    fig_r = Figure(figsize=(5.6, 3.2), dpi=120)
+    ax = fig_r.add_subplot()
     names = list(ev.firing_rates)
     ax.bar(names, [ev.firing_rates[n] for n in names], color="#0072B2")
     ax.set_xlabel("layer")
@@ -53,6 +49,14 @@ def figures(ev: EvalResult, classes: int) -> dict[str, Any]:
 
 
 def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Path, track: bool = True) -> dict[str, Any]:
+    import pandas as pd
+
+    from spikefi.snn.loss import loss as spike_loss
+    from spikefi.training import evaluate
+    from spikefi.zoo import load_network
+
+    from .datasets import load_dataset
+
     net, net_params, meta = load_network(model)
     _, test_set, description = load_dataset(dataset)
     ev = evaluate(net, test_set, loss_fn=spike_loss(net_params))
@@ -68,7 +72,6 @@ def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Pat
     classes = int(net.state_dict()[f"{net.layer_names[-1]}.weight"].shape[0])
     for name, fig in figures(ev, classes).items():
         fig.savefig(out / name)
-        plt.close(fig)
         files.append(out / name)
     if track:
         import mlflow
@@ -90,12 +93,14 @@ def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Pat
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.golden", description=__doc__)
     ap.add_argument("--model", required=True, help="network file written by experiments.train (.pt)")
-    ap.add_argument("--dataset", default="spiking_digits")
-    ap.add_argument("--dataset-root", default=None)
-    ap.add_argument("--output-dir", default="outputs/golden")
-    ap.add_argument("--experiment", default="spikefi-golden")
-    ap.add_argument("--no-mlflow", action="store_true")
+    ap.add_argument("--dataset", default="spiking_digits", help="spiking_digits (default) or nmnist")
+    ap.add_argument("--dataset-root", default=None, help="folder of a dataset read from files (nmnist)")
+    ap.add_argument("--output-dir", default="outputs/golden", help="where predictions, summary and figures go")
+    ap.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help=f"MLflow experiment (default {DEFAULT_EXPERIMENT})")
+    ap.add_argument("--no-mlflow", action="store_true", help="do not track the evaluation in MLflow")
     args = ap.parse_args(argv)
+    from spikefi.errors import SpikeFIError
+
     try:
         if not args.no_mlflow:
             from .tracking import setup_tracking

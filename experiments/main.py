@@ -19,7 +19,7 @@ from typing import Any
 
 from spikefi.errors import ConfigError, SpikeFIError
 
-from .config import bundled_config, load_config
+from .config import DEFAULT_EXPERIMENT, bundled_config, load_config
 from .search import DEFAULTS as SEARCH_DEFAULTS
 from .sweep import DEFAULTS as SWEEP_DEFAULTS
 from .testgen import DEFAULTS as TESTGEN_DEFAULTS
@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "training": {"epochs": 8, "lr": 0.01, "batch_size": 32, "seed": 0, "max_samples": None},
     "device": "cpu",
     "output_dir": "outputs/demo",
-    "tracking": {"experiment": "spikefi-demo", "enabled": True, "uri": None},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "enabled": True, "uri": None},
     # stage 3: a sweep of campaigns on the model (the sweep section of experiments.sweep;
     # sweep.base.network is set to the model)
     "campaigns": {"enabled": True, "sweep": copy.deepcopy(SWEEP_DEFAULTS["sweep"])},
@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     # name; the testgen section of experiments.testgen, network and fault source set here)
     "testgen": {"enabled": True, "from_campaign": None, "testgen": copy.deepcopy(TESTGEN_DEFAULTS["testgen"])},
 }
+
+
+#: tag of the sweep and search runs a demo created (they are not nested under the demo run, so
+#: that campaign and trial runs sit at most two levels deep in the MLflow UI)
+DEMO_RUN_TAG = "spikefi.demo_run"
 
 
 def stage(message: str) -> None:
@@ -76,6 +81,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         parent = mlflow.start_run(run_name="demo")
         mlflow.set_tags(common_tags("demo"))
         produced["demo_run"] = parent.info.run_id
+        produced["experiment"] = mlflow.get_experiment(parent.info.experiment_id).name
     try:
         model = config["model"]
         if model is None:
@@ -124,7 +130,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             if produced.get("testgen", {}).get("run_id"):
                 extra += ["--testgen-runs", produced["testgen"]["run_id"]]
             args = build_parser().parse_args([
-                "--experiment", config["tracking"]["experiment"], "--parent", produced["campaigns"]["run_id"],
+                "--experiment", produced["experiment"], "--parent", produced["campaigns"]["run_id"],
                 "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"], *extra,
             ])
             html, md, report_run = run_report(args)
@@ -140,7 +146,8 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
 
 def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, parent: Any,
                      progress: bool) -> dict[str, Any]:
-    """Stage 4: a short worst-case search on ``model`` (nested under the demo run when tracked)."""
+    """Stage 4: a short worst-case search on ``model``; when tracked, a top-level search run (its
+    trials nested under it: two levels) tagged ``spikefi.demo_run`` with the demo run's id."""
     from .search import SearchJob, run_job
 
     search_config = {"search": copy.deepcopy(config["search"]["search"]), "output_dir": str(out / "search"),
@@ -152,7 +159,11 @@ def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, paren
         return run_job(job, progress=progress)
     from mlflow.tracking import MlflowClient
 
-    return run_job(job, MlflowClient(), parent.info.experiment_id, None, progress, parent_run_id=parent.info.run_id)
+    client = MlflowClient()
+    summary = run_job(job, client, parent.info.experiment_id, None, progress)
+    if summary.get("run_id"):
+        client.set_tag(summary["run_id"], DEMO_RUN_TAG, parent.info.run_id)
+    return summary
 
 
 def testgen_source(config: dict[str, Any], campaigns: dict[str, Any]) -> dict[str, Any]:
@@ -193,8 +204,10 @@ def run_testgen_stage(config: dict[str, Any], model: str | Path, out: Path, pare
 
 
 def run_campaigns(config: dict[str, Any], model: str | Path, out: Path, parent: Any, progress: bool) -> dict[str, Any]:
-    """Stage 3: the configured sweep on ``model``, tracked under the demo run (or, with
-    tracking off, each campaign run directly and saved under ``out/campaigns``)."""
+    """Stage 3: the configured sweep on ``model``: when tracked, a top-level sweep run tagged
+    ``spikefi.demo_run`` with one nested run per campaign (two levels, so the MLflow UI lists the
+    campaigns under the sweep); with tracking off, each campaign run directly and saved under
+    ``out/campaigns``."""
     sweep_config = {"sweep": copy.deepcopy(config["campaigns"]["sweep"]), "output_dir": str(out / "campaigns"),
                     "tracking": {"experiment": config["tracking"]["experiment"], "uri": config["tracking"]["uri"],
                                  "stale_after_s": 1800}}
@@ -214,7 +227,7 @@ def run_campaigns(config: dict[str, Any], model: str | Path, out: Path, parent: 
 
     client = MlflowClient()
     result = run_sweep(sweep_config, client, parent.info.experiment_id, resume="never",
-                       parent_run_id=parent.info.run_id, progress=progress)
+                       extra_tags={DEMO_RUN_TAG: parent.info.run_id}, progress=progress)
     rows = [{"campaign": c["name"], "run_id": c["run_id"], "local_dir": c["local_dir"], **c["summary"]}
             for c in result["children"]]
     return {"run_id": result["run_id"], "campaigns": rows, "local_dir": result["local_dir"]}
@@ -264,13 +277,14 @@ def print_summary(produced: dict[str, Any]) -> None:
               f"MLflow run {rep['run_id']})")
     if "tracking_uri" in produced:
         uri = produced["tracking_uri"]
-        print(f"MLflow            : run {produced['demo_run']} (experiment 'spikefi-demo') in {uri}")
+        exp = produced["experiment"]
+        print(f"MLflow            : run {produced['demo_run']} (experiment {exp!r}) in {uri}")
         if uri.startswith(("http://", "https://")):
             print(f"                    open {uri} in a browser")
         else:
             print(f"                    view with: .venv/bin/mlflow ui --backend-store-uri {uri}")
-            print("                    then open http://127.0.0.1:5000 (experiment 'spikefi-demo': demo run > "
-                  "sweep > one run per campaign)")
+            print(f"                    then open http://127.0.0.1:5000 (experiment {exp!r}: the sweep run "
+                  "lists one run per campaign; docs/mlflow-ui.md shows how to compare them)")
 
 
 def main(argv: list[str] | None = None) -> int:

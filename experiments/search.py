@@ -59,7 +59,7 @@ from .campaign import (
     run_main,
     split_overrides,
 )
-from .config import config_hash, load_config
+from .config import DEFAULT_EXPERIMENT, config_hash, load_config
 
 DEFAULTS: dict[str, Any] = {
     "search": {
@@ -77,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
         "study": {"name": None, "storage": None},
     },
     "output_dir": "outputs/search",
-    "tracking": {"experiment": "spikefi-search", "uri": None, "enabled": True},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "enabled": True},
 }
 OPTIONS = ("--config", "--set", "--overrides", "--worker", "--no-mlflow", "--fail-running", "--no-progress",
            "--executor", "--address", "--workers", "--gpus-per-worker", "--cpus-per-worker")

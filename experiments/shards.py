@@ -20,7 +20,13 @@ from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.errors import ConfigError
 
 from . import artifacts as art
-from .chunk_flush import golden_metrics, log_missing_round_metrics, publish_results
+from .chunk_flush import (
+    THROUGHPUT_METRIC,
+    golden_metrics,
+    log_missing_round_metrics,
+    publish_results,
+    with_result,
+)
 from .run_lookup import KIND_SHARD, KIND_SHARDED, T, say
 from .tracking import common_tags
 
@@ -160,8 +166,12 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     log_missing_round_metrics(client, parent_run_id, rows, track)
     wall = max(float(c.data.metrics.get("duration_s", 0.0)) for c in finished.values())
     extra = {"compute_s": compute_s, "duration_s": wall,
-             "faults_x_samples_per_s": total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
+             THROUGHPUT_METRIC: total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
     publish_results(client, parent_run_id, root, summary, extra, track)
+    note = finished[0].data.tags.get("mlflow.note.content")
+    if note:
+        track("describing the run", lambda: client.set_tag(parent_run_id, "mlflow.note.content",
+                                                          with_result(note, summary)))
     client.log_batch(parent_run_id, tags=[RunTag(T + "rounds_done", str(total)), RunTag(T + "status_reason", "merged"),
                                           RunTag(T + "merged_from", sources),
                                           RunTag(T + "local_dir", str(root.resolve()))])

@@ -39,7 +39,7 @@ from .campaign import (
     run_main,
     split_overrides,
 )
-from .config import config_hash, load_config, merge_checked
+from .config import DEFAULT_EXPERIMENT, config_hash, load_config, merge_checked
 from .tracking import where_line
 
 DEFAULTS: dict[str, Any] = {
@@ -50,8 +50,11 @@ DEFAULTS: dict[str, Any] = {
         "campaigns": [],
     },
     "output_dir": "outputs/campaigns",
-    "tracking": {"experiment": "spikefi-campaigns", "uri": None, "stale_after_s": 1800},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800},
 }
+#: the metrics of each campaign in ``sweep/campaigns.csv``
+SWEEP_TABLE_METRICS = ("rounds", "crit_rate", "crit_ci_low", "crit_ci_high", "acc_mean", "acc_min", "acc_drop",
+                       "golden.accuracy", "throughput", "duration_s")
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress")
 
 
@@ -73,20 +76,38 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
         if merged["name"] is None:
             merged["name"] = f"{sweep['name']}-{i}"
         specs.append(CampaignSpec.from_dict(merged))
+        specs[-1].check_runnable()
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"sweep campaign names must be unique, got {names}")
-        specs[-1].check_runnable()
     return specs
 
 
+def sweep_description(name: str, specs: list[CampaignSpec]) -> str:
+    """The sweep run's description (``mlflow.note.content``): its campaigns and how to compare them."""
+    lines = [f"**{name}**: a sweep of {len(specs)} fault-injection campaigns, one child run each (expand this "
+             "row in the runs table; select the children and press Compare to see them side by side):", ""]
+    for spec in specs:
+        what = [f"{e.get('model')} in {', '.join(e.get('layers') or ['every layer'])}" for e in spec.exhaustive]
+        if spec.rounds:
+            what.append(f"{len(spec.rounds)} explicit rounds")
+        lines.append(f"- {spec.name}: {'; '.join(what) or 'no faults'}")
+    return "\n".join(lines)
+
+
 def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume: str = "auto",
-              launcher_run_id: str | None = None, parent_run_id: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Runs (or resumes) a sweep; returns ``{"run_id", "children": [summary dicts], "local_dir"}``."""
+              launcher_run_id: str | None = None, parent_run_id: str | None = None, progress: bool = True,
+              extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Runs (or resumes) a sweep; returns ``{"run_id", "children": [summary dicts], "local_dir"}``.
+
+    The sweep run is top-level (nested under ``parent_run_id`` only when given) and its
+    campaign runs are its children, so campaigns sit at most two levels deep in the MLflow UI
+    (``extra_tags`` relate it to other runs without nesting, e.g. ``spikefi.demo_run``)."""
     from mlflow.entities import Param, RunStatus, RunTag
 
     from . import artifacts as art
     from . import campaign_run as cr
+    from .chunk_flush import metric_of
     from .tracking import common_tags, process_identity
 
     sweep = config["sweep"]
@@ -104,6 +125,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
                     cr.T + "process": process_identity(), cr.T + "heartbeat": f"{time.time():.3f}"}
             if parent_run_id:
                 tags["mlflow.parentRunId"] = parent_run_id
+            tags.update(extra_tags or {})
             run_id = client.create_run(experiment_id, tags=tags, run_name=sweep["name"]).info.run_id
             if launcher_run_id:
                 cr.point_launcher(client, launcher_run_id, run_id)
@@ -121,6 +143,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
         **common_tags(cr.KIND_SWEEP, **{"spikefi.config_hash": shash, "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION}),
         cr.T + "process": process_identity(), cr.T + "heartbeat": f"{time.time():.3f}", cr.T + "attempts": str(attempt),
         cr.T + "local_dir": str(root.resolve()), cr.T + "status_reason": "running", cr.T + "campaigns": str(len(specs)),
+        "mlflow.note.content": sweep_description(sweep["name"], specs),
     }.items()])
     present = client.get_run(run_id).data.params
     params = {"sweep": sweep["name"], "campaigns": ",".join(s.name for s in specs)[:6000], "n_campaigns": len(specs),
@@ -145,10 +168,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
             run = client.get_run(child["run_id"])
             rows.append({"campaign": run.data.tags.get("mlflow.runName"), "run_id": child["run_id"],
                          "status": run.info.status, "config_hash": run.data.tags.get(cr.T + "config_hash"),
-                         **{k: run.data.metrics.get(k) for k in ("rounds", "critical_fault_rate", "critical_fault_rate.ci_low",
-                                                                 "critical_fault_rate.ci_high", "accuracy.mean",
-                                                                 "accuracy.min", "mean_accuracy_drop", "golden.accuracy",
-                                                                 "faults_x_samples_per_s", "duration_s")}})
+                         **{k: metric_of(run.data.metrics, k) for k in SWEEP_TABLE_METRICS}})
         table = pd.DataFrame(rows)
         (root / "sweep").mkdir(parents=True, exist_ok=True)
         table.to_csv(root / "sweep" / "campaigns.csv", index=False)
@@ -198,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                            launcher_run_id=launch.launcher, progress=not args.no_progress)
         print(f"sweep run {result['run_id']} ({len(result['children'])} campaigns):")
         with pd.option_context("display.width", 160, "display.max_columns", 8):
-            print(result["table"][["campaign", "run_id", "rounds", "critical_fault_rate", "accuracy.mean"]]
+            print(result["table"][["campaign", "run_id", "rounds", "crit_rate", "acc_mean"]]
                   .to_string(index=False))
         print(f"local files: {result['local_dir']}")
         print(where_line(uri))

@@ -41,7 +41,7 @@ from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.jsonutil import json_default
 
 from .campaign import Launch, connect, resolve_config_path, run_main, split_overrides
-from .config import load_config
+from .config import DEFAULT_EXPERIMENT, load_config
 
 DEFAULTS: dict[str, Any] = {
     "testgen": {
@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "options": {"seed": 0, "batch_size": 64, "engine": "parallel", "chunk_size": 64},
     },
     "output_dir": "outputs/testgen",
-    "tracking": {"experiment": "spikefi-testgen", "uri": None, "enabled": True},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "enabled": True},
 }
 
 #: the options this entry point takes (MLproject parameters: config, overrides, campaign_run, from_results)
@@ -191,8 +191,9 @@ class TestGenJob:
             if not f.get("exhaustive") and not f.get("rounds"):
                 raise ConfigError("no fault list: give --campaign-run RUN_ID, --search-run RUN_ID, --from-results DIR, or "
                                   "testgen.faults.exhaustive / rounds in the config")
-            result = self._inline_campaign(f)
-            parts.append((result, fault_list_from_result(result, self.critical_only, "inline campaign")))
+            result = self._inline_campaign(f)  # the user's own config: their dotted-path models are allowed
+            parts.append((result, fault_list_from_result(result, self.critical_only, "inline campaign",
+                                                         allow_import=True)))
             sources.append("inline campaign")
         for _, fl in parts:
             fl.check_network(self.netmap)

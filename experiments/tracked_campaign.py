@@ -29,9 +29,10 @@ from spikefi.campaign.result import RESULT_SCHEMA_VERSION
 
 from . import artifacts as art
 from .chunk_flush import (
-    SUMMARY_METRICS,
+    THROUGHPUT_METRIC,
     _test_hold,
     attempts_wall_seconds,
+    campaign_description,
     campaign_kind,
     campaign_params,
     golden_metrics,
@@ -39,6 +40,7 @@ from .chunk_flush import (
     log_missing_round_metrics,
     publish_results,
     round_metric_points,
+    summary_from_metrics,
     write_setup_files,
 )
 from .config import config_hash
@@ -197,9 +199,7 @@ class TrackedCampaign:
 
     def _summary_of(self, run: Any, resumed: bool, computed: list[int]) -> dict[str, Any]:
         metrics = dict(run.data.metrics)
-        summary = {k: metrics[name] for k, name in SUMMARY_METRICS.items() if name in metrics}
-        if "rounds" in summary:
-            summary["rounds"] = int(summary["rounds"])
+        summary = summary_from_metrics(metrics)
         return {"run_id": run.info.run_id, "name": run.data.tags.get("mlflow.runName"), "status": run.info.status,
                 "metrics": metrics, "summary": summary or None, "local_dir": run.data.tags.get(T + "local_dir"),
                 "resumed": resumed, "computed": computed, "skipped": True}
@@ -259,7 +259,8 @@ class TrackedCampaign:
         params.update(executor_params(self.executor))
         present = run.data.params
         new_params = [Param(k, v) for k, v in params.items() if k not in present]
-        tags = {T + "campaign_kind": campaign_kind(self.spec)}
+        tags = {T + "campaign_kind": campaign_kind(self.spec),
+                "mlflow.note.content": campaign_description(self.spec, cmpn)}
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in golden_metrics(golden).items() if k not in run.data.metrics]
         self.track("logging params", lambda: self.client.log_batch(
@@ -369,8 +370,10 @@ class TrackedCampaign:
         art.write_manifest(root, self.kind, run_id=self.run_id, config_hash=self.hash, skipped_plots=skipped)
         duration = attempts_wall_seconds(infos, t_start)  # build + golden + chunks of every attempt
         extra = {"compute_s": compute_s, "duration_s": duration,
-                 "faults_x_samples_per_s": len(table) * cmpn.num_samples / compute_s if compute_s > 0 else 0.0}
+                 THROUGHPUT_METRIC: len(table) * cmpn.num_samples / compute_s if compute_s > 0 else 0.0}
         self._publish(root, summary, extra)
+        self.track("describing the run", lambda: self.client.set_tag(
+            self.run_id, "mlflow.note.content", campaign_description(self.spec, cmpn, summary)))
         if self.offline_reason is not None:
             raise TrackingLostError(
                 f"the campaign finished but MLflow tracking failed ({self.offline_reason}); every result is in "

@@ -20,12 +20,18 @@ import mlflow
 import spikefi
 from spikefi.errors import SpikeFIError
 
+from .config import DEFAULT_EXPERIMENT
+
 __all__ = [
-    "DEFAULT_TRACKING_URI", "TrackingUnavailableError", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
+    "DEFAULT_TRACKING_URI", "DEFAULT_EXPERIMENT", "EXPERIMENT_KIND_TAG", "EXPERIMENT_KIND", "ensure_experiment",
+    "mark_experiment_kind", "TrackingUnavailableError", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
     "common_tags", "git_commit", "process_identity", "process_state", "where_line",
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: experiment tag that makes the MLflow UI open the classic runs view (not the GenAI one)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 class TrackingUnavailableError(SpikeFIError, ConnectionError):
@@ -57,12 +63,48 @@ def probe_tracking(uri: str, timeout: float = 5.0) -> None:
 
 
 def setup_tracking(experiment: str, tracking_uri: str | None = None) -> str:
-    """Selects the tracking store and experiment; returns the tracking URI used."""
+    """Selects the tracking store and experiment; returns the tracking URI used.
+
+    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the experiment is the one of the run ``mlflow
+    run`` created, whatever ``experiment`` says, so that the fluent API continues that run."""
     uri = resolve_tracking_uri(tracking_uri)
     probe_tracking(uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    client = mlflow.MlflowClient(uri)
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if launcher:
+        experiment_id = client.get_run(launcher).info.experiment_id
+        mark_experiment_kind(client, experiment_id)
+    else:
+        experiment_id = ensure_experiment(client, experiment)
+    mlflow.set_experiment(experiment_id=experiment_id)
     return uri
+
+
+def ensure_experiment(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created when missing (also by a concurrent process) with
+    the tag ``mlflow.experimentKind = custom_model_development``, so that the MLflow UI opens
+    it in the classic runs view; an existing experiment without that tag gets it."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except MlflowException:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    mark_experiment_kind(client, exp.experiment_id)
+    return exp.experiment_id
+
+
+def mark_experiment_kind(client: Any, experiment_id: str) -> None:
+    """Tags an experiment ``mlflow.experimentKind = custom_model_development`` unless it has a
+    kind already (e.g. the experiment ``mlflow run`` logs into)."""
+    exp = client.get_experiment(experiment_id)
+    if EXPERIMENT_KIND_TAG not in (exp.tags or {}):
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
 
 def where_line(uri: str, run_id: str | None = None) -> str:

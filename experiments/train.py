@@ -20,7 +20,7 @@ from spikefi.snn.loss import loss as spike_loss
 from spikefi.training import EpochRecord, evaluate, train
 from spikefi.zoo import build, save_network
 
-from .config import bundled_config, config_hash, load_config
+from .config import DEFAULT_EXPERIMENT, bundled_config, config_hash, load_config
 from .datasets import load_dataset
 
 DEFAULTS: dict[str, Any] = {
@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "training": {"epochs": 15, "lr": 0.01, "batch_size": 32, "seed": 0, "max_samples": None},
     "device": "cpu",
     "output_dir": "outputs/train",
-    "tracking": {"experiment": "spikefi-train", "enabled": True, "uri": None},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "enabled": True, "uri": None},
 }
 
 

@@ -44,11 +44,17 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
     assert row["params.network.architecture"] == "digits_cnn"
     assert row["params.dataset"].startswith("spiking_digits(seed=0")
     assert row["params.dataset.samples"] == "32"
-    assert row["params.fault_models"] == "DeadNeuron" and row["params.layers"] == "SF4"
+    assert row["params.fault.model"] == "DeadNeuron" and row["params.fault.layers"] == "SF4"
+    assert row["params.fault.parameter"] == "none" and row["params.fault.timing"] == "permanent"
     assert row["params.rounds"] == "10" and row["params.n_faults"] == "10"
-    assert row["params.sampling"] == "exhaustive" and row["params.timing"].startswith("Permanent")
+    assert row["params.sampling"] == "exhaustive"
     assert (row["params.seed"], row["params.engine"], row["params.chunk_size"]) == ("0", "sequential", "2")
-    assert (row["params.device"], row["params.dtype"], row["params.quantization"]) == ("cpu", "float32", "none")
+    assert (row["params.device"], row["params.dtype"]) == ("cpu", "float32")
+    assert row["params.quantization"] == "none (float weights)"
+    note = row["tags.mlflow.note.content"]
+    assert note.startswith("**dead-SF4**: fault-injection campaign of 10 rounds on 32 samples")
+    assert "- dead neuron (never fires) in SF4: 10 rounds, 1 neuron per fault; permanent" in note
+    assert "**Result:** critical-fault rate" in note
     assert row["params.config_hash"] == row["tags.spikefi.config_hash"]
     # tags
     assert row["tags.spikefi.kind"] == "campaign" and row["tags.spikefi.campaign_kind"] == "exhaustive"
@@ -61,14 +67,14 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
     assert {f"metrics.golden.firing_rate.{n}" for n in ("SC1", "SP1", "SC2", "SP2", "SF3", "SF4")} <= set(df.columns)
     assert row["metrics.golden.loss"] > 0
     critical = int((table["critical"] > 0).sum())
-    assert row["metrics.critical_fault_rate"] == pytest.approx(critical / 10)
-    assert row["metrics.critical_fault_rate.ci_low"] <= row["metrics.critical_fault_rate"] <= \
-        row["metrics.critical_fault_rate.ci_high"]
-    assert row["metrics.accuracy.mean"] == pytest.approx(table["accuracy"].mean())
-    assert row["metrics.accuracy.min"] == pytest.approx(table["accuracy"].min())
-    assert row["metrics.accuracy.q50"] == pytest.approx(table["accuracy"].median())
-    assert row["metrics.mean_accuracy_drop"] == pytest.approx(golden_acc - table["accuracy"].mean())
-    assert row["metrics.faults_x_samples_per_s"] > 0 and row["metrics.duration_s"] > 0
+    assert row["metrics.critical"] == critical
+    assert row["metrics.crit_rate"] == pytest.approx(critical / 10)
+    assert row["metrics.crit_ci_low"] <= row["metrics.crit_rate"] <= row["metrics.crit_ci_high"]
+    assert row["metrics.acc_mean"] == pytest.approx(table["accuracy"].mean())
+    assert row["metrics.acc_min"] == pytest.approx(table["accuracy"].min())
+    assert row["metrics.acc_q50"] == pytest.approx(table["accuracy"].median())
+    assert row["metrics.acc_drop"] == pytest.approx(golden_acc - table["accuracy"].mean())
+    assert row["metrics.throughput"] > 0 and row["metrics.duration_s"] > 0
     # per-round histories: step = round id, one point each, values from the table
     client = MlflowClient(store)
     for key, col in cr.ROUND_METRICS.items():
@@ -149,12 +155,12 @@ def test_sweep_parent_with_nested_children_resumes_after_interrupt(store, tmp_pa
     assert all(c.info.status == "FINISHED" for c in children)
     # same metric names in every child, so the UI compares them side by side
     names = [set(c.data.metrics) for c in children]
-    assert names[0] == names[1] and {"critical_fault_rate", "fault.accuracy", "golden.accuracy"} <= names[0]
+    assert names[0] == names[1] and {"crit_rate", "round_acc", "golden.accuracy"} <= names[0]
     client = MlflowClient(store)
     for c in children:
-        assert steps(client, c.info.run_id, "fault.accuracy") == list(range(10))
+        assert steps(client, c.info.run_id, "round_acc") == list(range(10))
     sat = next(c for c in children if c.info.run_name == "saturated-SF4")
-    assert sat.data.tags["spikefi.attempts"] == "2" and sat.data.metrics["critical_fault_rate"] == 1.0
+    assert sat.data.tags["spikefi.attempts"] == "2" and sat.data.metrics["crit_rate"] == 1.0
     comparison = pd.read_csv(client.download_artifacts(parent.info.run_id, "sweep/campaigns.csv", str(tmp_path / "c")))
     assert set(comparison["campaign"]) == {"dead-SF4", "saturated-SF4"}
     assert parent.data.metrics["campaigns_finished"] == 2
@@ -166,7 +172,7 @@ def test_tracking_failure_mid_run_keeps_results_and_resume_uploads(store, small_
     state = {"metric_batches": 0}
 
     def flaky(self, run_id, metrics=(), params=(), tags=(), **kw):
-        if any(m.key == "fault.accuracy" for m in metrics):
+        if any(m.key == "round_acc" for m in metrics):
             state["metric_batches"] += 1
             if state["metric_batches"] >= 2:
                 raise requests.exceptions.ConnectionError("connection refused (simulated outage)")
@@ -184,7 +190,7 @@ def test_tracking_failure_mid_run_keeps_results_and_resume_uploads(store, small_
     pd.testing.assert_frame_equal(pd.read_parquet(local), reference_table)  # nothing lost
     assert run.info.status == "RUNNING"
     client = MlflowClient(store)
-    assert steps(client, run_id, "fault.accuracy") == [0, 1]
+    assert steps(client, run_id, "round_acc") == [0, 1]
 
     monkeypatch.undo()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
@@ -214,7 +220,7 @@ def test_unexpected_failure_marks_the_run_failed_with_reason(store, small_config
     (run,) = runs_of(store)
     assert run.info.status == "FAILED"
     assert run.data.tags["spikefi.status_reason"] == "RuntimeError: simulated engine crash"
-    assert "critical_fault_rate" not in run.data.metrics  # nothing looks complete
+    assert "crit_rate" not in run.data.metrics  # nothing looks complete
 
 
 def test_shards_split_over_two_parents_converge_into_one(store, small_config, tmp_path, capsys, reference_table):
@@ -241,5 +247,5 @@ def test_shards_split_over_two_parents_converge_into_one(store, small_config, tm
     assert parent.info.status == "FINISHED"
     merged = load_run_result(first, client, tmp_path / "merged")
     pd.testing.assert_frame_equal(merged.table, reference_table)
-    assert steps(client, first, "fault.accuracy") == list(range(10))
+    assert steps(client, first, "round_acc") == list(range(10))
     assert parent.data.params["shards"] == "2" and parent.data.params["rounds"] == "10"

@@ -23,7 +23,7 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and "MLflow run" in printed
     client = MlflowClient(store)
-    exp = client.get_experiment_by_name("spikefi-train")
+    exp = client.get_experiment_by_name("spikefi")  # the one default experiment of every entry point
     (run,) = client.search_runs([exp.experiment_id])
     assert run.data.params["architecture"] == "digits_cnn"
     assert run.data.params["training.max_samples"] == "160"
@@ -60,7 +60,8 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     assert summary["accuracy"] == pytest.approx(table["correct"].mean())
     assert summary["accuracy"] >= 0.9
     client = MlflowClient(store)
-    exp = client.get_experiment_by_name("spikefi-demo")
+    exp = client.get_experiment_by_name("spikefi")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI's classic runs view
     runs = client.search_runs([exp.experiment_id])
     names = {r.info.run_name for r in runs}
     assert {"demo", "golden-digits_cnn"} <= names
@@ -69,14 +70,17 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     assert golden.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert golden.data.metrics["accuracy"] == pytest.approx(summary["accuracy"])
     sweep = next(r for r in runs if r.data.tags.get("spikefi.kind") == "sweep")
-    assert sweep.data.tags["mlflow.parentRunId"] == parent.info.run_id and sweep.info.status == "FINISHED"
+    # campaigns at most two levels deep: the sweep is top-level, related to the demo by a tag
+    assert "mlflow.parentRunId" not in sweep.data.tags and sweep.info.status == "FINISHED"
+    assert sweep.data.tags["spikefi.demo_run"] == parent.info.run_id
     campaigns = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     assert sorted(r.info.run_name for r in campaigns) == ["dead-neurons-SF3-SF4", "saturated-neurons-SF4",
                                                           "sign-bit-flips-SF4"]
     assert all(r.info.status == "FINISHED" and r.data.params["dataset.samples"] == "32" for r in campaigns)
     assert next(r for r in campaigns if r.info.run_name == "sign-bit-flips-SF4").data.params["rounds"] == "64"
     search = next(r for r in runs if r.data.tags.get("spikefi.kind") == "search")
-    assert search.data.tags["mlflow.parentRunId"] == parent.info.run_id and search.info.status == "FINISHED"
+    assert "mlflow.parentRunId" not in search.data.tags and search.info.status == "FINISHED"
+    assert search.data.tags["spikefi.demo_run"] == parent.info.run_id
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == search.info.run_id]
     assert len(trials) == 8 and all(r.data.tags["spikefi.kind"] == "search-trial" for r in trials)
     assert search.data.tags["spikefi.optuna_storage"] == f"sqlite:///{tmp_path / 'demo' / 'search' / 'optuna.db'}"

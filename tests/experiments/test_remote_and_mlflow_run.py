@@ -79,20 +79,20 @@ def test_remote_server_with_concurrent_shards(server, small_config, tmp_path, mo
     assert all(r.info.status == "FINISHED" for r in shard_runs)
     merged = load_run_result(parent.info.run_id, client, tmp_path / "dl")  # artifacts through the server
     pd.testing.assert_frame_equal(merged.table, reference_table)
-    assert steps(client, parent.info.run_id, "fault.accuracy") == list(range(10))
-    assert steps(client, parent.info.run_id, "critical_fault_rate") == [0]
+    assert steps(client, parent.info.run_id, "round_acc") == list(range(10))
+    assert steps(client, parent.info.run_id, "crit_rate") == [0]
     assert parent.data.params["rounds"] == "10" and parent.data.params["dataset.samples"] == "32"
     assert client.get_run(parent.info.run_id).inputs.dataset_inputs
     for s in shard_runs:
         i = int(s.data.tags["spikefi.shard_index"])
-        assert steps(client, s.info.run_id, "fault.accuracy") == [r for r in range(10) if r % 2 == i]
+        assert steps(client, s.info.run_id, "round_acc") == [r for r in range(10) if r % 2 == i]
     # running a finished shard again computes nothing and changes nothing
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     assert entry.main(["--config", str(small_config), "--shard", "0/2", "--no-progress"]) == 0
     assert "already finished" in capsys.readouterr().out
     assert len(runs_of(uri)) == 3
-    assert steps(client, parent.info.run_id, "critical_fault_rate") == [0]
+    assert steps(client, parent.info.run_id, "crit_rate") == [0]
 
     proc.send_signal(signal.SIGTERM)  # stop the server by its PID
     assert proc.wait(timeout=60) is not None
@@ -123,7 +123,7 @@ def test_mlflow_run_entry_point_launcher_becomes_or_points_to_the_campaign_run(s
     assert run.info.status == "FINISHED" and run.data.tags["spikefi.kind"] == "campaign"
     assert run.data.tags["mlflow.project.entryPoint"] == "campaign"  # the launcher run is the campaign run
     client = MlflowClient(store)
-    assert steps(client, run.info.run_id, "fault.accuracy") == list(range(10))
+    assert steps(client, run.info.run_id, "round_acc") == list(range(10))
 
     bad = _mlflow_run(store, tmp_path, "-P", "bogus=1")
     assert bad.returncode != 0
@@ -139,5 +139,5 @@ def test_mlflow_run_entry_point_launcher_becomes_or_points_to_the_campaign_run(s
     assert len(launcher) == 1
     assert launcher[0].data.tags["spikefi.kind"] == "launcher"
     assert launcher[0].data.tags["spikefi.launched_run"] == run.info.run_id
-    assert "fault.accuracy" not in launcher[0].data.metrics  # holds no results
+    assert "round_acc" not in launcher[0].data.metrics  # holds no results
     assert client.get_run(run.info.run_id).data.tags["spikefi.attempts"] == "1"

@@ -110,7 +110,7 @@ def test_fault_list_from_results_and_from_a_tracked_run(store, tmp_path, capsys,
     _, all_runs = runs(store)
     latest = max(all_runs, key=lambda r: r.info.start_time)
     assert latest.data.params["fault_source"] == f"run:{crun.info.run_id}"
-    assert int(latest.data.params["faults"]) == int(crun.data.metrics["critical_faults"])
+    assert int(latest.data.params["faults"]) == int(crun.data.metrics["critical"])
     # a fault list from another network: a clear error before any work runs
     mlp, _ = build("digits_mlp", seed=0)
     other = Campaign(mlp, (x[:8], y[:8]), seed=0)
@@ -145,7 +145,7 @@ def test_bad_input_exits_2_before_any_run(store, tmp_path, capsys, args, updates
 def test_bundled_config_loads():
     config = entry.load_testgen_config(entry.resolve_config_path("testgen_digits", "testgen_digits.yaml"), [])
     cfg = entry.testgen_config(config["testgen"])
-    assert cfg.max_tests == 20 and config["tracking"]["experiment"] == "spikefi-testgen"
+    assert cfg.max_tests == 20 and config["tracking"]["experiment"] == "spikefi"
     assert np.isclose(cfg.selection_fraction, 0.5)
 
 

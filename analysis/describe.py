@@ -1,0 +1,178 @@
+"""Faults, timings and quantization in plain words (run params, run descriptions, the report).
+
+Everything here works on the plain-data specs that campaigns store (``Fault.spec()``, the
+``faults`` JSON column of a result table, ``options.quantization``), so the same words
+appear in the MLflow run of a campaign and in a report built long after it.
+
+Example:
+    >>> describe_model({"model": "BitFlipSynapse", "bits": 7})
+    'bit flip of bit 7 of the quantized weight code'
+    >>> model_parameter({"model": "ParametricNeuron", "parameter": "theta", "factor": 0.5})
+    'theta x 0.5'
+    >>> describe_timing({"timing": "Window", "t_start": 10, "t_end": 20})
+    'transient: time bins 10-19 of every sample'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "describe_model", "model_parameter", "describe_timing", "describe_quantization", "describe_round_sites",
+    "round_faults",
+]
+
+
+def _num(value: Any) -> str:
+    """A number without trailing zeros (0.5, 2, 1e-05)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}"
+    return str(value)
+
+
+def _bits(value: Any) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return [int(value)] if value is not None else []
+
+
+def model_parameter(spec: Mapping[str, Any]) -> str:
+    """The fault model's parameter in a few words (``bit 7``, ``theta x 0.5``, ``stuck at 1.5``),
+    or ``""`` for models without one (dead or saturated neurons, dead synapses)."""
+    name = spec.get("model")
+    if name in ("BitFlipSynapse", "FloatBitFlipSynapse"):
+        bits = _bits(spec.get("bits"))
+        if len(bits) == 1:
+            return f"bit {bits[0]}"
+        return "bits " + "+".join(str(b) for b in bits) + " together"
+    if name == "ParametricNeuron":
+        return f"{spec.get('parameter')} x {_num(spec.get('factor'))}"
+    if name == "StuckSynapse":
+        return f"stuck at {_num(spec.get('value'))}"
+    if name == "PerturbedSynapse":
+        return f"weight x {_num(spec.get('factor'))}"
+    if name == "SaturatedSynapse":
+        return f"{spec.get('side', 'upper')} {spec.get('severity', 'mild')} outlier"
+    if name == "StuckNeuron":
+        if spec.get("probability") is not None:
+            return f"fires with p={_num(spec['probability'])}"
+        return f"pattern {spec.get('pattern')}"
+    if name == "RandomModel":
+        return "random: " + ", ".join(str(m.get("model") if isinstance(m, Mapping) else m)
+                                      for m in spec.get("models", []))
+    extra = {k: v for k, v in spec.items() if k != "model"}
+    return ", ".join(f"{k}={_num(v)}" for k, v in extra.items())
+
+
+def describe_model(spec: Mapping[str, Any] | str) -> str:
+    """A fault model spec in plain words (``dead neuron (never fires)``)."""
+    if isinstance(spec, str):
+        spec = {"model": spec}
+    name = str(spec.get("model"))
+    param = model_parameter(spec)
+    fixed = {
+        "DeadNeuron": "dead neuron (never fires)",
+        "SaturatedNeuron": "saturated neuron (fires at every time step)",
+        "DeadSynapse": "dead synapse (weight 0)",
+    }
+    if name in fixed:
+        return fixed[name]
+    if name == "BitFlipSynapse":
+        bits = _bits(spec.get("bits"))
+        what = f"bit flip of bit {bits[0]}" if len(bits) == 1 else \
+            f"multi-bit upset of bits {', '.join(map(str, bits))} (one fault flips all of them)"
+        return f"{what} of the quantized weight code"
+    if name == "FloatBitFlipSynapse":
+        bits = _bits(spec.get("bits"))
+        what = f"bit flip of bit {bits[0]}" if len(bits) == 1 else \
+            f"multi-bit upset of bits {', '.join(map(str, bits))} (one fault flips all of them)"
+        return f"{what} of the float32 weight"
+    if name == "ParametricNeuron":
+        return f"neuron with its {spec.get('parameter')} scaled by {_num(spec.get('factor'))}"
+    if name == "StuckSynapse":
+        return f"synapse stuck at weight {_num(spec.get('value'))}"
+    if name == "PerturbedSynapse":
+        return f"perturbed synapse (weight x {_num(spec.get('factor'))})"
+    if name == "SaturatedSynapse":
+        return f"saturated synapse ({param} weight)"
+    if name == "StuckNeuron":
+        return f"stuck neuron ({param})"
+    if name == "RandomModel":
+        return f"one of several models at random ({param.removeprefix('random: ')})"
+    return f"{name} ({param})" if param else name
+
+
+def describe_timing(spec: Mapping[str, Any] | None) -> str:
+    """A timing spec (``{"timing": "Window", "t_start": 10, "t_end": 20}``) in plain words."""
+    if not spec:
+        return "permanent"
+    name = spec.get("timing", "Permanent")
+    if name == "Permanent":
+        return "permanent"
+    if name == "Window":
+        return f"transient: time bins {spec['t_start']}-{int(spec['t_end']) - 1} of every sample"
+    if name == "Intermittent":
+        period, duty = int(spec["period"]), float(spec["duty"])
+        on = max(1, round(duty * period))
+        phase = int(spec.get("phase", 0))
+        return f"intermittent: on {on} of every {period} time bins" + (f" (phase {phase})" if phase else "")
+    if name == "PerSample":
+        inner = spec.get("within")
+        text = f"per sample: each sample affected with probability {_num(spec['probability'])}"
+        return text + (f", {describe_timing(inner)} within it" if inner else "")
+    extra = ", ".join(f"{k}={_num(v)}" for k, v in spec.items() if k != "timing")
+    return f"{name} ({extra})" if extra else str(name)
+
+
+def describe_quantization(quantization: Mapping[str, Any] | str | None) -> str:
+    """``options.quantization`` in words: ``none (float32 weights)`` or ``int8 weight codes``."""
+    if not quantization:
+        return "none (float weights)"
+    if isinstance(quantization, str):
+        try:
+            quantization = json.loads(quantization)
+        except ValueError:
+            return quantization
+        if not quantization:
+            return "none (float weights)"
+    q = dict(quantization)
+    dtype = q.pop("dtype", "int8")
+    rest = ", ".join(f"{k}={_num(v)}" for k, v in q.items())
+    return f"{dtype} weight codes" + (f" ({rest})" if rest else "") + "; golden = the quantized network"
+
+
+def round_faults(faults: str | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The fault specs of one round (the ``faults`` column: a JSON list) as dicts."""
+    if faults is None or (isinstance(faults, float) and faults != faults):
+        return []
+    if isinstance(faults, str):
+        try:
+            faults = json.loads(faults)
+        except ValueError:
+            return []
+    return [dict(f) for f in faults] if isinstance(faults, Iterable) else []
+
+
+def describe_round_sites(faults: str | Sequence[Mapping[str, Any]] | None, shown: int = 3) -> str:
+    """Where a round's faults sit: ``SF4 (3, 0, 0)``; ``2 sites: SF3 (3, 0, 0); SF4 (3, 0, 0)``;
+    ``20 sites in SC1: (0, 3, 0); (1, 14, 7); (1, 6, 4); ... 17 more``."""
+    sites = [(f.get("layer", "?"), tuple(int(x) for x in p)) for f in round_faults(faults)
+             for p in f.get("positions", [])]
+    if not sites:
+        return "n/a"
+    layers = list(dict.fromkeys(layer for layer, _ in sites))
+
+    def label(layer: str, pos: tuple[int, ...]) -> str:
+        text = "(" + ", ".join(map(str, pos)) + ")"
+        return text if len(layers) == 1 else f"{layer} {text}"
+
+    if len(sites) == 1:
+        return f"{sites[0][0]} {label(*sites[0])}"
+    head = f"{len(sites)} sites in {layers[0]}: " if len(layers) == 1 else f"{len(sites)} sites: "
+    body = "; ".join(label(layer, pos) for layer, pos in sites[:shown])
+    more = f"; ... {len(sites) - shown} more" if len(sites) > shown else ""
+    return head + body + more
