@@ -13,13 +13,15 @@ Three kinds, by the part of a neuromorphic chip they break:
   the refractory kernel ``-scaleRef * theta * ...``) and so is its surrogate gradient
   (``scaleRho / (tauRho * theta) * exp(-|u - theta| / (tauRho * theta))``).
 
-Users add models by subclassing one of these and referring to them from YAML by dotted
-path (``my_package.my_module.MyModel``); every evaluation mode runs them.
+Users add models by subclassing one of these and referring to them from YAML in one of
+two ways (:mod:`spikefi.plugins`): by dotted path (``my_package.my_module.MyModel``) in a
+config or call they give directly, or by a name registered through the entry-point group
+``spikefi.fault_models``, which also works in specs read back from results and tracked
+runs (those never import a dotted path). Every evaluation mode runs them.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 from abc import ABC, abstractmethod
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import FaultSpecError
+from ..plugins import FAULT_MODELS_GROUP, load_object, registered_name
 from .quantization import QuantParams, dequantize, flip_bits_float32, flip_bits_int, quantize
 
 __all__ = [
@@ -93,10 +96,13 @@ class FaultModel(ABC):
         return "", float("nan")
 
     def spec(self) -> dict[str, Any]:
-        """A YAML-able description: ``{"model": <name or dotted path>, **params}``."""
+        """A YAML-able description: ``{"model": <built-in name, registered name or dotted path>, **params}``."""
         cls = type(self)
-        registered = _REGISTRY.get(cls.__name__) is cls
-        return {"model": cls.__name__ if registered else f"{cls.__module__}.{cls.__qualname__}", **self.params()}
+        if _REGISTRY.get(cls.__name__) is cls:
+            name = cls.__name__
+        else:
+            name = registered_name(cls, FAULT_MODELS_GROUP) or f"{cls.__module__}.{cls.__qualname__}"
+        return {"model": name, **self.params()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -455,29 +461,34 @@ def model_registry() -> dict[str, type[FaultModel]]:
     return dict(_REGISTRY)
 
 
-def model_class(name: Any) -> type[FaultModel]:
-    """A fault model class by built-in name or dotted path (``package.module.Class``).
+def model_class(name: Any, *, allow_import: bool = True) -> type[FaultModel]:
+    """A fault model class by built-in name, registered name (entry-point group
+    ``spikefi.fault_models``) or dotted path (``package.module.Class``).
+
+    Args:
+        name: the ``model`` value of a spec.
+        allow_import: whether a dotted path may be imported (True for a config or call the
+            user gives directly; False for specs read back from results and tracked runs,
+            which then accept built-in and registered models only). An imported object is
+            checked to be a FaultModel subclass right after the import.
 
     Raises:
-        FaultSpecError: unknown name, a path that does not import, or not a FaultModel.
+        FaultSpecError: unknown name, a refused or broken dotted path, or not a FaultModel.
     """
-    cls: Any = _REGISTRY.get(name) if isinstance(name, str) else None
-    if cls is not None:
-        return cls
-    if not isinstance(name, str) or "." not in name:
-        raise FaultSpecError(f"unknown fault model {name!r}; built-in: {sorted(_REGISTRY)} or a dotted path")
-    module_name, _, attr = name.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise FaultSpecError(f"fault model {name!r} does not import: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, FaultModel)):
-        raise FaultSpecError(f"{name!r} is not a FaultModel subclass")
-    return cls
+    return load_object(name, group=FAULT_MODELS_GROUP, what="fault model", check=_is_model_class,
+                       expected="a FaultModel subclass", builtins=_REGISTRY, allow_import=allow_import,
+                       error=FaultSpecError)
 
 
-def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
-    """Builds a model from ``{"model": name-or-dotted-path, **params}`` (or a bare name)."""
+def _is_model_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, FaultModel)
+
+
+def model_from_spec(spec: Mapping[str, Any] | str, *, allow_import: bool = True) -> FaultModel | RandomModel:
+    """Builds a model from ``{"model": name-or-dotted-path, **params}`` (or a bare name).
+
+    ``allow_import``: see :func:`model_class` (False for specs read back from stored results).
+    """
     if isinstance(spec, str):
         spec = {"model": spec}
     if not isinstance(spec, Mapping) or "model" not in spec:
@@ -485,9 +496,9 @@ def model_from_spec(spec: Mapping[str, Any] | str) -> FaultModel | RandomModel:
     name = spec["model"]
     kwargs = {k: v for k, v in spec.items() if k != "model"}
     if name == "RandomModel":
-        models = [model_from_spec(m) for m in kwargs.get("models", [])]
+        models = [model_from_spec(m, allow_import=allow_import) for m in kwargs.get("models", [])]
         return RandomModel(models, kwargs.get("probabilities"))  # type: ignore[arg-type]
-    cls = model_class(name)
+    cls = model_class(name, allow_import=allow_import)
     _check_parameters(cls, name, kwargs)
     try:
         return cls(**kwargs)

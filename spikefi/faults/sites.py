@@ -140,8 +140,13 @@ class Fault:
         return out
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
-        """Inverse of :meth:`spec`."""
+    def from_spec(cls, spec: Mapping[str, Any], *, allow_import: bool = True) -> Fault:
+        """Inverse of :meth:`spec`.
+
+        ``allow_import``: whether a dotted-path model may be imported (True for specs the user
+        gives directly; False for specs read back from results and tracked runs, see
+        :mod:`spikefi.plugins`).
+        """
         if not isinstance(spec, Mapping):
             raise FaultSpecError(f"a fault spec must be a mapping, got {spec!r}")
         spec = dict(spec)
@@ -149,7 +154,7 @@ class Fault:
         timing = timing_from_spec(spec.pop("timing", None))
         count = spec.pop("count", None)
         density = spec.pop("density", None)
-        model = model_from_spec(spec)
+        model = model_from_spec(spec, allow_import=allow_import)
         return cls(model, Site() if sites is None else sites, timing, count, density)
 
 

@@ -499,10 +499,14 @@ def pareto_table(study: optuna.Study, table: Any = None) -> Any:
         if len(table) else pd.DataFrame()
 
 
-def parse_faults(text: str | Sequence[Mapping[str, Any]]) -> list[Fault]:
-    """Faults of a trial back from their JSON (``faults`` column or user attribute)."""
+def parse_faults(text: str | Sequence[Mapping[str, Any]], *, allow_import: bool = False) -> list[Fault]:
+    """Faults of a trial back from their JSON (``faults`` column or user attribute).
+
+    Read back from a study, they name built-in or registered models only unless
+    ``allow_import`` (see :mod:`spikefi.plugins`).
+    """
     specs = json.loads(text) if isinstance(text, str) else text
-    return [Fault.from_spec(s) for s in specs]
+    return [Fault.from_spec(s, allow_import=allow_import) for s in specs]
 
 
 __all__ += ["pareto_table", "parse_faults"]

@@ -30,12 +30,16 @@ __all__ = [
 ]
 
 
-def faults_from_json(text: str) -> list[Fault]:
+def faults_from_json(text: str, *, allow_import: bool = False) -> list[Fault]:
     """The faults of one campaign round from its ``faults`` JSON (fixed sites).
 
     Args:
         text: a campaign table's ``faults`` cell: a JSON list of
             ``{model, <params>, layer, positions, timing}``.
+        allow_import: whether a dotted-path model may be imported. False by default: a
+            table is read back from a result or a tracked run, so only built-in models and
+            models registered through the entry-point group ``spikefi.fault_models`` are
+            accepted (:mod:`spikefi.plugins`). Pass True for a table you just computed.
 
     Returns:
         one :class:`~spikefi.faults.Fault` per entry, with every position as a fixed site.
@@ -58,7 +62,8 @@ def faults_from_json(text: str) -> list[Fault]:
         if not isinstance(positions, list) or not positions:
             raise FaultSpecError(f"positions must be a non-empty list, got {positions!r}")
         sites = [Site(str(entry["layer"]), tuple(int(v) for v in p)) for p in positions]
-        faults.append(Fault(model_from_spec(spec), sites, timing_from_spec(entry.get("timing"))))  # type: ignore[arg-type]
+        model = model_from_spec(spec, allow_import=allow_import)
+        faults.append(Fault(model, sites, timing_from_spec(entry.get("timing"))))  # type: ignore[arg-type]
     return faults
 
 
@@ -205,13 +210,16 @@ class FaultList:
         return rows
 
 
-def fault_list_from_result(result: Any, critical_only: bool = False, source: str = "") -> FaultList:
+def fault_list_from_result(result: Any, critical_only: bool = False, source: str = "", *,
+                           allow_import: bool = False) -> FaultList:
     """The fault list of a campaign result: one entry per round (optionally only critical ones).
 
     Args:
         result: a :class:`~spikefi.campaign.CampaignResult`.
         critical_only: keep only rounds with at least one critical sample.
         source: a description for logs (e.g. the run id or directory).
+        allow_import: see :func:`faults_from_json` (False: a result read back from disk or a
+            tracked run names built-in or registered models only).
 
     Returns:
         the list, with the result's layer signature and the info columns ``round_id``,
@@ -231,7 +239,7 @@ def fault_list_from_result(result: Any, critical_only: bool = False, source: str
         raise ConfigError(f"the campaign result ({source or 'given'}) holds no {what}: nothing to detect")
     rounds, ids, kept, seen = [], [], [], set()
     for r in rows:  # a round repeated in the campaign (same faults) is kept once
-        faults = tuple(faults_from_json(str(table["faults"].iloc[r])))
+        faults = tuple(faults_from_json(str(table["faults"].iloc[r]), allow_import=allow_import))
         fid = json.dumps([f.spec() for f in faults], sort_keys=True)
         if fid in seen:
             continue
@@ -251,7 +259,7 @@ def fault_list_from_result(result: Any, critical_only: bool = False, source: str
 
 
 def fault_list_from_trials(table: Any, top: int | None = None, critical_only: bool = False,
-                           source: str = "") -> FaultList:
+                           source: str = "", *, allow_import: bool = False) -> FaultList:
     """The fault sets of a worst-case search (``spikefi.search`` trials table) as a fault list.
 
     Args:
@@ -260,6 +268,8 @@ def fault_list_from_trials(table: Any, top: int | None = None, critical_only: bo
         top: keep the first ``top`` distinct completed fault sets (``None``: all).
         critical_only: keep only fault sets with at least one critical sample.
         source: a description for logs.
+        allow_import: see :func:`faults_from_json` (False: the trials were read back from a
+            study or a tracked run).
 
     Raises:
         ConfigError: the table is not a trials table, or nothing is left.
@@ -278,7 +288,7 @@ def fault_list_from_trials(table: Any, top: int | None = None, critical_only: bo
             specs = json.loads(str(row["faults"]))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"trial {row.get('trial')}: faults are not JSON ({exc})") from None
-        faults = tuple(Fault.from_spec(sp) for sp in specs)
+        faults = tuple(Fault.from_spec(sp, allow_import=allow_import) for sp in specs)
         if not faults:
             continue
         fid = json.dumps([f.spec() for f in faults], sort_keys=True)

@@ -101,3 +101,30 @@ def test_testgen_config_and_corrupt_result_folder_exit_2(store, tmp_path, capsys
 def test_report_refuses_meaningless_numbers(store, capsys, args, message):
     assert report_entry.main(["--experiment", "spikefi-campaigns", "--no-log", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_testgen_never_imports_a_model_named_in_stored_results(store, tmp_path, capsys, monkeypatch):
+    """Item 13: a results table naming ``sidefx13.Evil`` (a module in the working directory) is
+    refused without importing it; the user's own --fault may still name a dotted path."""
+    import json
+    import sys
+
+    marker = tmp_path / "ran.txt"
+    (tmp_path / "sidefx13e.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+                                           "class Evil:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sidefx13e", raising=False)
+    cell = json.dumps([{"model": "sidefx13e.Evil", "layer": "SF4", "positions": [[3, 0, 0]],
+                        "timing": {"timing": "Permanent"}}])
+    results = tmp_path / "res" / "results"
+    results.mkdir(parents=True)
+    pd.DataFrame({"round_id": [0], "faults": [cell], "critical": [1]}).to_parquet(results / "rounds.parquet")
+    (results / "meta.json").write_text(json.dumps({"schema_version": 1}))
+    cfg = _write(tmp_path / "testgen.yaml", "testgen", TESTGEN, tmp_path / "out")
+    assert testgen_entry.main(["--config", str(cfg), "--from-results", str(tmp_path / "res"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'sidefx13e.Evil' is neither built in nor registered through the entry-point group " \
+           "'spikefi.fault_models'" in err
+    assert not marker.exists()
+    assert _no_runs_anywhere(store) == []
+    sys.modules.pop("sidefx13e", None)
