@@ -199,7 +199,10 @@ def _draw_positions(pos: tuple[int | None, ...], shape: tuple[int, ...], k: int,
     free = [i for i, p in enumerate(pos) if p is None]
     free_shape = tuple(shape[i] for i in free)
     total = math.prod(free_shape) if free else 1
-    available = total - sum(1 for e in exclude if all(e[i] == p for i, p in enumerate(pos) if p is not None))
+    if not free:  # a fixed site matches only itself: a set lookup (a scan made many fixed sites quadratic)
+        available = 0 if tuple(pos) in exclude else 1
+    else:
+        available = total - sum(1 for e in exclude if all(e[i] == p for i, p in enumerate(pos) if p is not None))
     if k > available:
         raise FaultSpecError(f"cannot draw {k} distinct sites: only {available} match {pos} in shape {shape}")
     if not free:  # a fixed site (k == 1 here): nothing to draw
