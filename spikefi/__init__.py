@@ -2,11 +2,60 @@
 
 The package core (``spikefi.snn``, ``spikefi.zoo``, ``spikefi.data``) imports neither
 MLflow nor Optuna, so it runs on machines that have only PyTorch and NumPy.
+
+SpikeFI 1.3's top-level names (``spikefi.Campaign``, ``CampaignData``,
+``CampaignOptimization``, ``ff``, ``fm``, ``visual``, ``utils``) are loaded on first use,
+so ``import spikefi`` stays light (see :mod:`spikefi.compat`).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from . import data, errors, snn, zoo
 from .errors import SpikeFIError
 
 __version__ = "0.1.0"
 
-__all__ = ["SpikeFIError", "data", "errors", "snn", "zoo", "__version__"]
+__all__ = [
+    "SpikeFIError",
+    "data",
+    "errors",
+    "snn",
+    "zoo",
+    "__version__",
+    "Campaign",
+    "CampaignData",
+    "CampaignOptimization",
+    "ff",
+    "fm",
+    "visual",
+    "utils",
+]
+
+#: SpikeFI 1.3 names: attribute -> (module, name in it or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "Campaign": ("spikefi.core", "Campaign"),
+    "CampaignData": ("spikefi.core", "CampaignData"),
+    "CampaignOptimization": ("spikefi.core", "CampaignOptimization"),
+    "ff": ("spikefi.fault", None),
+    "fm": ("spikefi.models", None),
+    "visual": ("spikefi.visual", None),
+    "utils": ("spikefi.utils", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a SpikeFI 1.3 name on first use (PEP 562)."""
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'spikefi' has no attribute {name!r}")
+    module = importlib.import_module(target[0])
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

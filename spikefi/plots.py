@@ -43,9 +43,11 @@ __all__ = [
     "OKABE_ITO",
     "critical_faults_per_layer",
     "site_heatmap",
+    "site_heatmaps",
     "accuracy_vs_parameter",
     "training_curves",
     "learning_curve",
+    "accuracy_colorbar",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (black last, as it is reserved for references).
@@ -206,6 +208,8 @@ def site_heatmap(
     value: Literal["accuracy", "critical_rate"] = "accuracy",
     channel: int | None = None,
     kind: Literal["auto", "neuron", "synapse"] = "auto",
+    neuron_shape: Sequence[int] | None = None,
+    dense_width: int = 16,
 ) -> Figure:
     """Heatmap of a per-round metric over the fault sites of one layer.
 
@@ -214,13 +218,17 @@ def site_heatmap(
     * Neuron sites ``(channel, row, col)``: an image over ``(row, col)`` of the mean
       value of the rounds at that position, either for one ``channel`` or pooled over
       all channels (``channel=None``: the mean of every round at that ``(row, col)``).
+    * Neurons of a dense layer (shape ``(C, 1, 1)``; pooling over channels would leave
+      one cell): every neuron gets its own cell, ``dense_width`` per row
+      (neuron index = width x row + column).
     * Synapse sites ``(out, in, kh, kw)``: an image over ``(out, in)`` of the mean of
       every round at that ``(out, in)``, pooled over ``kh`` and ``kw``.
 
     The grid spans the largest indices seen in the layer; cells without any fault
     are NaN and drawn blank (white). ``value`` is ``"accuracy"`` (the round's
     accuracy) or ``"critical_rate"`` (the round's ``critical / samples``, the
-    fraction of evaluated samples that the fault made critical).
+    fraction of evaluated samples that the fault made critical). The colour scale
+    spans the values drawn and never leaves [0, 1].
 
     Args:
         df: Campaign results with the columns ``layer``, ``pos0``..``pos3`` and either
@@ -230,6 +238,10 @@ def site_heatmap(
         channel: Neuron faults only: the channel to draw; ``None`` pools all channels.
         kind: ``"neuron"`` or ``"synapse"`` to choose the site kind of a layer that
             holds both; ``"auto"`` uses the only kind present.
+        neuron_shape: The layer's neuron shape ``(C, H, W)`` when known: ``(C, 1, 1)``
+            marks a dense layer. ``None``: a layer whose faulted neurons all sit at row
+            and column 0 in more than one channel is drawn as dense.
+        dense_width: Cells per row of a dense layer's grid.
 
     Returns:
         A new figure with the image axes and a labelled colour bar; the grid is
@@ -296,6 +308,18 @@ def site_heatmap(
         names = ("pos1 (row)", "pos2 (col)")
         xlabel, ylabel = "Column (neuron index)", "Row (neuron index)"
         subtitle = "neurons, pooled over channels"
+        channels = pos["pos0"][keep]
+        if neuron_shape is not None:
+            dense = len(neuron_shape) == 3 and tuple(int(x) for x in neuron_shape[1:]) == (1, 1)
+        else:
+            dense = bool(np.all(first == 0) and np.all(second == 0) and np.unique(channels).size > 1)
+        if dense and channel is None and np.all(channels >= 0):
+            index = channels.astype(np.int64)
+            width = max(1, min(int(dense_width), int(index.max()) + 1))
+            first, second = (index // width).astype(np.float64), (index % width).astype(np.float64)
+            names = ("pos0 (neuron)", "pos0 (neuron)")
+            xlabel, ylabel = "Neuron index mod width (column)", "Neuron index // width (row)"
+            subtitle = f"dense layer: one cell per neuron, neuron = {width} x row + column"
     for array, name in ((first, names[0]), (second, names[1])):
         if np.any(array < 0) or np.any(array != np.round(array)):
             raise ConfigError(
@@ -314,18 +338,30 @@ def site_heatmap(
                               f"channels with faults: {available}")
         subtitle = f"neurons, channel {channel}"
     grid = _site_grid(first[selected], second[selected], metric[keep][selected], shape)
+    finite = grid[np.isfinite(grid)]
+    low, high = float(finite.min()), float(finite.max())
+    if high - low < 1e-9:  # one value: a small range around it (matplotlib's default leaves [0, 1])
+        low, high = low - 0.05, high + 0.05
+    low, high = max(0.0, low), min(1.0, high)
+    if high <= low:
+        low, high = (0.0, 1.0)
 
-    fig, ax = _new_figure(6.0, 4.8)
+    strip = shape[0] <= 2  # a row or two of cells (a small dense layer): a flatter figure
+    fig, ax = _new_figure(7.0, 2.2 + 0.6 * shape[0]) if strip else _new_figure(6.0, 4.8)
     cmap = colormaps["cividis"].with_extremes(bad="white")
     image = ax.imshow(
         np.ma.masked_invalid(grid),
         cmap=cmap,
+        vmin=low,
+        vmax=high,
         origin="upper",
         aspect="equal" if kind == "neuron" else "auto",
         interpolation="nearest",
     )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if strip:
+        ax.set_yticks(range(shape[0]))
     colorbar = fig.colorbar(image, ax=ax)
     colorbar.set_label(
         "Mean accuracy (fraction)" if value == "accuracy" else "Mean critical rate (fraction of samples)",
@@ -334,6 +370,67 @@ def site_heatmap(
     colorbar.ax.tick_params(labelsize=_TICK_SIZE)
     _style(ax, xlabel, ylabel, f"{layer}: {value.replace('_', ' ')} per fault site\n({subtitle})")
     return fig
+
+
+def site_heatmaps(
+    df: pd.DataFrame,
+    layer_shapes: Mapping[str, Sequence[int]] | None = None,
+    value: Literal["accuracy", "critical_rate"] = "accuracy",
+) -> list[tuple[str, str, Figure]]:
+    """Every per-site heatmap of a campaign table: one per layer, fault model, parameter value
+    and site kind (neuron or synapse), from the single-fault rounds (``n_faults == 1``).
+
+    The one plotting path of campaign artifacts and reports: both draw these figures.
+
+    Args:
+        df: Campaign results (``layer``, ``model``, ``pos0``..``pos3``, ``accuracy``; optional
+            ``n_faults``, ``param``, ``param_name``).
+        layer_shapes: Neuron shape per layer (``meta["layers"][name]["neuron_shape"]``), so
+            that dense layers are recognized (see :func:`site_heatmap`).
+        value: Metric to draw.
+
+    Returns:
+        ``(name, caption, figure)`` per heatmap; ``name`` is ``site_heatmap_<layer>`` when the
+        layer has one group, else suffixed with the model, parameter and site kind.
+
+    Raises:
+        ConfigError: If a column is missing.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"layer": ["fc"] * 3, "model": ["DeadNeuron"] * 3, "pos0": [0, 1, 2],
+        ...     "pos1": [0] * 3, "pos2": [0] * 3, "pos3": [-1] * 3, "accuracy": [0.9, 0.5, 0.7]})
+        >>> [(name, caption) for name, caption, _ in site_heatmaps(df)]
+        [('site_heatmap_fc', 'fc: accuracy per neuron under DeadNeuron (dense layer: one cell per neuron)')]
+    """
+    _require(df, ("layer", "model", *_POSITIONS), "site_heatmaps")
+    rows = df[df["pos0"] >= 0]
+    if "n_faults" in rows.columns:
+        rows = rows[rows["n_faults"] == 1]
+    if rows.empty:
+        return []
+    params = rows["param"] if "param" in rows.columns else pd.Series(np.nan, index=rows.index)
+    rows = rows.assign(_param=params.astype(float).fillna(-1.0), _kind=np.where(rows["pos3"] >= 0, "synapse", "neuron"))
+    out: list[tuple[str, str, Figure]] = []
+    for layer, lrows in rows.groupby("layer", sort=False):
+        groups = list(lrows.groupby(["model", "_param", "_kind"], sort=False))
+        for (model, param, kind), group in groups:
+            label = str(model)
+            if param != -1.0 and "param_name" in group.columns:
+                label += f", {group['param_name'].iloc[0]}={param:g}"
+            shape = (layer_shapes or {}).get(str(layer))
+            fig = site_heatmap(group, str(layer), value=value, kind=kind, neuron_shape=shape)  # type: ignore[arg-type]
+            ax = fig.axes[0]
+            dense = "dense layer" in ax.get_title()
+            ax.set_title(f"{layer}: {value.replace('_', ' ')} per {kind} under {label}"
+                         + ("\n(dense layer: neuron = width x row + column)" if dense else ""), fontsize=_TITLE_SIZE)
+            name = f"site_heatmap_{layer}"
+            if len(groups) > 1:
+                name += f"_{model}" + (f"_{param:g}" if param != -1.0 else "") + ("_synapse" if kind == "synapse" else "")
+            caption = f"{layer}: {value.replace('_', ' ')} per {kind} under {label}" + (
+                " (dense layer: one cell per neuron)" if dense else "")
+            out.append((name, caption, fig))
+    return out
 
 
 def accuracy_vs_parameter(df: pd.DataFrame, model: str | None = None) -> Figure:
@@ -455,6 +552,7 @@ def learning_curve(
     logy: bool = False,
     title: str = "",
     ax: Axes | None = None,
+    x: Sequence[float] | None = None,
 ) -> Figure:
     """One line per named series of per-epoch values (epochs numbered from 1).
 
@@ -468,6 +566,7 @@ def learning_curve(
         logy: Logarithmic value axis.
         title: Figure title.
         ax: Axes to draw in (e.g. of a pyplot figure); ``None`` makes a new figure.
+        x: x value of each entry (default: 1, 2, ...); as long as every series.
 
     Returns:
         The figure drawn in.
@@ -492,14 +591,43 @@ def learning_curve(
             y = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"learning_curve: series {name!r} must hold numbers or None") from exc
-        x = np.arange(1, y.size + 1)
+        xs = np.arange(1, y.size + 1) if x is None else np.asarray(x, dtype=np.float64)
+        if xs.shape != y.shape:
+            raise ConfigError(f"learning_curve: series {name!r} has {y.size} values but x has {xs.size}")
         ok = ~np.isnan(y) & ((y > 0) if logy else True)
-        ax.plot(x[ok], y[ok], color=OKABE_ITO[i % len(OKABE_ITO)], marker="o", markersize=3, label=str(name))
+        ax.plot(xs[ok], y[ok], color=OKABE_ITO[i % len(OKABE_ITO)], marker="o", markersize=3, label=str(name))
     if logy:
         ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     if len(series):
         ax.legend(fontsize=_TICK_SIZE, frameon=False)
     _style(ax, xlabel, ylabel, title)
+    return fig
+
+
+def accuracy_colorbar(cmap: str = "cividis") -> Figure:
+    """A horizontal colour bar of accuracy from 0 to 100 %, the scale of accuracy heatmaps.
+
+    Args:
+        cmap: Matplotlib colormap name.
+
+    Returns:
+        A new, short figure holding only the colour bar.
+
+    Raises:
+        ConfigError: If ``cmap`` is not a known colormap.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if cmap not in colormaps:
+        raise ConfigError(f"unknown colormap {cmap!r}")
+    fig = Figure(figsize=(6.4, 1.1), layout="constrained")
+    ax = fig.add_subplot()
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(0, 100), cmap=colormaps[cmap]), cax=ax, orientation="horizontal")
+    bar.set_ticks(list(range(0, 101, 10)))
+    bar.set_label("Classification accuracy (%)", fontsize=_LABEL_SIZE)
+    ax.tick_params(labelsize=_TICK_SIZE)
     return fig

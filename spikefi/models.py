@@ -1,0 +1,43 @@
+"""SpikeFI 1.3's ``spikefi.models``, the fault library (implemented in :mod:`spikefi.compat.models`)."""
+
+from .compat.models import (
+    AffineBitFlipSynapse,
+    BitflippedSynapse,
+    DeadNeuron,
+    DeadSynapse,
+    IntegrationFaultNeuron,
+    ParametricNeuron,
+    PerturbedSynapse,
+    RandomFaultModel,
+    RandomModelChoice,
+    RandomNeuron,
+    RandomParametricNeuron,
+    RandomSynapse,
+    RefractoryFaultNeuron,
+    SaturatedNeuron,
+    SaturatedSynapse,
+    StuckNeuron,
+    StuckSynapse,
+    ThresholdFaultNeuron,
+)
+
+__all__ = [
+    "DeadNeuron",
+    "SaturatedNeuron",
+    "StuckNeuron",
+    "RandomNeuron",
+    "ParametricNeuron",
+    "IntegrationFaultNeuron",
+    "RefractoryFaultNeuron",
+    "ThresholdFaultNeuron",
+    "RandomParametricNeuron",
+    "DeadSynapse",
+    "SaturatedSynapse",
+    "StuckSynapse",
+    "PerturbedSynapse",
+    "BitflippedSynapse",
+    "RandomSynapse",
+    "RandomModelChoice",
+    "RandomFaultModel",
+    "AffineBitFlipSynapse",
+]
