@@ -22,6 +22,7 @@ A sweep parent holds ``manifest.json``, ``sweep/config.yaml`` and ``sweep/campai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -39,7 +40,8 @@ from spikefi.errors import ConfigError
 from spikefi.jsonutil import json_default
 
 __all__ = [
-    "ARTIFACT_SCHEMA_VERSION", "CHUNKS_DIR", "write_chunk", "read_chunk", "chunk_name", "write_manifest",
+    "ARTIFACT_SCHEMA_VERSION", "CHUNKS_DIR", "write_chunk", "read_chunk", "check_chunk", "rows_digest",
+    "chunk_name", "write_manifest",
     "spike_statistics", "write_results", "write_plots", "load_run_result", "json_default",
 ]
 
@@ -74,13 +76,22 @@ def chunk_name(round_ids: list[int]) -> str:
     return f"rounds-{min(round_ids):06d}-{max(round_ids):06d}.parquet"
 
 
+def rows_digest(table: pa.Table) -> str:
+    """sha256 of a chunk's rows (values and column names, in row order; not the file's bytes,
+    which depend on the Parquet writer)."""
+    text = json.dumps(table.to_pylist(), sort_keys=True, default=json_default, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_chunk(directory: Path, rows: list[dict[str, Any]], info: Mapping[str, Any]) -> Path:
-    """Writes a chunk's rows atomically (fsync + rename); ``info`` goes to the file metadata."""
+    """Writes a chunk's rows atomically (fsync + rename); ``info`` and the rows' sha256
+    (``rows_sha256``, checked before any reuse) go to the file metadata."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / chunk_name([int(r["round_id"]) for r in rows])
     table = pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
     meta = dict(table.schema.metadata or {})
-    meta[b"spikefi.chunk"] = json.dumps(dict(info), default=json_default).encode()
+    meta[b"spikefi.chunk"] = json.dumps({**dict(info), "rows_sha256": rows_digest(table)},
+                                        default=json_default).encode()
     table = table.replace_schema_metadata(meta)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -88,14 +99,33 @@ def write_chunk(directory: Path, rows: list[dict[str, Any]], info: Mapping[str, 
     return path
 
 
-def read_chunk(path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """``(rows, info)`` of a chunk file, or None when it is unreadable (a torn write)."""
+def check_chunk(path: Path) -> tuple[tuple[pd.DataFrame, dict[str, Any]] | None, str]:
+    """``((rows, info), "")`` for a sound chunk file, else ``(None, what is wrong)``: missing,
+    not Parquet (a torn write), corrupt embedded JSON, no checksum, or rows that do not match
+    their checksum (changed after they were written)."""
+    if not Path(path).is_file():
+        return None, "missing"
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException):
-        return None
-    raw = (table.schema.metadata or {}).get(b"spikefi.chunk", b"{}")
-    return table.to_pandas(), json.loads(raw)
+    except (OSError, pa.ArrowException) as exc:
+        return None, f"not a readable Parquet file ({type(exc).__name__}; a torn write?)"
+    raw = (table.schema.metadata or {}).get(b"spikefi.chunk")
+    if raw is None:
+        return None, "no spikefi chunk metadata"
+    try:
+        info = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"its embedded JSON is corrupt ({exc})"
+    if not isinstance(info, dict) or not isinstance(info.get("rows_sha256"), str):
+        return None, "it holds no rows checksum (written by an older spikefi)"
+    if rows_digest(table) != info["rows_sha256"]:
+        return None, "its rows do not match their sha256 checksum (changed after they were written)"
+    return (table.to_pandas(), info), ""
+
+
+def read_chunk(path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """``(rows, info)`` of a sound chunk file, or None when it must not be reused (see :func:`check_chunk`)."""
+    return check_chunk(path)[0]
 
 
 # -- final artifacts ------------------------------------------------------------------------

@@ -175,9 +175,9 @@ def select_run(client: MlflowClient, experiment_id: str, kind: str, chash: str, 
                spec_data: Mapping[str, Any] | None = None) -> Any:
     """The run to continue, or None for a new one.
 
-    ``resume``: a run id, ``"auto"`` (the latest unfinished run with this config hash, kind,
-    parent and shard; for a child of a parent also a finished one, which is then skipped) or
-    ``"never"``. Raises :class:`ConfigError` for a run of another campaign or one that is
+    ``resume``: a run id, ``"auto"`` (the latest finished run with this config hash, kind,
+    parent and shard, which is then skipped as already done; else the latest unfinished one)
+    or ``"never"`` (always a new run). Raises :class:`ConfigError` for a run of another campaign or one that is
     still running.
     """
     if resume not in ("auto", "never"):
@@ -218,10 +218,9 @@ def select_run(client: MlflowClient, experiment_id: str, kind: str, chash: str, 
     if live:
         raise ConfigError(f"this campaign is already running as run {live[0].info.run_id} ({_describe_owner(live[0])}); "
                           "wait for it, or pass --resume never to start a separate run")
-    if parent_run_id or shard is not None:
-        finished = [r for r in runs if r.info.status == "FINISHED"]
-        if finished:
-            return finished[0]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    if finished:  # done already (also when a kill came right after FINISHED): never computed twice
+        return finished[0]
     unfinished = [r for r in runs if r.info.status != "FINISHED"]
     return unfinished[0] if unfinished else None
 

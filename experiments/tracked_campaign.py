@@ -132,7 +132,8 @@ class TrackedCampaign:
                               self.parent_run_id, self.shard_label, self.spec_data)
         if existing is not None and existing.info.status == "FINISHED":
             self.run_id = existing.info.run_id
-            say(f"run {self.run_id} ({existing.data.tags.get('mlflow.runName')}) already finished: nothing to compute")
+            say(f"already done: run {self.run_id} ({existing.data.tags.get('mlflow.runName')}) already finished: "
+                "nothing to compute (--resume never starts a new run)")
             self._point_launcher(self.run_id)
             return self._summary_of(existing, resumed=True, computed=[])
         t_start = time.time()
@@ -285,20 +286,26 @@ class TrackedCampaign:
         remote = self.track("listing chunks", lambda: {
             Path(f.path).name for f in self.client.list_artifacts(self.run_id, art.CHUNKS_DIR) if not f.is_dir})
         remote = remote or set()
-        missing_here = [n for n in remote if art.read_chunk(local / n) is None]
+        # every chunk is checked (Parquet, embedded JSON, rows sha256) before reuse; a local copy
+        # that fails is replaced by a sound artifact copy, else its rounds are recomputed
+        problems = {n: art.check_chunk(local / n)[1] for n in remote}
+        missing_here = [n for n, problem in problems.items() if problem]
         if missing_here:
             with tempfile.TemporaryDirectory() as tmp:
                 got = self.track("downloading chunks", lambda: self.client.download_artifacts(
                     self.run_id, art.CHUNKS_DIR, tmp))
                 for name in missing_here if got else []:
                     src = Path(got) / name
-                    if src.is_file() and art.read_chunk(src) is not None:
+                    if art.read_chunk(src) is not None:
+                        if problems[name] != "missing":
+                            say(f"WARNING: {local / name}: {problems[name]}; replaced by the run's artifact copy")
                         shutil.copyfile(src, local / name)
         done: dict[int, dict[str, Any]] = {}
         for path in sorted(local.glob("rounds-*.parquet")):
-            read = art.read_chunk(path)
+            read, problem = art.check_chunk(path)
             if read is None:
-                say(f"WARNING: {path} is unreadable (torn write); its rounds are recomputed")
+                where = " (and so is the run's artifact copy)" if path.name in remote else ""
+                say(f"WARNING: {path}: {problem}{where}; its rounds are recomputed")
                 path.unlink()
                 continue
             rows, _ = read
