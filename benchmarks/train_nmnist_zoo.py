@@ -179,7 +179,7 @@ _CARD = """# Model card: {arch}
 
 - Task: 10-class classification of real N-MNIST recordings (Orchard et al. 2015, CC BY-SA), binned into
   2x34x34 ON/OFF spike tensors of {time_steps} bins of {ts:g} ms (300 ms).
-- Data: trained on the {train_samples} training recordings of slayerPytorch's `NMNISTsmall` subset
+- Data: trained on the {train_samples:,} training recordings of slayerPytorch's `NMNISTsmall` subset
   (`train1K.txt`), tested on its {test_samples} test recordings (`test100.txt`); the recordings are not
   shipped: `NMNIST(root, sample_list=...)` reads them (`SPIKEFI_NMNIST_DIR`).
 - Architecture: SpikeFI's N-MNIST {kind}, `spikefi.zoo.build("{arch}")`, SLAYER SRM neurons, config
@@ -187,7 +187,8 @@ _CARD = """# Model card: {arch}
 - Weights: our own, trained from `build("{arch}", seed={seed})`; not SpikeFI's published weights.
 - Training: `benchmarks/train_nmnist_zoo.py` (recipe `RECIPES["{arch}"]`): NumSpikes loss, Adam (amsgrad)
   lr {lr} (x{drop} after epoch {drop_epoch}), batch {batch}, {epochs} epochs, seed {seed}; {seconds:.0f} s on
-  one {device} (torch {torch}, strict fp32, deterministic cuDNN).
+  one {device} (torch {torch}, strict fp32, deterministic cuDNN). The weights are those after the last
+  epoch: no epoch was chosen by its test accuracy (the per-epoch history is in `{arch}.json`).
 - **Test accuracy: {acc:.2f}** on the {test_samples} test recordings (CPU, strict fp32; {dev_acc:.2f} on the
   training GPU{same}); train accuracy {train_acc:.3f}.
 - Firing rates on the test recordings (spikes per neuron per bin): {rates}.
