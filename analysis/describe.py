@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "describe_model", "model_parameter", "describe_timing", "describe_quantization", "describe_round_sites",
-    "round_faults",
+    "round_faults", "network_label",
 ]
 
 
@@ -143,6 +143,15 @@ def describe_quantization(quantization: Mapping[str, Any] | str | None) -> str:
     dtype = q.pop("dtype", "int8")
     rest = ", ".join(f"{k}={_num(v)}" for k, v in q.items())
     return f"{dtype} weight codes" + (f" ({rest})" if rest else "") + "; golden = the quantized network"
+
+
+def network_label(network: Mapping[str, Any]) -> str:
+    """``pretrained:NAME``, ``path:FILE`` or ``factory:pkg.mod:fn`` of a spec's network section."""
+    if "pretrained" in network:
+        return f"pretrained:{network['pretrained']}"
+    if "factory" in network:
+        return f"factory:{network['factory']}" + (f" weights:{network['weights']}" if network.get("weights") else "")
+    return f"path:{network['path']}"
 
 
 def round_faults(faults: str | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from spikefi.errors import ConfigError
 
-__all__ = ["LoadedRuns", "load_runs", "RESULT_KINDS"]
+__all__ = ["LoadedRuns", "load_runs", "load_results", "RESULT_KINDS"]
 
 #: run roles whose per-round table analysis counts
 RESULT_KINDS = ("campaign", "sharded-campaign")
@@ -194,3 +194,67 @@ def load_runs(
                                 kind="stable").reset_index(drop=True)
     return LoadedRuns(rounds=rounds, runs=runs, meta=metas, skipped=skipped, tracking_uri=uri,
                       experiment_id=exp_id, experiment_name=exp_name)
+
+
+def _result_dir(path: Path) -> Path:
+    """The folder holding ``meta.json`` + ``rounds.parquet``: ``path`` itself or its ``results/``."""
+    if (path / "meta.json").is_file():
+        return path
+    if (path / "results" / "meta.json").is_file():
+        return path / "results"
+    raise ConfigError(f"{str(path)!r} holds no campaign result: expected meta.json and rounds.parquet in it or in "
+                      "its results/ folder (CampaignResult.save(DIR), or a tracked run's local folder)")
+
+
+def load_results(directories: list[str | Path]) -> LoadedRuns:
+    """Campaign results saved on disk (``CampaignResult.save(DIR)``, or a tracked campaign's
+    local folder ``<output_dir>/<run id>``) as :class:`LoadedRuns`, without MLflow.
+
+    Each folder is one campaign; its name is the ``name`` in its metadata, else the folder's
+    name. Network and data come from ``campaign/spec.yaml`` next to the results when present.
+
+    Raises:
+        ConfigError: A folder does not exist or holds no readable result, or two share a name.
+    """
+    import yaml
+
+    from spikefi.campaign.result import CampaignResult
+
+    from .describe import network_label
+
+    if not directories:
+        raise ConfigError("--from-results needs at least one result folder")
+    tables, rows, metas = [], [], {}
+    for i, given in enumerate(directories):
+        path = Path(given)
+        if not path.is_dir():
+            raise ConfigError(f"result folder {str(path)!r} does not exist")
+        folder = _result_dir(path)
+        result = CampaignResult.load(folder)
+        table, meta = result.table, result.meta
+        if table.empty:
+            raise ConfigError(f"{str(folder)!r} holds an empty results table (0 rounds)")
+        root = folder.parent if folder.name == "results" else folder
+        spec: dict[str, Any] = {}
+        if (root / "campaign" / "spec.yaml").is_file():
+            spec = yaml.safe_load((root / "campaign" / "spec.yaml").read_text()) or {}
+        name = str(meta.get("name") or spec.get("name") or root.name)
+        run_id = f"local-{i}"
+        network = spec.get("network") or meta.get("network") or {}
+        run_row = {"run_id": run_id, "run_name": name, "kind": "local",
+                   "campaign": name, "network": network_label(network) if network else "",
+                   "architecture": "", "config_hash": str(meta.get("config_hash", "")),
+                   "dataset": str((spec.get("data") or {}).get("name", "")), "sampling": "",
+                   "golden_accuracy": float(meta.get("golden", {}).get("accuracy", table["golden_accuracy"].iloc[0])),
+                   "samples": int(meta.get("samples", table["samples"].iloc[0])), "rounds": len(table),
+                   "start_time": i, "local_dir": str(root)}
+        rows.append(run_row)
+        metas[run_id] = meta
+        front = pd.DataFrame({k: [run_row[k]] * len(table) for k in ("run_id", "run_name", *_PARAM_COLUMNS)})
+        tables.append(pd.concat([front, table.drop(columns=[c for c in front.columns if c in table.columns])], axis=1))
+    runs = pd.DataFrame(rows)
+    if runs["run_name"].duplicated().any():
+        dup = sorted(runs.loc[runs["run_name"].duplicated(), "run_name"])
+        raise ConfigError(f"several result folders are named {dup}; give each campaign its own name")
+    return LoadedRuns(rounds=pd.concat(tables, ignore_index=True), runs=runs, meta=metas,
+                      experiment_name="local results")

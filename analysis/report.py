@@ -1,7 +1,12 @@
-"""Reliability report: self-contained HTML (figures as base64 PNG) plus a Markdown summary.
+"""Reliability report: self-contained HTML (figures as base64 PNG) plus Markdown (figures as
+linked PNG files in ``figures/``).
 
 Every number comes from :mod:`analysis.stats`, computed from the per-round Parquet tables.
-Sections whose data is absent say "not available"; the report lists the runs it left out.
+The report opens with an executive summary; sections that do not apply to the selection
+(no search runs, no single-fault rounds, ...) are left out and listed once at the end of
+that summary. Accuracy drops are in percentage points (pp) throughout; rates are fractions.
+Figures are drawn inside a matplotlib style context: a global style set by other code
+(Optuna's plots use ``ggplot``) does not reach them, and theirs does not leak out.
 """
 
 from __future__ import annotations
@@ -10,31 +15,34 @@ import base64
 import html
 import io
 import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-import matplotlib
+import matplotlib.style
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
+from spikefi import plots
+from spikefi.errors import SpikeFIError
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from . import stats
+from .extras import ToolRun
+from .load import LoadedRuns
 
-from spikefi import plots  # noqa: E402
-from spikefi.errors import SpikeFIError  # noqa: E402
+__all__ = ["Report", "Section", "build_report", "write_report", "fmt", "styled", "heatmap_figures",
+           "to_markdown", "to_html"]
 
-from . import stats  # noqa: E402
-from .extras import ToolRun  # noqa: E402
-from .load import LoadedRuns  # noqa: E402
-
-__all__ = ["Report", "build_report", "write_report", "fmt"]
-
-NOT_AVAILABLE = "not available"
+T = TypeVar("T")
 
 
-def fmt(value) -> str:
+def fmt(value: Any) -> str:
     """How every number appears in the report (tests format their own numbers the same way)."""
+    if value is None or value is pd.NA:
+        return "n/a"
     if isinstance(value, (bool, np.bool_)):
         return str(value)
     if isinstance(value, (int, np.integer)):
@@ -44,13 +52,20 @@ def fmt(value) -> str:
     return str(value)
 
 
+def styled(make: Callable[[], T]) -> T:
+    """Runs ``make`` (which draws figures) in matplotlib's default style, whatever the global
+    style is; the global style is unchanged afterwards."""
+    with matplotlib.style.context("default"):
+        return make()
+
+
 @dataclass
 class Section:
     title: str
     text: str = ""
-    tables: list[pd.DataFrame] = field(default_factory=list)
-    figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, base64 png)
-    available: bool = True
+    bullets: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (heading, table); heading may be ""
+    figures: list[tuple[str, str, str]] = field(default_factory=list)  # (caption, base64 png, file name)
 
 
 @dataclass
@@ -65,6 +80,18 @@ def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class _Figures:
+    """Numbers figures in report order and names their PNG files."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, section: Section, caption: str, png_b64: str) -> None:
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", caption.lower()).strip("-")[:60]
+        section.figures.append((caption, png_b64, f"{self.count:02d}-{slug}.png"))
 
 
 def _drop_figure(loaded: LoadedRuns) -> Figure:
@@ -93,94 +120,130 @@ def _rates_figure(loaded: LoadedRuns, confidence: float) -> Figure:
     return plots.critical_faults_per_layer(df, confidence)
 
 
-def _dense_as_grid(rows: pd.DataFrame, width: int = 16) -> tuple[pd.DataFrame, str]:
-    """Neurons of a dense layer (shape C x 1 x 1) laid out as rows of ``width`` (else unchanged).
-
-    Pooling over channels would collapse a dense layer into one cell; here every output neuron
-    gets its own cell: neuron index = width * row + column.
-    """
-    neurons = rows["pos3"] < 0
-    if not neurons.any() or (rows.loc[neurons, ["pos1", "pos2"]] != 0).any().any():
-        return rows, ""
-    rows = rows.copy()
-    index = rows.loc[neurons, "pos0"].astype(int)
-    w = min(width, int(index.max()) + 1)
-    rows.loc[neurons, "pos1"] = index // w
-    rows.loc[neurons, "pos2"] = index % w
-    rows.loc[neurons, "pos0"] = 0
-    return rows, f"; dense layer: neuron index = {w} x row + column"
+def heatmap_figures(rounds: pd.DataFrame, layer_shapes: Mapping[str, Sequence[int]] | None = None
+                    ) -> list[tuple[str, Figure]]:
+    """``(caption, figure)`` of every per-site heat map of each run in ``rounds`` (a ``run_name``
+    column), drawn by :func:`spikefi.plots.site_heatmaps` like the campaign artifacts."""
+    out = []
+    for run_name, t in rounds.groupby("run_name", sort=False):
+        for _name, caption, fig in plots.site_heatmaps(t, layer_shapes):
+            out.append((f"{run_name}: {caption}", fig))
+    return out
 
 
-def _heatmap(rows: pd.DataFrame, layer: str, kind: str, label: str) -> tuple[str, Figure]:
-    """Mean accuracy per fault site of one layer, fault model and parameter value."""
-    caption, note = f"{layer}, {label} ({kind} faults)", ""
-    if kind == "neuron":
-        rows, note = _dense_as_grid(rows)
-        caption += note
-    fig = plots.site_heatmap(rows, layer, kind=kind)
-    ax = fig.axes[0]
-    rows_drawn = ax.images[0].get_array().shape[0]
-    if rows_drawn <= 2:  # a strip of neurons: integer row ticks, a flatter figure
-        ax.set_yticks(range(rows_drawn))
-        fig.set_size_inches(7.0, 2.2 + 0.6 * rows_drawn)
-    if note:
-        ax.set_title(f"{layer}: accuracy per neuron under {label}", fontsize=12)
-    else:
-        ax.set_title(ax.get_title() + f"\n{label}", fontsize=12)
-    return caption, fig
+def _pct(low: float, high: float) -> str:
+    return f"[{100 * low:.1f}%, {100 * high:.1f}%]"
+
+
+def _worst(rates: pd.DataFrame, by: str) -> str | None:
+    if rates.empty:
+        return None
+    best = rates.sort_values(["critical_rate", "rounds"], ascending=[False, False], kind="stable").iloc[0]
+    return (f"{best[by]} ({best['target']} faults, campaign {best['run_name']}): critical-fault rate "
+            f"{100 * best['critical_rate']:.1f}% {_pct(best['ci_low'], best['ci_high'])}, "
+            f"{int(best['critical_faults'])} of {int(best['rounds'])} faults critical")
+
+
+def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFrame, facts: pd.DataFrame,
+                     per_layer: pd.DataFrame, per_model: pd.DataFrame, searches: list[ToolRun],
+                     testgens: list[ToolRun], notes: list[str]) -> Section:
+    section = Section("Executive summary", f"{len(loaded.runs)} campaign(s), {len(loaded.rounds)} fault rounds; "
+                      f"a fault is critical when it makes at least one sample that the golden network gets right "
+                      f"wrong; intervals are {confidence:.0%} Wilson intervals; drops in percentage points (pp).")
+    worst_layer, worst_model = _worst(per_layer, "layer"), _worst(per_model, "model")
+    if worst_layer:
+        section.bullets.append(f"Worst layer: {worst_layer}.")
+    if worst_model:
+        section.bullets.append(f"Worst fault model: {worst_model}.")
+    for s, f in zip(summary.to_dict("records"), facts.to_dict("records"), strict=True):
+        section.bullets.append(
+            f"{s['run_name']} ({f['faults injected']} in {f['layers']}; {f['timing']}; quantization "
+            f"{f['quantization']}): critical-fault rate {100 * s['critical_rate']:.1f}% "
+            f"{_pct(s['ci_low'], s['ci_high'])} over {s['rounds']} faults; mean accuracy drop "
+            f"{s['mean_drop_pp']:.2f} pp, worst {100 * (loaded.runs.set_index('run_name').loc[s['run_name'], 'golden_accuracy'] - s['accuracy_min']):.2f} pp.")
+    for r in searches:
+        m = r.metrics
+        worst = r.tags.get("spikefi.best_faults") or "n/a"
+        section.bullets.append(
+            f"Search {r.run_name}: the worst fault set found in {int(m.get('trials_total', 0))} trials "
+            f"({worst}) leaves accuracy {m.get('best_accuracy', math.nan):.4f}, a drop of "
+            f"{100 * m.get('best_accuracy_drop', math.nan):.2f} pp.")
+    for r in testgens:
+        m = r.metrics
+        if "coverage.all" in m:
+            section.bullets.append(
+                f"Test program {r.run_name}: {int(m.get('test_length', 0))} inputs detect "
+                f"{100 * m['coverage.all']:.2f}% of the {int(m.get('faults', 0))} detectable faults "
+                f"(held-out half {100 * m.get('coverage.heldout', math.nan):.2f}%).")
+    section.bullets += notes
+    return section
 
 
 def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
                  comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B"),
                  searches: list[ToolRun] | None = None, testgens: list[ToolRun] | None = None) -> Report:
-    """The report's sections from campaign runs (and optional search / test-generation runs)."""
-    rounds, sections, left_out = loaded.rounds, [], []
+    """The report's sections from campaign runs (and optional search / test-generation runs);
+    figures are drawn in matplotlib's default style (:func:`styled`)."""
+    return styled(lambda: _build(loaded, confidence, top, comparison, compare_names, searches or [], testgens or []))
 
-    golden = stats.golden_baseline(loaded)
-    sections.append(Section("Golden baseline", "Fault-free accuracy of each campaign's network on its samples.",
-                            [golden]))
+
+def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataFrame | None,
+           compare_names: tuple[str, str], searches: list[ToolRun], testgens: list[ToolRun]) -> Report:
+    rounds, sections, left_out = loaded.rounds, [], []
+    figures = _Figures()
     summary = stats.campaign_summary(loaded, confidence)
+    facts = stats.campaign_facts(loaded)
+    per_layer = stats.critical_rates(loaded, "layer", confidence)
+    per_model = stats.critical_rates(loaded, "model", confidence)
+    notes = stats.golden_notes(loaded)
+    head = _summary_section(loaded, confidence, summary, facts, per_layer, per_model, searches, testgens, notes)
+    sections.append(head)
+
+    sections.append(Section("Campaigns", "What each campaign injected, where, when, and on which golden network.",
+                            tables=[("", facts)]))
+    golden = Section("Golden baseline", "Fault-free accuracy of each campaign's golden network on its samples "
+                     "(a quantized campaign's golden network is the quantized one).",
+                     tables=[("", stats.golden_baseline(loaded))])
+    golden.bullets += notes
+    sections.append(golden)
     sections.append(Section(
         "Campaign summary",
         f"A round is critical when at least one sample the golden network gets right is misclassified; "
-        f"intervals are {confidence:.0%} Wilson intervals.", [summary]))
+        f"intervals are {confidence:.0%} Wilson intervals; mean_drop_pp = golden accuracy - mean accuracy, in "
+        "percentage points.", tables=[("", summary)]))
 
-    per_layer = stats.critical_rates(loaded, "layer", confidence)
-    per_model = stats.critical_rates(loaded, "model", confidence)
     section = Section(
         "Critical-fault rate per layer and per fault model",
-        f"Rate = critical rounds / rounds, {confidence:.0%} Wilson interval; margin = statistical-FI margin of "
-        "error the number of rounds achieves over the fault population (0 = exhaustive).",
-        [per_layer, per_model])
+        f"Rate = critical rounds / rounds, {confidence:.0%} Wilson interval. Neuron and synapse faults are separate "
+        "rows (separate fault populations). margin = statistical-FI margin of error that the single-fault rounds "
+        "achieve over the single-fault population of that target (sites x parameter values; 0 = exhaustive); "
+        "multi-site rounds count in the rate but not against that population.",
+        tables=[("Per layer", per_layer), ("Per fault model", per_model)])
     try:
-        section.figures.append(("Critical fault rounds per layer", _png(_rates_figure(loaded, confidence))))
+        figures.add(section, "Critical fault rounds per layer", _png(_rates_figure(loaded, confidence)))
     except SpikeFIError as exc:
-        section.text += f" Figure not available ({exc})."
+        left_out.append(f"critical-rate figure ({exc})")
     sections.append(section)
 
-    sections.append(Section("Accuracy-drop distribution", "Golden accuracy minus the round's accuracy (fractions).",
-                            [stats.accuracy_drops(loaded)], figures=[("Accuracy drop per round", _png(_drop_figure(loaded)))]))
+    drops = Section("Accuracy-drop distribution", "Golden accuracy minus the round's accuracy, in percentage points.",
+                    tables=[("", stats.accuracy_drops(loaded))])
+    figures.add(drops, "Accuracy drop per round", _png(_drop_figure(loaded)))
+    sections.append(drops)
 
-    heat = Section("Per-site heat maps", "Mean accuracy over the fault sites of each injected layer "
-                   "(single-fault rounds; blank cells: no fault).")
+    heat = Section("Per-site heat maps", "Mean accuracy over the fault sites of each injected layer, per fault model "
+                   "and parameter value (single-fault rounds; blank cells: no fault; dense layers one cell per "
+                   "neuron). The same figures are in each campaign run's plots/.")
     for run in loaded.runs.itertuples():
-        t = rounds[(rounds["run_id"] == run.run_id) & (rounds["n_faults"] == 1)]
-        t = t.assign(_param=t["param"].fillna(-1.0))
-        for (layer, model, param_value), group in t.groupby(["layer", "model", "_param"], sort=False):
-            label = model if param_value == -1.0 else f"{model}, {group['param_name'].iloc[0]}={param_value:g}"
-            for kind in ("neuron", "synapse"):
-                if not ((group["pos3"] >= 0) == (kind == "synapse")).any():
-                    continue
-                try:
-                    caption, fig = _heatmap(group, layer, kind, label)
-                except SpikeFIError as exc:
-                    left_out.append(f"heat map {run.run_name}/{layer}/{label}/{kind}: {exc}")
-                    continue
-                heat.figures.append((f"{run.run_name}: {caption}", _png(fig)))
-    if not heat.figures:
-        heat.available, heat.text = False, f"Per-site heat maps: {NOT_AVAILABLE} (no single-fault rounds)."
+        shapes = {k: v.get("neuron_shape") for k, v in loaded.meta.get(run.run_id, {}).get("layers", {}).items()}
+        try:
+            for caption, fig in heatmap_figures(rounds[rounds["run_id"] == run.run_id], shapes):
+                figures.add(heat, caption, _png(fig))
+        except SpikeFIError as exc:
+            left_out.append(f"heat maps of {run.run_name} ({exc})")
+    if heat.figures:
+        sections.append(heat)
+    else:
         left_out.append("per-site heat maps (no single-fault rounds)")
-    sections.append(heat)
 
     param = Section("Accuracy vs fault parameter", "Mean accuracy (min-max band) against the fault model's parameter.")
     for run in loaded.runs.itertuples():
@@ -190,53 +253,62 @@ def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
             if mt["param"].nunique() < 2:
                 continue
             try:
-                param.figures.append((f"{run.run_name}: {model}", _png(plots.accuracy_vs_parameter(mt, model))))
+                figures.add(param, f"{run.run_name}: {model}", _png(plots.accuracy_vs_parameter(mt, model)))
             except SpikeFIError as exc:
-                left_out.append(f"accuracy vs parameter {run.run_name}/{model}: {exc}")
-    if not param.figures:
-        param.available = False
-        param.text = f"Accuracy vs fault parameter: {NOT_AVAILABLE} (no fault model with a varying parameter)."
-        left_out.append("accuracy vs fault parameter (no varying parameter)")
-    sections.append(param)
+                left_out.append(f"accuracy vs parameter of {run.run_name}/{model} ({exc})")
+    if param.figures:
+        sections.append(param)
+    else:
+        left_out.append("accuracy vs fault parameter (no fault model with a varying parameter)")
 
     spikes = stats.spike_changes(loaded)
     if len(spikes):
         sections.append(Section("Spike statistics per layer",
-                                "Golden spike counts and the mean relative change under faults.", [spikes]))
+                                "Golden spike counts and the mean relative change under faults.", tables=[("", spikes)]))
     else:
-        sections.append(Section("Spike statistics per layer", f"Spike statistics: {NOT_AVAILABLE}.", available=False))
         left_out.append("spike statistics (no spikes.<layer> columns)")
 
-    ranking = stats.site_ranking(loaded, top)
-    sections.append(Section("Most critical fault sites",
-                            f"The {len(ranking)} rounds with the most critical samples.", [ranking]))
+    ranking = Section("Most critical fault sites",
+                      f"Per campaign, its (up to) {top} rounds with the most critical samples; multi-site rounds list "
+                      "their sites.")
+    for run_name, table in stats.site_ranking(loaded, top).items():
+        if len(table):
+            ranking.tables.append((run_name, table))
+        else:
+            ranking.bullets.append(f"{run_name}: no critical faults.")
+    sections.append(ranking)
 
-    sections.append(_search_section(searches or [], top, left_out))
-    sections.append(_testgen_section(testgens or [], left_out))
+    if searches:
+        sections.append(_search_section(searches, top, figures))
+    else:
+        left_out.append("search: worst faults and Pareto front (no search runs)")
+    if testgens:
+        sections.append(_testgen_section(testgens, figures))
+    else:
+        left_out.append("test program coverage (no test-generation runs)")
 
     if comparison is not None:
         a, b = compare_names
         sections.append(Section(
             f"Comparison: {a} vs {b}",
-            "Critical-fault rate per layer and per fault model of both groups; McNemar's exact test where both evaluated the same "
-            "faults (paired by layer, site, model, parameter), else Fisher's exact test; p-values Holm-adjusted "
-            "across layers and models.", [comparison]))
+            "Critical-fault rate per layer and per fault model of both groups; McNemar's exact test where both "
+            "evaluated the same faults (paired by layer, site, model, parameter), else Fisher's exact test; p-values "
+            "Holm-adjusted across layers and models.", tables=[("", comparison)]))
 
+    if loaded.skipped:
+        head.bullets.append("Runs left out: " + "; ".join(
+            f"skipped run {s['run_id']} ({s['run_name']}): {s['reason']}" for s in loaded.skipped) + ".")
+    if left_out:
+        head.bullets.append("Not in this report (does not apply to this selection): " + "; ".join(left_out) + ".")
     title = f"Reliability report: {loaded.experiment_name or 'selected runs'}"
     return Report(title, sections, loaded.skipped, left_out)
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _search_section(searches: list[ToolRun], top: int, left_out: list[str]) -> Section:
-    title = "Search: worst faults and Pareto front"
-    if not searches:
-        left_out.append("search: worst faults and pareto front (no search runs)")
-        return Section(title, f"{title}: {NOT_AVAILABLE} (no search runs in the selection).", available=False)
-    section = Section(title, "Worst-case fault search (experiments.search): each row is one trial's fault set, "
-                      "evaluated on the whole test set; accuracy drop = golden accuracy - faulty accuracy.")
+def _search_section(searches: list[ToolRun], top: int, figures: _Figures) -> Section:
+    section = Section("Search: worst faults and Pareto front",
+                      "Worst-case fault search (experiments.search): each row is one complete trial's fault set, "
+                      "evaluated on the whole test set; drop_pp = golden accuracy - faulty accuracy, in percentage "
+                      "points.")
     overview = []
     for r in searches:
         m, p = r.metrics, r.params
@@ -244,34 +316,31 @@ def _search_section(searches: list[ToolRun], top: int, left_out: list[str]) -> S
             "search": r.run_name, "objective": p.get("objective", ""), "sampler": p.get("sampler", ""),
             "models": p.get("models", ""), "k": p.get("k", ""), "trials": int(m.get("trials_total", 0)),
             "pruned": int(m.get("trials_pruned", 0)), "golden accuracy": m.get("golden_accuracy", math.nan),
-            "worst accuracy": m.get("best_accuracy", math.nan), "drop": m.get("best_accuracy_drop", math.nan),
+            "worst accuracy": m.get("best_accuracy", math.nan),
+            "drop_pp": 100 * m.get("best_accuracy_drop", math.nan),
             "sites": int(m.get("best_sites", 0)), "study": p.get("study_name", ""),
         })
         best = r.tables.get("pareto_front.csv", r.tables.get("best_faults.csv"))
         if best is not None and "state" in best.columns:
             best = best[best["state"] == "COMPLETE"]  # complete trials only: pruned ones saw part of the test set
         if best is not None and len(best):
-            cols = [c for c in ("trial", "accuracy", "accuracy_drop", "critical_samples", "sites", "description")
+            best = best.assign(drop_pp=100 * best["accuracy_drop"]) if "accuracy_drop" in best.columns else best
+            cols = [c for c in ("trial", "accuracy", "drop_pp", "critical_samples", "sites", "description")
                     if c in best.columns]
-            section.tables.append(best[cols].head(top).rename(columns={"description": f"fault set ({r.run_name})"}))
+            section.tables.append((f"Worst fault sets of {r.run_name}", best[cols].head(top)))
         for name, caption in (("optimization_history.png", "optimization history"),
                               ("pareto_front.png", "Pareto front: accuracy drop vs faulty sites"),
                               ("param_importances.png", "parameter importances")):
             if name in r.images:
-                section.figures.append((f"{r.run_name}: {caption}", _b64(r.images[name])))
-    section.tables.insert(0, pd.DataFrame(overview))
+                figures.add(section, f"{r.run_name}: {caption}", base64.b64encode(r.images[name]).decode("ascii"))
+    section.tables.insert(0, ("", pd.DataFrame(overview)))
     return section
 
 
-def _testgen_section(testgens: list[ToolRun], left_out: list[str]) -> Section:
-    title = "Test program coverage"
-    if not testgens:
-        left_out.append("test program coverage (no test-generation runs)")
-        return Section(title, f"{title}: {NOT_AVAILABLE} (no test-generation runs in the selection).",
-                       available=False)
-    section = Section(title, "Test programs (experiments.testgen): coverage = detected / detectable faults, "
-                      "measured by applying the program to the faulty networks; the held-out half of the fault "
-                      "list was not used to select the tests.")
+def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
+    section = Section("Test program coverage", "Test programs (experiments.testgen): coverage = detected / detectable "
+                      "faults, measured by applying the program to the faulty networks; the held-out half of the "
+                      "fault list was not used to select the tests.")
     overview = []
     shown = {"faults": "faults", "test_length": "test length", "coverage.selection": "coverage (selection half)",
              "coverage.heldout": "coverage (held-out half)", "coverage.all": "coverage (all)",
@@ -284,22 +353,28 @@ def _testgen_section(testgens: list[ToolRun], left_out: list[str]) -> Section:
         overview.append(row)
         curve = r.tables.get("coverage_curve.csv")
         if curve is not None and len(curve):
-            section.tables.append(curve.assign(**{"test generation": r.run_name}))
+            section.tables.append((f"Coverage curve of {r.run_name}", curve.assign(**{"test generation": r.run_name})))
         undetected = r.tables.get("undetected.csv")
         if undetected is not None and len(undetected):
             cols = [c for c in ("layer", "model", "half", "detectable", "detected_by_samples", "fault_id")
                     if c in undetected]
-            section.tables.append(undetected[cols or list(undetected.columns)[:6]].head(25))
+            section.tables.append((f"Undetected faults of {r.run_name}", undetected[cols or list(undetected.columns)[:6]]
+                                   .head(25)))
         for name, img in r.images.items():
-            section.figures.append((f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}", _b64(img)))
-    section.tables.insert(0, pd.DataFrame(overview))
+            figures.add(section, f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}",
+                        base64.b64encode(img).decode("ascii"))
+    section.tables.insert(0, ("", pd.DataFrame(overview)))
     return section
+
+
+def _md_cell(value: Any) -> str:
+    return fmt(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, df.columns)) + " |"
     rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(fmt(v).replace("|", "\\|") for v in row) + " |" for row in df.itertuples(index=False)]
+    body = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, rule, *body])
 
 
@@ -310,52 +385,59 @@ def _html_table(df: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _left_out_lines(report: Report) -> list[str]:
-    lines = [f"skipped run {s['run_id']} ({s['run_name']}): {s['reason']}" for s in report.skipped]
-    return lines + [f"left out: {item}" for item in report.left_out]
-
-
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, figure_dir: str = "figures") -> str:
+    """The report as Markdown; figures are links to ``<figure_dir>/<file>`` (written by :func:`write_report`)."""
     out = [f"# {report.title}", ""]
-    lines = _left_out_lines(report)
-    if lines:
-        out += ["**Partial report.**", "", *[f"- {line}" for line in lines], ""]
     for s in report.sections:
         out += [f"## {s.title}", "", s.text, ""]
-        for table in s.tables:
+        if s.bullets:
+            out += [f"- {b}" for b in s.bullets] + [""]
+        for heading, table in s.tables:
+            if heading:
+                out += [f"**{heading}**", ""]
             out += [_md_table(table), ""]
-        if s.figures:
-            out += [f"_{len(s.figures)} figure(s) in the HTML report._", ""]
+        for caption, _b64, name in s.figures:
+            out += [f"![{caption}]({figure_dir}/{name})", ""]
     return "\n".join(out)
 
 
-_CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
+_CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222;background:#fff}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #bbb;padding:3px 7px}
-th{background:#eee}figure{display:inline-block;margin:0.5em}img{max-width:560px}.na{color:#a00}"""
+th{background:#eee}figure{display:inline-block;margin:0.5em}img{max-width:560px}"""
 
 
 def to_html(report: Report) -> str:
+    """The report as one self-contained HTML page (figures inline, no external links)."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{html.escape(report.title)}</h1>"]
-    lines = _left_out_lines(report)
-    if lines:
-        parts.append("<p><b>Partial report.</b></p><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
-                     + "</ul>")
     for s in report.sections:
-        cls = "" if s.available else " class='na'"
-        parts.append(f"<section><h2>{html.escape(s.title)}</h2><p{cls}>{html.escape(s.text)}</p>")
-        parts += [_html_table(t) for t in s.tables]
+        parts.append(f"<section><h2>{html.escape(s.title)}</h2><p>{html.escape(s.text)}</p>")
+        if s.bullets:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in s.bullets) + "</ul>")
+        for heading, table in s.tables:
+            if heading:
+                parts.append(f"<h3>{html.escape(heading)}</h3>")
+            parts.append(_html_table(table))
         parts += [f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,{b64}'>"
-                  f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, b64 in s.figures]
+                  f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, b64, _name in s.figures]
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def write_report(report: Report, output_dir: str | Path) -> tuple[Path, Path]:
-    """Writes ``report.html`` and ``report.md`` into ``output_dir``; returns their paths."""
+    """Writes ``report.html``, ``report.md`` and the Markdown's figures (``figures/*.png``) into
+    ``output_dir``; returns the paths of the two reports."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    figure_dir = output_dir / "figures"
+    names = [(name, b64) for s in report.sections for _c, b64, name in s.figures]
+    if names:
+        figure_dir.mkdir(exist_ok=True)
+        for old in figure_dir.glob("*.png"):
+            old.unlink()
+        for name, b64 in names:
+            (figure_dir / name).write_bytes(base64.b64decode(b64))
     html_path, md_path = output_dir / "report.html", output_dir / "report.md"
     html_path.write_text(to_html(report), encoding="utf-8")
     md_path.write_text(to_markdown(report), encoding="utf-8")

@@ -16,11 +16,19 @@ from scipy.stats import binomtest, fisher_exact
 from spikefi.campaign.stats import margin_of_error, wilson_interval
 from spikefi.errors import ConfigError
 
+from .describe import (
+    describe_model,
+    describe_quantization,
+    describe_round_sites,
+    describe_timing,
+    model_parameter,
+    round_faults,
+)
 from .load import LoadedRuns
 
 __all__ = [
-    "campaign_summary", "golden_baseline", "accuracy_drops", "critical_rates", "site_ranking", "spike_changes",
-    "site_label", "holm", "compare_groups",
+    "campaign_summary", "campaign_facts", "golden_baseline", "golden_notes", "accuracy_drops", "critical_rates",
+    "site_ranking", "spike_changes", "site_label", "round_site", "round_fault", "run_faults", "holm", "compare_groups",
 ]
 
 
@@ -31,12 +39,66 @@ def _population(meta: dict[str, Any], layer: str, target: str) -> int | None:
     return int(np.prod(shape)) if shape else None
 
 
+def _specs(series: pd.Series) -> list[list[dict[str, Any]]]:
+    """The fault specs of each distinct ``faults`` value (parsed once per value)."""
+    return [round_faults(v) for v in pd.unique(series.dropna())] if len(series) else []
+
+
+def run_faults(rounds: pd.DataFrame) -> dict[str, str]:
+    """What a campaign injected, in plain words: ``faults`` (models with their parameters),
+    ``layers`` and ``timing`` (from the ``faults`` column; the model column when it is absent)."""
+    models: dict[str, None] = {}
+    timings: dict[str, None] = {}
+    if "faults" in rounds.columns:
+        for faults in _specs(rounds["faults"]):
+            for f in faults:
+                spec = {k: v for k, v in f.items() if k not in ("layer", "positions", "timing")}
+                models[describe_model(spec)] = None
+                timings[describe_timing(f.get("timing"))] = None
+    else:
+        models.update(dict.fromkeys(rounds["model"].astype(str)))
+    layers = dict.fromkeys(x for v in pd.unique(rounds["layer"]) for x in str(v).split(";"))
+    return {"faults": "; ".join(models) or "none", "layers": ", ".join(layers),
+            "timing": "; ".join(timings) or "permanent"}
+
+
 def golden_baseline(loaded: LoadedRuns) -> pd.DataFrame:
+    """Per run: network, data, samples, the golden network (float or quantized) and its accuracy."""
     runs = loaded.runs
-    return runs[["run_name", "run_id", "network", "dataset", "samples", "golden_accuracy"]].copy()
+    out = runs[["run_name", "run_id", "network", "dataset", "samples"]].copy()
+    out["golden network"] = [describe_quantization(loaded.meta.get(r, {}).get("quantization")).split(";")[0]
+                             for r in runs["run_id"]]
+    out["golden_accuracy"] = runs["golden_accuracy"].to_numpy()
+    return out
+
+
+def golden_notes(loaded: LoadedRuns) -> list[str]:
+    """Why golden accuracies differ between campaigns (quantized golden network, other samples,
+    other data, another network); empty when they agree."""
+    golden = golden_baseline(loaded)
+    if golden["golden_accuracy"].round(10).nunique() <= 1:
+        return []
+    notes = []
+    floats = golden[~golden["golden network"].str.contains("weight codes")]
+    for row in golden.to_dict("records"):
+        reasons = []
+        if "weight codes" in row["golden network"]:
+            reasons.append(f"its golden network is the quantized one ({row['golden network']}): the baseline and "
+                           "every fault are evaluated on the quantized weights")
+        others = floats[floats["run_id"] != row["run_id"]]
+        for column, what in (("samples", "it evaluates {} samples"), ("dataset", "its data is {}"),
+                             ("network", "its network is {}")):
+            if len(others) and not (others[column] == row[column]).all():
+                reasons.append(what.format(row[column]))
+        if reasons:
+            notes.append(f"{row['run_name']}: golden accuracy {row['golden_accuracy']:.4f} because "
+                         + "; ".join(reasons) + ".")
+    return notes
 
 
 def campaign_summary(loaded: LoadedRuns, confidence: float = 0.95) -> pd.DataFrame:
+    """Per run: what was injected, rounds, critical faults and rate with its Wilson interval,
+    accuracy and the mean accuracy drop in percentage points."""
     rows = []
     for run in loaded.runs.itertuples():
         t = loaded.rounds[loaded.rounds["run_id"] == run.run_id]
@@ -49,29 +111,56 @@ def campaign_summary(loaded: LoadedRuns, confidence: float = 0.95) -> pd.DataFra
             "layers": ", ".join(pd.unique(t["layer"])), "rounds": n, "critical_faults": k,
             "critical_rate": k / n, "ci_low": low, "ci_high": high,
             "accuracy_mean": float(acc.mean()), "accuracy_min": float(acc.min()),
-            "mean_accuracy_drop": float(run.golden_accuracy - acc.mean()),
+            "mean_drop_pp": 100.0 * float(run.golden_accuracy - acc.mean()),
         })
     return pd.DataFrame(rows)
 
 
-def accuracy_drops(loaded: LoadedRuns) -> pd.DataFrame:
-    """Per run: quantiles of the accuracy drop (golden minus round accuracy, fractions)."""
+def campaign_facts(loaded: LoadedRuns) -> pd.DataFrame:
+    """Per run, in plain words: the faults injected, layers, timing and quantization."""
     rows = []
     for run in loaded.runs.itertuples():
         t = loaded.rounds[loaded.rounds["run_id"] == run.run_id]
-        drop = t["golden_accuracy"].to_numpy(dtype=float) - t["accuracy"].to_numpy(dtype=float)
-        rows.append({"run_name": run.run_name, "rounds": len(t), "drop_min": float(drop.min()),
-                     "drop_median": float(np.median(drop)), "drop_q95": float(np.quantile(drop, 0.95)),
-                     "drop_max": float(drop.max()), "rounds_with_drop": int((drop > 0).sum())})
+        facts = run_faults(t)
+        meta = loaded.meta.get(run.run_id, {})
+        sites = t["n_faults"].astype(int) if "n_faults" in t.columns else pd.Series([1] * len(t))
+        per_round = f"{sites.min()}" if sites.min() == sites.max() else f"{sites.min()}-{sites.max()}"
+        rows.append({"run_name": run.run_name, "faults injected": facts["faults"], "layers": facts["layers"],
+                     "sites per round": per_round, "timing": facts["timing"],
+                     "quantization": describe_quantization(meta.get("quantization")).split(";")[0],
+                     "rounds": len(t), "samples": int(run.samples)})
     return pd.DataFrame(rows)
 
 
-def critical_rates(loaded: LoadedRuns, by: str, confidence: float = 0.95) -> pd.DataFrame:
-    """Critical-fault rate per run and ``by`` (``"layer"`` or ``"model"``) with Wilson interval and margin.
+def accuracy_drops(loaded: LoadedRuns) -> pd.DataFrame:
+    """Per run: quantiles of the accuracy drop (golden minus round accuracy) in percentage points."""
+    rows = []
+    for run in loaded.runs.itertuples():
+        t = loaded.rounds[loaded.rounds["run_id"] == run.run_id]
+        drop = 100.0 * (t["golden_accuracy"].to_numpy(dtype=float) - t["accuracy"].to_numpy(dtype=float))
+        rows.append({"run_name": run.run_name, "rounds": len(t), "drop_min_pp": float(drop.min()),
+                     "drop_median_pp": float(np.median(drop)), "drop_q95_pp": float(np.quantile(drop, 0.95)),
+                     "drop_max_pp": float(drop.max()), "rounds_with_drop": int((drop > 0).sum())})
+    return pd.DataFrame(rows)
 
-    ``margin`` is the statistical-FI margin of error (Leveugle et al.) that the number of rounds
-    achieves over the fault population of the group (sites x distinct parameter values per fault
-    model); 0 for an exhaustive group, NaN when the population is unknown or smaller than the rounds.
+
+def _site_kind(target: Any) -> str:
+    """A round's fault target as a site population: ``synapse``, ``neuron`` (neuron-output and
+    parametric faults both sit on neurons) or ``neuron+synapse`` for a mixed round."""
+    kinds = {"synapse" if t == "synapse" else "neuron" for t in str(target).split(";") if t}
+    return "+".join(sorted(kinds)) or "neuron"
+
+
+def critical_rates(loaded: LoadedRuns, by: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Critical-fault rate per run, ``by`` (``"layer"`` or ``"model"``) and fault target
+    (neuron or synapse) with Wilson interval and the statistical-FI margin.
+
+    ``margin`` is the statistical-FI margin of error (Leveugle et al.) that the group's
+    single-fault rounds achieve over the single-fault population of their target (sites of the
+    layer x distinct parameter values per fault model): 0 for an exhaustive group, NaN when the
+    population is unknown or smaller than the rounds. Neuron and synapse faults are separate
+    populations (separate rows); rounds with several faults (``multi_site_rounds``) count in the
+    rate but not against a single-site population.
     """
     if by not in ("layer", "model"):
         raise ConfigError(f"by must be 'layer' or 'model', got {by!r}")
@@ -79,25 +168,32 @@ def critical_rates(loaded: LoadedRuns, by: str, confidence: float = 0.95) -> pd.
     for run in loaded.runs.itertuples():
         t = loaded.rounds[loaded.rounds["run_id"] == run.run_id]
         meta = loaded.meta.get(run.run_id, {})
-        for value, g in t.groupby(by, sort=False):
+        single_mask = (t["n_faults"] == 1) if "n_faults" in t.columns else pd.Series(True, index=t.index)
+        t = t.assign(target=t["target"].map(_site_kind))
+        for (value, target), g in t.groupby([by, "target"], sort=False):
             n = len(g)
             k = int((g["critical"] > 0).sum())
             low, high = wilson_interval(k, n, confidence)
-            population = 0
-            for (layer, _model, target), part in g.groupby(["layer", "model", "target"], sort=False):
+            single = g[single_mask.loc[g.index]]
+            population: int | None = 0
+            for (layer, _model), part in single.groupby(["layer", "model"], sort=False):
                 sites = _population(meta, layer, target)
                 if sites is None:
                     population = None
                     break
                 params = part["param"].dropna().nunique()
-                population += sites * max(1, int(params))
+                population += sites * max(1, int(params))  # type: ignore[operator]
             margin = math.nan
-            if population and n <= population:
-                margin = margin_of_error(n, population, confidence)
-            rows.append({"run_name": run.run_name, "run_id": run.run_id, by: value, "rounds": n,
+            if population and 0 < len(single) <= population:
+                margin = margin_of_error(len(single), population, confidence)
+            rows.append({"run_name": run.run_name, "run_id": run.run_id, by: value, "target": target, "rounds": n,
                          "critical_faults": k, "critical_rate": k / n, "ci_low": low, "ci_high": high,
-                         "population": population if population else math.nan, "margin": margin})
-    return pd.DataFrame(rows)
+                         "multi_site_rounds": int(n - len(single)),
+                         "population": population or None, "margin": margin})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["population"] = pd.array(out["population"].tolist(), dtype="Int64")  # n/a where unknown
+    return out
 
 
 def site_label(row: Any) -> str:
@@ -105,19 +201,45 @@ def site_label(row: Any) -> str:
     return "(" + ", ".join(str(p) for p in (pos if pos[3] >= 0 else pos[:3])) + ")"
 
 
-def site_ranking(loaded: LoadedRuns, top: int = 10) -> pd.DataFrame:
-    """The ``top`` rounds with the most critical samples (ties: lower accuracy first, then run/round order)."""
-    t = loaded.rounds.copy()
-    t["_order"] = np.arange(len(t))
-    t = t.sort_values(["critical", "accuracy", "_order"], ascending=[False, True, True], kind="stable").head(top)
-    rows = []
-    for rank, r in enumerate(t.itertuples(), start=1):
-        rows.append({"rank": rank, "run_name": r.run_name, "round_id": int(r.round_id), "layer": r.layer,
-                     "model": r.model, "target": r.target, "site": site_label(r),
-                     "param": "" if pd.isna(r.param) else f"{r.param_name}={r.param:g}",
-                     "critical": int(r.critical), "samples": int(r.samples),
-                     "accuracy": float(r.accuracy), "accuracy_drop": float(r.golden_accuracy - r.accuracy)})
-    return pd.DataFrame(rows)
+def round_site(row: Any) -> str:
+    """Where a round's faults sit: the layer and position of a single fault, otherwise the sites
+    listed from the ``faults`` column (never ``(-1, -1, -1)``)."""
+    single = int(getattr(row, "n_faults", 1)) == 1 and int(row.pos0) >= 0
+    if single:
+        return f"{row.layer} {site_label(row)}"
+    return describe_round_sites(getattr(row, "faults", None))
+
+
+def round_fault(row: Any) -> str:
+    """The round's fault model with its parameter and timing, in a few words."""
+    faults = round_faults(getattr(row, "faults", None))
+    if not faults:
+        return str(row.model) + ("" if pd.isna(row.param) else f" ({row.param_name}={row.param:g})")
+    parts = {}
+    for f in faults:
+        spec = {k: v for k, v in f.items() if k not in ("layer", "positions", "timing")}
+        param = model_parameter(spec)
+        timing = describe_timing(f.get("timing"))
+        text = str(spec.get("model")) + (f" ({param})" if param else "")
+        parts[text + ("" if timing == "permanent" else f", {timing}")] = None
+    return "; ".join(parts)
+
+
+def site_ranking(loaded: LoadedRuns, top: int = 10) -> dict[str, pd.DataFrame]:
+    """Per campaign (run name): its ``top`` rounds with critical samples, most critical first
+    (ties: lower accuracy first, then round order); an empty frame for a campaign without any."""
+    out: dict[str, pd.DataFrame] = {}
+    for run in loaded.runs.itertuples():
+        t = loaded.rounds[(loaded.rounds["run_id"] == run.run_id) & (loaded.rounds["critical"] > 0)].copy()
+        t["_order"] = np.arange(len(t))
+        t = t.sort_values(["critical", "accuracy", "_order"], ascending=[False, True, True], kind="stable").head(top)
+        rows = []
+        for rank, r in enumerate(t.itertuples(), start=1):
+            rows.append({"rank": rank, "round_id": int(r.round_id), "fault": round_fault(r), "site": round_site(r),
+                         "critical": int(r.critical), "samples": int(r.samples), "accuracy": float(r.accuracy),
+                         "drop_pp": 100.0 * float(r.golden_accuracy - r.accuracy)})
+        out[run.run_name] = pd.DataFrame(rows)
+    return out
 
 
 def spike_changes(loaded: LoadedRuns) -> pd.DataFrame:

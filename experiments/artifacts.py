@@ -177,8 +177,11 @@ def write_results(root: Path, result: CampaignResult) -> dict[str, Any]:
     return summary
 
 
-def write_plots(root: Path, table: pd.DataFrame) -> list[str]:
-    """The standard figures of a campaign table into ``root/plots``; returns notes on skipped ones."""
+def write_plots(root: Path, table: pd.DataFrame, layers: Mapping[str, Any] | None = None) -> list[str]:
+    """The standard figures of a campaign table into ``root/plots``; returns notes on skipped ones.
+
+    ``layers`` is ``meta["layers"]`` (neuron shapes: dense layers are drawn one cell per
+    neuron); the per-site heat maps are :func:`spikefi.plots.site_heatmaps`, as in the report."""
     from spikefi import plots
 
     out = root / "plots"
@@ -193,9 +196,12 @@ def write_plots(root: Path, table: pd.DataFrame) -> list[str]:
             skipped.append(f"{name}: {exc}")
 
     attempt("critical_faults_per_layer.png", lambda: plots.critical_faults_per_layer(table))
-    single = table[(table["n_faults"] == 1) & (table["pos0"] >= 0)] if len(table) else table
-    for layer in dict.fromkeys(single["layer"]) if len(single) else []:
-        attempt(f"site_heatmap_{layer}.png", lambda layer=layer: plots.site_heatmap(single, layer))
+    shapes = {name: info["neuron_shape"] for name, info in (layers or {}).items() if info.get("neuron_shape")}
+    try:
+        for name, _caption, fig in plots.site_heatmaps(table, shapes) if len(table) else []:
+            figures[f"{name}.png"] = fig
+    except ConfigError as exc:
+        skipped.append(f"site heat maps: {exc}")
     with_param = table[table["param"].notna()] if len(table) else table
     for model in dict.fromkeys(with_param["model"]) if len(with_param) else []:
         name = "accuracy_vs_parameter.png" if with_param["model"].nunique() == 1 else f"accuracy_vs_parameter_{model}.png"

@@ -17,7 +17,13 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from analysis.describe import describe_model, describe_quantization, describe_timing, model_parameter
+from analysis.describe import (
+    describe_model,
+    describe_quantization,
+    describe_timing,
+    model_parameter,
+    network_label,
+)
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
@@ -220,15 +226,6 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
     }
     return {k: str(v)[:6000] for k, v in params.items()}
-
-
-def network_label(network: Mapping[str, Any]) -> str:
-    """``pretrained:NAME``, ``path:FILE`` or ``factory:pkg.mod:fn`` of a spec's network section."""
-    if "pretrained" in network:
-        return f"pretrained:{network['pretrained']}"
-    if "factory" in network:
-        return f"factory:{network['factory']}" + (f" weights:{network['weights']}" if network.get("weights") else "")
-    return f"path:{network['path']}"
 
 
 #: where the result paragraph of a run description starts (replaced when the run finishes)

@@ -1,11 +1,18 @@
-"""Entry point ``report``: a reliability report (HTML + Markdown) built from tracked campaign runs.
+"""Entry point ``report``: a reliability report (HTML + Markdown) built from campaign results.
 
-    python -m experiments.report --experiment spikefi-campaigns [--runs ID ...] [--output-dir DIR]
-    python -m experiments.report --experiment spikefi-campaigns --compare ID1,ID2 ID3
+    python -m experiments.report                                  # every campaign of the experiment 'spikefi'
+    python -m experiments.report --experiment NAME [--runs ID ...] [--output-dir DIR]
+    python -m experiments.report --parent SWEEP_RUN_ID            # the campaigns of one sweep
+    python -m experiments.report --compare ID1,ID2 ID3            # two groups of runs side by side
+    python -m experiments.report --from-results DIR [DIR ...]     # results saved on disk, no MLflow
 
-Both files are logged as artifacts (``report/``) of a new run named ``report``
-(``spikefi.kind=report``) in the experiment of the analysed runs (under ``mlflow run -e report``:
-of the run ``mlflow run`` created); their paths are printed. Exit code 2 on bad input.
+Without ``--experiment``, the experiment is the one of the ``mlflow run`` this runs in
+(``mlflow run . -e report``), else ``spikefi`` (the default of every entry point); a missing
+experiment is an error that lists the experiments that exist. The report is logged as
+artifacts (``report/``) of a new run named ``report`` (``spikefi.kind=report``) in the
+experiment of the analysed runs (under ``mlflow run -e report``: of the run ``mlflow run``
+created); ``--from-results`` reads ``CampaignResult.save(DIR)`` folders (or a tracked run's
+local folder) and logs nothing. The paths are printed. Exit code 2 on bad input.
 """
 
 from __future__ import annotations
@@ -14,14 +21,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from analysis.extras import SEARCH_FILES, TESTGEN_FILES, load_tool_runs
-from analysis.load import load_runs
-from analysis.report import build_report, write_report
-from analysis.stats import compare_groups
-from spikefi.errors import SpikeFIError
-
-from .tracking import common_tags, resolve_tracking_uri
+from .config import DEFAULT_EXPERIMENT
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -29,15 +31,22 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--experiment", help="MLflow experiment name")
+    ap = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--experiment", default=None,
+                    help=f"MLflow experiment name (default: the experiment of the `mlflow run` this runs in, "
+                         f"else {DEFAULT_EXPERIMENT!r})")
     ap.add_argument("--runs", nargs="*", help="run ids (space or comma separated); a sweep id stands for its children")
     ap.add_argument("--parent", help="a sweep parent run id: its children")
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two groups of run ids, each comma separated")
+    ap.add_argument("--from-results", nargs="+", metavar="DIR", default=None,
+                    help="campaign result folders on disk (CampaignResult.save(DIR) or a tracked run's local folder) "
+                         "instead of MLflow runs; nothing is logged")
     ap.add_argument("--output-dir", default=None, help="where report.html/report.md go (default outputs/reports/<run id>)")
-    ap.add_argument("--tracking-uri", default=None)
-    ap.add_argument("--confidence", type=float, default=0.95)
-    ap.add_argument("--top", type=int, default=10, help="number of ranked critical sites")
+    ap.add_argument("--tracking-uri", default=None,
+                    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    ap.add_argument("--confidence", type=float, default=0.95, help="confidence of the Wilson intervals (default 0.95)")
+    ap.add_argument("--top", type=int, default=10, help="ranked critical fault sites per campaign (default 10)")
     ap.add_argument("--search-runs", nargs="*", default=None,
                     help="search runs for the search section (default with --experiment alone: all of them)")
     ap.add_argument("--testgen-runs", nargs="*", default=None,
@@ -46,29 +55,64 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def default_experiment(client: Any) -> str:
+    """The experiment of the ``mlflow run`` this process runs in, else :data:`DEFAULT_EXPERIMENT`."""
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if launcher:
+        return client.get_experiment(client.get_run(launcher).info.experiment_id).name
+    return DEFAULT_EXPERIMENT
+
+
 def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
+    from analysis.report import build_report, write_report
+
+    if args.from_results:
+        from analysis.load import load_results
+
+        if args.runs or args.parent or args.compare or args.experiment:
+            from spikefi.errors import ConfigError
+
+            raise ConfigError("--from-results reads result folders; it cannot be combined with --experiment, "
+                              "--runs, --parent or --compare")
+        loaded = load_results(args.from_results)
+        report = build_report(loaded, args.confidence, args.top)
+        return (*write_report(report, Path(args.output_dir or Path("outputs") / "reports" / "local")), None)
+    return _run_tracked(args, build_report, write_report)
+
+
+def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any) -> tuple[Path, Path, str | None]:
     from mlflow.tracking import MlflowClient
 
+    from analysis.extras import SEARCH_FILES, TESTGEN_FILES, load_tool_runs
+    from analysis.load import load_runs
+    from analysis.stats import compare_groups
+    from spikefi.errors import SpikeFIError
+
+    from .tracking import common_tags, resolve_tracking_uri
+
     uri = resolve_tracking_uri(args.tracking_uri)
+    experiment = args.experiment or None
+    if experiment is None and not (args.runs or args.parent or args.compare):
+        experiment = default_experiment(MlflowClient(uri))
     comparison, names = None, ("A", "B")
     if args.compare:
         group_a, group_b = (_split([g]) for g in args.compare)
         if not group_a or not group_b:
             raise SpikeFIError("--compare needs two non-empty groups of run ids")
-        a = load_runs(args.experiment, group_a, tracking_uri=uri)
-        b = load_runs(args.experiment, group_b, tracking_uri=uri)
+        a = load_runs(experiment, group_a, tracking_uri=uri)
+        b = load_runs(experiment, group_b, tracking_uri=uri)
         comparison = compare_groups(a, b, args.confidence)
         names = (f"A ({', '.join(a.runs['run_name'])})", f"B ({', '.join(b.runs['run_name'])})")
-        loaded = load_runs(args.experiment, group_a + group_b, tracking_uri=uri)
+        loaded = load_runs(experiment, group_a + group_b, tracking_uri=uri)
     else:
-        loaded = load_runs(args.experiment, _split(args.runs) or None, args.parent, tracking_uri=uri)
+        loaded = load_runs(experiment, _split(args.runs) or None, args.parent, tracking_uri=uri)
     everything = not (args.runs or args.parent or args.compare)
     searches, testgens = [], []
     for kind, files, ids, sink in (("search", SEARCH_FILES, args.search_runs, searches),
                                    ("testgen", TESTGEN_FILES, args.testgen_runs, testgens)):
         ids = _split(ids)
         if ids or everything:
-            found, skipped = load_tool_runs(kind, files, args.experiment if not ids else None, ids or None, uri)
+            found, skipped = load_tool_runs(kind, files, experiment if not ids else None, ids or None, uri)
             sink.extend(found)
             loaded.skipped.extend({**s, "status": "", "reason": s["reason"]} for s in skipped)
     report = build_report(loaded, args.confidence, args.top, comparison, names, searches, testgens)
@@ -95,6 +139,8 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
             client.log_param(run_id, "report.confidence", args.confidence)
             client.log_artifact(run_id, str(html_path), "report")
             client.log_artifact(run_id, str(md_path), "report")
+            if (output_dir / "figures").is_dir():
+                client.log_artifacts(run_id, str(output_dir / "figures"), "report/figures")
             if own_run:
                 client.set_terminated(run_id, "FINISHED")
     except BaseException:
@@ -106,6 +152,8 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
 
 def check_args(args: argparse.Namespace) -> None:
     """Numbers that make no report are refused before anything is read or created."""
+    from spikefi.errors import SpikeFIError
+
     if args.top < 1:
         raise SpikeFIError(f"--top must be an int >= 1, got {args.top}")
     if not 0 < args.confidence < 1:
@@ -114,6 +162,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from spikefi.errors import SpikeFIError
+
     try:
         check_args(args)
         html_path, md_path, run_id = run(args)
@@ -124,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report (Markdown): {md_path.resolve()}")
     if run_id:
         print(f"logged as artifacts of MLflow run {run_id} (report/)")
+    elif args.from_results:
+        print("(from result folders: nothing logged to MLflow)")
     return 0
 
 

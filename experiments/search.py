@@ -341,13 +341,15 @@ def write_outputs(job: SearchJob, golden: float, table: Any) -> list[Path]:
     files.append(out / "best_faults.md")
     notes = []
     for name, make in _plots(job).items():
-        try:
-            fig = make()
-        except Exception as exc:  # noqa: BLE001 - a plot Optuna cannot draw yet (too few trials) is left out
-            notes.append(f"{name}: not drawn ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
-            continue
-        fig.savefig(out / name, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        # Optuna's matplotlib plots switch the global style to ggplot: keep it inside this context
+        with matplotlib.rc_context():
+            try:
+                fig = make()
+            except Exception as exc:  # noqa: BLE001 - a plot Optuna cannot draw yet (too few trials) is left out
+                notes.append(f"{name}: not drawn ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                continue
+            fig.savefig(out / name, dpi=110, bbox_inches="tight")
+            plt.close(fig)
         files.append(out / name)
     if notes:
         (out / "plots_left_out.txt").write_text("\n".join(notes) + "\n")

@@ -141,7 +141,7 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
                 shard_runs={str(i): finished[i].info.run_id for i in range(count)})
     result = CampaignResult(table, meta)
     summary = art.write_results(root, result)
-    skipped = art.write_plots(root, table)
+    skipped = art.write_plots(root, table, meta.get("layers"))
     art.write_manifest(root, KIND_SHARDED, run_id=parent_run_id, config_hash=meta["config_hash"],
                        shard_runs=meta["shard_runs"], skipped_plots=skipped)
     for sub in ("campaign", "golden"):

@@ -373,7 +373,7 @@ class TrackedCampaign:
         result = CampaignResult(table, {"schema_version": RESULT_SCHEMA_VERSION, **meta})
         root = self.local_dir
         summary = art.write_results(root, result)
-        skipped = art.write_plots(root, table)
+        skipped = art.write_plots(root, table, result.meta.get("layers"))
         art.write_manifest(root, self.kind, run_id=self.run_id, config_hash=self.hash, skipped_plots=skipped)
         duration = attempts_wall_seconds(infos, t_start)  # build + golden + chunks of every attempt
         extra = {"compute_s": compute_s, "duration_s": duration,

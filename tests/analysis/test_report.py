@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from scipy.stats import binomtest, fisher_exact, norm
 
 from analysis.load import load_runs
-from analysis.stats import holm
+from analysis.stats import compare_groups, holm
 from experiments import report as entry
 from spikefi.errors import ConfigError
 
@@ -95,6 +95,11 @@ def test_load_one_row_per_round_with_run_metadata_and_failed_run_skipped(store):
         assert mine["critical"].tolist() == table["critical"].tolist()
         assert mine["accuracy"].tolist() == pytest.approx(table["accuracy"].tolist())
     assert [(s["run_id"], s["status"]) for s in loaded.skipped] == [(store.failed_id, "FAILED")]
+    # the summary metrics each run logged, read back (legacy names in older stores: test_legacy_metrics)
+    for row in loaded.runs.to_dict("records"):
+        table = pd.read_parquet(store.table_path(row["run_name"]))
+        assert row["logged.critical_fault_rate"] == pytest.approx((table["critical"] > 0).mean())
+        assert row["logged.rounds"] == len(table)
     assert "killed by test" in loaded.skipped[0]["reason"]
     # explicit selection
     only = load_runs(run_ids=[store.run_ids["mixed"]])
@@ -120,10 +125,11 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
         low, high = wilson(k, n)
         assert (row["critical_rate"], row["ci_low"], row["ci_high"]) == (f4(k / n), f4(low), f4(high))
         assert row["accuracy_mean"] == f4(t["accuracy"].mean())
-        assert row["mean_accuracy_drop"] == f4(golden - t["accuracy"].mean())
+        assert row["mean_drop_pp"] == f4(100 * (golden - t["accuracy"].mean()))  # one unit for drops: pp
         for layer, g in t.groupby("layer"):
             kl = int((g["critical"] > 0).sum())
             row = layer_rows[(name, layer)]
+            assert row["target"] == "neuron" and row["multi_site_rounds"] == "0"
             assert (row["rounds"], row["critical_faults"], row["critical_rate"]) == (str(len(g)), str(kl), f4(kl / len(g)))
             assert (row["ci_low"], row["ci_high"]) == tuple(map(f4, wilson(kl, len(g))))
         for model, g in t.groupby("model"):
@@ -135,11 +141,15 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     drops = {r["run_name"]: r for r in sections["Accuracy-drop distribution"][0]}
     for name, t in tables.items():
         drop = t["golden_accuracy"] - t["accuracy"]
-        assert (drops[name]["drop_median"], drops[name]["drop_max"]) == (f4(drop.median()), f4(drop.max()))
+        assert (drops[name]["drop_median_pp"], drops[name]["drop_max_pp"]) == (f4(100 * drop.median()),
+                                                                                f4(100 * drop.max()))
         assert drops[name]["rounds_with_drop"] == str(int((drop > 0).sum()))
-    # the failed run is named as left out; sections without data say so
-    assert "Partial report" in markdown and store.failed_id in markdown
-    assert "Search: worst faults and Pareto front: not available" in markdown
+    # the executive summary comes first; the failed run is named as left out; sections without
+    # data are left out and listed once (not shown as "not available")
+    assert markdown.index("## Executive summary") < markdown.index("## Campaigns") < markdown.index("## Golden")
+    assert "Runs left out: skipped run" in markdown and store.failed_id in markdown
+    assert "## Search" not in markdown and "not available" not in markdown
+    assert markdown.count("search: worst faults and Pareto front (no search runs)") == 1
 
     parsed = _Html()
     parsed.feed(html_text)
@@ -149,35 +159,48 @@ def test_report_numbers_equal_independent_computation(store, cli_report):
     assert len(parsed.images) == 1 + 1 + (1 + 3) + 1
     assert all(src.startswith("data:image/png;base64,iVBOR") for src in parsed.images)
     for t in tables.values():
-        assert f4(float(t["golden_accuracy"].iloc[0]) - t["accuracy"].mean()) in parsed.cells
+        assert f4(100 * (float(t["golden_accuracy"].iloc[0]) - t["accuracy"].mean())) in parsed.cells
+    # the Markdown links the same figures as PNG files next to it
+    links = re.findall(r"!\[[^]]*\]\((figures/[^)]+\.png)\)", markdown)
+    assert len(links) == len(parsed.images) and all((out / link).is_file() for link in links)
 
     # logged as a report run (which analysis then ignores)
     client = MlflowClient(store.uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
     (run,) = client.search_runs([exp.experiment_id], "tags.`spikefi.kind` = 'report'", max_results=5)[-1:]
     assert run.info.status == "FINISHED"
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} == {"report/report.html",
-                                                                                  "report/report.md"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} == {
+        "report/report.html", "report/report.md", "report/figures"}
     assert len(load_runs(EXPERIMENT).runs) == 2
 
 
 def test_on_purpose_critical_fault_ranks_first(store, cli_report):
-    ranking = md_tables(cli_report[0])["Most critical fault sites"][0]
-    all_rounds = pd.concat([pd.read_parquet(store.table_path(n)).assign(run_name=n) for n in MAIN])
-    worst = all_rounds.sort_values(["critical", "accuracy"], ascending=[False, True], kind="stable").iloc[0]
-    first = ranking[0]
-    assert (first["rank"], first["run_name"], first["round_id"]) == ("1", worst["run_name"], str(worst["round_id"]))
-    assert first["critical"] == str(int(worst["critical"]))
-    # the saturated output neuron wins every sample: it is the fault made critical on purpose
-    assert first["model"] == "SaturatedNeuron" and int(first["critical"]) >= 12
-    assert [int(r["critical"]) for r in ranking] == sorted(all_rounds["critical"], reverse=True)[:len(ranking)]
-    assert "accuracy vs fault parameter" not in cli_report[0].split("## Golden baseline")[0]
+    """Most critical fault sites per campaign; a campaign without any says so."""
+    markdown = cli_report[0]
+    section = markdown.split("## Most critical fault sites")[1].split("\n## ")[0]
+    tables = iter(md_tables(markdown)["Most critical fault sites"])
+    for name in MAIN:
+        t = pd.read_parquet(store.table_path(name))
+        hits = t[t["critical"] > 0].sort_values(["critical", "accuracy"], ascending=[False, True], kind="stable")
+        if hits.empty:
+            assert f"- {name}: no critical faults." in section
+            continue
+        assert f"**{name}**" in section
+        ranking = next(tables)
+        first = ranking[0]
+        assert (first["rank"], first["round_id"]) == ("1", str(hits.iloc[0]["round_id"]))
+        assert first["critical"] == str(int(hits.iloc[0]["critical"]))
+        assert first["site"] == f"SF4 ({int(hits.iloc[0]['pos0'])}, 0, 0)"
+        assert [int(r["critical"]) for r in ranking] == hits["critical"].tolist()[:len(ranking)]
+        if name == "mixed":  # the saturated output neuron wins every sample: the fault made critical on purpose
+            assert first["fault"] == "SaturatedNeuron" and int(first["critical"]) >= 12
+    assert "accuracy vs fault parameter" not in markdown.split("## Golden baseline")[0]
 
 
 def test_compare_paired_mcnemar_and_independent_fisher(store):
     a, b, mixed = (store.run_ids[n] for n in ("dead-a", "dead-b", "mixed"))
     ta, tb, tm = (pd.read_parquet(store.table_path(n)) for n in ("dead-a", "dead-b", "mixed"))
-    paired = entry.compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[b]))
+    paired = compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[b]))
     assert list(zip(paired["by"], paired["group"], strict=True)) == [("layer", "SF4"), ("model", "DeadNeuron")]
     row = paired.to_dict("records")[0]
     assert row["test"] == "McNemar (exact)" and paired["test"].tolist()[1] == "McNemar (exact)"
@@ -189,13 +212,13 @@ def test_compare_paired_mcnemar_and_independent_fisher(store):
     # the same faults with six of them made harmless in group B: 6 discordant pairs, all one way
     same_a, harmless_b = load_runs(run_ids=[a]), load_runs(run_ids=[a])
     harmless_b.rounds.loc[harmless_b.rounds["round_id"] < 6, "critical"] = 0
-    row = entry.compare_groups(same_a, harmless_b).to_dict("records")[0]
+    row = compare_groups(same_a, harmless_b).to_dict("records")[0]
     assert (row["test"], row["detail"]) == ("McNemar (exact)", "discordant 6/0")
     assert row["p_value"] == pytest.approx(2 * 0.5**6)
     # Holm over two identical p-values (layer SF4 and model DeadNeuron hold the same 10 faults)
     assert paired["p_holm"].tolist() == pytest.approx([min(1.0, 2 * expected)] * 2)
 
-    independent = entry.compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[mixed]))
+    independent = compare_groups(load_runs(run_ids=[a]), load_runs(run_ids=[mixed]))
     (row,) = independent.to_dict("records")  # no fault model in common: the layer only
     ka, km = int((ta["critical"] > 0).sum()), int((tm["critical"] > 0).sum())
     assert row["test"] == "Fisher exact" and (row["rate_a"], row["rate_b"]) == (ka / 10, km / 30)
@@ -237,12 +260,12 @@ def test_compare_groups_without_a_common_layer_is_refused(store):
     other = load_runs(run_ids=[store.run_ids["dead-b"]])
     other.rounds["layer"] = "FC9"  # as if another architecture had been injected
     with pytest.raises(ConfigError, match="share no injected layer"):
-        entry.compare_groups(a, other)
+        compare_groups(a, other)
     wider = load_runs(run_ids=[store.run_ids["dead-b"]])
     for meta in wider.meta.values():
         meta["layers"]["SF4"]["neuron_shape"] = [12, 1, 1]  # as if another network had a wider output layer
     with pytest.raises(ConfigError, match=r"incompatible networks: layer 'SF4' has neuron shape\(s\) \[\(10, 1, 1\)\]"):
-        entry.compare_groups(a, wider)
+        compare_groups(a, wider)
 
 
 def test_report_cli_skips_a_failed_run_given_explicitly(store, tmp_path, capsys):

@@ -90,8 +90,8 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     assert testgen.data.params["fault_source"] == f"run:{dead.info.run_id}"
     assert 1 <= testgen.data.metrics["test_length"] <= 20
     report = next(r for r in runs if r.data.tags.get("spikefi.kind") == "report")
-    assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {"report/report.html",
-                                                                                   "report/report.md"}
+    assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {
+        "report/report.html", "report/report.md", "report/figures"}
 
 
 def test_bad_config_values_give_clear_errors(store, capsys):
