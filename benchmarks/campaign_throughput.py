@@ -22,7 +22,10 @@ Suites:
   big  — a 100,000-fault campaign on the digits net (CPU), time and peak memory.
   multi — one campaign (digits net, every dead neuron and sampled synapse faults) on one
          device in this process, then sharded over the given ``--devices`` with
-         ``run_on_devices`` (one worker process per device): times and table equality.
+         ``run_on_devices`` (one Ray actor per device): times and table equality.
+  scaling — in-process on one GPU vs Ray actors on 1, 2 ... GPUs (benchmarks/scaling.py):
+         fixed costs and evaluation apart, ratios, identical tables; ``--quick`` is the
+         CPU version CI runs (local Ray, 2 workers x 1 CPU).
 
 Run: ``PYTHONPATH=. python benchmarks/campaign_throughput.py --suite cpu [--quick]``.
 """
@@ -417,7 +420,10 @@ def gpu_suite(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", choices=["cpu", "gpu", "big", "multi"], default="cpu")
+    ap.add_argument("--suite", choices=["cpu", "gpu", "big", "multi", "scaling"], default="cpu")
+    ap.add_argument("--gpus", default="1,2", help="scaling suite: Ray runs with these GPU counts")
+    ap.add_argument("--digits-repeats", type=int, default=5,
+                    help="scaling suite: the digits every-single-fault campaign repeated this many times")
     ap.add_argument("--devices", default="cuda:0,cuda:1", help="multi suite: devices to shard over")
     ap.add_argument("--quick", action="store_true", help="CI-sized: few rounds and samples")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -437,7 +443,9 @@ def main() -> None:
                        else "cpu")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# campaign throughput, suite {args.suite}{' (quick)' if args.quick else ''}: {name}, torch {torch.__version__}")
-    suites = {"cpu": cpu_suite, "gpu": gpu_suite, "big": big_suite, "multi": multi_suite}
+    from scaling import scaling_suite
+
+    suites = {"cpu": cpu_suite, "gpu": gpu_suite, "big": big_suite, "multi": multi_suite, "scaling": scaling_suite}
     results = suites[args.suite](args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

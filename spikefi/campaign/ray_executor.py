@@ -134,6 +134,8 @@ class RayExecutor(Executor):
         temp_dir: Ray's temp folder when starting a local Ray (keep it SHORT: Ray refuses
             socket paths over ~107 bytes).
         init_kwargs: extra ``ray.init`` arguments for a local start (e.g. ``num_cpus``).
+        runtime_env: Ray runtime environment of the actors (``env_vars``, ``pip``,
+            ``working_dir`` for a user's own network module on a cluster).
     """
 
     name = "ray"
@@ -141,7 +143,7 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None = None, workers: int | None = None, gpus_per_worker: float = 0.0,
                  cpus_per_worker: int = 1, prefetch: int = 2, max_retries: int = 3, max_restarts: int = 4,
                  start_timeout_s: float = 300.0, temp_dir: str | None = None,
-                 init_kwargs: dict[str, Any] | None = None) -> None:
+                 init_kwargs: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
         if isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, (int, float)) \
@@ -164,6 +166,7 @@ class RayExecutor(Executor):
         self.start_timeout_s = start_timeout_s
         self.temp_dir = temp_dir
         self.init_kwargs = dict(init_kwargs or {})
+        self.runtime_env = dict(runtime_env) if runtime_env else None
         #: golden summary of the first worker that came up (the driver adopts it)
         self.golden_summary: dict[str, Any] | None = None
         #: timings and facts of the last run: actor start, build, golden, evaluation, retries
@@ -177,13 +180,17 @@ class RayExecutor(Executor):
         """Starts or joins Ray (once per process); returns the ``ray`` module."""
         ray = import_ray()
         if ray.is_initialized():
-            return ray
+            current = ray.get_runtime_context().gcs_address
+            if self.address in (None, "auto") or self.address.removeprefix("ray://") == current:
+                return ray
+            ray.shutdown()  # this process was attached to another cluster
         kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
                                   "include_dashboard": False, **self.init_kwargs}
         if self.address is None:
             if self.temp_dir:
                 kwargs["_temp_dir"] = self.temp_dir
         else:
+            _probe_address(self.address)
             kwargs["address"] = self.address
             for key in ("num_cpus", "num_gpus", "_temp_dir", "include_dashboard"):
                 kwargs.pop(key, None)
@@ -221,9 +228,9 @@ class RayExecutor(Executor):
     # -- running ----------------------------------------------------------------------
     def _start(self, ray: Any, actor_cls: Any, ref: Any, options: RunOptions) -> _Slot:
         use_gpu = self.gpus_per_worker > 0
-        handle = actor_cls.options(num_gpus=self.gpus_per_worker, num_cpus=self.cpus_per_worker,
-                                   max_restarts=0, max_task_retries=0).remote(ref, options, self.cpus_per_worker,
-                                                                               use_gpu)
+        extra = {"runtime_env": self.runtime_env} if self.runtime_env else {}
+        handle = actor_cls.options(num_gpus=self.gpus_per_worker, num_cpus=self.cpus_per_worker, max_restarts=0,
+                                   max_task_retries=0, **extra).remote(ref, options, self.cpus_per_worker, use_gpu)
         return _Slot(handle, handle.ready.remote())
 
     def start(self, campaign: Campaign, options: RunOptions) -> None:
@@ -403,6 +410,22 @@ class RayExecutor(Executor):
                 "evaluation_s": end - (eval_start or end), "total_s": end - session["t0"],
             }
             self.close()
+
+
+def _probe_address(address: str, timeout: float = 5.0) -> None:
+    """A quick TCP check of ``HOST:PORT`` (``ray.init`` itself retries for minutes)."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"Ray address must be 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach Ray at {address!r} ({type(exc).__name__}: {exc.strerror or exc}); start a "
+                            "cluster with `ray start --head` and pass --address auto or its HOST:PORT") from None
 
 
 def _cause(exc: BaseException) -> str:

@@ -1,0 +1,163 @@
+"""The Ray executor on a local Ray (CPU actors): the same table as in-process, a worker
+process that dies is replaced and its chunk re-run, a node removed mid-campaign costs only
+its chunks, bad options are refused before anything runs.
+
+Ray's temp folder is a short path under /tmp (Ray refuses socket paths over ~107 bytes)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spikefi.campaign import Campaign, CampaignSpec, ExecutorError, InProcessExecutor, RayExecutor
+from spikefi.campaign.ray_executor import DIE_HOOK_ENV
+from spikefi.errors import ConfigError
+
+ray = pytest.importorskip("ray", reason="the Ray executor tests need spikefi[ray]")
+
+SPEC = """
+name: ray-test
+network: {pretrained: digits_cnn}
+data: {name: spiking_digits, max_samples: 24}
+options: {seed: 5, batch_size: 24}
+rounds:
+  - - {model: StuckNeuron, probability: 0.3, sites: [{layer: null}], count: 3}
+exhaustive:
+  - {model: DeadNeuron, layers: [SF4]}
+  - {model: PerturbedSynapse, factor: -3.0, layers: [SC2], sample: 5}
+"""
+COLS_IGNORED = ("param",)  # NaN for multi-fault rounds: compared separately
+
+
+def _table(result) -> pd.DataFrame:
+    return result.table[[c for c in result.table if c not in COLS_IGNORED]]
+
+
+@pytest.fixture(scope="module")
+def short_tmp():
+    with tempfile.TemporaryDirectory(prefix="sfr", dir="/tmp") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def local_ray(short_tmp):
+    """One local Ray (2 CPUs) for this module; shut down at its end."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=os.path.join(short_tmp, "r"))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    spec = CampaignSpec.from_yaml(SPEC)
+    return spec, spec.build().run(engine="parallel", chunk_size=3, progress=False)
+
+
+def test_ray_workers_equal_in_process_and_a_dead_worker_is_replaced(local_ray, reference, short_tmp):
+    spec, single = reference
+    marker = Path(short_tmp) / "died-once"
+    executor = RayExecutor(workers=2, cpus_per_worker=1, runtime_env={"env_vars": {DIE_HOOK_ENV: f"1:{marker}"}})
+    cmpn = spec.build()
+    result = cmpn.run(engine="parallel", chunk_size=3, progress=False, executor=executor)
+    assert marker.is_file(), "the test hook did not kill a worker"
+    # the chunks that worker held (running or queued: at most `prefetch`) ran again elsewhere
+    assert 1 <= executor.last_run["retries"] <= executor.prefetch and executor.last_run["restarts"] == 1
+    pd.testing.assert_frame_equal(_table(result), _table(single))
+    assert result.meta["executor"] == "ray" and result.meta["golden"]["accuracy"] == single.meta["golden"]["accuracy"]
+    # the driver ran no golden pass of its own: it adopted the workers' summary
+    assert cmpn._golden is None
+
+
+def test_in_process_executor_is_the_default_loop(reference):
+    spec, single = reference
+    result = spec.build().run(engine="sequential", chunk_size=4, progress=False, executor=InProcessExecutor())
+    pd.testing.assert_frame_equal(_table(result), _table(single))
+
+
+def test_a_chunk_that_keeps_failing_fails_the_campaign_with_its_error(local_ray, reference, short_tmp):
+    spec, _ = reference
+    # the hook cannot write its marker (no such folder): chunk 0 raises on every attempt
+    executor = RayExecutor(workers=1, max_retries=1,
+                           runtime_env={"env_vars": {DIE_HOOK_ENV: f"0:{short_tmp}/no-such-dir/marker"}})
+    with pytest.raises(ExecutorError) as info:
+        spec.build().run(engine="parallel", chunk_size=50, progress=False, executor=executor)
+    assert "chunk 0 (rounds 0-" in str(info.value) and "failed 2 times" in str(info.value)
+    assert "FileNotFoundError" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"workers": 0}, "workers must be an int >= 1"),
+    ({"gpus_per_worker": 2}, "gpus_per_worker must be a number in [0, 1]"),
+    ({"cpus_per_worker": 0}, "cpus_per_worker must be an int >= 1"),
+])
+def test_bad_options_are_refused_at_construction(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        RayExecutor(**kwargs)
+    assert message in str(info.value)
+
+
+def test_more_gpus_or_cpus_than_the_cluster_has_are_refused(local_ray):
+    with pytest.raises(ConfigError, match="GPU"):
+        RayExecutor(workers=1, gpus_per_worker=1).check_resources(local_ray)
+    with pytest.raises(ConfigError, match="CPU"):
+        RayExecutor(workers=3, cpus_per_worker=1).check_resources(local_ray)
+
+
+def test_an_engine_object_needs_the_in_process_executor(reference):
+    from spikefi.campaign import SequentialEngine
+
+    spec, _ = reference
+    with pytest.raises(ConfigError, match="needs the engine by name"):
+        spec.build().run(engine=SequentialEngine(), executor=RayExecutor(workers=1), progress=False)
+
+
+def test_campaign_built_in_python_reaches_actors_through_the_object_store(local_ray):
+    """A network defined here (not importable by name on the workers' side) runs on Ray."""
+    from spikefi.data import load_spiking_digits
+    from spikefi.faults import DeadNeuron
+    from spikefi.zoo import load_pretrained
+
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits()
+    cmpn = Campaign(net, test, max_samples=16, seed=2)
+    cmpn.exhaustive(DeadNeuron(), layers=["SF3"], sample=6)
+    here = cmpn.run(engine="parallel", chunk_size=2, progress=False)
+    there = cmpn.run(engine="parallel", chunk_size=2, progress=False, executor=RayExecutor(workers=2))
+    pd.testing.assert_frame_equal(_table(here), _table(there))
+
+
+def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp):
+    """Two-node local cluster (1 CPU each, one actor per node); the second node is removed
+    after the first chunk arrives. The campaign completes with the in-process table."""
+    from ray.cluster_utils import Cluster
+
+    spec, single = reference
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            "temp_dir": os.path.join(short_tmp, "c")})
+    try:
+        node = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        executor = RayExecutor(address=cluster.address, workers=2, cpus_per_worker=1, prefetch=1, max_restarts=1)
+        cmpn = spec.build()
+        rows, removed = [], False
+        for chunk in cmpn.iter_chunks("parallel", 2, progress=False, executor=executor):
+            rows.extend(chunk.rows)
+            if not removed:
+                cluster.remove_node(node)
+                removed = True
+        assert removed and executor.last_run["retries"] >= 1
+        table = pd.DataFrame(rows).sort_values("round_id").reset_index(drop=True)
+        table = table[[c for c in table if c not in COLS_IGNORED]]
+        pd.testing.assert_frame_equal(table, _table(single), check_dtype=False)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
