@@ -148,7 +148,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, Any], CampaignSpec]:
     config = load_config(path, DEFAULTS, overrides)
     if config["campaign"].get("network") is None:
-        raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
+        raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}}, {{path: FILE}} or {{factory: pkg.module:build, weights: FILE}})")
     spec = CampaignSpec.from_dict(config["campaign"])
     spec.check_runnable()  # a campaign without faults is refused before any run is created
     return config, spec

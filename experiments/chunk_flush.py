@@ -214,7 +214,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
     data = spec.data
     params = {
         "campaign": spec.name, "network": network_label(spec.network),
-        "network.architecture": str(getattr(cmpn.net, "architecture", "?")),
+        "network.architecture": str(getattr(cmpn.net, "architecture", None) or type(cmpn.net).__name__),
         "network.sha256": network_digest(spec.network), "config_hash": chash,
         "dataset": _dataset_label(data), "dataset.samples": cmpn.num_samples,
         **fault_params(rounds),
@@ -233,19 +233,26 @@ RESULT_HEADING = "**Result:**"
 
 
 def campaign_description(spec: CampaignSpec, cmpn: Any, summary: Mapping[str, Any] | None = None) -> str:
-    """The run description (``mlflow.note.content``, Markdown): what was injected where and
-    when, on which network and data, and (when finished) the headline result."""
-    lines = [f"**{spec.name}**: fault-injection campaign of {len(cmpn.rounds)} rounds "
-             f"on {cmpn.num_samples} samples of {_dataset_label(spec.data)}.", ""]
+    """The run description (``mlflow.note.content``, Markdown) of a spec's campaign: what was
+    injected where and when, on which network and data, and (when finished) the headline result."""
+    opts = spec.options
+    return describe_campaign(spec.name, cmpn, _dataset_label(spec.data), network_label(spec.network),
+                             opts["quantization"], opts["engine"], opts["seed"], summary)
+
+
+def describe_campaign(name: str, cmpn: Any, dataset: str, network: str, quantization: Any, engine: str, seed: Any,
+                      summary: Mapping[str, Any] | None = None) -> str:
+    """A campaign's run description from its parts (see :func:`campaign_description`)."""
+    lines = [f"**{name}**: fault-injection campaign of {len(cmpn.rounds)} rounds "
+             f"on {cmpn.num_samples} samples of {dataset}.", ""]
     for g in _fault_groups(cmpn.rounds):
         sites = sorted(g["sites"])
         per = f"{sites[0]}" if len(sites) == 1 else f"{sites[0]}-{sites[-1]}"
         target = g["target"] if g["target"] in ("neuron", "synapse") else "neuron"
         lines.append(f"- {describe_model(g['model'])} in {', '.join(g['layers'])}: {len(g['rounds'])} rounds, "
                      f"{per} {target}{'' if per == '1' else 's'} per fault; {describe_timing(g['timing'])}")
-    lines += ["", f"Network {network_label(spec.network)}; quantization: "
-                  f"{describe_quantization(spec.options['quantization'])}; engine {spec.options['engine']}, "
-                  f"seed {spec.options['seed']}."]
+    lines += ["", f"Network {network}; quantization: {describe_quantization(quantization)}; engine {engine}, "
+                  f"seed {seed}."]
     text = "\n".join(lines)
     return with_result(text, summary) if summary else text
 
@@ -300,6 +307,10 @@ def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any],
     model_dir = root / "golden" / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     net = spec.network
+    if "factory" in net:  # the user's own network: its weights file (the factory is the network.factory param)
+        if net.get("weights"):
+            shutil.copyfile(net["weights"], model_dir / Path(net["weights"]).name)
+        return
     src = pretrained_path(net["pretrained"]) if "pretrained" in net else Path(net["path"])
     for path in (src, src.with_suffix(".yaml"), src.with_suffix(".md"), src.with_suffix(".json")):
         if path.is_file():

@@ -58,9 +58,11 @@ ENGINES = ("naive", "parallel", "sequential")
 NETWORK_KEYS: dict[str, str] = {
     "pretrained": "name of a shipped pretrained model (spikefi.zoo)",
     "path": "a network file (plain-data checkpoint)",
+    "factory": "your own network: a callable 'pkg.module:build' returning it (spikefi.campaign.factory)",
+    "weights": "with factory: a state_dict file loaded into the built network",
 }
 #: the keys of :data:`NETWORK_KEYS` that name where the network comes from (exactly one is given)
-NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path")
+NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path", "factory")
 
 
 def _check_keys(section: str, value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str]) -> None:
@@ -100,6 +102,13 @@ def check_network_section(network: Any, where: str = "network") -> dict[str, Any
         check_plain_name(network["pretrained"], f"{where}.pretrained")
     if "path" in network and (not isinstance(network["path"], str) or not network["path"].strip()):
         raise ConfigError(f"{where}.path must be a file path, got {network['path']!r}")
+    if "factory" in network and (not isinstance(network["factory"], str) or not network["factory"].strip()):
+        raise ConfigError(f"{where}.factory must name a callable ('pkg.module:build'), got {network['factory']!r}")
+    if "weights" in network:
+        if "factory" not in network:
+            raise ConfigError(f"{where}.weights goes with {where}.factory (a state_dict for the network it builds)")
+        if network["weights"] is not None and (not isinstance(network["weights"], str) or not network["weights"].strip()):
+            raise ConfigError(f"{where}.weights must be a file path, got {network['weights']!r}")
     return dict(network)
 
 
@@ -311,14 +320,21 @@ def load_data(data: Mapping[str, Any]) -> Any:
     return test if data.get("split", "test") == "test" else train
 
 
-def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None) -> tuple[Any, float | None]:
+def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None,
+                      allow_import: bool = True) -> tuple[Any, float | None]:
     """``(network, expected golden accuracy or None)`` for a spec's ``network`` section.
 
     The expected accuracy comes from the model card of a shipped pretrained model when
-    the data is the model card's test split (all of it).
+    the data is the model card's test split (all of it). A ``factory`` network is built by
+    :func:`spikefi.campaign.factory.build_factory_network`; ``allow_import=False`` (specs read
+    back from stored results) refuses a factory named by dotted path.
     """
     from ..zoo import load_network, load_pretrained, model_card
 
+    if "factory" in network:
+        from .factory import build_factory_network
+
+        return build_factory_network(network, allow_import), None
     if "pretrained" in network:
         net, _, _ = load_pretrained(network["pretrained"])
         expected = None
