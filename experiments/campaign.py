@@ -26,12 +26,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
 from spikefi.errors import ConfigError, SpikeFIError
+from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
 from .config import DEFAULT_EXPERIMENT, bundled_config, load_config
+from .signals import Terminated, install_signal_handlers
+
+if TYPE_CHECKING:
+    from spikefi.campaign.spec import CampaignSpec
 
 DEFAULTS: dict[str, Any] = {
     "campaign": {"name": "campaign", "network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS),
@@ -146,6 +150,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, Any], CampaignSpec]:
+    from spikefi.campaign.spec import CampaignSpec
+
     config = load_config(path, DEFAULTS, overrides)
     if config["campaign"].get("network") is None:
         raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}}, {{path: FILE}} or {{factory: pkg.module:build, weights: FILE}})")
@@ -214,12 +220,12 @@ def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupt
     """Runs an entry point's ``body`` and turns its errors into exit codes: 2 bad input or a
     failed run (3 when the tracking server failed mid-run), 143 SIGTERM, 130 interrupted.
     Bad input and failures also mark the ``mlflow run`` launcher run FAILED with the reason."""
-    from .campaign_run import Terminated, exit_code_for
-
     launch = Launch()
     try:
         return int(body(launch) or 0)
     except (SpikeFIError, OSError) as exc:
+        from .run_lookup import exit_code_for
+
         print(f"error: {exc}", file=sys.stderr)
         fail_launcher(launch.client, launch.launcher, f"{type(exc).__name__}: {exc}")
         return exit_code_for(exc)
@@ -234,16 +240,22 @@ def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupt
         raise
 
 
-def build_parser(prog: str, description: str | None, default_config: str) -> argparse.ArgumentParser:
+def build_parser(prog: str, description: str | None, default_config: str, section: str = "campaign.data",
+                 resumable: bool = True) -> argparse.ArgumentParser:
+    """The options the campaign, sweep and search entry points share. ``section`` is the config
+    section of the ``--set`` example (``sweep.base.data``, ``search.data``); ``resumable`` adds
+    ``--resume`` and ``--stale-after`` (entry points whose runs resume)."""
     ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=None, help=f"yaml config file or bundled name (default: {default_config})")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set campaign.data.max_samples=32")
-    ap.add_argument("--overrides", default="", help="several KEY=VALUE overrides in one string (MLproject parameter)")
-    ap.add_argument("--resume", default="auto", help="RUN_ID, 'auto' (default: continue the unfinished run with the "
-                                                      "same config hash) or 'never'")
-    ap.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
-                    help="a RUNNING run of another machine without heartbeat for this long counts as dead")
+                    help=f"override a config value, e.g. --set {section}.max_samples=32 (repeatable)")
+    ap.add_argument("--overrides", default="", help="several KEY=VALUE overrides in one string (the MLproject "
+                                                    "parameter `overrides`)")
+    if resumable:
+        ap.add_argument("--resume", default="auto", help="RUN_ID, 'auto' (default: continue the unfinished run with "
+                                                          "the same config hash) or 'never'")
+        ap.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
+                        help="a RUNNING run of another machine without heartbeat for this long counts as dead")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap
 
@@ -267,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", default="", metavar="PARENT_RUN_ID", help="merge the finished shards of this parent")
     ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
     add_executor_options(ap)
-    from .campaign_run import install_signal_handlers
-
     install_signal_handlers()
 
     def body(launch: Launch) -> int:

@@ -1,12 +1,15 @@
 """The ``spikefi`` console command: ``spikefi <entry point> [args]``.
 
-Entry points are the same as ``python -m experiments.<name>`` and the MLproject's.
+Entry points are the same as ``python -m experiments.<name>`` and the MLproject's;
+``spikefi --help`` lists them (without importing any of them: it answers at once).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+__all__ = ["ENTRY_POINTS", "SUMMARIES", "main", "usage"]
 
 ENTRY_POINTS = {
     "main": "experiments.main",
@@ -18,6 +21,28 @@ ENTRY_POINTS = {
     "testgen": "experiments.testgen",
     "report": "experiments.report",
 }
+#: one line per entry point for ``spikefi --help``
+SUMMARIES = {
+    "main": "the demo: train the digits CNN, golden run, campaigns, search, test program, report",
+    "train": "train a zoo network (digits_cnn, ...) and write its model card",
+    "golden": "evaluate a saved network without faults (accuracy, firing rates, predictions)",
+    "campaign": "one fault-injection campaign as one resumable MLflow run (or one shard of it)",
+    "sweep": "several campaigns over a shared base: one MLflow run each, under a sweep run",
+    "search": "worst-case fault search with Optuna (which k faults hurt most)",
+    "testgen": "a compact test program (inputs + expected outputs) that detects given faults",
+    "report": "reliability report (HTML + Markdown) from tracked campaign runs or result folders",
+}
+
+
+def usage() -> str:
+    """The text ``spikefi --help`` prints."""
+    width = max(map(len, ENTRY_POINTS))
+    lines = [f"usage: spikefi {{{','.join(ENTRY_POINTS)}}} [options]", "",
+             "Reliability analysis of spiking neural networks. Entry points (also `python -m experiments.<name>` "
+             "and `mlflow run . -e <name>`):", ""]
+    lines += [f"  {name:<{width}}  {SUMMARIES[name]}" for name in ENTRY_POINTS]
+    lines += ["", "Run `spikefi <entry point> --help` for its options; docs/mlflow.md describes them."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"spikefi: unknown entry point {argv[0]!r}; choose one of: {known}", file=sys.stderr)
             return 2
-        print(f"usage: spikefi {{{known}}} [options]\n\nRun `spikefi <entry point> --help` for its options.")
+        print(usage())
         return 0
     module = importlib.import_module(ENTRY_POINTS[argv[0]])
     return int(module.main(argv[1:]) or 0)

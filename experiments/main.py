@@ -290,8 +290,9 @@ def print_summary(produced: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.main", description=__doc__)
     ap.add_argument("--config", default=None, help="yaml config (default: experiments/configs/demo.yaml)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set search.enabled=false (repeatable)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     try:
         config = load_config(args.config or bundled_config("demo.yaml"), DEFAULTS, args.overrides)

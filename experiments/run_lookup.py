@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +25,7 @@ from spikefi.campaign import CampaignSpec
 from spikefi.errors import ConfigError, SpikeFIError
 
 from .config import config_hash
+from .signals import Terminated, install_signal_handlers  # noqa: F401 - re-exported (campaign_run, tracked_campaign)
 from .tracking import process_identity, process_state
 
 KIND_CAMPAIGN = "campaign"
@@ -39,23 +40,17 @@ DEFAULT_STALE_AFTER_S = 1800.0
 T = "spikefi."
 
 
-class Terminated(BaseException):
-    """SIGTERM (e.g. a Kubernetes pod eviction) while a run is in progress."""
-
-
 class TrackingLostError(SpikeFIError, ConnectionError):
     """The tracking server failed mid-campaign; results are complete in the local folder."""
 
 
-def install_signal_handlers() -> None:
-    def on_term(signum: int, frame: Any) -> None:
-        raise Terminated(f"terminated by signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
-
 
 def say(message: str) -> None:
-    print(f"[spikefi] {message}", flush=True)
+    """A progress line on stdout, written through tqdm so that it never cuts a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"[spikefi] {message}", file=sys.stdout)
+    sys.stdout.flush()
 
 
 # -- hashing --------------------------------------------------------------------------------

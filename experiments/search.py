@@ -46,9 +46,9 @@ from typing import Any
 
 import yaml
 
-from spikefi.campaign.spec import DEFAULT_DATA, check_network_section, load_data, load_spec_network
 from spikefi.errors import ConfigError
 from spikefi.names import check_plain_name
+from spikefi.spec_defaults import DEFAULT_DATA  # plain data: --help imports neither torch nor mlflow
 
 from .campaign import (
     Launch,
@@ -85,6 +85,8 @@ TOP = 10
 
 
 def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
+    from spikefi.campaign.spec import check_network_section
+
     config = load_config(path, DEFAULTS, overrides)
     s = config["search"]
     if s.get("network") is None:
@@ -134,6 +136,7 @@ class SearchJob:
     def __init__(self, config: dict[str, Any], worker: int = 0) -> None:
         import torch
 
+        from spikefi.campaign.spec import load_data, load_spec_network
         from spikefi.search import FaultSetEvaluator, FaultSpace
         from spikefi.search.study import OBJECTIVES, create_study, make_pruner, make_sampler, open_storage
 
@@ -409,7 +412,8 @@ def _log_parent_end(client: Any, run_id: str, job: SearchJob, summary: dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = build_parser("python -m experiments.search", __doc__, "search_worst_faults.yaml")
+    ap = build_parser("python -m experiments.search", __doc__, "search_worst_faults.yaml", section="search.data",
+                      resumable=False)
     ap.add_argument("--worker", type=int, default=0, help="worker index (offsets the sampler seed)")
     ap.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow (local files and the study only)")
     ap.add_argument("--fail-running", action="store_true",

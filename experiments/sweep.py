@@ -22,13 +22,12 @@ import copy
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
-from spikefi.campaign.spec import DEFAULT_DATA, DEFAULT_OPTIONS, CampaignSpec
 from spikefi.errors import ConfigError
+from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
 from .campaign import (
     Launch,
@@ -40,7 +39,9 @@ from .campaign import (
     split_overrides,
 )
 from .config import DEFAULT_EXPERIMENT, config_hash, load_config, merge_checked
-from .tracking import where_line
+
+if TYPE_CHECKING:
+    from spikefi.campaign.spec import CampaignSpec
 
 DEFAULTS: dict[str, Any] = {
     "sweep": {
@@ -60,6 +61,8 @@ OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--n
 
 def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
     """The sweep's campaigns, each merged over ``base`` and validated before anything runs."""
+    from spikefi.campaign.spec import CampaignSpec
+
     entries = sweep.get("campaigns")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("sweep.campaigns must be a non-empty list of campaigns")
@@ -103,6 +106,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
     The sweep run is top-level (nested under ``parent_run_id`` only when given) and its
     campaign runs are its children, so campaigns sit at most two levels deep in the MLflow UI
     (``extra_tags`` relate it to other runs without nesting, e.g. ``spikefi.demo_run``)."""
+    import pandas as pd
     from mlflow.entities import Param, RunStatus, RunTag
 
     from . import artifacts as art
@@ -198,13 +202,18 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .campaign_run import install_signal_handlers, mark_stale_runs, say
+    from .signals import install_signal_handlers
 
-    ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml")
+    ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml", section="sweep.base.data")
     install_signal_handlers()
 
     def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
+        import pandas as pd
+
+        from .campaign_run import mark_stale_runs, say
+        from .tracking import where_line
+
         path = resolve_config_path(args.config, "sweep_neuron_faults.yaml")
         config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
         if args.stale_after is not None:

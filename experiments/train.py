@@ -10,18 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Any
 
 from spikefi.errors import SpikeFIError
-from spikefi.snn.loss import loss as spike_loss
-from spikefi.training import EpochRecord, evaluate, train
-from spikefi.zoo import build, save_network
 
 from .config import DEFAULT_EXPERIMENT, bundled_config, config_hash, load_config
-from .datasets import load_dataset
+
+if TYPE_CHECKING:  # torch is imported when training (``--help`` stays fast)
+    from spikefi.training import EpochRecord
 
 DEFAULTS: dict[str, Any] = {
     "architecture": "digits_cnn",
@@ -57,6 +53,15 @@ def write_model_card(path: Path, config: dict[str, Any], result: dict[str, Any])
 
 def run_training(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Trains as configured; returns a summary (paths, accuracies, run id)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from spikefi.snn.loss import loss as spike_loss
+    from spikefi.training import evaluate, train
+    from spikefi.zoo import build, save_network
+
+    from .datasets import load_dataset
+
     tcfg = config["training"]
     device = torch.device(config["device"])
     train_set, test_set, description = load_dataset(config["dataset"])

@@ -1,7 +1,9 @@
 """spikefi: reliability analysis of spiking neural networks.
 
 The package core (``spikefi.snn``, ``spikefi.zoo``, ``spikefi.data``) imports neither
-MLflow nor Optuna, so it runs on machines that have only PyTorch and NumPy.
+MLflow nor Optuna, so it runs on machines that have only PyTorch and NumPy. Those
+subpackages are loaded on first use too: ``import spikefi`` (or ``spikefi.errors``) imports
+no PyTorch, so command-line ``--help`` stays fast.
 
 SpikeFI 1.3's top-level names (``spikefi.Campaign``, ``CampaignData``,
 ``CampaignOptimization``, ``ff``, ``fm``, ``visual``, ``utils``) are loaded on first use,
@@ -13,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import data, errors, snn, zoo
+from . import errors
 from .errors import SpikeFIError
 
 __version__ = "0.1.0"
@@ -36,6 +38,9 @@ __all__ = [
 
 #: SpikeFI 1.3 names: attribute -> (module, name in it or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "data": ("spikefi.data", None),
+    "snn": ("spikefi.snn", None),
+    "zoo": ("spikefi.zoo", None),
     "Campaign": ("spikefi.core", "Campaign"),
     "CampaignData": ("spikefi.core", "CampaignData"),
     "CampaignOptimization": ("spikefi.core", "CampaignOptimization"),

@@ -50,6 +50,7 @@ from .engine import (
 )
 from .executors import Executor, InProcessExecutor, RunOptions, get_executor
 from .network import NetworkMap
+from .progress import WorkProgress
 
 __all__ = ["Campaign", "Round"]
 
@@ -571,51 +572,29 @@ class Campaign:
             return
         eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
         self.golden()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo) * self.num_samples, unit="f·s", unit_scale=True, desc=f"campaign ({eng.name})",
-                       mininterval=0.5)
+        # weighted by each round's work (late start: early layers cost more), so it does not stall near the end
+        bar = WorkProgress(self.netmap, todo, self.num_samples, f"campaign ({eng.name})", enabled=progress)
         t0 = time.perf_counter()
-
-        def on_progress(n_rounds: int, n_samples: int) -> None:
-            if bar is not None:
-                bar.update(n_rounds * n_samples)
-
         try:
             with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
-                done = 0
-                for chunk in eng.run(self, todo, chunk_size, on_progress):
-                    done += len(chunk.round_ids)
-                    if bar is not None:
-                        bar.set_postfix(rounds=f"{done}/{len(todo)}", refresh=False)
+                for chunk in eng.run(self, todo, chunk_size, bar.advance):
+                    bar.chunk_done(chunk.round_ids)
                     yield chunk
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         self.last_run_seconds = time.perf_counter() - t0
 
     def _iter_executor(self, exe: Executor, todo: list[Round], options: RunOptions,
                        progress: bool) -> Iterator[ChunkResult]:
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo) * self.num_samples, unit="f·s", unit_scale=True,
-                       desc=f"campaign ({options.engine}, {exe.name})", mininterval=0.5)
+        bar = WorkProgress(self.netmap, todo, self.num_samples, f"campaign ({options.engine}, {exe.name})",
+                           enabled=progress)
         t0 = time.perf_counter()
-        done = 0
         try:
             for chunk in exe.run(self, todo, options):
-                done += len(chunk.round_ids)
-                if bar is not None:
-                    bar.update(len(chunk.round_ids) * self.num_samples)
-                    bar.set_postfix(rounds=f"{done}/{len(todo)}", refresh=False)
+                bar.chunk_done(chunk.round_ids)
                 yield chunk
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         golden = getattr(exe, "golden_summary", None)
         if golden is not None:
             self.adopt_golden_summary(golden)

@@ -31,23 +31,11 @@ from ..faults.models import FaultModel, model_from_spec
 from ..faults.sites import Fault
 from ..faults.timing import timing_from_spec
 from ..names import check_plain_name
+from ..spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS
 
 __all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "NETWORK_KEYS", "ENGINES", "check_network_section", "check_options",
            "check_data_lists", "load_data", "load_splits", "load_spec_network"]
 
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "seed": 0,
-    "batch_size": 64,
-    "engine": "sequential",
-    "chunk_size": 64,
-    "early_stop_tolerance": 0.0,
-    "quantization": None,
-    "device": "cpu",
-    "dtype": "float32",
-    "check_model_card": True,
-}
-DEFAULT_DATA: dict[str, Any] = {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None,
-                                "split": "test", "max_samples": None, "train_list": None, "test_list": None}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: campaign engines by name
 ENGINES = ("naive", "parallel", "sequential")
