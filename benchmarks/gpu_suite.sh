@@ -3,7 +3,8 @@
 # engine parity with SLAYER on CUDA, the fused-kernel tests, the engines on CUDA against
 # the hook path, golden inference speed,
 # the campaign throughput workloads of ../shared/spikefi_baseline and, where two or more
-# GPUs are visible, one campaign sharded over two of them (run_on_devices).
+# GPUs are visible, one campaign sharded over two of them (run_on_devices), and workloads a/b/b'/c
+# on the 100 real N-MNIST test recordings where SPIKEFI_NMNIST_DIR (or SHARED/nmnist_small) has them.
 # Usage: SPIKEFI_REFERENCE_DIR=... SPIKEFI_SHARED_DIR=... bash benchmarks/gpu_suite.sh [OUTDIR]
 set -uo pipefail
 out="${1:-outputs/gpu_suite}"
@@ -15,4 +16,9 @@ python3 benchmarks/golden_inference.py 2>&1 | tee "$out/golden.log"
 python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --repeats 5 --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log"
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   python3 benchmarks/campaign_throughput.py --suite multi --devices cuda:0,cuda:1 --json "$out/multi.json" 2>&1 | tee "$out/multi.log"
+fi
+# the same workloads on the 100 real N-MNIST test recordings, where they are (SPIKEFI_NMNIST_DIR)
+nmnist_dir="${SPIKEFI_NMNIST_DIR:-${SPIKEFI_SHARED_DIR:-../shared}/nmnist_small}"
+if [ -f "$nmnist_dir/test100.txt" ]; then
+  python3 benchmarks/nmnist_real_throughput.py --root "$nmnist_dir" --repeats 5 --json "$out/nmnist_real.json" 2>&1 | tee "$out/nmnist_real.log"
 fi

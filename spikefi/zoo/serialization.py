@@ -97,7 +97,8 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
 
 def pretrained_path(name: str) -> Path:
-    """Path of a shipped pretrained model (``digits_cnn``); ``name`` is a plain name, never a path."""
+    """Path of a shipped pretrained model (``digits_cnn``, ``nmnist_cnn``, ``nmnist_mlp``); ``name`` is a plain
+    name, never a path."""
     from ..names import check_plain_name
 
     check_plain_name(name, "pretrained model name")
@@ -115,5 +116,10 @@ def model_card(name: str) -> dict[str, Any]:
 
 
 def load_pretrained(name: str = "digits_cnn", map_location: str | torch.device = "cpu") -> tuple[SpikingNetwork, params, dict[str, Any]]:
-    """Loads a shipped pretrained model: ``(network, params, metadata)``."""
+    """Loads a shipped pretrained model: ``(network, params, metadata)``.
+
+    ``digits_cnn`` (bundled spiking digits), ``nmnist_cnn`` and ``nmnist_mlp`` (SpikeFI's
+    N-MNIST architectures, our own weights trained on 1,000 real N-MNIST recordings); each
+    has a model card ``<name>.md`` and its measured facts ``<name>.json`` (:func:`model_card`).
+    """
     return load_network(pretrained_path(name), map_location=map_location)
