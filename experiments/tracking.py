@@ -24,7 +24,7 @@ from .config import DEFAULT_EXPERIMENT
 
 __all__ = [
     "DEFAULT_TRACKING_URI", "DEFAULT_EXPERIMENT", "EXPERIMENT_KIND_TAG", "EXPERIMENT_KIND", "ensure_experiment",
-    "mark_experiment_kind", "TrackingUnavailableError", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
+    "mark_experiment_kind", "TrackingUnavailableError", "BrokenStoreError", "prepare_store", "setup_tracking", "resolve_tracking_uri", "probe_tracking",
     "common_tags", "git_commit", "process_identity", "process_state", "where_line",
 ]
 
@@ -42,13 +42,71 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+class BrokenStoreError(SpikeFIError, RuntimeError):
+    """A local sqlite tracking store that cannot be used as it is (half-created, other schema)."""
+
+
+def _create_sqlite_store(tmp: Path) -> None:
+    """A complete, empty MLflow sqlite store (tables, migrations, Default experiment) in ``tmp``,
+    with the artifact root MLflow itself would give it."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    root = os.environ.get("_MLFLOW_SERVER_ARTIFACT_ROOT") or DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    tmp_uri = f"sqlite:///{tmp}"
+    store = SqlAlchemyStore(tmp_uri, root)
+    store.engine.dispose()
+    SqlAlchemyStore._engine_map.pop(tmp_uri, None)
+
+
+def prepare_store(uri: str) -> None:
+    """Makes first use of a local sqlite store safe and refuses a broken one.
+
+    A missing store is created completely under an inter-process lock in a temporary file,
+    then renamed into place (:func:`spikefi.sqlite_store.create_once`): processes starting
+    together on a new folder, or one killed while creating the store, leave either no store
+    or a complete one. An existing store whose schema version is not this MLflow's is a
+    one-line :class:`BrokenStoreError` naming the repair. Other URIs are left alone.
+    """
+    from spikefi.sqlite_store import create_once, schema_state, sqlite_file
+
+    path = sqlite_file(uri)
+    if path is None:
+        return
+    create_once(path, _create_sqlite_store)
+    try:
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        head = _get_latest_schema_revision()
+    except Exception:  # noqa: BLE001 - another MLflow layout: MLflow's own checks apply
+        return
+    try:
+        version, runs, _ = schema_state(path, "alembic_version", "runs")
+    except Exception as exc:  # noqa: BLE001 - not a database at all
+        raise BrokenStoreError(f"the MLflow store {path} is not a readable sqlite database ({exc}); move it aside "
+                               f"(mv {path} {path}.broken) and run again") from None
+    if version == head:
+        return
+    if not runs:
+        raise BrokenStoreError(
+            f"the MLflow store {path} was left half-created (schema version {version or 'none'}, this MLflow needs "
+            f"{head}), most likely by a process killed while creating it; it holds no runs: delete it (rm {path}) "
+            "and run again")
+    raise BrokenStoreError(
+        f"the MLflow store {path} holds {runs} run(s) at schema version {version or 'none'}, this MLflow needs "
+        f"{head}: back it up, then run `mlflow db upgrade sqlite:///{path}` (if that fails, keep the backup and "
+        "use a new store: MLFLOW_TRACKING_URI=sqlite:///other.db)")
+
+
 def probe_tracking(uri: str, timeout: float = 5.0) -> None:
-    """Raises :class:`TrackingUnavailableError` when an http(s) tracking server does not answer.
+    """Raises :class:`TrackingUnavailableError` when an http(s) tracking server does not answer,
+    and prepares a local sqlite store (:func:`prepare_store`: safe first use, broken stores refused).
 
     Any HTTP answer (even an error status) counts as reachable; only a refused or timed-out
-    connection does not. Local stores (sqlite, file) are always reachable.
+    connection does not.
     """
     if not uri.startswith(("http://", "https://")):
+        prepare_store(uri)
         return
     import requests
 

@@ -185,10 +185,37 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path = Path(url[len("sqlite:///"):])
         if str(path) != ":memory:" and not path.parent.is_dir():
             raise ConfigError(f"cannot open storage {url!r}: folder {str(path.parent)!r} does not exist")
+        _prepare_sqlite(url)
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL ...
         raise ConfigError(f"cannot open storage {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def _create_sqlite_study_db(tmp: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
+    storage.engine.dispose()
+
+
+def _prepare_sqlite(url: str) -> None:
+    """Safe first use of a sqlite study database: created completely under an inter-process
+    lock in a temporary file, then renamed into place (workers starting together on a new
+    study, or one killed while creating it, leave no partial database); a database an earlier
+    creation left half-done is a one-line error with the repair."""
+    from ..sqlite_store import create_once, schema_state, sqlite_file
+
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        create_once(path, _create_sqlite_study_db)
+        version, studies, tables = schema_state(path, "alembic_version", "studies")
+    except Exception as exc:  # noqa: BLE001 - locking or reading failed: say why
+        raise ConfigError(f"cannot open storage {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if version is None and tables:
+        held = "holds no studies: delete it" if not studies else f"holds {studies} studies: back it up, move it aside"
+        raise ConfigError(f"the Optuna storage {str(path)!r} was left half-created (no schema version recorded), most "
+                          f"likely by a process killed while creating it; it {held} (rm {path}) and run again")
 
 
 def create_study(storage: str | optuna.storages.BaseStorage | None, name: str, objective: str,
@@ -366,9 +393,10 @@ def run_search(
     while done < n_trials:
         if timeout is not None and time.perf_counter() - t_start > timeout:
             break
-        trials = [study.ask() for _ in range(min(batch, n_trials - done))]
-        for t in trials:
-            t.set_user_attr(WORKER_ATTR, worker)
+        trials = []
+        for _ in range(min(batch, n_trials - done)):
+            trials.append(study.ask())
+            trials[-1].set_user_attr(WORKER_ATTR, worker)  # at once: a kill leaves no RUNNING trial without its worker
         done += len(trials)
         told: set[int] = set()
         try:
