@@ -95,9 +95,6 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     missing, or when ``merger_run_id`` (a shard that just finished) is not the shard that
     finished last — so of several shards finishing at once exactly one merges."""
     track = track or (lambda what, fn: fn())
-    parent = client.get_run(parent_run_id)
-    count = int(parent.data.tags[T + "shards"])
-    parent_run_id = _converge_parents(client, parent)
     try:
         parent = client.get_run(parent_run_id)
     except MlflowException:
@@ -105,6 +102,9 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     if parent.data.tags.get(T + "kind") != KIND_SHARDED or not parent.data.tags.get(T + "shards", "").isdigit():
         raise ConfigError(f"--merge {parent_run_id}: that run is a {parent.data.tags.get(T + 'kind') or 'non-spikefi'} "
                           "run, not the parent of a sharded campaign")
+    count = int(parent.data.tags[T + "shards"])
+    parent_run_id = _converge_parents(client, parent)
+    parent = client.get_run(parent_run_id)
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' "
                                   f"and tags.`{T}kind` = '{KIND_SHARD}'", max_results=1000)
     finished: dict[int, Any] = {}
