@@ -252,8 +252,18 @@ def resolve_fault(
         info.shape_for(target)  # raises for non-injectable layers
         return info
 
+    # per layer: the positions drawn so far plus the caller's; kept up to date as sites are
+    # added (rebuilding the union for every site made faults with many sites quadratic)
+    seen: dict[str, set[tuple[int, ...]]] = {}
+
     def taken_in(name: str) -> set[tuple[int, ...]]:
-        return set(by_layer.get(name, [])) | set((taken or {}).get(name, set()))
+        if name not in seen:
+            seen[name] = set(by_layer.get(name, [])) | set((taken or {}).get(name, set()))
+        return seen[name]
+
+    def add(name: str, positions: list[tuple[int, ...]]) -> None:
+        by_layer.setdefault(name, []).extend(positions)
+        taken_in(name).update(positions)
 
     for site in fault.sites:
         if site.layer is not None:
@@ -265,7 +275,7 @@ def resolve_fault(
                 k = max(1, int(round(fault.density * free)))
             else:
                 k = fault.count or 1
-            by_layer.setdefault(site.layer, []).extend(_draw_positions(pos, shape, k, rng, taken_in(site.layer)))
+            add(site.layer, _draw_positions(pos, shape, k, rng, taken_in(site.layer)))
         else:
             candidates = eligible_layers(layers, target)
             if not candidates:
@@ -280,9 +290,7 @@ def resolve_fault(
                 info = candidates[idx]
                 n = int((picks == idx).sum())
                 shape = info.shape_for(target)
-                by_layer.setdefault(info.name, []).extend(
-                    _draw_positions((None,) * len(shape), shape, n, rng, taken_in(info.name))
-                )
+                add(info.name, _draw_positions((None,) * len(shape), shape, n, rng, taken_in(info.name)))
     order = {name: info.index for name, info in layers.items()}
     return [
         ResolvedFault(model, name, tuple(positions), fault.timing)
