@@ -439,8 +439,8 @@ def main() -> None:
                     help="gpu suite: runs of the sequential and parallel modes (the median run is reported)")
     args = ap.parse_args()
     PROFILE["dir"] = args.profile
-    dev = torch.device(args.device if args.suite == "gpu" else args.devices.split(",")[0] if args.suite == "multi"
-                       else "cpu")
+    dev = torch.device(args.device if args.suite in ("gpu", "scaling") and not (args.suite == "scaling" and args.quick)
+                       else args.devices.split(",")[0] if args.suite == "multi" else "cpu")
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# campaign throughput, suite {args.suite}{' (quick)' if args.quick else ''}: {name}, torch {torch.__version__}")
     from scaling import scaling_suite

@@ -142,6 +142,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     failed = False
     for name, make in workloads.items():
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: in-process run ...", flush=True)
         try:
             ref = _in_process(lambda make=make: make(device), device, chunk)
         except FileNotFoundError as exc:
@@ -158,6 +159,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"Ray {count} GPUs: skipped (this host has {n_gpus})")
                 continue
             label = f"Ray {count} {'GPU' if gpu else 'CPU worker'}{'s' if count > 1 else ''}"
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: {label} ...", flush=True)
             executor = RayExecutor(workers=count, gpus_per_worker=1.0 if gpu else 0.0, cpus_per_worker=1)
             res = _on_ray(lambda make=make: make(torch.device("cpu")), executor, chunk)
             same = _same(res["table"], ref["table"])
