@@ -103,6 +103,13 @@ def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     if s.get("pruner") is not None and not isinstance(s["pruner"], dict):
         raise ConfigError(f"search.pruner must be a mapping or null, got {s['pruner']!r}")
     _check_search_options(s["options"])
+    seed = s["sampler"].get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"search.sampler.seed must be null or an int >= 0, got {seed!r}")
+    first = (s["pruner"] or {}).get("first_stage")
+    if (s["pruner"] or {}).get("name", "none") not in (None, "none") and first is not None and (
+            isinstance(first, bool) or not isinstance(first, (int, float)) or not 0 < first < 1):
+        raise ConfigError(f"search.pruner.first_stage must be a fraction in (0, 1) or null, got {first!r}")
     if not isinstance(s.get("space"), dict):
         raise ConfigError(f"{str(path)!r}: search.space is required (k, layers, models, timing)")
     for key in ("trials", "batch"):

@@ -69,6 +69,8 @@ def test_merge_of_an_unknown_run_is_a_one_line_error(store, small_config, capsys
     ("search.study.name=a/b", "search.study.name must be a plain name"),
     ("search.options.chunk_size=0", "search.options.chunk_size must be an int >= 1, got 0"),
     ("search.options.engine=fast", "unknown engine 'fast'"),
+    ("search.sampler.seed=abc", "search.sampler.seed must be null or an int >= 0, got 'abc'"),
+    ("search.pruner.first_stage=abc", "search.pruner.first_stage must be a fraction in (0, 1) or null"),
 ])
 def test_search_config_errors_exit_2_before_anything(store, tmp_path, capsys, override, message):
     cfg = _write(tmp_path / "search.yaml", "search", SEARCH, tmp_path / "out")
