@@ -44,12 +44,18 @@ def test_core_imports_no_mlflow_or_optuna():
     assert out.stdout.strip() == "False"
 
 
-def test_slayer_dropin_names_import_no_plotting_or_tracking_libs():
+def test_dropin_names_import_no_plotting_or_tracking_libs():
+    """``import spikefi`` loads no plotting/tracking library; neither do the slayerPytorch
+    drop-in names nor SpikeFI 1.3's lazy top-level names (spikefi.Campaign, ff, fm, utils)."""
+    heavy = "sorted(m for m in ('matplotlib', 'mlflow', 'optuna', 'ray') if m in sys.modules)"
     code = (
-        "import sys, spikefi.snn as snn; "
+        f"import sys, spikefi; print({heavy}, 'spikefi.core' in sys.modules); "
+        "import spikefi.snn as snn; "
         "snn.io.event; snn.io.read2Dspikes; snn.utils.stats; snn.utils.optim.Nadam; snn.quantize; "
         "snn.predict.getClass; snn.learningStats; "
-        "print(sorted(m for m in ('matplotlib', 'mlflow', 'optuna', 'ray') if m in sys.modules))"
+        "spikefi.Campaign; spikefi.CampaignData; spikefi.CampaignOptimization; spikefi.ff.Fault; "
+        "spikefi.fm.DeadNeuron; spikefi.utils.io.make_res_filepath; spikefi.utils.quantization.qargs_from_tensor; "
+        f"print({heavy})"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.splitlines() == ["[] False", "[]"]
