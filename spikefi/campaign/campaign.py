@@ -353,6 +353,8 @@ class Campaign:
             raise FaultSpecError(f"per_bit needs a bit-flip model (BitFlipSynapse, FloatBitFlipSynapse), got {model!r}")
         models = split() if per_bit and split is not None else [model]
         timing = timing or Permanent()
+        if isinstance(layers, str) or (layers is not None and not all(isinstance(n, str) for n in layers)):
+            raise FaultSpecError(f"layers must be a list of layer names (e.g. ['SF4']) or None, got {layers!r}")
         names = list(self.netmap.layers) if layers is None else list(layers)
         sites: list[tuple[str, tuple[int, ...]]] = []
         for name in names:

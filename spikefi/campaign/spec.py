@@ -180,6 +180,8 @@ class CampaignSpec:
             raise ConfigError(f"exhaustive[{i}] must be a mapping, got {entry!r}")
         entry = dict(entry)
         layers = entry.pop("layers", None)
+        if layers is not None and (not isinstance(layers, list) or not all(isinstance(n, str) for n in layers)):
+            raise FaultSpecError(f"exhaustive[{i}].layers must be a list of layer names (e.g. [SF4]), got {layers!r}")
         sample = entry.pop("sample", None)
         per_bit = entry.pop("per_bit", False)
         timing = timing_from_spec(entry.pop("timing", None))

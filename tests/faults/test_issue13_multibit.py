@@ -67,3 +67,11 @@ def test_per_bit_in_a_spec_and_wrong_parameter_names():
         model_from_spec({"model": "PerturbedSynapse"})
     with pytest.raises(FaultSpecError, match=r"allowed: \['parameter', 'factor'\]"):
         model_from_spec({"model": "ParametricNeuron", "parameter": "theta", "factr": 2})
+
+
+def test_exhaustive_layers_must_be_a_list(qcmpn):
+    with pytest.raises(FaultSpecError, match=r"layers must be a list of layer names \(e.g. \['SF4'\]\) or None, got 'SF4'"):
+        qcmpn.exhaustive(DeadNeuron(), layers="SF4")
+    with pytest.raises(FaultSpecError, match=r"exhaustive\[0\].layers must be a list of layer names"):
+        CampaignSpec.from_dict({"network": {"pretrained": "digits_cnn"},
+                                "exhaustive": [{"model": "DeadNeuron", "layers": "SF4"}]})
