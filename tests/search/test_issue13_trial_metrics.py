@@ -51,13 +51,13 @@ def test_pruned_trials_keep_partial_numbers_apart_in_the_study(staged_evaluator)
 def test_the_reports_search_table_shows_complete_trials_only():
     import pandas as pd
 
+    from analysis import report
     from analysis.extras import ToolRun
-    from analysis.report import _search_section
 
     best = pd.DataFrame({"trial": [0, 1], "state": ["PRUNED", "COMPLETE"], "accuracy": [0.2, 0.5],
                          "accuracy_drop": [0.7, 0.4], "critical_samples": [5, 3], "sites": [1, 1],
                          "description": ["pruned set", "complete set"]})
     run = ToolRun("r", "search-x", "search", {}, {}, {}, tables={"best_faults.csv": best})
-    section = _search_section([run], top=10, left_out=[])
-    (shown,) = section.tables[1:]
-    assert list(shown["trial"]) == [1]
+    section = report._search_section([run], 10, report._Figures())
+    shown = [t[1] if isinstance(t, tuple) else t for t in section.tables[1:]]
+    assert len(shown) == 1 and list(shown[0]["trial"]) == [1]
