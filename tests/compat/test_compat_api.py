@@ -180,7 +180,8 @@ def test_models_map_to_native_and_random_models_are_seeded():
     assert sfi.fm.DeadSynapse().is_synaptic() and sfi.fm.ThresholdFaultNeuron(2.0).is_parametric()
 
 
-def test_save_load_json_and_pickles_refused(cmpn, loader, tmp_path, net):
+def test_save_load_json_and_pickles_refused(cmpn, loader, tmp_path, net, monkeypatch):
+    monkeypatch.setenv("SPIKEFI_OUT_DIR", str(tmp_path / "out"))
     cmpn.inject(sfi.ff.Fault(sfi.fm.BitflippedSynapse(7, 0.01, 128, torch.quint8), sfi.ff.FaultSite("SF4", (1, 2, 0, 0))))
     cmpn.run(loader, spike_loss=sfi.snn.loss(net.config))
     with pytest.warns(UserWarning, match="not pickled"):
@@ -199,7 +200,7 @@ def test_save_load_json_and_pickles_refused(cmpn, loader, tmp_path, net):
         with pytest.raises(DataError, match="spikefi never unpickles files.*cmpn.save\\(\\)"):
             sfi.Campaign.load(target)
     state_path = cmpn.save_net(net, "golden")
-    assert Path(state_path).parent.name == "net"
+    assert Path(state_path) == tmp_path / "out" / "net" / "golden.pt"
     torch.load(state_path, weights_only=True)
 
 
