@@ -202,7 +202,9 @@ class Campaign:
                     site.position = open_sites[0].position
             for site in partial:
                 if len(site.position) != len(shape):
-                    continue  # the native check reports the wrong length
+                    what = "synapse (out, in, kh, kw)" if is_syn else "neuron (c, h, w)"
+                    raise FaultSpecError(f"position {site.position!r} in layer {layer!r} must be a {what} position "
+                                         f"of length {len(shape)}")
                 free = [range(n) if p is None else (p,) for p, n in zip(site.position, shape, strict=True)]
                 options = [p for p in product(*free) if p not in taken]
                 if not options:

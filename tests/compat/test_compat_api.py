@@ -81,6 +81,8 @@ def test_inject_complete_covers_every_site_and_samples(cmpn):
          "layer 'SP1' \\(pool\\) has no injectable synapses"),
         (lambda: sfi.ff.Fault(sfi.fm.DeadNeuron(), sfi.ff.FaultSite("SF4", (0, 0, 0, 0))), FaultSpecError,
          "must be a neuron \\(c, h, w\\) position of length 3"),
+        (lambda: sfi.ff.Fault(sfi.fm.DeadNeuron(), sfi.ff.FaultSite("SF4", (None, 0, 0, 0))), FaultSpecError,
+         "must be a neuron \\(c, h, w\\) position of length 3"),
         (lambda: sfi.ff.Fault(sfi.fm.ParametricNeuron("tauRho", 2.0), sfi.ff.FaultSite("SF4", (0, 0, 0))),
          FaultSpecError, "parameter 'tauRho' is not a neuron parameter"),
         (lambda: sfi.ff.Fault(sfi.fm.IntegrationFaultNeuron(-1.0), sfi.ff.FaultSite("SF4", (0, 0, 0))),
