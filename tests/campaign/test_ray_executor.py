@@ -132,6 +132,43 @@ def test_campaign_built_in_python_reaches_actors_through_the_object_store(local_
     pd.testing.assert_frame_equal(_table(here), _table(there))
 
 
+def test_a_network_class_defined_in_the_script_runs_on_ray(local_ray):
+    """A slayerPytorch-style non-chain network whose class exists only here (not importable
+    by the workers): it reaches the actors by value through the object store."""
+    import torch
+    from torch import nn
+
+    import spikefi.snn as snn
+    from spikefi.faults import DeadSynapse, Fault, SaturatedNeuron, Site
+
+    neuron = dict(type="SRMALPHA", theta=4, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+
+    class LocalSkipNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.slayer = snn.layer(neuron, dict(Ts=1, tSample=12))
+            self.fc1 = self.slayer.dense((5, 5, 2), 8, weightScale=20)
+            self.fc2 = self.slayer.dense(8, 8, weightScale=20)
+            self.out = self.slayer.dense(16, 4, weightScale=20)
+
+        def forward(self, x):
+            s1 = self.slayer.spike(self.slayer.psp(self.fc1(x)))
+            s2 = self.slayer.spike(self.slayer.psp(self.fc2(s1)))
+            return self.slayer.spike(self.slayer.psp(self.out(torch.cat([s1, s2], dim=1))))
+
+    torch.manual_seed(3)
+    net = LocalSkipNet()
+    x = (torch.rand(12, 2, 5, 5, 12) < 0.3).float()
+    y = torch.randint(0, 4, (12,))
+    cmpn = Campaign(net, (x, y), seed=4, batch_size=5)
+    cmpn.exhaustive(SaturatedNeuron(), layers=["fc2"])
+    cmpn.then_inject(Fault(DeadSynapse(), Site("out"), count=5))
+    here = cmpn.run(engine="sequential", chunk_size=3, progress=False)
+    there = cmpn.run(engine="sequential", chunk_size=3, progress=False, executor=RayExecutor(workers=2))
+    pd.testing.assert_frame_equal(_table(here), _table(there))
+    assert here.table["critical"].sum() > 0  # the faults do something on these inputs
+
+
 def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp):
     """Two-node local cluster (1 CPU each, one actor per node); the second node is removed
     after the first chunk arrives. The campaign completes with the in-process table."""
