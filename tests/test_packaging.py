@@ -44,6 +44,14 @@ def test_core_imports_no_mlflow_or_optuna():
     assert out.stdout.strip() == "False"
 
 
+def test_core_imports_no_nir():
+    """``spikefi.nir`` (the optional ``spikefi[nir]`` extra) is loaded only when asked for."""
+    code = ("import sys, spikefi, spikefi.campaign, spikefi.faults, spikefi.snn; "
+            "print(sorted(m for m in ('nir', 'spikefi.nir', 'snntorch', 'norse', 'h5py') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_dropin_names_import_no_plotting_or_tracking_libs():
     """``import spikefi`` loads no plotting/tracking library; neither do the slayerPytorch
     drop-in names nor SpikeFI 1.3's lazy top-level names (spikefi.Campaign, ff, fm, utils)."""

@@ -1,0 +1,392 @@
+"""Import a NIR graph as a torch network in spikefi's time-last layout.
+
+NIR stores continuous-time neurons (``tau * dv/dt = (v_leak - v) + r*I``) and no time
+step; exporters disagree on how their discrete neurons map to it. A *convention* says
+how to turn the stored numbers back into a discrete update:
+
+``snntorch``
+    dt = 1e-4 (what snnTorch 1.0 hard-codes; it writes ``tau = dt/(1-beta)``,
+    ``r = tau/dt``, ``w_in = tau_syn/dt``). ``beta = 1 - dt/tau`` is computed in float64,
+    then cast (and clamped to [0, 1], like snnTorch); input gains ``r*dt/tau`` and
+    ``w_in*dt/tau_syn`` within 1e-5 of 1 are taken as exactly 1.
+``norse``
+    dt = 1e-3 (Norse 1.1 writes ``tau = dt / tau_mem_inv`` and ``r = 1``, so a 10 ms
+    neuron is stored as ``tau = 1e-5``): ``tau_inv = dt/tau`` (float64, then cast) and the
+    step factor ``dt*tau_inv`` is formed in the network's dtype, as Norse does.
+``euler``
+    plain forward Euler with the ``dt`` you give: ``v += dt/tau*((v_leak - v) + r*I)``.
+
+``convention="auto"`` picks ``snntorch`` when every neuron has ``r = tau/1e-4`` (and
+``w_in = tau_syn/1e-4``), ``norse`` when every ``r`` and ``w_in`` is 1; anything else (or
+both) must be named.
+
+Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``LIF``, ``CubaLIF``, ``IF``,
+``LI`` in a feed-forward chain of dense (1-D) shapes. Everything else raises a one-line
+:class:`~spikefi.nir.errors.UnsupportedNIRNodeError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import MissingDependencyError
+from .errors import (
+    NIRConventionError,
+    NIRParameterError,
+    NIRShapeError,
+    NIRTopologyError,
+    UnsupportedNIRNodeError,
+)
+from .stages import RESETS, AffineStage, CubaLIFStage, IFStage, LIFStage, LIStage, NeuronStage
+
+__all__ = ["NIRNetwork", "load", "read_graph", "detect_convention", "CONVENTIONS", "DEFAULT_DT", "SUPPORTED_NODES"]
+
+#: conventions ``load`` accepts besides ``auto``
+CONVENTIONS = ("snntorch", "norse", "euler")
+#: the time step each exporter assumes
+DEFAULT_DT = {"snntorch": 1e-4, "norse": 1e-3}
+#: NIR node types this importer simulates
+SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI")
+_NEURONS = ("LIF", "CubaLIF", "IF", "LI")
+#: input gains this close to 1 are taken as exactly 1 (export round-off)
+GAIN_TOLERANCE = 1e-5
+
+
+def _require_nir() -> Any:
+    try:
+        import nir
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("spikefi.nir needs the 'nir' package: pip install 'spikefi[nir]'") from exc
+    return nir
+
+
+def read_graph(graph_or_path: Any) -> Any:
+    """A NIR graph from a graph object or an HDF5 file path (``nir.read``)."""
+    if isinstance(graph_or_path, (str, Path)):
+        path = Path(graph_or_path)
+        if not path.is_file():
+            raise NIRTopologyError(f"NIR file not found: {path}")
+        return _require_nir().read(str(path))
+    if not hasattr(graph_or_path, "nodes") or not hasattr(graph_or_path, "edges"):
+        raise NIRTopologyError(f"expected a NIR graph or a path to a .nir file, got {type(graph_or_path).__name__}")
+    return graph_or_path
+
+
+def _kind(node: Any) -> str:
+    return type(node).__name__
+
+
+def _array(node_name: str, node: Any, attr: str) -> np.ndarray:
+    value = getattr(node, attr, None)
+    if value is None:
+        raise NIRParameterError(f"NIR node '{node_name}' ({_kind(node)}) has no '{attr}'")
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise NIRParameterError(f"NIR node '{node_name}' ({_kind(node)}): '{attr}' holds non-finite values")
+    return arr
+
+
+def _per_neuron(node_name: str, node: Any, attr: str, features: int, default: float | None = None) -> np.ndarray:
+    """A parameter as a ``(features,)`` float64 vector (size-1 values broadcast)."""
+    if default is not None and getattr(node, attr, None) is None:
+        return np.full(features, default, dtype=np.float64)
+    arr = _array(node_name, node, attr).reshape(-1)
+    if arr.size == 1:
+        return np.full(features, float(arr[0]))
+    if arr.size != features:
+        raise NIRShapeError(
+            f"NIR node '{node_name}' ({_kind(node)}): '{attr}' has {arr.size} values, the layer has {features} neurons"
+        )
+    return arr
+
+
+def _positive(node_name: str, node: Any, attr: str, arr: np.ndarray) -> np.ndarray:
+    if np.any(arr <= 0):
+        raise NIRParameterError(f"NIR node '{node_name}' ({_kind(node)}): '{attr}' must be > 0, got {float(arr.min())}")
+    return arr
+
+
+def _io_shape(node_name: str, types: Any) -> tuple[int, ...]:
+    if isinstance(types, Mapping):
+        if len(types) != 1:
+            raise NIRShapeError(f"NIR node '{node_name}' has {len(types)} ports; one is supported")
+        types = next(iter(types.values()))
+    if types is None:
+        raise NIRShapeError(f"NIR node '{node_name}' has no shape")
+    return tuple(int(v) for v in np.asarray(types).reshape(-1))
+
+
+def _find_back_edge(names: list[str], succ: dict[str, list[str]]) -> tuple[str, str] | None:
+    """An edge closing a cycle (depth-first search), or ``None`` for an acyclic graph."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in names:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return node, child
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(succ[child])))
+    return None
+
+
+def chain(graph: Any) -> tuple[str, list[str], str]:
+    """The graph's nodes as a feed-forward chain: ``(input, [middle nodes...], output)``.
+
+    Raises:
+        UnsupportedNIRNodeError: a node type outside :data:`SUPPORTED_NODES`.
+        NIRTopologyError: a cycle (recurrent edge), a branch, a dangling node, or not
+            exactly one ``Input`` and one ``Output``.
+    """
+    nodes = dict(graph.nodes)
+    for name, node in nodes.items():
+        if _kind(node) not in SUPPORTED_NODES:
+            what = "a nested graph (e.g. a recurrent layer)" if _kind(node) == "NIRGraph" else f"a {_kind(node)}"
+            raise UnsupportedNIRNodeError(
+                f"NIR node '{name}' is {what}, which spikefi.nir does not support yet "
+                f"(supported: {', '.join(SUPPORTED_NODES)})"
+            )
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    pred: dict[str, list[str]] = {n: [] for n in nodes}
+    for edge in graph.edges:
+        src, dst = (str(e).split(".")[0] for e in edge)
+        for end in (src, dst):
+            if end not in nodes:
+                raise NIRTopologyError(f"NIR edge {src} -> {dst} names an unknown node '{end}'")
+        succ[src].append(dst)
+        pred[dst].append(src)
+    back_edge = _find_back_edge(list(nodes), succ)
+    if back_edge is not None:
+        raise NIRTopologyError(
+            f"NIR graph has a recurrent edge {back_edge[0]} -> {back_edge[1]} (a cycle); not supported yet"
+        )
+    inputs = [n for n, node in nodes.items() if _kind(node) == "Input"]
+    outputs = [n for n, node in nodes.items() if _kind(node) == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRTopologyError(f"a NIR graph needs one Input and one Output node, found {len(inputs)} and {len(outputs)}")
+    order, seen, current = [], {inputs[0]}, inputs[0]
+    while current != outputs[0]:
+        nxt = succ[current]
+        if len(nxt) != 1:
+            raise NIRTopologyError(
+                f"NIR node '{current}' has {len(nxt)} successors; only feed-forward chains are supported"
+            )
+        current = nxt[0]
+        if len(pred[current]) != 1:
+            raise NIRTopologyError(
+                f"NIR node '{current}' has {len(pred[current])} inputs; only feed-forward chains are supported"
+            )
+        seen.add(current)
+        order.append(current)
+    order.pop()  # the Output node
+    stray = sorted(set(nodes) - seen)
+    if stray:
+        raise NIRTopologyError(f"NIR node '{stray[0]}' is not on the path from Input to Output")
+    return inputs[0], order, outputs[0]
+
+
+def detect_convention(graph: Any) -> str:
+    """``snntorch`` or ``norse`` from the neuron parameters (see the module docstring).
+
+    Raises:
+        NIRConventionError: no neuron with a time constant, or the numbers fit both or neither.
+    """
+    fits = {"snntorch": True, "norse": True}
+    timed = False
+    for name, node in dict(graph.nodes).items():
+        kind = _kind(node)
+        if kind not in ("LIF", "CubaLIF", "LI"):
+            continue
+        timed = True
+        tau = _array(name, node, "tau_mem" if kind == "CubaLIF" else "tau")
+        r = _array(name, node, "r")
+        pairs = [(r, tau)]
+        if kind == "CubaLIF":
+            w_in = _array(name, node, "w_in") if getattr(node, "w_in", None) is not None else np.ones(1)
+            pairs.append((w_in, _array(name, node, "tau_syn")))
+        for gain, tau_ in pairs:
+            tau_, gain = np.broadcast_arrays(tau_, gain)
+            fits["snntorch"] &= bool(np.allclose(gain, tau_ / DEFAULT_DT["snntorch"], rtol=1e-4, atol=0))
+            fits["norse"] &= bool(np.all(gain == 1))
+    matches = [k for k, ok in fits.items() if ok]
+    if not timed:
+        raise NIRConventionError("the graph has no neuron with a time constant; name convention= and dt=")
+    if len(matches) != 1:
+        found = " and ".join(matches) if matches else "neither snntorch nor norse"
+        raise NIRConventionError(f"NIR convention is ambiguous (the numbers fit {found}); name convention= and dt=")
+    return matches[0]
+
+
+class NIRNetwork(nn.Module):
+    """A NIR graph as a chain of torch stages; input and output ``(N, C, H, W, T)``.
+
+    Attributes:
+        stages: the stages by NIR node name, in forward order.
+        convention: the convention used (``snntorch``, ``norse`` or ``euler``).
+        dt: the time step used.
+        input_shape: ``(C, H, W)`` of one sample.
+    """
+
+    def __init__(self, stages: dict[str, nn.Module], convention: str, dt: float,
+                 input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stages = nn.ModuleDict(stages)
+        self.convention = convention
+        self.dt = dt
+        self.input_shape = input_shape
+
+    def forward(self, x: torch.Tensor, record: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run the network on ``x`` ``(N, C, H, W, T)``.
+
+        Args:
+            x: input spikes (or currents) in the time-last layout.
+            record: also return every stage's output by node name.
+        """
+        if x.dim() != 5 or tuple(x.shape[1:4]) != self.input_shape:
+            raise NIRShapeError(f"expected input (N, {', '.join(map(str, self.input_shape))}, T), got {tuple(x.shape)}")
+        outputs = {}
+        for name, stage in self.stages.items():
+            x = stage(x)
+            if record:
+                outputs[name] = x
+        return (x, outputs) if record else x
+
+    def neuron_stages(self) -> dict[str, NeuronStage]:
+        """The neuron stages by node name."""
+        return {n: s for n, s in self.stages.items() if isinstance(s, NeuronStage)}
+
+
+def _coefficients(convention: str, dt: float, tau: np.ndarray) -> np.ndarray:
+    """Discrete factor: ``beta = clamp(1 - dt/tau, 0, 1)`` (snntorch), ``tau_inv = dt/tau`` (norse),
+    ``a = dt/tau`` (euler); all in float64."""
+    if convention == "snntorch":
+        return np.clip(1.0 - dt / tau, 0.0, 1.0)
+    return dt / tau
+
+
+def _snap(gain: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(gain - 1.0) <= GAIN_TOLERANCE, 1.0, gain)
+
+
+def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", reset: str | None = None,
+         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> NIRNetwork:
+    """Import a NIR graph (object or HDF5 file) as a :class:`NIRNetwork`.
+
+    Args:
+        graph_or_path: a ``nir.NIRGraph`` or the path of a file written by ``nir.write``.
+        dt: time step; defaults to the exporter's (1e-4 snntorch, 1e-3 norse); required for ``euler``.
+        convention: ``auto``, ``snntorch``, ``norse`` or ``euler``.
+        reset: ``value`` (default: NIR's reset to ``v_reset``), ``subtract`` (e.g. snnTorch's
+            default ``reset_mechanism="subtract"``, which NIR cannot express) or ``none``.
+        dtype: ``torch.float32`` or ``torch.float64``; coefficients are computed in float64
+            and cast once.
+        device: where the network's tensors live.
+
+    Raises:
+        NIRImportError: (one-line, naming the node) unsupported nodes, recurrent edges,
+            missing or invalid parameters, shape mismatches, an undetectable convention.
+    """
+    graph = read_graph(graph_or_path)
+    if convention not in ("auto", *CONVENTIONS):
+        raise NIRConventionError(f"unknown NIR convention {convention!r}; use auto, {', '.join(CONVENTIONS)}")
+    reset = reset or "value"
+    if reset not in RESETS:
+        raise NIRParameterError(f"unknown reset {reset!r}; use {', '.join(RESETS)}")
+    if dtype not in (torch.float32, torch.float64):
+        raise NIRParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    input_name, order, _ = chain(graph)
+    nodes = dict(graph.nodes)
+    if convention == "auto":
+        convention = detect_convention(graph)
+    if dt is None:
+        if convention == "euler":
+            raise NIRConventionError("convention 'euler' needs dt=")
+        dt = DEFAULT_DT[convention]
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise NIRParameterError(f"dt must be a positive number, got {dt!r}")
+    dt = float(dt)
+
+    shape = _io_shape(input_name, getattr(nodes[input_name], "input_type", None))
+    if len(shape) != 1:
+        raise NIRShapeError(f"NIR node '{input_name}' has shape {shape}; only dense (1-D) inputs are supported yet")
+    features = shape[0]
+
+    def tensor(arr: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(arr, dtype=torch.float64).to(dtype=dtype, device=device).reshape(-1, 1, 1)
+
+    def norse_factor(tau_inv: np.ndarray, sign: float = 1.0) -> torch.Tensor:
+        # Norse forms dt * tau_inv in the network's dtype from a tau_inv parameter of that dtype.
+        return torch.tensor(sign * dt, dtype=dtype, device=device) * tensor(tau_inv)
+
+    stages: dict[str, nn.Module] = {}
+    for name in order:
+        node, kind = nodes[name], _kind(nodes[name])
+        if kind in ("Affine", "Linear"):
+            weight = _array(name, node, "weight")
+            if weight.ndim != 2 or weight.shape[1] != features:
+                raise NIRShapeError(
+                    f"NIR node '{name}' ({kind}) has weight {tuple(weight.shape)}; expected (out, {features})"
+                )
+            bias = None
+            if kind == "Affine":
+                bias = _array(name, node, "bias").reshape(-1)
+                if bias.size != weight.shape[0]:
+                    raise NIRShapeError(f"NIR node '{name}' (Affine) has {bias.size} biases for {weight.shape[0]} outputs")
+                bias = torch.as_tensor(bias).to(dtype=dtype, device=device)
+            stages[name] = AffineStage(torch.as_tensor(weight).to(dtype=dtype, device=device), bias)
+            features = weight.shape[0]
+            continue
+
+        def p(attr: str, default: float | None = None, _name: str = name, _node: Any = node,
+              _features: int = features) -> np.ndarray:
+            return _per_neuron(_name, _node, attr, _features, default)
+
+        if kind == "IF":
+            r = p("r")
+            gain = r * dt if convention == "euler" else r
+            stages[name] = IFStage(convention, tensor(_snap(gain)), tensor(p("v_threshold")),
+                                   tensor(p("v_reset", 0.0)), reset)
+            continue
+        tau_attr = "tau_mem" if kind == "CubaLIF" else "tau"
+        tau = _positive(name, node, tau_attr, p(tau_attr))
+        r, v_leak = p("r"), p("v_leak", 0.0)
+        coef = _coefficients(convention, dt, tau)
+        gain = _snap(r * dt / tau) if convention == "snntorch" else r
+        decay = norse_factor(coef) if convention == "norse" else tensor(coef)
+        leak = tensor((1.0 - coef) * v_leak) if convention == "snntorch" else None
+        if kind == "LI":
+            stages[name] = LIStage(convention, decay, tensor(gain), tensor(v_leak), leak)
+        elif kind == "LIF":
+            stages[name] = LIFStage(convention, decay, tensor(gain), tensor(p("v_threshold")),
+                                    tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset)
+        else:  # CubaLIF
+            tau_syn = _positive(name, node, "tau_syn", p("tau_syn"))
+            w_in = p("w_in", 1.0)
+            syn = _coefficients(convention, dt, tau_syn)
+            if convention == "snntorch":
+                syn_decay, syn_gain = tensor(syn), tensor(_snap(w_in * dt / tau_syn))
+            elif convention == "norse":
+                syn_decay, syn_gain = norse_factor(syn, -1.0), tensor(w_in)
+            else:
+                syn_decay, syn_gain = tensor(syn), tensor(w_in)
+            stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
+                                        tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
+                                        leak, reset)
+    return NIRNetwork(stages, convention, dt, (int(shape[0]), 1, 1))

@@ -1,0 +1,266 @@
+"""Torch stages of an imported NIR network, in spikefi's time-last layout ``(N, C, H, W, T)``.
+
+Synaptic stages (:class:`AffineStage`) apply their weights to every time step at once.
+Neuron stages (:class:`LIFStage`, :class:`CubaLIFStage`, :class:`IFStage`,
+:class:`LIStage`) step through time with forward-Euler updates whose discrete
+coefficients were computed once at import (see :mod:`spikefi.nir.loader` for how each
+convention maps NIR's continuous-time parameters to them). Every parameter is per neuron,
+stored as a buffer of shape ``(C, H, W)``.
+
+Firing is strict (``v > v_threshold``). ``reset`` is ``"value"`` (NIR's semantics: set to
+``v_reset``), ``"subtract"`` (subtract ``v_threshold``) or ``"none"``. With the
+``snntorch`` convention the reset follows snnTorch's order (see each stage).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+__all__ = ["AffineStage", "NeuronStage", "LIFStage", "CubaLIFStage", "IFStage", "LIStage", "RESETS"]
+
+#: reset mechanisms a spiking stage accepts
+RESETS = ("value", "subtract", "none")
+
+
+class AffineStage(nn.Module):
+    """``y = W x + b`` on features, for dense inputs ``(N, F, 1, 1, T)``.
+
+    Args:
+        weight: ``(out, in)``.
+        bias: ``(out,)`` or ``None`` (NIR ``Linear``).
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the affine map at every time step."""
+        n, _, _, _, t = x.shape
+        y = F.linear(x.reshape(n, -1, t).transpose(1, 2), self.weight, self.bias)
+        return y.transpose(1, 2).reshape(n, -1, 1, 1, t)
+
+
+def _gain(values: torch.Tensor | None) -> torch.Tensor | None:
+    """``None`` where every gain is exactly 1 (the multiplication is skipped)."""
+    if values is None or bool(torch.all(values == 1)):
+        return None
+    return values
+
+
+class NeuronStage(nn.Module):
+    """Common part of the neuron stages: threshold, reset and the time loop.
+
+    Args:
+        convention: ``snntorch``, ``norse`` or ``euler`` (selects the update order).
+        v_threshold: per-neuron threshold ``(C, H, W)`` (``None`` for non-spiking stages).
+        v_reset: per-neuron reset value ``(C, H, W)``.
+        v_leak: per-neuron leak (resting) potential ``(C, H, W)``; also the initial membrane.
+        reset: ``value``, ``subtract`` or ``none``.
+    """
+
+    spiking: bool = True
+
+    def __init__(self, convention: str, v_threshold: torch.Tensor | None, v_reset: torch.Tensor,
+                 v_leak: torch.Tensor, reset: str = "value") -> None:
+        super().__init__()
+        self.convention = convention
+        self.reset = reset
+        self.register_buffer("v_threshold", v_threshold)
+        self.register_buffer("v_reset", v_reset)
+        self.register_buffer("v_leak", v_leak)
+        self.leaky = bool(torch.any(v_leak != 0))
+
+    def extra_repr(self) -> str:
+        return f"neurons={tuple(self.v_leak.shape)}, convention={self.convention}, reset={self.reset}"
+
+    def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Initial state for one time step's input ``like`` ``(N, C, H, W)``."""
+        return {"v": self.v_leak.expand_as(like).clone()}
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One time step: update ``state`` in place and return the output (spikes or ``v``)."""
+        raise NotImplementedError
+
+    def _fire(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spikes ``v > v_threshold`` and the membrane after the (immediate) reset."""
+        spk = v > self.v_threshold
+        if self.reset == "value":
+            v = torch.where(spk, self.v_reset, v)
+        elif self.reset == "subtract":
+            v = v - spk.to(v.dtype) * self.v_threshold
+        return spk, v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run all time steps of ``x`` ``(N, C, H, W, T)``; returns the same shape."""
+        state = self.init_state(x[..., 0])
+        out = [self.step(x[..., t], state) for t in range(x.shape[-1])]
+        return torch.stack(out, dim=-1).to(x.dtype)
+
+
+class LIFStage(NeuronStage):
+    """Leaky integrate-and-fire (NIR ``LIF``).
+
+    * ``snntorch``: ``v = beta*v + g*x`` (+ ``(1-beta)*v_leak``), then fire and reset — exactly
+      snnTorch ``Leaky`` with ``reset_mechanism="zero"`` (its reset of the next step's
+      starting membrane equals resetting right after the spike). ``reset="subtract"``
+      follows snnTorch: the threshold is subtracted after the next step's decay.
+    * ``norse`` / ``euler``: ``v = v + a*((v_leak - v) + g*x)``, fire, reset (Norse ``LIFBoxCell``).
+
+    Args:
+        decay: ``beta`` (``snntorch``) or ``a = dt/tau`` (``norse``/``euler``), ``(C, H, W)``.
+        gain: input gain ``(C, H, W)``, ``None`` for 1.
+        leak: ``(1-beta)*v_leak`` for ``snntorch`` (``None`` when ``v_leak`` is 0).
+    """
+
+    def __init__(self, convention: str, decay: torch.Tensor, gain: torch.Tensor | None,
+                 v_threshold: torch.Tensor, v_reset: torch.Tensor, v_leak: torch.Tensor,
+                 leak: torch.Tensor | None = None, reset: str = "value") -> None:
+        super().__init__(convention, v_threshold, v_reset, v_leak, reset)
+        self.register_buffer("decay", decay)
+        self.register_buffer("gain", _gain(gain))
+        self.register_buffer("leak", leak if self.leaky else None)
+
+    def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().init_state(like)
+        state["pending"] = torch.zeros_like(like)  # snnTorch's delayed subtraction
+        return state
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v = state["v"]
+        inp = x if self.gain is None else self.gain * x
+        if self.convention == "snntorch":
+            v = self.decay * v + inp
+            if self.leak is not None:
+                v = v + self.leak
+            if self.reset == "subtract":
+                v = v - state["pending"] * self.v_threshold
+                spk = v > self.v_threshold
+                state["pending"] = spk.to(v.dtype)
+                state["v"] = v
+                return spk
+        else:
+            v = v + self.decay * ((self.v_leak - v) + inp)
+        spk, state["v"] = self._fire(v)
+        return spk
+
+
+class CubaLIFStage(NeuronStage):
+    """Current-based LIF (NIR ``CubaLIF``): a synaptic current ``i`` feeding a LIF membrane.
+
+    * ``snntorch`` (snnTorch ``Synaptic``, ``reset_mechanism="zero"``):
+      ``i = alpha*i + g_in*x``; ``v = beta*v + g*i`` with the *updated* current; a neuron that
+      spiked at the previous step has its membrane set to ``v_reset`` for this whole step
+      (snnTorch zeroes the new membrane), then fires on ``v > v_threshold``.
+    * ``norse`` (Norse ``LIFCell``): ``i = i + g_in*x``; ``v = v + a_mem*((v_leak - v) + g*i)``;
+      fire and reset; then the current decays ``i = i + b_syn*i`` with ``b_syn = -dt/tau_syn``.
+    * ``euler``: ``i = i + a_syn*(g_in*x - i)``; ``v = v + a_mem*((v_leak - v) + g*i)``; fire, reset.
+
+    Args:
+        syn_decay: ``alpha`` (``snntorch``), ``b_syn`` (``norse``) or ``a_syn`` (``euler``).
+        mem_decay: ``beta`` (``snntorch``) or ``a_mem`` (others).
+        syn_gain: input gain into the current (``w_in`` scaled by the convention), ``None`` for 1.
+        gain: gain from current to membrane, ``None`` for 1.
+        leak: ``(1-beta)*v_leak`` for ``snntorch``.
+    """
+
+    def __init__(self, convention: str, syn_decay: torch.Tensor, mem_decay: torch.Tensor,
+                 syn_gain: torch.Tensor | None, gain: torch.Tensor | None, v_threshold: torch.Tensor,
+                 v_reset: torch.Tensor, v_leak: torch.Tensor, leak: torch.Tensor | None = None,
+                 reset: str = "value") -> None:
+        super().__init__(convention, v_threshold, v_reset, v_leak, reset)
+        self.register_buffer("syn_decay", syn_decay)
+        self.register_buffer("mem_decay", mem_decay)
+        self.register_buffer("syn_gain", _gain(syn_gain))
+        self.register_buffer("gain", _gain(gain))
+        self.register_buffer("leak", leak if self.leaky else None)
+
+    def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().init_state(like)
+        state["i"] = torch.zeros_like(like)
+        state["spk"] = torch.zeros_like(like, dtype=torch.bool)
+        return state
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v, i = state["v"], state["i"]
+        inp = x if self.syn_gain is None else self.syn_gain * x
+        if self.convention == "snntorch":
+            i = self.syn_decay * i + inp
+            drive = i if self.gain is None else self.gain * i
+            v = self.mem_decay * v + drive
+            if self.leak is not None:
+                v = v + self.leak
+            prev = state["spk"]
+            if self.reset == "value":
+                v = torch.where(prev, self.v_reset, v)
+            elif self.reset == "subtract":
+                v = v - prev.to(v.dtype) * self.v_threshold
+            spk = v > self.v_threshold
+            state.update(v=v, i=i, spk=spk)
+            return spk
+        if self.convention == "norse":
+            i = i + inp
+            drive = i if self.gain is None else self.gain * i
+            v = v + self.mem_decay * ((self.v_leak - v) + drive)
+            i = i + self.syn_decay * i
+        else:
+            i = i + self.syn_decay * (inp - i)
+            drive = i if self.gain is None else self.gain * i
+            v = v + self.mem_decay * ((self.v_leak - v) + drive)
+        spk, state["v"] = self._fire(v)
+        state["i"] = i
+        return spk
+
+
+class IFStage(NeuronStage):
+    """Integrate-and-fire (NIR ``IF``): ``v = v + g*x``, fire, reset (every convention).
+
+    Args:
+        gain: ``r`` (``snntorch``/``norse``) or ``r*dt`` (``euler``), ``None`` for 1.
+    """
+
+    def __init__(self, convention: str, gain: torch.Tensor | None, v_threshold: torch.Tensor,
+                 v_reset: torch.Tensor, reset: str = "value") -> None:
+        super().__init__(convention, v_threshold, v_reset, torch.zeros_like(v_threshold), reset)
+        self.register_buffer("gain", _gain(gain))
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v = state["v"] + (x if self.gain is None else self.gain * x)
+        spk, state["v"] = self._fire(v)
+        return spk
+
+
+class LIStage(NeuronStage):
+    """Leaky integrator readout (NIR ``LI``): outputs its membrane, never fires.
+
+    ``snntorch``: ``v = beta*v + g*x`` (+ leak); ``norse``/``euler``: ``v = v + a*((v_leak - v) + g*x)``.
+
+    Args:
+        decay: ``beta`` or ``a`` as for :class:`LIFStage`.
+        gain: input gain, ``None`` for 1.
+        leak: ``(1-beta)*v_leak`` for ``snntorch``.
+    """
+
+    spiking = False
+
+    def __init__(self, convention: str, decay: torch.Tensor, gain: torch.Tensor | None,
+                 v_leak: torch.Tensor, leak: torch.Tensor | None = None) -> None:
+        super().__init__(convention, None, torch.zeros_like(v_leak), v_leak, "none")
+        self.register_buffer("decay", decay)
+        self.register_buffer("gain", _gain(gain))
+        self.register_buffer("leak", leak if self.leaky else None)
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v = state["v"]
+        inp = x if self.gain is None else self.gain * x
+        if self.convention == "snntorch":
+            v = self.decay * v + inp
+            if self.leak is not None:
+                v = v + self.leak
+        else:
+            v = v + self.decay * ((self.v_leak - v) + inp)
+        state["v"] = v
+        return v
