@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,ray]"
+	# spikefi[nir] plus the frameworks tests/nir checks it against; --no-deps keeps torch as installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps nir==1.0.8 h5py==3.16.0 snntorch==1.0.0 norse==1.1.0 nirtorch==2.6
 	@touch $(STAMP)
 
 demo: $(STAMP)
