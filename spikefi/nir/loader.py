@@ -20,8 +20,10 @@ how to turn the stored numbers back into a discrete update:
 ``w_in = tau_syn/1e-4``), ``norse`` when every ``r`` and ``w_in`` is 1; anything else (or
 both) must be named.
 
-Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``LIF``, ``CubaLIF``, ``IF``,
-``LI`` in a feed-forward chain of dense (1-D) shapes. Everything else raises a one-line
+Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``SumPool2d``,
+``AvgPool2d``, ``Flatten`` (of all neuron dimensions; with an unknown input type, or one
+that includes a batch dimension, ``start_dim`` counts the batch as torch's ``nn.Flatten`` does), ``LIF``, ``CubaLIF``, ``IF``, ``LI`` in a
+feed-forward chain; inputs ``(features,)`` or ``(C, H, W)``. Everything else raises a one-line
 :class:`~spikefi.nir.errors.UnsupportedNIRNodeError`.
 """
 
@@ -44,7 +46,18 @@ from .errors import (
     NIRTopologyError,
     UnsupportedNIRNodeError,
 )
-from .stages import RESETS, AffineStage, CubaLIFStage, IFStage, LIFStage, LIStage, NeuronStage
+from .stages import (
+    RESETS,
+    AffineStage,
+    Conv2dStage,
+    CubaLIFStage,
+    FlattenStage,
+    IFStage,
+    LIFStage,
+    LIStage,
+    NeuronStage,
+    Pool2dStage,
+)
 
 __all__ = ["NIRNetwork", "load", "read_graph", "detect_convention", "CONVENTIONS", "DEFAULT_DT", "SUPPORTED_NODES"]
 
@@ -53,8 +66,8 @@ CONVENTIONS = ("snntorch", "norse", "euler")
 #: the time step each exporter assumes
 DEFAULT_DT = {"snntorch": 1e-4, "norse": 1e-3}
 #: NIR node types this importer simulates
-SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "LIF", "CubaLIF", "IF", "LI")
-_NEURONS = ("LIF", "CubaLIF", "IF", "LI")
+SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
+                   "LIF", "CubaLIF", "IF", "LI")
 #: input gains this close to 1 are taken as exactly 1 (export round-off)
 GAIN_TOLERANCE = 1e-5
 
@@ -273,6 +286,89 @@ class NIRNetwork(nn.Module):
         return {n: s for n, s in self.stages.items() if isinstance(s, NeuronStage)}
 
 
+_SYNAPTIC = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten")
+
+
+def _input_shape(name: str, node: Any) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the Input node: ``(F,)`` -> ``(F, 1, 1)``; a leading batch of 1
+    (written by exporters traced with a batched sample) is dropped."""
+    shape = _io_shape(name, getattr(node, "input_type", None))
+    if len(shape) == 4 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) == 1:
+        return (shape[0], 1, 1)
+    if len(shape) == 3:
+        return shape  # type: ignore[return-value]
+    raise NIRShapeError(f"NIR node '{name}' (Input) has shape {shape}; expected (features,) or (C, H, W)")
+
+
+def _pair(name: str, node: Any, attr: str, default: int | None = None) -> tuple[int, int]:
+    value = getattr(node, attr, None)
+    if value is None:
+        if default is None:
+            raise NIRParameterError(f"NIR node '{name}' ({_kind(node)}) has no '{attr}'")
+        value = default
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, 2)
+    if arr.size != 2:
+        raise NIRShapeError(f"NIR node '{name}' ({_kind(node)}): '{attr}' is {value!r}; expected 1 or 2 integers")
+    return int(arr[0]), int(arr[1])
+
+
+def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.dtype,
+                    device: str | torch.device) -> nn.Module:
+    """The stage of an Affine, Linear, Conv2d, SumPool2d, AvgPool2d or Flatten node fed ``shape``."""
+    kind = _kind(node)
+
+    def as_tensor(arr: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(arr).to(dtype=dtype, device=device)
+
+    if kind in ("Affine", "Linear"):
+        weight = _array(name, node, "weight")
+        if shape[1:] != (1, 1):
+            raise NIRShapeError(f"NIR node '{name}' ({kind}) is fed shape {shape}; a Flatten must come first")
+        if weight.ndim != 2 or weight.shape[1] != shape[0]:
+            raise NIRShapeError(f"NIR node '{name}' ({kind}) has weight {tuple(weight.shape)}; expected (out, {shape[0]})")
+        bias = None
+        if kind == "Affine":
+            bias = _array(name, node, "bias").reshape(-1)
+            if bias.size != weight.shape[0]:
+                raise NIRShapeError(f"NIR node '{name}' (Affine) has {bias.size} biases for {weight.shape[0]} outputs")
+            bias = as_tensor(bias)
+        return AffineStage(as_tensor(weight), bias)
+    if kind == "Flatten":
+        start, end = int(getattr(node, "start_dim", 0)), int(getattr(node, "end_dim", -1))
+        declared = getattr(node, "input_type", None)
+        declared = declared.get("input") if isinstance(declared, Mapping) else declared
+        ndim = None if declared is None else np.asarray(declared).size
+        if ndim is None or ndim == len(shape) + 1:  # dims count a batch dimension (torch's nn.Flatten)
+            start, end = start - 1, end if end < 0 else end - 1
+        if start != 0 or end not in (-1, len(shape) - 1):
+            raise UnsupportedNIRNodeError(
+                f"NIR node '{name}' (Flatten) flattens neuron dims {start}..{end} of {shape}; only flattening all of them is supported"
+            )
+        return FlattenStage()
+    if kind == "Conv2d":
+        weight = _array(name, node, "weight")
+        groups = int(getattr(node, "groups", 1) or 1)
+        if weight.ndim != 4 or weight.shape[1] * groups != shape[0]:
+            raise NIRShapeError(
+                f"NIR node '{name}' (Conv2d) has weight {tuple(weight.shape)} (groups {groups}); it is fed {shape[0]} channels"
+            )
+        bias = getattr(node, "bias", None)
+        bias = None if bias is None else _array(name, node, "bias").reshape(-1)
+        if bias is not None and bias.size != weight.shape[0]:
+            raise NIRShapeError(f"NIR node '{name}' (Conv2d) has {bias.size} biases for {weight.shape[0]} channels")
+        padding = getattr(node, "padding", 0)
+        padding = padding if isinstance(padding, str) else _pair(name, node, "padding", 0)
+        return Conv2dStage(as_tensor(weight), None if bias is None else as_tensor(bias), _pair(name, node, "stride", 1),
+                           padding, _pair(name, node, "dilation", 1), groups)
+    kernel = _pair(name, node, "kernel_size")
+    stride = kernel if getattr(node, "stride", None) is None else _pair(name, node, "stride")
+    return Pool2dStage("sum" if kind == "SumPool2d" else "avg", kernel, stride, _pair(name, node, "padding", 0))
+
+
 def _coefficients(convention: str, dt: float, tau: np.ndarray) -> np.ndarray:
     """Discrete factor: ``beta = clamp(1 - dt/tau, 0, 1)`` (snntorch), ``tau_inv = dt/tau`` (norse),
     ``a = dt/tau`` (euler); all in float64."""
@@ -323,13 +419,11 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         raise NIRParameterError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt)
 
-    shape = _io_shape(input_name, getattr(nodes[input_name], "input_type", None))
-    if len(shape) != 1:
-        raise NIRShapeError(f"NIR node '{input_name}' has shape {shape}; only dense (1-D) inputs are supported yet")
-    features = shape[0]
+    shape = _input_shape(input_name, nodes[input_name])
+    input_shape = shape
 
-    def tensor(arr: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(arr, dtype=torch.float64).to(dtype=dtype, device=device).reshape(-1, 1, 1)
+    def tensor(arr: np.ndarray, _shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+        return torch.as_tensor(arr, dtype=torch.float64).to(dtype=dtype, device=device).reshape(_shape or shape)
 
     def norse_factor(tau_inv: np.ndarray, sign: float = 1.0) -> torch.Tensor:
         # Norse forms dt * tau_inv in the network's dtype from a tau_inv parameter of that dtype.
@@ -338,21 +432,14 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
     stages: dict[str, nn.Module] = {}
     for name in order:
         node, kind = nodes[name], _kind(nodes[name])
-        if kind in ("Affine", "Linear"):
-            weight = _array(name, node, "weight")
-            if weight.ndim != 2 or weight.shape[1] != features:
-                raise NIRShapeError(
-                    f"NIR node '{name}' ({kind}) has weight {tuple(weight.shape)}; expected (out, {features})"
-                )
-            bias = None
-            if kind == "Affine":
-                bias = _array(name, node, "bias").reshape(-1)
-                if bias.size != weight.shape[0]:
-                    raise NIRShapeError(f"NIR node '{name}' (Affine) has {bias.size} biases for {weight.shape[0]} outputs")
-                bias = torch.as_tensor(bias).to(dtype=dtype, device=device)
-            stages[name] = AffineStage(torch.as_tensor(weight).to(dtype=dtype, device=device), bias)
-            features = weight.shape[0]
+        if kind in _SYNAPTIC:
+            stage = _synaptic_stage(name, node, shape, dtype, device)
+            with torch.no_grad():  # the output shape, from one empty-valued step
+                probe = stage.to("cpu")(torch.zeros(1, *shape, 1, dtype=dtype))
+            stages[name] = stage.to(device)
+            shape = tuple(int(v) for v in probe.shape[1:4])
             continue
+        features = int(np.prod(shape))
 
         def p(attr: str, default: float | None = None, _name: str = name, _node: Any = node,
               _features: int = features) -> np.ndarray:
@@ -389,4 +476,4 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
             stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
                                         tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
                                         leak, reset)
-    return NIRNetwork(stages, convention, dt, (int(shape[0]), 1, 1))
+    return NIRNetwork(stages, convention, dt, input_shape)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-__all__ = ["AffineStage", "NeuronStage", "LIFStage", "CubaLIFStage", "IFStage", "LIStage", "RESETS"]
+__all__ = ["AffineStage", "Conv2dStage", "Pool2dStage", "FlattenStage", "NeuronStage", "LIFStage", "CubaLIFStage", "IFStage", "LIStage", "RESETS"]
 
 #: reset mechanisms a spiking stage accepts
 RESETS = ("value", "subtract", "none")
@@ -42,6 +42,70 @@ class AffineStage(nn.Module):
         n, _, _, _, t = x.shape
         y = F.linear(x.reshape(n, -1, t).transpose(1, 2), self.weight, self.bias)
         return y.transpose(1, 2).reshape(n, -1, 1, 1, t)
+
+
+def _per_frame(x: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W, T)`` -> ``(N*T, C, H, W)``."""
+    n, c, h, w, t = x.shape
+    return x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)
+
+
+def _time_last(y: torch.Tensor, n: int) -> torch.Tensor:
+    """``(N*T, C, H, W)`` -> ``(N, C, H, W, T)``."""
+    return y.reshape(n, -1, *y.shape[1:]).permute(0, 2, 3, 4, 1)
+
+
+class Conv2dStage(nn.Module):
+    """2-D convolution of every time step (NIR ``Conv2d``).
+
+    Args:
+        weight: ``(out, in/groups, kh, kw)``.
+        bias: ``(out,)`` or ``None``.
+        stride, padding, dilation, groups: as :func:`torch.nn.functional.conv2d`.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
+                 padding: tuple[int, int] | str, dilation: tuple[int, int], groups: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve each time step."""
+        y = F.conv2d(_per_frame(x), self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return _time_last(y, x.shape[0])
+
+
+class Pool2dStage(nn.Module):
+    """Sum (NIR ``SumPool2d``) or average (NIR ``AvgPool2d``) pooling of every time step.
+
+    Args:
+        mode: ``sum`` or ``avg``.
+        kernel_size, stride, padding: as :func:`torch.nn.functional.avg_pool2d`.
+    """
+
+    def __init__(self, mode: str, kernel_size: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int]) -> None:
+        super().__init__()
+        self.mode, self.kernel_size, self.stride, self.padding = mode, kernel_size, stride, padding
+
+    def extra_repr(self) -> str:
+        return f"{self.mode}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool each time step (sums are exact: no division)."""
+        y = F.avg_pool2d(_per_frame(x), self.kernel_size, self.stride, self.padding,
+                         divisor_override=1 if self.mode == "sum" else None)
+        return _time_last(y, x.shape[0])
+
+
+class FlattenStage(nn.Module):
+    """``(N, C, H, W, T)`` -> ``(N, C*H*W, 1, 1, T)`` in C, H, W order (NIR ``Flatten``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten the neuron dimensions."""
+        return x.reshape(x.shape[0], -1, 1, 1, x.shape[-1])
 
 
 def _gain(values: torch.Tensor | None) -> torch.Tensor | None:

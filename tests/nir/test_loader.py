@@ -127,3 +127,77 @@ def test_input_shape_is_checked():
     net = snir.load(_graph(), dt=1e-3, convention="euler")
     with pytest.raises(ShapeError, match=r"expected input \(N, 4, 1, 1, T\)"):
         net(torch.zeros(2, F_IN + 1, 1, 1, 10))
+
+
+def _euler_lif_torch(current: torch.Tensor, a: float, thr: float) -> torch.Tensor:
+    """LIF (``v_leak = v_reset = 0``, ``r = 1``) over the last dim of ``current``."""
+    v, out = torch.zeros_like(current[..., 0]), []
+    for t in range(current.shape[-1]):
+        v = v + a * (-v + current[..., t])
+        spk = v > thr
+        v = torch.where(spk, torch.zeros_like(v), v)
+        out.append(spk)
+    return torch.stack(out, -1).to(current.dtype)
+
+
+@pytest.mark.parametrize("pool", ["SumPool2d", "AvgPool2d"])
+def test_conv_pool_flatten_chain_matches_a_per_step_torch_reference(pool):
+    gen = torch.Generator().manual_seed(3)
+    c_in, c_out, hw, steps = 2, 4, 8, 60
+    w_conv = torch.randint(-4, 12, (c_out, c_in, 3, 3), generator=gen).double() / 8  # exact sums
+    b_conv = torch.randint(-2, 2, (c_out,), generator=gen).double() / 8
+    w_fc = torch.randint(-2, 8, (3, c_out * 9), generator=gen).double() / 8
+    lif = {"tau": 0.01, "r": 1.0, "v_leak": 0.0, "v_threshold": 0.75, "v_reset": 0.0}
+    conv_shape, fc_shape = (c_out, 6, 6), (3,)
+    pool_node = getattr(nir, pool)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    nodes = {
+        "input": nir.Input(input_type=np.array([c_in, hw, hw])),
+        "conv": nir.Conv2d(input_shape=None, weight=w_conv.numpy(), bias=b_conv.numpy(), stride=1, padding=0,
+                           dilation=1, groups=1),
+        "lif1": nir.LIF(**{k: np.full(conv_shape, v) for k, v in lif.items()}),
+        "pool": pool_node,
+        "flat": nir.Flatten(input_type={"input": np.array([c_out, 3, 3])}, start_dim=0),
+        "fc": nir.Linear(weight=w_fc.numpy()),
+        "lif2": nir.LIF(**{k: np.full(fc_shape, v) for k, v in lif.items()}),
+        "output": nir.Output(output_type=np.array([3])),
+    }
+    order = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), type_check=False)
+    net = snir.load(graph, dt=1e-3, convention="euler", dtype=torch.float64)
+    x = (torch.rand(3, c_in, hw, hw, steps, generator=gen) < 0.4).double()
+    y, rec = net(x, record=True)
+
+    a = 1e-3 / 0.01
+    cur = torch.stack([torch.nn.functional.conv2d(x[..., t], w_conv, b_conv) for t in range(steps)], -1)
+    s1 = _euler_lif_torch(cur, a, 0.75)
+    pooled = torch.stack([torch.nn.functional.avg_pool2d(s1[..., t], 2) for t in range(steps)], -1)
+    if pool == "SumPool2d":
+        pooled = pooled * 4
+    s2 = _euler_lif_torch(torch.einsum("of,nft->not", w_fc, pooled.reshape(3, -1, steps)), a, 0.75)
+    assert rec["lif1"].shape == (3, *conv_shape, steps) and rec["flat"].shape == (3, c_out * 9, 1, 1, steps)
+    assert 0 < s1.sum() < s1.numel() and 0 < s2.sum() < s2.numel()
+    assert torch.equal(rec["lif1"], s1) and torch.equal(rec["pool"], pooled)
+    assert torch.equal(y.reshape(3, 3, steps), s2)
+
+
+def test_dense_layer_after_a_conv_needs_a_flatten():
+    nodes = {"input": nir.Input(input_type=np.array([2, 4, 4])),
+             "fc": nir.Linear(weight=np.ones((3, 2))), "output": nir.Output(output_type=np.array([3]))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "output")], type_check=False)
+    _one_line_error(graph, snir.NIRShapeError, "'fc' (Linear) is fed shape (2, 4, 4); a Flatten must come first",
+                    convention="euler", dt=1e-3)
+
+
+def test_flatten_dims():
+    def graph(flatten):
+        nodes = {"input": nir.Input(input_type=np.array([2, 3, 3])), "flat": flatten,
+                 "fc": nir.Linear(weight=np.ones((1, 18))), "output": nir.Output(output_type=np.array([1]))}
+        return nir.NIRGraph(nodes=nodes, edges=[("input", "flat"), ("flat", "fc"), ("fc", "output")], type_check=False)
+
+    for ok in (nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=0),
+               nir.Flatten(input_type={"input": np.array([1, 2, 3, 3])}, start_dim=1),  # batch counted
+               nir.Flatten(input_type=None, start_dim=1)):  # unknown type: torch's nn.Flatten
+        assert snir.load(graph(ok), dt=1e-3, convention="euler")(torch.ones(1, 2, 3, 3, 2)).shape == (1, 1, 1, 1, 2)
+    _one_line_error(graph(nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=1)),
+                    snir.UnsupportedNIRNodeError, "'flat' (Flatten) flattens neuron dims 1..-1 of (2, 3, 3)",
+                    convention="euler", dt=1e-3)
