@@ -369,11 +369,19 @@ def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.d
     return Pool2dStage("sum" if kind == "SumPool2d" else "avg", kernel, stride, _pair(name, node, "padding", 0))
 
 
-def _coefficients(convention: str, dt: float, tau: np.ndarray) -> np.ndarray:
+def _coefficients(convention: str, dt: float, tau: np.ndarray, dtype: torch.dtype = torch.float64) -> np.ndarray:
     """Discrete factor: ``beta = clamp(1 - dt/tau, 0, 1)`` (snntorch), ``tau_inv = dt/tau`` (norse),
-    ``a = dt/tau`` (euler); all in float64."""
+    ``a = dt/tau`` (euler); all in float64.
+
+    For ``norse`` the numerator is ``dt`` rounded to ``dtype``: Norse wrote
+    ``tau = dt/tau_inv`` with that rounded ``dt``, and dividing by it recovers the float32
+    ``tau_inv`` exactly for about 3 in 4 neurons (the export loses the rest: several
+    ``tau_inv`` give one ``tau``), against about 1 in 2 with the exact ``dt``.
+    """
     if convention == "snntorch":
         return np.clip(1.0 - dt / tau, 0.0, 1.0)
+    if convention == "norse":
+        return float(torch.tensor(dt, dtype=dtype)) / tau
     return dt / tau
 
 
@@ -454,7 +462,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         tau_attr = "tau_mem" if kind == "CubaLIF" else "tau"
         tau = _positive(name, node, tau_attr, p(tau_attr))
         r, v_leak = p("r"), p("v_leak", 0.0)
-        coef = _coefficients(convention, dt, tau)
+        coef = _coefficients(convention, dt, tau, dtype)
         gain = _snap(r * dt / tau) if convention == "snntorch" else r
         decay = norse_factor(coef) if convention == "norse" else tensor(coef)
         leak = tensor((1.0 - coef) * v_leak) if convention == "snntorch" else None
@@ -466,7 +474,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         else:  # CubaLIF
             tau_syn = _positive(name, node, "tau_syn", p("tau_syn"))
             w_in = p("w_in", 1.0)
-            syn = _coefficients(convention, dt, tau_syn)
+            syn = _coefficients(convention, dt, tau_syn, dtype)
             if convention == "snntorch":
                 syn_decay, syn_gain = tensor(syn), tensor(_snap(w_in * dt / tau_syn))
             elif convention == "norse":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["snntorch_dense", "run_snntorch", "norse_dense", "run_norse", "spike_input"]
+__all__ = ["snntorch_dense", "run_snntorch", "norse_dense", "norse_if_readout", "run_norse", "spike_input"]
 
 
 def spike_input(steps: int, batch: int, features: int, rate: float = 0.25, seed: int = 0) -> torch.Tensor:
@@ -92,3 +92,20 @@ def run_norse(net: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
                     h, states[i] = m(h, states[i])
                 outs[str(i)].append(h)
     return {k: torch.stack(v) for k, v in outs.items()}
+
+
+def norse_if_readout(sizes: tuple[int, int, int], seed: int = 0) -> torch.nn.Module:
+    """``Linear -> IAFCell -> Linear -> LIBoxCell`` (a leaky-integrator readout)."""
+    import norse.torch as norse
+
+    gen = torch.Generator().manual_seed(seed)
+    n_in, n_hidden, n_out = sizes
+    lin1, lin2 = torch.nn.Linear(n_in, n_hidden), torch.nn.Linear(n_hidden, n_out)
+    with torch.no_grad():
+        for lin in (lin1, lin2):
+            lin.weight.copy_(torch.randn(*lin.weight.shape, generator=gen) * 2.5 / lin.weight.shape[1] ** 0.5)
+            lin.bias.copy_(torch.randn(*lin.bias.shape, generator=gen) * 0.05)
+    cell = norse.IAFCell(norse.IAFParameters(v_th=0.5 + torch.rand(n_hidden, generator=gen)))
+    readout = norse.LIBoxCell(norse.LIBoxParameters(tau_mem_inv=50 + 100 * torch.rand(n_out, generator=gen),
+                                                    v_leak=torch.zeros(n_out)))
+    return norse.SequentialState(lin1, cell, lin2, readout)
