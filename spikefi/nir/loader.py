@@ -430,8 +430,9 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
     shape = _input_shape(input_name, nodes[input_name])
     input_shape = shape
 
-    def tensor(arr: np.ndarray, _shape: tuple[int, int, int] | None = None) -> torch.Tensor:
-        return torch.as_tensor(arr, dtype=torch.float64).to(dtype=dtype, device=device).reshape(_shape or shape)
+    def tensor(arr: np.ndarray) -> torch.Tensor:
+        """A per-neuron float64 vector as a ``(C, H, W)`` buffer of the current layer."""
+        return torch.as_tensor(arr, dtype=torch.float64).to(dtype=dtype, device=device).reshape(shape)
 
     def norse_factor(tau_inv: np.ndarray, sign: float = 1.0) -> torch.Tensor:
         # Norse forms dt * tau_inv in the network's dtype from a tau_inv parameter of that dtype.
@@ -442,8 +443,12 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         node, kind = nodes[name], _kind(nodes[name])
         if kind in _SYNAPTIC:
             stage = _synaptic_stage(name, node, shape, dtype, device)
-            with torch.no_grad():  # the output shape, from one empty-valued step
-                probe = stage.to("cpu")(torch.zeros(1, *shape, 1, dtype=dtype))
+            try:
+                with torch.no_grad():  # the output shape, from one all-zero step
+                    probe = stage.to("cpu")(torch.zeros(1, *shape, 1, dtype=dtype))
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise NIRShapeError(f"NIR node '{name}' ({kind}) cannot take input shape {shape}: {reason}") from None
             stages[name] = stage.to(device)
             shape = tuple(int(v) for v in probe.shape[1:4])
             continue

@@ -201,3 +201,13 @@ def test_flatten_dims():
     _one_line_error(graph(nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=1)),
                     snir.UnsupportedNIRNodeError, "'flat' (Flatten) flattens neuron dims 1..-1 of (2, 3, 3)",
                     convention="euler", dt=1e-3)
+
+
+def test_a_kernel_larger_than_its_input_is_a_one_line_shape_error():
+    nodes = {"input": nir.Input(input_type=np.array([1, 2, 2])),
+             "conv": nir.Conv2d(input_shape=None, weight=np.ones((1, 1, 3, 3)), bias=np.zeros(1), stride=1,
+                                padding=0, dilation=1, groups=1),
+             "output": nir.Output(output_type=np.array([1]))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "conv"), ("conv", "output")], type_check=False)
+    _one_line_error(graph, snir.NIRShapeError, "'conv' (Conv2d) cannot take input shape (1, 2, 2)",
+                    convention="euler", dt=1e-3)
