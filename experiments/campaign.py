@@ -334,11 +334,11 @@ def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpe
             cr.say(f"shard {shard[0]}/{shard[1]} done; parent run {parent} is merged when every shard has finished")
         else:
             result["merged"] = merged
-    print_done(result, uri)
+    print_done(result, uri, experiment_id)
     return result
 
 
-def print_done(result: dict[str, Any], uri: str) -> None:
+def print_done(result: dict[str, Any], uri: str, experiment_id: str | None = None) -> None:
     summary = result.get("summary")
     if summary:
         print(f"campaign run {result['run_id']}: {summary['rounds']} rounds, critical-fault rate "
@@ -350,7 +350,7 @@ def print_done(result: dict[str, Any], uri: str) -> None:
         print(f"local files: {result['local_dir']}")
     from .tracking import where_line
 
-    print(where_line(uri))
+    print(where_line(uri, experiment_id=experiment_id))
 
 
 if __name__ == "__main__":

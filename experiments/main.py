@@ -82,6 +82,7 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         mlflow.set_tags(common_tags("demo"))
         produced["demo_run"] = parent.info.run_id
         produced["experiment"] = mlflow.get_experiment(parent.info.experiment_id).name
+        produced["experiment_id"] = parent.info.experiment_id
     try:
         model = config["model"]
         if model is None:
@@ -276,15 +277,18 @@ def print_summary(produced: dict[str, Any]) -> None:
         print(f"reliability report: {rep['html']} (open in a browser; Markdown: {rep['markdown']}; "
               f"MLflow run {rep['run_id']})")
     if "tracking_uri" in produced:
+        from .tracking import experiment_link
+
         uri = produced["tracking_uri"]
         exp = produced["experiment"]
         print(f"MLflow            : run {produced['demo_run']} (experiment {exp!r}) in {uri}")
         if uri.startswith(("http://", "https://")):
-            print(f"                    open {uri} in a browser")
+            print(f"                    open {experiment_link(uri, produced['experiment_id'])}")
         else:
             print(f"                    view with: .venv/bin/mlflow ui --backend-store-uri {uri}")
-            print(f"                    then open http://127.0.0.1:5000 (experiment {exp!r}: the sweep run "
-                  "lists one run per campaign; docs/mlflow-ui.md shows how to compare them)")
+            print(f"                    then open {experiment_link(uri, produced['experiment_id'])}")
+            print("                    (the sweep run lists one run per campaign; docs/mlflow-ui.md shows how to "
+                  "compare them)")
 
 
 def main(argv: list[str] | None = None) -> int:

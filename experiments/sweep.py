@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             print(result["table"][["campaign", "run_id", "rounds", "crit_rate", "acc_mean"]]
                   .to_string(index=False))
         print(f"local files: {result['local_dir']}")
-        print(where_line(uri))
+        print(where_line(uri, experiment_id=experiment_id))
         return 0
 
     return run_main(body)

@@ -141,6 +141,6 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
         raise
     say(f"campaign {name!r} tracked as MLflow run {run_id}: critical-fault rate {summary['critical_fault_rate']:.4f}; "
         f"files in {root}")
-    say(where_line(uri, run_id))
+    say(where_line(uri, run_id, experiment_id))
     return {"run_id": run_id, "summary": summary, "local_dir": str(root), "tracking_uri": uri, "result": result}
 

@@ -165,10 +165,25 @@ def mark_experiment_kind(client: Any, experiment_id: str) -> None:
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
 
-def where_line(uri: str, run_id: str | None = None) -> str:
-    """``MLflow [run ID]: URI`` plus how to view a local store (printed by entry points)."""
+#: the URL parameter that opens MLflow 3's classic runs view of an experiment (MLflow 3.x with
+#: the GenAI / model-training switch opens GenAI otherwise, whatever the experiment's kind tag)
+CLASSIC_VIEW = "workflowType=machine_learning"
+
+
+def experiment_link(uri: str, experiment_id: str) -> str:
+    """The UI address of an experiment's runs table (classic view) on a server, or on a local
+    ``mlflow ui`` at its default address."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}?{CLASSIC_VIEW}"
+
+
+def where_line(uri: str, run_id: str | None = None, experiment_id: str | None = None) -> str:
+    """``MLflow [run ID]: URI`` plus how to view a local store and the experiment's address
+    (printed by entry points)."""
     head = f"MLflow run {run_id}: {uri}" if run_id else f"MLflow: {uri}"
-    return head if uri.startswith(("http://", "https://")) else f"{head}  (view with: mlflow ui --backend-store-uri {uri})"
+    if not uri.startswith(("http://", "https://")):
+        head = f"{head}  (view with: mlflow ui --backend-store-uri {uri})"
+    return head + (f"\n  runs table: {experiment_link(uri, experiment_id)}" if experiment_id else "")
 
 
 @functools.lru_cache(maxsize=1)
