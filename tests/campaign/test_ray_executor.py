@@ -186,12 +186,14 @@ def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp)
         executor = RayExecutor(address=cluster.address, workers=2, cpus_per_worker=1, prefetch=1, max_restarts=1)
         cmpn = spec.build()
         rows, removed = [], False
-        for chunk in cmpn.iter_chunks("parallel", 2, progress=False, executor=executor):
+        for chunk in cmpn.iter_chunks("parallel", 1, progress=False, executor=executor):
             rows.extend(chunk.rows)
             if not removed:
                 cluster.remove_node(node)
                 removed = True
-        assert removed and executor.last_run["retries"] >= 1
+        # the actor on the removed node was lost (while starting, idle or holding a chunk, which
+        # then ran again on the head's actor) and a replacement was asked for
+        assert removed and executor.last_run["restarts"] >= 1
         table = pd.DataFrame(rows).sort_values("round_id").reset_index(drop=True)
         table = table[[c for c in table if c not in COLS_IGNORED]]
         pd.testing.assert_frame_equal(table, _table(single), check_dtype=False)
