@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from campaign_throughput import sync
 
 from spikefi.campaign import Campaign, RayExecutor
 from spikefi.data import load_spiking_digits
@@ -73,21 +74,16 @@ def _nmnist(device: torch.device, quick: bool) -> Campaign:
     return cmpn
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _in_process(make: Callable[[], Campaign], device: torch.device, chunk: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     cmpn = make()
-    _sync(device)
+    sync(device)
     t1 = time.perf_counter()
     cmpn.golden()
-    _sync(device)
+    sync(device)
     t2 = time.perf_counter()
     result = cmpn.run(engine="parallel", chunk_size=chunk, progress=False)
-    _sync(device)
+    sync(device)
     t3 = time.perf_counter()
     return {"table": result.table, "rounds": len(cmpn.rounds), "samples": cmpn.num_samples,
             "fixed": {"setup_s": t1 - t0, "golden_s": t2 - t1}, "fixed_s": t2 - t0, "eval_s": t3 - t2, "total_s": t3 - t0}
