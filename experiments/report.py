@@ -91,7 +91,9 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
     from .tracking import common_tags, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
-    experiment = args.experiment or None
+    args.runs = _split(args.runs)  # `mlflow run -e report` passes --runs '' when no run is named
+    args.parent = (args.parent or "").strip() or None
+    experiment = (args.experiment or "").strip() or None
     if experiment is None and not (args.runs or args.parent or args.compare):
         experiment = default_experiment(MlflowClient(uri))
     comparison, names = None, ("A", "B")
