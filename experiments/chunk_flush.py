@@ -157,10 +157,18 @@ def campaign_kind(spec: CampaignSpec) -> str:
     return "+".join(kinds) or "empty"
 
 
+def _dataset_root(data: Mapping[str, Any]) -> str | None:
+    """The data folder a campaign reads: the config's ``root``, else (N-MNIST) the folder
+    ``SPIKEFI_NMNIST_DIR`` names, resolved to an absolute path."""
+    root = data.get("root") or (os.environ.get("SPIKEFI_NMNIST_DIR") if data["name"] == "nmnist" else None)
+    return str(Path(root).resolve()) if root else None
+
+
 def _dataset_label(data: Mapping[str, Any]) -> str:
     if data["name"] == "spiking_digits":
         return f"spiking_digits(seed={data['seed']}, test_fraction={data['test_fraction']})/{data['split']}"
-    return f"{data['name']}({data.get('root')})/{data['split']}"
+    listed = data.get(f"{data['split']}_list")
+    return f"{data['name']}({_dataset_root(data)})/{listed or data['split']}"
 
 
 def _fault_groups(rounds: Sequence[Any]) -> list[dict[str, Any]]:
@@ -277,7 +285,7 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
     if data["name"] == "spiking_digits":
         source = "https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html"
     else:
-        source = str(Path(data.get("root") or ".").resolve())
+        source = _dataset_root(data) or str(Path(".").resolve())
     name = _dataset_label(data) + (f"[:{data['max_samples']}]" if data.get("max_samples") else "")
     ds = mlflow.data.from_numpy(cmpn.x.detach().cpu().numpy(), targets=cmpn.y.detach().cpu().numpy(),
                                 source=source, name=name)
