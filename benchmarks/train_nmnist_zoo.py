@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from spikefi.data import NMNIST  # noqa: E402
-from spikefi.snn.io import read_nmnist_binary  # noqa: E402
 from spikefi.snn.loss import loss as spike_loss  # noqa: E402
 from spikefi.snn.loss import predict  # noqa: E402
 from spikefi.training import evaluate, one_hot_target  # noqa: E402
@@ -64,25 +61,12 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def _read_one(args: tuple[str, tuple[int, int, int, int], float]) -> torch.Tensor:
-    path, shape, sampling_time = args
-    return read_nmnist_binary(path).to_spike_tensor(shape, sampling_time)
-
-
-def load_split(root: str, split: str, sample_list: str, limit: int | None = None,
-               workers: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(root: str, split: str, sample_list: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(spikes (N, 2, 34, 34, 50), labels (N,))`` of a sample list (the first ``limit``),
-    binned exactly as ``NMNIST.__getitem__`` bins them, read by ``workers`` processes."""
+    binned by ``NMNIST.__getitem__`` itself (1,100 small files: a few seconds)."""
     ds = NMNIST(root, split, sample_list=sample_list)
     n = len(ds) if limit is None else min(limit, len(ds))
-    if workers <= 1:
-        return torch.stack([ds[i][0] for i in range(n)]), torch.tensor(ds.targets[:n])
-    shape = (*ds.input_shape, ds.time_steps)
-    jobs = [(str(ds.files[i]), shape, ds.sampling_time) for i in range(n)]
-    # spawn, not fork: a forked child can hang on the parent's OpenMP state
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        items = list(pool.map(_read_one, jobs, chunksize=16))
-    return torch.stack(items), torch.tensor(ds.targets[:n])
+    return torch.stack([ds[i][0] for i in range(n)]), torch.tensor(ds.targets[:n])
 
 
 def train_one(arch: str, recipe: dict[str, Any], train: tuple[torch.Tensor, torch.Tensor],
@@ -157,8 +141,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train = load_split(args.root, "train", TRAIN_LIST, args.max_train, args.workers)
-    test = load_split(args.root, "test", TEST_LIST, args.max_test, args.workers)
+    train = load_split(args.root, "train", TRAIN_LIST, args.max_train)
+    test = load_split(args.root, "test", TEST_LIST, args.max_test)
     print(f"read {train[0].shape[0]} train and {test[0].shape[0]} test recordings in "
           f"{time.perf_counter() - t0:.1f} s; device {device}", flush=True)
     for arch in args.archs.split(","):
@@ -251,7 +235,6 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (smoke tests)")
     tr.add_argument("--max-train", type=int, default=None)
     tr.add_argument("--max-test", type=int, default=None)
-    tr.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes reading recordings")
     tr.add_argument("--time-limit", type=float, default=float("inf"), help="seconds per network; stops after an epoch")
     cd = sub.add_parser("card", help="evaluate on the CPU and write the zoo files and model cards")
     cd.add_argument("--root", default=os.environ.get("SPIKEFI_NMNIST_DIR", str(ROOT.parent / "shared" / "nmnist_small")))

@@ -84,7 +84,8 @@ class WorkProgress:
             self._show()
 
     def _show(self) -> None:
-        assert self.bar is not None
+        if self.bar is None:  # progress off: nothing to draw
+            return
         self.bar.n = min(self.exact + self.partial, self.bar.total)
         self.bar.refresh()
 

@@ -339,7 +339,8 @@ class RayExecutor(Executor):
             on_chunk: Any = None) -> Iterator[ChunkResult]:
         self.start(campaign, options)
         session = self._session
-        assert session is not None  # for type checkers: start() sets it
+        if session is None:  # start() always sets it; a clear error rather than an AttributeError below
+            raise ExecutorError("the Ray executor did not start its workers")
         ray = session["ray"]
         lost = self._lost_errors()
         queue: deque[tuple[int, list[int]]] = deque(plan_chunks(rounds, options.chunk_size))

@@ -28,7 +28,7 @@ def test_train_then_card_on_real_recordings(tmp_path: Path, capsys) -> None:
     script = _script()
     out, dest = tmp_path / "trained", tmp_path / "zoo"
     script.main(["train", "--root", root, "--out", str(out), "--archs", "nmnist_mlp", "--epochs", "1",
-                 "--max-train", "12", "--max-test", "4", "--workers", "1", "--device", "cpu"])
+                 "--max-train", "12", "--max-test", "4", "--device", "cpu"])
     facts = json.loads((out / "nmnist_mlp.json").read_text())
     assert facts["training"]["epochs_run"] == 1 and facts["training"]["train_samples"] == 12
     assert len(facts["history"]) == 1 and len(facts["device_test_predictions"]) == 4
