@@ -185,7 +185,7 @@ _CARD = """# Model card: {arch}
 def cmd_card(args: argparse.Namespace) -> None:
     src = Path(args.source)
     dest = Path(args.dest)
-    test = load_split(args.root, "test", TEST_LIST, None, 1)
+    test = load_split(args.root, "test", TEST_LIST)
     torch.set_num_threads(args.threads)
     for arch in args.archs.split(","):
         facts = json.loads((src / f"{arch}.json").read_text())
