@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         shard = parse_shard(args.shard)
         executor = executor_from_args(args)
         if executor is not None:
-            executor.connect()  # an unreachable cluster is reported before any run is created
+            # an unreachable cluster or too few GPUs/CPUs are reported before any run is created
             executor.check_resources(executor.connect())
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher, executor)

@@ -239,6 +239,7 @@ class RayExecutor(Executor):
                 and self._session["options"] == options:
             return
         self.close()
+        self.golden_summary = None  # an executor used again for another campaign
         ray = self.connect()
         n_workers = self.check_resources(ray)
         t0 = time.perf_counter()

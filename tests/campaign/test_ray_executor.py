@@ -169,6 +169,22 @@ def test_a_network_class_defined_in_the_script_runs_on_ray(local_ray):
     assert here.table["critical"].sum() > 0  # the faults do something on these inputs
 
 
+def test_one_executor_reused_for_two_campaigns_reports_each_ones_golden(local_ray):
+    from spikefi.data import load_spiking_digits
+    from spikefi.faults import DeadNeuron
+    from spikefi.zoo import load_pretrained
+
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits()
+    executor = RayExecutor(workers=1)
+    for n in (8, 40):
+        cmpn = Campaign(net, test, max_samples=n, seed=1)
+        cmpn.exhaustive(DeadNeuron(), layers=["SF4"], sample=2)
+        result = cmpn.run(engine="parallel", progress=False, executor=executor)
+        assert result.meta["golden"]["samples"] == n
+        assert result.meta["golden"]["accuracy"] == Campaign(net, test, max_samples=n).golden()["accuracy"]
+
+
 def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp):
     """Two-node local cluster (1 CPU each, one actor per node); the second node is removed
     after the first chunk arrives. The campaign completes with the in-process table."""
