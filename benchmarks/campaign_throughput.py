@@ -424,6 +424,8 @@ def main() -> None:
     ap.add_argument("--gpus", default="1,2", help="scaling suite: Ray runs with these GPU counts")
     ap.add_argument("--digits-repeats", type=int, default=5,
                     help="scaling suite: the digits every-single-fault campaign repeated this many times")
+    ap.add_argument("--nmnist-samples", type=int, default=256, help="scaling suite: synthetic N-MNIST inputs")
+    ap.add_argument("--ray-cpus", default="auto", help="scaling suite: CPU cores per Ray actor (auto: a GPU's share)")
     ap.add_argument("--devices", default="cuda:0,cuda:1", help="multi suite: devices to shard over")
     ap.add_argument("--quick", action="store_true", help="CI-sized: few rounds and samples")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -1,13 +1,18 @@
 """Scaling suite: one campaign in-process on one GPU, then on Ray actors (1 GPU, 2 GPUs ...).
 
-``python benchmarks/campaign_throughput.py --suite scaling [--quick] [--gpus 1,2]``
+``python benchmarks/campaign_throughput.py --suite scaling [--quick] [--gpus 1,2] [--workloads digits,nmnist]
+[--digits-repeats N] [--nmnist-samples N] [--ray-cpus auto|N]``
 
 Workloads (parallel engine):
   digits  — the digits net, every single fault (every dead neuron, every synapse dead,
             every synapse x2) on all 359 test samples, repeated ``--digits-repeats`` times
             (distinct round ids, same faults) so that one GPU needs about a minute;
   nmnist  — SpikeFI's N-MNIST CNN, every synapse of SC2 and SC3 dead and x2, 256
-            synthetic inputs (the GPU suite's inputs; labels = our fp32 golden predictions).
+            synthetic inputs (``--nmnist-samples``; the GPU suite's inputs; labels = our fp32
+            golden predictions).
+
+Ray actors get ``--ray-cpus`` cores each (default ``auto``: a GPU's share of the host's
+cores, the executor's default; the in-process run uses every core).
 
 For every run it prints the fixed costs apart from the evaluation phase:
   in-process: set-up (campaign build, fault resolution), golden pass, evaluation;
@@ -60,10 +65,10 @@ def _digits(device: torch.device, quick: bool, repeats: int) -> Campaign:
     return cmpn
 
 
-def _nmnist(device: torch.device, quick: bool) -> Campaign:
+def _nmnist(device: torch.device, quick: bool, samples: int = 256) -> Campaign:
     from campaign_throughput import nmnist_inputs
 
-    net, x, labels = nmnist_inputs(device, 8 if quick else 256)
+    net, x, labels = nmnist_inputs(device, 8 if quick else samples)
     cmpn = Campaign(net, (x, labels), batch_size=64, seed=0, device=device)
     if quick:
         cmpn.exhaustive(DeadSynapse(), layers=["SC3"], sample=12)
@@ -131,7 +136,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
     counts = [int(c) for c in str(args.gpus).split(",") if c.strip()] if gpu else [2]
     workloads: dict[str, Callable[[torch.device], Campaign]] = {
         "digits": lambda d: _digits(d, quick, args.digits_repeats),
-        "nmnist": lambda d: _nmnist(d, quick),
+        "nmnist": lambda d: _nmnist(d, quick, args.nmnist_samples),
     }
     if args.workloads:
         workloads = {k: v for k, v in workloads.items() if k in args.workloads.split(",")}
@@ -156,14 +161,17 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             label = f"Ray {count} {'GPU' if gpu else 'CPU worker'}{'s' if count > 1 else ''}"
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {label} ...", flush=True)
-            executor = RayExecutor(workers=count, gpus_per_worker=1.0 if gpu else 0.0, cpus_per_worker=1)
+            cpus = None if str(args.ray_cpus) == "auto" else int(args.ray_cpus)
+            executor = RayExecutor(workers=count, gpus_per_worker=1.0 if gpu else 0.0,
+                                   cpus_per_worker=cpus if gpu else 1)
             res = _on_ray(lambda make=make: make(torch.device("cpu")), executor, chunk)
             same = _same(res["table"], ref["table"])
             failed |= same != "yes"
             print(f"{label}: total {res['total_s']:7.2f} s = fixed {res['fixed_s']:.2f} ({_fmt(res['fixed'])}) + "
                   f"evaluation {res['eval_s']:.2f} s -> {fs / res['eval_s']:,.0f} f·s/s; evaluation ratio "
                   f"{ref['eval_s'] / res['eval_s']:.2f}x, whole-run ratio {ref['total_s'] / res['total_s']:.2f}x; "
-                  f"devices {res['devices']}; retries {res['retries']}; identical: {same}")
+                  f"devices {res['devices']}; {executor.cpus_each} CPU(s)/actor; retries {res['retries']}; "
+                  f"identical: {same}")
             rows[label] = {k: v for k, v in res.items() if k != "table"} | {
                 "identical": same, "eval_ratio": ref["eval_s"] / res["eval_s"],
                 "whole_ratio": ref["total_s"] / res["total_s"]}

@@ -60,7 +60,7 @@ def add_executor_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--gpus-per-worker", default="", help="GPUs per Ray actor: 1, a fraction such as 0.5 (two "
                                                           "actors share a GPU) or 0 for CPU actors (default: 1 when "
                                                           "the cluster has GPUs, else 0)")
-    ap.add_argument("--cpus-per-worker", default="", help="CPU cores (torch threads) per Ray actor (default 1)")
+    ap.add_argument("--cpus-per-worker", default="", help="CPU cores (torch threads) per Ray actor (default: a GPU actor gets its GPU's share of the node's cores, a CPU actor 1)")
 
 
 def executor_from_args(args: argparse.Namespace) -> Any:
@@ -87,7 +87,9 @@ def executor_from_args(args: argparse.Namespace) -> Any:
     gpus = number("gpus_per_worker", float, None)
     if gpus is not None and not 0 <= gpus <= 1:
         raise ConfigError(f"--gpus-per-worker must be in [0, 1] (0: CPU actors, 0.5: two actors share a GPU), got {gpus:g}")
-    cpus = number("cpus_per_worker", int, 1)
+    cpus = number("cpus_per_worker", int, None)
+    if cpus is not None and cpus < 1:
+        raise ConfigError(f"--cpus-per-worker must be >= 1, got {cpus}")
     import_ray()  # a missing Ray is reported before any run is created
     address = (args.address or "").strip() or None
     if gpus is None:

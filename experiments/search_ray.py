@@ -100,7 +100,7 @@ def run_search_on_ray(config: dict[str, Any], executor: Any, worker_base: int, t
     probe = copy.deepcopy(config)
     probe["search"]["options"]["device"] = "cpu"
     SearchJob(probe, worker=worker_base)
-    task = ray.remote(_search_task).options(num_gpus=executor.gpus_per_worker, num_cpus=executor.cpus_per_worker,
+    task = ray.remote(_search_task).options(num_gpus=executor.gpus_per_worker, num_cpus=executor.cpus_each,
                                            max_retries=0)
     refs = {task.remote(config, worker_base + i, tracking_uri, experiment_id, None, executor.gpus_per_worker > 0): i
             for i in range(workers)}

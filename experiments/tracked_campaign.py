@@ -425,5 +425,8 @@ def executor_params(executor: Executor) -> dict[str, str]:
     out = {"executor": executor.name}
     for key in ("address", "workers", "gpus_per_worker", "cpus_per_worker"):
         if hasattr(executor, key):
-            out[f"executor.{key}"] = str(getattr(executor, key))
+            value = getattr(executor, key)
+            if key == "cpus_per_worker" and value is None:
+                value = getattr(executor, "cpus_each", value)
+            out[f"executor.{key}"] = str(value)
     return out

@@ -46,7 +46,7 @@ def run_on_devices(
         devices: ``["cuda:0", "cuda:1"]``, ``["cpu", "cpu"]`` ... (default: every GPU, else one CPU).
             All of one kind: GPU actors get one GPU each, CPU actors ``threads_per_worker`` cores.
         engine, chunk_size: as :meth:`~spikefi.campaign.Campaign.run`.
-        threads_per_worker: CPU cores (torch threads) per actor (default 1).
+        threads_per_worker: CPU cores (torch threads) per actor (default: a GPU's share of the cores for GPU actors, 1 for CPU actors).
         timeout_s: fail when the first worker is not up within this time.
 
     Returns the merged result, rows in round order (equal to a one-device run's).
@@ -61,7 +61,7 @@ def run_on_devices(
         raise ConfigError(f"devices must be all 'cpu' or all 'cuda[:i]', got {devices}")
     gpu = kinds == {"cuda"}
     executor = RayExecutor(workers=len(devices), gpus_per_worker=1.0 if gpu else 0.0,
-                           cpus_per_worker=threads_per_worker or 1, start_timeout_s=timeout_s or 300.0)
+                           cpus_per_worker=threads_per_worker, start_timeout_s=timeout_s or 300.0)
     t0 = time.perf_counter()
     cmpn = spec.build()
     result = cmpn.run(engine=engine, chunk_size=chunk_size, progress=False, executor=executor)

@@ -126,7 +126,9 @@ class RayExecutor(Executor):
         workers: number of actors (default: one per GPU of the cluster, else 2).
         gpus_per_worker: GPUs per actor: 1 (one actor per GPU), a fraction such as 0.5 (two
             actors share a GPU) or 0 (CPU actors).
-        cpus_per_worker: CPU cores per actor (its torch threads).
+        cpus_per_worker: CPU cores per actor (its torch threads). ``None`` (default): a GPU
+            actor gets its GPU's share of its node's cores (16 on a 32-core node with 2
+            GPUs; one thread starved the host-side work of a GPU actor), a CPU actor gets 1.
         prefetch: chunks each actor holds at most (one running, the others queued).
         max_retries: times one chunk is re-run after its actor died or it raised.
         max_restarts: replacement actors started in all after actors died.
@@ -141,7 +143,7 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, gpus_per_worker: float = 0.0,
-                 cpus_per_worker: int = 1, prefetch: int = 2, max_retries: int = 3, max_restarts: int = 4,
+                 cpus_per_worker: int | None = None, prefetch: int = 2, max_retries: int = 3, max_restarts: int = 4,
                  start_timeout_s: float = 300.0, temp_dir: str | None = None,
                  init_kwargs: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -150,8 +152,10 @@ class RayExecutor(Executor):
                 or not 0 <= gpus_per_worker <= 1:
             raise ConfigError(f"gpus_per_worker must be a number in [0, 1] (0: CPU workers, 0.5: two workers "
                               f"share a GPU), got {gpus_per_worker!r}")
-        if isinstance(cpus_per_worker, bool) or not isinstance(cpus_per_worker, int) or cpus_per_worker < 1:
-            raise ConfigError(f"cpus_per_worker must be an int >= 1, got {cpus_per_worker!r}")
+        if cpus_per_worker is not None and (isinstance(cpus_per_worker, bool) or not isinstance(cpus_per_worker, int)
+                                            or cpus_per_worker < 1):
+            raise ConfigError(f"cpus_per_worker must be an int >= 1 (or None: a GPU's share of its node's cores), "
+                              f"got {cpus_per_worker!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ConfigError(f"prefetch must be an int >= 1, got {prefetch!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -160,6 +164,8 @@ class RayExecutor(Executor):
         self.workers = workers
         self.gpus_per_worker = float(gpus_per_worker)
         self.cpus_per_worker = cpus_per_worker
+        #: the CPU cores each actor asks for (``cpus_per_worker`` resolved by :meth:`check_resources`)
+        self.cpus_each = cpus_per_worker or 1
         self.prefetch = prefetch
         self.max_retries = max_retries
         self.max_restarts = max_restarts
@@ -216,10 +222,24 @@ class RayExecutor(Executor):
             raise ConfigError(f"{workers} worker(s) x {self.gpus_per_worker:g} GPU need {workers * self.gpus_per_worker:g} "
                               f"GPU(s), the Ray cluster has {gpus:g}; lower --workers or --gpus-per-worker "
                               "(0 runs CPU workers)")
-        if workers * self.cpus_per_worker > cpus + 1e-9:
-            raise ConfigError(f"{workers} worker(s) x {self.cpus_per_worker} CPU need {workers * self.cpus_per_worker} "
-                              f"CPU(s), the Ray cluster has {cpus:g}; lower --workers")
+        self.cpus_each = self.cpus_per_worker or self._cpu_share(ray)
+        if workers * self.cpus_each > cpus + 1e-9:
+            raise ConfigError(f"{workers} worker(s) x {self.cpus_each} CPU need {workers * self.cpus_each} "
+                              f"CPU(s), the Ray cluster has {cpus:g}; lower --workers or --cpus-per-worker")
         return workers
+
+    def _cpu_share(self, ray: Any) -> int:
+        """Default cores of one actor: for GPU actors, the smallest share of a GPU node's
+        cores that one actor's GPUs give (so an actor fits on every GPU node); else 1."""
+        if self.gpus_per_worker <= 0:
+            return 1
+        shares = []
+        for node in ray.nodes():
+            res = node.get("Resources", {}) if node.get("Alive", True) else {}
+            gpus, cpus = float(res.get("GPU", 0.0)), float(res.get("CPU", 0.0))
+            if gpus > 0:
+                shares.append(int(cpus * self.gpus_per_worker / gpus))
+        return max(1, min(shares, default=1))
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "executor_workers": self.last_run.get("workers"),
@@ -229,8 +249,8 @@ class RayExecutor(Executor):
     def _start(self, ray: Any, actor_cls: Any, ref: Any, options: RunOptions) -> _Slot:
         use_gpu = self.gpus_per_worker > 0
         extra = {"runtime_env": self.runtime_env} if self.runtime_env else {}
-        handle = actor_cls.options(num_gpus=self.gpus_per_worker, num_cpus=self.cpus_per_worker, max_restarts=0,
-                                   max_task_retries=0, **extra).remote(ref, options, self.cpus_per_worker, use_gpu)
+        handle = actor_cls.options(num_gpus=self.gpus_per_worker, num_cpus=self.cpus_each, max_restarts=0,
+                                   max_task_retries=0, **extra).remote(ref, options, self.cpus_each, use_gpu)
         return _Slot(handle, handle.ready.remote())
 
     def start(self, campaign: Campaign, options: RunOptions) -> None:
@@ -318,7 +338,7 @@ class RayExecutor(Executor):
         if waited > self.start_timeout_s:
             ray = self._session["ray"]  # type: ignore[index]
             raise ExecutorError(f"no Ray worker started within {self.start_timeout_s:.0f} s (asked for "
-                                f"{self.gpus_per_worker:g} GPU and {self.cpus_per_worker} CPU each; the cluster has "
+                                f"{self.gpus_per_worker:g} GPU and {self.cpus_each} CPU each; the cluster has "
                                 f"{ray.cluster_resources()})")
 
     def _retire(self, slot: _Slot, why: str) -> None:

@@ -109,6 +109,39 @@ def test_more_gpus_or_cpus_than_the_cluster_has_are_refused(local_ray):
         RayExecutor(workers=3, cpus_per_worker=1).check_resources(local_ray)
 
 
+class _FakeRay:
+    """``ray.cluster_resources``/``ray.nodes`` of a made-up cluster: a CPU-only head and GPU nodes."""
+
+    def __init__(self, nodes):
+        self._nodes = [{"Alive": alive, "Resources": res} for alive, res in nodes]
+
+    def nodes(self):
+        return self._nodes
+
+    def cluster_resources(self):
+        out = {}
+        for node in self._nodes:
+            if node["Alive"]:
+                for k, v in node["Resources"].items():
+                    out[k] = out.get(k, 0.0) + v
+        return out
+
+
+def test_gpu_actors_default_to_their_gpus_share_of_the_node_cores():
+    fake = _FakeRay([(True, {"CPU": 64.0}), (True, {"CPU": 32.0, "GPU": 2.0}), (True, {"CPU": 24.0, "GPU": 2.0}),
+                     (False, {"CPU": 2.0, "GPU": 2.0})])
+    one = RayExecutor(workers=4, gpus_per_worker=1)
+    assert one.check_resources(fake) == 4 and one.cpus_each == 12  # fits on the 24-core node too
+    half = RayExecutor(workers=8, gpus_per_worker=0.5)
+    assert half.check_resources(fake) == 8 and half.cpus_each == 6
+    cpu = RayExecutor(workers=3, gpus_per_worker=0)
+    assert cpu.check_resources(fake) == 3 and cpu.cpus_each == 1
+    fixed = RayExecutor(workers=2, gpus_per_worker=1, cpus_per_worker=3)
+    assert fixed.check_resources(fake) == 2 and fixed.cpus_each == 3
+    with pytest.raises(ConfigError, match="--cpus-per-worker"):
+        RayExecutor(workers=4, gpus_per_worker=1, cpus_per_worker=40).check_resources(fake)
+
+
 def test_an_engine_object_needs_the_in_process_executor(reference):
     from spikefi.campaign import SequentialEngine
 
