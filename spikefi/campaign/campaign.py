@@ -44,12 +44,12 @@ from .engine import (
     RoundStats,
     faults_json,
     get_engine,
+    layer_spikes_with_stats,
     scoped_injection,
-    spikes_with_stats,
     tied_top,
 )
 from .executors import Executor, InProcessExecutor, RunOptions, get_executor
-from .network import NetworkMap
+from .network import network_map
 from .progress import WorkProgress
 
 __all__ = ["Campaign", "Round"]
@@ -142,7 +142,7 @@ class Campaign:
             p.requires_grad_(False)
         input_shape = tuple(self.x.shape[1:4])
         self.steps = int(self.x.shape[-1])
-        self.netmap = NetworkMap(self.net, input_shape, self.steps)  # type: ignore[arg-type]
+        self.netmap = network_map(self.net, input_shape, self.steps)  # type: ignore[arg-type]
         #: evaluate through the network's own forward with scoped hooks even for chains
         self.force_hooks = False
         #: keep every round's per-sample predictions (``CampaignResult.predictions``)
@@ -219,9 +219,10 @@ class Campaign:
             module = self.netmap.modules[name]
             if getattr(module, "preHookFx", None) is not None:
                 raise ConfigError(f"layer {name!r} has a preHookFx; quantized campaigns need plain weights")
-            qp = affine_params(module.weight.detach(), dtype, bool(spec.get("symmetric", False)))
-            codes = quantize(module.weight.detach(), qp)
-            module.weight.data = dequantize(codes, qp, dtype=module.weight.dtype)
+            weight = self.netmap.effective_weight(name).detach()
+            qp = affine_params(weight, dtype, bool(spec.get("symmetric", False)))
+            codes = quantize(weight, qp)
+            self.netmap.set_weight(name, dequantize(codes, qp, dtype=weight.dtype))
             self.qparams[name] = qp
             self.qcodes[name] = codes
 
@@ -233,6 +234,8 @@ class Campaign:
         except (KeyError, TypeError, ConfigError):
             return None
         slayer = self.netmap.slayer
+        if slayer is None:  # a NIR network: no NumSpikes loss
+            return None
         params = {"neuron": slayer.neuron, "simulation": slayer.simulation, "training": {"error": error}}
         return spike_loss(params).to(device=self.device, dtype=self.dtype)
 
@@ -279,7 +282,10 @@ class Campaign:
             if isinstance(model, BitFlipSynapse):
                 model.check_quantization(qp)
         if model.target == "parametric":
-            self.faulty_slayer(model.faulty_neuron(self.netmap.neuron()))  # validates parameters now
+            from .engine import parametric_fire
+
+            index = tuple(torch.tensor([p[k] for p in rf.positions]) for k in range(3))
+            parametric_fire(self, rf.layer, model, index)  # validates the faulty parameters now
 
     def _check_round(self, rnd: Round) -> None:
         seen: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -446,7 +452,7 @@ class Campaign:
         if first == 0:
             return x
         prev = self.netmap.order[first - 1]
-        return golden["spikes"][prev].to(self.dtype) * (1.0 / float(self.netmap.simulation()["Ts"]))
+        return golden["spikes"][prev].to(self.dtype) * self.netmap.spike_value
 
     def golden(self) -> dict[str, Any]:
         """Golden run (cached): accuracy, loss, spike counts and firing rates per layer."""
@@ -463,8 +469,7 @@ class Campaign:
                     s = x
                     per_layer = []
                     for name in self.netmap.order:
-                        u = self.netmap.slayer.psp(self.netmap.layer_forward(name, s))
-                        s, st = spikes_with_stats(self.netmap.slayer, u, keep_mask=True)
+                        s, st = layer_spikes_with_stats(self.netmap, name, s, keep_mask=True)
                         spikes[name] = st["fired"]  # type: ignore[assignment]
                         per_layer.append(st["count"])
                 else:

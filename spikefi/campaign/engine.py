@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FaultSpecError
 from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseContext, SynapseFaultModel
 from ..faults.sites import ResolvedFault
 from ..faults.timing import Permanent, PerSample, sample_rng
@@ -79,7 +79,8 @@ class _Parametric:
     fault: ResolvedFault
     index: int
     _idx: tuple[torch.Tensor, ...] | _LazyIndex
-    slayer: Any
+    #: the faulty neurons' spikes ``(B, k, T)`` for their synaptic outputs ``(B, k, T)``
+    fire: Any
 
     @property
     def idx(self) -> tuple[torch.Tensor, ...]:
@@ -181,10 +182,9 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
             values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
             lf.synapse.append(_Synapse(fault, i, idx, values))
         elif isinstance(model, ParametricFaultModel):
-            neuron = model.faulty_neuron(netmap.neuron())
-            slayer = campaign.faulty_slayer(neuron)
             idx = indices[i] if indices is not None else _index(fault.positions, device)
-            lf.parametric.append(_Parametric(fault, i, idx, slayer))
+            fire = parametric_fire(campaign, fault.layer, model, idx.get() if isinstance(idx, _LazyIndex) else idx)
+            lf.parametric.append(_Parametric(fault, i, idx, fire))
         elif isinstance(model, NeuronFaultModel):
             lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))
         else:
@@ -199,6 +199,24 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
     order = {name: i for i, name in enumerate(netmap.order)}
     idxs = [order[n] for n in layers]
     return PreparedRound(rnd.round_id, layers, min(idxs, default=len(order)), max(idxs, default=-1))
+
+
+def _slayer_fire(slayer: Any, a: torch.Tensor) -> torch.Tensor:
+    return slayer.spike(slayer.psp(a))
+
+
+def parametric_fire(campaign: Campaign, layer: str, model: ParametricFaultModel,
+                    index: tuple[torch.Tensor, ...]) -> Any:
+    """The spiking function of the neurons ``index`` of ``layer`` with ``model``'s faulty
+    parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes."""
+    netmap = campaign.netmap
+    if netmap.slayer is not None:  # SLAYER: one faulty spiking layer for the faulty neurons
+        return partial(_slayer_fire, campaign.faulty_slayer(model.faulty_neuron(netmap.neuron())))
+    change = getattr(model, "change_stage", None)
+    if change is None:
+        raise FaultSpecError(f"{model.name} changes SLAYER neuron parameters; layer {layer!r} is a NIR neuron stage "
+                             "(use NeuronDrift or NoReset)")
+    return netmap.faulty_fire(layer, change, index)
 
 
 # ------------------------------------------------------------------------------------
@@ -225,6 +243,15 @@ def spikes_with_stats(slayer: Any, u: torch.Tensor, keep_mask: bool = False,
     return s, stats_of_spikes(s, keep_mask, golden)
 
 
+def layer_spikes_with_stats(netmap: Any, name: str, x: torch.Tensor, keep_mask: bool = False,
+                            golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """Healthy layer ``name`` on input spikes ``x``: its spikes and :func:`spikes_with_stats`'s statistics."""
+    if netmap.slayer is not None:
+        return spikes_with_stats(netmap.slayer, netmap.slayer.psp(netmap.layer_forward(name, x)), keep_mask, golden)
+    s = netmap.fire(name, netmap.layer_forward(name, x))
+    return s, stats_of_spikes(s, keep_mask, golden)
+
+
 def faulty_layer(
     campaign: Campaign,
     name: str,
@@ -234,11 +261,11 @@ def faulty_layer(
     round_id: int,
 ) -> torch.Tensor:
     """Output spikes of layer ``name`` for input spikes ``x`` with the round's faults of that layer."""
-    slayer = campaign.netmap.slayer
+    netmap = campaign.netmap
     if lf is None:
-        return slayer.spike(slayer.psp(campaign.netmap.layer_forward(name, x)))
+        return netmap.fire(name, netmap.layer_forward(name, x))
     a = synaptic_output(campaign, name, x, lf, samples, round_id)
-    return neuron_output(campaign, a, slayer.spike(slayer.psp(a)), lf, samples, round_id)
+    return neuron_output(campaign, a, netmap.fire(name, a), lf, samples, round_id)
 
 
 def synaptic_output(
@@ -306,12 +333,12 @@ def neuron_output(
     s_out = s_out.clone()
     for p in lf.parametric:
         a_sel = a[(slice(None), *p.idx)]  # (B, k, T)
-        s_f = p.slayer.spike(p.slayer.psp(a_sel))
+        s_f = p.fire(a_sel)
         if isinstance(p.fault.timing, PerSample):
             hit = torch.as_tensor(p.fault.timing.affected(samples, seed, round_id, p.index), device=device)
             s_f = torch.where(hit[:, None, None], s_f, s_out[(slice(None), *p.idx)])
         s_out[(slice(None), *p.idx)] = s_f
-    spike_value = 1.0 / float(campaign.netmap.simulation()["Ts"])
+    spike_value = campaign.netmap.spike_value
     for n in lf.neuron:
         cur = s_out[(slice(None), *n.idx)]  # (B, k, T)
         noise = None
@@ -342,6 +369,9 @@ def scoped_injection(
     """
     netmap = campaign.netmap
     slayer = netmap.slayer
+    if slayer is None:
+        raise ConfigError("scoped hooks inject into a SLAYER network's own forward; a NIR network is a chain "
+                          "(leave force_hooks off)")
     state: dict[str, Any] = {"last": None, "a": None}
     round_id = prep.round_id if prep is not None else -1
     handles = []
@@ -553,8 +583,7 @@ def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int]
         check = stats.first_divergence is None or i < stats.first_divergence
         lf = prep.layers.get(name)
         if lf is None:  # a healthy layer: its statistics come with its spikes
-            u = netmap.slayer.psp(netmap.layer_forward(name, s))
-            s, st = spikes_with_stats(netmap.slayer, u, golden=golden["spikes"][name] if check else None)
+            s, st = layer_spikes_with_stats(netmap, name, s, golden=golden["spikes"][name] if check else None)
             counts.append(st["count"])
             if check:
                 checked.append((i, st["differs"].long()))  # type: ignore[union-attr]

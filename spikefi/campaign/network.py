@@ -22,7 +22,17 @@ from ..errors import FaultSpecError, ShapeError
 from ..faults.sites import LayerInfo
 from ..snn import functional as fn
 
-__all__ = ["NetworkMap", "find_spiking_layer", "synaptic_kind"]
+__all__ = ["NetworkMap", "network_map", "find_spiking_layer", "synaptic_kind"]
+
+
+def network_map(net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> Any:
+    """The engines' view of ``net``: :class:`NetworkMap` for SLAYER networks,
+    :class:`spikefi.nir.netmap.NIRNetworkMap` for networks imported by ``spikefi.nir.load``."""
+    if callable(getattr(net, "neuron_stages", None)) and isinstance(getattr(net, "stages", None), nn.ModuleDict):
+        from ..nir.netmap import NIRNetworkMap
+
+        return NIRNetworkMap(net, input_shape, steps)
+    return NetworkMap(net, input_shape, steps)
 
 
 def find_spiking_layer(net: nn.Module) -> Any:
@@ -60,11 +70,18 @@ class _Traced:
 class NetworkMap:
     """Layers of a SLAYER network, in forward order, with their shapes.
 
+    Every layer shares the one spiking layer (``slayer``): :meth:`fire` is
+    ``slayer.spike(slayer.psp(a))`` whatever the layer or channels.
+
     Args:
         net: the network (not modified).
         input_shape: ``(C, H, W)`` of one sample.
         steps: time bins ``T`` used for the probe forward pass.
     """
+
+    kind = "slayer"
+    #: the parallel engine may recompute cropped windows and stack single-synapse convolutions
+    croppable = True
 
     def __init__(self, net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> None:
         self.net = net
@@ -126,12 +143,32 @@ class NetworkMap:
         return x.shape == expected.shape and torch.equal(x, expected)
 
     # ------------------------------------------------------------------------------
-    def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Synaptic output of layer ``name`` (eval mode); ``weight`` replaces its effective weight."""
+    def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,
+                      channels: Any = None) -> torch.Tensor:
+        """Synaptic output of layer ``name`` (eval mode); ``weight`` replaces its effective weight
+        (``channels``: the output channels ``weight`` holds; SLAYER layers have no bias, so
+        nothing else depends on them)."""
         module = self.modules[name]
         if weight is None:
-            return module(x)
+            if channels is not None:
+                weight = self.effective_weight(name)[list(channels)]
+            else:
+                return module(x)
         return fn.conv3d(x, weight, module.stride, module.padding, module.dilation, module.groups)
+
+    @property
+    def spike_value(self) -> float:
+        """The value of one spike (``1/Ts``)."""
+        return 1.0 / float(self.simulation()["Ts"])
+
+    def fire(self, name: str, a: torch.Tensor, channels: Any = None) -> torch.Tensor:
+        """Spikes of layer ``name`` for its synaptic output ``a`` (``channels``: the channels
+        ``a`` holds; the neuron is the same for all)."""
+        return self.slayer.spike(self.slayer.psp(a))
+
+    def set_weight(self, name: str, weight: torch.Tensor) -> None:
+        """Replaces the layer's weight values."""
+        self.modules[name].weight.data = weight.to(self.modules[name].weight.dtype)
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """The weight the layer computes with (after its ``preHookFx``, if any)."""

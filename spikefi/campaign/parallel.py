@@ -248,7 +248,7 @@ class ParallelEngine(Engine):
         device = campaign.device
         inputs = _OnDevice(x, device, campaign.dtype)
         n_layers = len(order)
-        value = 1.0 / float(netmap.simulation()["Ts"])
+        value = netmap.spike_value
         n_rounds = len(prepared)
         position = {name: i for i, name in enumerate(order)}
         faulty_layers = [sorted(position[name] for name in p.layers) for p in prepared]
@@ -288,7 +288,8 @@ class ParallelEngine(Engine):
                 plain = ~with_faults
                 if bool(plain.any()):
                     sub = group.select(plain)
-                    outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value, self.crop))
+                    outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
+                                               self.crop and netmap.croppable))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -301,7 +302,7 @@ class ParallelEngine(Engine):
                 outputs.append(_entry_group(campaign, prepared, rounds_g, name, golden, value))
             syn_groups = _uniform_synapse_groups(
                 prepared, [r for r in entering if len(faulty_layers[r]) == 1 and r not in {x for g in grouped for x in g}],
-                name) if getattr(netmap.modules[name], "groups", 1) == 1 else []
+                name) if netmap.croppable and getattr(netmap.modules[name], "groups", 1) == 1 else []
             for rounds_g in syn_groups:  # many single-synapse rounds: one convolution
                 outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value))
             done = {x for g in (*grouped, *syn_groups) for x in g}
@@ -367,11 +368,10 @@ class ParallelEngine(Engine):
     def _faulty_rows(campaign: Campaign, prep: PreparedRound, name: str, xin: torch.Tensor, rows_s: torch.Tensor,
                      samples: list[int], r: int) -> _Patch:
         """Full faulty layer for some rows of one round."""
-        slayer = campaign.netmap.slayer
         lf = prep.layers[name]
         smp = [samples[i] for i in rows_s.tolist()]
         a = synaptic_output(campaign, name, xin, lf, smp, prep.round_id)
-        out = neuron_output(campaign, a, slayer.spike(slayer.psp(a)), lf, smp, prep.round_id)
+        out = neuron_output(campaign, a, campaign.netmap.fire(name, a), lf, smp, prep.round_id)
         return _Patch.whole(torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out)
 
     @staticmethod
@@ -380,19 +380,18 @@ class ParallelEngine(Engine):
         """Rows of a round at its first faulty layer, built from golden data; only rows that
         differ from golden (or that later faults need) are materialised."""
         netmap = campaign.netmap
-        slayer = netmap.slayer
         name = netmap.order[layer]
         lf = prep.layers[name]
         device = golden["spikes"][name].device
         batch = len(samples)
-        value = 1.0 / float(netmap.simulation()["Ts"])
+        value = netmap.spike_value
         all_rows = torch.arange(batch, device=device)
         if lf.synapse:
             # only the output channels fed by a faulty synapse change: recompute those
             channels = sorted({int(c) for syn in lf.synapse for c in syn.idx[0].tolist()})
             s = golden["spikes"][name].to(campaign.dtype) * value
             a_ch = _synaptic_channels(campaign, name, golden_input(layer), lf, samples, prep.round_id, channels)
-            s[:, channels] = slayer.spike(slayer.psp(a_ch))
+            s[:, channels] = netmap.fire(name, a_ch, channels)
             a = golden_synaptic(layer).clone() if lf.parametric else s
             if lf.parametric:
                 a[:, channels] = a_ch
@@ -511,7 +510,6 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
     keeps channel patches to their channel. Large row sets are processed in slices.
     """
     netmap = campaign.netmap
-    slayer = netmap.slayer
     info = netmap.layers[name]
     module = netmap.modules[name]
     _, h_out, w_out = info.neuron_shape
@@ -535,10 +533,10 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
                           rows.channel)
             xin = xin.to(dtype) * value if xin.dtype == torch.bool else xin
             xin = _overlay(xin, zero, zero, rows)
-            out = slayer.spike(slayer.psp(module(xin)))
+            out = netmap.fire(name, module(xin))  # SLAYER only (channel patches need croppable)
             return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
         xin = rows.full(golden_prev, dtype, value)
-        return [_Patch.whole(rows.rounds, rows.samples, slayer.spike(slayer.psp(netmap.layer_forward(name, xin))))]
+        return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, netmap.layer_forward(name, xin)))]
     oh0, ow0, ih0, iw0, in_h, in_w = geometry
     window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w), rows.channel if channel_wise else None)
     if window.dtype == torch.bool:
@@ -550,7 +548,7 @@ def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.
         from ..snn import functional as fn
 
         a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
-    return [_Patch(rows.rounds, rows.samples, slayer.spike(slayer.psp(a)), oh0, ow0,
+    return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
                    channel=rows.channel if channel_wise else None)]
 
 
@@ -639,7 +637,6 @@ def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], 
     weights for its affected output channel. The rows that differ travel as that channel
     alone (a channel patch)."""
     netmap = campaign.netmap
-    slayer = netmap.slayer
     name = netmap.order[layer]
     module = netmap.modules[name]
     weight = netmap.effective_weight(name).detach()
@@ -653,7 +650,7 @@ def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], 
     from ..snn import functional as fn
 
     a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
-    s = slayer.spike(slayer.psp(a))  # (B, R, H, W, T)
+    s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
     g_spikes = golden["spikes"][name]
     g = g_spikes[:, out_ch]
     changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
@@ -778,7 +775,7 @@ def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: t
         zero = torch.zeros_like(p)
         return p, zero, zero
 
-    parametric = [type(q)(q.fault, q.index, idx(q.fault.positions), q.slayer) for q in lf.parametric]
+    parametric = [type(q)(q.fault, q.index, idx(q.fault.positions), q.fire) for q in lf.parametric]
     neuron = [type(n)(n.fault, n.index, idx(n.fault.positions)) for n in lf.neuron]
     return LayerFaults(synapse=[], parametric=parametric, neuron=neuron)
 
@@ -819,10 +816,11 @@ class _NetmapChannels:
     def effective_weight(self, name: str) -> torch.Tensor:
         return self._netmap.effective_weight(name)[self._channels]
 
-    def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,
+                      channels: Any = None) -> torch.Tensor:
         if weight is None:
             weight = self.effective_weight(name)
-        return self._netmap.layer_forward(name, x, weight)
+        return self._netmap.layer_forward(name, x, weight, channels=self._channels)
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self._netmap, item)

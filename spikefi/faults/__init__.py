@@ -6,7 +6,10 @@ from .models import (
     DeadSynapse,
     FaultModel,
     FloatBitFlipSynapse,
+    NeuronDrift,
     NeuronFaultModel,
+    NeuronStageFaultModel,
+    NoReset,
     ParametricFaultModel,
     ParametricNeuron,
     PerturbedSynapse,
@@ -25,7 +28,8 @@ from .timing import Intermittent, Permanent, PerSample, Timing, Window, timing_f
 
 __all__ = [
     "FaultModel", "NeuronFaultModel", "SynapseFaultModel", "ParametricFaultModel", "SynapseContext",
-    "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron",
+    "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron", "NeuronStageFaultModel", "NeuronDrift",
+    "NoReset",
     "DeadSynapse", "StuckSynapse", "SaturatedSynapse", "PerturbedSynapse", "BitFlipSynapse", "FloatBitFlipSynapse",
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",

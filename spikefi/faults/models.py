@@ -46,6 +46,9 @@ __all__ = [
     "SaturatedNeuron",
     "StuckNeuron",
     "ParametricNeuron",
+    "NeuronStageFaultModel",
+    "NeuronDrift",
+    "NoReset",
     "DeadSynapse",
     "StuckSynapse",
     "SaturatedSynapse",
@@ -267,6 +270,122 @@ class ParametricNeuron(ParametricFaultModel):
 
 
 # ---------------------------------------------------------------------------------
+# parametric faults of NIR neuron stages (networks from spikefi.nir.load)
+
+_STAGE_PARAMETERS = ("v_threshold", "v_reset", "v_leak", "tau_mem", "tau_syn", "gain")
+
+
+class NeuronStageFaultModel(ParametricFaultModel):
+    """A fault of the per-neuron parameters of a NIR neuron stage (LIF, CubaLIF, IF).
+
+    The engine hands :meth:`change_stage` a copy of the layer's neuron stage restricted to the
+    faulty neurons; the model replaces parameters of that copy (never of the network).
+    """
+
+    def faulty_neuron(self, neuron: Mapping[str, Any]) -> dict[str, Any]:
+        raise FaultSpecError(f"{self.name} changes NIR neuron stages (networks from spikefi.nir.load); "
+                             "SLAYER layers take ParametricNeuron")
+
+    @abstractmethod
+    def change_stage(self, stage: Any) -> Any:
+        """Changes the restricted stage copy ``stage`` in place and returns it."""
+
+
+def _set(stage: Any, key: str, value: torch.Tensor) -> None:
+    stage._buffers[key] = value  # noqa: SLF001 - the engine's private copy of the stage
+
+
+class NeuronDrift(NeuronStageFaultModel):
+    """A drifted parameter of a NIR neuron: ``new = old * factor + offset``.
+
+    Args:
+        parameter: ``v_threshold``, ``v_reset``, ``v_leak`` (these take ``factor`` and
+            ``offset``); ``tau_mem``, ``tau_syn`` (CubaLIF) or ``gain`` (input gain:
+            ``r``, or ``w_in`` for CubaLIF), which take ``factor`` only.
+        factor: multiplier (> 0 for time constants).
+        offset: added after the multiplication (potentials only).
+
+    A time constant changes the stage's discrete coefficients as NIR's equations say: in
+    snnTorch's convention ``beta' = 1 - (1 - beta) / factor`` and the input gain
+    ``dt/tau`` is divided by ``factor`` too; in Norse's and the Euler convention the
+    update rate ``dt/tau`` is divided by ``factor``. ``factor`` 1 and ``offset`` 0 are refused.
+    """
+
+    def __init__(self, parameter: str, factor: float = 1.0, offset: float = 0.0) -> None:
+        if parameter not in _STAGE_PARAMETERS:
+            raise FaultSpecError(f"parameter {parameter!r} is not a NIR neuron parameter; allowed: {list(_STAGE_PARAMETERS)}")
+        timing = parameter.startswith("tau")
+        factor = _finite(f"{parameter} factor", factor, positive=timing)
+        offset = _finite(f"{parameter} offset", offset)
+        if offset and not parameter.startswith("v_"):
+            raise FaultSpecError(f"{parameter} takes a factor only (offset is for v_threshold, v_reset, v_leak), "
+                                 f"got offset={offset!r}")
+        if factor == 1.0 and offset == 0.0:
+            raise FaultSpecError(f"NeuronDrift({parameter!r}) with factor 1 and offset 0 changes nothing")
+        self.parameter, self.factor, self.offset = parameter, factor, offset
+
+    def params(self) -> dict[str, Any]:
+        return {"parameter": self.parameter, "factor": self.factor, "offset": self.offset}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        if self.offset and self.factor == 1.0:
+            return f"{self.parameter}_offset", self.offset
+        return f"{self.parameter}_factor", self.factor
+
+    def change_stage(self, stage: Any) -> Any:
+        kind, p, f = type(stage).__name__, self.parameter, self.factor
+        buffers = stage._buffers  # noqa: SLF001
+        snntorch = stage.convention == "snntorch"
+
+        def need(key: str) -> torch.Tensor:
+            value = buffers.get(key)
+            if value is None:
+                raise FaultSpecError(f"NeuronDrift({p!r}) does not apply to a {kind} neuron")
+            return value
+
+        if p in ("v_threshold", "v_reset"):
+            _set(stage, p, need(p) * f + self.offset)
+        elif p == "v_leak":
+            new = need("v_leak") * f + self.offset
+            _set(stage, "v_leak", new)
+            if snntorch and kind in ("LIFStage", "CubaLIFStage"):
+                decay = need("decay" if kind == "LIFStage" else "mem_decay")
+                _set(stage, "leak", (1 - decay) * new)
+        elif p in ("tau_mem", "tau_syn"):
+            if p == "tau_mem" and kind not in ("LIFStage", "CubaLIFStage"):
+                raise FaultSpecError(f"NeuronDrift('tau_mem') needs a LIF or CubaLIF neuron, got {kind}")
+            if p == "tau_syn" and kind != "CubaLIFStage":
+                raise FaultSpecError(f"NeuronDrift('tau_syn') needs a CubaLIF neuron, got {kind}")
+            key = "decay" if kind == "LIFStage" else ("mem_decay" if p == "tau_mem" else "syn_decay")
+            gain_key = "syn_gain" if p == "tau_syn" else "gain"
+            decay = need(key)
+            if snntorch:
+                new = 1 - (1 - decay) / f
+                gain = buffers.get(gain_key)
+                _set(stage, gain_key, (torch.ones_like(decay) if gain is None else gain) / f)
+                if p == "tau_mem" and buffers.get("leak") is not None:
+                    _set(stage, "leak", (1 - new) * buffers["v_leak"])
+            else:
+                new = decay / f
+            _set(stage, key, new)
+        else:  # gain
+            key = "syn_gain" if kind == "CubaLIFStage" else "gain"
+            gain = buffers.get(key)
+            _set(stage, key, (torch.ones_like(stage.v_leak) if gain is None else gain) * f)
+        return stage
+
+
+class NoReset(NeuronStageFaultModel):
+    """The NIR neuron's reset is broken: after a spike its membrane keeps its value."""
+
+    def change_stage(self, stage: Any) -> Any:
+        if getattr(stage, "v_threshold", None) is None:
+            raise FaultSpecError(f"NoReset needs a spiking neuron, got {type(stage).__name__}")
+        stage.reset = "none"
+        return stage
+
+
+# ---------------------------------------------------------------------------------
 # synapse faults
 
 
@@ -451,7 +570,7 @@ class RandomModel:
 
 _REGISTRY: dict[str, type[FaultModel]] = {
     cls.__name__: cls
-    for cls in (DeadNeuron, SaturatedNeuron, StuckNeuron, ParametricNeuron, DeadSynapse, StuckSynapse,
+    for cls in (DeadNeuron, SaturatedNeuron, StuckNeuron, ParametricNeuron, NeuronDrift, NoReset, DeadSynapse, StuckSynapse,
                 SaturatedSynapse, PerturbedSynapse, BitFlipSynapse, FloatBitFlipSynapse)
 }
 
