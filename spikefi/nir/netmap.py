@@ -52,6 +52,9 @@ def restrict_stage(stage: NeuronStage, index: Any, flat: bool = False) -> Neuron
     """
     clone = copy.copy(stage)
     clone._buffers = dict(stage._buffers)  # noqa: SLF001 - a shallow module copy with its own buffers
+    for key, value in vars(stage).items():  # and without the stage's hooks
+        if key.startswith(("_forward", "_backward")) and isinstance(value, dict):
+            setattr(clone, key, type(value)())
     for key in _NEURON_BUFFERS:
         buf = clone._buffers.get(key)  # noqa: SLF001
         if buf is None:
