@@ -272,14 +272,25 @@ class NIRNetwork(nn.Module):
             x: input spikes (or currents) in the time-last layout.
             record: also return every stage's output by node name.
         """
-        if x.dim() != 5 or tuple(x.shape[1:4]) != self.input_shape:
+        if x.dim() != 5 or not self.accepts(tuple(x.shape[1:4])):
             raise NIRShapeError(f"expected input (N, {', '.join(map(str, self.input_shape))}, T), got {tuple(x.shape)}")
+        if tuple(x.shape[1:4]) != self.input_shape:  # a dense input given as (C, H, W): flattened
+            x = x.reshape(x.shape[0], *self.input_shape, x.shape[-1])
         outputs = {}
         for name, stage in self.stages.items():
             x = stage(x)
             if record:
                 outputs[name] = x
         return (x, outputs) if record else x
+
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        """Whether samples of ``shape`` ``(C, H, W)`` fit: the input shape, or any shape with
+        as many values for a dense input ``(F, 1, 1)`` (flattened in C, H, W order)."""
+        shape = tuple(int(v) for v in shape)
+        if shape == tuple(self.input_shape):
+            return True
+        dense = tuple(self.input_shape[1:]) == (1, 1)
+        return dense and len(shape) == 3 and shape[0] * shape[1] * shape[2] == self.input_shape[0]
 
     def neuron_stages(self) -> dict[str, NeuronStage]:
         """The neuron stages by node name."""

@@ -168,7 +168,7 @@ class NIRNetworkMap:
     def __init__(self, net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> None:
         self.net = net
         self.input_shape = tuple(int(v) for v in input_shape)
-        if self.input_shape != tuple(net.input_shape):
+        if not net.accepts(self.input_shape):
             raise NIRImportError(f"the test set's samples are {self.input_shape} (C, H, W) but the NIR network takes "
                                  f"{tuple(net.input_shape)}")
         self.steps = int(steps)

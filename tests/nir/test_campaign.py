@@ -272,3 +272,17 @@ def test_li_readout_and_wrong_input_shape_are_refused():
     conv, _, _ = _net("conv")
     with pytest.raises(SpikeFIError, match=r"takes \(2, 8, 8\)"):
         Campaign(conv, (torch.ones(2, 2, 6, 6, 5), torch.zeros(2, dtype=torch.long)))
+
+
+def test_a_dense_input_takes_samples_shaped_c_h_w():
+    net, x, y = _net("norse-lif")
+    shaped = x.reshape(BATCH, 2, 2, 5, STEPS)  # 20 features as (C, H, W), flattened in that order
+    flat = Campaign(net, (x, y), seed=1)
+    flat.exhaustive(DeadNeuron(), layers=[flat.netmap.order[0]], sample=5)
+    grid = Campaign(net, (shaped, y), seed=1)
+    grid.exhaustive(DeadNeuron(), layers=[grid.netmap.order[0]], sample=5)
+    a, b = (c.run(engine="parallel", progress=False).table for c in (flat, grid))
+    pd.testing.assert_frame_equal(a, b)
+    torch.testing.assert_close(net(shaped), net(x), rtol=0, atol=0)
+    with pytest.raises(SpikeFIError, match="takes"):
+        Campaign(net, (x.reshape(BATCH, 4, 1, 1, STEPS * 5), y))
