@@ -146,11 +146,14 @@ def describe_quantization(quantization: Mapping[str, Any] | str | None) -> str:
 
 
 def network_label(network: Mapping[str, Any]) -> str:
-    """``pretrained:NAME``, ``path:FILE`` or ``factory:pkg.mod:fn`` of a spec's network section."""
+    """``pretrained:NAME``, ``path:FILE``, ``factory:pkg.mod:fn`` or ``nir:FILE`` of a spec's network section."""
     if "pretrained" in network:
         return f"pretrained:{network['pretrained']}"
     if "factory" in network:
         return f"factory:{network['factory']}" + (f" weights:{network['weights']}" if network.get("weights") else "")
+    if "nir" in network:
+        extra = "".join(f" {k}:{network[k]}" for k in ("dt", "convention", "reset") if network.get(k) is not None)
+        return f"nir:{network['nir']}{extra}"
     return f"path:{network['path']}"
 
 

@@ -319,6 +319,9 @@ def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any],
         if net.get("weights"):
             shutil.copyfile(net["weights"], model_dir / Path(net["weights"]).name)
         return
+    if "nir" in net:  # the NIR graph file itself (dt, convention and reset are params)
+        shutil.copyfile(net["nir"], model_dir / Path(net["nir"]).name)
+        return
     src = pretrained_path(net["pretrained"]) if "pretrained" in net else Path(net["path"])
     for path in (src, src.with_suffix(".yaml"), src.with_suffix(".md"), src.with_suffix(".json")):
         if path.is_file():

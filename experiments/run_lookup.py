@@ -55,7 +55,7 @@ def say(message: str) -> None:
 
 # -- hashing --------------------------------------------------------------------------------
 def network_digest(network: Mapping[str, Any]) -> str:
-    """sha256 (16 hex) of the network file a spec names (pretrained or path); for a factory
+    """sha256 (16 hex) of the network file a spec names (pretrained, path or nir); for a factory
     network, of the factory, its module's source and the weights file."""
     from spikefi.zoo import pretrained_path
 
@@ -63,7 +63,10 @@ def network_digest(network: Mapping[str, Any]) -> str:
         from spikefi.campaign.factory import factory_digest
 
         return factory_digest(network)
-    path = pretrained_path(network["pretrained"]) if "pretrained" in network else Path(network["path"])
+    if "nir" in network:
+        path = Path(network["nir"])
+    else:
+        path = pretrained_path(network["pretrained"]) if "pretrained" in network else Path(network["path"])
     if not Path(path).is_file():
         raise ConfigError(f"network file not found: {str(path)!r}")
     h = hashlib.sha256()

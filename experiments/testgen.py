@@ -43,6 +43,12 @@ from spikefi.jsonutil import json_default
 from .campaign import Launch, connect, resolve_config_path, run_main, split_overrides
 from .config import DEFAULT_EXPERIMENT, load_config
 
+
+def _network_label(network: Any) -> str:
+    from analysis.describe import network_label
+
+    return network_label(network)
+
 DEFAULTS: dict[str, Any] = {
     "testgen": {
         "name": "testgen",
@@ -83,6 +89,9 @@ def load_testgen_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     from spikefi.names import check_plain_name
 
     t["network"] = check_network_section(t["network"], "testgen.network")
+    if "nir" in t["network"]:
+        raise ConfigError("testgen.network: test programs are generated for SLAYER networks only so far (the input "
+                          "search steps SLAYER's spiking layer); NIR networks take campaigns and searches")
     check_plain_name(t["name"], "testgen.name")
     if t["options"]["engine"] not in ("naive", "sequential", "parallel"):
         raise ConfigError(f"testgen.options.engine must be naive, sequential or parallel, got {t['options']['engine']!r}")
@@ -326,8 +335,7 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
         net_section = t["network"]
         params = {
             "testgen": job.name,
-            "network": f"pretrained:{net_section['pretrained']}" if "pretrained" in net_section
-            else f"path:{net_section['path']}",
+            "network": _network_label(net_section),
             "network.architecture": fp["sha256"][:16],
             "dataset": job.data_label, "candidates": str(len(job.x)),
             "fault_source": job.fault_source[:500], "critical_only": str(job.critical_only),

@@ -34,7 +34,7 @@ from ..names import check_plain_name
 from ..spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS
 
 __all__ = ["CampaignSpec", "DEFAULT_OPTIONS", "NETWORK_KEYS", "ENGINES", "check_network_section", "check_options",
-           "check_data_lists", "load_data", "load_splits", "load_spec_network"]
+           "check_data_lists", "load_data", "load_splits", "load_spec_network", "load_nir_network"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: campaign engines by name
@@ -48,9 +48,15 @@ NETWORK_KEYS: dict[str, str] = {
     "path": "a network file (plain-data checkpoint)",
     "factory": "your own network: a callable 'pkg.module:build' returning it (spikefi.campaign.factory)",
     "weights": "with factory: a state_dict file loaded into the built network",
+    "nir": "a NIR graph file (.nir: snnTorch, Norse, Sinabs, Rockpool, ... exports; needs spikefi[nir])",
+    "dt": "with nir: the time step (default: the exporter's, 1e-4 snnTorch, 1e-3 Norse)",
+    "convention": "with nir: auto (default), snntorch, norse or euler",
+    "reset": "with nir: value (default: NIR's reset to v_reset), subtract (snnTorch's default) or none",
 }
 #: the keys of :data:`NETWORK_KEYS` that name where the network comes from (exactly one is given)
-NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path", "factory")
+NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path", "factory", "nir")
+#: keys that only go with ``nir``
+_NIR_OPTIONS = ("dt", "convention", "reset")
 
 
 def _check_keys(section: str, value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str]) -> None:
@@ -97,6 +103,19 @@ def check_network_section(network: Any, where: str = "network") -> dict[str, Any
             raise ConfigError(f"{where}.weights goes with {where}.factory (a state_dict for the network it builds)")
         if network["weights"] is not None and (not isinstance(network["weights"], str) or not network["weights"].strip()):
             raise ConfigError(f"{where}.weights must be a file path, got {network['weights']!r}")
+    if "nir" in network and (not isinstance(network["nir"], str) or not network["nir"].strip()):
+        raise ConfigError(f"{where}.nir must be a NIR file path, got {network['nir']!r}")
+    for key in _NIR_OPTIONS:
+        if key in network and "nir" not in network:
+            raise ConfigError(f"{where}.{key} goes with {where}.nir (a NIR graph file)")
+    if network.get("dt") is not None:
+        dt = network["dt"]
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < float("inf"):
+            raise ConfigError(f"{where}.dt must be a positive number (seconds per time step), got {dt!r}")
+    if network.get("convention") is not None and network["convention"] not in ("auto", "snntorch", "norse", "euler"):
+        raise ConfigError(f"{where}.convention must be auto, snntorch, norse or euler, got {network['convention']!r}")
+    if network.get("reset") is not None and network["reset"] not in ("value", "subtract", "none"):
+        raise ConfigError(f"{where}.reset must be value, subtract or none, got {network['reset']!r}")
     return dict(network)
 
 
@@ -310,6 +329,21 @@ def load_data(data: Mapping[str, Any]) -> Any:
     return test if data.get("split", "test") == "test" else train
 
 
+def load_nir_network(network: Mapping[str, Any]) -> Any:
+    """The network of a ``{nir: FILE, dt, convention, reset}`` section (:func:`spikefi.nir.load`)."""
+    from pathlib import Path
+
+    path = Path(str(network["nir"])).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"network.nir: file not found: {str(path)!r}")
+    try:
+        from ..nir import load
+    except ImportError as exc:  # pragma: no cover - spikefi.nir imports nothing optional at module level
+        raise ConfigError(f"network.nir needs spikefi[nir]: {exc}") from None
+    return load(path, dt=network.get("dt"), convention=network.get("convention") or "auto",
+                reset=network.get("reset"))
+
+
 def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None,
                       allow_import: bool = True) -> tuple[Any, float | None]:
     """``(network, expected golden accuracy or None)`` for a spec's ``network`` section.
@@ -325,6 +359,8 @@ def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None
         from .factory import build_factory_network
 
         return build_factory_network(network, allow_import), None
+    if "nir" in network:
+        return load_nir_network(network), None
     if "pretrained" in network:
         net, _, _ = load_pretrained(network["pretrained"])
         expected = None
