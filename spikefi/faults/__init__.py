@@ -1,11 +1,14 @@
 """Fault library: sites, models, timing and quantization helpers."""
 
 from .models import (
+    BiasShift,
     BitFlipSynapse,
     DeadNeuron,
     DeadSynapse,
     FaultModel,
     FloatBitFlipSynapse,
+    LeakFault,
+    MembraneBitFlip,
     NeuronDrift,
     NeuronFaultModel,
     NeuronStageFaultModel,
@@ -29,7 +32,7 @@ from .timing import Intermittent, Permanent, PerSample, Timing, Window, timing_f
 __all__ = [
     "FaultModel", "NeuronFaultModel", "SynapseFaultModel", "ParametricFaultModel", "SynapseContext",
     "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron", "NeuronStageFaultModel", "NeuronDrift",
-    "NoReset",
+    "NoReset", "LeakFault", "BiasShift", "MembraneBitFlip",
     "DeadSynapse", "StuckSynapse", "SaturatedSynapse", "PerturbedSynapse", "BitFlipSynapse", "FloatBitFlipSynapse",
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",

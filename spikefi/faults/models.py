@@ -49,6 +49,9 @@ __all__ = [
     "NeuronStageFaultModel",
     "NeuronDrift",
     "NoReset",
+    "LeakFault",
+    "BiasShift",
+    "MembraneBitFlip",
     "DeadSynapse",
     "StuckSynapse",
     "SaturatedSynapse",
@@ -385,6 +388,82 @@ class NoReset(NeuronStageFaultModel):
         return stage
 
 
+class LeakFault(NeuronStageFaultModel):
+    """The NIR neuron's leak is broken (LIF, CubaLIF membrane).
+
+    Args:
+        mode: ``none`` — the membrane never decays towards ``v_leak`` (it integrates its
+            input as an IF neuron would, with the same input gain); ``full`` — it keeps no
+            memory: each step it starts again from ``v_leak``.
+    """
+
+    def __init__(self, mode: str) -> None:
+        if mode not in ("none", "full"):
+            raise FaultSpecError(f"LeakFault mode must be 'none' or 'full', got {mode!r}")
+        self.mode = mode
+
+    def params(self) -> dict[str, Any]:
+        return {"mode": self.mode}
+
+    def change_stage(self, stage: Any) -> Any:
+        if type(stage).__name__ not in ("LIFStage", "CubaLIFStage"):
+            raise FaultSpecError(f"LeakFault needs a LIF or CubaLIF neuron, got {type(stage).__name__}")
+        stage.leak_mode = self.mode
+        return stage
+
+
+class BiasShift(NeuronStageFaultModel):
+    """A constant ``offset`` added to the neuron's input at every step: its bias (an
+    ``Affine``/``Conv2d`` bias, or a bias the neuron should not have) is shifted."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = _finite("BiasShift offset", offset)
+        if self.offset == 0:
+            raise FaultSpecError("BiasShift offset 0 changes nothing")
+
+    def params(self) -> dict[str, Any]:
+        return {"offset": self.offset}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "offset", self.offset
+
+    def change_stage(self, stage: Any) -> Any:
+        base = stage._buffers.get("input_offset")  # noqa: SLF001
+        shift = torch.full_like(stage.v_leak, self.offset)
+        _set(stage, "input_offset", shift if base is None else base + shift)
+        return stage
+
+
+class MembraneBitFlip(NeuronStageFaultModel):
+    """Transient upsets of the membrane potential: ``bits`` of its float32 encoding are
+    flipped right before each of the time ``steps`` (bit 31 is the sign, 23-30 the exponent).
+
+    Args:
+        bits: one bit index or distinct indices in ``[0, 32)`` (several: one multi-bit upset).
+        steps: the time steps (``0 .. T-1``) at which the upset happens.
+    """
+
+    def __init__(self, bits: int | Sequence[int], steps: int | Sequence[int]) -> None:
+        self.bits = _bits(bits, 32, "MembraneBitFlip")
+        steps = [steps] if isinstance(steps, int) and not isinstance(steps, bool) else steps
+        if not isinstance(steps, Sequence) or not steps or any(
+                isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in steps):
+            raise FaultSpecError(f"MembraneBitFlip steps must be time steps (ints >= 0), got {steps!r}")
+        self.steps = sorted(set(steps))
+
+    def params(self) -> dict[str, Any]:
+        return {"bits": list(self.bits), "steps": list(self.steps)}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "bit", float(self.bits[0]) if len(self.bits) == 1 else float("nan")
+
+    def change_stage(self, stage: Any) -> Any:
+        if getattr(stage, "v_threshold", None) is None:
+            raise FaultSpecError(f"MembraneBitFlip needs a spiking neuron, got {type(stage).__name__}")
+        stage.membrane_flip = (tuple(self.bits), frozenset(self.steps))
+        return stage
+
+
 # ---------------------------------------------------------------------------------
 # synapse faults
 
@@ -570,7 +649,8 @@ class RandomModel:
 
 _REGISTRY: dict[str, type[FaultModel]] = {
     cls.__name__: cls
-    for cls in (DeadNeuron, SaturatedNeuron, StuckNeuron, ParametricNeuron, NeuronDrift, NoReset, DeadSynapse, StuckSynapse,
+    for cls in (DeadNeuron, SaturatedNeuron, StuckNeuron, ParametricNeuron, NeuronDrift, NoReset, LeakFault, BiasShift,
+                MembraneBitFlip, DeadSynapse, StuckSynapse,
                 SaturatedSynapse, PerturbedSynapse, BitFlipSynapse, FloatBitFlipSynapse)
 }
 

@@ -38,7 +38,8 @@ from .stages import AffineStage, Conv2dStage, NeuronStage
 __all__ = ["NIRNetworkMap", "NIRLayer", "restrict_stage"]
 
 #: per-neuron buffers of neuron stages (``(C, H, W)`` each, or ``None``)
-_NEURON_BUFFERS = ("v_threshold", "v_reset", "v_leak", "decay", "gain", "leak", "syn_decay", "mem_decay", "syn_gain")
+_NEURON_BUFFERS = ("v_threshold", "v_reset", "v_leak", "decay", "gain", "leak", "syn_decay", "mem_decay", "syn_gain",
+                   "input_offset")
 
 
 def restrict_stage(stage: NeuronStage, index: Any, flat: bool = False) -> NeuronStage:

@@ -137,6 +137,13 @@ class NeuronStage(nn.Module):
         self.register_buffer("v_reset", v_reset)
         self.register_buffer("v_leak", v_leak)
         self.leaky = bool(torch.any(v_leak != 0))
+        # fault hooks (set on the engine's copies of faulty neurons only; a healthy stage has none)
+        #: an offset added to the neuron's input (a shifted bias), per neuron
+        self.register_buffer("input_offset", None)
+        #: ``None``, ``"none"`` (the membrane never decays) or ``"full"`` (it forgets each step)
+        self.leak_mode: str | None = None
+        #: ``(bits, steps)``: the float32 membrane's ``bits`` are flipped before those time steps
+        self.membrane_flip: tuple[tuple[int, ...], frozenset[int]] | None = None
 
     def extra_repr(self) -> str:
         return f"neurons={tuple(self.v_leak.shape)}, convention={self.convention}, reset={self.reset}"
@@ -158,10 +165,35 @@ class NeuronStage(nn.Module):
             v = v - spk.to(v.dtype) * self.v_threshold
         return spk, v
 
+    def _membrane(self, v: torch.Tensor, drive: torch.Tensor, decay: torch.Tensor,
+                  leak: torch.Tensor | None) -> torch.Tensor:
+        """The membrane after one update with input term ``drive`` (leak faults applied)."""
+        mode = self.leak_mode
+        if self.convention == "snntorch":
+            if mode is None:
+                v = decay * v + drive
+                return v if leak is None else v + leak
+            return v + drive if mode == "none" else self.v_leak + drive
+        if mode is None:
+            return v + decay * ((self.v_leak - v) + drive)
+        return v + decay * drive if mode == "none" else self.v_leak + decay * drive
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run all time steps of ``x`` ``(N, C, H, W, T)``; returns the same shape."""
+        if self.input_offset is not None:
+            x = x + self.input_offset[..., None]
         state = self.init_state(x[..., 0])
-        out = [self.step(x[..., t], state) for t in range(x.shape[-1])]
+        if self.membrane_flip is None:
+            out = [self.step(x[..., t], state) for t in range(x.shape[-1])]
+        else:
+            from ..faults.quantization import flip_bits_float32
+
+            bits, steps = self.membrane_flip
+            out = []
+            for t in range(x.shape[-1]):
+                if t in steps:
+                    state["v"] = flip_bits_float32(state["v"], list(bits))
+                out.append(self.step(x[..., t], state))
         return torch.stack(out, dim=-1).to(x.dtype)
 
 
@@ -197,9 +229,7 @@ class LIFStage(NeuronStage):
         v = state["v"]
         inp = x if self.gain is None else self.gain * x
         if self.convention == "snntorch":
-            v = self.decay * v + inp
-            if self.leak is not None:
-                v = v + self.leak
+            v = self._membrane(v, inp, self.decay, self.leak)
             if self.reset == "subtract":
                 v = v - state["pending"] * self.v_threshold
                 spk = v > self.v_threshold
@@ -207,7 +237,7 @@ class LIFStage(NeuronStage):
                 state["v"] = v
                 return spk
         else:
-            v = v + self.decay * ((self.v_leak - v) + inp)
+            v = self._membrane(v, inp, self.decay, None)
         spk, state["v"] = self._fire(v)
         return spk
 
@@ -254,9 +284,7 @@ class CubaLIFStage(NeuronStage):
         if self.convention == "snntorch":
             i = self.syn_decay * i + inp
             drive = i if self.gain is None else self.gain * i
-            v = self.mem_decay * v + drive
-            if self.leak is not None:
-                v = v + self.leak
+            v = self._membrane(v, drive, self.mem_decay, self.leak)
             prev = state["spk"]
             if self.reset == "value":
                 v = torch.where(prev, self.v_reset, v)
@@ -268,12 +296,12 @@ class CubaLIFStage(NeuronStage):
         if self.convention == "norse":
             i = i + inp
             drive = i if self.gain is None else self.gain * i
-            v = v + self.mem_decay * ((self.v_leak - v) + drive)
+            v = self._membrane(v, drive, self.mem_decay, None)
             i = i + self.syn_decay * i
         else:
             i = i + self.syn_decay * (inp - i)
             drive = i if self.gain is None else self.gain * i
-            v = v + self.mem_decay * ((self.v_leak - v) + drive)
+            v = self._membrane(v, drive, self.mem_decay, None)
         spk, state["v"] = self._fire(v)
         state["i"] = i
         return spk

@@ -25,9 +25,12 @@ import torch
 from spikefi.campaign import Campaign
 from spikefi.errors import FaultSpecError, SpikeFIError
 from spikefi.faults import (
+    BiasShift,
     DeadNeuron,
     DeadSynapse,
     Fault,
+    LeakFault,
+    MembraneBitFlip,
     NeuronDrift,
     NoReset,
     ParametricNeuron,
@@ -106,7 +109,9 @@ def _faults(kind: str, names: list[str], cuba: bool) -> list[list[Fault]]:
     first, last = names
     drifts = [NeuronDrift("v_threshold", factor=0.6), NeuronDrift("v_threshold", offset=0.4),
               NeuronDrift("tau_mem", factor=3.0), NeuronDrift("gain", factor=1.8),
-              NeuronDrift("v_leak", offset=0.3), NeuronDrift("v_reset", offset=-0.5), NoReset()]
+              NeuronDrift("v_leak", offset=0.3), NeuronDrift("v_reset", offset=-0.5), NoReset(),
+              LeakFault("none"), LeakFault("full"), BiasShift(0.4), BiasShift(-0.3),
+              MembraneBitFlip(30, [5, 20]), MembraneBitFlip([31, 29], [2, 3, 4])]
     if cuba:
         drifts += [NeuronDrift("tau_syn", factor=0.3)]
     models = [DeadNeuron(), SaturatedNeuron(), StuckNeuron(pattern=[1, 0, 0]), *drifts,
@@ -257,6 +262,19 @@ def test_layers_sites_and_bad_faults():
         NeuronDrift("tau_mem", offset=1.0)
     with pytest.raises(FaultSpecError, match="allowed"):
         NeuronDrift("theta", factor=2.0)
+    with pytest.raises(FaultSpecError, match="'none' or 'full'"):
+        LeakFault("half")
+    with pytest.raises(FaultSpecError, match="changes nothing"):
+        BiasShift(0.0)
+    with pytest.raises(FaultSpecError, match="steps must be time steps"):
+        MembraneBitFlip(30, [-1])
+    with pytest.raises(FaultSpecError, match="out of range"):
+        MembraneBitFlip(32, [1])
+    from spikefi.faults import model_from_spec
+
+    for model in (NeuronDrift("tau_mem", factor=2.0), LeakFault("full"), BiasShift(0.5), MembraneBitFlip([30], [1, 2]),
+                  NoReset()):
+        assert model_from_spec(model.spec()) == model  # YAML round trip
 
 
 def test_li_readout_and_wrong_input_shape_are_refused():
