@@ -127,8 +127,8 @@ def _faults(kind: str, names: list[str], cuba: bool) -> list[list[Fault]]:
     return rounds
 
 
-def _campaign(net: Any, x: torch.Tensor, y: torch.Tensor, rounds: list[list[Fault]]) -> Campaign:
-    cmpn = Campaign(net, (x, y), batch_size=10, seed=11)
+def _campaign(net: Any, x: torch.Tensor, y: torch.Tensor, rounds: list[list[Fault]], **kwargs: Any) -> Campaign:
+    cmpn = Campaign(net, (x, y), batch_size=10, seed=11, **kwargs)
     for faults in rounds:
         cmpn.then_inject(faults)
     return cmpn
@@ -137,6 +137,8 @@ def _campaign(net: Any, x: torch.Tensor, y: torch.Tensor, rounds: list[list[Faul
 def _brute_force(cmpn: Campaign, net: Any, x: torch.Tensor, y: torch.Tensor) -> pd.DataFrame:
     """The reference: the network's own forward per round, faults written into a copy."""
     netmap = cmpn.netmap
+    net = copy.deepcopy(net).to(device=cmpn.device, dtype=cmpn.dtype)
+    x, y = x.to(device=cmpn.device, dtype=cmpn.dtype), y.to(cmpn.device)
     golden_net = copy.deepcopy(net).eval()
     with torch.no_grad():
         g_pred = predict_counts(spike_counts(golden_net(x)))
@@ -211,6 +213,27 @@ def test_every_engine_equals_brute_force(kind):
     print(f"\n{kind}: {len(reference)} rounds, {int(changed_spikes.sum())} change spikes, "
           f"{int((reference['changed'] > 0).sum())} change predictions, golden accuracy {golden['accuracy']:.3f}")
     assert changed_spikes.mean() > 0.7 and (reference["changed"] > 0).any()
+
+
+@pytest.mark.parametrize("device, dtype", [
+    ("cpu", torch.float64),
+    pytest.param("cuda", torch.float32, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+    pytest.param("cuda", torch.float64, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+])
+def test_engines_equal_brute_force_on_other_devices_and_dtypes(device, dtype):
+    net, x, y = _net("conv")
+    rounds = _faults("conv", list(net.neuron_stages()), cuba=False)
+    reference = None
+    tables = []
+    for engine in ENGINES:
+        cmpn = _campaign(net, x, y, rounds, device=device, dtype=dtype)
+        tables.append(cmpn.run(engine=engine, chunk_size=9, progress=False, keep_predictions=True).table)
+        if reference is None:
+            reference = _brute_force(cmpn, net, x, y)
+    cols = ["round_id", *COMPARED, "spikes.lif1", "spikes.lif2"]
+    for table in tables:
+        pd.testing.assert_frame_equal(table[cols], reference[cols], check_dtype=False)
+        pd.testing.assert_frame_equal(table, tables[0])
 
 
 def test_transient_and_stochastic_faults_agree_across_engines():
