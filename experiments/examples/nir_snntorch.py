@@ -23,7 +23,7 @@ Needs ``pip install 'spikefi[nir]' snntorch==1.0.0 --no-deps``.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     drift_sample = args.drift_sample if args.drift_sample is not None else (4 if quick else 16)
     synapse_sample = args.synapse_sample if args.synapse_sample is not None else (4 if quick else 32)
 
-    missing = [m for m in ("snntorch", "nir") if importlib.util.find_spec(m) is None]
+    missing = []
+    for module in ("snntorch", "nir"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
     if missing:
         print(f"error: this example needs {' and '.join(missing)}: {INSTALL}", file=sys.stderr)
         return 2

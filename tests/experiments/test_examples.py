@@ -28,12 +28,18 @@ EXPECTED = {
 }
 
 
+# examples that need optional frameworks (not in EXAMPLES: they are skipped when these are missing)
+OPTIONAL = {
+    "nir_snntorch": ["digits_snntorch.nir", "report/report.html", "report/report.md", "per_model.csv", "mlflow.db"],
+}
+
+
 def test_every_example_is_listed():
     assert set(EXPECTED) == set(EXAMPLES)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_example_quick(name, tmp_path, capsys):
+def _run_quick(name: str, expected: list[str], tmp_path: Path, capsys) -> str:
+    """Runs example ``name`` with ``--quick`` in-process; checks its announced and expected files."""
     module = importlib.import_module(f"experiments.examples.{name}")
     threads = torch.get_num_threads()
     rc = module.main(["--quick", "--output-dir", str(tmp_path)])
@@ -50,9 +56,15 @@ def test_example_quick(name, tmp_path, capsys):
         assert Path(path).resolve().is_relative_to(tmp_path.resolve()), path
     manifest = json.loads((tmp_path / "files.json").read_text())
     assert [f["path"] for f in manifest["files"]] == announced
-    for rel in EXPECTED[name]:
+    for rel in expected:
         f = tmp_path / rel
         assert f.is_file() and f.stat().st_size > 0, rel
+    return out
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_quick(name, tmp_path, capsys):
+    out = _run_quick(name, EXPECTED[name], tmp_path, capsys)
 
     if name == "optimizations":
         assert "result tables identical: True" in out
@@ -77,6 +89,28 @@ def test_example_quick(name, tmp_path, capsys):
     elif name == "train_faulty":
         history = pd.read_csv(tmp_path / "history.csv")
         assert set(history["scenario"]) == {"pre", "during"}
+
+
+def test_nir_snntorch_quick(tmp_path, capsys):
+    pytest.importorskip("snntorch", reason="snnTorch not installed: pip install 'spikefi[nir]' snntorch==1.0.0 --no-deps")
+    pytest.importorskip("nir", reason="spikefi[nir] extra (nir==1.0.8) not installed")
+    out = _run_quick("nir_snntorch", OPTIONAL["nir_snntorch"], tmp_path, capsys)
+    # the import reproduces snnTorch's spikes and predictions
+    assert "prediction agreement: 100.00%" in out
+    assert re.search(r"spike agreement: (\d+) of \1 spike values identical", out), out
+    (results,) = tmp_path.glob("campaigns/*/results")
+    table = pd.read_parquet(results / "rounds.parquet")
+    assert (results / "rounds.csv").is_file() and (results / "summary.json").is_file()
+    assert set(table["model"]) == {"DeadNeuron", "SaturatedNeuron", "NeuronDrift", "DeadSynapse", "PerturbedSynapse"}
+    assert set(table["layer"]) == {"1", "3"}
+    assert set(table.loc[table["model"] == "NeuronDrift", "param_name"]) == {"v_threshold_factor", "tau_mem_factor"}
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("spikefi-nir-snntorch")
+    kinds = sorted(r.data.tags.get("spikefi.kind") for r in client.search_runs([exp.experiment_id]))
+    assert kinds == ["campaign", "report"]
+    assert "nir-snntorch-digits" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_example_error_is_reported_with_exit_code_2(tmp_path, capsys):
