@@ -1,5 +1,9 @@
 """Import NIR graphs (snnTorch, Norse, Sinabs, Rockpool, ... exports) as spikefi networks.
 
+Every NIR 1.0 node type is read (see :data:`SUPPORTED_NODES`): dense, 1-D and 2-D
+convolutional, pooling, flatten, scale and delay nodes, LIF/CubaLIF/IF/Threshold spiking
+neurons, LI/CubaLI/I readouts and nested graphs that are chains; recurrent edges are refused.
+
 Needs the optional extra ``spikefi[nir]`` (the ``nir`` package) to read ``.nir`` files;
 ``import spikefi`` never imports this package.
 
@@ -18,8 +22,31 @@ from .errors import (
     NIRTopologyError,
     UnsupportedNIRNodeError,
 )
-from .loader import CONVENTIONS, DEFAULT_DT, SUPPORTED_NODES, NIRNetwork, detect_convention, load, read_graph
-from .stages import AffineStage, CubaLIFStage, IFStage, LIFStage, LIStage, NeuronStage
+from .loader import (
+    CONVENTIONS,
+    DEFAULT_DT,
+    SUPPORTED_NODES,
+    NIRNestedGraphError,
+    NIRNetwork,
+    detect_convention,
+    flatten_nested,
+    load,
+    read_graph,
+)
+from .stages import (
+    AffineStage,
+    Conv2dStage,
+    CubaLIFStage,
+    CubaLIStage,
+    DelayStage,
+    IFStage,
+    IntegratorStage,
+    LIFStage,
+    LIStage,
+    NeuronStage,
+    ScaleStage,
+    ThresholdStage,
+)
 from .validate import LayerAgreement, ValidationReport, validate
 
 __all__ = [
@@ -27,16 +54,23 @@ __all__ = [
     "validate",
     "read_graph",
     "detect_convention",
+    "flatten_nested",
     "NIRNetwork",
     "CONVENTIONS",
     "DEFAULT_DT",
     "SUPPORTED_NODES",
     "AffineStage",
+    "Conv2dStage",
+    "ScaleStage",
+    "DelayStage",
     "NeuronStage",
     "LIFStage",
     "CubaLIFStage",
     "IFStage",
+    "ThresholdStage",
     "LIStage",
+    "CubaLIStage",
+    "IntegratorStage",
     "LayerAgreement",
     "ValidationReport",
     "NIRImportError",
@@ -45,4 +79,5 @@ __all__ = [
     "NIRParameterError",
     "NIRShapeError",
     "NIRConventionError",
+    "NIRNestedGraphError",
 ]

@@ -20,11 +20,23 @@ how to turn the stored numbers back into a discrete update:
 ``w_in = tau_syn/1e-4``), ``norse`` when every ``r`` and ``w_in`` is 1; anything else (or
 both) must be named.
 
-Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``, ``SumPool2d``,
-``AvgPool2d``, ``Flatten`` (of all neuron dimensions; with an unknown input type, or one
-that includes a batch dimension, ``start_dim`` counts the batch as torch's ``nn.Flatten`` does), ``LIF``, ``CubaLIF``, ``IF``, ``LI`` in a
-feed-forward chain; inputs ``(features,)`` or ``(C, H, W)``. Everything else raises a one-line
+Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv1d``, ``Conv2d``,
+``SumPool2d``, ``AvgPool2d``, ``Flatten`` (of all neuron dimensions; with an unknown input
+type, or one that includes a batch dimension, ``start_dim`` counts the batch as torch's
+``nn.Flatten`` does), ``Scale``, ``Delay``, ``LIF``, ``CubaLIF``, ``IF``, ``Threshold``, and
+the non-spiking ``LI``, ``CubaLI`` and ``I`` (integrator) in a feed-forward chain; inputs
+``(features,)``, ``(C, L)`` or ``(C, H, W)``. A nested ``NIRGraph`` node whose own nodes form a
+chain ``input -> ... -> output`` is flattened into the chain (its nodes are named
+``<subgraph>_<node>``). Everything else raises a one-line
 :class:`~spikefi.nir.errors.UnsupportedNIRNodeError`.
+
+Layouts: a 1-D signal ``(C, L)`` runs as ``(N, C, L, 1, T)`` and a ``Conv1d`` as a
+:class:`~spikefi.nir.stages.Conv2dStage` with kernel ``(k, 1)`` (so campaigns see it as a
+convolution with synapse sites ``(out, in, k, 1)``). A ``Delay`` of ``d`` seconds is
+``d/dt`` whole time steps (within 1e-6, else an error). ``I`` integrates ``v += g*x`` with
+``g = r*dt`` (``euler``) or ``g = r`` (``snntorch``/``norse``: the gain those frameworks'
+discrete integrators apply per step, the same reading as ``IF``); ``CubaLI`` is ``CubaLIF``
+without firing, in every convention.
 """
 
 from __future__ import annotations
@@ -51,23 +63,31 @@ from .stages import (
     AffineStage,
     Conv2dStage,
     CubaLIFStage,
+    CubaLIStage,
+    DelayStage,
     FlattenStage,
     IFStage,
+    IntegratorStage,
     LIFStage,
     LIStage,
     NeuronStage,
     Pool2dStage,
+    ScaleStage,
+    ThresholdStage,
 )
 
-__all__ = ["NIRNetwork", "load", "read_graph", "detect_convention", "CONVENTIONS", "DEFAULT_DT", "SUPPORTED_NODES"]
+__all__ = ["NIRNetwork", "load", "read_graph", "detect_convention", "flatten_nested", "NIRNestedGraphError",
+           "CONVENTIONS", "DEFAULT_DT", "SUPPORTED_NODES"]
 
 #: conventions ``load`` accepts besides ``auto``
 CONVENTIONS = ("snntorch", "norse", "euler")
 #: the time step each exporter assumes
 DEFAULT_DT = {"snntorch": 1e-4, "norse": 1e-3}
 #: NIR node types this importer simulates
-SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
-                   "LIF", "CubaLIF", "IF", "LI")
+SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
+                   "Scale", "Delay", "LIF", "CubaLIF", "IF", "Threshold", "LI", "CubaLI", "I", "NIRGraph")
+#: a Delay's ``delay/dt`` must be this close to a whole number of steps
+DELAY_TOLERANCE = 1e-6
 #: input gains this close to 1 are taken as exactly 1 (export round-off)
 GAIN_TOLERANCE = 1e-5
 
@@ -168,10 +188,11 @@ def chain(graph: Any) -> tuple[str, list[str], str]:
         NIRTopologyError: a cycle (recurrent edge), a branch, a dangling node, or not
             exactly one ``Input`` and one ``Output``.
     """
+    graph = flatten_nested(graph)
     nodes = dict(graph.nodes)
     for name, node in nodes.items():
         if _kind(node) not in SUPPORTED_NODES:
-            what = "a nested graph (e.g. a recurrent layer)" if _kind(node) == "NIRGraph" else f"a {_kind(node)}"
+            what = f"a {_kind(node)}"
             raise UnsupportedNIRNodeError(
                 f"NIR node '{name}' is {what}, which spikefi.nir does not support yet "
                 f"(supported: {', '.join(SUPPORTED_NODES)})"
@@ -215,6 +236,71 @@ def chain(graph: Any) -> tuple[str, list[str], str]:
     return inputs[0], order, outputs[0]
 
 
+class NIRNestedGraphError(NIRTopologyError, UnsupportedNIRNodeError):
+    """A nested ``NIRGraph`` node that is not a feed-forward chain (so not flattened)."""
+
+
+class _Graph:
+    """A flattened graph: ``nodes`` and ``edges`` as ``nir.NIRGraph`` holds them."""
+
+    def __init__(self, nodes: dict[str, Any], edges: list[tuple[str, str]]) -> None:
+        self.nodes, self.edges = nodes, edges
+
+
+def flatten_nested(graph: Any) -> Any:
+    """``graph`` with every nested ``NIRGraph`` node replaced by its chain of nodes (named
+    ``<subgraph>_<node>``, recursively); ``graph`` itself when it has none.
+
+    Raises:
+        NIRNestedGraphError: a subgraph that is not a chain ``input -> ... -> output`` (a
+            branch, a recurrent edge, ...), or a flattened name that is already taken.
+    """
+    nodes = dict(graph.nodes)
+    if not any(_kind(n) == "NIRGraph" for n in nodes.values()):
+        return graph
+    flat: dict[str, Any] = {}
+    entry: dict[str, str | None] = {}
+    exit_: dict[str, str | None] = {}
+    inner_edges: list[tuple[str, str]] = []
+    for name, node in nodes.items():
+        if _kind(node) != "NIRGraph":
+            flat[name] = node
+            entry[name] = exit_[name] = name
+            continue
+        try:
+            sub = flatten_nested(node)
+            _, order, _ = chain(sub)
+        except NIRTopologyError as exc:
+            raise NIRNestedGraphError(
+                f"NIR node '{name}' is a nested graph that is not a feed-forward chain (input -> ... -> output): {exc}"
+            ) from None
+        sub_nodes = dict(sub.nodes)
+        names = [f"{name}_{inner}" for inner in order]
+        for new, inner in zip(names, order, strict=True):
+            if new in nodes or new in flat:
+                raise NIRNestedGraphError(f"NIR node '{name}' is a nested graph whose node '{inner}' would be named "
+                                          f"'{new}', which the outer graph already uses")
+            flat[new] = sub_nodes[inner]
+        inner_edges += list(zip(names[:-1], names[1:], strict=True))
+        entry[name] = names[0] if names else None
+        exit_[name] = names[-1] if names else None
+    # outer edges, rewired to the subgraphs' first and last nodes; empty subgraphs are bypassed
+    outer = [tuple(str(e).split(".")[0] for e in edge) for edge in graph.edges]
+    bypass = {n for n, e in entry.items() if e is None}
+    edges = list(inner_edges)
+    for src, dst in outer:
+        if src in bypass:
+            continue
+        targets = [dst]
+        for _ in range(len(bypass) + 1):
+            if not any(t in bypass for t in targets):
+                break
+            targets = [d for t in targets for d in ([b for a, b in outer if a == t] if t in bypass else [t])]
+        for dst_ in targets:
+            edges.append((exit_.get(src) or src, entry.get(dst_) or dst_))
+    return _Graph(flat, edges)
+
+
 def detect_convention(graph: Any) -> str:
     """``snntorch`` or ``norse`` from the neuron parameters (see the module docstring).
 
@@ -225,13 +311,13 @@ def detect_convention(graph: Any) -> str:
     timed = False
     for name, node in dict(graph.nodes).items():
         kind = _kind(node)
-        if kind not in ("LIF", "CubaLIF", "LI"):
+        if kind not in ("LIF", "CubaLIF", "LI", "CubaLI"):
             continue
         timed = True
-        tau = _array(name, node, "tau_mem" if kind == "CubaLIF" else "tau")
+        tau = _array(name, node, "tau_mem" if kind.startswith("Cuba") else "tau")
         r = _array(name, node, "r")
         pairs = [(r, tau)]
-        if kind == "CubaLIF":
+        if kind.startswith("Cuba"):
             w_in = _array(name, node, "w_in") if getattr(node, "w_in", None) is not None else np.ones(1)
             pairs.append((w_in, _array(name, node, "tau_syn")))
         for gain, tau_ in pairs:
@@ -297,20 +383,22 @@ class NIRNetwork(nn.Module):
         return {n: s for n, s in self.stages.items() if isinstance(s, NeuronStage)}
 
 
-_SYNAPTIC = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten")
+_SYNAPTIC = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Scale", "Delay")
 
 
 def _input_shape(name: str, node: Any) -> tuple[int, int, int]:
-    """``(C, H, W)`` of the Input node: ``(F,)`` -> ``(F, 1, 1)``; a leading batch of 1
+    """``(C, H, W)`` of the Input node: ``(F,)`` -> ``(F, 1, 1)``, ``(C, L)`` -> ``(C, L, 1)``; a leading batch of 1
     (written by exporters traced with a batched sample) is dropped."""
     shape = _io_shape(name, getattr(node, "input_type", None))
     if len(shape) == 4 and shape[0] == 1:
         shape = shape[1:]
     if len(shape) == 1:
         return (shape[0], 1, 1)
+    if len(shape) == 2:
+        return (shape[0], shape[1], 1)
     if len(shape) == 3:
         return shape  # type: ignore[return-value]
-    raise NIRShapeError(f"NIR node '{name}' (Input) has shape {shape}; expected (features,) or (C, H, W)")
+    raise NIRShapeError(f"NIR node '{name}' (Input) has shape {shape}; expected (features,), (C, L) or (C, H, W)")
 
 
 def _pair(name: str, node: Any, attr: str, default: int | None = None) -> tuple[int, int]:
@@ -327,13 +415,65 @@ def _pair(name: str, node: Any, attr: str, default: int | None = None) -> tuple[
     return int(arr[0]), int(arr[1])
 
 
+def _int1(name: str, node: Any, attr: str, default: int) -> int:
+    """A Conv1d parameter given as one integer (or a 1-element array)."""
+    value = getattr(node, attr, None)
+    arr = np.asarray(default if value is None else value).reshape(-1)
+    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number) or arr[0] != int(arr[0]):
+        raise NIRParameterError(f"NIR node '{name}' ({_kind(node)}): '{attr}' is {value!r}; expected one integer")
+    return int(arr[0])
+
+
+def _per_feature(name: str, node: Any, attr: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A Scale/Delay parameter for the features ``shape``: ``(C, H, W)``, or 0-d when all are equal."""
+    arr = _per_neuron(name, node, attr, int(np.prod(shape)))
+    return np.asarray(arr[0]) if np.all(arr == arr[0]) else arr.reshape(shape)
+
+
 def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.dtype,
-                    device: str | torch.device) -> nn.Module:
-    """The stage of an Affine, Linear, Conv2d, SumPool2d, AvgPool2d or Flatten node fed ``shape``."""
+                    device: str | torch.device, dt: float = 1.0) -> nn.Module:
+    """The stage of an Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale or
+    Delay node fed ``shape``."""
     kind = _kind(node)
 
     def as_tensor(arr: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(arr).to(dtype=dtype, device=device)
+
+    if kind == "Scale":
+        return ScaleStage(as_tensor(_per_feature(name, node, "scale", shape)))
+    if kind == "Delay":
+        delay = _per_feature(name, node, "delay", shape)
+        if np.any(delay < 0):
+            raise NIRParameterError(f"NIR node '{name}' (Delay): 'delay' must be >= 0, got {float(delay.min())}")
+        steps = delay / dt
+        whole = np.round(steps)
+        if np.any(np.abs(steps - whole) > DELAY_TOLERANCE):
+            bad = float(np.asarray(delay).reshape(-1)[np.argmax(np.abs(steps - whole).reshape(-1))])
+            raise NIRParameterError(f"NIR node '{name}' (Delay): delay {bad!r} s is not a whole number of "
+                                    f"time steps of dt={dt!r} (within {DELAY_TOLERANCE})")
+        return DelayStage(torch.as_tensor(whole.astype(np.int64), device=device))
+    if kind == "Conv1d":
+        weight = _array(name, node, "weight")
+        groups = _int1(name, node, "groups", 1)
+        if shape[2] != 1:
+            raise NIRShapeError(f"NIR node '{name}' (Conv1d) is fed shape {shape}; expected a 1-D signal (C, L)")
+        if weight.ndim != 3 or groups < 1 or weight.shape[1] * groups != shape[0]:
+            raise NIRShapeError(
+                f"NIR node '{name}' (Conv1d) has weight {tuple(weight.shape)} (groups {groups}); it is fed {shape[0]} channels"
+            )
+        bias = getattr(node, "bias", None)
+        bias = None if bias is None else _array(name, node, "bias").reshape(-1)
+        if bias is not None and bias.size != weight.shape[0]:
+            raise NIRShapeError(f"NIR node '{name}' (Conv1d) has {bias.size} biases for {weight.shape[0]} channels")
+        padding = getattr(node, "padding", 0)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise NIRParameterError(f"NIR node '{name}' (Conv1d): padding {padding!r}; expected an integer, "
+                                        "'same' or 'valid'")
+        else:
+            padding = (_int1(name, node, "padding", 0), 0)
+        return Conv2dStage(as_tensor(weight[..., None]), None if bias is None else as_tensor(bias),
+                           (_int1(name, node, "stride", 1), 1), padding, (_int1(name, node, "dilation", 1), 1), groups)
 
     if kind in ("Affine", "Linear"):
         weight = _array(name, node, "weight")
@@ -426,6 +566,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         raise NIRParameterError(f"unknown reset {reset!r}; use {', '.join(RESETS)}")
     if dtype not in (torch.float32, torch.float64):
         raise NIRParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    graph = flatten_nested(graph)
     input_name, order, _ = chain(graph)
     nodes = dict(graph.nodes)
     if convention == "auto":
@@ -453,7 +594,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
     for name in order:
         node, kind = nodes[name], _kind(nodes[name])
         if kind in _SYNAPTIC:
-            stage = _synaptic_stage(name, node, shape, dtype, device)
+            stage = _synaptic_stage(name, node, shape, dtype, device, dt)
             try:
                 with torch.no_grad():  # the output shape, from one all-zero step
                     probe = stage.to("cpu")(torch.zeros(1, *shape, 1, dtype=dtype))
@@ -469,13 +610,18 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
               _features: int = features) -> np.ndarray:
             return _per_neuron(_name, _node, attr, _features, default)
 
-        if kind == "IF":
+        if kind in ("IF", "I"):
             r = p("r")
-            gain = r * dt if convention == "euler" else r
-            stages[name] = IFStage(convention, tensor(_snap(gain)), tensor(p("v_threshold")),
-                                   tensor(p("v_reset", 0.0)), reset)
+            gain = tensor(_snap(r * dt if convention == "euler" else r))
+            if kind == "I":
+                stages[name] = IntegratorStage(convention, gain, gain)
+            else:
+                stages[name] = IFStage(convention, gain, tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), reset)
             continue
-        tau_attr = "tau_mem" if kind == "CubaLIF" else "tau"
+        if kind == "Threshold":
+            stages[name] = ThresholdStage(tensor(p("threshold")))
+            continue
+        tau_attr = "tau_mem" if kind.startswith("Cuba") else "tau"
         tau = _positive(name, node, tau_attr, p(tau_attr))
         r, v_leak = p("r"), p("v_leak", 0.0)
         coef = _coefficients(convention, dt, tau, dtype)
@@ -487,7 +633,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         elif kind == "LIF":
             stages[name] = LIFStage(convention, decay, tensor(gain), tensor(p("v_threshold")),
                                     tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset)
-        else:  # CubaLIF
+        else:  # CubaLIF, CubaLI
             tau_syn = _positive(name, node, "tau_syn", p("tau_syn"))
             w_in = p("w_in", 1.0)
             syn = _coefficients(convention, dt, tau_syn, dtype)
@@ -497,6 +643,9 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
                 syn_decay, syn_gain = norse_factor(syn, -1.0), tensor(w_in)
             else:
                 syn_decay, syn_gain = tensor(syn), tensor(w_in)
+            if kind == "CubaLI":
+                stages[name] = CubaLIStage(convention, syn_decay, decay, syn_gain, tensor(gain), tensor(v_leak), leak)
+                continue
             stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
                                         tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
                                         leak, reset)

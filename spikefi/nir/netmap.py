@@ -180,9 +180,10 @@ class NIRNetworkMap:
             pending.append((node, stage))
             if isinstance(stage, NeuronStage):
                 if not stage.spiking:
-                    raise NIRImportError(f"neuron stage '{node}' ({type(stage).__name__}) does not spike; campaigns need "
-                                         "spiking layers (LIF, CubaLIF, IF) up to the output: LI readouts are not "
-                                         "supported yet")
+                    kind = type(stage).__name__
+                    raise NIRImportError(f"neuron stage '{node}' ({kind}) does not spike; campaigns need spiking layers "
+                                         f"(LIF, CubaLIF, IF, Threshold) up to the output: {kind.removesuffix('Stage')} "
+                                         "readouts (LI/CubaLI/Integrator) are not supported yet")
                 groups.append((node, pending))
                 pending = []
         if pending:

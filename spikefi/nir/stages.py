@@ -1,8 +1,10 @@
 """Torch stages of an imported NIR network, in spikefi's time-last layout ``(N, C, H, W, T)``.
 
-Synaptic stages (:class:`AffineStage`) apply their weights to every time step at once.
-Neuron stages (:class:`LIFStage`, :class:`CubaLIFStage`, :class:`IFStage`,
-:class:`LIStage`) step through time with forward-Euler updates whose discrete
+Synaptic stages (:class:`AffineStage`, :class:`Conv2dStage` — also NIR ``Conv1d`` as a
+``(k, 1)`` kernel —, :class:`Pool2dStage`, :class:`FlattenStage`, :class:`ScaleStage`,
+:class:`DelayStage`) act on every time step at once. Neuron stages (:class:`LIFStage`,
+:class:`CubaLIFStage`, :class:`IFStage`, :class:`ThresholdStage`, and the non-spiking
+readouts :class:`LIStage`, :class:`CubaLIStage`, :class:`IntegratorStage`) step through time with forward-Euler updates whose discrete
 coefficients were computed once at import (see :mod:`spikefi.nir.loader` for how each
 convention maps NIR's continuous-time parameters to them). Every parameter is per neuron,
 stored as a buffer of shape ``(C, H, W)``.
@@ -18,7 +20,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-__all__ = ["AffineStage", "Conv2dStage", "Pool2dStage", "FlattenStage", "NeuronStage", "LIFStage", "CubaLIFStage", "IFStage", "LIStage", "RESETS"]
+__all__ = ["AffineStage", "Conv2dStage", "Pool2dStage", "FlattenStage", "ScaleStage", "DelayStage", "NeuronStage",
+           "LIFStage", "CubaLIFStage", "IFStage", "ThresholdStage", "LIStage", "CubaLIStage", "IntegratorStage",
+           "RESETS"]
 
 #: reset mechanisms a spiking stage accepts
 RESETS = ("value", "subtract", "none")
@@ -106,6 +110,71 @@ class FlattenStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Flatten the neuron dimensions."""
         return x.reshape(x.shape[0], -1, 1, 1, x.shape[-1])
+
+
+def _check_features(stage: nn.Module, x: torch.Tensor, per: torch.Tensor) -> None:
+    """Per-feature parameters ``per`` ``(C, H, W)`` must match ``x``'s neuron dimensions."""
+    if per.dim() and tuple(x.shape[1:4]) != tuple(per.shape):
+        from .errors import NIRShapeError
+
+        raise NIRShapeError(
+            f"{type(stage).__name__} has per-feature parameters of shape {tuple(per.shape)} but is fed "
+            f"{tuple(x.shape[1:4])} (a subset of channels cannot be mapped back to its features)"
+        )
+
+
+class ScaleStage(nn.Module):
+    """``y = scale * x`` elementwise per feature (NIR ``Scale``), at every time step.
+
+    Args:
+        scale: ``(C, H, W)`` per feature, or a 0-d tensor when every feature has the same scale
+            (the stage then takes any shape, e.g. a campaign's subset of channels).
+    """
+
+    def __init__(self, scale: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={tuple(self.scale.shape) or float(self.scale)}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale every time step."""
+        _check_features(self, x, self.scale)
+        return x * (self.scale[..., None] if self.scale.dim() else self.scale)
+
+
+class DelayStage(nn.Module):
+    """``y[..., t] = x[..., t - d]`` (zeros for ``t < d``) with ``d`` whole time steps per
+    feature (NIR ``Delay``; ``d = delay/dt``).
+
+    Args:
+        steps: ``(C, H, W)`` int64 per feature, or a 0-d tensor for one delay shared by all
+            features (the stage then takes any shape).
+    """
+
+    def __init__(self, steps: torch.Tensor) -> None:
+        super().__init__()
+        if bool(torch.any(steps < 0)):
+            raise ValueError("DelayStage: delays must be >= 0 steps")
+        self.register_buffer("steps", steps.to(torch.int64))
+
+    def extra_repr(self) -> str:
+        return f"steps={tuple(self.steps.shape) or int(self.steps)}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Shift every feature's train ``d`` steps later (exact: values are only moved)."""
+        _check_features(self, x, self.steps)
+        t = x.shape[-1]
+        if not self.steps.dim():
+            d = min(int(self.steps), t)
+            if d == 0:
+                return x
+            return torch.cat([torch.zeros_like(x[..., :d]), x[..., : t - d]], dim=-1)
+        src = torch.arange(t, device=x.device) - self.steps[..., None]  # (C, H, W, T)
+        valid = src >= 0
+        moved = torch.gather(x, -1, src.clamp(min=0).expand(x.shape).contiguous())
+        return torch.where(valid, moved, torch.zeros_like(moved))
 
 
 def _gain(values: torch.Tensor | None) -> torch.Tensor | None:
@@ -354,5 +423,109 @@ class LIStage(NeuronStage):
                 v = v + self.leak
         else:
             v = v + self.decay * ((self.v_leak - v) + inp)
+        state["v"] = v
+        return v
+
+
+class ThresholdStage(NeuronStage):
+    """Stateless threshold (NIR ``Threshold``): spike where ``x > threshold``, per neuron.
+
+    The input of a step is taken as the stage's membrane: ``input_offset`` shifts it and
+    ``membrane_flip`` flips its float32 bits at the given steps before it is compared.
+    There is no leak (``v_leak`` is 0, ``leak_mode`` does nothing) and no reset.
+
+    Args:
+        v_threshold: per-neuron threshold ``(C, H, W)``.
+    """
+
+    def __init__(self, v_threshold: torch.Tensor) -> None:
+        zeros = torch.zeros_like(v_threshold)
+        super().__init__("euler", v_threshold, zeros, zeros, "none")
+
+    def extra_repr(self) -> str:
+        return f"neurons={tuple(self.v_leak.shape)}"
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        state["v"] = x
+        return x > self.v_threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """All time steps at once (no state carries over)."""
+        if self.input_offset is not None:
+            x = x + self.input_offset[..., None]
+        if self.membrane_flip is not None:
+            from ..faults.quantization import flip_bits_float32
+
+            bits, steps = self.membrane_flip
+            x = x.clone()
+            for t in sorted(steps):
+                if 0 <= t < x.shape[-1]:
+                    x[..., t] = flip_bits_float32(x[..., t], list(bits))
+        return (x > self.v_threshold[..., None]).to(x.dtype)
+
+
+class CubaLIStage(NeuronStage):
+    """Current-based leaky integrator readout (NIR ``CubaLI``): :class:`CubaLIFStage`'s
+    current and membrane updates without firing; outputs the membrane.
+
+    * ``snntorch``: ``i = alpha*i + g_in*x``; ``v = beta*v + g*i`` (+ leak).
+    * ``norse`` (Norse ``LICell``): ``i = i + g_in*x``; ``v = v + a_mem*((v_leak - v) + g*i)``;
+      then ``i = i + b_syn*i``.
+    * ``euler``: ``i = i + a_syn*(g_in*x - i)``; ``v = v + a_mem*((v_leak - v) + g*i)``.
+
+    Args: as :class:`CubaLIFStage`, without threshold, reset and ``reset``.
+    """
+
+    spiking = False
+
+    def __init__(self, convention: str, syn_decay: torch.Tensor, mem_decay: torch.Tensor,
+                 syn_gain: torch.Tensor | None, gain: torch.Tensor | None, v_leak: torch.Tensor,
+                 leak: torch.Tensor | None = None) -> None:
+        super().__init__(convention, None, torch.zeros_like(v_leak), v_leak, "none")
+        self.register_buffer("syn_decay", syn_decay)
+        self.register_buffer("mem_decay", mem_decay)
+        self.register_buffer("syn_gain", _gain(syn_gain))
+        self.register_buffer("gain", _gain(gain))
+        self.register_buffer("leak", leak if self.leaky else None)
+
+    def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().init_state(like)
+        state["i"] = torch.zeros_like(like)
+        return state
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v, i = state["v"], state["i"]
+        inp = x if self.syn_gain is None else self.syn_gain * x
+        if self.convention == "snntorch":
+            i = self.syn_decay * i + inp
+        elif self.convention == "norse":
+            i = i + inp
+        else:
+            i = i + self.syn_decay * (inp - i)
+        drive = i if self.gain is None else self.gain * i
+        v = self._membrane(v, drive, self.mem_decay, self.leak if self.convention == "snntorch" else None)
+        if self.convention == "norse":
+            i = i + self.syn_decay * i
+        state["v"], state["i"] = v, i
+        return v
+
+
+class IntegratorStage(NeuronStage):
+    """Integrator readout (NIR ``I``, ``dv/dt = r*x``): ``v = v + g*x``; outputs ``v``.
+
+    Args:
+        gain: ``r`` (``snntorch``/``norse``, as :class:`IFStage`) or ``r*dt`` (``euler``),
+            ``None`` for 1.
+    """
+
+    spiking = False
+
+    def __init__(self, convention: str, gain: torch.Tensor | None, like: torch.Tensor) -> None:
+        zeros = torch.zeros_like(like)
+        super().__init__(convention, None, zeros, zeros, "none")
+        self.register_buffer("gain", _gain(gain))
+
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        v = state["v"] + (x if self.gain is None else self.gain * x)
         state["v"] = v
         return v
