@@ -360,7 +360,7 @@ def test_nested_graphs_that_are_not_chains_are_refused():
 # -- a campaign through Scale, Delay and Threshold --------------------------------------------
 def test_campaign_through_scale_delay_and_threshold_agrees_across_engines():
     from spikefi.campaign import Campaign
-    from spikefi.faults import DeadNeuron, DeadSynapse, Fault, Site
+    from spikefi.faults import BiasShift, DeadNeuron, DeadSynapse, Fault, MembraneBitFlip, Site
 
     rng = np.random.default_rng(10)
     f_in, hidden, f_out, steps, batch = 6, 8, 4, 30, 12
@@ -387,8 +387,10 @@ def test_campaign_through_scale_delay_and_threshold_agrees_across_engines():
         for site in (Site("lif", (0, 0, 0, 0)), Site("lif", (3, 2, 0, 0)), Site("th", (1, 5, 0, 0)),
                      Site("th", (2, 0, 0, 0))):
             cmpn.then_inject(Fault(DeadSynapse(), site))
+        cmpn.then_inject(Fault(MembraneBitFlip(31, [3, 8, 12]), Site("th", (1, 0, 0))))  # flips the input's sign
+        cmpn.then_inject(Fault(BiasShift(-0.4), Site("th", (0, 0, 0))))
         tables[engine] = cmpn.run(engine=engine, progress=False).table
     pd.testing.assert_frame_equal(tables["naive"], tables["sequential"])
     pd.testing.assert_frame_equal(tables["naive"], tables["parallel"])
-    assert len(tables["naive"]) == hidden + f_out + 4
+    assert len(tables["naive"]) == hidden + f_out + 6
     assert (tables["naive"]["changed"] > 0).any()
