@@ -65,6 +65,17 @@ def restrict_stage(stage: NeuronStage, index: Any, flat: bool = False) -> Neuron
     return clone
 
 
+def _channel_subset(stage: nn.Module, channels: Sequence[int]) -> nn.Module:
+    """``stage`` for an input holding only ``channels``: its per-feature buffers (a Scale's
+    factors, a Delay's steps) restricted to them; shared (0-d) buffers and pooling unchanged."""
+    if not any(b is not None and b.dim() > 0 for b in stage._buffers.values()):  # noqa: SLF001
+        return stage
+    clone = copy.copy(stage)
+    clone._buffers = {k: (b[list(channels)] if b is not None and b.dim() > 0 else b)  # noqa: SLF001
+                      for k, b in stage._buffers.items()}  # noqa: SLF001
+    return clone
+
+
 class NIRLayer:
     """One layer: the stages before its neuron stage, and the neuron stage.
 
@@ -124,7 +135,7 @@ class NIRLayer:
             else:
                 x = self._weighted(x, weight, channels)
         for stage in self.post:
-            x = stage(x)
+            x = (stage if channels is None else _channel_subset(stage, channels))(x)
         return x
 
     def _weighted(self, x: torch.Tensor, weight: torch.Tensor | None, channels: Sequence[int] | None) -> torch.Tensor:

@@ -91,8 +91,15 @@ def _one_line_error(graph, cls, needle, **kwargs):
 
 
 def test_bad_graphs_give_one_line_errors():
-    _one_line_error(_graph(extra={"d": nir.Delay(delay=np.ones(F_OUT))}), snir.UnsupportedNIRNodeError, "'d' is a Delay",
+    class Mystery(nir.NIRNode):  # a node type spikefi.nir does not know
+        def __init__(self) -> None:
+            self.input_type, self.output_type, self.metadata = {}, {}, {}
+
+    on_path = [("input", "fc"), ("fc", "d"), ("d", "lif"), ("lif", "output")]
+    _one_line_error(_graph(extra={"d": Mystery()}, edges=on_path), snir.UnsupportedNIRNodeError, "'d' is a Mystery",
                     convention="euler", dt=1e-3)
+    _one_line_error(_graph(extra={"d": nir.Delay(delay=np.ones(F_OUT))}), snir.NIRTopologyError,
+                    "'d' is not on the path", convention="euler", dt=1e-3)
     lif = nir.LIF(tau=np.full(F_OUT, 0.02), r=np.ones(F_OUT), v_leak=np.zeros(F_OUT), v_threshold=np.ones(F_OUT))
     lif.tau = None
     _one_line_error(_graph(lif), snir.NIRParameterError, "'lif' (LIF) has no 'tau'", convention="euler", dt=1e-3)

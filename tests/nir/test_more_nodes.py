@@ -394,3 +394,38 @@ def test_campaign_through_scale_delay_and_threshold_agrees_across_engines():
     pd.testing.assert_frame_equal(tables["naive"], tables["parallel"])
     assert len(tables["naive"]) == hidden + f_out + 6
     assert (tables["naive"]["changed"] > 0).any()
+
+
+def test_per_feature_scale_and_delay_after_the_weights_agree_across_engines():
+    """The parallel engine recomputes only the output channels a synapse fault feeds: a
+    per-feature Scale or Delay between the weights and the neurons is restricted to them."""
+    from spikefi.campaign import Campaign
+    from spikefi.faults import DeadNeuron, DeadSynapse, PerturbedSynapse
+
+    rng = np.random.default_rng(11)
+    f_in, hidden, f_out, steps, batch = 6, 8, 4, 30, 12
+    nodes = {
+        "fc1": nir.Affine(weight=rng.normal(0.4, 0.5, (hidden, f_in)), bias=rng.normal(0, 0.05, hidden)),
+        "s1": nir.Scale(scale=rng.uniform(0.6, 1.6, hidden)),
+        "d1": nir.Delay(delay=rng.integers(0, 4, hidden) * DT),
+        "lif": nir.LIF(tau=rng.uniform(4e-3, 2e-2, hidden), r=np.ones(hidden), v_leak=np.zeros(hidden),
+                       v_threshold=rng.uniform(0.3, 0.6, hidden), v_reset=np.zeros(hidden)),
+        "fc2": nir.Affine(weight=rng.normal(0.3, 0.6, (f_out, hidden)), bias=rng.normal(0, 0.05, f_out)),
+        "s2": nir.Scale(scale=rng.uniform(0.5, 1.5, f_out)),
+        "lif2": nir.LIF(tau=rng.uniform(4e-3, 2e-2, f_out), r=np.ones(f_out), v_leak=np.zeros(f_out),
+                        v_threshold=rng.uniform(0.2, 0.5, f_out), v_reset=np.zeros(f_out)),
+    }
+    net = snir.load(_chain((f_in,), nodes, f_out), dt=DT, convention="euler")
+    x = (torch.rand(batch, f_in, 1, 1, steps, generator=torch.Generator().manual_seed(2)) < 0.4).float()
+    labels = torch.arange(batch) % f_out
+    tables = {}
+    for engine in ("naive", "sequential", "parallel"):
+        cmpn = Campaign(net, (x, labels), seed=0)
+        cmpn.exhaustive(DeadSynapse(), layers=["lif", "lif2"])
+        cmpn.exhaustive(PerturbedSynapse(-2.0), layers=["lif"], sample=10)
+        cmpn.exhaustive(DeadNeuron(), layers=["lif"])
+        tables[engine] = cmpn.run(engine=engine, progress=False).table
+    pd.testing.assert_frame_equal(tables["naive"], tables["sequential"])
+    pd.testing.assert_frame_equal(tables["naive"], tables["parallel"])
+    golden = cmpn.golden()["spike_counts"]
+    assert (tables["naive"]["spikes.lif"] != golden["lif"]).sum() > 10
