@@ -651,6 +651,10 @@ class Campaign:
         :func:`~spikefi.campaign.fault_training.train_under_faults` for the options."""
         from .fault_training import train_under_faults
 
+        if self.netmap.slayer is None:
+            raise ConfigError("training under faults needs a SLAYER network (its spiking layer has surrogate "
+                              "gradients); a NIR network's neuron stages have none: train in the framework it came "
+                              "from and import it again")
         return train_under_faults(self, train_set, round_index=round_index, **kwargs)
 
     def metadata(self, engine: str, seconds: float, early_stop_tolerance: float = 0.0) -> dict[str, Any]:

@@ -300,6 +300,14 @@ def test_layers_sites_and_bad_faults():
         assert model_from_spec(model.spec()) == model  # YAML round trip
 
 
+def test_training_under_faults_is_refused_for_a_nir_network():
+    net, x, y = _net("conv")
+    cmpn = Campaign(net, (x, y), seed=0)
+    cmpn.then_inject(Fault(DeadNeuron(), Site("lif1")))
+    with pytest.raises(SpikeFIError, match="needs a SLAYER network"):
+        cmpn.train((x, y))
+
+
 def test_li_readout_and_wrong_input_shape_are_refused():
     rng = np.random.default_rng(0)
     nodes = {"input": nir.Input(input_type=np.array([4])), "fc": nir.Linear(weight=rng.normal(size=(3, 4))),
