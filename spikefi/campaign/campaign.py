@@ -35,7 +35,7 @@ from ..snn import precision
 from ..snn.functional import stats_of_spikes
 from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
-from ..snn.loss import predict_counts, spike_counts
+from ..snn.loss import predict_counts
 from ..training import dataset_tensors, one_hot_target
 from .engine import (
     ChunkResult,
@@ -430,7 +430,10 @@ class Campaign:
         return t.pin_memory().to(self.device, non_blocking=True)
 
     def predict_counts(self, counts: torch.Tensor) -> torch.Tensor:
-        """Class with most output spikes (integer counts); ties go to the lowest index."""
+        """Class with most output spikes (integer counts), or the largest score (a NIR
+        readout's floats); ties go to the lowest index."""
+        if counts.is_floating_point():
+            return torch.argmax(counts, dim=1)  # the first maximal index
         return predict_counts(counts)
 
     def sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -480,7 +483,7 @@ class Campaign:
                     spikes = {name: st["fired"] for name, st in zip(self.netmap.order, stats, strict=True)}
                     per_layer = [st["count"] for st in stats]
                 layer_counts.append(torch.stack(per_layer))
-                counts = spike_counts(s)
+                counts = self.netmap.scores(s)
                 pred = self.predict_counts(counts)
                 ties = tied_top(counts)
                 correct_t.append((pred == y).sum())

@@ -40,7 +40,6 @@ from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseConte
 from ..faults.sites import ResolvedFault
 from ..faults.timing import Permanent, PerSample, sample_rng
 from ..snn.functional import stats_of_spikes
-from ..snn.loss import spike_counts
 
 if TYPE_CHECKING:
     from .campaign import Campaign, Round
@@ -510,13 +509,14 @@ def _finish_tensors(campaign: Campaign, out: torch.Tensor, y: torch.Tensor,
                     golden: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """On the device: (correct, critical, changed, tied, deviation) of a round's batch, its
     summed loss (or ``None``) and its predictions."""
-    counts = spike_counts(out)
+    counts = campaign.netmap.scores(out)
     pred = campaign.predict_counts(counts)
     g_pred = golden["pred"]
-    values = torch.stack([
-        (pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(),
-        tied_top(counts).sum(), (counts - golden["counts"]).abs().sum(),
-    ])
+    parts = [(pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(), tied_top(counts).sum()]
+    if counts.is_floating_point():  # a readout's scores: the deviation is a float64 sum
+        values = torch.stack([*(p.double() for p in parts), (counts.double() - golden["counts"].double()).abs().sum()])
+    else:
+        values = torch.stack([*parts, (counts - golden["counts"]).abs().sum()])
     loss = campaign.sample_losses(out, y).sum() if campaign.loss_fn is not None else None
     return values, loss, pred
 
@@ -525,10 +525,10 @@ def _apply_finish(campaign: Campaign, stats: RoundStats, samples: int, values: S
                   pred: torch.Tensor | None) -> None:
     correct, critical, changed, tied, deviation = values
     stats.samples += samples
-    stats.correct += correct
-    stats.critical += critical
-    stats.changed += changed
-    stats.tied += tied
+    stats.correct += int(correct)
+    stats.critical += int(critical)
+    stats.changed += int(changed)
+    stats.tied += int(tied)
     stats.deviation_sum += float(deviation)
     if loss is not None:
         stats.loss_sum += loss

@@ -166,6 +166,10 @@ class NetworkMap:
         ``a`` holds; the neuron is the same for all)."""
         return self.slayer.spike(self.slayer.psp(a))
 
+    def scores(self, out: torch.Tensor) -> torch.Tensor:
+        """Class scores of the network's output: spike counts per output neuron ``(N, classes)``."""
+        return (out != 0).flatten(2).sum(-1)
+
     def set_weight(self, name: str, weight: torch.Tensor) -> None:
         """Replaces the layer's weight values."""
         self.modules[name].weight.data = weight.to(self.modules[name].weight.dtype)

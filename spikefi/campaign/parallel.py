@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..snn.loss import spike_counts
 from .engine import (
     ENGINES,
     Engine,
@@ -443,22 +442,27 @@ class ParallelEngine(Engine):
         rounds_t = torch.cat([r[0] for r in end_rows])
         samples_t = torch.cat([r[1] for r in end_rows])
         out = torch.cat([r[2] for r in end_rows])
-        counts = spike_counts(out)
+        counts = campaign.netmap.scores(out)
         pred = campaign.predict_counts(counts)
         ys = y[samples_t]
         g_ok = g_correct[samples_t]
-        # one transfer: per-row differences, summed per round on the host (exact integers)
-        ints = torch.stack([
+        columns = [
             rounds_t,
             (pred == ys).long() - g_ok.long(),  # correct
             (g_ok & (pred != ys)).long(),  # critical
             (pred != g_pred[samples_t]).long(),  # changed
             tied_top(counts).long() - golden["tied"][samples_t].long(),  # tied
-            (counts - g_counts[samples_t]).abs().sum(1),  # deviation
-        ]).cpu().numpy()
-        r_np = ints[0]
+        ]
         n_rounds = len(stats)
-        sums = [np.bincount(r_np, weights=col, minlength=n_rounds) for col in ints[1:].astype(np.float64)]
+        if counts.is_floating_point():  # a readout's scores: the deviation in float64
+            ints = torch.stack(columns).cpu().numpy()
+            deviation = (counts.double() - g_counts[samples_t].double()).abs().sum(1).cpu().numpy()
+        else:  # one transfer: per-row differences, summed per round on the host (exact integers)
+            ints = torch.stack([*columns, (counts - g_counts[samples_t]).abs().sum(1)]).cpu().numpy()
+            deviation = ints[5].astype(np.float64)
+        r_np = ints[0]
+        sums = [np.bincount(r_np, weights=col, minlength=n_rounds) for col in ints[1:5].astype(np.float64)]
+        sums.append(np.bincount(r_np, weights=deviation, minlength=n_rounds))
         loss = None
         if campaign.loss_fn is not None:
             d_loss = (campaign.sample_losses(out, ys) - golden["losses"][samples_t]).cpu().numpy()

@@ -83,6 +83,9 @@ __all__ = ["NIRNetwork", "load", "read_graph", "detect_convention", "flatten_nes
 CONVENTIONS = ("snntorch", "norse", "euler")
 #: the time step each exporter assumes
 DEFAULT_DT = {"snntorch": 1e-4, "norse": 1e-3}
+#: how a campaign scores classes from a non-spiking readout (LI, CubaLI, I): its membrane's
+#: maximum, mean or last value over time
+READOUTS = ("max", "mean", "last")
 #: NIR node types this importer simulates
 SUPPORTED_NODES = ("Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
                    "Scale", "Delay", "LIF", "CubaLIF", "IF", "Threshold", "LI", "CubaLI", "I", "NIRGraph")
@@ -344,12 +347,16 @@ class NIRNetwork(nn.Module):
     """
 
     def __init__(self, stages: dict[str, nn.Module], convention: str, dt: float,
-                 input_shape: tuple[int, int, int]) -> None:
+                 input_shape: tuple[int, int, int], readout: str = "max") -> None:
         super().__init__()
+        if readout not in READOUTS:
+            raise NIRParameterError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         self.stages = nn.ModuleDict(stages)
         self.convention = convention
         self.dt = dt
         self.input_shape = input_shape
+        #: how a campaign scores classes from a non-spiking readout's membrane: max, mean or last over time
+        self.readout = readout
 
     def forward(self, x: torch.Tensor, record: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Run the network on ``x`` ``(N, C, H, W, T)``.
@@ -541,7 +548,7 @@ def _snap(gain: np.ndarray) -> np.ndarray:
 
 
 def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", reset: str | None = None,
-         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> NIRNetwork:
+         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", readout: str = "max") -> NIRNetwork:
     """Import a NIR graph (object or HDF5 file) as a :class:`NIRNetwork`.
 
     Args:
@@ -553,6 +560,8 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         dtype: ``torch.float32`` or ``torch.float64``; coefficients are computed in float64
             and cast once.
         device: where the network's tensors live.
+        readout: for a graph ending in a non-spiking readout (LI, CubaLI, I): how a campaign
+            scores classes from its membrane — ``max`` (default), ``mean`` or ``last`` over time.
 
     Raises:
         NIRImportError: (one-line, naming the node) unsupported nodes, recurrent edges,
@@ -649,4 +658,4 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
             stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
                                         tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
                                         leak, reset)
-    return NIRNetwork(stages, convention, dt, input_shape)
+    return NIRNetwork(stages, convention, dt, input_shape, readout)

@@ -187,14 +187,22 @@ class NIRNetworkMap:
         self.slayer = None
         groups: list[tuple[str, list[tuple[str, nn.Module]]]] = []
         pending: list[tuple[str, nn.Module]] = []
+        #: a non-spiking readout (LI, CubaLI, I) ending the graph: healthy, it turns the last
+        #: spiking layer's spikes into class scores (:meth:`scores`)
+        self.readout: NIRLayer | None = None
+        last = list(net.stages)[-1]
         for node, stage in net.stages.items():
             pending.append((node, stage))
             if isinstance(stage, NeuronStage):
                 if not stage.spiking:
-                    kind = type(stage).__name__
-                    raise NIRImportError(f"neuron stage '{node}' ({kind}) does not spike; campaigns need spiking layers "
-                                         f"(LIF, CubaLIF, IF, Threshold) up to the output: {kind.removesuffix('Stage')} "
-                                         "readouts (LI/CubaLI/Integrator) are not supported yet")
+                    kind = type(stage).__name__.removesuffix("Stage")
+                    if node != last or not groups:
+                        raise NIRImportError(f"neuron stage '{node}' ({kind}) does not spike; campaigns need spiking "
+                                             "layers (LIF, CubaLIF, IF, Threshold), with at most one non-spiking "
+                                             "readout (LI, CubaLI, I) ending the graph")
+                    self.readout = NIRLayer(node, pending)
+                    pending = []
+                    continue
                 groups.append((node, pending))
                 pending = []
         if pending:
@@ -219,6 +227,21 @@ class NIRNetworkMap:
                 self.layers[name] = LayerInfo(name, i, group.kind, tuple(int(v) for v in probe.shape[1:4]),  # type: ignore[arg-type]
                                               synapse)  # type: ignore[arg-type]
         self.output_shape = tuple(self.layers[self.order[-1]].neuron_shape)
+        self.readout_rule = str(getattr(net, "readout", "max"))
+        if self.readout is not None:
+            with torch.no_grad():
+                self.output_shape = tuple(int(v) for v in self.readout.forward_synaptic(probe).shape[1:4])
+
+    def scores(self, out: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(N, classes)`` of the last spiking layer's output: its spike counts
+        (integers), or through the readout its membrane's maximum, mean or last value over
+        time (``NIRNetwork.readout``; floats: the prediction is the first largest)."""
+        if self.readout is None:
+            return (out != 0).flatten(2).sum(-1)
+        v = self.readout.neuron(self.readout.forward_synaptic(out)).flatten(1, 3)  # (N, classes, T)
+        if self.readout_rule == "max":
+            return v.amax(-1)
+        return v.mean(-1) if self.readout_rule == "mean" else v[..., -1]
 
     # -- what the engines call -------------------------------------------------------------
     def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,

@@ -134,14 +134,16 @@ def _campaign(net: Any, x: torch.Tensor, y: torch.Tensor, rounds: list[list[Faul
     return cmpn
 
 
-def _brute_force(cmpn: Campaign, net: Any, x: torch.Tensor, y: torch.Tensor) -> pd.DataFrame:
-    """The reference: the network's own forward per round, faults written into a copy."""
+def _brute_force(cmpn: Campaign, net: Any, x: torch.Tensor, y: torch.Tensor, scores: Any = spike_counts) -> pd.DataFrame:
+    """The reference: the network's own forward per round, faults written into a copy;
+    ``scores`` maps the network's output to class scores (spike counts, or a readout's rule)."""
     netmap = cmpn.netmap
     net = copy.deepcopy(net).to(device=cmpn.device, dtype=cmpn.dtype)
     x, y = x.to(device=cmpn.device, dtype=cmpn.dtype), y.to(cmpn.device)
     golden_net = copy.deepcopy(net).eval()
     with torch.no_grad():
-        g_pred = predict_counts(spike_counts(golden_net(x)))
+        g_out = scores(golden_net(x))
+        g_pred = g_out.argmax(1) if g_out.is_floating_point() else predict_counts(g_out)
     rows = []
     for rnd in cmpn.rounds:
         faulty = copy.deepcopy(net).eval()
@@ -177,7 +179,8 @@ def _brute_force(cmpn: Campaign, net: Any, x: torch.Tensor, y: torch.Tensor) -> 
             out, rec = faulty(x, record=True)
         for h in handles:
             h.remove()
-        pred = predict_counts(spike_counts(out))
+        out = scores(out)
+        pred = out.argmax(1) if out.is_floating_point() else predict_counts(out)
         row = {"round_id": rnd.round_id, "accuracy": float((pred == y).float().mean()),
                "critical": int(((g_pred == y) & (pred != y)).sum()), "changed": int((pred != g_pred).sum())}
         for name in netmap.order:
@@ -308,19 +311,65 @@ def test_training_under_faults_is_refused_for_a_nir_network():
         cmpn.train((x, y))
 
 
-def test_li_readout_and_wrong_input_shape_are_refused():
+def _readout_net(readout: str) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """The conv graph with a dense layer and an LI readout appended after its last LIF."""
+    rng = np.random.default_rng(6)
+    graph = _conv_graph()
+    nodes = dict(graph.nodes)
+    nodes.pop("output")
+    nodes["ro_fc"] = nir.Affine(weight=rng.normal(0.2, 0.8, (3, 5)).astype(np.float32), bias=np.zeros(3, np.float32))
+    nodes["li"] = nir.LI(tau=rng.uniform(5e-3, 2e-2, 3), r=np.ones(3), v_leak=np.zeros(3))
+    nodes["output"] = nir.Output(output_type=np.array([3]))
+    edges = [e for e in graph.edges if e[1] != "output"] + [("lif2", "ro_fc"), ("ro_fc", "li"), ("li", "output")]
+    net = snir.load(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=1e-3, convention="euler",
+                    readout=readout)
+    _, x, _ = _net("conv")
+    return net, x, torch.arange(BATCH) % 3
+
+
+@pytest.mark.parametrize("readout", ["max", "mean", "last"])
+def test_a_non_spiking_readout_scores_classes_and_engines_equal_brute_force(readout):
+    net, x, y = _readout_net(readout)
+    names = list(net.neuron_stages())[:-1]
+    rounds = _faults("conv", names, cuba=False)
+    tables = []
+    for engine in ENGINES:
+        cmpn = _campaign(net, x, y, rounds)
+        tables.append(cmpn.run(engine=engine, chunk_size=9, progress=False).table)
+    assert list(cmpn.netmap.layers) == ["lif1", "lif2"] and cmpn.classes == 3
+    with torch.no_grad():
+        v = net(x).flatten(1, 3)
+    score = {"max": v.amax(-1), "mean": v.mean(-1), "last": v[..., -1]}[readout]
+    assert cmpn.golden()["accuracy"] == pytest.approx(float((score.argmax(1) == y).float().mean()))
+    reference = _brute_force(cmpn, net, x, y, scores=lambda out: {"max": out.flatten(1, 3).amax(-1),
+                                                                   "mean": out.flatten(1, 3).mean(-1),
+                                                                   "last": out.flatten(1, 3)[..., -1]}[readout])
+    cols = ["round_id", *COMPARED, "spikes.lif1", "spikes.lif2"]
+    for table in tables:
+        pd.testing.assert_frame_equal(table[cols], reference[cols], check_dtype=False)
+        pd.testing.assert_frame_equal(table, tables[0], check_exact=False, rtol=1e-12)
+    assert (reference["changed"] > 0).sum() >= 3 and (tables[0]["spike_count_deviation"] > 0).all()
+
+
+def test_a_readout_in_the_middle_and_a_wrong_input_shape_are_refused():
     rng = np.random.default_rng(0)
     nodes = {"input": nir.Input(input_type=np.array([4])), "fc": nir.Linear(weight=rng.normal(size=(3, 4))),
              "li": nir.LI(tau=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3)),
-             "output": nir.Output(output_type=np.array([3]))}
-    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "li"), ("li", "output")], type_check=False)
+             "fc2": nir.Linear(weight=rng.normal(size=(2, 3))),
+             "lif": nir.LIF(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2),
+                            v_reset=np.zeros(2)),
+             "output": nir.Output(output_type=np.array([2]))}
+    order = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), type_check=False)
     net = snir.load(graph, dt=1e-3, convention="euler")
-    x = torch.ones(2, 4, 1, 1, 5)
-    with pytest.raises(SpikeFIError, match="LI readouts"):
-        Campaign(net, (x, torch.zeros(2, dtype=torch.long)))
+    with pytest.raises(SpikeFIError, match="'li' \\(LI\\) does not spike") as info:
+        Campaign(net, (torch.ones(2, 4, 1, 1, 5), torch.zeros(2, dtype=torch.long)))
+    assert "\n" not in str(info.value)
     conv, _, _ = _net("conv")
     with pytest.raises(SpikeFIError, match=r"takes \(2, 8, 8\)"):
         Campaign(conv, (torch.ones(2, 2, 6, 6, 5), torch.zeros(2, dtype=torch.long)))
+    with pytest.raises(SpikeFIError, match="readout must be one of max, mean, last"):
+        snir.load(graph, dt=1e-3, convention="euler", readout="sum")
 
 
 def test_a_dense_input_takes_samples_shaped_c_h_w():
