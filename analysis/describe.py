@@ -152,7 +152,8 @@ def network_label(network: Mapping[str, Any]) -> str:
     if "factory" in network:
         return f"factory:{network['factory']}" + (f" weights:{network['weights']}" if network.get("weights") else "")
     if "nir" in network:
-        extra = "".join(f" {k}:{network[k]}" for k in ("dt", "convention", "reset") if network.get(k) is not None)
+        extra = "".join(f" {k}:{network[k]}" for k in ("dt", "convention", "reset", "readout")
+                        if network.get(k) is not None)
         return f"nir:{network['nir']}{extra}"
     return f"path:{network['path']}"
 

@@ -52,11 +52,12 @@ NETWORK_KEYS: dict[str, str] = {
     "dt": "with nir: the time step (default: the exporter's, 1e-4 snnTorch, 1e-3 Norse)",
     "convention": "with nir: auto (default), snntorch, norse or euler",
     "reset": "with nir: value (default: NIR's reset to v_reset), subtract (snnTorch's default) or none",
+    "readout": "with nir: how a non-spiking readout (LI, CubaLI, I) scores classes: max (default), mean or last",
 }
 #: the keys of :data:`NETWORK_KEYS` that name where the network comes from (exactly one is given)
 NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path", "factory", "nir")
 #: keys that only go with ``nir``
-_NIR_OPTIONS = ("dt", "convention", "reset")
+_NIR_OPTIONS = ("dt", "convention", "reset", "readout")
 
 
 def _check_keys(section: str, value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str]) -> None:
@@ -116,6 +117,8 @@ def check_network_section(network: Any, where: str = "network") -> dict[str, Any
         raise ConfigError(f"{where}.convention must be auto, snntorch, norse or euler, got {network['convention']!r}")
     if network.get("reset") is not None and network["reset"] not in ("value", "subtract", "none"):
         raise ConfigError(f"{where}.reset must be value, subtract or none, got {network['reset']!r}")
+    if network.get("readout") is not None and network["readout"] not in ("max", "mean", "last"):
+        raise ConfigError(f"{where}.readout must be max, mean or last, got {network['readout']!r}")
     return dict(network)
 
 
@@ -341,7 +344,7 @@ def load_nir_network(network: Mapping[str, Any]) -> Any:
     except ImportError as exc:  # pragma: no cover - spikefi.nir imports nothing optional at module level
         raise ConfigError(f"network.nir needs spikefi[nir]: {exc}") from None
     return load(path, dt=network.get("dt"), convention=network.get("convention") or "auto",
-                reset=network.get("reset"))
+                reset=network.get("reset"), readout=network.get("readout") or "max")
 
 
 def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None,

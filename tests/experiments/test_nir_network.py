@@ -90,6 +90,7 @@ def test_a_nir_file_runs_as_a_tracked_campaign_resumes_and_reports(store, tmp_pa
     ({"nir": "x.nir", "dt": -1}, "dt must be a positive number"),
     ({"pretrained": "digits_cnn", "dt": 1e-3}, "network.dt goes with network.nir"),
     ({"nir": "x.nir", "reset": "zero"}, "reset must be value, subtract or none"),
+    ({"nir": "x.nir", "readout": "sum"}, "readout must be max, mean or last"),
 ])
 def test_bad_nir_sections_are_one_line_errors_and_create_no_run(store, tmp_path, capsys, network, message):
     assert entry.main(["--config", _config(tmp_path, network), "--no-progress"]) == 2
