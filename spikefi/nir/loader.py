@@ -194,6 +194,10 @@ def chain(graph: Any) -> tuple[str, list[str], str]:
     graph = flatten_nested(graph)
     nodes = dict(graph.nodes)
     for name, node in nodes.items():
+        if node is None:
+            raise UnsupportedNIRNodeError(
+                f"NIR node '{name}' is empty (None): its exporter wrote no node for that module (Norse 1.1 writes "
+                "torch.nn.Flatten so); rebuild the graph with a nir.Flatten there or export without it")
         if _kind(node) not in SUPPORTED_NODES:
             what = f"a {_kind(node)}"
             raise UnsupportedNIRNodeError(

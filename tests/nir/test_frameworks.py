@@ -112,3 +112,41 @@ def test_norse_if_spikes_identical_and_li_readout_within_tolerance(inputs):
     assert 0 < reference["1"].sum() < reference["1"].numel()
     assert spikes.identical, str(report)
     assert readout.max_abs_error <= 1e-5 * max(1.0, scale)
+
+
+def test_norse_conv_export_with_its_flatten_restored_is_identical():
+    """Norse 1.1 writes ``torch.nn.Flatten`` as an empty (None) node: refused with a message
+    naming it; with a ``nir.Flatten`` put back, every spike of both layers equals Norse's."""
+    pytest.importorskip("norse", reason="Norse 1.1.0 (test-only) not installed")
+    import norse.torch as norse
+    import numpy as np
+
+    torch.manual_seed(0)
+    net = norse.SequentialState(torch.nn.Conv2d(2, 4, 3), norse.LIFBoxCell(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 5), norse.LIFBoxCell())
+    with torch.no_grad():
+        net[0].weight.mul_(6)
+        net[3].weight.abs_().mul_(30)
+    graph = norse.to_nir(net, torch.zeros(1, 2, 8, 8))
+    with pytest.raises(snir.UnsupportedNIRNodeError, match="'2' is empty"):
+        snir.load(graph)
+    graph.nodes["2"] = nir.Flatten(input_type={"input": np.array([4, 6, 6])}, start_dim=0)
+    imported = snir.load(graph)
+    assert imported.convention == "norse"
+    steps, batch = 120, 6
+    x = (torch.rand(steps, batch, 2, 8, 8, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    hidden, out, state = [], [], None
+    with torch.no_grad():
+        for t in range(steps):
+            s1, st1 = net[1](net[0](x[t]), None if state is None else state[0])
+            s2, st2 = net[4](net[3](net[2](s1)), None if state is None else state[1])
+            state = (st1, st2)
+            hidden.append(s1)
+            out.append(s2)
+    _, rec = imported(x.permute(1, 2, 3, 4, 0), record=True)
+    ref1, ref2 = torch.stack(hidden).permute(1, 2, 3, 4, 0), torch.stack(out).permute(1, 2, 0)
+    got2 = rec["4"].reshape(batch, 5, steps)
+    print(f"\nNorse conv (Flatten restored): {int(ref1.sum())} + {int(ref2.sum())} spikes, "
+          f"{int((rec['1'] != ref1).sum())} + {int((got2 != ref2).sum())} differ")
+    assert 0 < ref1.sum() < ref1.numel() and 0 < ref2.sum() < ref2.numel()
+    assert torch.equal(rec["1"], ref1) and torch.equal(got2, ref2)
