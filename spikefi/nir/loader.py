@@ -441,6 +441,22 @@ def _per_feature(name: str, node: Any, attr: str, shape: tuple[int, ...]) -> np.
     return np.asarray(arr[0]) if np.all(arr == arr[0]) else arr.reshape(shape)
 
 
+def _conv_weight_bias(name: str, node: Any, kind: str, ndim: int, groups: int,
+                      channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A convolution node's weight ``(out, in/groups, k...)`` and bias, checked against the
+    ``channels`` fed to it."""
+    weight = _array(name, node, "weight")
+    if weight.ndim != ndim or groups < 1 or weight.shape[1] * groups != channels:
+        raise NIRShapeError(
+            f"NIR node '{name}' ({kind}) has weight {tuple(weight.shape)} (groups {groups}); it is fed {channels} channels"
+        )
+    bias = getattr(node, "bias", None)
+    bias = None if bias is None else _array(name, node, "bias").reshape(-1)
+    if bias is not None and bias.size != weight.shape[0]:
+        raise NIRShapeError(f"NIR node '{name}' ({kind}) has {bias.size} biases for {weight.shape[0]} channels")
+    return weight, bias
+
+
 def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.dtype,
                     device: str | torch.device, dt: float = 1.0) -> nn.Module:
     """The stage of an Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale or
@@ -464,18 +480,10 @@ def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.d
                                     f"time steps of dt={dt!r} (within {DELAY_TOLERANCE})")
         return DelayStage(torch.as_tensor(whole.astype(np.int64), device=device))
     if kind == "Conv1d":
-        weight = _array(name, node, "weight")
         groups = _int1(name, node, "groups", 1)
         if shape[2] != 1:
             raise NIRShapeError(f"NIR node '{name}' (Conv1d) is fed shape {shape}; expected a 1-D signal (C, L)")
-        if weight.ndim != 3 or groups < 1 or weight.shape[1] * groups != shape[0]:
-            raise NIRShapeError(
-                f"NIR node '{name}' (Conv1d) has weight {tuple(weight.shape)} (groups {groups}); it is fed {shape[0]} channels"
-            )
-        bias = getattr(node, "bias", None)
-        bias = None if bias is None else _array(name, node, "bias").reshape(-1)
-        if bias is not None and bias.size != weight.shape[0]:
-            raise NIRShapeError(f"NIR node '{name}' (Conv1d) has {bias.size} biases for {weight.shape[0]} channels")
+        weight, bias = _conv_weight_bias(name, node, "Conv1d", 3, groups, shape[0])
         padding = getattr(node, "padding", 0)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
@@ -512,16 +520,8 @@ def _synaptic_stage(name: str, node: Any, shape: tuple[int, ...], dtype: torch.d
             )
         return FlattenStage()
     if kind == "Conv2d":
-        weight = _array(name, node, "weight")
         groups = int(getattr(node, "groups", 1) or 1)
-        if weight.ndim != 4 or weight.shape[1] * groups != shape[0]:
-            raise NIRShapeError(
-                f"NIR node '{name}' (Conv2d) has weight {tuple(weight.shape)} (groups {groups}); it is fed {shape[0]} channels"
-            )
-        bias = getattr(node, "bias", None)
-        bias = None if bias is None else _array(name, node, "bias").reshape(-1)
-        if bias is not None and bias.size != weight.shape[0]:
-            raise NIRShapeError(f"NIR node '{name}' (Conv2d) has {bias.size} biases for {weight.shape[0]} channels")
+        weight, bias = _conv_weight_bias(name, node, "Conv2d", 4, groups, shape[0])
         padding = getattr(node, "padding", 0)
         padding = padding if isinstance(padding, str) else _pair(name, node, "padding", 0)
         return Conv2dStage(as_tensor(weight), None if bias is None else as_tensor(bias), _pair(name, node, "stride", 1),

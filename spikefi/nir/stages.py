@@ -311,6 +311,16 @@ class LIFStage(NeuronStage):
         return spk
 
 
+def _register_current(stage: NeuronStage, syn_decay: torch.Tensor, mem_decay: torch.Tensor,
+                      syn_gain: torch.Tensor | None, gain: torch.Tensor | None, leak: torch.Tensor | None) -> None:
+    """The buffers of a current-based neuron (CubaLIF, CubaLI)."""
+    stage.register_buffer("syn_decay", syn_decay)
+    stage.register_buffer("mem_decay", mem_decay)
+    stage.register_buffer("syn_gain", _gain(syn_gain))
+    stage.register_buffer("gain", _gain(gain))
+    stage.register_buffer("leak", leak if stage.leaky else None)
+
+
 class CubaLIFStage(NeuronStage):
     """Current-based LIF (NIR ``CubaLIF``): a synaptic current ``i`` feeding a LIF membrane.
 
@@ -335,11 +345,7 @@ class CubaLIFStage(NeuronStage):
                  v_reset: torch.Tensor, v_leak: torch.Tensor, leak: torch.Tensor | None = None,
                  reset: str = "value") -> None:
         super().__init__(convention, v_threshold, v_reset, v_leak, reset)
-        self.register_buffer("syn_decay", syn_decay)
-        self.register_buffer("mem_decay", mem_decay)
-        self.register_buffer("syn_gain", _gain(syn_gain))
-        self.register_buffer("gain", _gain(gain))
-        self.register_buffer("leak", leak if self.leaky else None)
+        _register_current(self, syn_decay, mem_decay, syn_gain, gain, leak)
 
     def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         state = super().init_state(like)
@@ -482,11 +488,7 @@ class CubaLIStage(NeuronStage):
                  syn_gain: torch.Tensor | None, gain: torch.Tensor | None, v_leak: torch.Tensor,
                  leak: torch.Tensor | None = None) -> None:
         super().__init__(convention, None, torch.zeros_like(v_leak), v_leak, "none")
-        self.register_buffer("syn_decay", syn_decay)
-        self.register_buffer("mem_decay", mem_decay)
-        self.register_buffer("syn_gain", _gain(syn_gain))
-        self.register_buffer("gain", _gain(gain))
-        self.register_buffer("leak", leak if self.leaky else None)
+        _register_current(self, syn_decay, mem_decay, syn_gain, gain, leak)
 
     def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         state = super().init_state(like)
