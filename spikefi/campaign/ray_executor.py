@@ -80,6 +80,9 @@ class _Worker:
         t1 = time.perf_counter()
         self.golden = self.campaign.golden()
         t2 = time.perf_counter()
+        if use_gpu:  # which GPU of its host (Ray sets CUDA_VISIBLE_DEVICES per actor)
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+            device = f"cuda[{visible}]" if visible else "cuda"
         self.facts = {"host": socket.gethostname(), "pid": os.getpid(), "device": device,
                       "gpu": torch.cuda.get_device_name(0) if use_gpu else None,
                       "build_s": t1 - t0, "golden_s": t2 - t1, "golden": self.golden}
@@ -128,7 +131,7 @@ class RayExecutor(Executor):
             actors share a GPU) or 0 (CPU actors).
         cpus_per_worker: CPU cores per actor (its torch threads). ``None`` (default): a GPU
             actor gets its GPU's share of its node's cores (16 on a 32-core node with 2
-            GPUs; one thread starved the host-side work of a GPU actor), a CPU actor gets 1.
+            GPUs), a CPU actor gets 1.
         prefetch: chunks each actor holds at most (one running, the others queued).
         max_retries: times one chunk is re-run after its actor died or it raised.
         max_restarts: replacement actors started in all after actors died.
