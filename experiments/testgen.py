@@ -89,9 +89,6 @@ def load_testgen_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     from spikefi.names import check_plain_name
 
     t["network"] = check_network_section(t["network"], "testgen.network")
-    if "nir" in t["network"]:
-        raise ConfigError("testgen.network: test programs are generated for SLAYER networks only so far (the input "
-                          "search steps SLAYER's spiking layer); NIR networks take campaigns and searches")
     check_plain_name(t["name"], "testgen.name")
     if t["options"]["engine"] not in ("naive", "sequential", "parallel"):
         raise ConfigError(f"testgen.options.engine must be naive, sequential or parallel, got {t['options']['engine']!r}")
@@ -126,7 +123,7 @@ class TestGenJob:
     def __init__(self, config: dict[str, Any], client: Any = None) -> None:
         import torch
 
-        from spikefi.campaign.network import NetworkMap
+        from spikefi.campaign.network import network_map
         from spikefi.campaign.spec import load_spec_network, load_splits
         from spikefi.training import dataset_tensors
 
@@ -144,7 +141,7 @@ class TestGenJob:
             x, y = x[:n], y[:n]
         self.x = x.to(torch.float32)
         self.y = y
-        self.netmap = NetworkMap(self.net, tuple(self.x.shape[1:4]), int(self.x.shape[-1]))  # type: ignore[arg-type]
+        self.netmap = network_map(self.net, tuple(self.x.shape[1:4]), int(self.x.shape[-1]))  # type: ignore[arg-type]
         self.critical_only = bool(t["faults"]["critical_only"])
         self.detection = None
         self.fault_list, self.fault_source, self.results = self._fault_list(t["faults"], client)

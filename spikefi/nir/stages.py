@@ -9,7 +9,10 @@ coefficients were computed once at import (see :mod:`spikefi.nir.loader` for how
 convention maps NIR's continuous-time parameters to them). Every parameter is per neuron,
 stored as a buffer of shape ``(C, H, W)``.
 
-Firing is strict (``v > v_threshold``). ``reset`` is ``"value"`` (NIR's semantics: set to
+Firing is strict (``v > v_threshold``). When autograd records the input, spikes are the
+same 0/1 values as floats with a fast-sigmoid surrogate derivative (:data:`SURROGATE_SLOPE`;
+the reset takes no gradient): what input generation for test programs optimises through.
+``reset`` is ``"value"`` (NIR's semantics: set to
 ``v_reset``), ``"subtract"`` (subtract ``v_threshold``) or ``"none"``. With the
 ``snntorch`` convention the reset follows snnTorch's order (see each stage).
 """
@@ -177,6 +180,32 @@ class DelayStage(nn.Module):
         return torch.where(valid, moved, torch.zeros_like(moved))
 
 
+#: slope of the surrogate derivative ``1 / (1 + SLOPE*|v - v_threshold|)**2`` (fast sigmoid)
+SURROGATE_SLOPE = 10.0
+
+
+class _SpikeFunction(torch.autograd.Function):
+    """Heaviside ``u > 0`` forward; the fast-sigmoid derivative backward."""
+
+    @staticmethod
+    def forward(ctx: object, u: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(u)  # type: ignore[attr-defined]
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return grad / (1.0 + SURROGATE_SLOPE * u.abs()) ** 2
+
+
+def _emit(v: torch.Tensor, threshold: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
+    """The step's output: the bool spikes, or (when autograd records ``v``) the same 0/1
+    values as floats that carry a surrogate gradient (input generation of test programs)."""
+    if v.requires_grad and torch.is_grad_enabled():
+        return _SpikeFunction.apply(v - threshold)
+    return spk
+
+
 def _gain(values: torch.Tensor | None) -> torch.Tensor | None:
     """``None`` where every gain is exactly 1 (the multiplication is skipped)."""
     if values is None or bool(torch.all(values == 1)):
@@ -226,13 +255,15 @@ class NeuronStage(nn.Module):
         raise NotImplementedError
 
     def _fire(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Spikes ``v > v_threshold`` and the membrane after the (immediate) reset."""
+        """Spikes ``v > v_threshold`` and the membrane after the (immediate) reset (the reset
+        takes no gradient)."""
         spk = v > self.v_threshold
+        out = _emit(v, self.v_threshold, spk)
         if self.reset == "value":
             v = torch.where(spk, self.v_reset, v)
         elif self.reset == "subtract":
             v = v - spk.to(v.dtype) * self.v_threshold
-        return spk, v
+        return out, v
 
     def _membrane(self, v: torch.Tensor, drive: torch.Tensor, decay: torch.Tensor,
                   leak: torch.Tensor | None) -> torch.Tensor:
@@ -304,7 +335,7 @@ class LIFStage(NeuronStage):
                 spk = v > self.v_threshold
                 state["pending"] = spk.to(v.dtype)
                 state["v"] = v
-                return spk
+                return _emit(v, self.v_threshold, spk)
         else:
             v = self._membrane(v, inp, self.decay, None)
         spk, state["v"] = self._fire(v)
@@ -367,7 +398,7 @@ class CubaLIFStage(NeuronStage):
                 v = v - prev.to(v.dtype) * self.v_threshold
             spk = v > self.v_threshold
             state.update(v=v, i=i, spk=spk)
-            return spk
+            return _emit(v, self.v_threshold, spk)
         if self.convention == "norse":
             i = i + inp
             drive = i if self.gain is None else self.gain * i
@@ -453,7 +484,7 @@ class ThresholdStage(NeuronStage):
 
     def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
         state["v"] = x
-        return x > self.v_threshold
+        return _emit(x, self.v_threshold, x > self.v_threshold)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """All time steps at once (no state carries over)."""
@@ -467,7 +498,8 @@ class ThresholdStage(NeuronStage):
             for t in sorted(steps):
                 if 0 <= t < x.shape[-1]:
                     x[..., t] = flip_bits_float32(x[..., t], list(bits))
-        return (x > self.v_threshold[..., None]).to(x.dtype)
+        threshold = self.v_threshold[..., None]
+        return _emit(x, threshold, x > threshold).to(x.dtype)
 
 
 class CubaLIStage(NeuronStage):

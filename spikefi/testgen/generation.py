@@ -154,7 +154,8 @@ def generate_inputs(net: Any, fault_list: FaultList, init_inputs: Any, *, max_de
     golden_pred, _ = golden_responses(net, x0, batch_size=batch_size)
     cmpn = fault_campaign(net, x0, golden_pred, fault_list, seed=seed, batch_size=batch_size)
     if not cmpn.netmap.chain:
-        raise ConfigError("input generation needs a network whose forward is the SLAYER chain of its layers")
+        raise ConfigError("input generation needs a network whose forward is a chain of its layers (SLAYER's "
+                          "pattern, or a NIR network)")
     cmpn.golden()
     order = cmpn.netmap.order
     ts = float(cmpn.netmap.simulation()["Ts"])
@@ -172,7 +173,11 @@ def generate_inputs(net: Any, fault_list: FaultList, init_inputs: Any, *, max_de
             s = faulty_layer(cmpn, name, s, None if prep is None else prep.layers.get(name), samples, round_id)
         return s
 
+    readout = getattr(cmpn.netmap, "readout", None)
+
     def counts_of(out: torch.Tensor) -> torch.Tensor:
+        if readout is not None:  # a NIR readout's membrane scores (differentiable)
+            return cmpn.netmap.scores(out)
         return out.flatten(2).sum(-1) * ts
 
     outputs: list[GeneratedInput] = []

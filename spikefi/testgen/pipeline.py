@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..campaign.network import NetworkMap
+from ..campaign.network import network_map
 from ..errors import ConfigError
 from .detection import DetectionMatrix, compute_detection, golden_responses
 from .faultlist import FaultList
@@ -213,7 +213,7 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
                                       seed=cfg.seed, batch_size=cfg.batch_size, engine=cfg.engine,
                                       chunk_size=cfg.chunk_size, progress=progress)
     else:
-        fault_list.check_network(NetworkMap(net, tuple(x.shape[1:4]), int(x.shape[-1])))  # type: ignore[arg-type]
+        fault_list.check_network(network_map(net, tuple(x.shape[1:4]), int(x.shape[-1])))  # type: ignore[arg-type]
         wanted = "prediction" if cfg.count_tolerance is None else f"prediction+counts(tol={cfg.count_tolerance})"
         if detection.criterion != wanted:
             raise ConfigError(f"the given detection matrix uses the criterion {detection.criterion!r}, the config "

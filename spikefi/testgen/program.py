@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..campaign.campaign import Campaign
-from ..campaign.network import NetworkMap
+from ..campaign.network import network_map
 from ..errors import ArchitectureMismatchError, ConfigError, DataError
 from ..faults.sites import Fault
 from ..jsonutil import json_default
@@ -50,8 +50,25 @@ _JSON = "program.json"
 _NPZ = "program.npz"
 
 
-def _netmap(net: nn.Module, input_shape: Sequence[int], steps: int) -> NetworkMap:
-    return NetworkMap(net, tuple(int(v) for v in input_shape), int(steps))  # type: ignore[arg-type]
+def _netmap(net: nn.Module, input_shape: Sequence[int], steps: int) -> Any:
+    return network_map(net, tuple(int(v) for v in input_shape), int(steps))  # type: ignore[arg-type]
+
+
+def _neuron_signature(nm: Any) -> dict[str, Any]:
+    """The neuron parameters a program depends on: SLAYER's neuron section, or for a NIR
+    network its convention, time step and every neuron stage's type, reset and parameters
+    (sha256 of their values)."""
+    if nm.slayer is not None:
+        return {k: (float(v) if isinstance(v, (int, float)) else str(v)) for k, v in sorted(nm.neuron().items())}
+    out: dict[str, Any] = {"convention": str(nm.net.convention), "dt": float(nm.net.dt),
+                           "readout": str(getattr(nm.net, "readout", "max"))}
+    for name, stage in nm.net.neuron_stages().items():
+        h = hashlib.sha256()
+        for key, buf in sorted(stage.named_buffers()):
+            h.update(key.encode())
+            h.update(buf.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+        out[name] = f"{type(stage).__name__} reset={stage.reset} {h.hexdigest()[:16]}"
+    return out
 
 
 def architecture_fingerprint(net: nn.Module, input_shape: Sequence[int], steps: int) -> dict[str, Any]:
@@ -73,7 +90,7 @@ def architecture_fingerprint(net: nn.Module, input_shape: Sequence[int], steps: 
         "input_shape": [int(v) for v in input_shape],
         "steps": int(steps),
         "output_shape": [int(v) for v in nm.output_shape],
-        "neuron": {k: (float(v) if isinstance(v, (int, float)) else str(v)) for k, v in sorted(nm.neuron().items())},
+        "neuron": _neuron_signature(nm),
         "simulation": {k: (float(v) if isinstance(v, (int, float)) else str(v))
                        for k, v in sorted(nm.simulation().items())},
     }

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,12 +116,72 @@ def test_a_search_on_a_nir_network(store, tmp_path, nir_file):
     assert len(runs) >= 6
 
 
-def test_testgen_refuses_a_nir_network_in_one_line(store, tmp_path, nir_file, capsys):
+def test_testgen_on_a_nir_network_selects_generates_and_applies(store, tmp_path, nir_file, capsys):
+    """Test programs for a NIR network: detection by the campaign engine, selection, input
+    generation through the stages' surrogate gradients, the program and --apply."""
+    from mlflow.tracking import MlflowClient
+
     from experiments import testgen as testgen_entry
+    from spikefi.testgen import TestProgram
 
     config = tmp_path / "testgen.yaml"
-    config.write_text(yaml.safe_dump({"testgen": {"name": "t", "network": {"nir": str(nir_file)}},
-                                      "output_dir": str(tmp_path / "tg")}))
-    assert testgen_entry.main(["--config", str(config), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "SLAYER networks only" in err[0], err
+    config.write_text(yaml.safe_dump({
+        "testgen": {"name": "nir-tg", "network": {"nir": str(nir_file), "dt": 1e-3, "convention": "euler"},
+                    "data": {"name": "spiking_digits", "seed": 0, "max_samples": 32},
+                    "faults": {"critical_only": False,
+                               "exhaustive": [{"model": "DeadNeuron", "layers": ["out"]},
+                                              {"model": "SaturatedNeuron", "layers": ["hidden"], "sample": 6},
+                                              {"model": "NeuronDrift", "parameter": "v_threshold", "factor": 3.0,
+                                               "layers": ["hidden"], "sample": 6}]},
+                    "selection": {"max_tests": 5}, "generation": {"max_faults": 2, "steps": 15},
+                    "options": {"batch_size": 32}},
+        "output_dir": str(tmp_path / "tg"), "tracking": {"experiment": "nir-tg"}}, sort_keys=False))
+    assert testgen_entry.main(["--config", str(config), "--no-progress"]) == 0
+    (run,) = runs_of(store, "nir-tg")
+    m, p = run.data.metrics, run.data.params
+    assert run.info.status == "FINISHED" and p["network"] == f"nir:{nir_file} dt:0.001 convention:euler"
+    assert p["faults"] == "22" and 1 <= m["test_length"] <= 5 and m["coverage.all"] > 0
+    assert "generated.verified" in m
+    with capsys.disabled():
+        print(f"\nNIR testgen: {int(m['test_length'])} tests, coverage {m['coverage.all']:.3f}, "
+              f"generated verified {m['generated.verified']:.0f}, undetected {m['undetected']:.0f}")
+    client = MlflowClient(store)
+    local = client.download_artifacts(run.info.run_id, "program", str(tmp_path / "dl"))
+    program = TestProgram.load(local)
+    assert len(program) == m["test_length"] and program.fingerprint["neuron"]["convention"] == "euler"
+    capsys.readouterr()
+    assert testgen_entry.main(["--config", str(config), "--apply", local]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["verdict"] == "pass"
+
+
+def test_the_stages_surrogate_gradient_reaches_the_input(nir_file):
+    import torch
+
+    net = snir.load(nir_file, dt=1e-3, convention="euler")
+    x = (torch.rand(4, 512, 1, 1, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float().requires_grad_(True)
+    out = net(x)
+    with torch.no_grad():
+        assert torch.equal(out, net(x))  # the same spikes with and without autograd
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
+
+
+def test_input_generation_finds_a_verified_input_through_the_surrogate(nir_file):
+    """A dead output neuron no test sample detects: gradient descent through the NIR stages'
+    surrogate finds an input that does, verified by the campaign engine."""
+    import torch
+
+    from spikefi.faults import Fault, Site
+    from spikefi.testgen import FaultList, generate_inputs
+    from spikefi.testgen.detection import fault_campaign, golden_responses
+
+    net = snir.load(nir_file, dt=1e-3, convention="euler")
+    _, test = load_spiking_digits()
+    x = torch.stack([test[i][0] for i in range(32)])
+    golden, _ = golden_responses(net, x)
+    faults = FaultList.from_rounds([[Fault(DeadNeuron(), Site("out", (1, 0, 0)))]])
+    result = fault_campaign(net, x, golden, faults).run(engine="parallel", progress=False, keep_predictions=True)
+    assert not (np.asarray(result.predictions) != golden[None]).any()  # no sample detects it
+    report = generate_inputs(net, faults, x, steps=40, restarts=4, seed=0)
+    (generated,) = report.inputs
+    assert generated.input is not None and generated.verified and generated.faulty_class != generated.golden_class
