@@ -31,6 +31,7 @@ from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: -
 
 from .campaign import (
     Launch,
+    add_executor_options,
     build_parser,
     connect,
     parse_args,
@@ -56,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
 #: the metrics of each campaign in ``sweep/campaigns.csv``
 SWEEP_TABLE_METRICS = ("rounds", "crit_rate", "crit_ci_low", "crit_ci_high", "acc_mean", "acc_min", "acc_drop",
                        "golden.accuracy", "throughput", "duration_s")
-OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress")
+OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress", "--executor", "--address",
+           "--workers", "--gpus-per-worker", "--cpus-per-worker")
 
 
 def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
@@ -100,7 +102,7 @@ def sweep_description(name: str, specs: list[CampaignSpec]) -> str:
 
 def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume: str = "auto",
               launcher_run_id: str | None = None, parent_run_id: str | None = None, progress: bool = True,
-              extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+              extra_tags: dict[str, str] | None = None, executor: Any = None) -> dict[str, Any]:
     """Runs (or resumes) a sweep; returns ``{"run_id", "children": [summary dicts], "local_dir"}``.
 
     The sweep run is top-level (nested under ``parent_run_id`` only when given) and its
@@ -162,7 +164,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
                             "tracking": config["tracking"], "sweep": {"name": sweep["name"], "run_id": run_id}}
             tracked = cr.TrackedCampaign(spec, child_config, client, experiment_id, config["output_dir"], resume="auto",
                                          parent_run_id=run_id, progress=progress, stale_after_s=stale_after,
-                                         heartbeat_runs=[run_id])
+                                         heartbeat_runs=[run_id], executor=executor)
             cr.say(f"sweep {sweep['name']}: campaign {spec.name}")
             children.append(tracked.run())
             client.set_tag(run_id, cr.T + "heartbeat", f"{time.time():.3f}")
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     from .signals import install_signal_handlers
 
     ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml", section="sweep.base.data")
+    add_executor_options(ap)
     install_signal_handlers()
 
     def body(launch: Launch) -> int:
@@ -219,12 +222,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
         sweep_specs(config["sweep"])  # validate before connecting
+        from .campaign import executor_from_args
+
+        executor = executor_from_args(args)
+        if executor is not None:  # an unreachable cluster or too few GPUs/CPUs: before any run is created
+            executor.check_resources(executor.connect())
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         for run_id, reason in mark_stale_runs(launch.client, [experiment_id],
                                               float(config["tracking"]["stale_after_s"])):
             say(f"marked run {run_id} KILLED: {reason}")
         result = run_sweep(config, launch.client, experiment_id, resume=args.resume or "auto",
-                           launcher_run_id=launch.launcher, progress=not args.no_progress)
+                           launcher_run_id=launch.launcher, progress=not args.no_progress, executor=executor)
         print(f"sweep run {result['run_id']} ({len(result['children'])} campaigns):")
         with pd.option_context("display.width", 160, "display.max_columns", 8):
             print(result["table"][["campaign", "run_id", "rounds", "crit_rate", "acc_mean"]]

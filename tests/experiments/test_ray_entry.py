@@ -100,3 +100,48 @@ def test_executor_ray_without_ray_installed_names_the_fix(store, small_config, t
     assert out.returncode == 2
     assert "pip install 'spikefi[ray]'" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert runs_of(store) == []
+
+
+def test_a_sweep_runs_each_campaign_on_ray_and_equals_in_process(store, tmp_path):
+    import yaml
+
+    from spikefi.campaign import Campaign
+    from spikefi.data import load_spiking_digits
+    from spikefi.faults import DeadNeuron, SaturatedNeuron
+    from spikefi.zoo import load_pretrained
+
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "sweep": {"name": "ray-sweep",
+                  "base": {"network": {"pretrained": "digits_cnn"}, "data": {"max_samples": 24},
+                           "options": {"chunk_size": 5, "batch_size": 24}},
+                  "campaigns": [{"name": "dead-SF4", "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
+                                {"name": "saturated-SF4",
+                                 "exhaustive": [{"model": "SaturatedNeuron", "layers": ["SF4"]}]}]},
+        "output_dir": str(tmp_path / "out"), "tracking": {"experiment": "ray-sweep"}}))
+    args = ["--executor", "ray", "--workers", "1", "--gpus-per-worker", "0"]
+    out = subprocess.run([sys.executable, "-m", "experiments.sweep", "--config", str(cfg), "--no-progress", *args],
+                         cwd=tmp_path, env=entry_env(store), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    children = {r.data.tags["mlflow.runName"]: r for r in runs_of(store, "ray-sweep")
+                if r.data.tags.get("spikefi.kind") == "campaign"}
+    assert sorted(children) == ["dead-SF4", "saturated-SF4"]
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits()
+    for name, model in (("dead-SF4", DeadNeuron()), ("saturated-SF4", SaturatedNeuron())):
+        run = children[name]
+        assert run.data.params["executor"] == "ray" and run.info.status == "FINISHED"
+        table = pd.read_parquet(tmp_path / "out" / run.info.run_id / "results" / "rounds.parquet")
+        here = Campaign(net, test, max_samples=24, batch_size=24, seed=0)
+        here.exhaustive(model, layers=["SF4"])
+        expected = here.run(engine="parallel", progress=False).table
+        for column in ("round_id", "accuracy", "critical", "changed", "spikes.SF4"):
+            assert table[column].tolist() == pytest.approx(expected[column].tolist()), (name, column)
+
+
+def test_a_ray_option_without_executor_ray_is_refused_by_the_sweep(store, tmp_path, capsys):
+    from experiments import sweep as sweep_entry
+
+    assert sweep_entry.main(["--config", "sweep_neuron_faults.yaml", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers is a Ray option: add --executor ray" in err and len(err.strip().splitlines()) == 1
