@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # torch is imported when training (``--help`` stays fast)
 
 DEFAULTS: dict[str, Any] = {
     "architecture": "digits_cnn",
-    "dataset": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None},
+    # nmnist: root (null: $SPIKEFI_NMNIST_DIR), and train_list/test_list for the sample-list layout
+    "dataset": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None, "train_list": None,
+                "test_list": None},
     "training": {"epochs": 15, "lr": 0.01, "batch_size": 32, "seed": 0, "max_samples": None},
     "device": "cpu",
     "output_dir": "outputs/train",

@@ -100,3 +100,21 @@ def test_bad_config_values_give_clear_errors(store, capsys):
     assert train_entry.main(["--set", "architecture=resnet"]) == 2
     assert "unknown architecture 'resnet'" in capsys.readouterr().err
     assert cli.main(["nope"]) == 2
+
+
+def test_train_reads_the_nmnist_sample_list_layout():
+    """``dataset: {name: nmnist, root, train_list, test_list}`` is a training config too (the
+    keys were refused before); the splits are the lists' recordings."""
+    from experiments.config import bundled_config, load_config
+    from experiments.datasets import load_dataset
+
+    from ..nmnist_real import TEST_LIST, TRAIN_LIST, nmnist_dir
+
+    root = nmnist_dir()
+    config = load_config(bundled_config("train_digits.yaml"), train_entry.DEFAULTS,
+                         ["dataset.name=nmnist", f"dataset.root={root}", f"dataset.train_list={TRAIN_LIST}",
+                          f"dataset.test_list={TEST_LIST}"])
+    train, test, description = load_dataset(config["dataset"])
+    assert (len(train), len(test)) == (1000, 100) and TEST_LIST in description
+    with pytest.raises(Exception, match="go together"):
+        load_dataset({**config["dataset"], "test_list": None})
