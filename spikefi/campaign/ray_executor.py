@@ -417,6 +417,10 @@ class RayExecutor(Executor):
                 except ray.exceptions.RayTaskError as exc:
                     requeue(item, _cause(exc))
                 else:
+                    # the actors get their next chunks before the consumer (e.g. a tracked
+                    # campaign flushing to MLflow) takes its time over this one
+                    for s in self._slots:
+                        feed(s)
                     if on_chunk is not None:
                         on_chunk(len(chunk.round_ids), chunk.samples)
                     yield chunk

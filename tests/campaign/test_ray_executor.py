@@ -109,6 +109,23 @@ def test_more_gpus_or_cpus_than_the_cluster_has_are_refused(local_ray):
         RayExecutor(workers=3, cpus_per_worker=1).check_resources(local_ray)
 
 
+def test_actors_get_their_next_chunks_before_the_consumer_sees_a_result(local_ray, reference):
+    """While the driver handles a chunk (a tracked campaign flushes it to MLflow), the actor
+    that returned it already holds ``prefetch`` chunks again: it never waits for the driver."""
+    spec, single = reference
+    cmpn = spec.build()
+    executor = RayExecutor(workers=1, cpus_per_worker=1, prefetch=2)
+    held = []
+    rows = []
+    for chunk in cmpn.iter_chunks("parallel", 3, progress=False, executor=executor):
+        slot = next(s for s in executor._slots if s.state == "ready")  # noqa: SLF001
+        held.append(slot.inflight)
+        rows.extend(chunk.rows)
+    assert held[0] == 2 and held[: len(held) - 2] == [2] * (len(held) - 2)  # refilled before each yield
+    table = pd.DataFrame(rows).sort_values("round_id").reset_index(drop=True)
+    assert table["accuracy"].tolist() == single.table["accuracy"].tolist()
+
+
 class _FakeRay:
     """``ray.cluster_resources``/``ray.nodes`` of a made-up cluster: a CPU-only head and GPU nodes."""
 
