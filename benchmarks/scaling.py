@@ -120,7 +120,8 @@ def _on_ray(make_cpu: Callable[[], Campaign], executor: RayExecutor, chunk: int)
     fixed = {"setup_s": t1 - t0, "ship_s": lr["ship_s"], "first_actor_up_s": lr["first_worker_ready_s"] - lr["ship_s"],
              "actor_build_s": lr["build_s_max"], "actor_golden_s": lr["golden_s_max"]}
     return {"table": result.table, "fixed": fixed, "fixed_s": (t1 - t0) + lr["first_worker_ready_s"],
-            "eval_s": lr["evaluation_s"], "total_s": t2 - t0, "devices": lr["devices"], "retries": lr["retries"]}
+            "eval_s": lr["evaluation_s"], "total_s": t2 - t0, "devices": lr["devices"], "retries": lr["retries"],
+            "gpu_free_gib_min": lr.get("gpu_free_gib_min")}
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> str:
@@ -186,7 +187,10 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{label}: total {res['total_s']:7.2f} s = fixed {res['fixed_s']:.2f} ({_fmt(res['fixed'])}) + "
                   f"evaluation {res['eval_s']:.2f} s -> {fs / res['eval_s']:,.0f} f·s/s; evaluation ratio "
                   f"{ref['eval_s'] / res['eval_s']:.2f}x, whole-run ratio {ref['total_s'] / res['total_s']:.2f}x; "
-                  f"devices {res['devices']}; {executor.cpus_each} CPU(s)/actor; retries {res['retries']}; "
+                  f"devices {res['devices']}; {executor.cpus_each} CPU(s)/actor; "
+                  + (f"least free GPU memory at actor start {res['gpu_free_gib_min']:.0f} GiB; "
+                     if res["gpu_free_gib_min"] is not None else "")
+                  + f"retries {res['retries']}; "
                   f"identical: {same}")
             rows[label] = {k: v for k, v in res.items() if k != "table"} | {
                 "identical": same, "eval_ratio": ref["eval_s"] / res["eval_s"],

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class _Worker:
         device = "cuda" if use_gpu else "cpu"
         if use_gpu and not torch.cuda.is_available():
             raise ExecutorError(f"worker on {socket.gethostname()} was given a GPU but CUDA is not available there")
+        # its GPU's free memory before this actor uses any: what other processes leave it
+        gpu_memory = tuple(v / 2**30 for v in torch.cuda.mem_get_info()) if use_gpu else None
         self.campaign = campaign.to(device) if str(campaign.device) != device else campaign
         self.campaign.keep_predictions = options.keep_predictions
         self.options = options
@@ -83,7 +86,7 @@ class _Worker:
         if use_gpu:  # which GPU of its host (Ray sets CUDA_VISIBLE_DEVICES per actor)
             visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
             device = f"cuda[{visible}]" if visible else "cuda"
-        self.facts = {"host": socket.gethostname(), "pid": os.getpid(), "device": device,
+        self.facts = {"host": socket.gethostname(), "pid": os.getpid(), "device": device, "gpu_memory_gib": gpu_memory,
                       "gpu": torch.cuda.get_device_name(0) if use_gpu else None,
                       "build_s": t1 - t0, "golden_s": t2 - t1, "golden": self.golden}
 
@@ -316,6 +319,7 @@ class RayExecutor(Executor):
             raise ExecutorError(f"a Ray worker could not build the campaign: {_cause(exc)}") from None
         slot.state = "ready"
         self._session["facts"].append(slot.facts)  # type: ignore[index]
+        _warn_if_gpu_shared(slot.facts)
         if self.golden_summary is None:
             self.golden_summary = slot.facts["golden"]
         if self._session["first_ready"] is None:  # type: ignore[index]
@@ -436,9 +440,24 @@ class RayExecutor(Executor):
                 "ship_s": session["ship_s"], "first_worker_ready_s": (session["first_ready"] or end) - session["t0"],
                 "build_s_max": max((f["build_s"] for f in facts), default=0.0),
                 "golden_s_max": max((f["golden_s"] for f in facts), default=0.0),
+                "gpu_free_gib_min": min((f["gpu_memory_gib"][0] for f in facts if f.get("gpu_memory_gib")),
+                                        default=None),
                 "evaluation_s": end - (eval_start or end), "total_s": end - session["t0"],
             }
             self.close()
+
+
+def _warn_if_gpu_shared(facts: dict[str, Any], least_free: float = 0.5) -> bool:
+    """Warns (and returns True) when an actor's GPU had less than ``least_free`` of its memory
+    free when the actor started: another process (a notebook, the driver's own earlier
+    run) holds it, and the parallel engine then sizes its fault rows smaller (slower chunks)."""
+    memory = facts.get("gpu_memory_gib")
+    if not memory or memory[1] <= 0 or memory[0] / memory[1] >= least_free:
+        return False
+    warnings.warn(f"Ray actor on {facts.get('host')}:{facts.get('device')} had {memory[0]:.0f} of {memory[1]:.0f} GiB "
+                  "free on its GPU: another process holds GPU memory, so its chunks run in smaller pieces "
+                  "(keep the driver and other jobs off the actors' GPUs)", RuntimeWarning, stacklevel=3)
+    return True
 
 
 def _probe_address(address: str, timeout: float = 5.0) -> None:

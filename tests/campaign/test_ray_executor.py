@@ -126,6 +126,15 @@ def test_actors_get_their_next_chunks_before_the_consumer_sees_a_result(local_ra
     assert table["accuracy"].tolist() == single.table["accuracy"].tolist()
 
 
+def test_an_actor_whose_gpu_is_mostly_taken_is_reported():
+    from spikefi.campaign.ray_executor import _warn_if_gpu_shared
+
+    with pytest.warns(RuntimeWarning, match=r"had 30 of 140 GiB free on its GPU"):
+        assert _warn_if_gpu_shared({"host": "h", "device": "cuda[0]", "gpu_memory_gib": (30.0, 140.0)})
+    assert not _warn_if_gpu_shared({"host": "h", "device": "cuda[1]", "gpu_memory_gib": (120.0, 140.0)})
+    assert not _warn_if_gpu_shared({"host": "h", "device": "cpu", "gpu_memory_gib": None})
+
+
 class _FakeRay:
     """``ray.cluster_resources``/``ray.nodes`` of a made-up cluster: a CPU-only head and GPU nodes."""
 
