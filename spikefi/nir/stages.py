@@ -352,6 +352,19 @@ def _register_current(stage: NeuronStage, syn_decay: torch.Tensor, mem_decay: to
     stage.register_buffer("leak", leak if stage.leaky else None)
 
 
+def _current_in(stage: NeuronStage, x: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A current-based neuron's synaptic current after this step's input, and the membrane's
+    drive ``g*i`` (Norse's decay of the current comes after the membrane update)."""
+    inp = x if stage.syn_gain is None else stage.syn_gain * x
+    if stage.convention == "snntorch":
+        i = stage.syn_decay * i + inp
+    elif stage.convention == "norse":
+        i = i + inp
+    else:
+        i = i + stage.syn_decay * (inp - i)
+    return i, (i if stage.gain is None else stage.gain * i)
+
+
 class CubaLIFStage(NeuronStage):
     """Current-based LIF (NIR ``CubaLIF``): a synaptic current ``i`` feeding a LIF membrane.
 
@@ -385,11 +398,8 @@ class CubaLIFStage(NeuronStage):
         return state
 
     def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
-        v, i = state["v"], state["i"]
-        inp = x if self.syn_gain is None else self.syn_gain * x
+        v, (i, drive) = state["v"], _current_in(self, x, state["i"])
         if self.convention == "snntorch":
-            i = self.syn_decay * i + inp
-            drive = i if self.gain is None else self.gain * i
             v = self._membrane(v, drive, self.mem_decay, self.leak)
             prev = state["spk"]
             if self.reset == "value":
@@ -399,15 +409,9 @@ class CubaLIFStage(NeuronStage):
             spk = v > self.v_threshold
             state.update(v=v, i=i, spk=spk)
             return _emit(v, self.v_threshold, spk)
+        v = self._membrane(v, drive, self.mem_decay, None)
         if self.convention == "norse":
-            i = i + inp
-            drive = i if self.gain is None else self.gain * i
-            v = self._membrane(v, drive, self.mem_decay, None)
             i = i + self.syn_decay * i
-        else:
-            i = i + self.syn_decay * (inp - i)
-            drive = i if self.gain is None else self.gain * i
-            v = self._membrane(v, drive, self.mem_decay, None)
         spk, state["v"] = self._fire(v)
         state["i"] = i
         return spk
@@ -528,15 +532,7 @@ class CubaLIStage(NeuronStage):
         return state
 
     def step(self, x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
-        v, i = state["v"], state["i"]
-        inp = x if self.syn_gain is None else self.syn_gain * x
-        if self.convention == "snntorch":
-            i = self.syn_decay * i + inp
-        elif self.convention == "norse":
-            i = i + inp
-        else:
-            i = i + self.syn_decay * (inp - i)
-        drive = i if self.gain is None else self.gain * i
+        v, (i, drive) = state["v"], _current_in(self, x, state["i"])
         v = self._membrane(v, drive, self.mem_decay, self.leak if self.convention == "snntorch" else None)
         if self.convention == "norse":
             i = i + self.syn_decay * i
