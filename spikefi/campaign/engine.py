@@ -182,7 +182,9 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
             lf.synapse.append(_Synapse(fault, i, idx, values))
         elif isinstance(model, ParametricFaultModel):
             idx = indices[i] if indices is not None else _index(fault.positions, device)
-            fire = parametric_fire(campaign, fault.layer, model, idx.get() if isinstance(idx, _LazyIndex) else idx)
+            lazy = isinstance(idx, _LazyIndex) and netmap.slayer is not None  # SLAYER's faulty layer needs no index
+            fire = parametric_fire(campaign, fault.layer, model,
+                                   () if lazy else (idx.get() if isinstance(idx, _LazyIndex) else idx))
             lf.parametric.append(_Parametric(fault, i, idx, fire))
         elif isinstance(model, NeuronFaultModel):
             lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))

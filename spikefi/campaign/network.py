@@ -170,6 +170,10 @@ class NetworkMap:
         """Class scores of the network's output: spike counts per output neuron ``(N, classes)``."""
         return (out != 0).flatten(2).sum(-1)
 
+    def channels_aligned(self, name: str) -> bool:
+        """Output channel ``c`` of a SLAYER layer's weights is its neuron channel ``c``."""
+        return True
+
     def set_weight(self, name: str, weight: torch.Tensor) -> None:
         """Replaces the layer's weight values."""
         self.modules[name].weight.data = weight.to(self.modules[name].weight.dtype)

@@ -385,6 +385,10 @@ class ParallelEngine(Engine):
         batch = len(samples)
         value = netmap.spike_value
         all_rows = torch.arange(batch, device=device)
+        if lf.synapse and not netmap.channels_aligned(name):  # weights' channels are not neuron channels
+            a = synaptic_output(campaign, name, golden_input(layer), lf, samples, prep.round_id)
+            out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id)
+            return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
         if lf.synapse:
             # only the output channels fed by a faulty synapse change: recompute those
             channels = sorted({int(c) for syn in lf.synapse for c in syn.idx[0].tolist()})

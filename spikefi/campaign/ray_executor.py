@@ -319,7 +319,8 @@ class RayExecutor(Executor):
             raise ExecutorError(f"a Ray worker could not build the campaign: {_cause(exc)}") from None
         slot.state = "ready"
         self._session["facts"].append(slot.facts)  # type: ignore[index]
-        _warn_if_gpu_shared(slot.facts)
+        if self.gpus_per_worker >= 1:  # actors sharing a GPU see each other's memory
+            _warn_if_gpu_shared(slot.facts)
         if self.golden_summary is None:
             self.golden_summary = slot.facts["golden"]
         if self._session["first_ready"] is None:  # type: ignore[index]

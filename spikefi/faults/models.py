@@ -346,6 +346,13 @@ class NeuronDrift(NeuronStageFaultModel):
                 raise FaultSpecError(f"NeuronDrift({p!r}) does not apply to a {kind} neuron")
             return value
 
+        if p == "v_reset" and stage.reset != "value":
+            raise FaultSpecError(f"NeuronDrift('v_reset') acts on neurons that reset to v_reset; this {kind} resets "
+                                 f"by {stage.reset!r}")
+        if p == "v_leak" and kind not in ("LIFStage", "CubaLIFStage"):
+            raise FaultSpecError(f"NeuronDrift('v_leak') needs a LIF or CubaLIF neuron, got {kind}")
+        if p == "gain" and kind not in ("LIFStage", "CubaLIFStage", "IFStage"):
+            raise FaultSpecError(f"NeuronDrift('gain') needs a LIF, CubaLIF or IF neuron, got {kind}")
         if p in ("v_threshold", "v_reset"):
             _set(stage, p, need(p) * f + self.offset)
         elif p == "v_leak":
@@ -382,8 +389,9 @@ class NoReset(NeuronStageFaultModel):
     """The NIR neuron's reset is broken: after a spike its membrane keeps its value."""
 
     def change_stage(self, stage: Any) -> Any:
-        if getattr(stage, "v_threshold", None) is None:
-            raise FaultSpecError(f"NoReset needs a spiking neuron, got {type(stage).__name__}")
+        if getattr(stage, "v_threshold", None) is None or stage.reset == "none":
+            raise FaultSpecError(f"NoReset needs a spiking neuron that resets, got {type(stage).__name__} "
+                                 f"(reset {stage.reset!r})")
         stage.reset = "none"
         return stage
 

@@ -33,7 +33,7 @@ from torch import nn
 from ..errors import FaultSpecError
 from ..faults.sites import LayerInfo
 from .errors import NIRImportError
-from .stages import AffineStage, Conv2dStage, NeuronStage
+from .stages import AffineStage, Conv2dStage, FlattenStage, NeuronStage
 
 __all__ = ["NIRNetworkMap", "NIRLayer", "restrict_stage"]
 
@@ -107,6 +107,10 @@ class NIRLayer:
         if not isinstance(neuron, NeuronStage):
             raise NIRImportError(f"layer {name!r} does not end in a neuron stage")
         self.neuron: NeuronStage = neuron
+        #: whether the weighted stage's output channels are the neuron stage's channels (no
+        #: Flatten after the weights): the parallel engine may then recompute only the
+        #: channels a synapse fault feeds
+        self.channel_aligned = not any(isinstance(stage, FlattenStage) for stage in self.post)
 
     @property
     def kind(self) -> str:
@@ -263,6 +267,11 @@ class NIRNetworkMap:
         if stage is None:
             raise FaultSpecError(f"layer {name!r} has no weights (pooling only)")
         stage.weight.data = weight.reshape(stage.weight.shape).to(stage.weight.dtype)
+
+    def channels_aligned(self, name: str) -> bool:
+        """Whether output channel ``c`` of layer ``name``'s weights feeds exactly neuron
+        channel ``c`` (false with a Flatten between the weights and the neurons)."""
+        return self.groups[name].channel_aligned
 
     def neuron_stage(self, name: str) -> NeuronStage:
         return self.groups[name].neuron

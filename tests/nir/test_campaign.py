@@ -384,3 +384,69 @@ def test_a_dense_input_takes_samples_shaped_c_h_w():
     torch.testing.assert_close(net(shaped), net(x), rtol=0, atol=0)
     with pytest.raises(SpikeFIError, match="takes"):
         Campaign(net, (x.reshape(BATCH, 4, 1, 1, STEPS * 5), y))
+
+
+def _flatten_after_conv_net() -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """conv -> flatten -> LIF: the weights' output channels are not the neurons' channels."""
+    rng = np.random.default_rng(0)
+    c1 = 3
+
+    def lif(shape: tuple[int, ...]) -> Any:
+        return nir.LIF(tau=rng.uniform(4e-3, 2e-2, shape), r=np.full(shape, 1.0), v_leak=np.zeros(shape),
+                       v_threshold=rng.uniform(0.3, 0.7, shape), v_reset=np.zeros(shape))
+
+    nodes = {"input": nir.Input(input_type=np.array([2, 4, 4])),
+             "conv": nir.Conv2d(input_shape=None, weight=rng.normal(0.35, 0.5, (c1, 2, 3, 3)).astype(np.float32),
+                                stride=1, padding=1, dilation=1, groups=1,
+                                bias=rng.normal(0, 0.05, c1).astype(np.float32)),
+             "flat": nir.Flatten(input_type={"input": np.array([c1, 4, 4])}, start_dim=0),
+             "lif1": lif((c1 * 16,)),
+             "fc": nir.Affine(weight=rng.normal(0.1, 0.35, (5, c1 * 16)).astype(np.float32),
+                              bias=rng.normal(0, 0.05, 5).astype(np.float32)),
+             "lif2": lif((5,)), "output": nir.Output(output_type=np.array([5]))}
+    edges = [("input", "conv"), ("conv", "flat"), ("flat", "lif1"), ("lif1", "fc"), ("fc", "lif2"), ("lif2", "output")]
+    net = snir.load(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=1e-3, convention="euler")
+    x = (torch.rand(12, 2, 4, 4, 30, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    return net, x, torch.arange(12) % 5
+
+
+def test_a_flatten_between_conv_weights_and_neurons_equals_brute_force():
+    net, x, y = _flatten_after_conv_net()
+    rounds = [[Fault(m, Site("lif1", (c, 0, 1, 1)))] for m in (DeadSynapse(), PerturbedSynapse(3.0)) for c in range(3)]
+    rounds += [[Fault(DeadNeuron(), Site("lif1", (17, 0, 0)))], [Fault(StuckSynapse(-1.0), Site("lif2", (2, 20, 0, 0)))]]
+    tables = []
+    for engine in ENGINES:
+        cmpn = Campaign(net, (x, y), batch_size=6, seed=1)
+        for faults in rounds:
+            cmpn.then_inject(faults)
+        tables.append(cmpn.run(engine=engine, chunk_size=3, progress=False).table)
+    assert not cmpn.netmap.channels_aligned("lif1") and cmpn.netmap.channels_aligned("lif2")
+    reference = _brute_force(cmpn, net, x, y)
+    cols = ["round_id", *COMPARED, "spikes.lif1", "spikes.lif2"]
+    for table in tables:
+        pd.testing.assert_frame_equal(table[cols], reference[cols], check_dtype=False)
+    assert (reference["spikes.lif1"] != cmpn.golden()["spike_counts"]["lif1"]).sum() >= 4
+
+
+def test_drifts_that_would_change_nothing_are_refused():
+    rng = np.random.default_rng(2)
+
+    def chain(neuron: Any) -> Any:
+        nodes = {"input": nir.Input(input_type=np.array([4])), "fc": nir.Linear(weight=rng.normal(size=(3, 4))),
+                 "n": neuron, "output": nir.Output(output_type=np.array([3]))}
+        graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "n"), ("n", "output")], type_check=False)
+        return Campaign(snir.load(graph, dt=1e-3, convention="euler"), (torch.ones(2, 4, 1, 1, 5), torch.zeros(2, dtype=torch.long)))
+
+    threshold = chain(nir.Threshold(threshold=np.full(3, 0.5)))
+    with pytest.raises(FaultSpecError, match="'gain'\\) needs a LIF, CubaLIF or IF"):
+        threshold.then_inject(Fault(NeuronDrift("gain", factor=2.0), Site("n")))
+    with pytest.raises(FaultSpecError, match="NoReset needs a spiking neuron that resets"):
+        threshold.then_inject(Fault(NoReset(), Site("n")))
+    integrate = chain(nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)))
+    with pytest.raises(FaultSpecError, match="'v_leak'\\) needs a LIF or CubaLIF"):
+        integrate.then_inject(Fault(NeuronDrift("v_leak", offset=0.2), Site("n")))
+    integrate.then_inject(Fault(NeuronDrift("gain", factor=2.0), Site("n")))  # IF has an input gain
+    net, x, y = _net("conv")
+    subtract = Campaign(snir.load(_conv_graph(), dt=1e-3, convention="euler", reset="subtract"), (x, y))
+    with pytest.raises(FaultSpecError, match="resets by 'subtract'"):
+        subtract.then_inject(Fault(NeuronDrift("v_reset", offset=0.2), Site("lif1")))
