@@ -27,7 +27,7 @@ from analysis.describe import (
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
-from .run_lookup import network_digest, say
+from .run_lookup import network_digest, network_file, say
 
 #: per-round metric histories (step = round id) and the table column each comes from
 ROUND_METRICS = {
@@ -304,8 +304,6 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
 
 def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any], spec_data: Mapping[str, Any],
                       golden: Mapping[str, Any]) -> None:
-    from spikefi.zoo import pretrained_path
-
     (root / "campaign").mkdir(parents=True, exist_ok=True)
     spec.to_yaml(root / "campaign" / "spec.yaml")
     (root / "campaign" / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config, default=str)),
@@ -319,10 +317,8 @@ def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any],
         if net.get("weights"):
             shutil.copyfile(net["weights"], model_dir / Path(net["weights"]).name)
         return
-    if "nir" in net:  # the NIR graph file itself (dt, convention and reset are params)
-        shutil.copyfile(net["nir"], model_dir / Path(net["nir"]).name)
-        return
-    src = pretrained_path(net["pretrained"]) if "pretrained" in net else Path(net["path"])
-    for path in (src, src.with_suffix(".yaml"), src.with_suffix(".md"), src.with_suffix(".json")):
+    src = network_file(net)  # a network file with its config, card and metadata; a NIR file alone
+    siblings = () if "nir" in net else (".yaml", ".md", ".json")
+    for path in (src, *(src.with_suffix(suffix) for suffix in siblings)):
         if path.is_file():
             shutil.copyfile(path, model_dir / path.name)

@@ -54,20 +54,25 @@ def say(message: str) -> None:
 
 
 # -- hashing --------------------------------------------------------------------------------
+def network_file(network: Mapping[str, Any]) -> Path:
+    """The file a spec's ``pretrained``, ``path`` or ``nir`` network section names."""
+    from spikefi.zoo import pretrained_path
+
+    if "pretrained" in network:
+        return Path(pretrained_path(network["pretrained"]))
+    return Path(network["nir"] if "nir" in network else network["path"])
+
+
 def network_digest(network: Mapping[str, Any]) -> str:
     """sha256 (16 hex) of the network file a spec names (pretrained, path or nir); for a factory
     network, of the factory, its module's source and the weights file."""
-    from spikefi.zoo import pretrained_path
 
     if "factory" in network:
         from spikefi.campaign.factory import factory_digest
 
         return factory_digest(network)
-    if "nir" in network:
-        path = Path(network["nir"])
-    else:
-        path = pretrained_path(network["pretrained"]) if "pretrained" in network else Path(network["path"])
-    if not Path(path).is_file():
+    path = network_file(network)
+    if not path.is_file():
         raise ConfigError(f"network file not found: {str(path)!r}")
     h = hashlib.sha256()
     with open(path, "rb") as fh:

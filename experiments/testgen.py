@@ -43,12 +43,6 @@ from spikefi.jsonutil import json_default
 from .campaign import Launch, connect, resolve_config_path, run_main, split_overrides
 from .config import DEFAULT_EXPERIMENT, load_config
 
-
-def _network_label(network: Any) -> str:
-    from analysis.describe import network_label
-
-    return network_label(network)
-
 DEFAULTS: dict[str, Any] = {
     "testgen": {
         "name": "testgen",
@@ -329,10 +323,11 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
         if cfg.count_tolerance is not None and dm is not None:
             dm, how = None, "recomputed (count tolerance needs output counts)"
         fp = architecture_fingerprint(job.net, tuple(job.x.shape[1:4]), int(job.x.shape[-1]))
-        net_section = t["network"]
+        from analysis.describe import network_label  # not at import time: --help stays light
+
         params = {
             "testgen": job.name,
-            "network": _network_label(net_section),
+            "network": network_label(t["network"]),
             "network.architecture": fp["sha256"][:16],
             "dataset": job.data_label, "candidates": str(len(job.x)),
             "fault_source": job.fault_source[:500], "critical_only": str(job.critical_only),

@@ -182,9 +182,7 @@ def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
             lf.synapse.append(_Synapse(fault, i, idx, values))
         elif isinstance(model, ParametricFaultModel):
             idx = indices[i] if indices is not None else _index(fault.positions, device)
-            lazy = isinstance(idx, _LazyIndex) and netmap.slayer is not None  # SLAYER's faulty layer needs no index
-            fire = parametric_fire(campaign, fault.layer, model,
-                                   () if lazy else (idx.get() if isinstance(idx, _LazyIndex) else idx))
+            fire = parametric_fire(campaign, fault.layer, model, idx)
             lf.parametric.append(_Parametric(fault, i, idx, fire))
         elif isinstance(model, NeuronFaultModel):
             lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))
@@ -207,17 +205,18 @@ def _slayer_fire(slayer: Any, a: torch.Tensor) -> torch.Tensor:
 
 
 def parametric_fire(campaign: Campaign, layer: str, model: ParametricFaultModel,
-                    index: tuple[torch.Tensor, ...]) -> Any:
+                    index: tuple[torch.Tensor, ...] | _LazyIndex) -> Any:
     """The spiking function of the neurons ``index`` of ``layer`` with ``model``'s faulty
-    parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes."""
+    parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes (a SLAYER layer's
+    faulty neuron is one spiking layer for all: the index is then not built)."""
     netmap = campaign.netmap
     if netmap.slayer is not None:  # SLAYER: one faulty spiking layer for the faulty neurons
         return partial(_slayer_fire, campaign.faulty_slayer(model.faulty_neuron(netmap.neuron())))
     change = getattr(model, "change_stage", None)
     if change is None:
         raise FaultSpecError(f"{model.name} changes SLAYER neuron parameters; layer {layer!r} is a NIR neuron stage "
-                             "(use NeuronDrift or NoReset)")
-    return netmap.faulty_fire(layer, change, index)
+                             "(use NeuronDrift, LeakFault, NoReset, BiasShift or MembraneBitFlip)")
+    return netmap.faulty_fire(layer, change, index.get() if isinstance(index, _LazyIndex) else index)
 
 
 # ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import FaultSpecError, ShapeError
 from ..faults.sites import LayerInfo
 from ..snn import functional as fn
+from ..snn.loss import spike_counts
 
 __all__ = ["NetworkMap", "network_map", "find_spiking_layer", "synaptic_kind"]
 
@@ -79,7 +80,6 @@ class NetworkMap:
         steps: time bins ``T`` used for the probe forward pass.
     """
 
-    kind = "slayer"
     #: the parallel engine may recompute cropped windows and stack single-synapse convolutions
     croppable = True
 
@@ -168,7 +168,7 @@ class NetworkMap:
 
     def scores(self, out: torch.Tensor) -> torch.Tensor:
         """Class scores of the network's output: spike counts per output neuron ``(N, classes)``."""
-        return (out != 0).flatten(2).sum(-1)
+        return spike_counts(out)
 
     def channels_aligned(self, name: str) -> bool:
         """Output channel ``c`` of a SLAYER layer's weights is its neuron channel ``c``."""

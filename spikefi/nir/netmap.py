@@ -32,6 +32,7 @@ from torch import nn
 
 from ..errors import FaultSpecError
 from ..faults.sites import LayerInfo
+from ..snn.loss import spike_counts
 from .errors import NIRImportError
 from .stages import AffineStage, Conv2dStage, FlattenStage, NeuronStage
 
@@ -174,7 +175,6 @@ class NIRNetworkMap:
         steps: time bins of the test set.
     """
 
-    kind = "nir"
     chain = True
     spike_value = 1.0
     #: the parallel engine's geometric shortcuts (cropped conv windows, stacked single-synapse
@@ -231,7 +231,6 @@ class NIRNetworkMap:
                 self.layers[name] = LayerInfo(name, i, group.kind, tuple(int(v) for v in probe.shape[1:4]),  # type: ignore[arg-type]
                                               synapse)  # type: ignore[arg-type]
         self.output_shape = tuple(self.layers[self.order[-1]].neuron_shape)
-        self.readout_rule = str(getattr(net, "readout", "max"))
         if self.readout is not None:
             with torch.no_grad():
                 self.output_shape = tuple(int(v) for v in self.readout.forward_synaptic(probe).shape[1:4])
@@ -241,11 +240,11 @@ class NIRNetworkMap:
         (integers), or through the readout its membrane's maximum, mean or last value over
         time (``NIRNetwork.readout``; floats: the prediction is the first largest)."""
         if self.readout is None:
-            return (out != 0).flatten(2).sum(-1)
+            return spike_counts(out)
         v = self.readout.neuron(self.readout.forward_synaptic(out)).flatten(1, 3)  # (N, classes, T)
-        if self.readout_rule == "max":
+        if self.net.readout == "max":
             return v.amax(-1)
-        return v.mean(-1) if self.readout_rule == "mean" else v[..., -1]
+        return v.mean(-1) if self.net.readout == "mean" else v[..., -1]
 
     # -- what the engines call -------------------------------------------------------------
     def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,
@@ -273,9 +272,6 @@ class NIRNetworkMap:
         channel ``c`` (false with a Flatten between the weights and the neurons)."""
         return self.groups[name].channel_aligned
 
-    def neuron_stage(self, name: str) -> NeuronStage:
-        return self.groups[name].neuron
-
     def fire(self, name: str, a: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
         """Spikes of layer ``name`` for its neuron stage's input ``a``; with ``channels``,
         ``a`` holds only those channels."""
@@ -301,6 +297,3 @@ class NIRNetworkMap:
 
     def simulation(self) -> dict[str, Any]:
         return {"Ts": 1.0, "tSample": self.steps}
-
-    def copy_network(self) -> nn.Module:
-        return copy.deepcopy(self.net)
