@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..conftest import REFERENCE_DIR, REQUIRE_REFERENCE
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,8 +40,13 @@ def test_scaling_suite_quick_runs_on_a_local_ray_and_is_identical(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # the N-MNIST workload needs SpikeFI's trained weights beside the checkout (CI has them)
+    workloads = {"digits", "nmnist"} if (REFERENCE_DIR / "nmnist_cnn_net.pt").is_file() else {"digits"}
+    if workloads == {"digits"}:
+        assert not REQUIRE_REFERENCE, f"{REFERENCE_DIR}/nmnist_cnn_net.pt is absent and SPIKEFI_REQUIRE_REFERENCE=1"
+        assert "## nmnist: skipped" in out.stdout, out.stdout
     lines = [line for line in out.stdout.splitlines() if line.startswith("Ray 2 CPU workers")]
-    assert len(lines) == 2 and all(line.endswith("identical: yes") for line in lines), out.stdout
+    assert len(lines) == len(workloads) and all(line.endswith("identical: yes") for line in lines), out.stdout
     data = json.loads((tmp_path / "s.json").read_text())
-    assert set(data) == {"digits", "nmnist"}
+    assert set(data) == workloads
     assert all(v["Ray 2 CPU workers"]["identical"] == "yes" for v in data.values())

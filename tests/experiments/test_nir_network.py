@@ -142,9 +142,6 @@ def test_testgen_on_a_nir_network_selects_generates_and_applies(store, tmp_path,
     assert run.info.status == "FINISHED" and p["network"] == f"nir:{nir_file} dt:0.001 convention:euler"
     assert p["faults"] == "22" and 1 <= m["test_length"] <= 5 and m["coverage.all"] > 0
     assert "generated.verified" in m
-    with capsys.disabled():
-        print(f"\nNIR testgen: {int(m['test_length'])} tests, coverage {m['coverage.all']:.3f}, "
-              f"generated verified {m['generated.verified']:.0f}, undetected {m['undetected']:.0f}")
     client = MlflowClient(store)
     local = client.download_artifacts(run.info.run_id, "program", str(tmp_path / "dl"))
     program = TestProgram.load(local)
