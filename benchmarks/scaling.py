@@ -121,7 +121,7 @@ def _on_ray(make_cpu: Callable[[], Campaign], executor: RayExecutor, chunk: int)
              "actor_build_s": lr["build_s_max"], "actor_golden_s": lr["golden_s_max"]}
     return {"table": result.table, "fixed": fixed, "fixed_s": (t1 - t0) + lr["first_worker_ready_s"],
             "eval_s": lr["evaluation_s"], "total_s": t2 - t0, "devices": lr["devices"], "retries": lr["retries"],
-            "gpu_free_gib_min": lr.get("gpu_free_gib_min")}
+            "gpu_free_gib_min": lr.get("gpu_free_gib_min"), "engine_s": list(lr.get("engine_s_by_worker", {}).values())}
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> str:
@@ -190,6 +190,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
                   f"devices {res['devices']}; {executor.cpus_each} CPU(s)/actor; "
                   + (f"least free GPU memory at actor start {res['gpu_free_gib_min']:.0f} GiB; "
                      if res["gpu_free_gib_min"] is not None else "")
+                  + f"engine time per actor {', '.join(f'{v:.2f}' for v in res['engine_s'])} s; "
                   + f"retries {res['retries']}; "
                   f"identical: {same}")
             rows[label] = {k: v for k, v in res.items() if k != "table"} | {

@@ -376,6 +376,7 @@ class RayExecutor(Executor):
         attempts: dict[int, int] = {}
         inflight: dict[Any, tuple[_Slot, tuple[int, list[int]]]] = {}
         retries = 0
+        busy: dict[str, float] = {}  # engine seconds per actor (the rest of the evaluation is Ray and waiting)
         eval_start = time.perf_counter() if session["first_ready"] is not None else None
 
         def feed(slot: _Slot) -> None:
@@ -422,6 +423,8 @@ class RayExecutor(Executor):
                 except ray.exceptions.RayTaskError as exc:
                     requeue(item, _cause(exc))
                 else:
+                    who = f"{slot.facts.get('host')}:{slot.facts.get('device')}:{slot.facts.get('pid')}"
+                    busy[who] = busy.get(who, 0.0) + chunk.seconds
                     # the actors get their next chunks before the consumer (e.g. a tracked
                     # campaign flushing to MLflow) takes its time over this one
                     for s in self._slots:
@@ -444,6 +447,7 @@ class RayExecutor(Executor):
                 "gpu_free_gib_min": min((f["gpu_memory_gib"][0] for f in facts if f.get("gpu_memory_gib")),
                                         default=None),
                 "evaluation_s": end - (eval_start or end), "total_s": end - session["t0"],
+                "engine_s_by_worker": dict(sorted(busy.items())),
             }
             self.close()
 

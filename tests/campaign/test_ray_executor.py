@@ -244,10 +244,16 @@ def test_one_executor_reused_for_two_campaigns_reports_each_ones_golden(local_ra
         assert result.meta["golden"]["accuracy"] == Campaign(net, test, max_samples=n).golden()["accuracy"]
 
 
-def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp):
+def test_a_node_removed_mid_campaign_costs_only_its_chunks(reference, short_tmp, monkeypatch):
     """Two-node local cluster (1 CPU each, one actor per node); the second node is removed
     after the first chunk arrives. The campaign completes with the in-process table."""
     from ray.cluster_utils import Cluster
+
+    # Cluster writes its address to <RAY_TMPDIR or /tmp>/ray/ray_current_cluster and the
+    # added node takes that default temp dir: keep both in this test's short folder (on a
+    # fresh machine /tmp/ray does not exist, and it must not depend on an earlier test)
+    os.makedirs(os.path.join(short_tmp, "ray"), exist_ok=True)
+    monkeypatch.setenv("RAY_TMPDIR", short_tmp)
 
     spec, single = reference
     if ray.is_initialized():
