@@ -72,6 +72,9 @@ def test_ray_workers_equal_in_process_and_a_dead_worker_is_replaced(local_ray, r
     assert result.meta["executor"] == "ray" and result.meta["golden"]["accuracy"] == single.meta["golden"]["accuracy"]
     # the driver ran no golden pass of its own: it adopted the workers' summary
     assert cmpn._golden is None
+    # each actor's engine seconds: its chunks ran one after another inside the evaluation window
+    busy = executor.last_run["engine_s_by_worker"]
+    assert busy and all(0 < v <= executor.last_run["evaluation_s"] for v in busy.values())
 
 
 def test_in_process_executor_is_the_default_loop(reference):
