@@ -193,6 +193,8 @@ def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
     out["identical"] = "yes" if ok else "no"
     out["check"] = {"rounds": len(tables["naive"]), "wall_s": walls}
     if args.quick:
+        if args.ray:
+            out["ray"] = _ray_overhead(args, net, x, y, device)
         return out
 
     # the whole workload, parallel engine
@@ -230,11 +232,12 @@ def _ray_overhead(args: argparse.Namespace, net: torch.nn.Module, x: torch.Tenso
     from spikefi.campaign import RayExecutor
 
     t0 = time.perf_counter()
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(include_dashboard=False, log_to_driver=False, **({} if device.type == "cuda" else {"num_cpus": 2}))
     print(f"\n## one Ray actor vs in-process, {args.ray_fraction:g} of each layer's synapses (seeded), "
           f"interleaved x{args.ray_repeats} (ray.init {time.perf_counter() - t0:.1f} s, not counted)")
     cpu_net = net.to("cpu")
-    executor = RayExecutor(workers=1, gpus_per_worker=1)
+    gpu = device.type == "cuda"
+    executor = RayExecutor(workers=1, gpus_per_worker=1 if gpu else 0, cpus_per_worker=None if gpu else 1)
     rows: dict[str, list[dict[str, Any]]] = {"in-process": [], "Ray 1 actor": []}
     try:
         for i in range(args.ray_repeats):
