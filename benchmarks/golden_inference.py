@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+if __package__ in (None, ""):  # run as a file: the repository root makes ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import spikefi.snn as snn
-from spikefi.zoo import build
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import spikefi.snn as snn  # noqa: E402
+from benchmarks.common import sync  # noqa: E402
+from spikefi.zoo import build  # noqa: E402
 
 REF = Path(os.environ.get("SPIKEFI_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "slayer_reference"))
 
@@ -34,11 +39,6 @@ def synthetic_inputs(n: int, steps: int, seed: int = 0) -> torch.Tensor:
     dens = torch.tensor([0.01, 0.02, 0.05, 0.10]).repeat_interleave((n + 3) // 4)[:n]
     x = torch.rand(n, 2, 34, 34, steps, generator=g) < dens.view(-1, 1, 1, 1, 1)
     return x.float() / 6
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def profile(net: torch.nn.Module, x_all: torch.Tensor, bs: int, device: torch.device) -> None:

@@ -45,13 +45,11 @@ from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "benchmarks"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if __package__ in (None, ""):  # run as a file: the repository root makes ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import campaign_throughput as ct  # noqa: E402
-
+import benchmarks.common as ct  # noqa: E402
+from benchmarks import scaling  # noqa: E402
 from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.data import NMNIST  # noqa: E402
 from spikefi.faults import BitFlipSynapse, DeadSynapse  # noqa: E402
@@ -146,8 +144,6 @@ def _sha256(path: Path) -> str:
 
 def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
     """The realistic synapse workload (module docstring)."""
-    import scaling
-
     device = torch.device(args.device)
     n_test, n_train = (3, 3) if args.quick else (100, 284)
     x, y = realistic_inputs(args.root, n_test, n_train)
@@ -183,7 +179,7 @@ def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
     print(f"\n## identity on a seeded subset of {len(tables['naive'])} rounds x {x.shape[0]} samples "
           f"(wall s: {', '.join(f'{e} {w:.1f}' for e, w in walls.items())})")
     for e in ("sequential", "parallel"):
-        same_table = scaling._same(tables["naive"], tables[e])
+        same_table = scaling.same_table(tables["naive"], tables[e])
         same_pred = ct.identical(preds["naive"], preds[e])
         verdict = "yes" if same_table == "yes" and same_pred == "yes" else f"no (table: {same_table}; predictions: {same_pred})"
         ok &= verdict == "yes"
@@ -217,7 +213,7 @@ def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
                     "best_fxs_per_s": best["fxs_per_s"], "efficiency": best["fxs_per_s"] / args.golden_ref,
                     "golden_ref_samples_per_s": args.golden_ref}
     del runs, best
-    scaling._release_gpu(device)
+    scaling.release_gpu(device)
     if args.ray:
         out["ray"] = _ray_overhead(args, net, x, y, device)
     return out
@@ -227,7 +223,6 @@ def _ray_overhead(args: argparse.Namespace, net: torch.nn.Module, x: torch.Tenso
                   device: torch.device) -> dict[str, Any]:
     """In-process vs one Ray actor on this GPU, interleaved, on ``--ray-fraction`` of the rounds."""
     import ray
-    import scaling
 
     from spikefi.campaign import RayExecutor
 
@@ -241,17 +236,17 @@ def _ray_overhead(args: argparse.Namespace, net: torch.nn.Module, x: torch.Tenso
     rows: dict[str, list[dict[str, Any]]] = {"in-process": [], "Ray 1 actor": []}
     try:
         for i in range(args.ray_repeats):
-            ref = scaling._in_process(lambda: synapse_campaign(net.to(device), x, y, device, args.batch_size,
+            ref = scaling.in_process(lambda: synapse_campaign(net.to(device), x, y, device, args.batch_size,
                                                               fraction=args.ray_fraction), device, args.chunk_size)
-            res = scaling._on_ray(lambda: synapse_campaign(cpu_net.to("cpu"), x, y, torch.device("cpu"),
+            res = scaling.on_ray(lambda: synapse_campaign(cpu_net.to("cpu"), x, y, torch.device("cpu"),
                                                            args.batch_size, fraction=args.ray_fraction),
                                   executor, args.chunk_size)
-            same = scaling._same(ref["table"], res["table"])
+            same = scaling.same_table(ref["table"], res["table"])
             fs = ref["rounds"] * ref["samples"]
             print(f"pair {i + 1}: {ref['rounds']:,} rounds x {ref['samples']} samples")
-            print(f"  in-process: total {ref['total_s']:.2f} s = fixed {ref['fixed_s']:.2f} ({scaling._fmt(ref['fixed'])}) "
+            print(f"  in-process: total {ref['total_s']:.2f} s = fixed {ref['fixed_s']:.2f} ({scaling.fmt_fixed(ref['fixed'])}) "
                   f"+ evaluation {ref['eval_s']:.2f} s ({fs / ref['eval_s']:,.0f} f·s/s)")
-            print(f"  Ray 1 actor: total {res['total_s']:.2f} s = fixed {res['fixed_s']:.2f} ({scaling._fmt(res['fixed'])}) "
+            print(f"  Ray 1 actor: total {res['total_s']:.2f} s = fixed {res['fixed_s']:.2f} ({scaling.fmt_fixed(res['fixed'])}) "
                   f"+ evaluation {res['eval_s']:.2f} s ({fs / res['eval_s']:,.0f} f·s/s; actor engine seconds "
                   f"{', '.join(f'{v:.2f}' for v in res['engine_s'])}); ratio to in-process: evaluation "
                   f"{ref['eval_s'] / res['eval_s']:.2f}x, whole run {ref['total_s'] / res['total_s']:.2f}x; identical: {same}")

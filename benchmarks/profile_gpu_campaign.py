@@ -12,30 +12,28 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_throughput import nmnist_inputs  # noqa: E402
-
+if __package__ in (None, ""):  # run as a file: the repository root makes ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import nmnist_inputs, sync  # noqa: E402
 from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.faults import DeadNeuron  # noqa: E402
 
-
-def sync() -> None:
-    torch.cuda.synchronize()
+CUDA = torch.device("cuda")
 
 
 def phases(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dev: torch.device, reps: int) -> None:
     for rep in range(reps):
-        sync()
+        sync(CUDA)
         t0 = time.perf_counter()
         c = Campaign(net, (x, labels), batch_size=256, seed=0, device=dev)
         c.exhaustive(DeadNeuron(), layers=["SF4a"])
-        sync()
+        sync(CUDA)
         t1 = time.perf_counter()
         c.golden()
-        sync()
+        sync(CUDA)
         t2 = time.perf_counter()
         c.run(engine="parallel", chunk_size=256, progress=False, keep_predictions=True)
-        sync()
+        sync(CUDA)
         t3 = time.perf_counter()
         print(f"(a) rep {rep}: setup {1e3 * (t1 - t0):.1f} ms, golden {1e3 * (t2 - t1):.1f} ms, "
               f"run {1e3 * (t3 - t2):.1f} ms, whole {1e3 * (t3 - t0):.1f} ms")
@@ -48,17 +46,17 @@ def main() -> None:
     with torch.no_grad():
         for _ in range(3):
             net(xd)
-        sync()
+        sync(CUDA)
         t0 = time.perf_counter()
         for _ in range(5):
             net(xd)
-        sync()
+        sync(CUDA)
         print(f"golden inference bs256 (inputs on device): {(time.perf_counter() - t0) / 5 * 1e3:.1f} ms per 256")
-        sync()
+        sync(CUDA)
         t0 = time.perf_counter()
         for _ in range(5):
             net(x.to(dev))
-        sync()
+        sync(CUDA)
         print(f"golden inference bs256 (inputs from host): {(time.perf_counter() - t0) / 5 * 1e3:.1f} ms per 256")
     phases(net, x, labels, dev, 4)
     if "--after-naive" in sys.argv:
@@ -75,11 +73,11 @@ def main() -> None:
 
         prof = cProfile.Profile()
         for _ in range(10):
-            sync()
+            sync(CUDA)
             prof.enable()
             c = Campaign(net, (x, labels), batch_size=256, seed=0, device=dev)
             c.exhaustive(DeadNeuron(), layers=["SF4a"])
-            sync()
+            sync(CUDA)
             prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
@@ -92,7 +90,7 @@ def main() -> None:
     ):
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             fn()
-            sync()
+            sync(CUDA)
         print(f"\n=== {title}")
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))
         print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=15))
@@ -101,7 +99,7 @@ def main() -> None:
     c.golden()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         c.run(engine="parallel", chunk_size=256, progress=False)
-        sync()
+        sync(CUDA)
     print("\n=== parallel run after golden")
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=20))
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=20))
@@ -112,21 +110,21 @@ def main() -> None:
         c.eject(i)
     c.golden()
     c.run(engine="naive", chunk_size=8, progress=False)
-    sync()
+    sync(CUDA)
     t0 = time.perf_counter()
     c.run(engine="naive", chunk_size=8, progress=False)
-    sync()
+    sync(CUDA)
     print(f"\nnaive 8 rounds: {(time.perf_counter() - t0) / 8 * 1e3:.1f} ms per round of 256 samples")
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         c.run(engine="naive", chunk_size=8, progress=False)
-        sync()
+        sync(CUDA)
     print("\n=== naive 8 rounds")
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         with torch.no_grad():
             for _ in range(8):
                 net(xd)
-        sync()
+        sync(CUDA)
     print("\n=== golden inference x8 (bs 256)")
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=15))
 

@@ -39,14 +39,14 @@ from typing import Any
 
 import pandas as pd
 import torch
-from campaign_throughput import sync
 
+from benchmarks.common import nmnist_inputs, sync
 from spikefi.campaign import Campaign, RayExecutor
 from spikefi.data import load_spiking_digits
 from spikefi.faults import DeadNeuron, DeadSynapse, PerturbedSynapse
 from spikefi.zoo import load_pretrained
 
-__all__ = ["scaling_suite"]
+__all__ = ["scaling_suite", "in_process", "on_ray", "same_table", "fmt_fixed", "release_gpu"]
 
 
 def _digits(device: torch.device, quick: bool, repeats: int) -> Campaign:
@@ -67,8 +67,6 @@ def _digits(device: torch.device, quick: bool, repeats: int) -> Campaign:
 
 
 def _nmnist(device: torch.device, quick: bool, samples: int = 256) -> Campaign:
-    from campaign_throughput import nmnist_inputs
-
     net, x, labels = nmnist_inputs(device, 8 if quick else samples)
     cmpn = Campaign(net, (x, labels), batch_size=64, seed=0, device=device)
     if quick:
@@ -80,7 +78,7 @@ def _nmnist(device: torch.device, quick: bool, samples: int = 256) -> Campaign:
     return cmpn
 
 
-def _release_gpu(device: torch.device) -> None:
+def release_gpu(device: torch.device) -> None:
     """Gives the in-process run's cached GPU memory back: an actor later placed on the same
     GPU sizes its fault rows by the free memory (with tens of GB still held by this driver,
     N-MNIST chunks ran in many small pieces: 0.18x on one actor, 2026-11-30)."""
@@ -92,7 +90,7 @@ def _release_gpu(device: torch.device) -> None:
               f"{torch.cuda.mem_get_info(device)[0] / 2**30:.1f} GiB free on {device}", flush=True)
 
 
-def _in_process(make: Callable[[], Campaign], device: torch.device, chunk: int) -> dict[str, Any]:
+def in_process(make: Callable[[], Campaign], device: torch.device, chunk: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     cmpn = make()
     sync(device)
@@ -105,12 +103,12 @@ def _in_process(make: Callable[[], Campaign], device: torch.device, chunk: int) 
     t3 = time.perf_counter()
     rounds, samples = len(cmpn.rounds), cmpn.num_samples
     del cmpn
-    _release_gpu(device)
+    release_gpu(device)
     return {"table": result.table, "rounds": rounds, "samples": samples,
             "fixed": {"setup_s": t1 - t0, "golden_s": t2 - t1}, "fixed_s": t2 - t0, "eval_s": t3 - t2, "total_s": t3 - t0}
 
 
-def _on_ray(make_cpu: Callable[[], Campaign], executor: RayExecutor, chunk: int) -> dict[str, Any]:
+def on_ray(make_cpu: Callable[[], Campaign], executor: RayExecutor, chunk: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     cmpn = make_cpu()  # the driver builds on the CPU; actors move it to their devices
     t1 = time.perf_counter()
@@ -124,7 +122,7 @@ def _on_ray(make_cpu: Callable[[], Campaign], executor: RayExecutor, chunk: int)
             "gpu_free_gib_min": lr.get("gpu_free_gib_min"), "engine_s": list(lr.get("engine_s_by_worker", {}).values())}
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> str:
+def same_table(a: pd.DataFrame, b: pd.DataFrame) -> str:
     try:
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
         return "yes"
@@ -132,7 +130,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> str:
         return f"no ({str(err).splitlines()[0]})"
 
 
-def _fmt(fixed: dict[str, float]) -> str:
+def fmt_fixed(fixed: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in fixed.items())
 
 
@@ -162,7 +160,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
     for name, make in workloads.items():
         print(f"[{time.strftime('%H:%M:%S')}] {name}: in-process run ...", flush=True)
         try:
-            ref = _in_process(lambda make=make: make(device), device, chunk)
+            ref = in_process(lambda make=make: make(device), device, chunk)
         except FileNotFoundError as exc:
             print(f"\n## {name}: skipped ({exc})")
             continue
@@ -170,7 +168,7 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
         print(f"\n## {name}: {ref['rounds']:,} rounds x {ref['samples']} samples = {fs:,} f·s, parallel engine, "
               f"chunk {chunk}, {'GPU' if gpu else 'CPU'}")
         print(f"in-process 1 {'GPU' if gpu else 'CPU'}: total {ref['total_s']:7.2f} s = fixed {ref['fixed_s']:.2f} "
-              f"({_fmt(ref['fixed'])}) + evaluation {ref['eval_s']:.2f} s -> {fs / ref['eval_s']:,.0f} f·s/s evaluating")
+              f"({fmt_fixed(ref['fixed'])}) + evaluation {ref['eval_s']:.2f} s -> {fs / ref['eval_s']:,.0f} f·s/s evaluating")
         rows: dict[str, Any] = {"in-process": {k: v for k, v in ref.items() if k != "table"}}
         for count in counts:
             if gpu and count > n_gpus:
@@ -181,10 +179,10 @@ def scaling_suite(args: argparse.Namespace) -> dict[str, Any]:
             cpus = None if str(args.ray_cpus) == "auto" else int(args.ray_cpus)
             executor = RayExecutor(workers=count, gpus_per_worker=1.0 if gpu else 0.0,
                                    cpus_per_worker=cpus if gpu else 1)
-            res = _on_ray(lambda make=make: make(torch.device("cpu")), executor, chunk)
-            same = _same(res["table"], ref["table"])
+            res = on_ray(lambda make=make: make(torch.device("cpu")), executor, chunk)
+            same = same_table(res["table"], ref["table"])
             failed |= same != "yes"
-            print(f"{label}: total {res['total_s']:7.2f} s = fixed {res['fixed_s']:.2f} ({_fmt(res['fixed'])}) + "
+            print(f"{label}: total {res['total_s']:7.2f} s = fixed {res['fixed_s']:.2f} ({fmt_fixed(res['fixed'])}) + "
                   f"evaluation {res['eval_s']:.2f} s -> {fs / res['eval_s']:,.0f} f·s/s; evaluation ratio "
                   f"{ref['eval_s'] / res['eval_s']:.2f}x, whole-run ratio {ref['total_s'] / res['total_s']:.2f}x; "
                   f"devices {res['devices']}; {executor.cpus_each} CPU(s)/actor; "

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_throughput import SHARED, gpu_workloads, nmnist_inputs  # noqa: E402
-
+if __package__ in (None, ""):  # run as a file: the repository root makes ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import SHARED, gpu_workloads, nmnist_inputs  # noqa: E402
 from spikefi.campaign import Campaign  # noqa: E402
 
 

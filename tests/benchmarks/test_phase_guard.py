@@ -18,9 +18,8 @@ import pytest
 from ..conftest import REFERENCE_DIR, REQUIRE_REFERENCE
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-import phase_guard  # noqa: E402
+from benchmarks import phase_guard  # noqa: E402
 
 
 def _results(setup: float, golden: float, evaluation: float, samples: int = 256) -> dict:

@@ -1,0 +1,1 @@
+"""Benchmark scripts (run as files, ``python benchmarks/NAME.py``) and what they share (``common``)."""
