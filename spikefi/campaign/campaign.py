@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,7 @@ from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts
 from ..training import dataset_tensors, one_hot_target
 from .engine import (
-    ChunkResult,
     Engine,
-    PreparedRound,
-    RoundStats,
     faults_json,
     get_engine,
     layer_spikes_with_stats,
@@ -51,6 +48,7 @@ from .engine import (
 from .executors import Executor, InProcessExecutor, RunOptions, get_executor
 from .network import network_map
 from .progress import WorkProgress
+from .types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats
 
 __all__ = ["Campaign", "Round"]
 
@@ -69,15 +67,6 @@ class _LazyGenerator:
         if self._rng is None:
             self._rng = np.random.default_rng(self._seed)
         return getattr(self._rng, name)
-
-
-@dataclass
-class Round:
-    """Faults evaluated together, with a stable id."""
-
-    round_id: int
-    faults: list[ResolvedFault] = field(default_factory=list)
-    specs: list[Fault] = field(default_factory=list)
 
 
 class Campaign:
@@ -140,13 +129,10 @@ class Campaign:
         self.net = copy.deepcopy(net).to(device=self.device, dtype=self.dtype).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        input_shape = tuple(self.x.shape[1:4])
+        c, h, w = (int(v) for v in self.x.shape[1:4])
         self.steps = int(self.x.shape[-1])
-        self.netmap = network_map(self.net, input_shape, self.steps)  # type: ignore[arg-type]
-        #: evaluate through the network's own forward with scoped hooks even for chains
-        self.force_hooks = False
-        #: keep every round's per-sample predictions (``CampaignResult.predictions``)
-        self.keep_predictions = False
+        self.netmap = network_map(self.net, (c, h, w), self.steps)
+        self._options = RunOptions()
         classes = self.netmap.output_shape[0]
         if int(self.y.min()) < 0 or int(self.y.max()) >= classes:
             raise DataError(f"labels must be in [0, {classes}) for this network, got [{int(self.y.min())}, {int(self.y.max())}]")
@@ -159,12 +145,37 @@ class Campaign:
         self.loss_fn = self._loss(net_params)
         self._rounds: list[Round] = []
         self._next_id = 0
-        self._golden: list[dict[str, Any]] | None = None
+        self._golden: list[GoldenBatch] | None = None
         self._golden_summary: dict[str, Any] | None = None
-        self._device_batches: list[tuple[list[int], torch.Tensor, torch.Tensor]] | None = None
+        self._device_batches: list[Batch] | None = None
         self._slayers: dict[str, Any] = {}
         self.expected_accuracy = expected_accuracy
         self.accuracy_tolerance = accuracy_tolerance
+
+    # -- options ------------------------------------------------------------------------
+    @property
+    def options(self) -> RunOptions:
+        """The run options the engines read (:class:`~spikefi.campaign.types.RunOptions`):
+        ``force_hooks`` and ``keep_predictions`` of the run in progress."""
+        return self._options
+
+    @property
+    def force_hooks(self) -> bool:
+        """Evaluate through the network's own forward with scoped hooks even for chains."""
+        return self._options.force_hooks
+
+    @force_hooks.setter
+    def force_hooks(self, value: bool) -> None:
+        self._options = replace(self._options, force_hooks=bool(value))
+
+    @property
+    def keep_predictions(self) -> bool:
+        """Keep every round's per-sample predictions (``CampaignResult.predictions``)."""
+        return self._options.keep_predictions
+
+    @keep_predictions.setter
+    def keep_predictions(self, value: bool) -> None:
+        self._options = replace(self._options, keep_predictions=bool(value))
 
     # -- moving and shipping ------------------------------------------------------------
 
@@ -394,7 +405,7 @@ class Campaign:
     def num_samples(self) -> int:
         return int(self.y.numel())
 
-    def batches(self) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    def batches(self) -> Iterator[Batch]:
         """The test set in batches ``(sample indices, inputs, labels)``, on the campaign's device.
 
         On CUDA, batches are copied through pinned host memory (about 3x faster than from
@@ -405,14 +416,14 @@ class Campaign:
         if self._device_batches is not None:
             yield from self._device_batches
             return
-        keep: list[tuple[list[int], torch.Tensor, torch.Tensor]] | None = None
+        keep: list[Batch] | None = None
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             if self.x.numel() * self.x.element_size() <= free // 10:
                 keep = []
         for start in range(0, self.num_samples, self.batch_size):
             stop = min(start + self.batch_size, self.num_samples)
-            batch = (list(range(start, stop)), self._to_device(self.x[start:stop]), self.y[start:stop].to(self.device))
+            batch = Batch(list(range(start, stop)), self._to_device(self.x[start:stop]), self.y[start:stop].to(self.device))
             if keep is not None:
                 keep.append(batch)
             yield batch
@@ -444,25 +455,25 @@ class Campaign:
     def sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> float:
         return float(self.sample_losses(out, y).sum())
 
-    def golden_batch(self, b: int) -> dict[str, Any]:
+    def golden_batch(self, b: int) -> GoldenBatch:
         if self._golden is None:  # a summary adopted from a worker carries no cached spikes
             self._golden_summary = None
         self.golden()
         return self._golden[b]  # type: ignore[index]
 
-    def golden_input(self, golden: dict[str, Any], first: int, x: torch.Tensor) -> torch.Tensor:
+    def golden_input(self, golden: GoldenBatch, first: int, x: torch.Tensor) -> torch.Tensor:
         """Input spikes of layer ``first`` in the golden run (late start)."""
         if first == 0:
             return x
         prev = self.netmap.order[first - 1]
-        return golden["spikes"][prev].to(self.dtype) * self.netmap.spike_value
+        return golden.spikes[prev].to(self.dtype) * self.netmap.spike_value
 
     def golden(self) -> dict[str, Any]:
         """Golden run (cached): accuracy, loss, spike counts and firing rates per layer."""
         if self._golden_summary is not None:
             return self._golden_summary
         t0 = time.perf_counter()
-        cache: list[dict[str, Any]] = []
+        cache: list[dict[str, Any]] = []  # per batch, the GoldenBatch fields but its spike counts
         # statistics stay on the device until the end (no synchronisation per layer)
         layer_counts, correct_t, tied_t, loss_t = [], [], [], []
         with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
@@ -495,8 +506,8 @@ class Campaign:
                               "losses": losses})
         per_batch = torch.stack(layer_counts).tolist()
         totals = {name: sum(row[i] for row in per_batch) for i, name in enumerate(self.netmap.order)}
-        for entry, row in zip(cache, per_batch, strict=True):
-            entry["spike_counts"] = dict(zip(self.netmap.order, row, strict=True))
+        golden_batches = [GoldenBatch(**entry, spike_counts=dict(zip(self.netmap.order, row, strict=True)))
+                          for entry, row in zip(cache, per_batch, strict=True)]
         correct, tied = (int(v) for v in torch.stack([torch.stack(correct_t).sum(), torch.stack(tied_t).sum()]).tolist())
         loss_sum = sum(torch.stack(loss_t).tolist()) if loss_t else 0.0  # summed in batch order, as floats
         n = self.num_samples
@@ -515,7 +526,7 @@ class Campaign:
                 f"golden accuracy {summary['accuracy']:.6f} differs from the expected {self.expected_accuracy:.6f} "
                 "(model card): wrong model, data or precision?"
             )
-        self._golden = cache
+        self._golden = golden_batches
         self._golden_summary = summary
         return summary
 
@@ -577,7 +588,7 @@ class Campaign:
             if not isinstance(engine, str):
                 raise ConfigError(f"executor {exe.name!r} needs the engine by name (naive, sequential, parallel), "
                                   f"got {engine!r}")
-            options = RunOptions(engine, chunk_size, early_stop_tolerance, self.keep_predictions)
+            options = RunOptions(engine, chunk_size, early_stop_tolerance, self.keep_predictions, self.force_hooks)
             yield from self._iter_executor(exe, todo, options, progress)
             return
         eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)

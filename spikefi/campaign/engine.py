@@ -28,9 +28,8 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,9 +39,19 @@ from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseConte
 from ..faults.sites import ResolvedFault
 from ..faults.timing import Permanent, PerSample, sample_rng
 from ..snn.functional import stats_of_spikes
-
-if TYPE_CHECKING:
-    from .campaign import Campaign, Round
+from .context import CampaignContext, InjectionContext
+from .types import (
+    ChunkResult,
+    GoldenBatch,
+    LayerFaults,
+    PreparedRound,
+    Round,
+    RoundStats,
+    _LazyIndex,
+    _Neuron,
+    _Parametric,
+    _Synapse,
+)
 
 __all__ = ["ChunkResult", "Engine", "NaiveEngine", "SequentialEngine", "ENGINES", "get_engine", "RoundStats",
            "prepare_round", "prepare_rounds"]
@@ -50,69 +59,6 @@ __all__ = ["ChunkResult", "Engine", "NaiveEngine", "SequentialEngine", "ENGINES"
 
 # ------------------------------------------------------------------------------------
 # preparing a round
-
-
-@dataclass
-class _Synapse:
-    fault: ResolvedFault
-    index: int  # fault index within the round
-    idx: tuple[torch.Tensor, ...]
-    values: torch.Tensor
-
-
-class _LazyIndex:
-    """Index tensors of one fault, built from shared storage at first use."""
-
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self._value: tuple[torch.Tensor, ...] | None = None
-
-    def get(self) -> tuple[torch.Tensor, ...]:
-        if self._value is None:
-            self._value = self._build()
-        return self._value
-
-
-@dataclass
-class _Parametric:
-    fault: ResolvedFault
-    index: int
-    _idx: tuple[torch.Tensor, ...] | _LazyIndex
-    #: the faulty neurons' spikes ``(B, k, T)`` for their synaptic outputs ``(B, k, T)``
-    fire: Any
-
-    @property
-    def idx(self) -> tuple[torch.Tensor, ...]:
-        return self._idx.get() if isinstance(self._idx, _LazyIndex) else self._idx
-
-
-@dataclass
-class _Neuron:
-    fault: ResolvedFault
-    index: int
-    _idx: tuple[torch.Tensor, ...] | _LazyIndex
-
-    @property
-    def idx(self) -> tuple[torch.Tensor, ...]:
-        return self._idx.get() if isinstance(self._idx, _LazyIndex) else self._idx
-
-
-@dataclass
-class LayerFaults:
-    synapse: list[_Synapse] = field(default_factory=list)
-    parametric: list[_Parametric] = field(default_factory=list)
-    neuron: list[_Neuron] = field(default_factory=list)
-    permanent_weight: torch.Tensor | None = None  # effective weight with every permanent synapse fault
-    #: recompute faulty weights from the current (trainable) weights at every call
-    trainable: bool = False
-
-
-@dataclass
-class PreparedRound:
-    round_id: int
-    layers: dict[str, LayerFaults]
-    first: int  # index of the first faulty layer (len(order) when empty)
-    last: int
 
 
 def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -124,7 +70,7 @@ def _columns(dev: torch.Tensor, start: int, n: int, width: int) -> tuple[torch.T
     return dev[start : start + n, :width].T.unbind(0)
 
 
-def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[_LazyIndex]]:
+def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list[list[_LazyIndex]]:
     """Index tensors of every fault of ``rounds`` (synapse positions get the trailing time
     index 0), moved to the device in one copy rather than one per fault; each fault's
     tensors are views made at first use."""
@@ -149,7 +95,7 @@ def _device_indices(campaign: Campaign, rounds: Sequence[Round]) -> list[list[_L
     return out
 
 
-def prepare_rounds(campaign: Campaign, rounds: Sequence[Round]) -> list[PreparedRound]:
+def prepare_rounds(campaign: InjectionContext, rounds: Sequence[Round]) -> list[PreparedRound]:
     """:func:`prepare_round` for several rounds, with one host-to-device copy of their indices."""
     if campaign.device.type != "cuda" or not rounds:
         return [prepare_round(campaign, r) for r in rounds]
@@ -157,7 +103,7 @@ def prepare_rounds(campaign: Campaign, rounds: Sequence[Round]) -> list[Prepared
     return [prepare_round(campaign, r, indices=ix) for r, ix in zip(rounds, indices, strict=True)]
 
 
-def prepare_round(campaign: Campaign, rnd: Round, trainable: bool = False,
+def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = False,
                   indices: Sequence[_LazyIndex] | None = None) -> PreparedRound:
     """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once.
 
@@ -204,7 +150,7 @@ def _slayer_fire(slayer: Any, a: torch.Tensor) -> torch.Tensor:
     return slayer.spike(slayer.psp(a))
 
 
-def parametric_fire(campaign: Campaign, layer: str, model: ParametricFaultModel,
+def parametric_fire(campaign: InjectionContext, layer: str, model: ParametricFaultModel,
                     index: tuple[torch.Tensor, ...] | _LazyIndex) -> Any:
     """The spiking function of the neurons ``index`` of ``layer`` with ``model``'s faulty
     parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes (a SLAYER layer's
@@ -253,7 +199,7 @@ def layer_spikes_with_stats(netmap: Any, name: str, x: torch.Tensor, keep_mask: 
 
 
 def faulty_layer(
-    campaign: Campaign,
+    campaign: InjectionContext,
     name: str,
     x: torch.Tensor,
     lf: LayerFaults | None,
@@ -269,7 +215,7 @@ def faulty_layer(
 
 
 def synaptic_output(
-    campaign: Campaign, name: str, x: torch.Tensor, lf: LayerFaults, samples: Sequence[int], round_id: int
+    campaign: InjectionContext, name: str, x: torch.Tensor, lf: LayerFaults, samples: Sequence[int], round_id: int
 ) -> torch.Tensor:
     """Synaptic output of layer ``name`` with the layer's synapse faults (stage 1)."""
     netmap = campaign.netmap
@@ -312,7 +258,7 @@ def synaptic_output(
 
 
 def neuron_output(
-    campaign: Campaign,
+    campaign: InjectionContext,
     a: torch.Tensor,
     s_out: torch.Tensor,
     lf: LayerFaults,
@@ -358,7 +304,7 @@ def neuron_output(
 
 @contextlib.contextmanager
 def scoped_injection(
-    campaign: Campaign, prep: PreparedRound | None, samples: Sequence[int], record: dict[str, torch.Tensor]
+    campaign: InjectionContext, prep: PreparedRound | None, samples: Sequence[int], record: dict[str, torch.Tensor]
 ) -> Iterator[None]:
     """Injects a round into the network's *own* forward, for any topology.
 
@@ -409,47 +355,10 @@ def scoped_injection(
 # statistics of a round
 
 
-@dataclass
-class RoundStats:
-    """Per-round accumulators over the batches of the test set."""
-
-    samples: int = 0
-    correct: int = 0
-    critical: int = 0
-    changed: int = 0
-    tied: int = 0
-    loss_sum: float = 0.0
-    deviation_sum: float = 0.0
-    spikes: dict[str, int] = field(default_factory=dict)
-    first_divergence: int | None = None
-    #: per-batch predicted classes, in batch order (kept when the campaign asks for them)
-    predictions: list[torch.Tensor] = field(default_factory=list)
-
-    def add_spikes(self, name: str, count: int) -> None:
-        self.spikes[name] = self.spikes.get(name, 0) + int(count)
-
-    def diverged_at(self, index: int) -> None:
-        if self.first_divergence is None or index < self.first_divergence:
-            self.first_divergence = index
-
-
 def tied_top(counts: torch.Tensor) -> torch.Tensor:
     """Whether the top output spike count is shared by two or more classes (per sample)."""
     top = counts.max(dim=1, keepdim=True).values
     return (counts == top).sum(dim=1) > 1
-
-
-@dataclass
-class ChunkResult:
-    """Results of one chunk of rounds, yielded as soon as the chunk is done."""
-
-    chunk_index: int
-    round_ids: list[int]
-    rows: list[dict[str, Any]]
-    seconds: float
-    samples: int
-    #: round id -> predicted class per sample (only when the campaign keeps predictions)
-    predictions: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------
@@ -466,7 +375,7 @@ class Engine(ABC):
             raise ConfigError(f"early_stop_tolerance must be in [0, 1), got {early_stop_tolerance!r}")
         self.early_stop_tolerance = float(early_stop_tolerance)
 
-    def run(self, campaign: Campaign, rounds: Sequence[Round], chunk_size: int = 64,
+    def run(self, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int = 64,
             on_progress: Any = None) -> Iterator[ChunkResult]:
         """Yields one :class:`ChunkResult` per ``chunk_size`` rounds, in round order."""
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -484,45 +393,45 @@ class Engine(ABC):
             preds = {r.round_id: torch.cat(s.predictions) for r, s in zip(chunk, stats, strict=True) if s.predictions}
             yield ChunkResult(c, [r.round_id for r in chunk], rows, time.perf_counter() - t0, campaign.num_samples, preds)
 
-    def batches(self, campaign: Campaign) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    def batches(self, campaign: CampaignContext) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """The test set in batches ``(sample indices, inputs, labels)`` (the campaign's)."""
         return campaign.batches()
 
-    def evaluate_chunk(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
-                       x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
+    def evaluate_chunk(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
+                       x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
         """Evaluates a chunk's rounds on one batch (default: one round after the other)."""
         for prep, st in zip(prepared, stats, strict=True):
             self.evaluate(campaign, prep, samples, x, y, golden, st)
 
     @abstractmethod
-    def evaluate(self, campaign: Campaign, prep: PreparedRound, samples: list[int], x: torch.Tensor,
-                 y: torch.Tensor, golden: dict[str, Any], stats: RoundStats) -> None:
+    def evaluate(self, campaign: CampaignContext, prep: PreparedRound, samples: list[int], x: torch.Tensor,
+                 y: torch.Tensor, golden: GoldenBatch, stats: RoundStats) -> None:
         """Evaluates one round on one batch, adding to ``stats``."""
 
     @staticmethod
-    def finish(campaign: Campaign, out: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: RoundStats) -> None:
+    def finish(campaign: CampaignContext, out: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: RoundStats) -> None:
         values, loss, pred = _finish_tensors(campaign, out, y, golden)
         _apply_finish(campaign, stats, int(y.numel()), values.tolist(), None if loss is None else float(loss),
-                      pred.cpu() if campaign.keep_predictions else None)
+                      pred.cpu() if campaign.options.keep_predictions else None)
 
 
-def _finish_tensors(campaign: Campaign, out: torch.Tensor, y: torch.Tensor,
-                    golden: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def _finish_tensors(campaign: CampaignContext, out: torch.Tensor, y: torch.Tensor,
+                    golden: GoldenBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """On the device: (correct, critical, changed, tied, deviation) of a round's batch, its
     summed loss (or ``None``) and its predictions."""
     counts = campaign.netmap.scores(out)
     pred = campaign.predict_counts(counts)
-    g_pred = golden["pred"]
+    g_pred = golden.pred
     parts = [(pred == y).sum(), ((g_pred == y) & (pred != y)).sum(), (pred != g_pred).sum(), tied_top(counts).sum()]
     if counts.is_floating_point():  # a readout's scores: the deviation is a float64 sum
-        values = torch.stack([*(p.double() for p in parts), (counts.double() - golden["counts"].double()).abs().sum()])
+        values = torch.stack([*(p.double() for p in parts), (counts.double() - golden.counts.double()).abs().sum()])
     else:
-        values = torch.stack([*parts, (counts - golden["counts"]).abs().sum()])
+        values = torch.stack([*parts, (counts - golden.counts).abs().sum()])
     loss = campaign.sample_losses(out, y).sum() if campaign.loss_fn is not None else None
     return values, loss, pred
 
 
-def _apply_finish(campaign: Campaign, stats: RoundStats, samples: int, values: Sequence[int], loss: float | None,
+def _apply_finish(campaign: CampaignContext, stats: RoundStats, samples: int, values: Sequence[int], loss: float | None,
                   pred: torch.Tensor | None) -> None:
     correct, critical, changed, tied, deviation = values
     stats.samples += samples
@@ -548,7 +457,7 @@ class NaiveEngine(Engine):
     name = "naive"
 
     def evaluate_chunk(self, campaign, prepared, samples, x, y, golden, stats):  # type: ignore[override]
-        if not campaign.netmap.chain or campaign.force_hooks or type(self).finish is not Engine.finish:
+        if not campaign.netmap.chain or campaign.options.force_hooks or type(self).finish is not Engine.finish:
             super().evaluate_chunk(campaign, prepared, samples, x, y, golden, stats)
             return
         pending: list[dict[str, Any]] = []
@@ -557,14 +466,14 @@ class NaiveEngine(Engine):
         _resolve_naive(campaign, pending, int(y.numel()))
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
-        if not campaign.netmap.chain or campaign.force_hooks:
+        if not campaign.netmap.chain or campaign.options.force_hooks:
             record: dict[str, torch.Tensor] = {}
             with scoped_injection(campaign, prep, samples, record):
                 out = campaign.net(x)
             for i, name in enumerate(campaign.netmap.order):
                 fired = record[name] != 0
                 stats.add_spikes(name, int(fired.sum()))
-                if not torch.equal(fired, golden["spikes"][name]):
+                if not torch.equal(fired, golden.spikes[name]):
                     stats.diverged_at(i)
             self.finish(campaign, out, y, golden, stats)
             return
@@ -573,8 +482,8 @@ class NaiveEngine(Engine):
         _resolve_naive(campaign, pending, int(y.numel()))
 
 
-def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int], x: torch.Tensor, y: torch.Tensor,
-                 golden: dict[str, Any], stats: RoundStats, pending: list[dict[str, Any]]) -> None:
+def _naive_round(campaign: CampaignContext, prep: PreparedRound, samples: Sequence[int], x: torch.Tensor, y: torch.Tensor,
+                 golden: GoldenBatch, stats: RoundStats, pending: list[dict[str, Any]]) -> None:
     """The whole network for one round (chain networks); its statistics stay on the device
     in ``pending`` until :func:`_resolve_naive`."""
     s = x
@@ -584,13 +493,13 @@ def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int]
         check = stats.first_divergence is None or i < stats.first_divergence
         lf = prep.layers.get(name)
         if lf is None:  # a healthy layer: its statistics come with its spikes
-            s, st = layer_spikes_with_stats(netmap, name, s, golden=golden["spikes"][name] if check else None)
+            s, st = layer_spikes_with_stats(netmap, name, s, golden=golden.spikes[name] if check else None)
             counts.append(st["count"])
             if check:
                 checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
             continue
         s = faulty_layer(campaign, name, s, lf, samples, prep.round_id)
-        st = stats_of_spikes(s, golden=golden["spikes"][name] if check else None)
+        st = stats_of_spikes(s, golden=golden.spikes[name] if check else None)
         counts.append(st["count"])
         if check:
             checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
@@ -599,7 +508,7 @@ def _naive_round(campaign: Campaign, prep: PreparedRound, samples: Sequence[int]
                     "checked": [c[0] for c in checked], "loss": loss, "pred": pred})
 
 
-def _resolve_naive(campaign: Campaign, pending: list[dict[str, Any]], samples: int) -> None:
+def _resolve_naive(campaign: CampaignContext, pending: list[dict[str, Any]], samples: int) -> None:
     """Reads the pending statistics back in one transfer and adds them to the rounds' stats."""
     if not pending:
         return
@@ -607,7 +516,7 @@ def _resolve_naive(campaign: Campaign, pending: list[dict[str, Any]], samples: i
     ints = torch.stack([t for p in pending for t in p["ints"]]).tolist()
     losses = [p["loss"] for p in pending if p["loss"] is not None]
     loss_values = iter(torch.stack(losses).tolist()) if losses else iter(())
-    preds = torch.stack([p["pred"] for p in pending]).cpu() if campaign.keep_predictions else None
+    preds = torch.stack([p["pred"] for p in pending]).cpu() if campaign.options.keep_predictions else None
     k = 0
     for j, p in enumerate(pending):
         st: RoundStats = p["stats"]
@@ -630,17 +539,17 @@ class SequentialEngine(Engine):
     name = "sequential"
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
-        if not campaign.netmap.chain or campaign.force_hooks:  # no late start without a chain
+        if not campaign.netmap.chain or campaign.options.force_hooks:  # no late start without a chain
             NaiveEngine.evaluate(self, campaign, prep, samples, x, y, golden, stats)  # type: ignore[arg-type]
             return
         order = campaign.netmap.order
         if prep.first >= len(order):  # empty round: the golden network
             for name in order:
-                stats.add_spikes(name, golden["spike_counts"][name])
-            self.finish(campaign, golden["output"], y, golden, stats)
+                stats.add_spikes(name, golden.spike_counts[name])
+            self.finish(campaign, golden.output, y, golden, stats)
             return
         for name in order[: prep.first]:
-            stats.add_spikes(name, golden["spike_counts"][name])
+            stats.add_spikes(name, golden.spike_counts[name])
         s = campaign.golden_input(golden, prep.first, x)
         out = None
         for i in range(prep.first, len(order)):
@@ -648,7 +557,7 @@ class SequentialEngine(Engine):
             s = faulty_layer(campaign, name, s, prep.layers.get(name), samples, prep.round_id)
             fired = s != 0
             stats.add_spikes(name, int(fired.sum()))
-            g = golden["spikes"][name]
+            g = golden.spikes[name]
             differs = fired != g
             if bool(differs.any()):
                 stats.diverged_at(i)
@@ -656,10 +565,10 @@ class SequentialEngine(Engine):
                 frac = float(differs.float().mean()) if self.early_stop_tolerance > 0 else (1.0 if bool(differs.any()) else 0.0)
                 if frac <= self.early_stop_tolerance:
                     for rest in order[i + 1 :]:
-                        stats.add_spikes(rest, golden["spike_counts"][rest])
-                    out = golden["output"] if frac == 0 else None
+                        stats.add_spikes(rest, golden.spike_counts[rest])
+                    out = golden.output if frac == 0 else None
                     if out is None:  # approximate stop: continue golden from here
-                        out = golden["output"]
+                        out = golden.output
                     break
         if out is None:
             out = s

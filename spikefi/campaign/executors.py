@@ -27,32 +27,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .types import RunOptions
 
 if TYPE_CHECKING:
     from .campaign import Campaign, Round
     from .engine import ChunkResult
 
 __all__ = ["Executor", "InProcessExecutor", "RunOptions", "plan_chunks", "get_executor"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Engine options an executor passes to wherever the chunks are evaluated."""
-
-    engine: str = "sequential"
-    chunk_size: int = 64
-    early_stop_tolerance: float = 0.0
-    keep_predictions: bool = False
-
-    def __post_init__(self) -> None:
-        if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
-            raise ConfigError(f"chunk_size must be an int >= 1, got {self.chunk_size!r}")
-        if not isinstance(self.engine, str):
-            raise ConfigError(f"an executor needs the engine by name (naive, sequential, parallel), got {self.engine!r}")
 
 
 def plan_chunks(rounds: Sequence[Round], chunk_size: int) -> list[tuple[int, list[int]]]:

@@ -12,8 +12,9 @@ exploit (late start from cached golden spikes, early stop).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,10 +24,13 @@ from ..faults.sites import LayerInfo
 from ..snn import functional as fn
 from ..snn.loss import spike_counts
 
+if TYPE_CHECKING:
+    from ..nir.netmap import NIRNetworkMap
+
 __all__ = ["NetworkMap", "network_map", "find_spiking_layer", "synaptic_kind"]
 
 
-def network_map(net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> Any:
+def network_map(net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> NetworkMap | NIRNetworkMap:
     """The engines' view of ``net``: :class:`NetworkMap` for SLAYER networks,
     :class:`spikefi.nir.netmap.NIRNetworkMap` for networks imported by ``spikefi.nir.load``."""
     if callable(getattr(net, "neuron_stages", None)) and isinstance(getattr(net, "stages", None), nn.ModuleDict):
@@ -165,6 +169,13 @@ class NetworkMap:
         """Spikes of layer ``name`` for its synaptic output ``a`` (``channels``: the channels
         ``a`` holds; the neuron is the same for all)."""
         return self.slayer.spike(self.slayer.psp(a))
+
+    def faulty_fire(self, name: str, change: Callable[[Any], Any],
+                    index: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Not for SLAYER layers: a faulty neuron's spiking layer comes from its changed
+        parameters (``Campaign.faulty_slayer``), the same for all of the layer's neurons."""
+        raise FaultSpecError(f"layer {name!r} is a SLAYER layer: its faulty neurons fire through a spiking layer "
+                             "with the faulty parameters (Campaign.faulty_slayer), not a changed neuron stage")
 
     def scores(self, out: torch.Tensor) -> torch.Tensor:
         """Class scores of the network's output: spike counts per output neuron ``(N, classes)``."""

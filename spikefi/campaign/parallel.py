@@ -24,26 +24,25 @@ the threshold (the exactness suite and ``benchmarks/campaign_throughput.py`` cou
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from ..faults.quantization import QuantParams
+from ..faults.sites import LayerInfo
+from .context import CampaignContext, InjectionContext, NetworkMapLike
 from .engine import (
     ENGINES,
     Engine,
-    LayerFaults,
-    PreparedRound,
-    RoundStats,
     neuron_output,
     synaptic_output,
     tied_top,
 )
-
-if TYPE_CHECKING:
-    from .campaign import Campaign, Round
+from .types import Batch, GoldenBatch, LayerFaults, PreparedRound, Round, RoundStats
 
 __all__ = ["ParallelEngine", "rows_budget"]
 
@@ -62,7 +61,7 @@ def _available_bytes(device: torch.device) -> int:
     return 4 << 30
 
 
-def rows_budget(campaign: Campaign, memory_fraction: float = 0.25) -> int:
+def rows_budget(campaign: CampaignContext, memory_fraction: float = 0.25) -> int:
     """How many (round, sample) rows fit in ``memory_fraction`` of free memory."""
     itemsize = torch.empty((), dtype=campaign.dtype).element_size()
     largest = max(info.neurons for info in campaign.netmap.layers.values())
@@ -84,7 +83,7 @@ class _OnDevice:
         return self._x
 
 
-def _round_rows(campaign: Campaign, prep: PreparedRound, batch: int) -> float:
+def _round_rows(campaign: CampaignContext, prep: PreparedRound, batch: int) -> float:
     """Estimated rows (in units of :func:`rows_budget`'s worst-case row) that a round may hold.
 
     Its rows enter at its first faulty layer as one channel (a synapse fault), the
@@ -183,7 +182,7 @@ class ParallelEngine(Engine):
         self.memory_fraction = memory_fraction
 
     def run(self, campaign, rounds, chunk_size=64, on_progress=None):  # type: ignore[override]
-        if not campaign.netmap.chain or campaign.force_hooks:
+        if not campaign.netmap.chain or campaign.options.force_hooks:
             yield from _fallback(self, campaign, rounds, chunk_size, on_progress)
             return
         yield from super().run(campaign, rounds, chunk_size, on_progress)
@@ -196,7 +195,7 @@ class ParallelEngine(Engine):
             return
         for start in range(0, campaign.num_samples, campaign.batch_size):
             stop = min(start + campaign.batch_size, campaign.num_samples)
-            yield list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device)
+            yield Batch(list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device))
 
     def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
         self.evaluate_many(campaign, [prep], samples, x, y, golden, [stats])
@@ -235,8 +234,8 @@ class ParallelEngine(Engine):
                 continue
             start = end
 
-    def evaluate_many(self, campaign: Campaign, prepared: Sequence[PreparedRound], samples: list[int],
-                      x: torch.Tensor, y: torch.Tensor, golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
+    def evaluate_many(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
+                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
         """Evaluates several rounds on one batch together.
 
         Active rows travel as *patches*: a spatial window of the layer's output (all
@@ -259,15 +258,15 @@ class ParallelEngine(Engine):
         has_fault_dev = torch.from_numpy(has_fault).to(device)
         for st in stats:  # golden baseline; active rows add their differences
             for name in order:
-                st.spikes[name] = st.spikes.get(name, 0) + golden["spike_counts"][name]
+                st.spikes[name] = st.spikes.get(name, 0) + golden.spike_counts[name]
         golden_a: dict[int, torch.Tensor] = {}
 
         def golden_input(layer: int) -> torch.Tensor:
-            return inputs.get() if layer == 0 else golden["spikes"][order[layer - 1]].to(campaign.dtype) * value
+            return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]].to(campaign.dtype) * value
 
         def golden_prev(layer: int) -> torch.Tensor:
             """Golden input of ``layer`` in its stored form (bool spikes, or the float input)."""
-            return inputs.get() if layer == 0 else golden["spikes"][order[layer - 1]]
+            return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]]
 
         def golden_synaptic(layer: int) -> torch.Tensor:
             if layer not in golden_a:
@@ -279,7 +278,7 @@ class ParallelEngine(Engine):
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for layer in range(n_layers):
             name = order[layer]
-            g_spikes = golden["spikes"][name]
+            g_spikes = golden.spikes[name]
             outputs: list[_Patch] = []
             # 1. rows carried from the previous layer
             for group in active:
@@ -364,7 +363,7 @@ class ParallelEngine(Engine):
         self._finish_many(campaign, prepared, end_rows, y, golden, stats)
 
     @staticmethod
-    def _faulty_rows(campaign: Campaign, prep: PreparedRound, name: str, xin: torch.Tensor, rows_s: torch.Tensor,
+    def _faulty_rows(campaign: CampaignContext, prep: PreparedRound, name: str, xin: torch.Tensor, rows_s: torch.Tensor,
                      samples: list[int], r: int) -> _Patch:
         """Full faulty layer for some rows of one round."""
         lf = prep.layers[name]
@@ -374,14 +373,14 @@ class ParallelEngine(Engine):
         return _Patch.whole(torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out)
 
     @staticmethod
-    def _entry_rows(campaign: Campaign, prep: PreparedRound, layer: int, golden: dict[str, Any], golden_input: Any,
+    def _entry_rows(campaign: CampaignContext, prep: PreparedRound, layer: int, golden: GoldenBatch, golden_input: Any,
                     golden_synaptic: Any, samples: list[int], r: int) -> _Patch:
         """Rows of a round at its first faulty layer, built from golden data; only rows that
         differ from golden (or that later faults need) are materialised."""
         netmap = campaign.netmap
         name = netmap.order[layer]
         lf = prep.layers[name]
-        device = golden["spikes"][name].device
+        device = golden.spikes[name].device
         batch = len(samples)
         value = netmap.spike_value
         all_rows = torch.arange(batch, device=device)
@@ -392,7 +391,7 @@ class ParallelEngine(Engine):
         if lf.synapse:
             # only the output channels fed by a faulty synapse change: recompute those
             channels = sorted({int(c) for syn in lf.synapse for c in syn.idx[0].tolist()})
-            s = golden["spikes"][name].to(campaign.dtype) * value
+            s = golden.spikes[name].to(campaign.dtype) * value
             a_ch = _synaptic_channels(campaign, name, golden_input(layer), lf, samples, prep.round_id, channels)
             s[:, channels] = netmap.fire(name, a_ch, channels)
             a = golden_synaptic(layer).clone() if lf.parametric else s
@@ -404,7 +403,7 @@ class ParallelEngine(Engine):
         positions = sorted({tuple(int(v) for v in p) for f in (*lf.parametric, *lf.neuron) for p in f.fault.positions})
         index = {p: i for i, p in enumerate(positions)}
         pos_t = torch.tensor(positions, device=device)
-        g_trains = golden["spikes"][name][:, pos_t[:, 0], pos_t[:, 1], pos_t[:, 2]].to(campaign.dtype) * value
+        g_trains = golden.spikes[name][:, pos_t[:, 0], pos_t[:, 1], pos_t[:, 2]].to(campaign.dtype) * value
         mini_s = g_trains[:, :, None, None, :]  # (B, P, 1, 1, T)
         mini_a = mini_s
         if lf.parametric:
@@ -417,28 +416,28 @@ class ParallelEngine(Engine):
         # a patch over the faulty neurons' bounding box, all channels
         h0, h1 = int(pos_t[:, 1].min()), int(pos_t[:, 1].max()) + 1
         w0, w1 = int(pos_t[:, 2].min()), int(pos_t[:, 2].max()) + 1
-        patch = golden["spikes"][name][rows][:, :, h0:h1, w0:w1].to(campaign.dtype) * value
+        patch = golden.spikes[name][rows][:, :, h0:h1, w0:w1].to(campaign.dtype) * value
         patch[:, pos_t[:, 0], pos_t[:, 1] - h0, pos_t[:, 2] - w0] = new[rows]
         m = rows.numel()
         return _Patch(torch.full((m,), r, device=device), rows, patch,
                       torch.full((m,), h0, device=device), torch.full((m,), w0, device=device))
 
     @staticmethod
-    def _finish_many(campaign: Campaign, prepared: Sequence[PreparedRound],
+    def _finish_many(campaign: CampaignContext, prepared: Sequence[PreparedRound],
                      end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], y: torch.Tensor,
-                     golden: dict[str, Any], stats: Sequence[RoundStats]) -> None:
-        g_pred, g_counts = golden["pred"], golden["counts"]
+                     golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+        g_pred, g_counts = golden.pred, golden.counts
         g_correct = g_pred == y
         base_correct = int(g_correct.sum())
-        base_tied = int(golden["tied"].sum())
-        base_loss = float(golden["losses"].sum()) if golden["losses"] is not None else 0.0
+        base_tied = int(golden.tied.sum())
+        base_loss = float(golden.losses.sum()) if golden.losses is not None else 0.0
         for st in stats:
             st.samples += int(y.numel())
             st.correct += base_correct
             st.tied += base_tied
             st.loss_sum += base_loss
         if not end_rows or sum(int(r[0].numel()) for r in end_rows) == 0:
-            if campaign.keep_predictions:
+            if campaign.options.keep_predictions:
                 g_cpu = g_pred.cpu()
                 for st in stats:
                     st.predictions.append(g_cpu.clone())
@@ -455,7 +454,7 @@ class ParallelEngine(Engine):
             (pred == ys).long() - g_ok.long(),  # correct
             (g_ok & (pred != ys)).long(),  # critical
             (pred != g_pred[samples_t]).long(),  # changed
-            tied_top(counts).long() - golden["tied"][samples_t].long(),  # tied
+            tied_top(counts).long() - golden.tied[samples_t].long(),  # tied
         ]
         n_rounds = len(stats)
         if counts.is_floating_point():  # a readout's scores: the deviation in float64
@@ -469,7 +468,7 @@ class ParallelEngine(Engine):
         sums.append(np.bincount(r_np, weights=deviation, minlength=n_rounds))
         loss = None
         if campaign.loss_fn is not None:
-            d_loss = (campaign.sample_losses(out, ys) - golden["losses"][samples_t]).cpu().numpy()
+            d_loss = (campaign.sample_losses(out, ys) - golden.losses[samples_t]).cpu().numpy()
             loss = np.bincount(r_np, weights=d_loss, minlength=n_rounds)
         for r in np.unique(r_np).tolist():
             st = stats[r]
@@ -480,7 +479,7 @@ class ParallelEngine(Engine):
             st.deviation_sum += float(sums[4][r])
             if loss is not None:
                 st.loss_sum += float(loss[r])
-        if campaign.keep_predictions:
+        if campaign.options.keep_predictions:
             table = g_pred.unsqueeze(0).repeat(n_rounds, 1)
             table[rounds_t, samples_t] = pred
             for st, p in zip(stats, table.cpu(), strict=True):
@@ -509,7 +508,7 @@ def _reach(lo: torch.Tensor, hi: torch.Tensor, k: int, s: int, p: int, d: int, s
     return first.clamp(0, size), (last + 1).clamp(0, size)
 
 
-def _plain_rows(campaign: Campaign, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
+def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
                 crop: bool) -> list[_Patch]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
@@ -604,10 +603,10 @@ def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int
     return [g for g in groups.values() if len(g) > 1], single | {g[0] for g in groups.values() if len(g) == 1}
 
 
-def _entry_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: list[int], name: str,
-                 golden: dict[str, Any], value: float) -> _Patch:
+def _entry_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], name: str,
+                 golden: GoldenBatch, value: float) -> _Patch:
     """Rows of many single-neuron rounds (same model) at their faulty layer, at once."""
-    g_spikes = golden["spikes"][name]  # (B, C, H, W, T) bool
+    g_spikes = golden.spikes[name]  # (B, C, H, W, T) bool
     device = g_spikes.device
     pos = torch.tensor([prepared[r].layers[name].neuron[0].fault.positions[0] for r in rounds], device=device)
     model = prepared[rounds[0]].layers[name].neuron[0].fault.model
@@ -638,8 +637,8 @@ def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[in
     return [group] if len(group) > 1 else []
 
 
-def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
-                         golden: dict[str, Any], golden_input: Any, value: float) -> _Patch:
+def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
+                         golden: GoldenBatch, golden_input: Any, value: float) -> _Patch:
     """Rows of many single-synapse rounds at their faulty layer: one output channel per
     round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
     weights for its affected output channel. The rows that differ travel as that channel
@@ -659,7 +658,7 @@ def _entry_synapse_group(campaign: Campaign, prepared: Sequence[PreparedRound], 
 
     a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
-    g_spikes = golden["spikes"][name]
+    g_spikes = golden.spikes[name]
     g = g_spikes[:, out_ch]
     changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
     b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
@@ -788,14 +787,12 @@ def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: t
     return LayerFaults(synapse=[], parametric=parametric, neuron=neuron)
 
 
-def _synaptic_channels(campaign: Campaign, name: str, x: torch.Tensor, lf: LayerFaults, samples: list[int],
+def _synaptic_channels(campaign: CampaignContext, name: str, x: torch.Tensor, lf: LayerFaults, samples: list[int],
                        round_id: int, channels: list[int]) -> torch.Tensor:
     """Synaptic output of the given output channels only, with the layer's synapse faults."""
-    netmap = campaign.netmap
-    module = netmap.modules[name]
     sub = _ChannelView(lf, channels)
-    view = _NetmapChannels(netmap, name, module, channels)
-    return synaptic_output(_CampaignView(campaign, view), name, x, sub, samples, round_id)  # type: ignore[arg-type]
+    view = _NetmapChannels(campaign.netmap, name, channels)
+    return synaptic_output(_CampaignView(campaign, view), name, x, sub, samples, round_id)
 
 
 class _ChannelView(LayerFaults):
@@ -814,36 +811,107 @@ class _ChannelView(LayerFaults):
 
 
 class _NetmapChannels:
-    """A NetworkMap view whose layer ``name`` has only the given output channels."""
+    """A network map whose layer ``name`` has only the given output channels (the others
+    delegate to the full map)."""
 
-    def __init__(self, netmap: Any, name: str, module: Any, channels: list[int]) -> None:
+    def __init__(self, netmap: NetworkMapLike, name: str, channels: list[int]) -> None:
         self._netmap = netmap
         self._name = name
         self._channels = channels
+
+    @property
+    def order(self) -> list[str]:
+        return self._netmap.order
+
+    @property
+    def layers(self) -> dict[str, LayerInfo]:
+        return self._netmap.layers
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        return self._netmap.modules
+
+    @property
+    def chain(self) -> bool:
+        return self._netmap.chain
+
+    @property
+    def croppable(self) -> bool:
+        return self._netmap.croppable
+
+    @property
+    def slayer(self) -> Any:
+        return self._netmap.slayer
+
+    @property
+    def spike_value(self) -> float:
+        return self._netmap.spike_value
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self._netmap.output_shape
 
     def effective_weight(self, name: str) -> torch.Tensor:
         return self._netmap.effective_weight(name)[self._channels]
 
     def layer_forward(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,
-                      channels: Any = None) -> torch.Tensor:
+                      channels: Sequence[int] | None = None) -> torch.Tensor:
         if weight is None:
             weight = self.effective_weight(name)
         return self._netmap.layer_forward(name, x, weight, channels=self._channels)
 
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._netmap, item)
+    def fire(self, name: str, a: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
+        return self._netmap.fire(name, a, channels)
+
+    def faulty_fire(self, name: str, change: Callable[[Any], Any],
+                    index: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        return self._netmap.faulty_fire(name, change, index)
+
+    def scores(self, out: torch.Tensor) -> torch.Tensor:
+        return self._netmap.scores(out)
+
+    def channels_aligned(self, name: str) -> bool:
+        return self._netmap.channels_aligned(name)
+
+    def neuron(self) -> dict[str, Any]:
+        return self._netmap.neuron()
+
+    def simulation(self) -> dict[str, Any]:
+        return self._netmap.simulation()
 
 
 class _CampaignView:
-    def __init__(self, campaign: Any, netmap: Any) -> None:
+    """The campaign as the faulty-layer maths sees it, with another network map."""
+
+    def __init__(self, campaign: InjectionContext, netmap: NetworkMapLike) -> None:
         self._campaign = campaign
-        self.netmap = netmap
+        self._netmap = netmap
 
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._campaign, item)
+    @property
+    def netmap(self) -> NetworkMapLike:
+        return self._netmap
+
+    @property
+    def device(self) -> torch.device:
+        return self._campaign.device
+
+    @property
+    def seed(self) -> int:
+        return self._campaign.seed
+
+    @property
+    def qparams(self) -> Mapping[str, QuantParams]:
+        return self._campaign.qparams
+
+    @property
+    def qcodes(self) -> Mapping[str, torch.Tensor]:
+        return self._campaign.qcodes
+
+    def faulty_slayer(self, neuron: dict[str, Any]) -> Any:
+        return self._campaign.faulty_slayer(neuron)
 
 
-def _fallback(engine: ParallelEngine, campaign: Any, rounds: Sequence[Round], chunk_size: int, on_progress: Any):
+def _fallback(engine: ParallelEngine, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int, on_progress: Any):
     from .engine import NaiveEngine
 
     naive = NaiveEngine()
