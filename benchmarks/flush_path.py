@@ -67,7 +67,7 @@ from mlflow.tracking import MlflowClient
 from experiments import artifacts as art
 from experiments.chunk_flush import ROUND_METRICS
 from experiments.tracked_campaign import TrackedCampaign
-from spikefi.campaign.engine import ChunkResult
+from spikefi.campaign.types import ChunkResult
 from spikefi.campaign.spec import CampaignSpec
 
 #: the 2-H200 measurement the rates are compared with (digits net, every single fault)

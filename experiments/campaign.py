@@ -70,7 +70,7 @@ def executor_from_args(args: argparse.Namespace) -> Any:
             if str(getattr(args, name, "") or "").strip():
                 raise ConfigError(f"--{name.replace('_', '-')} is a Ray option: add --executor ray")
         return None
-    from spikefi.campaign.ray_executor import RayExecutor, import_ray
+    from spikefi.campaign.executors.ray import RayExecutor, import_ray
 
     def number(name: str, kind: type, default: Any) -> Any:
         text = str(getattr(args, name, "") or "").strip()
@@ -102,7 +102,7 @@ def _cluster_has_gpus(address: str | None) -> bool:
         import torch
 
         return torch.cuda.is_available()
-    from spikefi.campaign.ray_executor import RayExecutor
+    from spikefi.campaign.executors.ray import RayExecutor
 
     ray = RayExecutor(address=address).connect()
     return float(ray.cluster_resources().get("GPU", 0.0)) > 0

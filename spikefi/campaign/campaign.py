@@ -20,14 +20,14 @@ import copy
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
-from ..faults.models import BitFlipSynapse, FaultModel, SynapseFaultModel
+from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
 from ..faults.timing import Permanent, Timing
@@ -37,18 +37,12 @@ from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts
 from ..training import dataset_tensors, one_hot_target
-from .engine import (
-    Engine,
-    faults_json,
-    get_engine,
-    layer_spikes_with_stats,
-    scoped_injection,
-    tied_top,
-)
-from .executors import Executor, InProcessExecutor, RunOptions, get_executor
+from .engines import Engine, get_engine, run_rounds, tied_top
+from .executors import Executor, InProcessExecutor, get_executor
+from .inject import layer_spikes_with_stats, parametric_fire, scoped_injection
 from .network import network_map
 from .progress import WorkProgress
-from .types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats
+from .types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, RunOptions, faults_json
 
 __all__ = ["Campaign", "Round"]
 
@@ -158,6 +152,12 @@ class Campaign:
         """The run options the engines read (:class:`~spikefi.campaign.types.RunOptions`):
         ``force_hooks`` and ``keep_predictions`` of the run in progress."""
         return self._options
+
+    @options.setter
+    def options(self, value: RunOptions) -> None:
+        if not isinstance(value, RunOptions):
+            raise ConfigError(f"options must be a RunOptions, got {value!r}")
+        self._options = value
 
     @property
     def force_hooks(self) -> bool:
@@ -279,7 +279,7 @@ class Campaign:
             for rf in [*existing, *resolved]:
                 if ("synapse" if rf.target == "synapse" else "neuron") == kind:
                     taken.setdefault(rf.layer, set()).update(rf.positions)
-            for rf in resolve_fault(fault, self.netmap.layers, rng, taken):
+            for rf in resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken):
                 self._check(rf)
                 resolved.append(rf)
         return resolved
@@ -293,10 +293,8 @@ class Campaign:
             if isinstance(model, BitFlipSynapse):
                 model.check_quantization(qp)
         if model.target == "parametric":
-            from .engine import parametric_fire
-
             index = tuple(torch.tensor([p[k] for p in rf.positions]) for k in range(3))
-            parametric_fire(self, rf.layer, model, index)  # validates the faulty parameters now
+            parametric_fire(self, rf.layer, cast(ParametricFaultModel, model), index)  # validates the faulty parameters now
 
     def _check_round(self, rnd: Round) -> None:
         seen: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -481,7 +479,7 @@ class Campaign:
                 spikes: dict[str, torch.Tensor] = {}
                 if self.netmap.chain:  # the spiking kernel gives each layer's mask and count
                     s = x
-                    per_layer = []
+                    per_layer: list[Any] = []
                     for name in self.netmap.order:
                         s, st = layer_spikes_with_stats(self.netmap, name, s, keep_mask=True)
                         spikes[name] = st["fired"]  # type: ignore[assignment]
@@ -490,7 +488,8 @@ class Campaign:
                     layer_spikes: dict[str, torch.Tensor] = {}
                     with scoped_injection(self, None, samples, layer_spikes):
                         s = self.net(x)
-                    stats = [stats_of_spikes(layer_spikes[name], keep_mask=True) for name in self.netmap.order]
+                    stats: list[dict[str, Any]] = [stats_of_spikes(layer_spikes[name], keep_mask=True)
+                                                   for name in self.netmap.order]
                     spikes = {name: st["fired"] for name, st in zip(self.netmap.order, stats, strict=True)}
                     per_layer = [st["count"] for st in stats]
                 layer_counts.append(torch.stack(per_layer))
@@ -512,7 +511,7 @@ class Campaign:
         loss_sum = sum(torch.stack(loss_t).tolist()) if loss_t else 0.0  # summed in batch order, as floats
         n = self.num_samples
         neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
-        summary = {
+        summary: dict[str, Any] = {
             "accuracy": correct / n,
             "loss": loss_sum / n if self.loss_fn is not None else float("nan"),
             "samples": n,
@@ -539,6 +538,7 @@ class Campaign:
         pos += [-1] * (4 - len(pos))
         models = sorted({f.model.name for f in faults})
         param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
+        bit_lists = [getattr(f.model, "bits", None) for f in faults]
         row: dict[str, Any] = {
             "round_id": rnd.round_id,
             "n_faults": sum(len(f.positions) for f in faults),
@@ -548,8 +548,7 @@ class Campaign:
             "pos0": pos[0], "pos1": pos[1], "pos2": pos[2], "pos3": pos[3],
             "param_name": param_name,
             "param": float(param),
-            "bits": ";".join(dict.fromkeys("+".join(str(b) for b in f.model.bits) for f in faults
-                                           if isinstance(getattr(f.model, "bits", None), list))),
+            "bits": ";".join(dict.fromkeys("+".join(str(b) for b in bits) for bits in bit_lists if isinstance(bits, list))),
             "timing": ";".join(dict.fromkeys(f.timing.describe() for f in faults)),
             "faults": faults_json(faults),
             "samples": st.samples,
@@ -592,15 +591,16 @@ class Campaign:
             yield from self._iter_executor(exe, todo, options, progress)
             return
         eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
+        options = replace(self._options, engine=eng.name, chunk_size=chunk_size,
+                          early_stop_tolerance=eng.early_stop_tolerance)
         self.golden()
         # weighted by each round's work (late start: early layers cost more), so it does not stall near the end
         bar = WorkProgress(self.netmap, todo, self.num_samples, f"campaign ({eng.name})", enabled=progress)
         t0 = time.perf_counter()
         try:
-            with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
-                for chunk in eng.run(self, todo, chunk_size, bar.advance):
-                    bar.chunk_done(chunk.round_ids)
-                    yield chunk
+            for chunk in run_rounds(self, todo, options, eng, bar.advance):
+                bar.chunk_done(chunk.round_ids)
+                yield chunk
         finally:
             bar.close()
         self.last_run_seconds = time.perf_counter() - t0

@@ -32,7 +32,7 @@ from ..faults.quantization import QuantParams
 from ..faults.sites import LayerInfo
 from .types import Batch, GoldenBatch, PreparedRound, Round, RoundStats, RunOptions
 
-__all__ = ["NetworkMapLike", "InjectionContext", "CampaignContext"]
+__all__ = ["NetworkMapLike", "InjectionContext", "CampaignContext", "ShippableCampaign"]
 
 
 class NetworkMapLike(Protocol):
@@ -214,4 +214,26 @@ class CampaignContext(InjectionContext, Protocol):
 
     def result_row(self, rnd: Round, prep: PreparedRound, st: RoundStats) -> dict[str, Any]:
         """The table row of a round from its accumulated statistics."""
+        ...
+
+
+class ShippableCampaign(CampaignContext, Protocol):
+    """What an executor needs beyond :class:`CampaignContext`: the rounds, a copy to ship to
+    workers, moving it to a worker's device and the run's options set there."""
+
+    @property
+    def rounds(self) -> list[Round]: ...
+
+    @property
+    def options(self) -> RunOptions: ...
+
+    @options.setter
+    def options(self, value: RunOptions) -> None: ...
+
+    def to(self, device: str | torch.device) -> ShippableCampaign:
+        """Moves the campaign to ``device`` in place (caches dropped); returns it."""
+        ...
+
+    def portable_copy(self) -> ShippableCampaign:
+        """A copy on the CPU without caches (what is shipped to workers)."""
         ...

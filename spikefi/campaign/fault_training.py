@@ -30,7 +30,8 @@ from ..faults.quantization import QuantParams
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict
 from ..training import dataset_tensors, one_hot_target
-from .engine import PreparedRound, faulty_layer, prepare_round
+from .inject import faulty_layer, prepare_round
+from .types import PreparedRound
 
 __all__ = ["FaultyNetwork", "FaultTrainingRecord", "FaultTrainingResult", "train_under_faults"]
 

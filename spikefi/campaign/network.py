@@ -125,7 +125,7 @@ class NetworkMap:
         self.modules: dict[str, nn.Module] = {t.name: t.module for t in traced}
         self.layers: dict[str, LayerInfo] = {}
         for i, t in enumerate(traced):
-            w = t.module.weight
+            w: Any = t.module.weight
             synapse = tuple(int(v) for v in w.shape[:4]) if t.kind in ("conv", "dense") else None
             self.layers[t.name] = LayerInfo(t.name, i, t.kind, t.out_shape, synapse)  # type: ignore[arg-type]
         self.chain = self._is_chain(probe, expected)
@@ -152,7 +152,7 @@ class NetworkMap:
         """Synaptic output of layer ``name`` (eval mode); ``weight`` replaces its effective weight
         (``channels``: the output channels ``weight`` holds; SLAYER layers have no bias, so
         nothing else depends on them)."""
-        module = self.modules[name]
+        module: Any = self.modules[name]
         if weight is None:
             if channels is not None:
                 weight = self.effective_weight(name)[list(channels)]
@@ -187,11 +187,12 @@ class NetworkMap:
 
     def set_weight(self, name: str, weight: torch.Tensor) -> None:
         """Replaces the layer's weight values."""
-        self.modules[name].weight.data = weight.to(self.modules[name].weight.dtype)
+        module: Any = self.modules[name]
+        module.weight.data = weight.to(module.weight.dtype)
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """The weight the layer computes with (after its ``preHookFx``, if any)."""
-        module = self.modules[name]
+        module: Any = self.modules[name]
         hook = getattr(module, "preHookFx", None)
         return module.weight if hook is None else hook(module.weight)
 
