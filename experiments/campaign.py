@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.schema import TAG_LAUNCHED_RUN, TAG_STATUS_REASON
 from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
@@ -203,8 +204,8 @@ def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:
             probe_tracking(uri)
             client = MlflowClient(uri)
         run = client.get_run(launcher)
-        if run.info.status in ("RUNNING", "SCHEDULED") and "spikefi.launched_run" not in run.data.tags:
-            client.set_tag(launcher, "spikefi.status_reason", reason[:5000])
+        if run.info.status in ("RUNNING", "SCHEDULED") and TAG_LAUNCHED_RUN not in run.data.tags:
+            client.set_tag(launcher, TAG_STATUS_REASON, reason[:5000])
             client.set_terminated(launcher, "FAILED")
     except Exception:  # noqa: BLE001 - best effort; the error is printed anyway
         pass
