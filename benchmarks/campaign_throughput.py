@@ -36,6 +36,7 @@ import argparse
 import gc
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -437,6 +438,10 @@ def main() -> None:
     ap.add_argument("--modes", default="naive,sequential,parallel", help="gpu suite: engines to run")
     ap.add_argument("--workloads", default="", help="gpu suite: only these workloads (comma-separated)")
     ap.add_argument("--profile", action="store_true", help="print a cProfile summary of every parallel run")
+    ap.add_argument("--guard", default=None, metavar="DIR",
+                    help="gpu suite: compare the phases with DIR/<gpu model>.json (benchmarks/phase_guard.py)")
+    ap.add_argument("--guard-write", action="store_true",
+                    help="gpu suite: write this run's phases as DIR/<gpu model>.json (with --guard DIR)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="gpu suite: runs of the sequential and parallel modes (the median run is reported)")
     args = ap.parse_args()
@@ -451,6 +456,14 @@ def main() -> None:
     results = suites[args.suite](args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
+    if args.guard and args.suite == "gpu":
+        import phase_guard
+
+        print()
+        for line in phase_guard.check(results, name, Path(args.guard)):
+            print(line)
+        if args.guard_write:
+            print(f"guard: phases written to {phase_guard.write(results, name, ' '.join(sys.argv), Path(args.guard))}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,22 @@ identical to the naive ones.
 
 ``--weights zoo`` runs the zoo's own ``nmnist_cnn`` weights instead of SpikeFI's.
 
+``--workload synapses`` is the realistic case: what a reliability study of this network
+runs. The zoo's ``nmnist_cnn`` weights quantized to int8 (the golden network), 384 real
+recordings (the 100 of ``test100.txt`` and the first 284 of ``train1K.txt``, true labels),
+every SC3 synapse as a sign-bit flip of its int8 code (41,472 rounds) plus every SC2 synapse
+dead (10,368 rounds): 51,840 rounds x 384 samples with the parallel engine, repeated
+``--repeats`` times. Beside it, the naive, sequential and parallel engines on a seeded
+subset of ``--check-rounds`` rounds print ``identical: yes`` when their tables (every
+column, every round) and per-sample predictions equal the naive engine's, and the rate is
+printed as an efficiency too: f·s/s over a fixed golden rate (``--golden-ref``, 8,400
+samples/s: this network's golden inference on an H100 in 2026-11), so that a faster golden
+pass neither hides nor inflates it. ``--ray`` adds interleaved in-process / one-Ray-actor runs
+(``RayExecutor(workers=1, gpus_per_worker=1)``) of ``--ray-fraction`` of the rounds, with
+where the time goes (set-up, shipping, actor start, the actor's build and golden pass,
+evaluation). ``--quick``: a small seeded subset on the CPU (what CI runs); it exits 1 when
+a table differs.
+
 Run (on a CUDA machine)::
 
     SPIKEFI_NMNIST_DIR=... SPIKEFI_SHARED_DIR=... PYTHONPATH=. \\
@@ -19,9 +35,11 @@ Run (on a CUDA machine)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +54,14 @@ import campaign_throughput as ct  # noqa: E402
 
 from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.data import NMNIST  # noqa: E402
+from spikefi.faults import BitFlipSynapse, DeadSynapse  # noqa: E402
 from spikefi.snn import predict  # noqa: E402
 from spikefi.zoo import build, load_pretrained  # noqa: E402
+from spikefi.zoo.serialization import pretrained_path  # noqa: E402
+
+#: golden inference of this network on an H100 (batch 256, strict fp32), 2026-11: the fixed
+#: rate the synapse workload's efficiency is stated against
+GOLDEN_REF_SPS = 8_400.0
 
 
 def real_inputs(root: str, sample_list: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,6 +114,154 @@ def real_suite(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def realistic_inputs(root: str, n_test: int, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n_test`` recordings of ``test100.txt`` then the first ``n_train`` of ``train1K.txt``."""
+    parts = [real_inputs(root, "test100.txt", n_test)]
+    if n_train:
+        ds = NMNIST(root, "train", sample_list="train1K.txt")
+        parts.append((torch.stack([ds[i][0] for i in range(n_train)]), torch.tensor(ds.targets[:n_train])))
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def synapse_campaign(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                     batch_size: int, fraction: float | None = None, rounds: int | None = None) -> Campaign:
+    """int8 golden; every SC3 synapse as a sign-bit flip, every SC2 synapse dead (or a seeded
+    ``fraction`` of each layer's synapses, or ``rounds`` rounds split evenly between them)."""
+    cmpn = Campaign(net, (x, y), batch_size=batch_size, seed=0, device=device, quantization={"dtype": "int8"})
+    sc3, sc2 = (int(torch.tensor(cmpn.netmap.layers[n].synapse_shape).prod()) for n in ("SC3", "SC2"))
+    if rounds is not None:
+        k3, k2 = rounds - rounds // 2, rounds // 2
+    elif fraction is not None:
+        k3, k2 = max(1, round(fraction * sc3)), max(1, round(fraction * sc2))
+    else:
+        k3, k2 = sc3, sc2
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SC3"], sample=None if k3 == sc3 else k3)  # int8 sign bit
+    cmpn.exhaustive(DeadSynapse(), layers=["SC2"], sample=None if k2 == sc2 else k2)
+    return cmpn
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
+    """The realistic synapse workload (module docstring)."""
+    import scaling
+
+    device = torch.device(args.device)
+    n_test, n_train = (3, 3) if args.quick else (100, 284)
+    x, y = realistic_inputs(args.root, n_test, n_train)
+    weights = pretrained_path("nmnist_cnn")
+    net, _, _ = load_pretrained("nmnist_cnn")
+    net = net.to(device).eval()
+    print(f"recordings: {args.root}: test100.txt first {n_test} + train1K.txt first {n_train} = {x.shape[0]} "
+          f"(true labels)\nweights: zoo nmnist_cnn ({weights.name}, sha256 {_sha256(weights)}...), int8 golden "
+          f"(per-tensor affine)")
+    out: dict[str, Any] = {"samples": int(x.shape[0]), "weights": f"zoo nmnist_cnn sha256 {_sha256(weights)}",
+                           "recordings": f"test100.txt[:{n_test}] + train1K.txt[:{n_train}]"}
+    golden = float("nan") if args.quick else ct.golden_rate(net, x, args.batch_size, device)
+    if not args.quick:
+        print(f"golden inference (float weights): {golden:,.0f} samples/s at batch {args.batch_size}")
+    out["golden_samples_per_s"] = golden
+
+    # identity: every engine on a seeded subset, tables and predictions against the naive engine
+    check = 12 if args.quick else args.check_rounds
+    tables, preds, walls = {}, {}, {}
+    for e in ("naive", "sequential", "parallel"):
+        t0 = time.perf_counter()
+        res = synapse_campaign(net, x, y, device, args.batch_size, rounds=check).run(
+            engine=e, chunk_size=args.chunk_size, progress=False, keep_predictions=True)
+        ct.sync(device)
+        walls[e] = time.perf_counter() - t0
+        tables[e], preds[e] = res.table, res.predictions
+    ok = True
+    naive_t = tables["naive"]
+    deviating = int((naive_t["spike_count_deviation"] > 0).sum())
+    print(f"naive engine: {deviating} of {len(naive_t)} rounds change some spike count, "
+          f"{int((naive_t['critical'] > 0).sum())} critical")
+    out["rounds_deviating"] = deviating
+    print(f"\n## identity on a seeded subset of {len(tables['naive'])} rounds x {x.shape[0]} samples "
+          f"(wall s: {', '.join(f'{e} {w:.1f}' for e, w in walls.items())})")
+    for e in ("sequential", "parallel"):
+        same_table = scaling._same(tables["naive"], tables[e])
+        same_pred = ct.identical(preds["naive"], preds[e])
+        verdict = "yes" if same_table == "yes" and same_pred == "yes" else f"no (table: {same_table}; predictions: {same_pred})"
+        ok &= verdict == "yes"
+        print(f"identical ({e} vs naive): {verdict}")
+        out[f"identical_{e}"] = verdict
+    print(f"identical: {'yes' if ok else 'no'}")
+    out["identical"] = "yes" if ok else "no"
+    out["check"] = {"rounds": len(tables["naive"]), "wall_s": walls}
+    if args.quick:
+        if args.ray:
+            out["ray"] = _ray_overhead(args, net, x, y, device)
+        return out
+
+    # the whole workload, parallel engine
+    runs = [ct.run_mode(lambda: synapse_campaign(net, x, y, device, args.batch_size), "parallel", args.chunk_size,
+                        device) for _ in range(args.repeats)]
+    for r in runs[1:]:
+        if not (r["predictions"] == runs[0]["predictions"]).all():
+            raise RuntimeError("repeated runs of the synapse workload gave different predictions")
+    best = max(runs, key=lambda r: r["fxs_per_s"])
+    print(f"\n## every SC3 synapse sign-bit flip + every SC2 synapse dead: {best['faults']:,} rounds x {best['samples']} "
+          f"samples, parallel engine, {len(runs)} run(s)")
+    for i, r in enumerate(runs):
+        setup, gold, ev = r["phases_ms"]
+        print(f"run {i + 1}: {r['wall_s']:.1f} s = set-up {setup / 1e3:.2f} + golden {gold / 1e3:.2f} + evaluation "
+              f"{ev / 1e3:.1f} s -> {r['fxs_per_s']:,.0f} f·s/s; {r['critical']:,} critical rounds; "
+              f"peak {r['peak_mib']:,.0f} MiB")
+    print(f"best: {best['fxs_per_s']:,.0f} f·s/s = {best['fxs_per_s'] / golden:.1f}x this run's golden inference, "
+          f"efficiency {best['fxs_per_s'] / args.golden_ref:.1f}x the fixed golden rate {args.golden_ref:,.0f} samples/s")
+    out["whole"] = {"runs": [{k: v for k, v in r.items() if k != "predictions"} for r in runs],
+                    "best_fxs_per_s": best["fxs_per_s"], "efficiency": best["fxs_per_s"] / args.golden_ref,
+                    "golden_ref_samples_per_s": args.golden_ref}
+    del runs, best
+    scaling._release_gpu(device)
+    if args.ray:
+        out["ray"] = _ray_overhead(args, net, x, y, device)
+    return out
+
+
+def _ray_overhead(args: argparse.Namespace, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  device: torch.device) -> dict[str, Any]:
+    """In-process vs one Ray actor on this GPU, interleaved, on ``--ray-fraction`` of the rounds."""
+    import ray
+    import scaling
+
+    from spikefi.campaign import RayExecutor
+
+    t0 = time.perf_counter()
+    ray.init(include_dashboard=False, log_to_driver=False, **({} if device.type == "cuda" else {"num_cpus": 2}))
+    print(f"\n## one Ray actor vs in-process, {args.ray_fraction:g} of each layer's synapses (seeded), "
+          f"interleaved x{args.ray_repeats} (ray.init {time.perf_counter() - t0:.1f} s, not counted)")
+    cpu_net = net.to("cpu")
+    gpu = device.type == "cuda"
+    executor = RayExecutor(workers=1, gpus_per_worker=1 if gpu else 0, cpus_per_worker=None if gpu else 1)
+    rows: dict[str, list[dict[str, Any]]] = {"in-process": [], "Ray 1 actor": []}
+    try:
+        for i in range(args.ray_repeats):
+            ref = scaling._in_process(lambda: synapse_campaign(net.to(device), x, y, device, args.batch_size,
+                                                              fraction=args.ray_fraction), device, args.chunk_size)
+            res = scaling._on_ray(lambda: synapse_campaign(cpu_net.to("cpu"), x, y, torch.device("cpu"),
+                                                           args.batch_size, fraction=args.ray_fraction),
+                                  executor, args.chunk_size)
+            same = scaling._same(ref["table"], res["table"])
+            fs = ref["rounds"] * ref["samples"]
+            print(f"pair {i + 1}: {ref['rounds']:,} rounds x {ref['samples']} samples")
+            print(f"  in-process: total {ref['total_s']:.2f} s = fixed {ref['fixed_s']:.2f} ({scaling._fmt(ref['fixed'])}) "
+                  f"+ evaluation {ref['eval_s']:.2f} s ({fs / ref['eval_s']:,.0f} f·s/s)")
+            print(f"  Ray 1 actor: total {res['total_s']:.2f} s = fixed {res['fixed_s']:.2f} ({scaling._fmt(res['fixed'])}) "
+                  f"+ evaluation {res['eval_s']:.2f} s ({fs / res['eval_s']:,.0f} f·s/s; actor engine seconds "
+                  f"{', '.join(f'{v:.2f}' for v in res['engine_s'])}); ratio to in-process: evaluation "
+                  f"{ref['eval_s'] / res['eval_s']:.2f}x, whole run {ref['total_s'] / res['total_s']:.2f}x; identical: {same}")
+            rows["in-process"].append({k: v for k, v in ref.items() if k != "table"})
+            rows["Ray 1 actor"].append({k: v for k, v in res.items() if k != "table"} | {"identical": same})
+    finally:
+        ray.shutdown()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=os.environ.get("SPIKEFI_NMNIST_DIR", str(ct.SHARED / "nmnist_small")))
@@ -104,14 +276,30 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workloads", default="", help="only these workloads (comma-separated: a,b,b',c)")
     ap.add_argument("--max-rounds", type=int, default=None, help="keep the first rounds only (smoke tests)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    ap.add_argument("--workload", choices=["suite", "synapses"], default="suite",
+                    help="suite: workloads a, b, b', c; synapses: the realistic synapse campaign (module docstring)")
+    ap.add_argument("--quick", action="store_true", help="synapses: a small seeded subset on the CPU (CI)")
+    ap.add_argument("--check-rounds", type=int, default=256, help="synapses: rounds of the engines' identity check")
+    ap.add_argument("--golden-ref", type=float, default=GOLDEN_REF_SPS,
+                    help="synapses: the fixed golden rate (samples/s) efficiency is stated against")
+    ap.add_argument("--ray", action="store_true", help="synapses: also in-process vs one Ray actor, interleaved")
+    ap.add_argument("--ray-fraction", type=float, default=0.25, help="synapses --ray: share of each layer's synapses")
+    ap.add_argument("--ray-repeats", type=int, default=2, help="synapses --ray: interleaved pairs")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.device, args.batch_size, args.chunk_size = "cpu", 16, 16
     dev = torch.device(args.device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# campaign throughput on real N-MNIST recordings: {name}, torch {torch.__version__}")
-    results = real_suite(args)
+    if args.workload == "synapses":
+        results = synapse_suite(args)
+    else:
+        results = real_suite(args)
     results["device"] = name
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
+    if results.get("identical") == "no":
+        sys.exit(1)
 
 
 if __name__ == "__main__":

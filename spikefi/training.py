@@ -59,11 +59,16 @@ class TrainResult:
         return self.history[-1]
 
 
-def dataset_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def dataset_tensors(dataset: Any, *, check_finite: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inputs (N, C, H, W, T), labels (N,))`` of a dataset.
 
     Datasets exposing ``tensors``/``labels`` (e.g. :class:`~spikefi.data.SpikingDigits`)
     are used directly; other map-style datasets are stacked sample by sample.
+
+    Float inputs holding NaN or Inf are refused (:class:`DataError`). The scan is done once
+    per input tensor and remembered until the tensor is changed in place, so a sweep of
+    campaigns over one dataset pays it once; ``check_finite=False`` skips it for callers
+    that check on the device themselves (a campaign's golden pass does).
     """
     if isinstance(dataset, tuple) and len(dataset) == 2:
         x, y = dataset
@@ -86,7 +91,8 @@ def dataset_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
         )
     if x.shape[0] == 0:
         raise DataError("dataset is empty")
-    _check_finite(x)
+    if check_finite:
+        _check_finite(x)
     return x, y
 
 
@@ -103,13 +109,32 @@ def _integer_labels(y: torch.Tensor) -> torch.Tensor:
     return y.long()
 
 
+#: attribute set on an input tensor once it was found finite: the tensor's version counter then
+#: (views share it, so any in-place change of the tensor or a view of it invalidates the mark)
+_FINITE_MARK = "_spikefi_finite_version"
+
+
 def _check_finite(x: torch.Tensor, block: int = 256) -> None:
-    """Raises :class:`DataError` when float inputs hold NaN or infinite values."""
+    """Raises :class:`DataError` when float inputs hold NaN or infinite values.
+
+    O(data) the first time a tensor is seen; O(1) afterwards while it is unchanged.
+    """
     if not x.is_floating_point():
         return
+    if getattr(x, _FINITE_MARK, None) == x._version:
+        return
     bad = sum(int((~torch.isfinite(x[i:i + block])).sum()) for i in range(0, x.shape[0], block))
-    if bad:
-        raise DataError(f"inputs hold {bad} non-finite value(s) (NaN or Inf); spike inputs must be finite")
+    raise_if_nonfinite(bad)
+    try:
+        setattr(x, _FINITE_MARK, x._version)
+    except (AttributeError, RuntimeError):  # a tensor subclass without a __dict__: check each time
+        pass
+
+
+def raise_if_nonfinite(count: int) -> None:
+    """The one error for ``count`` > 0 non-finite input values."""
+    if count:
+        raise DataError(f"inputs hold {count} non-finite value(s) (NaN or Inf); spike inputs must be finite")
 
 
 def one_hot_target(labels: torch.Tensor, classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -36,7 +36,7 @@ from ..snn.functional import stats_of_spikes
 from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts
-from ..training import dataset_tensors, one_hot_target
+from ..training import dataset_tensors, one_hot_target, raise_if_nonfinite
 from .engines import Engine, get_engine, run_rounds, tied_top
 from .executors import Executor, InProcessExecutor, get_executor
 from .inject import layer_spikes_with_stats, parametric_fire, scoped_injection
@@ -113,7 +113,8 @@ class Campaign:
         self.allow_tf32 = allow_tf32
         self.batch_size = batch_size
         self.seed = seed
-        x, y = dataset_tensors(dataset)
+        # non-finite inputs are refused by the golden pass, on the device (no O(data) scan here)
+        x, y = dataset_tensors(dataset, check_finite=False)
         if max_samples is not None:
             if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
                 raise ConfigError(f"max_samples must be an int >= 1, got {max_samples!r}")
@@ -473,9 +474,11 @@ class Campaign:
         t0 = time.perf_counter()
         cache: list[dict[str, Any]] = []  # per batch, the GoldenBatch fields but its spike counts
         # statistics stay on the device until the end (no synchronisation per layer)
-        layer_counts, correct_t, tied_t, loss_t = [], [], [], []
+        layer_counts, correct_t, tied_t, loss_t, nonfinite_t = [], [], [], [], []
         with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
             for samples, x, y in self.batches():
+                if x.is_floating_point():  # NaN/Inf inputs: counted where the batch is, checked once below
+                    nonfinite_t.append((~torch.isfinite(x)).sum())
                 spikes: dict[str, torch.Tensor] = {}
                 if self.netmap.chain:  # the spiking kernel gives each layer's mask and count
                     s = x
@@ -503,6 +506,8 @@ class Campaign:
                     loss_t.append(losses.sum())
                 cache.append({"spikes": spikes, "output": s, "counts": counts, "pred": pred, "tied": ties,
                               "losses": losses})
+        if nonfinite_t:
+            raise_if_nonfinite(int(torch.stack(nonfinite_t).sum()))
         per_batch = torch.stack(layer_counts).tolist()
         totals = {name: sum(row[i] for row in per_batch) for i, name in enumerate(self.netmap.order)}
         golden_batches = [GoldenBatch(**entry, spike_counts=dict(zip(self.netmap.order, row, strict=True)))
