@@ -29,6 +29,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check spikefi experiments analysis tests benchmarks
+	$(BIN)/python -m mypy
 
 train: $(STAMP)
 	$(BIN)/python -m experiments.train

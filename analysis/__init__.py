@@ -8,6 +8,18 @@
 Entry point: ``python -m experiments.report --experiment NAME`` (docs in experiments/report.py).
 """
 
-from .load import LoadedRuns, load_runs
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["LoadedRuns", "load_runs"]
+
+
+def __getattr__(name: str) -> Any:
+    # loaded on first use: ``analysis.schema`` (imported by experiments' entry points) stays
+    # free of pandas and MLflow
+    if name in __all__:
+        from . import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

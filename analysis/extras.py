@@ -17,6 +17,8 @@ import pandas as pd
 
 from spikefi.errors import ConfigError
 
+from .schema import TAG_KIND
+
 __all__ = ["ToolRun", "load_tool_runs", "SEARCH_FILES", "TESTGEN_FILES"]
 
 #: artifacts a search run's report section uses: (path, required)
@@ -66,14 +68,14 @@ def load_tool_runs(kind: str, files: dict[str, bool], experiment: str | None = N
                 run = client.get_run(rid)
             except MlflowException:
                 raise ConfigError(f"run {rid!r} does not exist in this tracking store") from None
-            if run.data.tags.get("spikefi.kind") != kind:
-                raise ConfigError(f"run {rid!r} is a {run.data.tags.get('spikefi.kind') or 'untagged'} run, not {kind}")
+            if run.data.tags.get(TAG_KIND) != kind:
+                raise ConfigError(f"run {rid!r} is a {run.data.tags.get(TAG_KIND) or 'untagged'} run, not {kind}")
             candidates.append(run)
     elif experiment is not None:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             return [], []
-        candidates = client.search_runs([exp.experiment_id], f"tags.`spikefi.kind` = '{kind}'", max_results=1000)
+        candidates = client.search_runs([exp.experiment_id], f"tags.`{TAG_KIND}` = '{kind}'", max_results=1000)
     else:
         return [], []
     runs, skipped = [], []

@@ -19,17 +19,23 @@ import pandas as pd
 
 from spikefi.errors import ConfigError
 
+from .schema import (
+    CAMPAIGN_PARAM_COLUMNS,
+    KIND_SWEEP,
+    RESULT_KINDS,
+    RESULTS_META,
+    RESULTS_TABLE,
+    TAG_KIND,
+    TAG_STATUS_REASON,
+    summary_from_metrics,
+)
+
 __all__ = ["LoadedRuns", "load_runs", "load_results", "RESULT_KINDS"]
 
-#: run roles whose per-round table analysis counts
-RESULT_KINDS = ("campaign", "sharded-campaign")
-_TABLE = "results/rounds.parquet"
-_META = "results/meta.json"
+_TABLE = RESULTS_TABLE
+_META = RESULTS_META
 #: run metadata columns added to every row (column -> MLflow param or tag)
-_PARAM_COLUMNS = {
-    "campaign": "campaign", "network": "network", "architecture": "network.architecture",
-    "config_hash": "config_hash", "dataset": "dataset", "sampling": "sampling",
-}
+_PARAM_COLUMNS = CAMPAIGN_PARAM_COLUMNS
 
 
 @dataclass
@@ -98,7 +104,7 @@ def _select(client, experiment: str | None, run_ids: list[str] | None, parent: s
         runs = []
         for run_id in run_ids:
             run = get(run_id)
-            if run.data.tags.get("spikefi.kind") == "sweep":
+            if run.data.tags.get(TAG_KIND) == KIND_SWEEP:
                 runs.extend(_children(client, run))
             else:
                 runs.append(run)
@@ -128,8 +134,6 @@ def load_runs(
     Raises:
         ConfigError: The experiment or a run id does not exist, or no selected run holds results.
     """
-    from experiments.chunk_flush import summary_from_metrics
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client, uri = _client(tracking_uri)
     candidates, exp_id = _select(client, experiment, run_ids, parent)
@@ -141,7 +145,7 @@ def load_runs(
         if info.run_id in seen:
             continue
         seen.add(info.run_id)
-        kind = tags.get("spikefi.kind", "")
+        kind = tags.get(TAG_KIND, "")
         name = info.run_name or tags.get("mlflow.runName", "")
         if kind not in RESULT_KINDS:
             if explicit:
@@ -149,7 +153,7 @@ def load_runs(
                                 "reason": f"run kind {kind or 'unknown'!r} holds no campaign results"})
             continue
         if info.status != "FINISHED":
-            why = tags.get("spikefi.status_reason", "")
+            why = tags.get(TAG_STATUS_REASON, "")
             skipped.append({"run_id": info.run_id, "run_name": name, "status": info.status,
                             "reason": f"status {info.status}" + (f": {why}" if why else "")})
             continue

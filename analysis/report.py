@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from spikefi import plots
 from spikefi.errors import SpikeFIError
 
+from . import schema as sc
 from . import stats
 from .extras import ToolRun
 from .load import LoadedRuns
@@ -163,11 +164,11 @@ def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFram
             f"{s['mean_drop_pp']:.2f} pp, worst {100 * (loaded.runs.set_index('run_name').loc[s['run_name'], 'golden_accuracy'] - s['accuracy_min']):.2f} pp.")
     for r in searches:
         m = r.metrics
-        worst = r.tags.get("spikefi.best_faults") or "n/a"
+        worst = r.tags.get(sc.TAG_BEST_FAULTS) or "n/a"
         section.bullets.append(
-            f"Search {r.run_name}: the worst fault set found in {int(m.get('trials_total', 0))} trials "
-            f"({worst}) leaves accuracy {m.get('best_accuracy', math.nan):.4f}, a drop of "
-            f"{100 * m.get('best_accuracy_drop', math.nan):.2f} pp.")
+            f"Search {r.run_name}: the worst fault set found in {int(m.get(sc.METRIC_TRIALS_TOTAL, 0))} trials "
+            f"({worst}) leaves accuracy {m.get(sc.METRIC_BEST_ACCURACY, math.nan):.4f}, a drop of "
+            f"{100 * m.get(sc.METRIC_BEST_ACCURACY_DROP, math.nan):.2f} pp.")
     for r in testgens:
         m = r.metrics
         if "coverage.all" in m:
@@ -313,12 +314,13 @@ def _search_section(searches: list[ToolRun], top: int, figures: _Figures) -> Sec
     for r in searches:
         m, p = r.metrics, r.params
         overview.append({
-            "search": r.run_name, "objective": p.get("objective", ""), "sampler": p.get("sampler", ""),
-            "models": p.get("models", ""), "k": p.get("k", ""), "trials": int(m.get("trials_total", 0)),
-            "pruned": int(m.get("trials_pruned", 0)), "golden accuracy": m.get("golden_accuracy", math.nan),
-            "worst accuracy": m.get("best_accuracy", math.nan),
-            "drop_pp": 100 * m.get("best_accuracy_drop", math.nan),
-            "sites": int(m.get("best_sites", 0)), "study": p.get("study_name", ""),
+            "search": r.run_name, "objective": p.get(sc.PARAM_OBJECTIVE, ""), "sampler": p.get(sc.PARAM_SAMPLER, ""),
+            "models": p.get(sc.PARAM_MODELS, ""), "k": p.get(sc.PARAM_K, ""),
+            "trials": int(m.get(sc.METRIC_TRIALS_TOTAL, 0)), "pruned": int(m.get(sc.METRIC_TRIALS_PRUNED, 0)),
+            "golden accuracy": m.get(sc.METRIC_GOLDEN_ACCURACY, math.nan),
+            "worst accuracy": m.get(sc.METRIC_BEST_ACCURACY, math.nan),
+            "drop_pp": 100 * m.get(sc.METRIC_BEST_ACCURACY_DROP, math.nan),
+            "sites": int(m.get(sc.METRIC_BEST_SITES, 0)), "study": p.get(sc.PARAM_STUDY_NAME, ""),
         })
         best = r.tables.get("pareto_front.csv", r.tables.get("best_faults.csv"))
         if best is not None and "state" in best.columns:
@@ -342,12 +344,12 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
                       "faults, measured by applying the program to the faulty networks; the held-out half of the "
                       "fault list was not used to select the tests.")
     overview = []
-    shown = {"faults": "faults", "test_length": "test length", "coverage.selection": "coverage (selection half)",
-             "coverage.heldout": "coverage (held-out half)", "coverage.all": "coverage (all)",
-             "undetected": "undetected", "generated.in_program": "generated inputs in program",
-             "generated.gain.all": "faults gained by generated inputs"}
+    shown = dict(zip(sc.TESTGEN_METRICS, ("faults", "test length", "coverage (selection half)",
+                                          "coverage (held-out half)", "coverage (all)", "undetected",
+                                          "generated inputs in program", "faults gained by generated inputs"),
+                     strict=True))
     for r in testgens:
-        row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get("fault_source", "")}
+        row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get(sc.PARAM_FAULT_SOURCE, "")}
         row.update({label: int(r.metrics[k]) if not k.startswith("coverage") else r.metrics[k]
                     for k, label in shown.items() if k in r.metrics})
         overview.append(row)

@@ -64,11 +64,11 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import ROUND_METRICS
 from experiments import artifacts as art
-from experiments.chunk_flush import ROUND_METRICS
 from experiments.tracked_campaign import TrackedCampaign
-from spikefi.campaign.engine import ChunkResult
 from spikefi.campaign.spec import CampaignSpec
+from spikefi.campaign.types import ChunkResult
 
 #: the 2-H200 measurement the rates are compared with (digits net, every single fault)
 MEASURED_ROUNDS = 162_216

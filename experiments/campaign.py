@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.schema import TAG_LAUNCHED_RUN, TAG_STATUS_REASON
 from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
@@ -70,7 +71,7 @@ def executor_from_args(args: argparse.Namespace) -> Any:
             if str(getattr(args, name, "") or "").strip():
                 raise ConfigError(f"--{name.replace('_', '-')} is a Ray option: add --executor ray")
         return None
-    from spikefi.campaign.ray_executor import RayExecutor, import_ray
+    from spikefi.campaign.executors.ray import RayExecutor, import_ray
 
     def number(name: str, kind: type, default: Any) -> Any:
         text = str(getattr(args, name, "") or "").strip()
@@ -102,7 +103,7 @@ def _cluster_has_gpus(address: str | None) -> bool:
         import torch
 
         return torch.cuda.is_available()
-    from spikefi.campaign.ray_executor import RayExecutor
+    from spikefi.campaign.executors.ray import RayExecutor
 
     ray = RayExecutor(address=address).connect()
     return float(ray.cluster_resources().get("GPU", 0.0)) > 0
@@ -203,8 +204,8 @@ def fail_launcher(client: Any, launcher: str | None, reason: str) -> None:
             probe_tracking(uri)
             client = MlflowClient(uri)
         run = client.get_run(launcher)
-        if run.info.status in ("RUNNING", "SCHEDULED") and "spikefi.launched_run" not in run.data.tags:
-            client.set_tag(launcher, "spikefi.status_reason", reason[:5000])
+        if run.info.status in ("RUNNING", "SCHEDULED") and TAG_LAUNCHED_RUN not in run.data.tags:
+            client.set_tag(launcher, TAG_STATUS_REASON, reason[:5000])
             client.set_terminated(launcher, "FAILED")
     except Exception:  # noqa: BLE001 - best effort; the error is printed anyway
         pass

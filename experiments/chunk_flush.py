@@ -24,56 +24,24 @@ from analysis.describe import (
     model_parameter,
     network_label,
 )
+from analysis.schema import (  # noqa: F401 - the run schema, re-exported for the tracked-campaign modules
+    LEGACY_METRIC_NAMES,
+    PARAM_ARCHITECTURE,
+    PARAM_CAMPAIGN,
+    PARAM_CONFIG_HASH,
+    PARAM_DATASET,
+    PARAM_NETWORK,
+    PARAM_SAMPLING,
+    ROUND_METRICS,
+    SUMMARY_METRICS,
+    THROUGHPUT_METRIC,
+    metric_of,
+    summary_from_metrics,
+)
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
 from .run_lookup import network_digest, network_file, say
-
-#: per-round metric histories (step = round id) and the table column each comes from
-ROUND_METRICS = {
-    "round_acc": "accuracy",
-    "round_critical": "critical",
-    "round_changed": "changed",
-}
-#: summary metrics (step 0): key of ``CampaignResult.summary()`` -> metric name. The names are
-#: short and differ in their first characters, so the MLflow UI's truncated headers stay distinct.
-SUMMARY_METRICS = {
-    "rounds": "rounds", "critical_faults": "critical", "critical_fault_rate": "crit_rate",
-    "critical_fault_rate_low": "crit_ci_low", "critical_fault_rate_high": "crit_ci_high",
-    "accuracy_min": "acc_min", "accuracy_mean": "acc_mean", "accuracy_q05": "acc_q05",
-    "accuracy_q50": "acc_q50", "accuracy_q95": "acc_q95", "mean_accuracy_drop": "acc_drop",
-}
-#: the other summary metrics of a campaign run (computed by the tracked campaign)
-THROUGHPUT_METRIC = "throughput"
-#: metric names of runs logged before the renaming (stores of spikefi <= 0.1): new -> old
-LEGACY_METRIC_NAMES = {
-    "round_acc": "fault.accuracy", "round_critical": "fault.critical_samples", "round_changed": "fault.changed_samples",
-    "critical": "critical_faults", "crit_rate": "critical_fault_rate", "crit_ci_low": "critical_fault_rate.ci_low",
-    "crit_ci_high": "critical_fault_rate.ci_high", "acc_min": "accuracy.min", "acc_mean": "accuracy.mean",
-    "acc_q05": "accuracy.q05", "acc_q50": "accuracy.q50", "acc_q95": "accuracy.q95", "acc_drop": "mean_accuracy_drop",
-    "throughput": "faults_x_samples_per_s",
-}
-
-
-def metric_of(metrics: Mapping[str, float], name: str) -> float | None:
-    """The value of metric ``name`` of a run, read under its legacy name in older stores."""
-    if name in metrics:
-        return metrics[name]
-    legacy = LEGACY_METRIC_NAMES.get(name)
-    return metrics.get(legacy) if legacy else None
-
-
-def summary_from_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The ``CampaignResult.summary()`` keys a finished run's metrics hold (new or legacy names)."""
-    out = {}
-    for key, name in SUMMARY_METRICS.items():
-        value = metric_of(metrics, name)
-        if value is not None:
-            out[key] = value
-    if "rounds" in out:
-        out["rounds"] = int(out["rounds"])
-    return out
-
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -221,13 +189,13 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
     opts = spec.options
     data = spec.data
     params = {
-        "campaign": spec.name, "network": network_label(spec.network),
-        "network.architecture": str(getattr(cmpn.net, "architecture", None) or type(cmpn.net).__name__),
-        "network.sha256": network_digest(spec.network), "config_hash": chash,
-        "dataset": _dataset_label(data), "dataset.samples": cmpn.num_samples,
+        PARAM_CAMPAIGN: spec.name, PARAM_NETWORK: network_label(spec.network),
+        PARAM_ARCHITECTURE: str(getattr(cmpn.net, "architecture", None) or type(cmpn.net).__name__),
+        "network.sha256": network_digest(spec.network), PARAM_CONFIG_HASH: chash,
+        PARAM_DATASET: _dataset_label(data), "dataset.samples": cmpn.num_samples,
         **fault_params(rounds),
         "rounds": len(rounds), "n_faults": sum(len(f.positions) for r in rounds for f in r.faults),
-        "sampling": "+".join(sampling) or "none",
+        PARAM_SAMPLING: "+".join(sampling) or "none",
         "seed": opts["seed"], "engine": opts["engine"], "chunk_size": opts["chunk_size"],
         "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],

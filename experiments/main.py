@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from analysis.schema import TAG_DEMO_RUN
 from spikefi.errors import ConfigError, SpikeFIError
 
 from .config import DEFAULT_EXPERIMENT, bundled_config, load_config
@@ -46,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: tag of the sweep and search runs a demo created (they are not nested under the demo run, so
 #: that campaign and trial runs sit at most two levels deep in the MLflow UI)
-DEMO_RUN_TAG = "spikefi.demo_run"
+DEMO_RUN_TAG = TAG_DEMO_RUN
 
 
 def stage(message: str) -> None:

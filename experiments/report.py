@@ -85,6 +85,7 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
 
     from analysis.extras import SEARCH_FILES, TESTGEN_FILES, load_tool_runs
     from analysis.load import load_runs
+    from analysis.schema import KIND_REPORT, KIND_SEARCH, KIND_TESTGEN, TAG_REPORT_RUNS, TAG_REPORT_SKIPPED
     from analysis.stats import compare_groups
     from spikefi.errors import SpikeFIError
 
@@ -110,8 +111,8 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
         loaded = load_runs(experiment, _split(args.runs) or None, args.parent, tracking_uri=uri)
     everything = not (args.runs or args.parent or args.compare)
     searches, testgens = [], []
-    for kind, files, ids, sink in (("search", SEARCH_FILES, args.search_runs, searches),
-                                   ("testgen", TESTGEN_FILES, args.testgen_runs, testgens)):
+    for kind, files, ids, sink in ((KIND_SEARCH, SEARCH_FILES, args.search_runs, searches),
+                                   (KIND_TESTGEN, TESTGEN_FILES, args.testgen_runs, testgens)):
         ids = _split(ids)
         if ids or everything:
             found, skipped = load_tool_runs(kind, files, experiment if not ids else None, ids or None, uri)
@@ -122,8 +123,8 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
     client = None if args.no_log else MlflowClient(uri)
     run_id, own_run = None, True
     if client is not None:
-        tags = common_tags("report", **{"spikefi.report.runs": ",".join(loaded.runs["run_id"]),
-                                        "spikefi.report.skipped": str(len(loaded.skipped))})
+        tags = common_tags(KIND_REPORT, **{TAG_REPORT_RUNS: ",".join(loaded.runs["run_id"]),
+                                           TAG_REPORT_SKIPPED: str(len(loaded.skipped))})
         run_id = os.environ.get("MLFLOW_RUN_ID")  # under `mlflow run`: log into the run it created
         if run_id:
             own_run = False

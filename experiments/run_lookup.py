@@ -21,6 +21,14 @@ from mlflow.entities import RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import (  # noqa: F401 - run kinds, re-exported for the tracked-campaign modules
+    KIND_CAMPAIGN,
+    KIND_LAUNCHER,
+    KIND_SHARD,
+    KIND_SHARDED,
+    KIND_SWEEP,
+    TAG_PREFIX,
+)
 from spikefi.campaign import CampaignSpec
 from spikefi.errors import ConfigError, SpikeFIError
 
@@ -28,16 +36,9 @@ from .config import config_hash
 from .signals import Terminated, install_signal_handlers  # noqa: F401 - re-exported (campaign_run, tracked_campaign)
 from .tracking import process_identity, process_state
 
-KIND_CAMPAIGN = "campaign"
-KIND_SHARD = "shard"
-KIND_SHARDED = "sharded-campaign"
-KIND_SWEEP = "sweep"
-KIND_LAUNCHER = "launcher"
-
-
 DEFAULT_STALE_AFTER_S = 1800.0
 
-T = "spikefi."
+T = TAG_PREFIX
 
 
 class TrackingLostError(SpikeFIError, ConnectionError):

@@ -46,6 +46,28 @@ from typing import Any
 
 import yaml
 
+from analysis.schema import (
+    KIND_SEARCH,
+    KIND_SEARCH_TRIAL,
+    METRIC_BEST_ACCURACY,
+    METRIC_BEST_ACCURACY_DROP,
+    METRIC_BEST_SITES,
+    METRIC_GOLDEN_ACCURACY,
+    METRIC_TRIALS_PRUNED,
+    METRIC_TRIALS_TOTAL,
+    PARAM_K,
+    PARAM_MODELS,
+    PARAM_OBJECTIVE,
+    PARAM_SAMPLER,
+    PARAM_STUDY_NAME,
+    TAG_BEST_FAULTS,
+    TAG_FAULTS,
+    TAG_OPTUNA_STORAGE,
+    TAG_SEARCH_HASH,
+    TAG_STATUS_REASON,
+    TAG_STUDY,
+    TAG_WORKER,
+)
 from spikefi.errors import ConfigError
 from spikefi.names import check_plain_name
 from spikefi.spec_defaults import DEFAULT_DATA  # plain data: --help imports neither torch nor mlflow
@@ -265,15 +287,15 @@ def _log_parent_start(client: Any, run_id: str, job: SearchJob) -> None:
     from .tracking import common_tags
 
     s = job.config["search"]
-    tags = common_tags("search", **{"spikefi.study": job.study_name, "spikefi.optuna_storage": job.storage_url,
-                                    "spikefi.search_hash": job.identity_hash, "spikefi.worker": job.worker})
+    tags = common_tags(KIND_SEARCH, **{TAG_STUDY: job.study_name, TAG_OPTUNA_STORAGE: job.storage_url,
+                                    TAG_SEARCH_HASH: job.identity_hash, TAG_WORKER: job.worker})
     params = {
-        "objective": job.objective, "sampler": s["sampler"]["name"], "sampler_seed": job.sampler_seed,
+        PARAM_OBJECTIVE: job.objective, PARAM_SAMPLER: s["sampler"]["name"], "sampler_seed": job.sampler_seed,
         "pruner": (s["pruner"] or {}).get("name", "none") if job.pruner is not None else "none",
         "first_stage": (s["pruner"] or {}).get("first_stage") if job.pruner is not None else None,
-        "trials": job.trials, "batch": job.batch, "study_name": job.study_name, "storage": job.storage_url,
-        "worker": job.worker, "k": json.dumps(job.space.to_dict()["k"]),
-        "models": ",".join(e.label for e in job.space.entries), "network": json.dumps(s["network"]),
+        "trials": job.trials, "batch": job.batch, PARAM_STUDY_NAME: job.study_name, "storage": job.storage_url,
+        "worker": job.worker, PARAM_K: json.dumps(job.space.to_dict()["k"]),
+        PARAM_MODELS: ",".join(e.label for e in job.space.entries), "network": json.dumps(s["network"]),
         "test_samples": job.evaluator.num_samples, "engine": s["options"]["engine"],
     }
     client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
@@ -283,7 +305,7 @@ def _log_parent_start(client: Any, run_id: str, job: SearchJob) -> None:
     (job.out_dir / "space.yaml").write_text(yaml.safe_dump(job.space.to_dict(), sort_keys=False))
     client.log_artifact(run_id, str(job.out_dir / "search_config.yaml"), "search")
     client.log_artifact(run_id, str(job.out_dir / "space.yaml"), "search")
-    client.log_metric(run_id, "golden_accuracy", job.evaluator.golden_accuracy)
+    client.log_metric(run_id, METRIC_GOLDEN_ACCURACY, job.evaluator.golden_accuracy)
 
 
 def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJob, rec: Any, golden: float) -> None:
@@ -291,11 +313,11 @@ def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJ
 
     from .tracking import common_tags
 
-    tags = common_tags("search-trial", **{"mlflow.parentRunId": parent, "spikefi.study": job.study_name,
+    tags = common_tags(KIND_SEARCH_TRIAL, **{"mlflow.parentRunId": parent, TAG_STUDY: job.study_name,
                                           "optuna.trial": rec.number, "optuna.state": rec.state,
-                                          "spikefi.faults": rec.description[:5000]})
+                                          TAG_FAULTS: rec.description[:5000]})
     if rec.error:
-        tags["spikefi.status_reason"] = rec.error[:5000]
+        tags[TAG_STATUS_REASON] = rec.error[:5000]
     run = client.create_run(experiment_id, run_name=f"trial-{rec.number}", tags=tags)
     ts = int(time.time() * 1000)
     params = [Param(k, str(v)[:6000]) for k, v in rec.params.items()]
@@ -310,15 +332,15 @@ def summarize(job: SearchJob, golden: float, seconds: float, table: Any) -> dict
     states = table["state"].value_counts().to_dict() if len(table) else {}
     done = table[table["state"] == "COMPLETE"] if len(table) else table
     summary: dict[str, Any] = {
-        "study": job.study_name, "storage": job.storage_url, "objective": job.objective, "golden_accuracy": golden,
-        "trials_complete": int(states.get("COMPLETE", 0)), "trials_pruned": int(states.get("PRUNED", 0)),
-        "trials_failed": int(states.get("FAIL", 0)), "trials_total": int(len(table)), "seconds": seconds,
+        "study": job.study_name, "storage": job.storage_url, "objective": job.objective, METRIC_GOLDEN_ACCURACY: golden,
+        "trials_complete": int(states.get("COMPLETE", 0)), METRIC_TRIALS_PRUNED: int(states.get("PRUNED", 0)),
+        "trials_failed": int(states.get("FAIL", 0)), METRIC_TRIALS_TOTAL: int(len(table)), "seconds": seconds,
     }
     if len(done):
         top = done.iloc[0]
-        summary.update(best_accuracy=float(top["accuracy"]), best_accuracy_drop=float(top["accuracy_drop"]),
-                       best_critical_samples=int(top["critical_samples"]), best_sites=int(top["sites"]),
-                       best_trial=int(top["trial"]), best_faults=str(top["description"]))
+        summary.update({METRIC_BEST_ACCURACY: float(top["accuracy"]), METRIC_BEST_ACCURACY_DROP: float(top["accuracy_drop"]),
+                        "best_critical_samples": int(top["critical_samples"]), METRIC_BEST_SITES: int(top["sites"]),
+                        "best_trial": int(top["trial"]), "best_faults": str(top["description"])})
     return summary
 
 
@@ -406,7 +428,7 @@ def _log_parent_end(client: Any, run_id: str, job: SearchJob, summary: dict[str,
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
     client.log_batch(run_id, metrics=metrics)
     if "best_faults" in summary:
-        client.set_tag(run_id, "spikefi.best_faults", summary["best_faults"][:5000])
+        client.set_tag(run_id, TAG_BEST_FAULTS, summary["best_faults"][:5000])
     for f in files:
         client.log_artifact(run_id, str(f), "search")
     manifest = job.out_dir / "manifest.json"

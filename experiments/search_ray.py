@@ -118,7 +118,7 @@ def run_search_on_ray(config: dict[str, Any], executor: Any, worker_base: int, t
             text = str(getattr(exc, "cause", None) or exc).strip().splitlines()
             errors.append(f"worker {worker_base + index}: {type(exc).__name__}: {text[-1] if text else ''}"[:400])
     if errors:
-        from spikefi.campaign.ray_executor import ExecutorError
+        from spikefi.campaign.executors.ray import ExecutorError
 
         raise ExecutorError(f"{len(errors)} of {workers} search worker(s) failed (finished trials are in the study "
                             f"{s['study']['storage']}): " + "; ".join(errors))

@@ -16,6 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH, TAG_SHARDS, TAG_STATUS_REASON
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.errors import ConfigError
 
@@ -53,8 +54,8 @@ def find_or_create_shard_parent(client: MlflowClient, experiment_id: str, spec: 
     if runs:
         return runs[0].info.run_id
     tags = {"mlflow.runName": spec.name, **common_tags(KIND_SHARDED, **{
-        "spikefi.config_hash": chash, "spikefi.shards": count, "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION,
-        "spikefi.status_reason": "shards running"})}
+        TAG_CONFIG_HASH: chash, TAG_SHARDS: count, TAG_ARTIFACT_SCHEMA: art.ARTIFACT_SCHEMA_VERSION,
+        TAG_STATUS_REASON: "shards running"})}
     mine = client.create_run(experiment_id, tags=tags, run_name=spec.name).info.run_id
     runs = search()
     winner = runs[0].info.run_id if runs else mine

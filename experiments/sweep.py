@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
 from spikefi.errors import ConfigError
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
@@ -146,7 +147,7 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
         cr.say(f"resuming sweep run {run_id} (attempt {attempt})")
     root = Path(config["output_dir"]) / run_id
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in {
-        **common_tags(cr.KIND_SWEEP, **{"spikefi.config_hash": shash, "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION}),
+        **common_tags(cr.KIND_SWEEP, **{TAG_CONFIG_HASH: shash, TAG_ARTIFACT_SCHEMA: art.ARTIFACT_SCHEMA_VERSION}),
         cr.T + "process": process_identity(), cr.T + "heartbeat": f"{time.time():.3f}", cr.T + "attempts": str(attempt),
         cr.T + "local_dir": str(root.resolve()), cr.T + "status_reason": "running", cr.T + "campaigns": str(len(specs)),
         "mlflow.note.content": sweep_description(sweep["name"], specs),

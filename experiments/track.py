@@ -60,6 +60,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
     from mlflow.tracking import MlflowClient
 
     from analysis.describe import describe_quantization
+    from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CAMPAIGN_KIND
     from spikefi.campaign import CampaignResult
     from spikefi.campaign.result import RESULT_SCHEMA_VERSION
     from spikefi.errors import ConfigError
@@ -86,8 +87,8 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
     network = network or f"python:{type(net).__name__}"
     dataset = dataset or "python"
     run_id = client.create_run(experiment_id, run_name=name, tags={
-        "mlflow.runName": name, **common_tags(KIND_CAMPAIGN, **{"spikefi.campaign_kind": "python",
-                                                              "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION}),
+        "mlflow.runName": name, **common_tags(KIND_CAMPAIGN, **{TAG_CAMPAIGN_KIND: "python",
+                                                              TAG_ARTIFACT_SCHEMA: art.ARTIFACT_SCHEMA_VERSION}),
     }).info.run_id
     root = Path(output_dir) / run_id
 

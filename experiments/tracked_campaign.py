@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
@@ -236,8 +237,8 @@ class TrackedCampaign:
             T + "process": process_identity(), T + "heartbeat": f"{time.time():.3f}", T + "attempts": str(self.attempt),
             T + "local_dir": str(self.local_dir.resolve()), T + "rounds_total": str(n_rounds),
             T + "status_reason": "running" if not resumed else f"resumed (attempt {self.attempt})",
-            **common_tags(self.kind, **{"spikefi.config_hash": self.hash,
-                                        "spikefi.artifact_schema": art.ARTIFACT_SCHEMA_VERSION}),
+            **common_tags(self.kind, **{TAG_CONFIG_HASH: self.hash,
+                                        TAG_ARTIFACT_SCHEMA: art.ARTIFACT_SCHEMA_VERSION}),
         }
         if self.shard:
             tags.update({T + "shard": self.shard_label, T + "shard_index": str(self.shard[0]),

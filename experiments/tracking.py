@@ -18,6 +18,7 @@ from typing import Any
 import mlflow
 
 import spikefi
+from analysis.schema import TAG_GIT_COMMIT, TAG_KIND, TAG_VERSION
 from spikefi.errors import SpikeFIError
 
 from .config import DEFAULT_EXPERIMENT
@@ -200,7 +201,7 @@ def git_commit() -> str:
 
 
 def common_tags(kind: str, **extra: Any) -> dict[str, str]:
-    tags = {"spikefi.version": spikefi.__version__, "spikefi.git_commit": git_commit(), "spikefi.kind": kind}
+    tags = {TAG_VERSION: spikefi.__version__, TAG_GIT_COMMIT: git_commit(), TAG_KIND: kind}
     tags.update({k: str(v) for k, v in extra.items()})
     return tags
 

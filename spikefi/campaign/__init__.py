@@ -1,15 +1,20 @@
-"""Fault injection campaigns: network discovery, engines, results and statistics."""
+"""Fault injection campaigns: network discovery, engines, results and statistics.
 
-from .campaign import Campaign, Round
-from .engine import ENGINES, ChunkResult, Engine, NaiveEngine, SequentialEngine
-from .executors import Executor, InProcessExecutor, RunOptions
+Layers, each importing only those below it: ``campaign.py`` (with ``fault_training.py``,
+``multidevice.py``, ``spec.py``) → ``executors/`` → ``engines/`` → ``inject.py`` →
+``context.py`` → ``types.py`` (see ``docs/architecture.md``).
+"""
+
+from .campaign import Campaign
+from .engines import ENGINES, Engine, NaiveEngine, ParallelEngine, SequentialEngine
+from .executors import Executor, ExecutorError, InProcessExecutor
+from .executors.ray import RayExecutor
 from .multidevice import available_devices, run_on_devices
 from .network import NetworkMap
-from .parallel import ParallelEngine
-from .ray_executor import ExecutorError, RayExecutor
 from .result import CampaignResult
 from .spec import CampaignSpec
 from .stats import margin_of_error, sample_size, wilson_interval, wilson_intervals
+from .types import ChunkResult, Round, RunOptions
 
 __all__ = [
     "Campaign", "Round", "CampaignResult", "CampaignSpec", "NetworkMap",

@@ -19,15 +19,15 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
-from ..faults.models import BitFlipSynapse, FaultModel, SynapseFaultModel
+from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
 from ..faults.timing import Permanent, Timing
@@ -37,20 +37,12 @@ from ..snn.layer import layer as spiking_layer
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict_counts
 from ..training import dataset_tensors, one_hot_target, raise_if_nonfinite
-from .engine import (
-    ChunkResult,
-    Engine,
-    PreparedRound,
-    RoundStats,
-    faults_json,
-    get_engine,
-    layer_spikes_with_stats,
-    scoped_injection,
-    tied_top,
-)
-from .executors import Executor, InProcessExecutor, RunOptions, get_executor
+from .engines import Engine, get_engine, run_rounds, tied_top
+from .executors import Executor, InProcessExecutor, get_executor
+from .inject import layer_spikes_with_stats, parametric_fire, scoped_injection
 from .network import network_map
 from .progress import WorkProgress
+from .types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, RunOptions, faults_json
 
 __all__ = ["Campaign", "Round"]
 
@@ -69,15 +61,6 @@ class _LazyGenerator:
         if self._rng is None:
             self._rng = np.random.default_rng(self._seed)
         return getattr(self._rng, name)
-
-
-@dataclass
-class Round:
-    """Faults evaluated together, with a stable id."""
-
-    round_id: int
-    faults: list[ResolvedFault] = field(default_factory=list)
-    specs: list[Fault] = field(default_factory=list)
 
 
 class Campaign:
@@ -141,13 +124,10 @@ class Campaign:
         self.net = copy.deepcopy(net).to(device=self.device, dtype=self.dtype).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        input_shape = tuple(self.x.shape[1:4])
+        c, h, w = (int(v) for v in self.x.shape[1:4])
         self.steps = int(self.x.shape[-1])
-        self.netmap = network_map(self.net, input_shape, self.steps)  # type: ignore[arg-type]
-        #: evaluate through the network's own forward with scoped hooks even for chains
-        self.force_hooks = False
-        #: keep every round's per-sample predictions (``CampaignResult.predictions``)
-        self.keep_predictions = False
+        self.netmap = network_map(self.net, (c, h, w), self.steps)
+        self._options = RunOptions()
         classes = self.netmap.output_shape[0]
         if int(self.y.min()) < 0 or int(self.y.max()) >= classes:
             raise DataError(f"labels must be in [0, {classes}) for this network, got [{int(self.y.min())}, {int(self.y.max())}]")
@@ -160,12 +140,43 @@ class Campaign:
         self.loss_fn = self._loss(net_params)
         self._rounds: list[Round] = []
         self._next_id = 0
-        self._golden: list[dict[str, Any]] | None = None
+        self._golden: list[GoldenBatch] | None = None
         self._golden_summary: dict[str, Any] | None = None
-        self._device_batches: list[tuple[list[int], torch.Tensor, torch.Tensor]] | None = None
+        self._device_batches: list[Batch] | None = None
         self._slayers: dict[str, Any] = {}
         self.expected_accuracy = expected_accuracy
         self.accuracy_tolerance = accuracy_tolerance
+
+    # -- options ------------------------------------------------------------------------
+    @property
+    def options(self) -> RunOptions:
+        """The run options the engines read (:class:`~spikefi.campaign.types.RunOptions`):
+        ``force_hooks`` and ``keep_predictions`` of the run in progress."""
+        return self._options
+
+    @options.setter
+    def options(self, value: RunOptions) -> None:
+        if not isinstance(value, RunOptions):
+            raise ConfigError(f"options must be a RunOptions, got {value!r}")
+        self._options = value
+
+    @property
+    def force_hooks(self) -> bool:
+        """Evaluate through the network's own forward with scoped hooks even for chains."""
+        return self._options.force_hooks
+
+    @force_hooks.setter
+    def force_hooks(self, value: bool) -> None:
+        self._options = replace(self._options, force_hooks=bool(value))
+
+    @property
+    def keep_predictions(self) -> bool:
+        """Keep every round's per-sample predictions (``CampaignResult.predictions``)."""
+        return self._options.keep_predictions
+
+    @keep_predictions.setter
+    def keep_predictions(self, value: bool) -> None:
+        self._options = replace(self._options, keep_predictions=bool(value))
 
     # -- moving and shipping ------------------------------------------------------------
 
@@ -269,7 +280,7 @@ class Campaign:
             for rf in [*existing, *resolved]:
                 if ("synapse" if rf.target == "synapse" else "neuron") == kind:
                     taken.setdefault(rf.layer, set()).update(rf.positions)
-            for rf in resolve_fault(fault, self.netmap.layers, rng, taken):
+            for rf in resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken):
                 self._check(rf)
                 resolved.append(rf)
         return resolved
@@ -283,10 +294,8 @@ class Campaign:
             if isinstance(model, BitFlipSynapse):
                 model.check_quantization(qp)
         if model.target == "parametric":
-            from .engine import parametric_fire
-
             index = tuple(torch.tensor([p[k] for p in rf.positions]) for k in range(3))
-            parametric_fire(self, rf.layer, model, index)  # validates the faulty parameters now
+            parametric_fire(self, rf.layer, cast(ParametricFaultModel, model), index)  # validates the faulty parameters now
 
     def _check_round(self, rnd: Round) -> None:
         seen: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -395,7 +404,7 @@ class Campaign:
     def num_samples(self) -> int:
         return int(self.y.numel())
 
-    def batches(self) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    def batches(self) -> Iterator[Batch]:
         """The test set in batches ``(sample indices, inputs, labels)``, on the campaign's device.
 
         On CUDA, batches are copied through pinned host memory (about 3x faster than from
@@ -406,14 +415,14 @@ class Campaign:
         if self._device_batches is not None:
             yield from self._device_batches
             return
-        keep: list[tuple[list[int], torch.Tensor, torch.Tensor]] | None = None
+        keep: list[Batch] | None = None
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             if self.x.numel() * self.x.element_size() <= free // 10:
                 keep = []
         for start in range(0, self.num_samples, self.batch_size):
             stop = min(start + self.batch_size, self.num_samples)
-            batch = (list(range(start, stop)), self._to_device(self.x[start:stop]), self.y[start:stop].to(self.device))
+            batch = Batch(list(range(start, stop)), self._to_device(self.x[start:stop]), self.y[start:stop].to(self.device))
             if keep is not None:
                 keep.append(batch)
             yield batch
@@ -445,25 +454,25 @@ class Campaign:
     def sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> float:
         return float(self.sample_losses(out, y).sum())
 
-    def golden_batch(self, b: int) -> dict[str, Any]:
+    def golden_batch(self, b: int) -> GoldenBatch:
         if self._golden is None:  # a summary adopted from a worker carries no cached spikes
             self._golden_summary = None
         self.golden()
         return self._golden[b]  # type: ignore[index]
 
-    def golden_input(self, golden: dict[str, Any], first: int, x: torch.Tensor) -> torch.Tensor:
+    def golden_input(self, golden: GoldenBatch, first: int, x: torch.Tensor) -> torch.Tensor:
         """Input spikes of layer ``first`` in the golden run (late start)."""
         if first == 0:
             return x
         prev = self.netmap.order[first - 1]
-        return golden["spikes"][prev].to(self.dtype) * self.netmap.spike_value
+        return golden.spikes[prev].to(self.dtype) * self.netmap.spike_value
 
     def golden(self) -> dict[str, Any]:
         """Golden run (cached): accuracy, loss, spike counts and firing rates per layer."""
         if self._golden_summary is not None:
             return self._golden_summary
         t0 = time.perf_counter()
-        cache: list[dict[str, Any]] = []
+        cache: list[dict[str, Any]] = []  # per batch, the GoldenBatch fields but its spike counts
         # statistics stay on the device until the end (no synchronisation per layer)
         layer_counts, correct_t, tied_t, loss_t, nonfinite_t = [], [], [], [], []
         with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
@@ -473,7 +482,7 @@ class Campaign:
                 spikes: dict[str, torch.Tensor] = {}
                 if self.netmap.chain:  # the spiking kernel gives each layer's mask and count
                     s = x
-                    per_layer = []
+                    per_layer: list[Any] = []
                     for name in self.netmap.order:
                         s, st = layer_spikes_with_stats(self.netmap, name, s, keep_mask=True)
                         spikes[name] = st["fired"]  # type: ignore[assignment]
@@ -482,7 +491,8 @@ class Campaign:
                     layer_spikes: dict[str, torch.Tensor] = {}
                     with scoped_injection(self, None, samples, layer_spikes):
                         s = self.net(x)
-                    stats = [stats_of_spikes(layer_spikes[name], keep_mask=True) for name in self.netmap.order]
+                    stats: list[dict[str, Any]] = [stats_of_spikes(layer_spikes[name], keep_mask=True)
+                                                   for name in self.netmap.order]
                     spikes = {name: st["fired"] for name, st in zip(self.netmap.order, stats, strict=True)}
                     per_layer = [st["count"] for st in stats]
                 layer_counts.append(torch.stack(per_layer))
@@ -500,13 +510,13 @@ class Campaign:
             raise_if_nonfinite(int(torch.stack(nonfinite_t).sum()))
         per_batch = torch.stack(layer_counts).tolist()
         totals = {name: sum(row[i] for row in per_batch) for i, name in enumerate(self.netmap.order)}
-        for entry, row in zip(cache, per_batch, strict=True):
-            entry["spike_counts"] = dict(zip(self.netmap.order, row, strict=True))
+        golden_batches = [GoldenBatch(**entry, spike_counts=dict(zip(self.netmap.order, row, strict=True)))
+                          for entry, row in zip(cache, per_batch, strict=True)]
         correct, tied = (int(v) for v in torch.stack([torch.stack(correct_t).sum(), torch.stack(tied_t).sum()]).tolist())
         loss_sum = sum(torch.stack(loss_t).tolist()) if loss_t else 0.0  # summed in batch order, as floats
         n = self.num_samples
         neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
-        summary = {
+        summary: dict[str, Any] = {
             "accuracy": correct / n,
             "loss": loss_sum / n if self.loss_fn is not None else float("nan"),
             "samples": n,
@@ -520,7 +530,7 @@ class Campaign:
                 f"golden accuracy {summary['accuracy']:.6f} differs from the expected {self.expected_accuracy:.6f} "
                 "(model card): wrong model, data or precision?"
             )
-        self._golden = cache
+        self._golden = golden_batches
         self._golden_summary = summary
         return summary
 
@@ -533,6 +543,7 @@ class Campaign:
         pos += [-1] * (4 - len(pos))
         models = sorted({f.model.name for f in faults})
         param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
+        bit_lists = [getattr(f.model, "bits", None) for f in faults]
         row: dict[str, Any] = {
             "round_id": rnd.round_id,
             "n_faults": sum(len(f.positions) for f in faults),
@@ -542,8 +553,7 @@ class Campaign:
             "pos0": pos[0], "pos1": pos[1], "pos2": pos[2], "pos3": pos[3],
             "param_name": param_name,
             "param": float(param),
-            "bits": ";".join(dict.fromkeys("+".join(str(b) for b in f.model.bits) for f in faults
-                                           if isinstance(getattr(f.model, "bits", None), list))),
+            "bits": ";".join(dict.fromkeys("+".join(str(b) for b in bits) for bits in bit_lists if isinstance(bits, list))),
             "timing": ";".join(dict.fromkeys(f.timing.describe() for f in faults)),
             "faults": faults_json(faults),
             "samples": st.samples,
@@ -582,19 +592,20 @@ class Campaign:
             if not isinstance(engine, str):
                 raise ConfigError(f"executor {exe.name!r} needs the engine by name (naive, sequential, parallel), "
                                   f"got {engine!r}")
-            options = RunOptions(engine, chunk_size, early_stop_tolerance, self.keep_predictions)
+            options = RunOptions(engine, chunk_size, early_stop_tolerance, self.keep_predictions, self.force_hooks)
             yield from self._iter_executor(exe, todo, options, progress)
             return
         eng = engine if isinstance(engine, Engine) else get_engine(engine, early_stop_tolerance=early_stop_tolerance)
+        options = replace(self._options, engine=eng.name, chunk_size=chunk_size,
+                          early_stop_tolerance=eng.early_stop_tolerance)
         self.golden()
         # weighted by each round's work (late start: early layers cost more), so it does not stall near the end
         bar = WorkProgress(self.netmap, todo, self.num_samples, f"campaign ({eng.name})", enabled=progress)
         t0 = time.perf_counter()
         try:
-            with precision.allow_tf32(self.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
-                for chunk in eng.run(self, todo, chunk_size, bar.advance):
-                    bar.chunk_done(chunk.round_ids)
-                    yield chunk
+            for chunk in run_rounds(self, todo, options, eng, bar.advance):
+                bar.chunk_done(chunk.round_ids)
+                yield chunk
         finally:
             bar.close()
         self.last_run_seconds = time.perf_counter() - t0

@@ -26,10 +26,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..faults.quantization import QuantParams
 from ..snn.loss import loss as spike_loss
 from ..snn.loss import predict
 from ..training import dataset_tensors, one_hot_target
-from .engine import PreparedRound, faulty_layer, prepare_round
+from .inject import faulty_layer, prepare_round
+from .types import PreparedRound
 
 __all__ = ["FaultyNetwork", "FaultTrainingRecord", "FaultTrainingResult", "train_under_faults"]
 
@@ -37,8 +39,9 @@ __all__ = ["FaultyNetwork", "FaultTrainingRecord", "FaultTrainingResult", "train
 class FaultyNetwork(nn.Module):
     """A trainable view of a campaign's network with one round's faults applied.
 
-    It exposes the attributes the engine's ``faulty_layer`` reads (``netmap``, ``seed``,
-    ``device``, ``qparams``, ``qcodes``, ``faulty_slayer``).
+    It is an :class:`~spikefi.campaign.context.InjectionContext`: it has what the
+    faulty-layer maths reads (``netmap``, ``seed``, ``device``, ``qparams``, ``qcodes``,
+    ``faulty_slayer``), with the network map of the trainable copy ``net``.
     """
 
     def __init__(self, campaign: Any, round_index: int, net: nn.Module) -> None:
@@ -46,14 +49,15 @@ class FaultyNetwork(nn.Module):
         from .network import NetworkMap
 
         self.net = net
-        self.netmap = NetworkMap(net, tuple(campaign.x.shape[1:4]), campaign.steps)  # type: ignore[arg-type]
-        self.seed = campaign.seed
-        self.device = campaign.device
-        self.qparams = campaign.qparams
+        c, h, w = (int(v) for v in campaign.x.shape[1:4])
+        self.netmap = NetworkMap(net, (c, h, w), int(campaign.steps))
+        self.seed = int(campaign.seed)
+        self.device: torch.device = campaign.device
+        self.qparams: dict[str, QuantParams] = campaign.qparams
         self.qcodes: dict[str, torch.Tensor] = {}
         self._campaign = campaign
         self.round = campaign.rounds[round_index]
-        self.prepared: PreparedRound = prepare_round(self, self.round, trainable=True)  # type: ignore[arg-type]
+        self.prepared: PreparedRound = prepare_round(self, self.round, trainable=True)
         self.faults_active = True
 
     def faulty_slayer(self, neuron: dict[str, Any]) -> Any:
@@ -63,7 +67,7 @@ class FaultyNetwork(nn.Module):
         s = x
         for name in self.netmap.order:
             lf = self.prepared.layers.get(name) if self.faults_active else None
-            s = faulty_layer(self, name, s, lf, samples, self.round.round_id)  # type: ignore[arg-type]
+            s = faulty_layer(self, name, s, lf, samples, self.round.round_id)
         return s
 
 

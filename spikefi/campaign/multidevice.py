@@ -4,7 +4,7 @@
 device on a local Ray (no ``if __name__ == "__main__":`` guard needed; no home-made process
 pool). Ray assigns the GPUs (``CUDA_VISIBLE_DEVICES`` per actor), so the list says how many
 devices of which kind, not which ones. For clusters and more options use
-:class:`~spikefi.campaign.ray_executor.RayExecutor` directly.
+:class:`~spikefi.campaign.executors.ray.RayExecutor` directly.
 
 Example:
     >>> # run_on_devices(spec, ["cuda:0", "cuda:1"])   # doctest: +SKIP
@@ -51,7 +51,7 @@ def run_on_devices(
 
     Returns the merged result, rows in round order (equal to a one-device run's).
     """
-    from .ray_executor import RayExecutor
+    from .executors.ray import RayExecutor
 
     devices = list(devices or available_devices())
     if not devices:

@@ -12,8 +12,9 @@ exploit (late start from cached golden spikes, early stop).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,10 +24,13 @@ from ..faults.sites import LayerInfo
 from ..snn import functional as fn
 from ..snn.loss import spike_counts
 
+if TYPE_CHECKING:
+    from ..nir.netmap import NIRNetworkMap
+
 __all__ = ["NetworkMap", "network_map", "find_spiking_layer", "synaptic_kind"]
 
 
-def network_map(net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> Any:
+def network_map(net: nn.Module, input_shape: tuple[int, int, int], steps: int) -> NetworkMap | NIRNetworkMap:
     """The engines' view of ``net``: :class:`NetworkMap` for SLAYER networks,
     :class:`spikefi.nir.netmap.NIRNetworkMap` for networks imported by ``spikefi.nir.load``."""
     if callable(getattr(net, "neuron_stages", None)) and isinstance(getattr(net, "stages", None), nn.ModuleDict):
@@ -121,7 +125,7 @@ class NetworkMap:
         self.modules: dict[str, nn.Module] = {t.name: t.module for t in traced}
         self.layers: dict[str, LayerInfo] = {}
         for i, t in enumerate(traced):
-            w = t.module.weight
+            w: Any = t.module.weight
             synapse = tuple(int(v) for v in w.shape[:4]) if t.kind in ("conv", "dense") else None
             self.layers[t.name] = LayerInfo(t.name, i, t.kind, t.out_shape, synapse)  # type: ignore[arg-type]
         self.chain = self._is_chain(probe, expected)
@@ -148,7 +152,7 @@ class NetworkMap:
         """Synaptic output of layer ``name`` (eval mode); ``weight`` replaces its effective weight
         (``channels``: the output channels ``weight`` holds; SLAYER layers have no bias, so
         nothing else depends on them)."""
-        module = self.modules[name]
+        module: Any = self.modules[name]
         if weight is None:
             if channels is not None:
                 weight = self.effective_weight(name)[list(channels)]
@@ -166,6 +170,13 @@ class NetworkMap:
         ``a`` holds; the neuron is the same for all)."""
         return self.slayer.spike(self.slayer.psp(a))
 
+    def faulty_fire(self, name: str, change: Callable[[Any], Any],
+                    index: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Not for SLAYER layers: a faulty neuron's spiking layer comes from its changed
+        parameters (``Campaign.faulty_slayer``), the same for all of the layer's neurons."""
+        raise FaultSpecError(f"layer {name!r} is a SLAYER layer: its faulty neurons fire through a spiking layer "
+                             "with the faulty parameters (Campaign.faulty_slayer), not a changed neuron stage")
+
     def scores(self, out: torch.Tensor) -> torch.Tensor:
         """Class scores of the network's output: spike counts per output neuron ``(N, classes)``."""
         return spike_counts(out)
@@ -176,11 +187,12 @@ class NetworkMap:
 
     def set_weight(self, name: str, weight: torch.Tensor) -> None:
         """Replaces the layer's weight values."""
-        self.modules[name].weight.data = weight.to(self.modules[name].weight.dtype)
+        module: Any = self.modules[name]
+        module.weight.data = weight.to(module.weight.dtype)
 
     def effective_weight(self, name: str) -> torch.Tensor:
         """The weight the layer computes with (after its ``preHookFx``, if any)."""
-        module = self.modules[name]
+        module: Any = self.modules[name]
         hook = getattr(module, "preHookFx", None)
         return module.weight if hook is None else hook(module.weight)
 

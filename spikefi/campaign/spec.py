@@ -319,10 +319,10 @@ def load_splits(data: Mapping[str, Any]) -> tuple[Any, Any, str]:
         check_data_lists(data)
         root = nmnist_root(data.get("root"))
         train_list, test_list = data.get("train_list"), data.get("test_list")
-        train = NMNIST(root, "train", sample_list=train_list)
-        test = NMNIST(root, "test", sample_list=test_list)
+        train_set = NMNIST(root, "train", sample_list=train_list)
+        test_set = NMNIST(root, "test", sample_list=test_list)
         lists = f", {train_list}, {test_list}" if test_list else ""
-        return train, test, f"nmnist({root}{lists})"
+        return train_set, test_set, f"nmnist({root}{lists})"
     raise ConfigError(f"unknown dataset {name!r}; allowed: spiking_digits, nmnist")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..campaign.campaign import Campaign
-from ..campaign.engine import SequentialEngine
+from ..campaign.engines import SequentialEngine
 from ..errors import ConfigError
 from ..snn.loss import spike_counts
 from .faultlist import FaultList
@@ -132,15 +132,10 @@ class CountingEngine(SequentialEngine):
     def __init__(self, early_stop_tolerance: float = 0.0) -> None:
         super().__init__(early_stop_tolerance)
         self.counts: dict[int, list[torch.Tensor]] = {}
-        self._round: int | None = None
+        self.add_output_observer(self._count)
 
-    def evaluate(self, campaign, prep, samples, x, y, golden, stats):  # type: ignore[override]
-        self._round = prep.round_id
-        super().evaluate(campaign, prep, samples, x, y, golden, stats)
-
-    def finish(self, campaign, out, y, golden, stats):  # type: ignore[override]
-        self.counts.setdefault(int(self._round), []).append(spike_counts(out).cpu())  # type: ignore[arg-type]
-        SequentialEngine.finish(campaign, out, y, golden, stats)
+    def _count(self, round_id: int, out: torch.Tensor) -> None:
+        self.counts.setdefault(int(round_id), []).append(spike_counts(out).cpu())
 
     def round_counts(self, round_id: int) -> np.ndarray:
         """``(samples, classes)`` output spike counts of a round."""

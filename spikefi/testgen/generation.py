@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from ..campaign.engine import faulty_layer, prepare_round
+from ..campaign.inject import faulty_layer, prepare_round
 from ..errors import ConfigError
 from .detection import fault_campaign, golden_responses
 from .faultlist import FaultList

@@ -1,0 +1,153 @@
+"""The run schema: names that tracked runs are written under and read back by.
+
+``experiments/`` writes runs (tags, params, metrics, artifacts) under these names and
+``analysis/`` reads them back; both import them from here, so a renamed metric or tag
+cannot drift between the writer and the reader. This module imports nothing from either
+package (``analysis`` never imports ``experiments``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "TAG_PREFIX", "TAG_KIND", "TAG_STATUS_REASON", "TAG_VERSION", "TAG_GIT_COMMIT", "TAG_CONFIG_HASH",
+    "TAG_ARTIFACT_SCHEMA", "TAG_CAMPAIGN_KIND", "TAG_BEST_FAULTS", "TAG_LAUNCHED_RUN", "TAG_SHARDS",
+    "TAG_REPORT_RUNS", "TAG_REPORT_SKIPPED", "TAG_DEMO_RUN", "TAG_STUDY", "TAG_OPTUNA_STORAGE", "TAG_SEARCH_HASH",
+    "TAG_WORKER", "TAG_FAULTS",
+    "KIND_CAMPAIGN", "KIND_SHARD", "KIND_SHARDED", "KIND_SWEEP", "KIND_LAUNCHER", "KIND_SEARCH", "KIND_SEARCH_TRIAL",
+    "KIND_TESTGEN", "KIND_REPORT", "RESULT_KINDS",
+    "ROUND_METRICS", "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
+    "summary_from_metrics",
+    "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
+    "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
+    "METRIC_TRIALS_TOTAL", "METRIC_TRIALS_PRUNED", "METRIC_GOLDEN_ACCURACY", "METRIC_BEST_ACCURACY",
+    "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_FAULT_SOURCE", "TESTGEN_METRICS",
+    "RESULTS_TABLE", "RESULTS_META",
+]
+
+# -- tags ------------------------------------------------------------------------------------
+#: every spikefi tag starts with this
+TAG_PREFIX = "spikefi."
+#: the run's kind (one of the ``KIND_*`` values)
+TAG_KIND = TAG_PREFIX + "kind"
+#: why a run is not (yet) finished, or how it finished
+TAG_STATUS_REASON = TAG_PREFIX + "status_reason"
+TAG_VERSION = TAG_PREFIX + "version"
+TAG_GIT_COMMIT = TAG_PREFIX + "git_commit"
+#: hash of the campaign or sweep config a run resumes by
+TAG_CONFIG_HASH = TAG_PREFIX + "config_hash"
+TAG_ARTIFACT_SCHEMA = TAG_PREFIX + "artifact_schema"
+#: ``python`` for a campaign tracked from a script
+TAG_CAMPAIGN_KIND = TAG_PREFIX + "campaign_kind"
+#: a search run's worst fault sets, in words
+TAG_BEST_FAULTS = TAG_PREFIX + "best_faults"
+#: a launcher run's target run id
+TAG_LAUNCHED_RUN = TAG_PREFIX + "launched_run"
+#: a sharded campaign's number of shards
+TAG_SHARDS = TAG_PREFIX + "shards"
+TAG_REPORT_RUNS = TAG_PREFIX + "report.runs"
+TAG_REPORT_SKIPPED = TAG_PREFIX + "report.skipped"
+TAG_DEMO_RUN = TAG_PREFIX + "demo_run"
+TAG_STUDY = TAG_PREFIX + "study"
+TAG_OPTUNA_STORAGE = TAG_PREFIX + "optuna_storage"
+TAG_SEARCH_HASH = TAG_PREFIX + "search_hash"
+TAG_WORKER = TAG_PREFIX + "worker"
+#: a search trial's fault set, in words
+TAG_FAULTS = TAG_PREFIX + "faults"
+
+# -- run kinds (values of TAG_KIND) -------------------------------------------------------------
+KIND_CAMPAIGN = "campaign"
+KIND_SHARD = "shard"
+KIND_SHARDED = "sharded-campaign"
+KIND_SWEEP = "sweep"
+KIND_LAUNCHER = "launcher"
+KIND_SEARCH = "search"
+KIND_SEARCH_TRIAL = "search-trial"
+KIND_TESTGEN = "testgen"
+KIND_REPORT = "report"
+#: run kinds whose per-round table analysis counts
+RESULT_KINDS = (KIND_CAMPAIGN, KIND_SHARDED)
+
+# -- campaign metrics ------------------------------------------------------------------------
+#: per-round metric histories (step = round id) and the table column each comes from
+ROUND_METRICS = {
+    "round_acc": "accuracy",
+    "round_critical": "critical",
+    "round_changed": "changed",
+}
+#: summary metrics (step 0): key of ``CampaignResult.summary()`` -> metric name. The names are
+#: short and differ in their first characters, so the MLflow UI's truncated headers stay distinct.
+SUMMARY_METRICS = {
+    "rounds": "rounds", "critical_faults": "critical", "critical_fault_rate": "crit_rate",
+    "critical_fault_rate_low": "crit_ci_low", "critical_fault_rate_high": "crit_ci_high",
+    "accuracy_min": "acc_min", "accuracy_mean": "acc_mean", "accuracy_q05": "acc_q05",
+    "accuracy_q50": "acc_q50", "accuracy_q95": "acc_q95", "mean_accuracy_drop": "acc_drop",
+}
+#: the other summary metric of a campaign run (computed by the tracked campaign)
+THROUGHPUT_METRIC = "throughput"
+#: metric names of runs logged before the renaming (stores of spikefi <= 0.1): new -> old
+LEGACY_METRIC_NAMES = {
+    "round_acc": "fault.accuracy", "round_critical": "fault.critical_samples", "round_changed": "fault.changed_samples",
+    "critical": "critical_faults", "crit_rate": "critical_fault_rate", "crit_ci_low": "critical_fault_rate.ci_low",
+    "crit_ci_high": "critical_fault_rate.ci_high", "acc_min": "accuracy.min", "acc_mean": "accuracy.mean",
+    "acc_q05": "accuracy.q05", "acc_q50": "accuracy.q50", "acc_q95": "accuracy.q95", "acc_drop": "mean_accuracy_drop",
+    "throughput": "faults_x_samples_per_s",
+}
+
+
+def metric_of(metrics: Mapping[str, float], name: str) -> float | None:
+    """The value of metric ``name`` of a run, read under its legacy name in older stores."""
+    if name in metrics:
+        return metrics[name]
+    legacy = LEGACY_METRIC_NAMES.get(name)
+    return metrics.get(legacy) if legacy else None
+
+
+def summary_from_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The ``CampaignResult.summary()`` keys a finished run's metrics hold (new or legacy names)."""
+    out = {}
+    for key, name in SUMMARY_METRICS.items():
+        value = metric_of(metrics, name)
+        if value is not None:
+            out[key] = value
+    if "rounds" in out:
+        out["rounds"] = int(out["rounds"])
+    return out
+
+
+# -- params ----------------------------------------------------------------------------------
+#: campaign run params that analysis reads
+PARAM_CAMPAIGN = "campaign"
+PARAM_NETWORK = "network"
+PARAM_ARCHITECTURE = "network.architecture"
+PARAM_CONFIG_HASH = "config_hash"
+PARAM_DATASET = "dataset"
+PARAM_SAMPLING = "sampling"
+#: campaign run params that analysis adds to every row (column -> MLflow param)
+CAMPAIGN_PARAM_COLUMNS = {
+    "campaign": PARAM_CAMPAIGN, "network": PARAM_NETWORK, "architecture": PARAM_ARCHITECTURE,
+    "config_hash": PARAM_CONFIG_HASH, "dataset": PARAM_DATASET, "sampling": PARAM_SAMPLING,
+}
+#: search run params and metrics the report reads
+PARAM_OBJECTIVE = "objective"
+PARAM_SAMPLER = "sampler"
+PARAM_MODELS = "models"
+PARAM_K = "k"
+PARAM_STUDY_NAME = "study_name"
+METRIC_TRIALS_TOTAL = "trials_total"
+METRIC_TRIALS_PRUNED = "trials_pruned"
+METRIC_GOLDEN_ACCURACY = "golden_accuracy"
+METRIC_BEST_ACCURACY = "best_accuracy"
+METRIC_BEST_ACCURACY_DROP = "best_accuracy_drop"
+METRIC_BEST_SITES = "best_sites"
+#: test-generation run params and metrics the report reads
+PARAM_FAULT_SOURCE = "fault_source"
+TESTGEN_METRICS = ("faults", "test_length", "coverage.selection", "coverage.heldout", "coverage.all", "undetected",
+                   "generated.in_program", "generated.gain.all")
+
+# -- artifacts -------------------------------------------------------------------------------
+#: a campaign run's per-round table
+RESULTS_TABLE = "results/rounds.parquet"
+#: a campaign run's result metadata
+RESULTS_META = "results/meta.json"

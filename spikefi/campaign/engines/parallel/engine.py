@@ -1,0 +1,617 @@
+"""The fault-parallel engine: many rounds at once, starting from cached golden spikes.
+
+Rows are (round, sample) pairs stacked along the batch dimension. A round's rows enter
+at its first faulty layer with that layer's *golden* output modified by the round's
+faults there, so nothing before it is recomputed:
+
+* neuron-output faults edit the cached golden spike trains at the faulty neurons;
+* parametric faults re-simulate only the faulty neurons from the golden synaptic input;
+* synapse faults recompute only the output channels (conv) or neurons (dense) that the
+  faulty synapses feed, with the faulty weights.
+
+Downstream layers are computed for all surviving rows together with the golden weights.
+After every layer, a row whose spikes equal the golden ones leaves the batch (fault
+dropping): it takes the golden result — or, when its round has faults in a later layer,
+re-enters there with golden input. Statistics of rows that left are the golden ones,
+looked up per sample.
+
+Partial recomputation changes the float summation order of the recomputed neurons
+(a one-channel convolution instead of the full one). In float64 this never flips a spike
+in practice; in float32 a flip can occur only where the potential is within rounding of
+the threshold (the exactness suite and ``benchmarks/campaign_throughput.py`` count them).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from ....errors import ConfigError
+from ....faults.models import NeuronFaultModel
+from ....faults.timing import Permanent
+from ....snn import functional as fn
+from ...context import CampaignContext
+from ...inject import neuron_output, synaptic_output
+from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, _Neuron, _Parametric
+from ..base import Engine, tied_top
+from ..naive import NaiveEngine
+from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _window
+from .views import _remap_neurons, _synaptic_channels
+
+__all__ = ["ParallelEngine", "rows_budget"]
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def rows_budget(campaign: CampaignContext, memory_fraction: float = 0.25) -> int:
+    """How many (round, sample) rows fit in ``memory_fraction`` of free memory."""
+    itemsize = torch.empty((), dtype=campaign.dtype).element_size()
+    largest = max(info.neurons for info in campaign.netmap.layers.values())
+    # a materialised row of the largest layer with its synaptic input and potential
+    # (most rows travel as small patches or leave the batch early)
+    per_row = 3 * largest * campaign.steps * itemsize
+    return max(1, int(_available_bytes(campaign.device) * memory_fraction // per_row))
+
+
+class _OnDevice:
+    """A batch of inputs, copied to the device at its first use."""
+
+    def __init__(self, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
+        self._x, self._device, self._dtype = x, device, dtype
+
+    def get(self) -> torch.Tensor:
+        if self._x.device != self._device or self._x.dtype != self._dtype:
+            self._x = self._x.to(device=self._device, dtype=self._dtype)
+        return self._x
+
+
+def _round_rows(campaign: CampaignContext, prep: PreparedRound, batch: int) -> float:
+    """Estimated rows (in units of :func:`rows_budget`'s worst-case row) that a round may hold.
+
+    Its rows enter at its first faulty layer as one channel (a synapse fault), the
+    faulty neurons' neighbourhood (neuron faults) or whole rows (several faults there);
+    downstream only the windows a difference reaches are recomputed.
+    """
+    netmap = campaign.netmap
+    order = netmap.order
+    if prep.first >= len(order):
+        return 0.0
+    infos = [netmap.layers[n] for n in order]
+    largest = max(i.neurons for i in infos)
+    first = infos[prep.first]
+    lf = prep.layers[order[prep.first]]
+    c, h, w = first.neuron_shape
+    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1:
+        entry = first.neurons
+    elif lf.synapse:
+        entry = h * w
+    else:
+        entry = c * min(h * w, 9)
+    down = max((i.neuron_shape[0] * min(i.neuron_shape[1] * i.neuron_shape[2], 9) for i in infos[prep.first + 1:]),
+               default=0)
+    return batch * min(1.0, (entry + down) / largest)
+
+
+def _snapshot(st: RoundStats) -> RoundStats:
+    snap = copy.copy(st)
+    snap.spikes = dict(st.spikes)
+    snap.predictions = list(st.predictions)
+    return snap
+
+
+class ParallelEngine(Engine):
+    """Fault-parallel evaluation with late start, sparse first-layer work and fault dropping.
+
+    Args:
+        early_stop_tolerance: must be 0 (rows are dropped only when exactly golden).
+        memory_fraction: share of free memory (GPU or RAM) the stacked rows may use;
+            chunks larger than that are split into sub-chunks. Default: 0.6 on CUDA (where a
+            sub-chunk that runs out of memory anyway is split and evaluated again), 0.25 on
+            the CPU.
+    """
+
+    name = "parallel"
+
+    def __init__(self, early_stop_tolerance: float = 0.0, memory_fraction: float | None = None,
+                 crop: bool = True) -> None:
+        super().__init__(early_stop_tolerance)
+        #: recompute only the window of a conv/pool layer that a difference can reach
+        self.crop = crop
+        if early_stop_tolerance:
+            raise ConfigError("the parallel engine drops rows only when exactly golden: early_stop_tolerance must be 0")
+        self.memory_fraction = memory_fraction
+
+    def run(self, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int = 64,
+            on_progress: Any = None) -> Iterator[ChunkResult]:
+        if self.observed:
+            raise ConfigError("the parallel engine does not compute every round's output (rows equal to golden leave "
+                              "its batch): output observers need the naive or sequential engine")
+        if not campaign.netmap.chain or campaign.options.force_hooks:
+            yield from _fallback(self, campaign, rounds, chunk_size, on_progress)
+            return
+        yield from super().run(campaign, rounds, chunk_size, on_progress)
+
+    def batches(self, campaign: CampaignContext) -> Iterator[Batch]:
+        """Like the campaign's batches, but the inputs stay where the campaign keeps them:
+        only rounds with a fault in the first layer need them (see ``golden_input``)."""
+        if campaign.inputs_on_device:
+            yield from campaign.batches()
+            return
+        for start in range(0, campaign.num_samples, campaign.batch_size):
+            stop = min(start + campaign.batch_size, campaign.num_samples)
+            yield Batch(list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device))
+
+    def evaluate(self, campaign: CampaignContext, prep: PreparedRound, samples: list[int], x: torch.Tensor,
+                 y: torch.Tensor, golden: GoldenBatch, stats: RoundStats) -> None:
+        self.evaluate_many(campaign, [prep], samples, x, y, golden, [stats])
+
+    def evaluate_chunk(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
+                       x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+        """Evaluates the chunk's rounds in as few sub-chunks as the memory budget allows.
+
+        Rounds are taken in order of their first faulty layer; each costs an estimate of the
+        rows it may materialise (:func:`_round_rows`), in units of :func:`rows_budget`. On
+        CUDA, a sub-chunk that runs out of memory anyway is evaluated again in halves.
+        """
+        fraction = self.memory_fraction
+        if fraction is None:
+            fraction = 0.6 if campaign.device.type == "cuda" else 0.25
+        capacity = float(rows_budget(campaign, fraction))
+        todo = sorted(range(len(prepared)), key=lambda i: prepared[i].first)
+        cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
+        start = 0
+        while start < len(todo):
+            end, used = start, 0.0
+            while end < len(todo) and (end == start or used + cost[todo[end]] <= capacity):
+                used += cost[todo[end]]
+                end += 1
+            sub = todo[start:end]
+            saved = [_snapshot(stats[i]) for i in sub]
+            try:
+                self.evaluate_many(campaign, [prepared[i] for i in sub], samples, x, y, golden,
+                                   [stats[i] for i in sub])
+            except torch.cuda.OutOfMemoryError:
+                if len(sub) == 1:
+                    raise
+                for i, snap in zip(sub, saved, strict=True):
+                    stats[i].__dict__.update(snap.__dict__)
+                torch.cuda.empty_cache()
+                capacity = used / 2
+                continue
+            start = end
+
+    def evaluate_many(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
+                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+        """Evaluates several rounds on one batch together.
+
+        Active rows travel as *patches*: a spatial window of the layer's output (all
+        channels) at a per-row origin; outside it the row equals the golden spikes.
+        """
+        netmap = campaign.netmap
+        order = netmap.order
+        device = campaign.device
+        inputs = _OnDevice(x, device, campaign.dtype)
+        n_layers = len(order)
+        value = netmap.spike_value
+        n_rounds = len(prepared)
+        position = {name: i for i, name in enumerate(order)}
+        faulty_layers = [sorted(position[name] for name in p.layers) for p in prepared]
+        has_fault = np.zeros((n_rounds, n_layers + 1), dtype=bool)
+        for r, fl in enumerate(faulty_layers):
+            has_fault[r, fl] = True
+        last_np = np.array([fl[-1] if fl else -1 for fl in faulty_layers], dtype=np.int64)
+        last_layer = torch.from_numpy(last_np).to(device)
+        has_fault_dev = torch.from_numpy(has_fault).to(device)
+        for st in stats:  # golden baseline; active rows add their differences
+            for name in order:
+                st.spikes[name] = st.spikes.get(name, 0) + golden.spike_counts[name]
+        golden_a: dict[int, torch.Tensor] = {}
+
+        def golden_input(layer: int) -> torch.Tensor:
+            return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]].to(campaign.dtype) * value
+
+        def golden_prev(layer: int) -> torch.Tensor:
+            """Golden input of ``layer`` in its stored form (bool spikes, or the float input)."""
+            return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]]
+
+        def golden_synaptic(layer: int) -> torch.Tensor:
+            if layer not in golden_a:
+                golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
+            return golden_a[layer]
+
+        reentries: dict[int, dict[int, torch.Tensor]] = {}
+        active: list[_Patch] = []
+        end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for layer in range(n_layers):
+            name = order[layer]
+            g_spikes = golden.spikes[name]
+            outputs: list[_Patch] = []
+            # 1. rows carried from the previous layer
+            for group in active:
+                with_faults = has_fault_dev[group.rounds, layer]
+                plain = ~with_faults
+                if bool(plain.any()):
+                    sub = group.select(plain)
+                    outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
+                                               self.crop and netmap.croppable))
+                for r in torch.unique(group.rounds[with_faults]).tolist():
+                    sub = group.select(group.rounds == r)
+                    xin = sub.full(golden_prev(layer), campaign.dtype, value)
+                    outputs.append(self._faulty_rows(campaign, prepared[r], name, xin, sub.samples, samples, r))
+            # 2. rounds whose first faulty layer is this one, from golden data
+            entering = [r for r, layers in enumerate(faulty_layers) if layers and layers[0] == layer]
+            grouped, single = _uniform_neuron_groups(
+                prepared, [r for r in entering if len(faulty_layers[r]) == 1], name)
+            for rounds_g in grouped:  # many single-neuron rounds at once
+                outputs.append(_entry_group(campaign, prepared, rounds_g, name, golden, value))
+            syn_groups = _uniform_synapse_groups(
+                prepared, [r for r in entering if len(faulty_layers[r]) == 1 and r not in {x for g in grouped for x in g}],
+                name) if netmap.croppable and getattr(netmap.modules[name], "groups", 1) == 1 else []
+            for rounds_g in syn_groups:  # many single-synapse rounds: one convolution
+                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value))
+            done = {x for g in (*grouped, *syn_groups) for x in g}
+            for r in entering:
+                if r in done:
+                    continue
+                layers = faulty_layers[r]
+                entered = self._entry_rows(campaign, prepared[r], layer, golden, golden_input,
+                                           golden_synaptic, samples, r)
+                outputs.append(entered)
+                if len(layers) > 1 and entered.samples.numel() < len(samples):
+                    # rows left golden here still meet the round's later faults
+                    quiet = torch.ones(len(samples), dtype=torch.bool, device=device)
+                    quiet[entered.samples] = False
+                    reentries.setdefault(layers[1], {})[r] = torch.nonzero(quiet).flatten()
+            # 3. dormant rows (golden so far) re-enter at their round's next faulty layer
+            for r, rows_s in reentries.pop(layer, {}).items():
+                outputs.append(self._faulty_rows(campaign, prepared[r], name, golden_input(layer)[rows_s], rows_s,
+                                                 samples, r))
+            active = []
+            outputs = [g for g in outputs if g.rounds.numel()]
+            compared = [group.known if group.known is not None else _compare(group, g_spikes) for group in outputs]
+            if outputs:
+                # statistics of all groups of this layer: one transfer to the host
+                r_all = torch.cat([g.rounds for g in outputs])
+                info = torch.stack([r_all, torch.cat([c[1] for c in compared]),
+                                    torch.cat([c[2] for c in compared]).long()]).cpu().numpy()
+                add = np.bincount(info[0], weights=info[1].astype(np.float64), minlength=n_rounds)
+                hit = np.bincount(info[0], weights=info[2].astype(np.float64), minlength=n_rounds)
+                for r in np.nonzero(add)[0].tolist():
+                    stats[r].add_spikes(name, int(round(add[r])))
+                for r in np.nonzero(hit)[0].tolist():
+                    stats[r].diverged_at(layer)
+                sizes = [g.rounds.numel() for g in outputs]
+                differs_np = np.split(info[2].astype(bool), np.cumsum(sizes)[:-1])
+                rounds_np = np.split(info[0], np.cumsum(sizes)[:-1])
+            for k, group in enumerate(outputs):
+                diff_map, _, differs = compared[k]
+                # fault dropping: golden rows leave, or wait for their round's next faulty layer
+                quiet_np = ~differs_np[k] & (last_np[rounds_np[k]] > layer)
+                if quiet_np.any():
+                    dormant = ~differs & (last_layer[group.rounds] > layer)
+                    for r in np.unique(rounds_np[k][quiet_np]).tolist():
+                        nxt = next(i for i in faulty_layers[r] if i > layer)
+                        rows_s = group.samples[dormant & (group.rounds == r)]
+                        entry = reentries.setdefault(nxt, {})
+                        entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
+                if differs_np[k].all():
+                    kept = group
+                    kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    active.append(kept)
+                elif differs_np[k].any():
+                    kept = group.select(differs)
+                    kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    active.append(kept)
+            active = _merge(active)
+            if layer == n_layers - 1:
+                for group in active:
+                    end_rows.append((group.rounds, group.samples, group.full(g_spikes, campaign.dtype, value)))
+        self._finish_many(campaign, prepared, end_rows, y, golden, stats)
+
+    @staticmethod
+    def _faulty_rows(campaign: CampaignContext, prep: PreparedRound, name: str, xin: torch.Tensor, rows_s: torch.Tensor,
+                     samples: list[int], r: int) -> _Patch:
+        """Full faulty layer for some rows of one round."""
+        lf = prep.layers[name]
+        smp = [samples[i] for i in rows_s.tolist()]
+        a = synaptic_output(campaign, name, xin, lf, smp, prep.round_id)
+        out = neuron_output(campaign, a, campaign.netmap.fire(name, a), lf, smp, prep.round_id)
+        return _Patch.whole(torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out)
+
+    @staticmethod
+    def _entry_rows(campaign: CampaignContext, prep: PreparedRound, layer: int, golden: GoldenBatch, golden_input: Any,
+                    golden_synaptic: Any, samples: list[int], r: int) -> _Patch:
+        """Rows of a round at its first faulty layer, built from golden data; only rows that
+        differ from golden (or that later faults need) are materialised."""
+        netmap = campaign.netmap
+        name = netmap.order[layer]
+        lf = prep.layers[name]
+        device = golden.spikes[name].device
+        batch = len(samples)
+        value = netmap.spike_value
+        all_rows = torch.arange(batch, device=device)
+        if lf.synapse and not netmap.channels_aligned(name):  # weights' channels are not neuron channels
+            a = synaptic_output(campaign, name, golden_input(layer), lf, samples, prep.round_id)
+            out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id)
+            return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
+        if lf.synapse:
+            # only the output channels fed by a faulty synapse change: recompute those
+            channels = sorted({int(c) for syn in lf.synapse for c in syn.idx[0].tolist()})
+            s = golden.spikes[name].to(campaign.dtype) * value
+            a_ch = _synaptic_channels(campaign, name, golden_input(layer), lf, samples, prep.round_id, channels)
+            s[:, channels] = netmap.fire(name, a_ch, channels)
+            a = golden_synaptic(layer).clone() if lf.parametric else s
+            if lf.parametric:
+                a[:, channels] = a_ch
+            out = neuron_output(campaign, a, s, lf, samples, prep.round_id)
+            return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
+        # neuron-output and parametric faults: work on the faulty neurons' trains only
+        faulty: list[_Parametric | _Neuron] = [*lf.parametric, *lf.neuron]
+        positions = sorted({tuple(int(v) for v in p) for f in faulty for p in f.fault.positions})
+        index = {p: i for i, p in enumerate(positions)}
+        pos_t = torch.tensor(positions, device=device)
+        g_trains = golden.spikes[name][:, pos_t[:, 0], pos_t[:, 1], pos_t[:, 2]].to(campaign.dtype) * value
+        mini_s = g_trains[:, :, None, None, :]  # (B, P, 1, 1, T)
+        mini_a = mini_s
+        if lf.parametric:
+            a = golden_synaptic(layer)
+            mini_a = a[:, pos_t[:, 0], pos_t[:, 1], pos_t[:, 2]][:, :, None, None, :]
+        mini = _remap_neurons(lf, index, device)
+        new = neuron_output(campaign, mini_a, mini_s, mini, samples, prep.round_id)[:, :, 0, 0, :]
+        changed = (new != g_trains).flatten(1).any(1)
+        rows = all_rows[changed]
+        # a patch over the faulty neurons' bounding box, all channels
+        h0, h1 = int(pos_t[:, 1].min()), int(pos_t[:, 1].max()) + 1
+        w0, w1 = int(pos_t[:, 2].min()), int(pos_t[:, 2].max()) + 1
+        patch = golden.spikes[name][rows][:, :, h0:h1, w0:w1].to(campaign.dtype) * value
+        patch[:, pos_t[:, 0], pos_t[:, 1] - h0, pos_t[:, 2] - w0] = new[rows]
+        m = rows.numel()
+        return _Patch(torch.full((m,), r, device=device), rows, patch,
+                      torch.full((m,), h0, device=device), torch.full((m,), w0, device=device))
+
+    @staticmethod
+    def _finish_many(campaign: CampaignContext, prepared: Sequence[PreparedRound],
+                     end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], y: torch.Tensor,
+                     golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+        g_pred, g_counts = golden.pred, golden.counts
+        g_correct = g_pred == y
+        base_correct = int(g_correct.sum())
+        base_tied = int(golden.tied.sum())
+        base_loss = float(golden.losses.sum()) if golden.losses is not None else 0.0
+        for st in stats:
+            st.samples += int(y.numel())
+            st.correct += base_correct
+            st.tied += base_tied
+            st.loss_sum += base_loss
+        if not end_rows or sum(int(r[0].numel()) for r in end_rows) == 0:
+            if campaign.options.keep_predictions:
+                g_cpu = g_pred.cpu()
+                for st in stats:
+                    st.predictions.append(g_cpu.clone())
+            return
+        rounds_t = torch.cat([r[0] for r in end_rows])
+        samples_t = torch.cat([r[1] for r in end_rows])
+        out = torch.cat([r[2] for r in end_rows])
+        counts = campaign.netmap.scores(out)
+        pred = campaign.predict_counts(counts)
+        ys = y[samples_t]
+        g_ok = g_correct[samples_t]
+        columns = [
+            rounds_t,
+            (pred == ys).long() - g_ok.long(),  # correct
+            (g_ok & (pred != ys)).long(),  # critical
+            (pred != g_pred[samples_t]).long(),  # changed
+            tied_top(counts).long() - golden.tied[samples_t].long(),  # tied
+        ]
+        n_rounds = len(stats)
+        if counts.is_floating_point():  # a readout's scores: the deviation in float64
+            ints = torch.stack(columns).cpu().numpy()
+            deviation = (counts.double() - g_counts[samples_t].double()).abs().sum(1).cpu().numpy()
+        else:  # one transfer: per-row differences, summed per round on the host (exact integers)
+            ints = torch.stack([*columns, (counts - g_counts[samples_t]).abs().sum(1)]).cpu().numpy()
+            deviation = ints[5].astype(np.float64)
+        r_np = ints[0]
+        sums = [np.bincount(r_np, weights=col, minlength=n_rounds) for col in ints[1:5].astype(np.float64)]
+        sums.append(np.bincount(r_np, weights=deviation, minlength=n_rounds))
+        loss = None
+        if campaign.loss_fn is not None:
+            d_loss = (campaign.sample_losses(out, ys) - cast(torch.Tensor, golden.losses)[samples_t]).cpu().numpy()
+            loss = np.bincount(r_np, weights=d_loss, minlength=n_rounds)
+        for r in np.unique(r_np).tolist():
+            st = stats[r]
+            st.correct += int(sums[0][r])
+            st.critical += int(sums[1][r])
+            st.changed += int(sums[2][r])
+            st.tied += int(sums[3][r])
+            st.deviation_sum += float(sums[4][r])
+            if loss is not None:
+                st.loss_sum += float(loss[r])
+        if campaign.options.keep_predictions:
+            table = g_pred.unsqueeze(0).repeat(n_rounds, 1)
+            table[rounds_t, samples_t] = pred
+            for st, p in zip(stats, table.cpu(), strict=True):
+                st.predictions.append(p)
+
+
+def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
+                crop: bool) -> list[_Patch]:
+    """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
+
+    For conv and pool layers only the output window the differences can reach is
+    recomputed, with the same per-neuron arithmetic as the full layer; a pooling layer
+    keeps channel patches to their channel. Large row sets are processed in slices.
+    """
+    netmap = campaign.netmap
+    info = netmap.layers[name]
+    module: Any = netmap.modules[name]
+    _, h_out, w_out = info.neuron_shape
+    dtype = campaign.dtype
+    channel_wise = rows.channel is not None and info.kind == "pool"
+    c_in = 1 if channel_wise else golden_prev.shape[1]
+    steps = golden_prev.shape[-1]
+    geometry = None
+    if crop and info.kind != "dense" and not (h_out == 1 and w_out == 1) and rows.box is not None:
+        geometry = _crop_geometry(module, info.kind, rows.box, h_out, w_out)
+    per_row = c_in * steps * (golden_prev.shape[2] * golden_prev.shape[3] if geometry is None
+                              else geometry[4] * geometry[5])
+    pieces = _slices(rows.rounds.numel(), per_row)
+    if len(pieces) > 1:
+        return [p for sl in pieces for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop)]
+
+    if geometry is None:  # the whole layer
+        if channel_wise:  # the row's channel, whole map
+            zero = torch.zeros_like(rows.h0)
+            xin = _window(golden_prev, rows.samples, (zero, zero, golden_prev.shape[2], golden_prev.shape[3]),
+                          rows.channel)
+            xin = xin.to(dtype) * value if xin.dtype == torch.bool else xin
+            xin = _overlay(xin, zero, zero, rows)
+            out = netmap.fire(name, module(xin))  # SLAYER only (channel patches need croppable)
+            return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
+        xin = rows.full(golden_prev, dtype, value)
+        return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, netmap.layer_forward(name, xin)))]
+    oh0, ow0, ih0, iw0, in_h, in_w = geometry
+    window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w), rows.channel if channel_wise else None)
+    if window.dtype == torch.bool:
+        window = window.to(dtype) * value
+    window = _overlay(window, ih0, iw0, rows)
+    if info.kind == "pool":
+        a = module(window)
+    else:
+        a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
+    return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
+                   channel=rows.channel if channel_wise else None)]
+
+
+def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
+                           name: str) -> tuple[list[list[int]], set[int]]:
+    """Entering rounds that can be processed together: one permanent, deterministic
+    neuron-output fault at one neuron in this layer, the same model. Returns the groups
+    and the set of rounds left for the per-round path."""
+    groups: dict[str, list[int]] = {}
+    single: set[int] = set()
+    for r in entering:
+        lf = prepared[r].layers[name]
+        ok = (not lf.synapse and not lf.parametric and len(lf.neuron) == 1
+              and isinstance(lf.neuron[0].fault.model, NeuronFaultModel)
+              and not lf.neuron[0].fault.model.stochastic
+              and isinstance(lf.neuron[0].fault.timing, Permanent)
+              and len(lf.neuron[0].fault.positions) == 1)
+        if ok:
+            groups.setdefault(repr(lf.neuron[0].fault.model), []).append(r)
+        else:
+            single.add(r)
+    return [g for g in groups.values() if len(g) > 1], single | {g[0] for g in groups.values() if len(g) == 1}
+
+
+def _entry_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], name: str,
+                 golden: GoldenBatch, value: float) -> _Patch:
+    """Rows of many single-neuron rounds (same model) at their faulty layer, at once."""
+    g_spikes = golden.spikes[name]  # (B, C, H, W, T) bool
+    device = g_spikes.device
+    pos = torch.tensor([prepared[r].layers[name].neuron[0].fault.positions[0] for r in rounds], device=device)
+    model = cast(NeuronFaultModel, prepared[rounds[0]].layers[name].neuron[0].fault.model)
+    trains = g_spikes[:, pos[:, 0], pos[:, 1], pos[:, 2]].to(campaign.dtype) * value  # (B, R, T)
+    new = model.apply(trains, value)
+    changed = ((new != 0) != (trains != 0)).any(-1)  # (B, R): the firing pattern changed
+    b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
+    patch = g_spikes[b_idx, :, pos[r_idx, 1], pos[r_idx, 2]].to(campaign.dtype) * value  # (M, C, T)
+    patch[torch.arange(b_idx.numel(), device=device), pos[r_idx, 0]] = new[b_idx, r_idx]
+    round_ids = torch.tensor(rounds, device=device)[r_idx]
+    # only the faulty neuron's train differs: the comparison with golden is known
+    m = b_idx.numel()
+    delta = ((new != 0).sum(-1) - (trains != 0).sum(-1))[b_idx, r_idx]
+    known = (torch.ones(m, 1, 1, dtype=torch.bool, device=device), delta, torch.ones(m, dtype=torch.bool, device=device))
+    return _Patch(round_ids, b_idx, patch[:, :, None, None, :], pos[r_idx, 1], pos[r_idx, 2], known=known)
+
+
+def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[int], name: str) -> list[list[int]]:
+    """Entering rounds whose only fault here is one permanent synapse fault at one synapse."""
+    group = []
+    for r in entering:
+        lf = prepared[r].layers[name]
+        if (not lf.parametric and not lf.neuron and len(lf.synapse) == 1
+                and isinstance(lf.synapse[0].fault.timing, Permanent) and len(lf.synapse[0].fault.positions) == 1):
+            group.append(r)
+    return [group] if len(group) > 1 else []
+
+
+def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
+                         golden: GoldenBatch, golden_input: Any, value: float) -> _Patch:
+    """Rows of many single-synapse rounds at their faulty layer: one output channel per
+    round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
+    weights for its affected output channel. The rows that differ travel as that channel
+    alone (a channel patch)."""
+    netmap = campaign.netmap
+    name = netmap.order[layer]
+    module: Any = netmap.modules[name]
+    weight = netmap.effective_weight(name).detach()
+    device = weight.device
+    syn = [prepared[r].layers[name].synapse[0] for r in rounds]
+    out_ch = torch.tensor([int(q.idx[0][0]) for q in syn], device=device)
+    stack = weight[out_ch].clone()  # (R, Cin, kh, kw, 1)
+    ar = torch.arange(len(rounds), device=device)
+    stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
+          torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
+    a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
+    s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
+    g_spikes = golden.spikes[name]
+    g = g_spikes[:, out_ch]
+    changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
+    b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
+    zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
+    return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
+                  channel=out_ch[r_idx])
+
+
+#: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
+_SLICE_ELEMS = 1 << 28
+
+
+def _slices(rows: int, per_row: int) -> list[slice]:
+    step = max(1, _SLICE_ELEMS // max(1, per_row))
+    return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+
+
+def _count(fired: torch.Tensor) -> torch.Tensor:
+    """True entries per row of a bool tensor ``(M, ..., T)``, as int64 (M,). Summed over
+    time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
+    if fired.shape[-1] < 256 and fired.dim() > 2:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).flatten(1).sum(1)
+    return fired.flatten(1).sum(1)
+
+
+def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(diff_map (M, h, w), spike-count delta (M,), differs (M,))`` of rows against golden,
+    computed in row slices (bounded temporaries)."""
+    maps, deltas = [], []
+    per_row = group.patch[0].numel() if group.patch.shape[0] else 1
+    for sl in _slices(group.rounds.numel(), per_row):
+        part = group.select(sl)
+        fired = part.patch != 0
+        g_win = part.golden_window(g_spikes)
+        maps.append((fired != g_win).any(-1).any(1))
+        deltas.append(_count(fired) - _count(g_win))
+    diff_map = torch.cat(maps) if len(maps) > 1 else maps[0]
+    return diff_map, torch.cat(deltas) if len(deltas) > 1 else deltas[0], diff_map.flatten(1).any(1)
+
+
+def _fallback(engine: ParallelEngine, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int,
+              on_progress: Any) -> Iterator[ChunkResult]:
+    naive = NaiveEngine()
+    yield from naive.run(campaign, rounds, chunk_size, on_progress)

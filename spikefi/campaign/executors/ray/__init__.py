@@ -1,0 +1,30 @@
+"""A campaign's chunks on Ray actors: many GPUs, many machines, nothing lost when one dies.
+
+The driver (this process) ships the campaign — network, weights, test set and rounds, as
+one object in Ray's object store, so no shared filesystem is needed — to ``workers`` actors.
+Each actor moves it to its device (``num_gpus`` per actor: Ray sets
+``CUDA_VISIBLE_DEVICES``, so the actor computes on ``cuda``), runs its own golden pass once
+and keeps it; the driver never needs a GPU. The driver hands out chunks of round ids on
+demand (each actor holds at most ``prefetch`` chunks, so a fast actor takes more) and
+collects results with ``ray.wait`` in completion order.
+
+Fault tolerance: a chunk whose actor (or node) dies goes back to the queue and runs on
+another actor — identically, since every draw depends only on (seed, round id, sample) —
+and a replacement actor is started while restarts remain; done chunks are never
+recomputed. A chunk that raises is retried up to ``max_retries`` times, then the campaign
+fails with that chunk's error. Actors never call MLflow: the driver logs.
+
+``ray`` is imported only here, and only when an executor runs: ``import spikefi`` and the
+engine never import it.
+
+Example:
+    >>> from spikefi.campaign import Campaign, RayExecutor   # doctest: +SKIP
+    >>> result = cmpn.run(engine="parallel", executor=RayExecutor(workers=2, gpus_per_worker=1))  # doctest: +SKIP
+"""
+
+from ..base import ExecutorError
+from .cluster import import_ray
+from .pool import RayExecutor
+from .worker import DIE_HOOK_ENV
+
+__all__ = ["RayExecutor", "ExecutorError", "import_ray", "DIE_HOOK_ENV"]

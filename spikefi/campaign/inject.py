@@ -1,0 +1,338 @@
+"""The faulty-layer maths: a round's faults prepared once, and a layer computed with them.
+
+Shared by the engines, training under faults (:mod:`spikefi.campaign.fault_training`), test
+generation (:mod:`spikefi.testgen.generation`) and the SpikeFI 1.3 faces
+(:mod:`spikefi.compat`). It reads a campaign only through
+:class:`~spikefi.campaign.context.InjectionContext`.
+
+Within a layer, faults are applied in this order: synapse faults (on the layer's
+effective weight), then the membrane potential and spikes with golden parameters, then
+parametric neurons (re-simulated with their own kernels and threshold), then neuron
+output faults (in the order they were injected).
+
+Networks whose forward is not a SLAYER chain get the faults injected into their own
+``forward`` through scoped hooks (:func:`scoped_injection`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, FaultSpecError
+from ..faults.models import NeuronFaultModel, ParametricFaultModel, SynapseContext, SynapseFaultModel
+from ..faults.sites import ResolvedFault
+from ..faults.timing import Permanent, PerSample, sample_rng
+from ..snn.functional import stats_of_spikes
+from .context import InjectionContext, NetworkMapLike
+from .types import LayerFaults, PreparedRound, Round, _LazyIndex, _Neuron, _Parametric, _Synapse
+
+__all__ = [
+    "prepare_round", "prepare_rounds", "parametric_fire", "faulty_layer", "synaptic_output", "neuron_output",
+    "spikes_with_stats", "layer_spikes_with_stats", "scoped_injection",
+]
+
+
+# ------------------------------------------------------------------------------------
+# preparing a round
+
+
+def _index(positions: Sequence[tuple[int, ...]], device: torch.device) -> tuple[torch.Tensor, ...]:
+    arr = torch.tensor(positions, dtype=torch.long, device=device)
+    return tuple(arr[:, i] for i in range(arr.shape[1]))
+
+
+def _columns(dev: torch.Tensor, start: int, n: int, width: int) -> tuple[torch.Tensor, ...]:
+    return dev[start : start + n, :width].T.unbind(0)
+
+
+def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list[list[_LazyIndex]]:
+    """Index tensors of every fault of ``rounds`` (synapse positions get the trailing time
+    index 0), moved to the device in one copy rather than one per fault; each fault's
+    tensors are views made at first use."""
+    shapes: list[tuple[int, int]] = []
+    rows: list[list[int]] = []
+    for rnd in rounds:
+        for fault in rnd.faults:
+            synapse = isinstance(fault.model, SynapseFaultModel)
+            width = len(fault.positions[0]) + (1 if synapse else 0) if fault.positions else 0
+            shapes.append((len(fault.positions), width))
+            rows.extend([*p, *([0] if synapse else []), *[0] * (5 - width)] for p in fault.positions)
+    host = torch.tensor(rows, dtype=torch.long).reshape(-1, 5)
+    dev = host.pin_memory().to(campaign.device, non_blocking=True) if campaign.device.type == "cuda" else host
+    out: list[list[_LazyIndex]] = []
+    start, k = 0, 0
+    for rnd in rounds:
+        per_round = []
+        for _ in rnd.faults:
+            n, width = shapes[k]
+            per_round.append(_LazyIndex(partial(_columns, dev, start, n, width)))
+            start, k = start + n, k + 1
+        out.append(per_round)
+    return out
+
+
+def prepare_rounds(campaign: InjectionContext, rounds: Sequence[Round]) -> list[PreparedRound]:
+    """:func:`prepare_round` for several rounds, with one host-to-device copy of their indices."""
+    if campaign.device.type != "cuda" or not rounds:
+        return [prepare_round(campaign, r) for r in rounds]
+    indices = _device_indices(campaign, rounds)
+    return [prepare_round(campaign, r, indices=ix) for r, ix in zip(rounds, indices, strict=True)]
+
+
+def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = False,
+                  indices: Sequence[_LazyIndex] | None = None) -> PreparedRound:
+    """Tensors a round needs (faulty weight values, faulty-neuron kernels), built once.
+
+    With ``trainable`` the faulty weight values are recomputed from the current weights
+    at every forward (training under faults): gradients flow to the healthy weights, and
+    through the model's mapping where it has one (e.g. a perturbed synapse ``w * factor``).
+    ``indices`` (from :func:`prepare_rounds`) are the faults' index tensors, already on the
+    device.
+    """
+    netmap = campaign.netmap
+    device = campaign.device
+    layers: dict[str, LayerFaults] = {}
+    for i, fault in enumerate(rnd.faults):
+        lf = layers.setdefault(fault.layer, LayerFaults(trainable=trainable))
+        model = fault.model
+        if isinstance(model, SynapseFaultModel):
+            weight = netmap.effective_weight(fault.layer).detach()
+            idx = indices[i].get() if indices is not None else _index([(*p, 0) for p in fault.positions], device)
+            codes = campaign.qcodes.get(fault.layer)
+            ctx = SynapseContext(weight, campaign.qparams.get(fault.layer), None if codes is None else codes[idx])
+            values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
+            lf.synapse.append(_Synapse(fault, i, idx, values))
+        elif isinstance(model, ParametricFaultModel):
+            p_idx = indices[i] if indices is not None else _index(fault.positions, device)
+            fire = parametric_fire(campaign, fault.layer, model, p_idx)
+            lf.parametric.append(_Parametric(fault, i, p_idx, fire))
+        elif isinstance(model, NeuronFaultModel):
+            lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))
+        else:
+            raise ConfigError(f"fault model {model!r} has an unknown target {getattr(model, 'target', None)!r}")
+    for name, lf in layers.items():
+        perm = [s for s in lf.synapse if isinstance(s.fault.timing, Permanent)]
+        if perm and not trainable:
+            w = netmap.effective_weight(name).detach().clone()
+            for s in perm:
+                w[s.idx] = s.values
+            lf.permanent_weight = w
+    order = {name: i for i, name in enumerate(netmap.order)}
+    idxs = [order[n] for n in layers]
+    return PreparedRound(rnd.round_id, layers, min(idxs, default=len(order)), max(idxs, default=-1))
+
+
+def _slayer_fire(slayer: Any, a: torch.Tensor) -> torch.Tensor:
+    return slayer.spike(slayer.psp(a))
+
+
+def parametric_fire(campaign: InjectionContext, layer: str, model: ParametricFaultModel,
+                    index: tuple[torch.Tensor, ...] | _LazyIndex) -> Any:
+    """The spiking function of the neurons ``index`` of ``layer`` with ``model``'s faulty
+    parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes (a SLAYER layer's
+    faulty neuron is one spiking layer for all: the index is then not built)."""
+    netmap = campaign.netmap
+    if netmap.slayer is not None:  # SLAYER: one faulty spiking layer for the faulty neurons
+        return partial(_slayer_fire, campaign.faulty_slayer(model.faulty_neuron(netmap.neuron())))
+    change = getattr(model, "change_stage", None)
+    if change is None:
+        raise FaultSpecError(f"{model.name} changes SLAYER neuron parameters; layer {layer!r} is a NIR neuron stage "
+                             "(use NeuronDrift, LeakFault, NoReset, BiasShift or MembraneBitFlip)")
+    return netmap.faulty_fire(layer, change, index.get() if isinstance(index, _LazyIndex) else index)
+
+
+# ------------------------------------------------------------------------------------
+# the faulty layer
+
+
+def _at(idx: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
+    """Index of the neurons ``idx`` in every sample of a ``(B, C, H, W, T)`` tensor."""
+    return (slice(None), *idx)
+
+
+def _masks(fault: ResolvedFault, index: int, samples: Sequence[int], steps: int, seed: int, round_id: int,
+           device: torch.device) -> torch.Tensor | None:
+    return fault.timing.mask(samples, steps, seed, round_id, index, device)
+
+
+def spikes_with_stats(slayer: Any, u: torch.Tensor, keep_mask: bool = False,
+                      golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """``slayer.spike(u)`` with its spike count, firing mask (``keep_mask``) and whether
+    it differs from ``golden`` (see :func:`spikefi.snn.functional.spike_stats`): computed
+    by the spiking kernel itself where the layer is spikefi's own and its ``spike`` is not
+    replaced, otherwise from the spikes."""
+    from ..snn.layer import layer as spiking_layer
+
+    if (isinstance(slayer, spiking_layer) and type(slayer).spike is spiking_layer.spike
+            and "spike" not in vars(slayer)):
+        return slayer.spike_stats(u, keep_mask=keep_mask, golden=golden)
+    s = slayer.spike(u)
+    return s, stats_of_spikes(s, keep_mask, golden)
+
+
+def layer_spikes_with_stats(netmap: NetworkMapLike, name: str, x: torch.Tensor, keep_mask: bool = False,
+                            golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """Healthy layer ``name`` on input spikes ``x``: its spikes and :func:`spikes_with_stats`'s statistics."""
+    if netmap.slayer is not None:
+        return spikes_with_stats(netmap.slayer, netmap.slayer.psp(netmap.layer_forward(name, x)), keep_mask, golden)
+    s = netmap.fire(name, netmap.layer_forward(name, x))
+    return s, stats_of_spikes(s, keep_mask, golden)
+
+
+def faulty_layer(
+    campaign: InjectionContext,
+    name: str,
+    x: torch.Tensor,
+    lf: LayerFaults | None,
+    samples: Sequence[int],
+    round_id: int,
+) -> torch.Tensor:
+    """Output spikes of layer ``name`` for input spikes ``x`` with the round's faults of that layer."""
+    netmap = campaign.netmap
+    if lf is None:
+        return netmap.fire(name, netmap.layer_forward(name, x))
+    a = synaptic_output(campaign, name, x, lf, samples, round_id)
+    return neuron_output(campaign, a, netmap.fire(name, a), lf, samples, round_id)
+
+
+def synaptic_output(
+    campaign: InjectionContext, name: str, x: torch.Tensor, lf: LayerFaults, samples: Sequence[int], round_id: int
+) -> torch.Tensor:
+    """Synaptic output of layer ``name`` with the layer's synapse faults (stage 1)."""
+    netmap = campaign.netmap
+    steps = x.shape[-1]
+    device = x.device
+    transient = [s for s in lf.synapse if not isinstance(s.fault.timing, Permanent)]
+    if lf.trainable and lf.synapse:
+        weight = netmap.effective_weight(name)
+        for s in lf.synapse:
+            ctx = SynapseContext(weight.detach(), campaign.qparams.get(name))
+            s.values = cast(SynapseFaultModel, s.fault.model).faulty_weights(weight[s.idx], ctx).to(weight.dtype)
+        base = weight
+        for s in lf.synapse:
+            if isinstance(s.fault.timing, Permanent):
+                base = base.index_put(s.idx, s.values)
+        a = netmap.layer_forward(name, x, base)
+    else:
+        base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
+        # an explicit weight: the module itself is not called (safe inside its forward hook)
+        a = netmap.layer_forward(name, x, base) if lf.synapse else netmap.layer_forward(name, x)
+    if transient:
+        masks = []
+        for s in transient:
+            m = _masks(s.fault, s.index, samples, steps, campaign.seed, round_id, device)
+            masks.append(torch.ones(len(samples), steps, dtype=torch.bool, device=device) if m is None else m)
+        code = torch.zeros(len(samples), steps, dtype=torch.long, device=device)
+        for j, m in enumerate(masks):
+            code |= m.long() << j
+        for combo in torch.unique(code).tolist():
+            if combo == 0:
+                continue
+            w = base
+            for j, s in enumerate(transient):
+                if combo >> j & 1:
+                    w = w.index_put(s.idx, s.values)
+            a_combo = netmap.layer_forward(name, x, w)
+            sel = (code == combo)[:, None, None, None, :]
+            a = torch.where(sel, a_combo, a)
+    return a
+
+
+def neuron_output(
+    campaign: InjectionContext,
+    a: torch.Tensor,
+    s_out: torch.Tensor,
+    lf: LayerFaults,
+    samples: Sequence[int],
+    round_id: int,
+) -> torch.Tensor:
+    """Spikes after parametric and neuron-output faults (stages 3 and 4).
+
+    Args:
+        a: the layer's (faulty) synaptic output.
+        s_out: its spikes with golden neuron parameters.
+    """
+    if not lf.parametric and not lf.neuron:
+        return s_out
+    steps = a.shape[-1]
+    seed = campaign.seed
+    device = a.device
+    s_out = s_out.clone()
+    for p in lf.parametric:
+        a_sel = a[_at(p.idx)]  # (B, k, T)
+        s_f = p.fire(a_sel)
+        if isinstance(p.fault.timing, PerSample):
+            hit = torch.as_tensor(p.fault.timing.affected(samples, seed, round_id, p.index), device=device)
+            s_f = torch.where(hit[:, None, None], s_f, s_out[_at(p.idx)])
+        s_out[_at(p.idx)] = s_f
+    spike_value = campaign.netmap.spike_value
+    for n in lf.neuron:
+        cur = s_out[_at(n.idx)]  # (B, k, T)
+        noise = None
+        if n.fault.model.stochastic:
+            k = cur.shape[1]
+            noise = torch.as_tensor(
+                np.stack([sample_rng(seed, round_id, n.index, s, stream=2).random((k, steps)) for s in samples]),
+                dtype=cur.dtype, device=device,
+            )
+        new = cast(NeuronFaultModel, n.fault.model).apply(cur, spike_value, noise)
+        m = _masks(n.fault, n.index, samples, steps, seed, round_id, device)
+        if m is not None:
+            new = torch.where(m[:, None, :], new, cur)
+        s_out[_at(n.idx)] = new
+    return s_out
+
+
+@contextlib.contextmanager
+def scoped_injection(
+    campaign: InjectionContext, prep: PreparedRound | None, samples: Sequence[int], record: dict[str, torch.Tensor]
+) -> Iterator[None]:
+    """Injects a round into the network's *own* forward, for any topology.
+
+    Forward hooks on the synaptic layers apply synapse faults; a wrapper around the
+    spiking layer's ``spike`` (scoped: removed on exit, also on errors) applies neuron and
+    parametric faults to the spikes of the synaptic layer that ran last, and records each
+    layer's spikes in ``record``.
+    """
+    netmap = campaign.netmap
+    slayer = netmap.slayer
+    if slayer is None:
+        raise ConfigError("scoped hooks inject into a SLAYER network's own forward; a NIR network is a chain "
+                          "(leave force_hooks off)")
+    state: dict[str, Any] = {"last": None, "a": None}
+    round_id = prep.round_id if prep is not None else -1
+    handles = []
+    for name, module in netmap.modules.items():
+        def hook(module: Any, inputs: tuple, output: torch.Tensor, name: str = name) -> torch.Tensor:
+            lf = prep.layers.get(name) if prep is not None else None
+            a = synaptic_output(campaign, name, inputs[0], lf, samples, round_id) if lf is not None and lf.synapse else output
+            state["last"], state["a"] = name, a
+            return a
+        handles.append(module.register_forward_hook(hook))
+    original = slayer.spike
+
+    def spike(u: torch.Tensor) -> torch.Tensor:
+        s = original(u)
+        name = state["last"]
+        if name is None:
+            return s
+        lf = prep.layers.get(name) if prep is not None else None
+        if lf is not None:
+            s = neuron_output(campaign, state["a"], s, lf, samples, round_id)
+        record[name] = s
+        state["last"] = None
+        return s
+
+    slayer.spike = spike
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        del slayer.spike
