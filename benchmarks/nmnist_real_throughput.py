@@ -193,27 +193,28 @@ def synapse_suite(args: argparse.Namespace) -> dict[str, Any]:
             out["ray"] = _ray_overhead(args, net, x, y, device)
         return out
 
-    # the whole workload, parallel engine
-    runs = [ct.run_mode(lambda: synapse_campaign(net, x, y, device, args.batch_size), "parallel", args.chunk_size,
-                        device) for _ in range(args.repeats)]
-    for r in runs[1:]:
-        if not (r["predictions"] == runs[0]["predictions"]).all():
-            raise RuntimeError("repeated runs of the synapse workload gave different predictions")
-    best = max(runs, key=lambda r: r["fxs_per_s"])
-    print(f"\n## every SC3 synapse sign-bit flip + every SC2 synapse dead: {best['faults']:,} rounds x {best['samples']} "
-          f"samples, parallel engine, {len(runs)} run(s)")
-    for i, r in enumerate(runs):
-        setup, gold, ev = r["phases_ms"]
-        print(f"run {i + 1}: {r['wall_s']:.1f} s = set-up {setup / 1e3:.2f} + golden {gold / 1e3:.2f} + evaluation "
-              f"{ev / 1e3:.1f} s -> {r['fxs_per_s']:,.0f} f·s/s; {r['critical']:,} critical rounds; "
-              f"peak {r['peak_mib']:,.0f} MiB")
-    print(f"best: {best['fxs_per_s']:,.0f} f·s/s = {best['fxs_per_s'] / golden:.1f}x this run's golden inference, "
-          f"efficiency {best['fxs_per_s'] / args.golden_ref:.1f}x the fixed golden rate {args.golden_ref:,.0f} samples/s")
-    out["whole"] = {"runs": [{k: v for k, v in r.items() if k != "predictions"} for r in runs],
-                    "best_fxs_per_s": best["fxs_per_s"], "efficiency": best["fxs_per_s"] / args.golden_ref,
-                    "golden_ref_samples_per_s": args.golden_ref}
-    del runs, best
-    scaling.release_gpu(device)
+    # the whole workload, parallel engine (--repeats 0: skipped)
+    if args.repeats > 0:
+        runs = [ct.run_mode(lambda: synapse_campaign(net, x, y, device, args.batch_size), "parallel", args.chunk_size,
+                            device) for _ in range(args.repeats)]
+        for r in runs[1:]:
+            if not (r["predictions"] == runs[0]["predictions"]).all():
+                raise RuntimeError("repeated runs of the synapse workload gave different predictions")
+        best = max(runs, key=lambda r: r["fxs_per_s"])
+        print(f"\n## every SC3 synapse sign-bit flip + every SC2 synapse dead: {best['faults']:,} rounds x {best['samples']} "
+              f"samples, parallel engine, {len(runs)} run(s)")
+        for i, r in enumerate(runs):
+            setup, gold, ev = r["phases_ms"]
+            print(f"run {i + 1}: {r['wall_s']:.1f} s = set-up {setup / 1e3:.2f} + golden {gold / 1e3:.2f} + evaluation "
+                  f"{ev / 1e3:.1f} s -> {r['fxs_per_s']:,.0f} f·s/s; {r['critical']:,} critical rounds; "
+                  f"peak {r['peak_mib']:,.0f} MiB")
+        print(f"best: {best['fxs_per_s']:,.0f} f·s/s = {best['fxs_per_s'] / golden:.1f}x this run's golden inference, "
+              f"efficiency {best['fxs_per_s'] / args.golden_ref:.1f}x the fixed golden rate {args.golden_ref:,.0f} samples/s")
+        out["whole"] = {"runs": [{k: v for k, v in r.items() if k != "predictions"} for r in runs],
+                        "best_fxs_per_s": best["fxs_per_s"], "efficiency": best["fxs_per_s"] / args.golden_ref,
+                        "golden_ref_samples_per_s": args.golden_ref}
+        del runs, best
+        scaling.release_gpu(device)
     if args.ray:
         out["ray"] = _ray_overhead(args, net, x, y, device)
     return out
