@@ -186,6 +186,9 @@ def run_testgen_stage(config: dict[str, Any], model: str | Path, out: Path, pare
 
     t = copy.deepcopy(config["testgen"]["testgen"])
     t["network"] = {"path": str(model)}
+    # tracked: the campaign run's own golden model (network, weights, quantization, data); untracked,
+    # the plain result folder stores none, so the model is named explicitly
+    t["network_explicit"] = not source["run_id"]
     t["faults"].update(exhaustive=[], rounds=[], campaign_run=source["run_id"] or None,
                        from_results=None if source["run_id"] else [source["local_dir"]])
     tg_config = {"testgen": t, "output_dir": str(out / "testgen"),
