@@ -132,12 +132,12 @@ def parse_network_option(text: str) -> dict[str, Any]:
     return check_network_section(section, "--network")
 
 
-def quantize_network(net: Any, quantization: Any, x: Any, y: Any) -> None:
-    """Quantizes ``net``'s weights in place exactly as a campaign with ``quantization`` does
-    (its own code: weights become ``dequantize(quantize(w))``)."""
+def quantize_network(net: Any, quantization: Any, x: Any, y: Any) -> Any:
+    """A copy of ``net`` quantized exactly as a campaign with ``quantization`` does (the
+    campaign's own code: weights become ``dequantize(quantize(w))``)."""
     from spikefi.campaign import Campaign
 
-    Campaign(net, (x[:1], y[:1]), quantization=dict(quantization))
+    return Campaign(net, (x[:1], y[:1]), quantization=dict(quantization)).net
 
 
 class SourceNetwork:
@@ -251,7 +251,7 @@ class TestGenJob:
         self.x = x.to(torch.float32)
         self.y = y
         if self.quantization:
-            quantize_network(self.net, self.quantization, self.x, self.y)
+            self.net = quantize_network(self.net, self.quantization, self.x, self.y)
         self.digest = network_digest(self.net)  # the weights the program is built and measured on
         if first is not None and not explicit:
             want = first.record["network.digest"]  # type: ignore[index]
@@ -567,7 +567,7 @@ def apply_program(job_config: dict[str, Any], program_dir: str, faults_text: str
         import torch
 
         x = program.input_tensor()
-        quantize_network(net, quantization, x, torch.from_numpy(program.expected_class.astype(np.int64)))
+        net = quantize_network(net, quantization, x, torch.from_numpy(program.expected_class.astype(np.int64)))
     faults = []
     if faults_text:
         try:

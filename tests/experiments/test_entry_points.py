@@ -33,6 +33,10 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
     assert card["test_accuracy"] == pytest.approx(run.data.metrics["final_test_accuracy"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/digits_cnn.pt", "model/digits_cnn.yaml", "model/digits_cnn.md"} <= artifacts
+    from spikefi.digest import network_digest
+    from spikefi.zoo import load_network
+
+    assert run.data.params["network.digest"] == network_digest(load_network(tmp_path / "out" / "digits_cnn.pt")[0])
 
 
 def test_demo_with_given_model(store, tmp_path, capsys):
