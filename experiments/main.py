@@ -271,9 +271,9 @@ def print_summary(produced: dict[str, Any]) -> None:
     if tg:
         m = tg["metrics"]
         print(f"test program      : {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated) "
-              f"for the {int(m['faults'])} faults of {tg['campaign']}; coverage of detectable faults "
-              f"{m['coverage.all']:.4f} (selection half {m['coverage.selection']:.4f}, held-out "
-              f"{m['coverage.heldout']:.4f})" + (f"  run {tg['run_id']}" if tg.get("run_id") else ""))
+              f"for the {int(m['faults'])} faults of {tg['campaign']}; held-out coverage {m['coverage.heldout']:.4f} "
+              f"of the detectable faults the selection never saw (selection half {m['coverage.selection']:.4f}, "
+              f"all {m['coverage.all']:.4f})" + (f"  run {tg['run_id']}" if tg.get("run_id") else ""))
         print(f"  {'':<26} program (inputs + expected responses + rule), coverage curve: {tg['local_dir']}")
     if "report" in produced:
         rep = produced["report"]
