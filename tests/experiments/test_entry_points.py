@@ -74,6 +74,10 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     parent = next(r for r in runs if r.info.run_name == "demo")
     assert golden.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert golden.data.metrics["accuracy"] == pytest.approx(summary["accuracy"])
+    from spikefi.digest import network_digest
+    from spikefi.zoo import load_pretrained
+
+    assert golden.data.params["network.digest"] == network_digest(load_pretrained("digits_cnn")[0])
     sweep = next(r for r in runs if r.data.tags.get("spikefi.kind") == "sweep")
     # campaigns at most two levels deep: the sweep is top-level, related to the demo by a tag
     assert "mlflow.parentRunId" not in sweep.data.tags and sweep.info.status == "FINISHED"
