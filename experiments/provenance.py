@@ -47,8 +47,13 @@ def network_digests(loaded: Any, running: Any = None, quantization: Any = None) 
 
 def spec_network_digests(network: Mapping[str, Any], running: Any, quantization: Any = None) -> dict[str, str]:
     """The digests of a spec's network: ``running`` is the network the run computes with
-    (already quantized when ``quantization`` is set); the unquantized one is loaded again."""
-    if not quantization:
+    (already quantized when ``quantization`` is set); the network as loaded is loaded again
+    when ``running`` may differ from it (quantized, or cast below float32)."""
+    import torch
+
+    exact = all(not t.is_floating_point() or t.dtype in (torch.float32, torch.float64)
+                for t in running.state_dict().values())
+    if not quantization and exact:
         return network_digests(running)
     from spikefi.campaign.spec import load_spec_network
 

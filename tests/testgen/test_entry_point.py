@@ -196,6 +196,6 @@ def test_empty_mlproject_parameters_mean_unset(store, tmp_path):
     cfg = write_config(tmp_path, generation={"enabled": False}, selection={"max_tests": 2},
                        faults={"critical_only": True, "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]})
     assert entry.main(["--config", str(cfg), "--campaign-run", "", "--search-run", "", "--from-results", "",
-                       "--overrides", "", "--no-progress"]) == 0
+                       "--overrides", "", "--network", "", "--no-progress"]) == 0
     _, (run,) = runs(store)
     assert run.data.params["fault_source"] == "inline campaign"
