@@ -228,6 +228,7 @@ class TestGenJob:
         self.quantization = None
         self.network_source = "config (inline campaign)" if not self.sources else "explicit (--network)"
         network = t["network"]
+        self.network_named = dict(network)  # how the network is named in logs (the source's own section)
         first = records[0] if records else None
         if first is not None and not explicit:
             try:
@@ -236,6 +237,7 @@ class TestGenJob:
                 raise ConfigError(f"{first.source}: {exc}; pass --network to name the network") from None
             self.quantization = first.record.get("quantization")  # type: ignore[union-attr]
             self.network_source = f"golden model of {first.source}"
+            self.network_named = dict(first.record["network"])  # type: ignore[index]
             t["network"] = network
         if first is not None and first.record.get("data"):  # type: ignore[union-attr]
             t["data"] = {"split": "test", "max_samples": None, **first.record["data"]}  # type: ignore[index]
@@ -270,7 +272,7 @@ class TestGenJob:
         """Which network the run used and where it came from (logged and stored in the program)."""
         from analysis.describe import network_label  # not at import time: --help stays light
 
-        out: dict[str, Any] = {"network": network_label(self.config["testgen"]["network"]),
+        out: dict[str, Any] = {"network": network_label(self.network_named),
                                "network.source": self.network_source, "network.digest": self.loaded_digest}
         if self.quantization:
             out["network.digest_quantized"] = self.digest

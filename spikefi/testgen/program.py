@@ -370,7 +370,8 @@ def check_program_network(net: nn.Module, program: TestProgram, allow_other_netw
         raise NetworkDigestMismatchError(
             f"the test program was made for the network with digest {short_digest(program.weights)}, this network's "
             f"digest is {short_digest(digest)} (other weights or quantization): its expected responses need not hold; "
-            "apply it to the network it was made for, or allow another network explicitly (--allow-other-network)")
+            "apply it to the network it was made for (--network), or allow another network explicitly "
+            "(--allow-other-network)")
     return digest
 
 

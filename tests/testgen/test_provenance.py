@@ -175,6 +175,7 @@ def test_testgen_from_a_campaign_run_builds_on_the_runs_network_and_apply_checks
     tg = latest_testgen(client)
     p = tg.data.params
     assert p["network.source"] == f"golden model of run:{run_id}"
+    assert p["network"] == f"path:{other}"  # named as the campaign named it
     assert p["network.digest"] == other_digest and p["network.matches_source"] == "True"
     assert p["candidates"] == "40"  # the campaign's data (40 samples), whatever the config says
     assert "golden model of run:" in out
