@@ -28,7 +28,8 @@ SEARCH_FILES = {
 }
 #: artifacts a test-generation run's report section uses
 TESTGEN_FILES = {
-    "testgen/coverage_curve.csv": True, "testgen/undetected.csv": False, "plots/coverage_curve.png": False,
+    "testgen/coverage_curve.csv": True, "testgen/undetected.csv": False, "testgen/program_inputs.csv": False,
+    "plots/coverage_curve.png": False,
 }
 
 

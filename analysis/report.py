@@ -172,10 +172,12 @@ def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFram
     for r in testgens:
         m = r.metrics
         if "coverage.all" in m:
+            hindsight = (f"; the best {int(m['hindsight.test_length'])} inputs chosen with hindsight on all faults: "
+                         f"{100 * m['hindsight.coverage.heldout']:.2f}%" if "hindsight.coverage.heldout" in m else "")
             section.bullets.append(
                 f"Test program {r.run_name}: {int(m.get('test_length', 0))} inputs detect "
-                f"{100 * m['coverage.all']:.2f}% of the {int(m.get('faults', 0))} detectable faults "
-                f"(held-out half {100 * m.get('coverage.heldout', math.nan):.2f}%).")
+                f"{100 * m.get('coverage.heldout', math.nan):.2f}% of the held-out faults the selection never saw"
+                f"{hindsight} ({100 * m['coverage.all']:.2f}% of all {int(m.get('faults', 0))} faults).")
     section.bullets += notes
     return section
 
@@ -344,18 +346,27 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
                       "faults, measured by applying the program to the faulty networks; the held-out half of the "
                       "fault list was not used to select the tests.")
     overview = []
-    shown = dict(zip(sc.TESTGEN_METRICS, ("faults", "test length", "coverage (selection half)",
-                                          "coverage (held-out half)", "coverage (all)", "undetected",
-                                          "generated inputs in program", "faults gained by generated inputs"),
-                     strict=True))
+    shown = {"faults": "faults", "test_length": "test length", "coverage.heldout": "coverage (held-out half)",
+             "hindsight.coverage.heldout": "held-out, best set in hindsight",
+             "coverage.selection": "coverage (selection half)", "coverage.all": "coverage (all)",
+             "undetected": "undetected", "generated.in_program": "generated inputs in program",
+             "generated.gain.all": "faults gained by generated inputs"}
     for r in testgens:
         row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get(sc.PARAM_FAULT_SOURCE, "")}
-        row.update({label: int(r.metrics[k]) if not k.startswith("coverage") else r.metrics[k]
+        row.update({label: int(r.metrics[k]) if "coverage" not in k else r.metrics[k]
                     for k, label in shown.items() if k in r.metrics})
+        row["network"] = r.params.get("network", "")
+        row["network digest"] = (r.params.get("network.digest_quantized") or r.params.get("network.digest", ""))[:12]
         overview.append(row)
         curve = r.tables.get("coverage_curve.csv")
         if curve is not None and len(curve):
             section.tables.append((f"Coverage curve of {r.run_name}", curve.assign(**{"test generation": r.run_name})))
+        inputs = r.tables.get("program_inputs.csv")
+        if inputs is not None and len(inputs):
+            cols = [c for c in ("test", "origin", "sample", "label", "expected_class", "detects", "new_detections",
+                                "faults") if c in inputs]
+            section.tables.append((f"Inputs of the test program of {r.run_name} (sample id in the test split, label, "
+                                   "faults each detects)", inputs[cols]))
         undetected = r.tables.get("undetected.csv")
         if undetected is not None and len(undetected):
             cols = [c for c in ("layer", "model", "half", "detectable", "detected_by_samples", "fault_id")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,7 +40,8 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
-from .run_lookup import network_digest, network_file, say
+from .provenance import copy_network_files, spec_network_digests, write_network_record
+from .run_lookup import network_digest, say
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -192,6 +192,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         PARAM_CAMPAIGN: spec.name, PARAM_NETWORK: network_label(spec.network),
         PARAM_ARCHITECTURE: str(getattr(cmpn.net, "architecture", None) or type(cmpn.net).__name__),
         "network.sha256": network_digest(spec.network), PARAM_CONFIG_HASH: chash,
+        **spec_network_digests(spec.network, cmpn.net, opts["quantization"]),
         PARAM_DATASET: _dataset_label(data), "dataset.samples": cmpn.num_samples,
         **fault_params(rounds),
         "rounds": len(rounds), "n_faults": sum(len(f.positions) for r in rounds for f in r.faults),
@@ -271,7 +272,9 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
 
 
 def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any], spec_data: Mapping[str, Any],
-                      golden: Mapping[str, Any]) -> None:
+                      golden: Mapping[str, Any], digests: Mapping[str, str] | None = None) -> None:
+    """The spec, config, golden baseline and golden model (``golden/model/``: the network
+    file with its siblings and, given ``digests``, the ``network.json`` record testgen reads)."""
     (root / "campaign").mkdir(parents=True, exist_ok=True)
     spec.to_yaml(root / "campaign" / "spec.yaml")
     (root / "campaign" / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config, default=str)),
@@ -279,14 +282,6 @@ def write_setup_files(root: Path, spec: CampaignSpec, config: Mapping[str, Any],
     art.write_json(root / "campaign" / "hashed_spec.json", spec_data)
     art.write_json(root / "golden" / "baseline.json", {k: v for k, v in golden.items()})
     model_dir = root / "golden" / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    net = spec.network
-    if "factory" in net:  # the user's own network: its weights file (the factory is the network.factory param)
-        if net.get("weights"):
-            shutil.copyfile(net["weights"], model_dir / Path(net["weights"]).name)
-        return
-    src = network_file(net)  # a network file with its config, card and metadata; a NIR file alone
-    siblings = () if "nir" in net else (".yaml", ".md", ".json")
-    for path in (src, *(src.with_suffix(suffix) for suffix in siblings)):
-        if path.is_file():
-            shutil.copyfile(path, model_dir / path.name)
+    file = copy_network_files(spec.network, model_dir)
+    if digests:
+        write_network_record(model_dir, spec.network, digests, spec.options.get("quantization"), spec.data, file)

@@ -51,6 +51,7 @@ def figures(ev: EvalResult, classes: int) -> dict[str, Any]:
 def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Path, track: bool = True) -> dict[str, Any]:
     import pandas as pd
 
+    from spikefi.digest import network_digest
     from spikefi.snn.loss import loss as spike_loss
     from spikefi.training import evaluate
     from spikefi.zoo import load_network
@@ -58,6 +59,7 @@ def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Pat
     from .datasets import load_dataset
 
     net, net_params, meta = load_network(model)
+    digest = network_digest(net)  # the canonical digest (spikefi.digest), before evaluate touches anything
     _, test_set, description = load_dataset(dataset)
     ev = evaluate(net, test_set, loss_fn=spike_loss(net_params))
     out = Path(output_dir)
@@ -67,7 +69,8 @@ def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Pat
     files = [out / "golden_predictions.parquet", out / "golden_predictions.csv", out / "golden_summary.json"]
     table.to_parquet(files[0], index=False)
     table.to_csv(files[1], index=False)
-    summary = {"model": str(model), "architecture": net.architecture, "dataset": description, **ev.summary()}
+    summary = {"model": str(model), "architecture": net.architecture, "dataset": description, **ev.summary(),
+               "network.digest": digest}
     files[2].write_text(json.dumps(summary, indent=2))
     classes = int(net.state_dict()[f"{net.layer_names[-1]}.weight"].shape[0])
     for name, fig in figures(ev, classes).items():
@@ -81,8 +84,9 @@ def run_golden(model: str | Path, dataset: dict[str, Any], output_dir: str | Pat
         with mlflow.start_run(run_name=f"golden-{net.architecture}", nested=mlflow.active_run() is not None) as run:
             mlflow.set_tags(common_tags("golden"))
             mlflow.log_params({"model": str(model), "architecture": net.architecture, "dataset": description,
-                               "test_samples": ev.samples})
-            mlflow.log_metrics({k.replace("firing_rate_", "firing_rate."): v for k, v in ev.summary().items()})
+                               "test_samples": ev.samples, "network.digest": digest})
+            mlflow.log_metrics({k.replace("firing_rate_", "firing_rate."): v for k, v in ev.summary().items()
+                                if isinstance(v, (int, float))})
             for f in files:
                 mlflow.log_artifact(str(f), artifact_path="golden")
             summary["run_id"] = run.info.run_id

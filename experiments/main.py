@@ -187,6 +187,9 @@ def run_testgen_stage(config: dict[str, Any], model: str | Path, out: Path, pare
 
     t = copy.deepcopy(config["testgen"]["testgen"])
     t["network"] = {"path": str(model)}
+    # tracked: the campaign run's own golden model (network, weights, quantization, data); untracked,
+    # the plain result folder stores none, so the model is named explicitly
+    t["network_explicit"] = not source["run_id"]
     t["faults"].update(exhaustive=[], rounds=[], campaign_run=source["run_id"] or None,
                        from_results=None if source["run_id"] else [source["local_dir"]])
     tg_config = {"testgen": t, "output_dir": str(out / "testgen"),
@@ -269,9 +272,9 @@ def print_summary(produced: dict[str, Any]) -> None:
     if tg:
         m = tg["metrics"]
         print(f"test program      : {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated) "
-              f"for the {int(m['faults'])} faults of {tg['campaign']}; coverage of detectable faults "
-              f"{m['coverage.all']:.4f} (selection half {m['coverage.selection']:.4f}, held-out "
-              f"{m['coverage.heldout']:.4f})" + (f"  run {tg['run_id']}" if tg.get("run_id") else ""))
+              f"for the {int(m['faults'])} faults of {tg['campaign']}; held-out coverage {m['coverage.heldout']:.4f} "
+              f"of the detectable faults the selection never saw (selection half {m['coverage.selection']:.4f}, "
+              f"all {m['coverage.all']:.4f})" + (f"  run {tg['run_id']}" if tg.get("run_id") else ""))
         print(f"  {'':<26} program (inputs + expected responses + rule), coverage curve: {tg['local_dir']}")
     if "report" in produced:
         rep = produced["report"]

@@ -193,6 +193,9 @@ class SearchJob:
         self.storage = open_storage(self.storage_url)  # fails before the network is even loaded
         self.study_name = s["study"]["name"] or self.name
         net, _ = load_spec_network(s["network"], None)
+        from spikefi.digest import network_digest
+
+        loaded_digest = network_digest(net)  # before the evaluator's campaigns quantize it
         dtypes = {"float32": torch.float32, "float64": torch.float64}
         if opts["dtype"] not in dtypes:
             raise ConfigError(f"search.options.dtype must be one of {list(dtypes)}, got {opts['dtype']!r}")
@@ -201,6 +204,9 @@ class SearchJob:
             chunk_size=int(opts["chunk_size"]), batch_size=int(opts["batch_size"]), device=opts["device"],
             dtype=dtypes[opts["dtype"]], quantization=opts["quantization"], max_samples=s["data"].get("max_samples"),
         )
+        from .provenance import network_digests
+
+        self.digests = network_digests(loaded_digest, self.evaluator.campaigns[0].net, opts["quantization"])
         self.space = FaultSpace(self.evaluator.netmap.layers, s["space"], self.evaluator.steps)
         identity = {"space": self.space.to_dict(), "objective": self.objective, "network": s["network"],
                     "data": s["data"], "options": {k: opts[k] for k in ("seed", "dtype", "quantization")}}
@@ -296,7 +302,7 @@ def _log_parent_start(client: Any, run_id: str, job: SearchJob) -> None:
         "trials": job.trials, "batch": job.batch, PARAM_STUDY_NAME: job.study_name, "storage": job.storage_url,
         "worker": job.worker, PARAM_K: json.dumps(job.space.to_dict()["k"]),
         PARAM_MODELS: ",".join(e.label for e in job.space.entries), "network": json.dumps(s["network"]),
-        "test_samples": job.evaluator.num_samples, "engine": s["options"]["engine"],
+        "test_samples": job.evaluator.num_samples, "engine": s["options"]["engine"], **job.digests,
     }
     client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
                      tags=[RunTag(k, v) for k, v in tags.items()])
@@ -306,6 +312,12 @@ def _log_parent_start(client: Any, run_id: str, job: SearchJob) -> None:
     client.log_artifact(run_id, str(job.out_dir / "search_config.yaml"), "search")
     client.log_artifact(run_id, str(job.out_dir / "space.yaml"), "search")
     client.log_metric(run_id, METRIC_GOLDEN_ACCURACY, job.evaluator.golden_accuracy)
+    from .provenance import copy_network_files, write_network_record
+
+    model_dir = job.out_dir / "golden" / "model"  # the network testgen --search-run builds on
+    file = copy_network_files(s["network"], model_dir)
+    write_network_record(model_dir, s["network"], job.digests, s["options"].get("quantization"), s["data"], file)
+    client.log_artifacts(run_id, str(job.out_dir / "golden"), "golden")
 
 
 def _log_trial(client: Any, experiment_id: str | None, parent: str, job: SearchJob, rec: Any, golden: float) -> None:

@@ -47,12 +47,15 @@ DEFAULTS: dict[str, Any] = {
     "testgen": {
         "name": "testgen",
         "network": None,
+        # with a run or result folder as the fault source, the network, weights, quantization and data
+        # are the source's (its golden model record); true: this section's network is used instead
+        "network_explicit": False,
         "data": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None, "split": "test",
                  "max_samples": None},
         "faults": {"campaign_run": None, "search_run": None, "search_top": 50, "from_results": None,
                    "critical_only": True, "exhaustive": [], "rounds": []},
         "detection": {"count_tolerance": None},
-        "selection": {"max_tests": 20, "selection_fraction": 0.5, "split_seed": 0, "method": "greedy+exact",
+        "selection": {"max_tests": 20, "n_detect": 2, "class_cover": True, "selection_fraction": 0.5, "split_seed": 0, "method": "greedy+exact",
                       "exact_limit": 2000, "node_limit": 200000, "exact_time_limit_s": 30.0},
         "generation": {"enabled": True, "targets": "undetected", "max_faults": 32, "steps": 60, "restarts": 4,
                        "lr": 0.1, "max_density": None, "time_limit_s": None},
@@ -64,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: the options this entry point takes (MLproject parameters: config, overrides, campaign_run, from_results)
 OPTIONS = ("--config", "--set", "--overrides", "--campaign-run", "--search-run", "--from-results", "--critical-only",
-           "--all-faults", "--apply", "--fault", "--no-mlflow", "--no-progress")
+           "--all-faults", "--network", "--apply", "--fault", "--allow-other-network", "--no-mlflow", "--no-progress")
 DEFAULT_CONFIG = "testgen_digits.yaml"
 ARTIFACT_SCHEMA_VERSION = 1
 
@@ -89,6 +92,8 @@ def load_testgen_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     fr = t["faults"]["from_results"]
     if fr is not None and not isinstance(fr, (str, list)):
         raise ConfigError(f"testgen.faults.from_results must be a folder or a list of folders, got {fr!r}")
+    if not isinstance(t["network_explicit"], bool):
+        raise ConfigError(f"testgen.network_explicit must be true or false, got {t['network_explicit']!r}")
     if not isinstance(t["faults"]["critical_only"], bool):
         raise ConfigError(f"testgen.faults.critical_only must be true or false, got {t['faults']['critical_only']!r}")
     return config
@@ -100,7 +105,7 @@ def testgen_config(t: dict[str, Any]) -> Any:
 
     s, g, o = t["selection"], t["generation"], t["options"]
     return TestGenConfig(
-        max_tests=s["max_tests"], selection_fraction=s["selection_fraction"], split_seed=s["split_seed"],
+        max_tests=s["max_tests"], n_detect=s["n_detect"], class_cover=s["class_cover"], selection_fraction=s["selection_fraction"], split_seed=s["split_seed"],
         method=s["method"], exact_limit=s["exact_limit"], node_limit=s["node_limit"],
         exact_time_limit_s=s["exact_time_limit_s"], count_tolerance=t["detection"]["count_tolerance"],
         generate=bool(g["enabled"]), generation_targets=g["targets"], generation_max_faults=g["max_faults"],
@@ -109,8 +114,86 @@ def testgen_config(t: dict[str, Any]) -> Any:
         batch_size=o["batch_size"], engine=o["engine"], chunk_size=o["chunk_size"])
 
 
+def parse_network_option(text: str) -> dict[str, Any]:
+    """``--network``: ``pretrained:NAME``, ``path:FILE``, ``nir:FILE`` or a YAML network section."""
+    from spikefi.campaign.spec import check_network_section
+
+    text = text.strip()
+    kind, _, value = text.partition(":")
+    if kind in ("pretrained", "path", "nir") and value and not value.startswith(" "):
+        section: Any = {kind: value}
+    else:
+        try:
+            section = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--network is not pretrained:NAME, path:FILE, nir:FILE or a YAML section: {exc}") from None
+    if not isinstance(section, dict):
+        raise ConfigError(f"--network must be pretrained:NAME, path:FILE, nir:FILE or a YAML section, got {text!r}")
+    return check_network_section(section, "--network")
+
+
+def quantize_network(net: Any, quantization: Any, x: Any, y: Any) -> Any:
+    """A copy of ``net`` quantized exactly as a campaign with ``quantization`` does (the
+    campaign's own code: weights become ``dequantize(quantize(w))``)."""
+    from spikefi.campaign import Campaign
+
+    return Campaign(net, (x[:1], y[:1]), quantization=dict(quantization)).net
+
+
+class SourceNetwork:
+    """The network a fault source's runs used, from its golden model record (or none)."""
+
+    def __init__(self, source: str, record: dict[str, Any] | None, model_dir: Path | None) -> None:
+        self.source = source
+        self.record = record
+        self.model_dir = model_dir
+
+    @property
+    def digest(self) -> str | None:
+        from spikefi.digest import effective_digest
+
+        return effective_digest(self.record) if self.record else None
+
+
+def _run_golden_model(client: Any, run_id: str, what: str) -> SourceNetwork:
+    import tempfile
+
+    from .provenance import MODEL_DIR, read_network_record
+
+    try:
+        client.get_run(run_id)
+    except Exception:  # noqa: BLE001 - MLflow raises several kinds for a bad id
+        label = "campaign" if what == "run" else what
+        raise ConfigError(f"{label} run {run_id!r} is not in the tracking store") from None
+    try:
+        local = Path(client.download_artifacts(run_id, MODEL_DIR, tempfile.mkdtemp(prefix="spikefi-model-")))
+    except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing folder
+        return SourceNetwork(f"{what}:{run_id}", None, None)
+    return SourceNetwork(f"{what}:{run_id}", read_network_record(local), local)
+
+
+def _folder_golden_model(path: Path) -> SourceNetwork:
+    from .provenance import MODEL_DIR, read_network_record
+
+    for root in (path, path.parent):
+        model_dir = root / MODEL_DIR
+        if model_dir.is_dir():
+            return SourceNetwork(f"dir:{path}", read_network_record(model_dir), model_dir)
+    return SourceNetwork(f"dir:{path}", None, None)
+
+
+NO_RECORD_HINT = ("stores no golden model record (made before spikefi stored one, or a plain result folder); "
+                  "pass --network pretrained:NAME|path:FILE|nir:FILE to build the program on a network you name")
+
+
 class TestGenJob:
-    """Everything a test generation needs, built and validated before any work runs."""
+    """Everything a test generation needs, built and validated before any work runs.
+
+    With a run or result folder as the fault source, the network, its weights, its
+    quantization and the candidate data are the source's (its stored golden model record,
+    checked against the digest the source logged); a source without a record is refused
+    unless ``testgen.network_explicit`` (``--network``) names the network.
+    """
 
     __test__ = False
 
@@ -119,13 +202,47 @@ class TestGenJob:
 
         from spikefi.campaign.network import network_map
         from spikefi.campaign.spec import load_spec_network, load_splits
+        from spikefi.digest import network_digest, short_digest
         from spikefi.training import dataset_tensors
+
+        from .provenance import record_network_section
 
         self.config = config
         t = config["testgen"]
         self.name = str(t["name"])
         self.cfg = testgen_config(t)
-        self.net, _ = load_spec_network(t["network"], None)
+        self.critical_only = bool(t["faults"]["critical_only"])
+        self.detection = None
+        explicit = bool(t["network_explicit"])
+        self.sources = self._source_networks(t["faults"], client)
+        records = [s for s in self.sources if s.record is not None]
+        if not explicit:
+            missing = [s.source for s in self.sources if s.record is None]
+            if missing:
+                raise ConfigError(f"{missing[0]} {NO_RECORD_HINT}")
+            digests = {s.digest for s in records}
+            if len(digests) > 1:
+                raise ConfigError("the fault sources were run on different networks ("
+                                  + ", ".join(f"{s.source}: {short_digest(s.digest)}" for s in records)
+                                  + "); give sources of one network")
+        self.quantization = None
+        self.network_source = "config (inline campaign)" if not self.sources else "explicit (--network)"
+        network = t["network"]
+        self.network_named = dict(network)  # how the network is named in logs (the source's own section)
+        first = records[0] if records else None
+        if first is not None and not explicit:
+            try:
+                network = record_network_section(first.record, first.model_dir)  # type: ignore[arg-type]
+            except ConfigError as exc:
+                raise ConfigError(f"{first.source}: {exc}; pass --network to name the network") from None
+            self.quantization = first.record.get("quantization")  # type: ignore[union-attr]
+            self.network_source = f"golden model of {first.source}"
+            self.network_named = dict(first.record["network"])  # type: ignore[index]
+            t["network"] = network
+        if first is not None and first.record.get("data"):  # type: ignore[union-attr]
+            t["data"] = {"split": "test", "max_samples": None, **first.record["data"]}  # type: ignore[index]
+        self.net, _ = load_spec_network(network, None)
+        self.loaded_digest = network_digest(self.net)
         train, test, self.data_label = load_splits(t["data"])
         x, y = dataset_tensors(test if t["data"].get("split", "test") == "test" else train)
         n = t["data"].get("max_samples")
@@ -135,21 +252,63 @@ class TestGenJob:
             x, y = x[:n], y[:n]
         self.x = x.to(torch.float32)
         self.y = y
+        if self.quantization:
+            self.net = quantize_network(self.net, self.quantization, self.x, self.y)
+        self.digest = network_digest(self.net)  # the weights the program is built and measured on
+        if first is not None and not explicit:
+            want = first.record["network.digest"]  # type: ignore[index]
+            if self.loaded_digest != want or self.digest != first.digest:
+                raise ConfigError(f"the golden model stored by {first.source} does not reproduce the digest it logged "
+                                  f"({short_digest(self.loaded_digest)} vs {short_digest(want)}): the artifact was "
+                                  "changed; pass --network to name the network")
+        self.source_digest = first.digest if first is not None else None
         self.netmap = network_map(self.net, tuple(self.x.shape[1:4]), int(self.x.shape[-1]))  # type: ignore[arg-type]
-        self.critical_only = bool(t["faults"]["critical_only"])
-        self.detection = None
         self.fault_list, self.fault_source, self.results = self._fault_list(t["faults"], client)
         self.fault_list.check_network(self.netmap)  # a fault list from another network: error before work
+        if not explicit:
+            self.fault_list.check_digest(self.digest)
+
+    def provenance(self) -> dict[str, Any]:
+        """Which network the run used and where it came from (logged and stored in the program)."""
+        from analysis.describe import network_label  # not at import time: --help stays light
+
+        out: dict[str, Any] = {"network": network_label(self.network_named),
+                               "network.source": self.network_source, "network.digest": self.loaded_digest}
+        if self.quantization:
+            out["network.digest_quantized"] = self.digest
+            out["quantization"] = self.quantization
+        if self.source_digest is not None:
+            out["network.source_digest"] = self.source_digest
+            out["network.matches_source"] = self.source_digest == self.digest
+        return out
+
+    @staticmethod
+    def _source_networks(f: dict[str, Any], client: Any) -> list[SourceNetwork]:
+        out = []
+        if f.get("campaign_run"):
+            if client is None:
+                raise ConfigError("--campaign-run needs MLflow tracking (not --no-mlflow)")
+            out.append(_run_golden_model(client, str(f["campaign_run"]).strip(), "run"))
+        if f.get("search_run"):
+            if client is None:
+                raise ConfigError("--search-run needs MLflow tracking (not --no-mlflow)")
+            out.append(_run_golden_model(client, str(f["search_run"]).strip(), "search"))
+        dirs = f.get("from_results") or []
+        for d in [dirs] if isinstance(dirs, str) else list(dirs):
+            path = Path(str(d))
+            if not path.exists():
+                raise ConfigError(f"{str(path)!r} holds no campaign result (no such folder)")
+            out.append(_folder_golden_model(path))
+        return out
 
     def _fault_list(self, f: dict[str, Any], client: Any) -> tuple[Any, str, list[tuple[Any, Any]]]:
         from spikefi.campaign import CampaignResult
         from spikefi.testgen import FaultList, fault_list_from_result
 
+        digests = {s.source: s.digest for s in self.sources}
         parts: list[tuple[Any, Any]] = []
         sources = []
         if f.get("campaign_run"):
-            if client is None:
-                raise ConfigError("--campaign-run needs MLflow tracking (not --no-mlflow)")
             from .artifacts import load_run_result
 
             run_id = str(f["campaign_run"]).strip()
@@ -159,11 +318,10 @@ class TestGenJob:
                 raise
             except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a bad id
                 raise ConfigError(f"campaign run {run_id!r} has no readable campaign result: {exc}") from None
-            parts.append((result, fault_list_from_result(result, self.critical_only, f"run:{run_id}")))
+            fl = fault_list_from_result(result, self.critical_only, f"run:{run_id}")
+            parts.append((result, fl.with_digest(digests.get(f"run:{run_id}"))))
             sources.append(f"run:{run_id}")
         if f.get("search_run"):
-            if client is None:
-                raise ConfigError("--search-run needs MLflow tracking (not --no-mlflow)")
             import tempfile
 
             import pandas as pd
@@ -176,24 +334,26 @@ class TestGenJob:
             except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a bad id or a missing file
                 raise ConfigError(f"search run {run_id!r} has no readable search/trials.csv: {exc}") from None
             top = f.get("search_top")
-            parts.append((None, fault_list_from_trials(pd.read_csv(local), top, self.critical_only,
-                                                       f"search:{run_id}")))
+            fl = fault_list_from_trials(pd.read_csv(local), top, self.critical_only, f"search:{run_id}")
+            parts.append((None, fl.with_digest(digests.get(f"search:{run_id}"))))
             sources.append(f"search:{run_id}")
         dirs = f.get("from_results") or []
         for d in [dirs] if isinstance(dirs, str) else list(dirs):
             path = Path(str(d))
+            digest = digests.get(f"dir:{path}")
             if (path / "results" / "meta.json").is_file():
                 path = path / "results"
             result = CampaignResult.load(path)
-            parts.append((result, fault_list_from_result(result, self.critical_only, f"dir:{path}")))
+            fl = fault_list_from_result(result, self.critical_only, f"dir:{path}")
+            parts.append((result, fl.with_digest(digest)))
             sources.append(f"dir:{path}")
         if not parts:
             if not f.get("exhaustive") and not f.get("rounds"):
                 raise ConfigError("no fault list: give --campaign-run RUN_ID, --search-run RUN_ID, --from-results DIR, or "
                                   "testgen.faults.exhaustive / rounds in the config")
             result = self._inline_campaign(f)  # the user's own config: their dotted-path models are allowed
-            parts.append((result, fault_list_from_result(result, self.critical_only, "inline campaign",
-                                                         allow_import=True)))
+            fl = fault_list_from_result(result, self.critical_only, "inline campaign", allow_import=True)
+            parts.append((result, fl.with_digest(self.digest)))
             sources.append("inline campaign")
         for _, fl in parts:
             fl.check_network(self.netmap)
@@ -284,10 +444,16 @@ def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str])
                "final_selection": {"tests": res.final_selection.tests, "method": res.final_selection.method,
                                    "optimal": res.final_selection.optimal, "info": res.final_selection.info},
                "generation": None if res.generation is None else res.generation.settings,
-               "program_tests": res.program.names}
+               "program_tests": res.program.names, "network": res.program.info.get("network"),
+               "fault_list_digest": job.fault_list.network_digest}
     (root / "testgen" / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
+    inputs = pd.DataFrame([{**{k: v for k, v in row.items() if k not in ("faults", "fault_labels")},
+                            "faults": ";".join(row["fault_labels"])} for row in res.program.info.get("tests", [])],
+                          columns=["test", "name", "origin", "sample", "label", "expected_class", "detects",
+                                   "detects.selection", "detects.heldout", "new_detections", "faults"])
+    inputs.to_csv(root / "testgen" / "program_inputs.csv", index=False)
     (root / "testgen" / "config.yaml").write_text(yaml.safe_dump(job.config, sort_keys=False))
-    files += ["testgen/coverage_curve.csv", "testgen/faults.csv", "testgen/undetected.csv", "testgen/generated.csv",
+    files += ["testgen/program_inputs.csv", "testgen/coverage_curve.csv", "testgen/faults.csv", "testgen/undetected.csv", "testgen/generated.csv",
               "testgen/summary.json", "testgen/config.yaml"]
     (root / "plots").mkdir(exist_ok=True)
     fig = coverage_curve_figure(res.curve, title=f"{job.name}: coverage vs test length")
@@ -307,7 +473,6 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
     from .tracking import common_tags
 
     t_start = time.perf_counter()
-    t = job.config["testgen"]
     cfg = job.cfg
     run_id = None
     if client is not None:
@@ -323,17 +488,17 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
         if cfg.count_tolerance is not None and dm is not None:
             dm, how = None, "recomputed (count tolerance needs output counts)"
         fp = architecture_fingerprint(job.net, tuple(job.x.shape[1:4]), int(job.x.shape[-1]))
-        from analysis.describe import network_label  # not at import time: --help stays light
-
+        provenance = job.provenance()
         params = {
             "testgen": job.name,
-            "network": network_label(t["network"]),
+            **{k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in provenance.items()},
             "network.architecture": fp["sha256"][:16],
             "dataset": job.data_label, "candidates": str(len(job.x)),
             "fault_source": job.fault_source[:500], "critical_only": str(job.critical_only),
             "faults": str(len(job.fault_list)), "detection.source": how if dm is not None else "recomputed",
             "criterion": "prediction" if cfg.count_tolerance is None else f"prediction+counts(tol={cfg.count_tolerance})",
-            "max_tests": str(cfg.max_tests), "method": cfg.method, "selection_fraction": str(cfg.selection_fraction),
+            "max_tests": str(cfg.max_tests), "n_detect": str(cfg.n_detect), "class_cover": str(cfg.class_cover),
+            "method": cfg.method, "selection_fraction": str(cfg.selection_fraction),
             "split_seed": str(cfg.split_seed), "seed": str(cfg.seed), "engine": cfg.engine,
             "generation": str(cfg.generate), "generation.targets": cfg.generation_targets,
             "generation.steps": str(cfg.generation_steps), "generation.restarts": str(cfg.generation_restarts),
@@ -345,7 +510,8 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
 
             client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         res = generate_test_program(job.net, job.x, job.fault_list, config=cfg, detection=dm, progress=progress,
-                                    log=say)
+                                    log=say, labels=job.y.numpy())
+        res.program.info["network"] = provenance
         root = Path(job.config["output_dir"]) / (run_id or time.strftime("local-%Y%m%d-%H%M%S"))
         files = write_outputs(job, res, root, params)
         metrics = {k: float(v) for k, v in res.metrics.items() if isinstance(v, (int, float)) and np.isfinite(v)}
@@ -368,7 +534,8 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
             client.set_tag(run_id, "spikefi.status_reason", "finished")
         status = "FINISHED"
         return {"run_id": run_id, "local_dir": str(root), "files": files, "metrics": res.metrics,
-                "program_tests": res.program.names, "undetected": len(res.undetected)}
+                "program_tests": res.program.names, "undetected": len(res.undetected),
+                "tests": res.program.info.get("tests", []), "network": provenance}
     except BaseException as exc:
         if client is not None and run_id is not None:
             try:
@@ -385,14 +552,24 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
             client.set_terminated(run_id, status)
 
 
-def apply_program(job_config: dict[str, Any], program_dir: str, faults_text: str | None) -> int:
-    """``--apply``: prints the verdict of a saved program on the config's network; 0 pass, 1 fail."""
+def apply_program(job_config: dict[str, Any], program_dir: str, faults_text: str | None,
+                  allow_other_network: bool = False) -> int:
+    """``--apply``: prints the verdict of a saved program on the config's network (or
+    ``--network``'s), quantized as the program's network was; 0 pass, 1 fail. A network whose
+    canonical digest differs from the program's is refused (exit 2) unless
+    ``allow_other_network``, and the verdict then says so."""
     from spikefi.campaign.spec import load_spec_network
     from spikefi.faults.sites import Fault
     from spikefi.testgen import TestProgram, apply_test_program
 
     program = TestProgram.load(program_dir)
     net, _ = load_spec_network(job_config["testgen"]["network"], None)
+    quantization = (program.info.get("network") or {}).get("quantization")
+    if quantization:
+        import torch
+
+        x = program.input_tensor()
+        net = quantize_network(net, quantization, x, torch.from_numpy(program.expected_class.astype(np.int64)))
     faults = []
     if faults_text:
         try:
@@ -400,9 +577,15 @@ def apply_program(job_config: dict[str, Any], program_dir: str, faults_text: str
         except yaml.YAMLError as exc:
             raise ConfigError(f"--fault is not valid YAML: {exc}") from None
         faults = [Fault.from_spec(s) for s in (spec if isinstance(spec, list) else [spec])]
-    verdict = apply_test_program(net, program, faults, seed=int(job_config["testgen"]["options"]["seed"]))
-    print(json.dumps({"verdict": "pass" if verdict.passed else "fail", "failing_tests": verdict.failing_names,
-                      "tests": len(program), "rule": verdict.rule, "same_weights": verdict.same_weights}))
+    verdict = apply_test_program(net, program, faults, seed=int(job_config["testgen"]["options"]["seed"]),
+                                 allow_other_network=allow_other_network)
+    out = {"verdict": "pass" if verdict.passed else "fail", "failing_tests": verdict.failing_names,
+           "tests": len(program), "rule": verdict.rule, "same_weights": verdict.same_weights,
+           "network_digest": verdict.network_digest, "program_digest": verdict.program_digest}
+    if not verdict.same_weights:
+        out["note"] = ("applied to ANOTHER network than the program was made for (--allow-other-network): "
+                       "its expected responses need not hold for this network")
+    print(json.dumps(out))
     return 0 if verdict.passed else 1
 
 
@@ -423,7 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only the critical faults of the fault list (default of the bundled config)")
     crit.add_argument("--all-faults", dest="critical", action="store_const", const=False,
                       help="every round of the fault list")
+    ap.add_argument("--network", default="", metavar="SPEC",
+                    help="the network to use (pretrained:NAME, path:FILE, nir:FILE or a YAML section) instead of the "
+                         "fault source's stored golden model; with --apply, the network the program is applied to")
     ap.add_argument("--apply", default="", metavar="PROGRAM_DIR", help="apply a saved test program and print the verdict")
+    ap.add_argument("--allow-other-network", action="store_true",
+                    help="with --apply: apply the program to a network of another digest (the verdict says so)")
     ap.add_argument("--fault", default="", help="with --apply: a YAML fault spec (or list) to inject")
     ap.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow (local files only)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -452,8 +640,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.campaign_run.strip() or args.from_results or args.search_run.strip():  # replaces the inline campaign
             config["testgen"]["faults"]["exhaustive"] = []
             config["testgen"]["faults"]["rounds"] = []
+        if args.network.strip():
+            config["testgen"]["network"] = parse_network_option(args.network)
+            config["testgen"]["network_explicit"] = True
         if args.apply:
-            return apply_program(config, args.apply, args.fault or None)
+            return apply_program(config, args.apply, args.fault or None, args.allow_other_network)
+        if args.allow_other_network:
+            raise ConfigError("--allow-other-network is only for --apply")
         if args.fault:
             raise ConfigError("--fault is only for --apply")
         track = bool(config["tracking"]["enabled"]) and not args.no_mlflow
@@ -470,14 +663,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(summary: dict[str, Any], uri: str | None) -> None:
     m = summary["metrics"]
-    print(f"test program: {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated) for "
-          f"{int(m['faults'])} faults")
-    print(f"coverage of detectable faults: selection half {m['coverage.selection']:.4f}, held-out half "
-          f"{m['coverage.heldout']:.4f}, all {m['coverage.all']:.4f}; undetected {int(m['undetected'])} "
+    net = summary.get("network") or {}
+    print(f"network: {net.get('network', '?')} ({net.get('network.source', '?')}; digest "
+          f"{str(net.get('network.digest_quantized') or net.get('network.digest', '?'))[:12]})")
+    print(f"test program: {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated, "
+          f"{int(m['n_detect'])}-detect) for {int(m['faults'])} faults; held-out coverage {m['coverage.heldout']:.4f} "
+          f"of the detectable faults the selection never saw (the best {int(m['hindsight.test_length'])} inputs chosen "
+          f"with hindsight on all faults reach {m['hindsight.coverage.heldout']:.4f})")
+    print(f"coverage of detectable faults: selection half {m['coverage.selection']:.4f}, all {m['coverage.all']:.4f} "
+          f"of {int(m['faults'])} faults; undetected {int(m['undetected'])} "
           f"({int(m['undetectable'])} undetectable by any candidate or generated input)")
     print(f"generated inputs: {int(m['generated.verified'])} verified of {int(m['generated.targets'])} targets; gain "
           f"{int(m['generated.gain.all'])} faults (selection half {int(m['generated.gain.selection'])}, held-out "
           f"{int(m['generated.gain.heldout'])})")
+    tests = summary.get("tests") or []
+    if tests:
+        print("program inputs (sample id in the test split, label, expected class: faults detected, new ones):")
+        for row in tests:
+            what = f"sample {row['sample']}, label {row['label']}" if row["origin"] == "sample" else row["name"]
+            shown = ", ".join(row["fault_labels"][:4]) + (", ..." if len(row["fault_labels"]) > 4 else "")
+            print(f"  {row['test'] + 1:>2}. {what}, expects class {row['expected_class']}: detects {row['detects']} "
+                  f"({row['new_detections']} new) {shown}")
     print(f"local files: {summary['local_dir']}")
     for f in summary["files"]:
         print(f"  {f}")

@@ -272,7 +272,8 @@ class TrackedCampaign:
                 log_dataset_input(self.client, self.run_id, self.spec, cmpn)
             except Exception as exc:  # noqa: BLE001 - metadata only: warn, do not stop tracking
                 say(f"WARNING: the dataset input was not logged: {type(exc).__name__}: {str(exc)[:200]}")
-        write_setup_files(root, self.spec, self.config, self.spec_data, golden)
+        write_setup_files(root, self.spec, self.config, self.spec_data, golden,
+                          {k: v for k, v in params.items() if k.startswith("network.digest")})
         for sub in ("campaign", "golden"):
             self.track(f"uploading {sub}/", lambda sub=sub: self.client.log_artifacts(self.run_id, str(root / sub), sub))
         self.track("tagging", lambda: self.client.set_tag(self.run_id, T + "setup_done", "1"))

@@ -129,11 +129,15 @@ def run_training(config: dict[str, Any], progress: bool = True) -> dict[str, Any
     model_path = save_network(net, out_dir / f"{config['architecture']}.pt", net_params,
                               metadata={"test_accuracy": ev.accuracy, "config_hash": config_hash(config)})
     card_json, card_md = write_model_card(model_path, config, facts)
+    from spikefi.digest import network_digest
+
+    digest = network_digest(net)  # the canonical digest of the saved weights (spikefi.digest)
     summary = {"model": str(model_path), "model_card": str(card_md), "test_accuracy": ev.accuracy,
-               "train_seconds": result.seconds}
+               "train_seconds": result.seconds, "network.digest": digest}
     if run is not None:
         import mlflow
 
+        mlflow.log_param("network.digest", digest)
         mlflow.log_metrics({"final_test_accuracy": ev.accuracy, "final_test_loss": ev.loss,
                             "train_seconds": result.seconds,
                             **{f"firing_rate.{k}": v for k, v in ev.firing_rates.items()}})

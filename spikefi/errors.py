@@ -20,6 +20,7 @@ __all__ = [
     "SearchSpaceError",
     "FaultListMismatchError",
     "ArchitectureMismatchError",
+    "NetworkDigestMismatchError",
     "NotSupportedError",
 ]
 
@@ -70,6 +71,11 @@ class FaultListMismatchError(ConfigError):
 
 class ArchitectureMismatchError(ConfigError):
     """A test program is applied to a network of another architecture than it was made for."""
+
+
+class NetworkDigestMismatchError(ConfigError):
+    """A test program (or fault list) is used on a network whose weights differ from those it
+    was made for (another canonical digest, :mod:`spikefi.digest`)."""
 
 
 class NotSupportedError(SpikeFIError, NotImplementedError):

@@ -36,16 +36,18 @@ from .faultlist import (
     layer_signature,
 )
 from .generation import GeneratedInput, GenerationReport, density_bound, generate_inputs
-from .pipeline import TestGenConfig, TestGenResult, generate_test_program, split_faults
+from .pipeline import TestGenConfig, TestGenResult, fault_label, generate_test_program, split_faults
 from .plots import coverage_curve_figure
 from .program import (
     PROGRAM_SCHEMA_VERSION,
     ArchitectureMismatchError,
+    NetworkDigestMismatchError,
     TestProgram,
     Verdict,
     apply_test_program,
     architecture_fingerprint,
     build_test_program,
+    check_program_network,
     measure_coverage,
     weights_sha256,
 )
@@ -55,6 +57,7 @@ from .selection import (
     exact_cover,
     greedy_cover,
     lazy_greedy_cover,
+    n_detect_cover,
     order_by_gain,
     refine_selection,
     select_tests,
@@ -65,9 +68,10 @@ __all__ = [
     "DetectionMatrix", "CountingEngine", "compute_detection", "detection_from_predictions", "detection_from_result",
     "fault_campaign", "golden_responses",
     "Selection", "greedy_cover", "lazy_greedy_cover", "exact_cover", "refine_selection", "coverage_curve",
-    "order_by_gain", "select_tests",
+    "n_detect_cover", "order_by_gain", "select_tests", "fault_label",
     "GeneratedInput", "GenerationReport", "density_bound", "generate_inputs",
     "PROGRAM_SCHEMA_VERSION", "ArchitectureMismatchError", "TestProgram", "Verdict", "architecture_fingerprint",
+    "NetworkDigestMismatchError", "check_program_network",
     "weights_sha256", "build_test_program", "apply_test_program", "measure_coverage",
     "TestGenConfig", "TestGenResult", "generate_test_program", "split_faults", "coverage_curve_figure",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..digest import short_digest
 from ..errors import ConfigError, FaultListMismatchError, FaultSpecError
 from ..faults.models import model_from_spec
 from ..faults.sites import Fault, Site
@@ -95,6 +96,8 @@ class FaultList:
             then only the sites are checked against a network).
         source: where the list comes from (for logs).
         info: per-entry metadata columns (e.g. ``critical``, ``accuracy`` from the campaign).
+        network_digest: canonical digest (:mod:`spikefi.digest`) of the weights the faults were
+            evaluated on (``None``: unknown, e.g. a list read from an older run).
     """
 
     rounds: tuple[tuple[Fault, ...], ...]
@@ -102,6 +105,7 @@ class FaultList:
     layers: dict[str, dict[str, Any]] | None = None
     source: str = ""
     info: dict[str, list[Any]] = field(default_factory=dict)
+    network_digest: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.rounds) != len(self.ids):
@@ -144,6 +148,11 @@ class FaultList:
         for fl in lists:
             if fl.layers is not None and layers is not None and _canonical(fl.layers) != _canonical(layers):
                 raise FaultListMismatchError(f"fault lists {lists[0].source!r} and {fl.source!r} are for different networks")
+        digests = {fl.network_digest for fl in lists if fl.network_digest}
+        if len(digests) > 1:
+            raise FaultListMismatchError(
+                "fault lists made on networks with different weights cannot be joined: "
+                + ", ".join(f"{fl.source or '?'} ({short_digest(fl.network_digest)})" for fl in lists))
         keys = [k for k in lists[0].info if all(k in fl.info for fl in lists)]
         rounds, ids, seen = [], [], set()
         info: dict[str, list[Any]] = {k: [] for k in keys}
@@ -156,7 +165,8 @@ class FaultList:
                 ids.append(fid)
                 for k in keys:
                     info[k].append(fl.info[k][i])
-        return cls(tuple(rounds), tuple(ids), layers, source or "+".join(fl.source for fl in lists), info)
+        return cls(tuple(rounds), tuple(ids), layers, source or "+".join(fl.source for fl in lists), info,
+                   next(iter(digests), None))
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FaultList:
         """The entries at ``indices`` (in that order)."""
@@ -165,7 +175,19 @@ class FaultList:
             if not 0 <= i < len(self):
                 raise ConfigError(f"fault list index {i} out of range [0, {len(self)})")
         return FaultList(tuple(self.rounds[i] for i in idx), tuple(self.ids[i] for i in idx), self.layers, self.source,
-                         {k: [v[i] for i in idx] for k, v in self.info.items()})
+                         {k: [v[i] for i in idx] for k, v in self.info.items()}, self.network_digest)
+
+    def with_digest(self, digest: str | None) -> FaultList:
+        """The same list, recorded as evaluated on the network of canonical digest ``digest``."""
+        return FaultList(self.rounds, self.ids, self.layers, self.source, self.info, digest)
+
+    def check_digest(self, digest: str) -> None:
+        """Raises :class:`FaultListMismatchError` when the list records another network digest
+        than ``digest`` (nothing to check when the list's digest is unknown)."""
+        if self.network_digest and self.network_digest != digest:
+            raise FaultListMismatchError(
+                f"the fault list ({self.source or 'unknown source'}) was evaluated on the network with digest "
+                f"{short_digest(self.network_digest)}, this network's digest is {short_digest(digest)} (other weights)")
 
     def check_network(self, netmap: Any) -> None:
         """Raises :class:`FaultListMismatchError` when the list was made for another network.

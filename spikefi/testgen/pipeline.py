@@ -5,8 +5,10 @@
 1. **detection matrix** of the candidate inputs (e.g. the test split) against every fault
    (given, e.g. from a campaign's kept predictions, or recomputed);
 2. **split** of the fault list into a *selection* half and a *held-out* half (seeded);
-3. **selection** of at most ``max_tests`` candidate inputs on the selection half only
-   (greedy set cover, then exact refinement / local search: :mod:`.selection`);
+3. **selection** of at most ``max_tests`` candidate inputs on the selection half only:
+   n-detect (every fault detected by ``n_detect`` inputs, every output class represented
+   ``n_detect`` times when ``class_cover``), or with ``n_detect=1`` and no class cover a
+   greedy set cover refined by an exact cover / local search (:mod:`.selection`);
 4. **generation** of inputs for the selection half's faults that no candidate detects
    (``targets="undetected"``) or that the selection missed (``"missed"``), verified by a
    campaign run; verified inputs join the candidates and the selection is redone;
@@ -15,7 +17,9 @@
    once (:func:`~spikefi.testgen.measure_coverage`): coverage on the selection half, on the
    held-out half (does the selection generalise?) and on all, coverage vs test length,
    the faults still undetected, and the *gain* of the generated inputs: faults the final
-   program detects that the selection from the candidates alone missed.
+   program detects that the selection from the candidates alone missed;
+7. a **hindsight reference**: the best ``max_tests`` inputs chosen on *all* faults (what a
+   selection that had seen the held-out half could reach), to judge the held-out number.
 
 Coverage is "detected / detectable", a fault being detectable when some candidate input or
 verified generated input detects it; raw "detected / all faults" is reported too.
@@ -38,7 +42,7 @@ from .generation import GenerationReport, generate_inputs
 from .program import TestProgram, build_test_program, measure_coverage
 from .selection import Selection, select_tests
 
-__all__ = ["TestGenConfig", "TestGenResult", "split_faults", "generate_test_program"]
+__all__ = ["TestGenConfig", "TestGenResult", "split_faults", "generate_test_program", "fault_label"]
 
 
 @dataclass
@@ -47,6 +51,13 @@ class TestGenConfig:
 
     Attributes:
         max_tests: test-length budget of the program.
+        n_detect: every fault of the selection half is to be detected by this many selected
+            inputs (all that detect it when fewer do); 1 is a plain cover. Default 2: measured
+            on the digits demo network (docs/testgen.md), the smallest n that reaches its best
+            held-out coverage within 20 inputs.
+        class_cover: also require every golden output class among the candidates ``n_detect``
+            times (faults that silence or favour one output class are only seen by inputs of
+            that class, whether or not such a fault fell into the selection half).
         selection_fraction: share of the fault list used for selection (the rest is held out).
         split_seed: seed of the split.
         method: ``greedy``, ``lazy-greedy`` or ``greedy+exact``.
@@ -66,6 +77,8 @@ class TestGenConfig:
     __test__ = False
 
     max_tests: int = 20
+    n_detect: int = 2
+    class_cover: bool = True
     selection_fraction: float = 0.5
     split_seed: int = 0
     method: str = "greedy+exact"
@@ -87,12 +100,14 @@ class TestGenConfig:
     chunk_size: int = 64
 
     def __post_init__(self) -> None:
-        ints = {"max_tests": 1, "exact_limit": 0, "node_limit": 1, "generation_max_faults": 0, "generation_steps": 1,
+        ints = {"max_tests": 1, "n_detect": 1, "exact_limit": 0, "node_limit": 1, "generation_max_faults": 0, "generation_steps": 1,
                 "generation_restarts": 1, "split_seed": 0, "seed": 0, "batch_size": 1, "chunk_size": 1}
         for name, low in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"{name} must be an int >= {low}, got {v!r}")
+        if not isinstance(self.class_cover, bool):
+            raise ConfigError(f"class_cover must be true or false, got {self.class_cover!r}")
         if not (isinstance(self.selection_fraction, (int, float)) and 0 < self.selection_fraction <= 1):
             raise ConfigError(f"selection_fraction must be in (0, 1], got {self.selection_fraction!r}")
         if self.method not in ("greedy", "lazy-greedy", "greedy+exact"):
@@ -168,9 +183,44 @@ def _cov(covered: np.ndarray, detectable: np.ndarray, cols: np.ndarray) -> float
     return float((covered[cols] & detectable[cols]).sum() / d) if d else 1.0
 
 
+def fault_label(faults: Any) -> str:
+    """A short name of a fault round: ``DeadNeuron@SF4(4,0,0)`` (``+`` between faults)."""
+    parts = []
+    for f in faults:
+        for site in f.sites:
+            pos = ",".join(str(int(v)) for v in (site.position or ()))
+            parts.append(f"{f.model.name}@{site.layer}({pos})")
+    return "+".join(parts)
+
+
+def _test_rows(names: list[str], measured: np.ndarray, fault_list: FaultList, sel: np.ndarray, held: np.ndarray,
+               sample_rows: list[int | None], sample_ids: Any, labels: Any, expected: np.ndarray) -> list[dict[str, Any]]:
+    """What each test of the program is and detects (measured), in program order."""
+    in_sel = np.zeros(measured.shape[1], dtype=bool)
+    in_sel[sel] = True
+    seen = np.zeros(measured.shape[1], dtype=bool)
+    rows = []
+    for k, name in enumerate(names):
+        row = sample_rows[k]
+        det = measured[k]
+        new = det & ~seen
+        seen |= det
+        rows.append({
+            "test": k, "name": name, "origin": "sample" if row is not None else "generated",
+            "sample": None if row is None else int(sample_ids[row]) if sample_ids is not None else int(row),
+            "label": None if row is None or labels is None else int(labels[row]),
+            "expected_class": int(expected[k]),
+            "detects": int(det.sum()), "detects.selection": int((det & in_sel).sum()),
+            "detects.heldout": int((det & ~in_sel).sum()), "new_detections": int(new.sum()),
+            "faults": [int(j) for j in np.flatnonzero(det)],
+            "fault_labels": [fault_label(fault_list.rounds[j]) for j in np.flatnonzero(det)],
+        })
+    return rows
+
+
 def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, config: TestGenConfig | None = None,
                           detection: DetectionMatrix | None = None, progress: bool = False,
-                          log: Any = None) -> TestGenResult:
+                          log: Any = None, labels: Any = None, sample_ids: Any = None) -> TestGenResult:
     """Builds a test program for ``fault_list`` from candidate inputs and measures its coverage.
 
     Args:
@@ -181,6 +231,8 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
         detection: the candidates x faults matrix when already known (e.g.
             :func:`~spikefi.testgen.detection_from_result`); recomputed otherwise.
         log: optional ``callable(str)`` for progress lines.
+        labels: the dataset label of every candidate (listed with the program's inputs).
+        sample_ids: the id of every candidate in its dataset split (default: its row).
 
     Returns:
         a :class:`TestGenResult`; ``metrics`` holds ``coverage.selection``, ``coverage.heldout``,
@@ -193,7 +245,13 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
         that the selection from candidates alone missed), ``generated.appended_gain.*`` and
         ``generated.appended_test_length`` (what appending every verified generated input not
         in the program would add, and the test length then), ``sample_selection.coverage.*``,
-        ``consistency_mismatches`` (program detection vs the selection's matrix; 0 expected).
+        ``consistency_mismatches`` (program detection vs the selection's matrix; 0 expected),
+        ``n_detect``, ``min_detections.selection`` (fewest program tests detecting a detectable
+        selection-half fault), ``hindsight.test_length`` / ``hindsight.coverage.heldout`` /
+        ``hindsight.coverage.all`` (the best ``max_tests`` inputs chosen on all faults, from the
+        matrix) and ``coverage.heldout_vs_hindsight`` (held-out coverage / the hindsight one).
+        ``program.info["tests"]`` lists every input: sample id, label, expected class and the
+        faults it detects (measured).
     """
     cfg = config or TestGenConfig()
     say = log or (lambda _msg: None)
@@ -226,8 +284,10 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
     d = detection.detected
 
     t0 = time.perf_counter()
+    groups = golden_pred if cfg.class_cover else None
     sample_sel = select_tests(d[:, sel], cfg.max_tests, method=cfg.method, exact_limit=cfg.exact_limit,
-                              node_limit=cfg.node_limit, time_limit_s=cfg.exact_time_limit_s)
+                              node_limit=cfg.node_limit, time_limit_s=cfg.exact_time_limit_s, n_detect=cfg.n_detect,
+                              groups=groups)
     timings["selection_s"] = time.perf_counter() - t0
     say(f"selection from candidates: {len(sample_sel)} tests ({sample_sel.method}), "
         f"coverage on the selection half {sample_sel.coverage:.4f}")
@@ -264,9 +324,12 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
                                            batch_size=cfg.batch_size, engine=cfg.engine, chunk_size=cfg.chunk_size,
                                            test_names=names)
                 full = detection.stack(gen_dm)
+                gen_groups = None if groups is None else np.concatenate(
+                    [np.asarray(groups), np.asarray([g.golden_class for g in verified])])
                 final_sel = select_tests(full.detected[:, sel], cfg.max_tests, method=cfg.method,
                                          exact_limit=cfg.exact_limit, node_limit=cfg.node_limit,
-                                         time_limit_s=cfg.exact_time_limit_s)
+                                         time_limit_s=cfg.exact_time_limit_s, n_detect=cfg.n_detect,
+                                         groups=gen_groups)
                 if final_sel.covered[-1:] < sample_sel.covered[-1:]:
                     final_sel = sample_sel
     timings["generation_s"] = time.perf_counter() - t0
@@ -275,10 +338,12 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
     n_cand = x.shape[0]
     rows = []
     names = []
+    sample_rows: list[int | None] = []
     for t in final_sel.tests:
+        sample_rows.append(t if t < n_cand else None)
         if t < n_cand:
             rows.append((x[t] != 0).to(torch.float32) * spike)
-            names.append(f"sample:{t}")
+            names.append(f"sample:{t if sample_ids is None else int(sample_ids[t])}")
         else:
             g = generation.verified[t - n_cand]  # type: ignore[union-attr]
             rows.append(torch.from_numpy(g.input.astype(np.float32)) * spike)  # type: ignore[union-attr]
@@ -306,6 +371,12 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
                       "coverage.heldout": _cov(seen, detectable, held),
                       "coverage.all": _cov(seen, detectable, everything)})
     gain = covered & ~sample_cov
+    hindsight = select_tests(full.detected, cfg.max_tests, method=cfg.method, exact_limit=cfg.exact_limit,
+                             node_limit=cfg.node_limit, time_limit_s=cfg.exact_time_limit_s)
+    h_cov = full.detected[hindsight.tests].any(axis=0) if hindsight.tests else np.zeros(n_faults, dtype=bool)
+    h_held = _cov(h_cov, detectable, held) if len(held) else float("nan")
+    program_counts = measured.detected.sum(axis=0)
+    sel_detectable = sel[detectable[sel]]
     # what appending every verified generated input to the program would add (measured rows)
     appended = covered | (gen_dm.detected.any(axis=0) if gen_dm is not None else np.zeros(n_faults, dtype=bool))
     appended_gain = appended & ~covered
@@ -342,13 +413,24 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
         "max_density": float(generation.max_density) if generation else float("nan"),
         "program_max_density": float(program.densities().max()),
         "consistency_mismatches": mismatches,
+        "n_detect": cfg.n_detect,
+        "min_detections.selection": int(program_counts[sel_detectable].min()) if len(sel_detectable) else 0,
+        "classes_in_program": len(set(program.expected_class.tolist())),
+        "hindsight.test_length": len(hindsight),
+        "hindsight.coverage.heldout": h_held,
+        "hindsight.coverage.all": _cov(h_cov, detectable, everything),
     }
+    heldout_cov = metrics["coverage.heldout"]
+    metrics["coverage.heldout_vs_hindsight"] = (heldout_cov / h_held if len(held) and h_held > 0 else float("nan"))
     half = np.zeros(n_faults, dtype=object)
     half[sel] = "selection"
     half[held] = "heldout"
     undetected = [{"index": int(i), "fault_id": fault_list.ids[i], "half": str(half[i]),
                    "detectable": bool(detectable[i])} for i in np.flatnonzero(~covered)]
+    tests = _test_rows(names, measured.detected, fault_list, sel, held, sample_rows, sample_ids, labels,
+                       program.expected_class)
     program.info.update({"made_by": "spikefi.testgen.generate_test_program", "config": asdict(cfg),
-                         "metrics": metrics, "fault_list_source": fault_list.source})
+                         "metrics": metrics, "fault_list_source": fault_list.source,
+                         "fault_list_digest": fault_list.network_digest, "tests": tests})
     return TestGenResult(program, detection, gen_dm, measured, sel, held, sample_sel, final_sel, generation, curve,
                          metrics, undetected, timings)

@@ -27,7 +27,8 @@ from torch import nn
 
 from ..campaign.campaign import Campaign
 from ..campaign.network import network_map
-from ..errors import ArchitectureMismatchError, ConfigError, DataError
+from ..digest import DIGEST_ALGORITHM, network_digest, short_digest
+from ..errors import ArchitectureMismatchError, ConfigError, DataError, NetworkDigestMismatchError
 from ..faults.sites import Fault
 from ..jsonutil import json_default
 from .detection import CountingEngine, DetectionMatrix, golden_responses
@@ -36,11 +37,13 @@ from .faultlist import FaultList, layer_signature
 __all__ = [
     "PROGRAM_SCHEMA_VERSION",
     "ArchitectureMismatchError",
+    "NetworkDigestMismatchError",
     "TestProgram",
     "Verdict",
     "architecture_fingerprint",
     "weights_sha256",
     "build_test_program",
+    "check_program_network",
     "apply_test_program",
     "measure_coverage",
 ]
@@ -99,14 +102,9 @@ def architecture_fingerprint(net: nn.Module, input_shape: Sequence[int], steps: 
 
 
 def weights_sha256(net: nn.Module) -> str:
-    """sha256 of the network's state_dict (names, shapes, float64 values), device independent."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        t = tensor.detach().to("cpu", torch.float64).contiguous()
-        h.update(name.encode())
-        h.update(json.dumps(list(t.shape)).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    """The canonical network digest (:func:`spikefi.digest.network_digest`; this name is kept
+    for older callers: it always computed exactly that)."""
+    return network_digest(net)
 
 
 @dataclass
@@ -119,7 +117,9 @@ class TestProgram:
         expected_counts: golden output spike counts per input and class.
         spike_value: input value of a spike (``1/Ts``).
         fingerprint: :func:`architecture_fingerprint` of the network it was made for.
-        weights: :func:`weights_sha256` of that network.
+        weights: the canonical digest (:func:`spikefi.digest.network_digest`) of the weights the
+            program was made on (after quantization when the network was quantized; stored
+            as ``network_digest`` and, for older readers, ``weights_sha256``).
         names: a name per test (``sample:<index>``, ``generated:<k>``).
         count_tolerance: ``None`` (class only) or the allowed per-class spike-count deviation.
         info: free metadata (plain JSON): coverage, how it was made, ...
@@ -208,6 +208,8 @@ class TestProgram:
             "count_tolerance": None if self.count_tolerance is None else int(self.count_tolerance),
             "rule": self.rule(),
             "fingerprint": self.fingerprint,
+            "network_digest": self.weights,
+            "network_digest_algorithm": DIGEST_ALGORITHM,
             "weights_sha256": self.weights,
             "info": self.info,
         }
@@ -236,7 +238,9 @@ class TestProgram:
         version = meta.get("schema_version")
         if version != PROGRAM_SCHEMA_VERSION:
             raise DataError(f"test program schema_version {version!r}; this spikefi reads {PROGRAM_SCHEMA_VERSION}")
-        missing = {"names", "spike_value", "count_tolerance", "fingerprint", "weights_sha256"} - set(meta)
+        missing = {"names", "spike_value", "count_tolerance", "fingerprint"} - set(meta)
+        if not ({"network_digest", "weights_sha256"} & set(meta)):  # programs before network_digest: weights_sha256
+            missing.add("network_digest")
         if missing:
             raise DataError(f"{str(jpath)!r} lacks {sorted(missing)}")
         try:
@@ -245,7 +249,8 @@ class TestProgram:
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{str(npath)!r} is not a test program array file: {exc}") from None
         return cls(arrays["inputs"], arrays["expected_class"], arrays["expected_counts"], meta["spike_value"],
-                   meta["fingerprint"], meta["weights_sha256"], list(meta["names"]), meta["count_tolerance"],
+                   meta["fingerprint"], meta.get("network_digest") or meta["weights_sha256"], list(meta["names"]),
+                   meta["count_tolerance"],
                    meta.get("info", {}))
 
     def rule(self) -> str:
@@ -321,7 +326,11 @@ class Verdict:
         failing_names: their names.
         predicted: the network's predicted class per test.
         counts: its output spike counts per test (only with a count tolerance).
-        same_weights: whether the network's weights are those the program was made for.
+        same_weights: whether the network's weights are those the program was made for (same
+            canonical digest); ``False`` only when applied with ``allow_other_network=True``.
+        rule: the pass/fail rule in words.
+        network_digest: the digest of the network the program was applied to.
+        program_digest: the digest of the network the program was made for.
     """
 
     passed: bool
@@ -331,13 +340,19 @@ class Verdict:
     counts: np.ndarray | None
     same_weights: bool
     rule: str
+    network_digest: str = ""
+    program_digest: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
 
     def summary(self) -> str:
-        return ("PASS" if self.passed else f"FAIL ({len(self.failing_tests)} of {len(self.predicted)} tests: "
+        text = ("PASS" if self.passed else f"FAIL ({len(self.failing_tests)} of {len(self.predicted)} tests: "
                 f"{', '.join(self.failing_names[:5])}{', ...' if len(self.failing_names) > 5 else ''})")
+        if not self.same_weights:
+            text += (f" on ANOTHER network than the program was made for (network {short_digest(self.network_digest)}, "
+                     f"program {short_digest(self.program_digest)}): the expected responses may not hold for it")
+        return text
 
 
 def _program_campaign(net: nn.Module, program: TestProgram, *, seed: int, batch_size: int, device: Any) -> Campaign:
@@ -347,8 +362,22 @@ def _program_campaign(net: nn.Module, program: TestProgram, *, seed: int, batch_
     return Campaign(net, (x, y), batch_size=batch_size, seed=seed, device=device)
 
 
+def check_program_network(net: nn.Module, program: TestProgram, allow_other_network: bool = False) -> str:
+    """The digest of ``net``; raises :class:`NetworkDigestMismatchError` when it is not the
+    digest the program was made for, unless ``allow_other_network``."""
+    digest = network_digest(net)
+    if digest != program.weights and not allow_other_network:
+        raise NetworkDigestMismatchError(
+            f"the test program was made for the network with digest {short_digest(program.weights)}, this network's "
+            f"digest is {short_digest(digest)} (other weights or quantization): its expected responses need not hold; "
+            "apply it to the network it was made for (--network), or allow another network explicitly "
+            "(--allow-other-network)")
+    return digest
+
+
 def apply_test_program(net: nn.Module, program: TestProgram, faults: Fault | Sequence[Fault] | None = None, *,
-                       seed: int = 0, batch_size: int = 64, device: Any = None) -> Verdict:
+                       seed: int = 0, batch_size: int = 64, device: Any = None,
+                       allow_other_network: bool = False) -> Verdict:
     """Runs a test program on ``net`` with ``faults`` injected (through a campaign) and judges it.
 
     Args:
@@ -357,13 +386,19 @@ def apply_test_program(net: nn.Module, program: TestProgram, faults: Fault | Seq
         faults: faults to inject (fixed sites or random ones drawn with ``seed``); ``None``
             tests ``net`` as it is.
         seed: campaign seed (site draws and timing of transient faults).
+        allow_other_network: apply it even when ``net``'s canonical digest differs from the
+            program's (the verdict then says so: ``same_weights`` False).
 
     Returns:
         the :class:`Verdict`.
 
     Raises:
         ArchitectureMismatchError: ``net`` is not of the program's architecture.
+        NetworkDigestMismatchError: ``net`` has other weights than the program was made for
+            (and ``allow_other_network`` is False).
     """
+    program.check_network(net)
+    digest = check_program_network(net, program, allow_other_network)
     cmpn = _program_campaign(net, program, seed=seed, batch_size=batch_size, device=device)
     faults = [] if faults is None else ([faults] if isinstance(faults, Fault) else list(faults))
     cmpn.then_inject(faults)
@@ -376,8 +411,8 @@ def apply_test_program(net: nn.Module, program: TestProgram, faults: Fault | Seq
         counts = engine.round_counts(int(result.table["round_id"].iloc[0]))
         fail |= np.abs(counts - program.expected_counts).max(axis=1) > program.count_tolerance
     idx = [int(i) for i in np.flatnonzero(fail)]
-    return Verdict(not idx, idx, [program.names[i] for i in idx], pred, counts,
-                   weights_sha256(net) == program.weights, program.rule())
+    return Verdict(not idx, idx, [program.names[i] for i in idx], pred, counts, digest == program.weights,
+                   program.rule(), digest, program.weights)
 
 
 def measure_coverage(net: nn.Module, program: TestProgram, fault_list: FaultList, *, seed: int = 0,

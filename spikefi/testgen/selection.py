@@ -13,6 +13,9 @@
   proven optimal.
 * :func:`refine_selection` — drops redundant tests of a selection, then tries an exact
   cover (full-cover case) or 1-swap local search (budgeted case) to do better.
+* :func:`n_detect_cover` — every fault detected by at least ``n`` selected tests (as many as
+  detect it when fewer do), optionally every output class represented ``n`` times, filled
+  level by level (first everything once, then twice, ...), within the budget.
 * :func:`coverage_curve` — faults detected by the first ``k`` tests of an order.
 """
 
@@ -35,6 +38,7 @@ __all__ = [
     "exact_cover",
     "refine_selection",
     "coverage_curve",
+    "n_detect_cover",
     "order_by_gain",
     "select_tests",
 ]
@@ -444,12 +448,82 @@ def refine_selection(detected: np.ndarray, selection: Selection, *, max_tests: i
     return _selection(d, order_by_gain(d, tests), "greedy+1-swap")
 
 
+def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *,
+                   groups: Sequence[Any] | np.ndarray | None = None,
+                   candidates: Sequence[int] | None = None) -> Selection:
+    """Greedy n-detect selection: each fault detected by ``min(n, tests detecting it)`` selected tests.
+
+    Requirements are raised one level at a time: first every fault (and group) once, then
+    twice, ... up to ``n``, each level filled greedily (the test meeting most open
+    requirements; ties to the lowest index), so a budget that binds cuts the highest level,
+    never the first detection of a fault.
+
+    Args:
+        detected: ``(tests, faults)`` boolean matrix.
+        n: detections wanted per fault (``>= 1``; ``n = 1`` with no groups is the greedy cover).
+        max_tests: budget (``None``: none).
+        groups: optional label per test (e.g. the golden class of each input): every label
+            present among the candidates is also required ``n`` times, like a fault that the
+            tests of that label detect (a fault silencing one output class is only seen by
+            inputs of that class).
+        candidates: rows allowed (default all).
+
+    Returns:
+        the selection (in selection order); ``info`` holds ``n_detect``, ``groups`` (labels
+        required), ``min_detections`` (over detectable faults) and ``groups_covered``.
+    """
+    d = _check_matrix(detected)
+    _check_budget(max_tests)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n_detect must be an int >= 1, got {n!r}")
+    rows = _candidates(d, candidates)
+    req = d
+    labels: list[Any] = []
+    if groups is not None:
+        g = np.asarray(list(groups), dtype=object)
+        if len(g) != d.shape[0]:
+            raise ConfigError(f"groups needs one label per test: {d.shape[0]} tests, {len(g)} labels")
+        labels = sorted({g[int(r)] for r in rows}, key=str)
+        req = np.hstack([d, np.stack([g == lab for lab in labels], axis=1)]) if labels else d
+    allowed = np.zeros(d.shape[0], dtype=bool)
+    allowed[rows] = True
+    avail = req[rows].sum(axis=0)
+    count = np.zeros(req.shape[1], dtype=int)
+    chosen: list[int] = []
+    sub = req.astype(np.int32)
+    for level in range(1, int(n) + 1):
+        need = np.minimum(level, avail)
+        while max_tests is None or len(chosen) < max_tests:
+            open_ = count < need
+            if not open_.any():
+                break
+            gains = sub[:, open_].sum(axis=1)
+            gains[~allowed] = -1
+            gains[chosen] = -1
+            best = int(np.argmax(gains))
+            if gains[best] <= 0:
+                break
+            chosen.append(best)
+            count += req[best]
+    detectable = d[rows].any(axis=0)
+    fault_counts = count[:d.shape[1]]
+    info = {"n_detect": int(n), "groups": [str(lab) for lab in labels],
+            "min_detections": int(fault_counts[detectable].min()) if detectable.any() else 0,
+            "groups_covered": int((count[d.shape[1]:] > 0).sum())}
+    return _selection(d, chosen, f"n-detect(n={int(n)}{', classes' if labels else ''})", **info)
+
+
 def select_tests(detected: np.ndarray, max_tests: int | None = None, *, method: str = "greedy+exact",
                  candidates: Sequence[int] | None = None, exact_limit: int = 2000, node_limit: int = 200_000,
-                 time_limit_s: float = 30.0) -> Selection:
-    """Selects tests: ``greedy``, ``lazy-greedy`` or ``greedy+exact`` (greedy, then :func:`refine_selection`)."""
+                 time_limit_s: float = 30.0, n_detect: int = 1,
+                 groups: Sequence[Any] | np.ndarray | None = None) -> Selection:
+    """Selects tests: ``greedy``, ``lazy-greedy`` or ``greedy+exact`` (greedy, then :func:`refine_selection`);
+    with ``n_detect > 1`` or ``groups``, :func:`n_detect_cover` (the method then names only the
+    first-level tie order: every method gives the same n-detect selection)."""
     if method not in ("greedy", "lazy-greedy", "greedy+exact"):
         raise ConfigError(f"selection method must be 'greedy', 'lazy-greedy' or 'greedy+exact', got {method!r}")
+    if n_detect != 1 or groups is not None:
+        return n_detect_cover(detected, n_detect, max_tests, groups=groups, candidates=candidates)
     if method == "lazy-greedy":
         return lazy_greedy_cover(detected, max_tests, candidates)
     sel = greedy_cover(detected, max_tests, candidates)

@@ -33,6 +33,10 @@ def test_train_entry_point_tracks_a_real_run(store, tmp_path, capsys):
     assert card["test_accuracy"] == pytest.approx(run.data.metrics["final_test_accuracy"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/digits_cnn.pt", "model/digits_cnn.yaml", "model/digits_cnn.md"} <= artifacts
+    from spikefi.digest import network_digest
+    from spikefi.zoo import load_network
+
+    assert run.data.params["network.digest"] == network_digest(load_network(tmp_path / "out" / "digits_cnn.pt")[0])
 
 
 def test_demo_with_given_model(store, tmp_path, capsys):
@@ -53,6 +57,7 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     assert "<h2>Golden baseline</h2>" in text and "data:image/png;base64," in text
     assert "search-demo-worst-2-faults-w0: optimization history" in text
     assert "testgen-demo-test-program: coverage curve" in text
+    assert "Inputs of the test program of testgen-demo-test-program" in text and "held-out faults" in text
     for name in ("dead-neurons-SF3-SF4", "saturated-neurons-SF4", "sign-bit-flips-SF4"):
         assert name in printed
     table = pd.read_parquet(tmp_path / "demo" / "golden" / "golden_predictions.parquet")
@@ -69,6 +74,10 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     parent = next(r for r in runs if r.info.run_name == "demo")
     assert golden.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert golden.data.metrics["accuracy"] == pytest.approx(summary["accuracy"])
+    from spikefi.digest import network_digest
+    from spikefi.zoo import load_pretrained
+
+    assert golden.data.params["network.digest"] == network_digest(load_pretrained("digits_cnn")[0])
     sweep = next(r for r in runs if r.data.tags.get("spikefi.kind") == "sweep")
     # campaigns at most two levels deep: the sweep is top-level, related to the demo by a tag
     assert "mlflow.parentRunId" not in sweep.data.tags and sweep.info.status == "FINISHED"
@@ -89,6 +98,10 @@ def test_demo_with_given_model(store, tmp_path, capsys):
     dead = next(r for r in campaigns if r.info.run_name == "dead-neurons-SF3-SF4")
     assert testgen.data.params["fault_source"] == f"run:{dead.info.run_id}"
     assert 1 <= testgen.data.metrics["test_length"] <= 20
+    # the program is built on the campaign run's own golden model and data (issue 26)
+    assert testgen.data.params["network.source"] == f"golden model of run:{dead.info.run_id}"
+    assert testgen.data.params["network.digest"] == dead.data.params["network.digest"]
+    assert testgen.data.params["candidates"] == "32"  # the campaign's 32 samples, not the testgen config's 48
     report = next(r for r in runs if r.data.tags.get("spikefi.kind") == "report")
     assert {a.path for a in client.list_artifacts(report.info.run_id, "report")} == {
         "report/report.html", "report/report.md", "report/figures"}

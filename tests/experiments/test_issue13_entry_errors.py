@@ -91,7 +91,9 @@ def test_testgen_config_and_corrupt_result_folder_exit_2(store, tmp_path, capsys
     results.mkdir(parents=True)
     pd.DataFrame({"round_id": [0], "faults": ["[]"], "critical": [0]}).to_parquet(results / "rounds.parquet")
     (results / "meta.json").write_text('{"schema_version": 1, "golden": {"acc')
-    assert testgen_entry.main(["--config", str(cfg), "--from-results", str(tmp_path / "res"), "--no-progress"]) == 2
+    # a plain result folder stores no golden model: --network names it (issue 26)
+    assert testgen_entry.main(["--config", str(cfg), "--from-results", str(tmp_path / "res"), "--network",
+                               "pretrained:digits_cnn", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "meta.json" in err and "is not valid JSON" in err and "Traceback" not in err
     assert _no_runs_anywhere(store) == []
@@ -123,7 +125,8 @@ def test_testgen_never_imports_a_model_named_in_stored_results(store, tmp_path, 
     pd.DataFrame({"round_id": [0], "faults": [cell], "critical": [1]}).to_parquet(results / "rounds.parquet")
     (results / "meta.json").write_text(json.dumps({"schema_version": 1}))
     cfg = _write(tmp_path / "testgen.yaml", "testgen", TESTGEN, tmp_path / "out")
-    assert testgen_entry.main(["--config", str(cfg), "--from-results", str(tmp_path / "res"), "--no-progress"]) == 2
+    assert testgen_entry.main(["--config", str(cfg), "--from-results", str(tmp_path / "res"), "--network",
+                               "pretrained:digits_cnn", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "'sidefx13e.Evil' is neither built in nor registered through the entry-point group " \
            "'spikefi.fault_models'" in err

@@ -52,6 +52,11 @@ def test_one_run_logs_metrics_curve_program_and_plot(store, tmp_path, capsys):
     m, p = run.data.metrics, run.data.params
     assert p["faults"] == "20" and p["candidates"] == "48" and p["critical_only"] == "False"
     assert p["detection.source"].startswith("campaign predictions")
+    assert p["n_detect"] == "2" and p["class_cover"] == "True"  # the default, measured (docs/testgen.md)
+    assert p["network.source"] == "config (inline campaign)" and len(p["network.digest"]) == 64
+    for key in ("hindsight.coverage.heldout", "hindsight.test_length", "coverage.heldout_vs_hindsight",
+                "min_detections.selection"):
+        assert key in m, key
     for key in ("coverage.selection", "coverage.heldout", "coverage.all", "test_length", "undetected",
                 "generated.gain.all", "generated.verified", "faults.selection", "faults.heldout"):
         assert key in m, key
@@ -89,9 +94,15 @@ def test_fault_list_from_results_and_from_a_tracked_run(store, tmp_path, capsys,
     cmpn.exhaustive(DeadNeuron(), layers=["SF4"])
     folder = cmpn.run(engine="parallel", progress=False).save(tmp_path / "res")  # no predictions: recomputed
     cfg = write_config(tmp_path, generation={"enabled": False})
-    assert entry.main(["--config", str(cfg), "--from-results", str(folder), "--no-progress"]) == 0
+    # a plain result folder stores no golden model: refused with a hint unless --network names one
+    assert entry.main(["--config", str(cfg), "--from-results", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stores no golden model record" in err[0] and "--network" in err[0]
+    assert entry.main(["--config", str(cfg), "--from-results", str(folder), "--network", "pretrained:digits_cnn",
+                       "--no-progress"]) == 0
     client, (run,) = runs(store)
     assert run.data.params["fault_source"] == f"dir:{folder}"
+    assert run.data.params["network.source"] == "explicit (--network)"
     assert run.data.params["faults"] == "10" and run.data.params["detection.source"] == "recomputed"
     # a tracked campaign run as the source
     from experiments import campaign as campaign_entry
@@ -117,7 +128,8 @@ def test_fault_list_from_results_and_from_a_tracked_run(store, tmp_path, capsys,
     other.exhaustive(DeadNeuron(), layers=["SF2"])
     alien = other.run(progress=False).save(tmp_path / "alien")
     capsys.readouterr()
-    assert entry.main(["--config", str(cfg), "--from-results", str(alien), "--no-progress"]) == 2
+    assert entry.main(["--config", str(cfg), "--from-results", str(alien), "--network", "pretrained:digits_cnn",
+                       "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "another network" in err and "SF2" in err
     _, after = runs(store)
@@ -168,12 +180,15 @@ def test_fault_list_from_a_search_run(store, tmp_path, capsys):
     client.log_artifact(run_id, str(tmp_path / "search" / "trials.csv"), "search")
     client.set_terminated(run_id)
     cfg = write_config(tmp_path, generation={"enabled": False})
-    assert entry.main(["--config", str(cfg), "--search-run", run_id, "--critical-only", "--no-progress"]) == 0
+    assert entry.main(["--config", str(cfg), "--search-run", run_id, "--critical-only", "--no-progress"]) == 2
+    assert "stores no golden model record" in capsys.readouterr().err  # a search run made before records
+    assert entry.main(["--config", str(cfg), "--search-run", run_id, "--critical-only", "--network",
+                       "pretrained:digits_cnn", "--no-progress"]) == 0
     _, (run,) = runs(store)
     assert run.data.params["fault_source"] == f"search:{run_id}" and run.data.params["faults"] == "2"
     assert run.data.params["detection.source"] == "recomputed"
     assert entry.main(["--config", str(cfg), "--search-run", "0" * 32, "--no-progress"]) == 2
-    assert "has no readable search/trials.csv" in capsys.readouterr().err
+    assert "is not in the tracking store" in capsys.readouterr().err
 
 
 def test_empty_mlproject_parameters_mean_unset(store, tmp_path):
@@ -181,6 +196,6 @@ def test_empty_mlproject_parameters_mean_unset(store, tmp_path):
     cfg = write_config(tmp_path, generation={"enabled": False}, selection={"max_tests": 2},
                        faults={"critical_only": True, "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]})
     assert entry.main(["--config", str(cfg), "--campaign-run", "", "--search-run", "", "--from-results", "",
-                       "--overrides", "", "--no-progress"]) == 0
+                       "--overrides", "", "--network", "", "--no-progress"]) == 0
     _, (run,) = runs(store)
     assert run.data.params["fault_source"] == "inline campaign"
