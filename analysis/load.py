@@ -167,6 +167,7 @@ def load_runs(
             continue
         run_row = {"run_id": info.run_id, "run_name": name, "kind": kind}
         run_row.update({col: params.get(key, "") for col, key in _PARAM_COLUMNS.items()})
+        run_row["golden_health"] = tags.get("spikefi.golden_health", "")
         golden = meta.get("golden", {})
         run_row.update({
             "golden_accuracy": float(golden.get("accuracy", table["golden_accuracy"].iloc[0])),

@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
+from spikefi.golden_health import HEALTH_TAG, golden_problems, health_tag, warning_line
 
 from . import artifacts as art
 from .chunk_flush import (
@@ -149,6 +150,9 @@ class TrackedCampaign:
             self.executor.close()
             raise
         cmpn.adopt_golden_summary(golden)
+        problems = golden_problems(golden, int(cmpn.netmap.output_shape[0]))
+        if problems:
+            say(warning_line(problems))
         rounds = cmpn.rounds
         if self.shard:
             rounds = [r for r in rounds if r.round_id % self.shard[1] == self.shard[0]]
@@ -261,7 +265,8 @@ class TrackedCampaign:
         present = run.data.params
         new_params = [Param(k, v) for k, v in params.items() if k not in present]
         tags = {T + "campaign_kind": campaign_kind(self.spec),
-                "mlflow.note.content": campaign_description(self.spec, cmpn)}
+                "mlflow.note.content": campaign_description(self.spec, cmpn),
+                HEALTH_TAG: health_tag(golden_problems(golden, int(cmpn.netmap.output_shape[0])))}
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in golden_metrics(golden).items() if k not in run.data.metrics]
         self.track("logging params", lambda: self.client.log_batch(
