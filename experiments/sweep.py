@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from spikefi.errors import ConfigError
+from spikefi.names import check_plain_name
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
 from .campaign import (
@@ -65,6 +66,7 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
     """The sweep's campaigns, each merged over ``base`` and validated before anything runs."""
     from spikefi.campaign.spec import CampaignSpec
 
+    check_plain_name(sweep.get("name"), "sweep.name")  # it names the sweep's folder and its campaigns
     entries = sweep.get("campaigns")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("sweep.campaigns must be a non-empty list of campaigns")
