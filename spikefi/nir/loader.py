@@ -612,7 +612,8 @@ def _snap(gain: np.ndarray) -> np.ndarray:
 
 
 def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", reset: str | None = None,
-         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", readout: str = "max") -> NIRNetwork:
+         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", readout: str = "max",
+         reset_delay: bool = True) -> NIRNetwork:
     """Import a NIR graph (object or HDF5 file) as a :class:`NIRNetwork`.
 
     Args:
@@ -626,6 +627,10 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         device: where the network's tensors live.
         readout: for a graph ending in a non-spiking readout (LI, CubaLI, I): how a campaign
             scores classes from its membrane — ``max`` (default), ``mean`` or ``last`` over time.
+        reset_delay: convention ``snntorch`` only: ``True`` (default) as snnTorch's default
+            ``reset_delay=True``; ``False`` for networks built with snnTorch's
+            ``Leaky/Synaptic(reset_delay=False)`` (the reset right after the spike). NIR stores
+            the same graph for both settings, so the import cannot tell them apart.
 
     Raises:
         NIRImportError: (one-line, naming the node) unsupported nodes, recurrent edges,
@@ -639,6 +644,8 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         raise NIRParameterError(f"unknown reset {reset!r}; use {', '.join(RESETS)}")
     if dtype not in (torch.float32, torch.float64):
         raise NIRParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if not isinstance(reset_delay, bool):
+        raise NIRParameterError(f"reset_delay must be True or False, got {reset_delay!r}")
     graph = flatten_nested(graph)
     input_name, order, _ = chain(graph)
     nodes = dict(graph.nodes)
@@ -651,6 +658,9 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NIRParameterError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt)
+    if not reset_delay and convention != "snntorch":
+        raise NIRConventionError(f"reset_delay=False is an snnTorch setting (convention 'snntorch'); convention "
+                                 f"{convention!r} resets right after the spike already")
 
     shape = _input_shape(input_name, nodes[input_name])
     input_shape = shape
@@ -706,7 +716,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
             stages[name] = LIStage(convention, decay, tensor(gain), tensor(v_leak), leak)
         elif kind == "LIF":
             stages[name] = LIFStage(convention, decay, tensor(gain), tensor(p("v_threshold")),
-                                    tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset)
+                                    tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset, reset_delay)
         else:  # CubaLIF, CubaLI
             tau_syn = _positive(name, node, "tau_syn", p("tau_syn"))
             _euler_step_fits(convention, dt, name, kind, "tau_syn", tau_syn)
@@ -723,5 +733,5 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
                 continue
             stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
                                         tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
-                                        leak, reset)
+                                        leak, reset, reset_delay)
     return NIRNetwork(stages, convention, dt, input_shape, readout)
