@@ -143,7 +143,9 @@ class TrackedCampaign:
         remote = not isinstance(self.executor, InProcessExecutor)
         # with a remote executor the driver only holds the campaign (on the CPU); workers
         # compute the golden pass and the chunks on their own devices
-        cmpn = (self.spec if not remote else driver_spec(self.spec)).build()
+        prebuilt, self.prebuilt = getattr(self, "prebuilt", None), None
+        cmpn = prebuilt if prebuilt is not None and not remote else (
+            self.spec if not remote else driver_spec(self.spec)).build()
         try:
             golden = self.executor.golden(cmpn, options)
         except BaseException:
