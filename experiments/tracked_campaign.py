@@ -84,6 +84,8 @@ class TrackedCampaign:
                  executor: Executor | None = None) -> None:
         self.spec = spec
         self.executor = executor or InProcessExecutor()
+        #: the campaign the entry point already built from ``spec`` (in-process runs), used once
+        self.prebuilt: Any = None
         self.config = dict(config)
         self.client = client
         self.experiment_id = experiment_id
@@ -143,7 +145,7 @@ class TrackedCampaign:
         remote = not isinstance(self.executor, InProcessExecutor)
         # with a remote executor the driver only holds the campaign (on the CPU); workers
         # compute the golden pass and the chunks on their own devices
-        prebuilt, self.prebuilt = getattr(self, "prebuilt", None), None
+        prebuilt, self.prebuilt = self.prebuilt, None
         cmpn = prebuilt if prebuilt is not None and not remote else (
             self.spec if not remote else driver_spec(self.spec)).build()
         try:
