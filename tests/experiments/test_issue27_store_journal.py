@@ -47,29 +47,43 @@ def default_store(tmp_path, monkeypatch, empty_store_file):
     return tmp_path / "mlflow.db"
 
 
+#: the next command in that folder (a fresh process, as after a real kill): the default store
+NEXT_COMMAND = """
+import json
+from pathlib import Path
+from experiments.campaign import connect
+client, uri, exp, _ = connect({"experiment": "spikefi-campaigns", "uri": None})
+runs = client.search_runs([exp])
+values = sorted(m.value for m in client.get_metric_history(runs[0].info.run_id, "m3"))
+client.create_run(exp)
+print(json.dumps({"uri": uri, "exp": exp, "runs": [(r.info.run_id, r.info.status) for r in runs], "m3": values,
+                  "after": len(client.search_runs([exp])), "journal": Path("mlflow.db-journal").exists()}))
+"""
+
+
 def test_a_hot_journal_left_by_a_kill_is_rolled_back_and_every_run_kept(tmp_path, default_store):
+    import json
+
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient("sqlite:///mlflow.db")
+    client = MlflowClient(f"sqlite:///{default_store}")
     exp = client.create_experiment("spikefi-campaigns")
     run = client.create_run(exp).info.run_id
     for part in range(4):
         client.log_batch(run, metrics=[Metric(f"m{part}", float(i), 0, i) for i in range(1000)])
     client.set_terminated(run)
     _kill_during_write(tmp_path, default_store, "UPDATE metrics SET value = value + 1")
-
-    from experiments.campaign import connect
-
-    client, uri, exp_id, _ = connect({"experiment": "spikefi-campaigns", "uri": None})  # exit 2 before
-    assert uri == "sqlite:///mlflow.db" and exp_id == exp
-    assert not Path(f"{default_store}-journal").exists()
-    (found,) = client.search_runs([exp])
-    assert found.info.run_id == run and found.info.status == "FINISHED"
-    history = client.get_metric_history(run, "m3")
-    assert sorted(m.value for m in history) == [float(i) for i in range(1000)]  # the kill's +1 rolled back
-    client.create_run(exp)  # and the store takes new runs
-    assert len(client.search_runs([exp])) == 2
+    env = entry_env("")
+    env.pop("MLFLOW_TRACKING_URI")
+    done = subprocess.run([sys.executable, "-c", NEXT_COMMAND], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]  # e35710b: exit 2, "not a readable sqlite database"
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["uri"] == "sqlite:///mlflow.db" and got["exp"] == exp and not got["journal"]
+    assert got["runs"] == [[run, "FINISHED"]]
+    assert got["m3"] == [float(i) for i in range(1000)]  # the killed transaction's +1 was rolled back
+    assert got["after"] == 2  # and the store takes new runs
 
 
 def test_the_campaign_entry_point_runs_on_a_store_with_a_hot_journal(tmp_path, default_store, monkeypatch, capsys):
