@@ -171,6 +171,7 @@ def load_runs(
             continue
         run_row = {"run_id": info.run_id, "run_name": name, "kind": kind}
         run_row.update({col: params.get(key, "") for col, key in _PARAM_COLUMNS.items()})
+        run_row["golden_health"] = tags.get("spikefi.golden_health", "")
         golden = meta.get("golden", {})
         run_row.update({
             "golden_accuracy": float(golden.get("accuracy", table["golden_accuracy"].iloc[0])),
@@ -231,6 +232,12 @@ def load_results(directories: list[str | Path]) -> LoadedRuns:
     tables, rows, metas = [], [], {}
     for i, given in enumerate(directories):
         path = Path(given)
+        if path.is_file():
+            hint = (f" (give its folder: {str(path.parent)!r})" if path.name in ("meta.json", "rounds.parquet")
+                    else "")
+            raise ConfigError(f"{str(path)!r} is a file, not a result folder: --from-results takes folders holding "
+                              f"meta.json and rounds.parquet (CampaignResult.save(DIR), or a tracked run's local "
+                              f"folder){hint}")
         if not path.is_dir():
             raise ConfigError(f"result folder {str(path)!r} does not exist")
         folder = _result_dir(path)

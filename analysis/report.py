@@ -198,7 +198,7 @@ def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataF
     facts = stats.campaign_facts(loaded)
     per_layer = stats.critical_rates(loaded, "layer", confidence)
     per_model = stats.critical_rates(loaded, "model", confidence)
-    notes = stats.golden_notes(loaded)
+    notes = stats.golden_warnings(loaded) + stats.golden_notes(loaded)
     head = _summary_section(loaded, confidence, summary, facts, per_layer, per_model, searches, testgens, notes)
     sections.append(head)
 

@@ -27,7 +27,7 @@ from .describe import (
 from .load import LoadedRuns
 
 __all__ = [
-    "campaign_summary", "campaign_facts", "golden_baseline", "golden_notes", "accuracy_drops", "critical_rates",
+    "campaign_summary", "campaign_facts", "golden_baseline", "golden_notes", "golden_warnings", "accuracy_drops", "critical_rates",
     "site_ranking", "spike_changes", "site_label", "round_site", "round_fault", "run_faults", "holm", "compare_groups",
 ]
 
@@ -69,6 +69,25 @@ def golden_baseline(loaded: LoadedRuns) -> pd.DataFrame:
     out["golden network"] = [describe_quantization(loaded.meta.get(r, {}).get("quantization")).split(";")[0]
                              for r in runs["run_id"]]
     out["golden_accuracy"] = runs["golden_accuracy"].to_numpy()
+    return out
+
+
+def golden_warnings(loaded: LoadedRuns) -> list[str]:
+    """A warning per campaign whose golden network looks degenerate (ties in more than half of
+    the samples, a silent output layer, accuracy at chance: :mod:`spikefi.golden_health`),
+    from the run's ``spikefi.golden_health`` tag, else from its stored golden summary."""
+    from spikefi.golden_health import golden_problems
+
+    out = []
+    for row in loaded.runs.to_dict("records"):
+        tag = str(row.get("golden_health") or "")
+        if tag:
+            problems = tag.removeprefix("degenerate: ") if tag.startswith("degenerate") else ""
+        else:  # a local result folder or a run tracked before the tag existed (chance level unknown)
+            problems = "; ".join(golden_problems(loaded.meta.get(row["run_id"], {}).get("golden", {})))
+        if problems:
+            out.append(f"WARNING: {row['run_name']}: the golden network looks degenerate ({problems}); faults "
+                       "cannot make it much worse, so its critical-fault rates say little.")
     return out
 
 

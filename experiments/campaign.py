@@ -153,14 +153,33 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, Any], CampaignSpec]:
-    from spikefi.campaign.spec import CampaignSpec
+    """The config and its campaign spec; names are checked (with suggestions) before PyTorch is imported."""
+    from .precheck import check_campaign_section
 
     config = load_config(path, DEFAULTS, overrides)
+    check_campaign_section(config["campaign"])
+    from spikefi.campaign.spec import CampaignSpec
+
     if config["campaign"].get("network") is None:
         raise ConfigError(f"{str(path)!r}: campaign.network is required ({{pretrained: digits_cnn}}, {{path: FILE}} or {{factory: pkg.module:build, weights: FILE}})")
     spec = CampaignSpec.from_dict(config["campaign"])
     spec.check_runnable()  # a campaign without faults is refused before any run is created
     return config, spec
+
+
+def check_built(spec: CampaignSpec, executor: Any = None, keep: bool = True) -> Any:
+    """Builds the campaign a spec describes -- network, data, every fault resolved against the
+    network's layers -- so that a bad layer name is a one-line error before any tracking store
+    or run exists. Returns the campaign for an in-process run (``keep``: it is then not built
+    twice); with a remote executor, or not kept, the check builds a CPU copy and returns None."""
+    if executor is None and keep:
+        return spec.build()
+    from spikefi.campaign.spec import CampaignSpec
+
+    data = spec.to_dict()
+    data["options"] = {**data["options"], "device": "cpu"}
+    CampaignSpec.from_dict(data).build()
+    return None
 
 
 def connect(tracking: dict[str, Any]) -> tuple[Any, str, str, str | None]:
@@ -227,11 +246,12 @@ def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupt
     try:
         return int(body(launch) or 0)
     except (SpikeFIError, OSError) as exc:
-        from .run_lookup import exit_code_for
-
         print(f"error: {exc}", file=sys.stderr)
         fail_launcher(launch.client, launch.launcher, f"{type(exc).__name__}: {exc}")
-        return exit_code_for(exc)
+        # only a run that reached tracking can have lost its server (exit 3); a bad option or
+        # config fails before run_lookup (MLflow, PyTorch) is imported, and stays fast
+        lookup = sys.modules.get(f"{__package__}.run_lookup")
+        return lookup.exit_code_for(exc) if lookup is not None else 2
     except Terminated as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 143
@@ -266,8 +286,12 @@ def build_parser(prog: str, description: str | None, default_config: str, sectio
 def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None, options: tuple[str, ...]) -> argparse.Namespace:
     args, unknown = ap.parse_known_args(argv)
     if unknown:
+        from .precheck import did_you_mean
+
+        first = next((u.split("=", 1)[0] for u in unknown if u.startswith("-")), unknown[0])
         raise ConfigError(f"unknown parameter(s) {' '.join(unknown)}; {ap.prog} takes {', '.join(options)} "
-                          "(MLproject: -P config=..., -P overrides='k=v ...', -P resume=..., -P shard=i/n)")
+                          "(MLproject: -P config=..., -P overrides='k=v ...', -P resume=..., -P shard=i/n)"
+                          f"{did_you_mean(first, options)}")
     for name in ("resume", "parent", "merge"):
         value = getattr(args, name, None)
         if isinstance(value, str):
@@ -295,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         if executor is not None:
             # an unreachable cluster or too few GPUs/CPUs are reported before any run is created
             executor.check_resources(executor.connect())
+        built = None if args.mark_stale or args.merge else check_built(spec, executor)
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
-        dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher, executor)
+        dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher, executor, built)
         return 0
 
     return run_main(body)
@@ -304,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, shard: tuple[int, int] | None,
              client: Any, uri: str, experiment_id: str, launcher: str | None,
-             executor: Any = None) -> dict[str, Any] | None:
+             executor: Any = None, built: Any = None) -> dict[str, Any] | None:
     from . import campaign_run as cr
 
     stale_after = float(config["tracking"]["stale_after_s"])
@@ -327,6 +352,7 @@ def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpe
     tracked = cr.TrackedCampaign(spec, config, client, experiment_id, config["output_dir"], resume=args.resume or "auto",
                                  parent_run_id=parent, shard=shard, launcher_run_id=launcher,
                                  progress=not args.no_progress, stale_after_s=stale_after, executor=executor)
+    tracked.prebuilt = built  # the campaign check_built made (in-process): not built a second time
     result = tracked.run()
     if tracked.launcher_run_id:  # a shard: the launcher points to the shard run
         cr.point_launcher(client, tracked.launcher_run_id, result["run_id"])

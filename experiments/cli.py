@@ -2,14 +2,20 @@
 
 Entry points are the same as ``python -m experiments.<name>`` and the MLproject's;
 ``spikefi --help`` lists them (without importing any of them: it answers at once).
+
+As ``python -m`` does, the command puts the current folder first on ``sys.path``, so a
+network factory or fault model named by a dotted path (``factory: "mynets:build"``) is found
+in a ``mynets.py`` beside the config the user runs from (unless Python runs with ``-P`` /
+``PYTHONSAFEPATH``, which turns that off for ``python -m`` too).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
-__all__ = ["ENTRY_POINTS", "SUMMARIES", "main", "usage"]
+__all__ = ["ENTRY_POINTS", "SUMMARIES", "main", "usage", "current_folder_importable"]
 
 ENTRY_POINTS = {
     "main": "experiments.main",
@@ -45,6 +51,19 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def current_folder_importable() -> None:
+    """Puts the current folder first on ``sys.path``, as ``python -m`` does (not under ``-P``).
+
+    A console script's ``sys.path[0]`` is the folder of the script (the environment's
+    ``bin``), so without this a user's module in the current folder is not importable from
+    ``spikefi ...`` although it is from ``python -m experiments....``."""
+    if getattr(sys.flags, "safe_path", False):
+        return
+    cwd = os.getcwd()
+    if not any(entry in ("", cwd) for entry in sys.path[:1]):
+        sys.path.insert(0, cwd)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in ENTRY_POINTS:
@@ -54,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(usage())
         return 0
+    current_folder_importable()
     module = importlib.import_module(ENTRY_POINTS[argv[0]])
     return int(module.main(argv[1:]) or 0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -28,10 +29,19 @@ def bundled_config(name: str) -> Path:
     return path
 
 
+def _suggest(key: Any, known: Any, where: str = "") -> str:
+    """``"; did you mean 'where.x'?"`` for the known key closest to ``key`` (difflib), else ``""``."""
+    if not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {where + close[0]!r}?" if close else ""
+
+
 def _merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     for key, value in update.items():
         if key not in base:
-            raise ConfigError(f"unknown config key {where + key!r}; allowed: {sorted(base)}")
+            raise ConfigError(f"unknown config key {where + key!r}; allowed: {sorted(base)}"
+                              f"{_suggest(key, base, where)}")
         if isinstance(base[key], dict) and isinstance(value, Mapping):
             _merge(base[key], value, f"{where}{key}.")
         else:
@@ -57,10 +67,13 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         node = config
         for i, key in enumerate(keys[:-1]):
             if not isinstance(node.get(key), dict):
-                raise ConfigError(f"unknown config section {'.'.join(keys[: i + 1])!r} in override {item!r}")
+                sections = [k for k, v in node.items() if isinstance(v, dict)]
+                raise ConfigError(f"unknown config section {'.'.join(keys[: i + 1])!r} in override {item!r}"
+                                  f"{_suggest(key, sections, '.'.join(keys[:i]) + '.' if i else '')}")
             node = node[key]
         if keys[-1] not in node:
-            raise ConfigError(f"unknown config key {dotted!r}; allowed here: {sorted(node)}")
+            raise ConfigError(f"unknown config key {dotted!r}; allowed here: {sorted(node)}"
+                              f"{_suggest(keys[-1], node, '.'.join(keys[:-1]) + '.' if len(keys) > 1 else '')}")
         node[keys[-1]] = yaml.safe_load(raw)
     return config
 

@@ -107,9 +107,14 @@ TOP = 10
 
 
 def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
-    from spikefi.campaign.spec import check_network_section
+    """The search config, checked before anything is created (names first, with suggestions,
+    before PyTorch or Optuna is imported)."""
+    from .precheck import check_search_section
 
     config = load_config(path, DEFAULTS, overrides)
+    check_search_section(config["search"])
+    from spikefi.campaign.spec import check_network_section
+
     s = config["search"]
     if s.get("network") is None:
         raise ConfigError(f"{str(path)!r}: search.network is required ({{pretrained: digits_cnn}} or {{path: FILE}})")
@@ -143,7 +148,7 @@ def load_search_config(path: Path, overrides: list[str]) -> dict[str, Any]:
 
 def _check_search_options(opts: dict[str, Any]) -> None:
     """search.options values: known keys, ints, engine and dtype (before anything is created)."""
-    from spikefi.campaign.spec import ENGINES
+    from spikefi.spec_defaults import ENGINE_NAMES as ENGINES
 
     unknown = set(opts) - set(DEFAULTS["search"]["options"])
     if unknown:
@@ -188,9 +193,6 @@ class SearchJob:
         self.pruner = make_pruner(pruner_cfg.get("name"), n_obj, **(pruner_cfg.get("options") or {}))
         first_stage = pruner_cfg.get("first_stage") if self.pruner is not None else None
         out = Path(config["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
-        self.storage_url = s["study"]["storage"] or f"sqlite:///{out / 'optuna.db'}"
-        self.storage = open_storage(self.storage_url)  # fails before the network is even loaded
         self.study_name = s["study"]["name"] or self.name
         net, _ = load_spec_network(s["network"], None)
         from spikefi.digest import network_digest
@@ -199,8 +201,13 @@ class SearchJob:
         dtypes = {"float32": torch.float32, "float64": torch.float64}
         if opts["dtype"] not in dtypes:
             raise ConfigError(f"search.options.dtype must be one of {list(dtypes)}, got {opts['dtype']!r}")
+        dataset = load_data(s["data"])
+        # the space first (layer names: a probe pass of the network), then the golden pass
+        layers, steps = _layers_and_steps(net, dataset)
+        if layers is not None:
+            FaultSpace(layers, s["space"], steps)
         self.evaluator = FaultSetEvaluator(
-            net, load_data(s["data"]), first_stage=first_stage, seed=int(opts["seed"]), engine=opts["engine"],
+            net, dataset, first_stage=first_stage, seed=int(opts["seed"]), engine=opts["engine"],
             chunk_size=int(opts["chunk_size"]), batch_size=int(opts["batch_size"]), device=opts["device"],
             dtype=dtypes[opts["dtype"]], quantization=opts["quantization"], max_samples=s["data"].get("max_samples"),
         )
@@ -208,12 +215,32 @@ class SearchJob:
 
         self.digests = network_digests(loaded_digest, self.evaluator.campaigns[0].net, opts["quantization"])
         self.space = FaultSpace(self.evaluator.netmap.layers, s["space"], self.evaluator.steps)
+        # the store is opened (a sqlite file created) only once the space -- layer names, which
+        # need the network -- is known to be good
+        out.mkdir(parents=True, exist_ok=True)
+        self.storage_url = s["study"]["storage"] or f"sqlite:///{out / 'optuna.db'}"
+        self.storage = open_storage(self.storage_url)
         identity = {"space": self.space.to_dict(), "objective": self.objective, "network": s["network"],
                     "data": s["data"], "options": {k: opts[k] for k in ("seed", "dtype", "quantization")}}
         self.identity_hash = config_hash(identity)
         self.study = create_study(self.storage, self.study_name, self.objective, self.sampler, self.pruner, identity)
         self.trials, self.batch = int(s["trials"]), int(s["batch"])
         self.out_dir = out / self.name / f"worker{worker}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _layers_and_steps(net: Any, dataset: Any) -> tuple[Any, int]:
+    """The network's layers (one probe pass) and the time steps of the dataset's samples,
+    without a golden run; ``(None, 0)`` for a dataset the evaluator's own checks will refuse."""
+    from spikefi.campaign.network import network_map
+
+    try:
+        sample = dataset.tensors[0] if hasattr(dataset, "tensors") else dataset[0][0]
+        shape = tuple(int(v) for v in sample.shape)
+    except Exception:  # noqa: BLE001 - the evaluator names what is wrong with the data
+        return None, 0
+    if len(shape) != 4:
+        return None, 0
+    return network_map(net, shape[:3], shape[3]).layers, shape[3]
 
 
 def run_job(job: SearchJob, client: Any = None, experiment_id: str | None = None, launcher: str | None = None,
@@ -401,6 +428,15 @@ def write_outputs(job: SearchJob, golden: float, table: Any) -> list[Path]:
     return files
 
 
+#: Optuna's parameter-importance warnings every search with few trials per parameter region
+#: triggers (its PED-ANOVA evaluator; the importance plot notes nothing wrong with the search):
+#: kept out of the console. Any other warning stays visible.
+EXPECTED_OPTUNA_WARNINGS = (
+    r"Target and region quantiles select the same set of trials",
+    r"Some regimes for parameter .* have less than 2 trials",
+)
+
+
 def _plots(job: SearchJob) -> dict[str, Any]:
     import warnings
 
@@ -423,7 +459,10 @@ def _plots(job: SearchJob) -> dict[str, Any]:
 
     def importances() -> Any:
         kw = {"target": lambda t: t.values[0], "target_name": first} if job.objective == "pareto" else {}
-        return fig_of(ovm.plot_param_importances(study, **kw))
+        with warnings.catch_warnings():  # what a short search always triggers stays out of the console
+            for pattern in EXPECTED_OPTUNA_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
+            return fig_of(ovm.plot_param_importances(study, **kw))
 
     plots = {"optimization_history.png": history, "param_importances.png": importances}
     if job.objective == "pareto":
@@ -475,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         if executor is not None:
             executor.connect()  # an unreachable cluster is reported before any run is created
         uri, experiment_id = None, None
+        # the network, the space (layer names) and the study store, before any MLflow store or run
+        job = SearchJob(copy.deepcopy(config), worker=args.worker) if executor is None else None
         if track:
             launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         if executor is not None:
@@ -483,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             for summary in run_search_on_ray(config, executor, args.worker, uri, experiment_id):
                 print_summary(summary, track, uri)
             return 0
-        job = SearchJob(copy.deepcopy(config), worker=args.worker)
+        job = job if job is not None else SearchJob(copy.deepcopy(config), worker=args.worker)
         summary = run_job(job, launch.client, experiment_id, launch.launcher, progress=not args.no_progress,
                           fail_running=args.fail_running)
         print_summary(summary, track, uri)

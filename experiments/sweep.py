@@ -28,6 +28,7 @@ import yaml
 
 from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
 from spikefi.errors import ConfigError
+from spikefi.names import check_plain_name
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
 from .campaign import (
@@ -63,12 +64,19 @@ OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--n
 
 
 def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
-    """The sweep's campaigns, each merged over ``base`` and validated before anything runs."""
-    from spikefi.campaign.spec import CampaignSpec
+    """The sweep's campaigns, each merged over ``base`` and validated before anything runs
+    (names first, with suggestions, before PyTorch is imported)."""
+    from .precheck import check_campaign_section
 
+    check_plain_name(sweep.get("name"), "sweep.name")  # it names the sweep's folder and its campaigns
     entries = sweep.get("campaigns")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("sweep.campaigns must be a non-empty list of campaigns")
+    check_campaign_section(sweep.get("base"), "sweep.base")
+    for i, entry in enumerate(entries):
+        check_campaign_section(entry, f"sweep.campaigns[{i}]")
+    from spikefi.campaign.spec import CampaignSpec
+
     template = {k: v for k, v in sweep["base"].items() if k != "network"}
     template["name"] = None
     specs = []
@@ -213,19 +221,21 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(launch: Launch) -> int:
         args = parse_args(ap, argv, OPTIONS)
+        path = resolve_config_path(args.config, "sweep_neuron_faults.yaml")
+        config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
+        if args.stale_after is not None:
+            config["tracking"]["stale_after_s"] = args.stale_after
+        specs = sweep_specs(config["sweep"])  # validate before connecting
+        from .campaign import check_built, executor_from_args
+
+        executor = executor_from_args(args)
+        for spec in specs:  # layer names need the network: checked before any store or run exists
+            check_built(spec, executor, keep=False)
         import pandas as pd
 
         from .campaign_run import mark_stale_runs, say
         from .tracking import where_line
 
-        path = resolve_config_path(args.config, "sweep_neuron_faults.yaml")
-        config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
-        if args.stale_after is not None:
-            config["tracking"]["stale_after_s"] = args.stale_after
-        sweep_specs(config["sweep"])  # validate before connecting
-        from .campaign import executor_from_args
-
-        executor = executor_from_args(args)
         if executor is not None:  # an unreachable cluster or too few GPUs/CPUs: before any run is created
             executor.check_resources(executor.connect())
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])

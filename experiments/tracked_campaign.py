@@ -27,6 +27,7 @@ from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
+from spikefi.golden_health import HEALTH_TAG, golden_problems, health_tag, warning_line
 
 from . import artifacts as art
 from .chunk_flush import (
@@ -84,6 +85,8 @@ class TrackedCampaign:
                  executor: Executor | None = None) -> None:
         self.spec = spec
         self.executor = executor or InProcessExecutor()
+        #: the campaign the entry point already built from ``spec`` (in-process runs), used once
+        self.prebuilt: Any = None
         self.config = dict(config)
         self.client = client
         self.experiment_id = experiment_id
@@ -143,13 +146,18 @@ class TrackedCampaign:
         remote = not isinstance(self.executor, InProcessExecutor)
         # with a remote executor the driver only holds the campaign (on the CPU); workers
         # compute the golden pass and the chunks on their own devices
-        cmpn = (self.spec if not remote else driver_spec(self.spec)).build()
+        prebuilt, self.prebuilt = self.prebuilt, None
+        cmpn = prebuilt if prebuilt is not None and not remote else (
+            self.spec if not remote else driver_spec(self.spec)).build()
         try:
             golden = self.executor.golden(cmpn, options)
         except BaseException:
             self.executor.close()
             raise
         cmpn.adopt_golden_summary(golden)
+        problems = golden_problems(golden, int(cmpn.netmap.output_shape[0]))
+        if problems:
+            say(warning_line(problems))
         rounds = cmpn.rounds
         if self.shard:
             rounds = [r for r in rounds if r.round_id % self.shard[1] == self.shard[0]]
@@ -262,7 +270,8 @@ class TrackedCampaign:
         present = run.data.params
         new_params = [Param(k, v) for k, v in params.items() if k not in present]
         tags = {T + "campaign_kind": campaign_kind(self.spec),
-                "mlflow.note.content": campaign_description(self.spec, cmpn)}
+                "mlflow.note.content": campaign_description(self.spec, cmpn),
+                HEALTH_TAG: health_tag(golden_problems(golden, int(cmpn.netmap.output_shape[0])))}
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in golden_metrics(golden).items() if k not in run.data.metrics]
         self.track("logging params", lambda: self.client.log_batch(

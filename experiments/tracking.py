@@ -66,8 +66,10 @@ def prepare_store(uri: str) -> None:
     A missing store is created completely under an inter-process lock in a temporary file,
     then renamed into place (:func:`spikefi.sqlite_store.create_once`): processes starting
     together on a new folder, or one killed while creating the store, leave either no store
-    or a complete one. An existing store whose schema version is not this MLflow's is a
-    one-line :class:`BrokenStoreError` naming the repair. Other URIs are left alone.
+    or a complete one. A hot rollback journal that a process killed during a write left beside
+    the store is rolled back first (:func:`spikefi.sqlite_store.recover_journal`): the store
+    and all its runs stay usable. An existing store whose schema version is not this MLflow's
+    is a one-line :class:`BrokenStoreError` naming the repair. Other URIs are left alone.
     """
     from spikefi.sqlite_store import create_once, schema_state, sqlite_file
 

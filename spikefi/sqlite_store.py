@@ -7,6 +7,12 @@ migrating), and a process killed half-way leaves a database no later command can
 is built completely in a temporary file of the same folder and then renamed into place, so
 the file either does not exist or is complete. :func:`schema_state` tells a complete
 database from one an earlier, unprotected creation left half-done.
+
+A process killed in the middle of any write leaves a *hot* rollback journal
+(``NAME-journal``) beside the database. The database is fine -- sqlite rolls the journal back
+on the next read-write open -- but a read-only open cannot, and fails with "attempt to write a
+readonly database". :func:`recover_journal` does that rollback (under the same lock as the
+creation) before :func:`schema_state` reads the database, so such a store is never refused.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-__all__ = ["sqlite_file", "create_once", "schema_state"]
+__all__ = ["sqlite_file", "create_once", "recover_journal", "schema_state"]
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -32,6 +38,16 @@ def _usable(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
+def _lock(path: Path, timeout: float):  # noqa: ANN202 - filelock.FileLock (imported lazily)
+    from filelock import FileLock
+
+    return FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout)
+
+
+def _journal(path: Path) -> Path:
+    return Path(f"{path}-journal")
+
+
 def create_once(path: str | Path, create: Callable[[Path], None], timeout: float = 600.0) -> bool:
     """Creates the database ``path`` with ``create`` unless it exists; safe across processes.
 
@@ -43,16 +59,15 @@ def create_once(path: str | Path, create: Callable[[Path], None], timeout: float
     Returns:
         True when this call created the database.
     """
-    from filelock import FileLock
-
     path = Path(path)
     if _usable(path):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout):
+    with _lock(path, timeout):
         if _usable(path):
             return False
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed creation
+        # left by a killed creation: the temporary database and its -journal/-wal/-shm files
+        for stale in path.parent.glob(f".{path.name}.*.tmp*"):
             stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -65,13 +80,36 @@ def create_once(path: str | Path, create: Callable[[Path], None], timeout: float
     return True
 
 
+def recover_journal(path: str | Path, timeout: float = 600.0) -> bool:
+    """Rolls back the hot rollback journal a killed writer left beside the database ``path``.
+
+    sqlite does the rollback itself on a read-write open, which this makes (and closes) under
+    the database's creation lock; a journal another live process is still using is not hot,
+    and sqlite leaves it alone. Nothing happens without a journal file.
+
+    Returns:
+        True when a journal was there and the database was opened read-write to recover it.
+    """
+    path = Path(path)
+    if not _journal(path).is_file() or not path.is_file():
+        return False
+    with _lock(path, timeout):
+        if not _journal(path).is_file():
+            return False
+        with closing(sqlite3.connect(f"file:{path.resolve()}?mode=rw", uri=True, timeout=30)) as con:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the first read rolls back
+    return True
+
+
 def schema_state(path: str | Path, version_table: str = "alembic_version", count_table: str | None = None
                  ) -> tuple[str | None, int | None, int]:
-    """``(recorded schema version, rows of count_table, number of tables)`` of a database, read-only.
+    """``(recorded schema version, rows of count_table, number of tables)`` of a database.
 
-    The version is None when ``version_table`` is absent or empty; the count is None when
-    ``count_table`` is absent (or not asked for).
+    A hot journal left by a killed writer is rolled back first (:func:`recover_journal`);
+    the database is then read read-only. The version is None when ``version_table`` is absent
+    or empty; the count is None when ``count_table`` is absent (or not asked for).
     """
+    recover_journal(path)
     uri = f"file:{Path(path).resolve()}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True, timeout=30)) as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

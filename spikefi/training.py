@@ -14,9 +14,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import ConfigError, DataError
+from .network_view import NetworkView
 from .snn.loss import loss as spike_loss
-from .snn.loss import predict
-from .zoo.architectures import SpikingNetwork
 
 __all__ = ["EvalResult", "EpochRecord", "TrainResult", "evaluate", "train", "one_hot_target", "dataset_tensors"]
 
@@ -158,7 +157,7 @@ def _device_of(net: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def evaluate(
-    net: SpikingNetwork,
+    net: torch.nn.Module,
     dataset: Any,
     batch_size: int = 256,
     loss_fn: spike_loss | None = None,
@@ -166,23 +165,28 @@ def evaluate(
 ) -> EvalResult:
     """Accuracy, NumSpikes loss (mean per sample) and per-layer firing rates.
 
-    Firing rate = spikes / (neurons x time bins), averaged over the dataset.
+    ``net`` is any network a campaign accepts (a zoo network, a slayerPytorch-style module,
+    a ``spikefi.nir.load`` import: :class:`spikefi.network_view.NetworkView`). Firing rate =
+    spikes / (neurons x time bins), averaged over the dataset.
     """
     if batch_size <= 0:
         raise ConfigError(f"batch_size must be > 0, got {batch_size}")
     x, y = dataset_tensors(dataset)
-    device = _device_of(net)
     was_training = net.training
     net.eval()
+    view = NetworkView(net, x[:2])
+    device, dtype = view.device, view.dtype
     t0 = time.perf_counter()
-    preds, spikes_per_layer, loss_sum = [], dict.fromkeys(net.layer_names, 0.0), 0.0
+    preds, loss_sum = [], 0.0
+    spikes_per_layer: dict[str, float] = {}
+    neurons: dict[str, int] = {}
     for batch in _batches(x.shape[0], batch_size):
-        xb = x[batch].to(device=device, dtype=net.slayer.srmKernel.dtype)
-        layers = net.forward_layers(xb)
-        out = layers[net.layer_names[-1]]
-        preds.append(predict(out).cpu())
+        xb = x[batch].to(device=device, dtype=dtype)
+        out, layers = view.forward_layers(xb)
+        preds.append(view.predict(out).cpu())
         for name, s in layers.items():
-            spikes_per_layer[name] += float((s != 0).sum())
+            spikes_per_layer[name] = spikes_per_layer.get(name, 0.0) + float((s != 0).sum())
+            neurons[name] = s[0].numel()
         if loss_fn is not None:
             target = one_hot_target(y[batch].to(device), out.shape[1], out.dtype)
             loss_sum += float(loss_fn.numSpikes(out, target))
@@ -191,11 +195,7 @@ def evaluate(
     net.train(was_training)
     predictions = torch.cat(preds)
     n = x.shape[0]
-    rates = {}
-    with torch.no_grad():
-        shapes = net.forward_layers(x[:1].to(device=device, dtype=net.slayer.srmKernel.dtype))
-    for name, s in shapes.items():
-        rates[name] = spikes_per_layer[name] / (n * s[0].numel())
+    rates = {name: spikes_per_layer[name] / (n * neurons[name]) for name in spikes_per_layer}
     return EvalResult(
         accuracy=float((predictions == y).float().mean()),
         loss=loss_sum / n if loss_fn is not None else float("nan"),
@@ -208,7 +208,7 @@ def evaluate(
 
 
 def train(
-    net: SpikingNetwork,
+    net: torch.nn.Module,
     net_params: Any,
     train_set: Any,
     test_set: Any | None = None,
@@ -227,7 +227,10 @@ def train(
     weights on the same device.
 
     Args:
-        net: the network (on its target device).
+        net: the network (on its target device): any network a campaign accepts -- a zoo
+            network, a slayerPytorch-style module (a spiking layer with ``psp``/``spike``/
+            ``srmKernel`` and ``Conv3d`` synaptic layers), or a ``spikefi.nir.load`` import
+            whose output is spikes (:class:`spikefi.network_view.NetworkView`).
         net_params: SLAYER parameters with a ``training: error:`` section.
         train_set, test_set: datasets or ``(inputs, labels)`` tuples.
         epochs, lr, batch_size: optimisation settings.
@@ -242,8 +245,9 @@ def train(
     if not lr > 0:
         raise ConfigError(f"lr must be > 0, got {lr!r}")
     x, y = dataset_tensors(train_set)
-    device = _device_of(net)
-    dtype = net.slayer.srmKernel.dtype
+    view = NetworkView(net, x[:2])
+    view.check_trainable()
+    device, dtype = view.device, view.dtype
     loss_fn = spike_loss(net_params).to(device=device, dtype=dtype)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, amsgrad=True)
     generator = torch.Generator().manual_seed(seed)
@@ -268,7 +272,7 @@ def train(
             value.backward()
             optimizer.step()
             loss_sum += value.item()
-            correct += int((predict(out.detach()) == yb).sum())
+            correct += int((view.predict(out.detach()) == yb).sum())
             seen += batch.numel()
             if on_batch is not None:
                 on_batch(seen, order.numel(), value.item() / batch.numel())

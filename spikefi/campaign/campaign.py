@@ -122,6 +122,9 @@ class Campaign:
         self.x = x.to(self.dtype)
         self.y = y
         self.net = copy.deepcopy(net).to(device=self.device, dtype=self.dtype).eval()
+        from ..finite_weights import check_finite_weights  # NaN/Inf weights: refused before anything runs
+
+        check_finite_weights(self.net)
         for p in self.net.parameters():
             p.requires_grad_(False)
         c, h, w = (int(v) for v in self.x.shape[1:4])

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..finite_weights import check_finite_weights
 
 __all__ = ["NETWORK_FACTORIES_GROUP", "build_factory_network", "factory_digest"]
 
@@ -83,11 +84,13 @@ def build_factory_network(network: Mapping[str, Any], allow_import: bool = True)
             state = state["state_dict"]
         if not isinstance(state, Mapping):
             raise ConfigError(f"network.weights {str(path)!r} holds a {type(state).__name__}, not a state_dict")
+        check_finite_weights(state, f"network factory {ref!r} with weights {str(path)!r}")
         try:
             net.load_state_dict(state)
         except RuntimeError as exc:
             raise ConfigError(f"network.weights {str(path)!r} do not fit the network built by {ref!r}: "
                               f"{str(exc).splitlines()[0]} ...") from None
+    check_finite_weights(net, f"network factory {ref!r}")
     return net.eval()
 
 

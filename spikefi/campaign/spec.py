@@ -53,11 +53,12 @@ NETWORK_KEYS: dict[str, str] = {
     "convention": "with nir: auto (default), snntorch, norse or euler",
     "reset": "with nir: value (default: NIR's reset to v_reset), subtract (snnTorch's default) or none",
     "readout": "with nir: how a non-spiking readout (LI, CubaLI, I) scores classes: max (default), mean or last",
+    "reset_delay": "with nir: false for snnTorch Leaky/Synaptic(reset_delay=False) (default true; docs/nir.md)",
 }
 #: the keys of :data:`NETWORK_KEYS` that name where the network comes from (exactly one is given)
 NETWORK_SOURCES: tuple[str, ...] = ("pretrained", "path", "factory", "nir")
 #: keys that only go with ``nir``
-_NIR_OPTIONS = ("dt", "convention", "reset", "readout")
+_NIR_OPTIONS = ("dt", "convention", "reset", "readout", "reset_delay")
 
 
 def _check_keys(section: str, value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str]) -> None:
@@ -119,6 +120,8 @@ def check_network_section(network: Any, where: str = "network") -> dict[str, Any
         raise ConfigError(f"{where}.reset must be value, subtract or none, got {network['reset']!r}")
     if network.get("readout") is not None and network["readout"] not in ("max", "mean", "last"):
         raise ConfigError(f"{where}.readout must be max, mean or last, got {network['readout']!r}")
+    if network.get("reset_delay") is not None and not isinstance(network["reset_delay"], bool):
+        raise ConfigError(f"{where}.reset_delay must be true or false, got {network['reset_delay']!r}")
     return dict(network)
 
 
@@ -344,7 +347,8 @@ def load_nir_network(network: Mapping[str, Any]) -> Any:
     except ImportError as exc:  # pragma: no cover - spikefi.nir imports nothing optional at module level
         raise ConfigError(f"network.nir needs spikefi[nir]: {exc}") from None
     return load(path, dt=network.get("dt"), convention=network.get("convention") or "auto",
-                reset=network.get("reset"), readout=network.get("readout") or "max")
+                reset=network.get("reset"), readout=network.get("readout") or "max",
+                reset_delay=network.get("reset_delay", True) is not False)
 
 
 def load_spec_network(network: Mapping[str, Any], data: Mapping[str, Any] | None,

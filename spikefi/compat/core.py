@@ -70,6 +70,15 @@ class CampaignOptimization(Enum):
 _ENGINES = {0: "naive", 1: "naive", 2: "sequential", 3: "sequential", 4: "parallel"}
 
 
+def _optimization(opt: Any) -> CampaignOptimization:
+    """``opt`` of :meth:`Campaign.run` as a level: a :class:`CampaignOptimization` or its int 0-4."""
+    if isinstance(opt, CampaignOptimization):
+        return opt
+    if isinstance(opt, int) and not isinstance(opt, bool) and 0 <= opt <= 4:
+        return CampaignOptimization(opt)
+    raise ConfigError(f"opt must be a CampaignOptimization (O0..O4, FB/BF/LS/ES/FO) or an int 0-4, got {opt!r}")
+
+
 def _batch_parts(batch: Any, what: str) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """``(input, target or None, label)`` of a loader batch: ``(input, target, label)``,
     ``(index, input, target, label)`` or ``(input, label)``."""
@@ -369,7 +378,7 @@ class Campaign:
         Returns:
             The number of critical samples (golden correct, faulty wrong) per round.
         """
-        level = opt if isinstance(opt, CampaignOptimization) else CampaignOptimization(opt)
+        level = _optimization(opt)
         if isinstance(es_tol, bool) or not isinstance(es_tol, int) or es_tol < 0:
             raise ConfigError(f"es_tol must be an int >= 0, got {es_tol!r}")
         if es_tol:

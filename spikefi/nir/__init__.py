@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .errors import (
     NIRConventionError,
+    NIRFileError,
     NIRImportError,
     NIRParameterError,
     NIRShapeError,
@@ -74,6 +75,7 @@ __all__ = [
     "LayerAgreement",
     "ValidationReport",
     "NIRImportError",
+    "NIRFileError",
     "UnsupportedNIRNodeError",
     "NIRTopologyError",
     "NIRParameterError",

@@ -10,6 +10,7 @@ from ..errors import ConfigError, ShapeError
 
 __all__ = [
     "NIRImportError",
+    "NIRFileError",
     "UnsupportedNIRNodeError",
     "NIRTopologyError",
     "NIRParameterError",
@@ -20,6 +21,10 @@ __all__ = [
 
 class NIRImportError(ConfigError):
     """A NIR graph cannot be turned into a spikefi network."""
+
+
+class NIRFileError(NIRImportError):
+    """A file is not a readable NIR graph (not HDF5, truncated, HDF5 without NIR's layout, bad text)."""
 
 
 class UnsupportedNIRNodeError(NIRImportError):

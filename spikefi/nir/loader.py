@@ -14,7 +14,9 @@ how to turn the stored numbers back into a discrete update:
     neuron is stored as ``tau = 1e-5``): ``tau_inv = dt/tau`` (float64, then cast) and the
     step factor ``dt*tau_inv`` is formed in the network's dtype, as Norse does.
 ``euler``
-    plain forward Euler with the ``dt`` you give: ``v += dt/tau*((v_leak - v) + r*I)``.
+    plain forward Euler with the ``dt`` you give: ``v += dt/tau*((v_leak - v) + r*I)``; a ``dt``
+    longer than any time constant (``tau``, ``tau_mem``, ``tau_syn``) is refused (Euler then
+    overshoots every step and the network runs at chance).
 
 ``convention="auto"`` picks ``snntorch`` when every neuron has ``r = tau/1e-4`` (and
 ``w_in = tau_syn/1e-4``), ``norse`` when every ``r`` and ``w_in`` is 1; anything else (or
@@ -53,6 +55,8 @@ from torch import nn
 from ..errors import MissingDependencyError
 from .errors import (
     NIRConventionError,
+    NIRFileError,
+    NIRImportError,
     NIRParameterError,
     NIRShapeError,
     NIRTopologyError,
@@ -103,13 +107,58 @@ def _require_nir() -> Any:
     return nir
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_file(path: Path) -> Any:
+    """``nir.read`` with its failures as one-line :class:`NIRFileError` naming the file."""
+    nir = _require_nir()
+    expected = "expected a NIR graph file written by nir.write (HDF5 with a 'node' group)"
+    try:
+        return nir.read(str(path))
+    except KeyError as exc:
+        raise NIRFileError(f"NIR file {str(path)!r}: an HDF5 file, but not a NIR graph ({_first_line(exc)}); "
+                           f"{expected}") from None
+    except UnicodeDecodeError as exc:
+        raise NIRFileError(f"NIR file {str(path)!r}: a stored text (a node's 'type' or a name) is not UTF-8 "
+                           f"({exc.reason} at byte {exc.start}); {expected}") from None
+    except OSError as exc:  # h5py: not HDF5 at all, truncated, unreadable
+        raise NIRFileError(f"NIR file {str(path)!r} is not a readable HDF5 file ({_first_line(exc)}); "
+                           f"{expected}") from None
+    except ValueError as exc:
+        if "type" not in str(exc).lower():
+            raise NIRFileError(f"NIR file {str(path)!r}: {_first_line(exc)}; {expected}") from None
+        # NIR's own type check failed: say what is wrong in spikefi's terms when the graph
+        # reads without it (a recurrent edge, a branch ...), else give NIR's reason
+        try:
+            graph = nir.read(str(path), type_check=False)
+            chain(flatten_nested(graph))
+        except NIRImportError as topo:
+            raise NIRFileError(f"NIR file {str(path)!r}: {topo} (NIR's type check fails too: "
+                               f"{_first_line(exc)})") from None
+        except Exception:  # noqa: BLE001, S110 - NIR's own reason below is the message then
+            pass
+        raise NIRFileError(f"NIR file {str(path)!r}: NIR's type check fails: {_first_line(exc)} (the shapes "
+                           "of connected nodes do not agree)") from None
+    except Exception as exc:  # noqa: BLE001 - any other malformed content
+        raise NIRFileError(f"NIR file {str(path)!r} does not read as a NIR graph ({type(exc).__name__}: "
+                           f"{_first_line(exc)}); {expected}") from None
+
+
 def read_graph(graph_or_path: Any) -> Any:
-    """A NIR graph from a graph object or an HDF5 file path (``nir.read``)."""
+    """A NIR graph from a graph object or an HDF5 file path (``nir.read``).
+
+    Raises:
+        NIRFileError: (one line naming the file) the file is missing, not HDF5, truncated,
+            HDF5 without NIR's layout, holds text that is not UTF-8, or fails NIR's type check.
+    """
     if isinstance(graph_or_path, (str, Path)):
         path = Path(graph_or_path)
         if not path.is_file():
-            raise NIRTopologyError(f"NIR file not found: {path}")
-        return _require_nir().read(str(path))
+            raise NIRFileError(f"NIR file not found: {path}")
+        return _read_file(path)
     if not hasattr(graph_or_path, "nodes") or not hasattr(graph_or_path, "edges"):
         raise NIRTopologyError(f"expected a NIR graph or a path to a .nir file, got {type(graph_or_path).__name__}")
     return graph_or_path
@@ -547,12 +596,24 @@ def _coefficients(convention: str, dt: float, tau: np.ndarray, dtype: torch.dtyp
     return dt / tau
 
 
+def _euler_step_fits(convention: str, dt: float, name: str, kind: str, attr: str, tau: np.ndarray) -> None:
+    """Refuses an ``euler`` time step longer than a time constant: forward Euler then overshoots
+    the membrane's target every step (it oscillates, and diverges beyond ``2*tau``), which a
+    network runs silently at chance level."""
+    if convention != "euler" or not tau.size or dt <= float(tau.min()):
+        return
+    raise NIRParameterError(f"NIR node '{name}' ({kind}): dt={dt:g} is longer than its smallest '{attr}' "
+                            f"{float(tau.min()):g}; forward Euler (convention 'euler') needs dt <= every time "
+                            "constant (typically dt <= tau/10): give a smaller dt")
+
+
 def _snap(gain: np.ndarray) -> np.ndarray:
     return np.where(np.abs(gain - 1.0) <= GAIN_TOLERANCE, 1.0, gain)
 
 
 def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", reset: str | None = None,
-         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", readout: str = "max") -> NIRNetwork:
+         dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", readout: str = "max",
+         reset_delay: bool = True) -> NIRNetwork:
     """Import a NIR graph (object or HDF5 file) as a :class:`NIRNetwork`.
 
     Args:
@@ -566,6 +627,10 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         device: where the network's tensors live.
         readout: for a graph ending in a non-spiking readout (LI, CubaLI, I): how a campaign
             scores classes from its membrane — ``max`` (default), ``mean`` or ``last`` over time.
+        reset_delay: convention ``snntorch`` only: ``True`` (default) as snnTorch's default
+            ``reset_delay=True``; ``False`` for networks built with snnTorch's
+            ``Leaky/Synaptic(reset_delay=False)`` (the reset right after the spike). NIR stores
+            the same graph for both settings, so the import cannot tell them apart.
 
     Raises:
         NIRImportError: (one-line, naming the node) unsupported nodes, recurrent edges,
@@ -579,6 +644,8 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
         raise NIRParameterError(f"unknown reset {reset!r}; use {', '.join(RESETS)}")
     if dtype not in (torch.float32, torch.float64):
         raise NIRParameterError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if not isinstance(reset_delay, bool):
+        raise NIRParameterError(f"reset_delay must be True or False, got {reset_delay!r}")
     graph = flatten_nested(graph)
     input_name, order, _ = chain(graph)
     nodes = dict(graph.nodes)
@@ -591,6 +658,9 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NIRParameterError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt)
+    if not reset_delay and convention != "snntorch":
+        raise NIRConventionError(f"reset_delay=False is an snnTorch setting (convention 'snntorch'); convention "
+                                 f"{convention!r} resets right after the spike already")
 
     shape = _input_shape(input_name, nodes[input_name])
     input_shape = shape
@@ -636,6 +706,7 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
             continue
         tau_attr = "tau_mem" if kind.startswith("Cuba") else "tau"
         tau = _positive(name, node, tau_attr, p(tau_attr))
+        _euler_step_fits(convention, dt, name, kind, tau_attr, tau)
         r, v_leak = p("r"), p("v_leak", 0.0)
         coef = _coefficients(convention, dt, tau, dtype)
         gain = _snap(r * dt / tau) if convention == "snntorch" else r
@@ -645,9 +716,10 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
             stages[name] = LIStage(convention, decay, tensor(gain), tensor(v_leak), leak)
         elif kind == "LIF":
             stages[name] = LIFStage(convention, decay, tensor(gain), tensor(p("v_threshold")),
-                                    tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset)
+                                    tensor(p("v_reset", 0.0)), tensor(v_leak), leak, reset, reset_delay)
         else:  # CubaLIF, CubaLI
             tau_syn = _positive(name, node, "tau_syn", p("tau_syn"))
+            _euler_step_fits(convention, dt, name, kind, "tau_syn", tau_syn)
             w_in = p("w_in", 1.0)
             syn = _coefficients(convention, dt, tau_syn, dtype)
             if convention == "snntorch":
@@ -661,5 +733,5 @@ def load(graph_or_path: Any, dt: float | None = None, convention: str = "auto", 
                 continue
             stages[name] = CubaLIFStage(convention, syn_decay, decay, syn_gain, tensor(gain),
                                         tensor(p("v_threshold")), tensor(p("v_reset", 0.0)), tensor(v_leak),
-                                        leak, reset)
+                                        leak, reset, reset_delay)
     return NIRNetwork(stages, convention, dt, input_shape, readout)

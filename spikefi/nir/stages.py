@@ -303,7 +303,8 @@ class LIFStage(NeuronStage):
     * ``snntorch``: ``v = beta*v + g*x`` (+ ``(1-beta)*v_leak``), then fire and reset — exactly
       snnTorch ``Leaky`` with ``reset_mechanism="zero"`` (its reset of the next step's
       starting membrane equals resetting right after the spike). ``reset="subtract"``
-      follows snnTorch: the threshold is subtracted after the next step's decay.
+      follows snnTorch: the threshold is subtracted after the next step's decay; with
+      ``reset_delay=False`` (snnTorch's ``Leaky(reset_delay=False)``) right after the spike.
     * ``norse`` / ``euler``: ``v = v + a*((v_leak - v) + g*x)``, fire, reset (Norse ``LIFBoxCell``).
 
     Args:
@@ -314,8 +315,9 @@ class LIFStage(NeuronStage):
 
     def __init__(self, convention: str, decay: torch.Tensor, gain: torch.Tensor | None,
                  v_threshold: torch.Tensor, v_reset: torch.Tensor, v_leak: torch.Tensor,
-                 leak: torch.Tensor | None = None, reset: str = "value") -> None:
+                 leak: torch.Tensor | None = None, reset: str = "value", reset_delay: bool = True) -> None:
         super().__init__(convention, v_threshold, v_reset, v_leak, reset)
+        self.reset_delay = bool(reset_delay)
         self.register_buffer("decay", decay)
         self.register_buffer("gain", _gain(gain))
         self.register_buffer("leak", leak if self.leaky else None)
@@ -330,6 +332,8 @@ class LIFStage(NeuronStage):
         inp = x if self.gain is None else self.gain * x
         if self.convention == "snntorch":
             v = self._membrane(v, inp, self.decay, self.leak)
+            if self.reset == "subtract" and not self.reset_delay:
+                return _snntorch_undelayed(self, v, state)
             if self.reset == "subtract":
                 v = v - state["pending"] * self.v_threshold
                 spk = v > self.v_threshold
@@ -340,6 +344,28 @@ class LIFStage(NeuronStage):
             v = self._membrane(v, inp, self.decay, None)
         spk, state["v"] = self._fire(v)
         return spk
+
+
+def _snntorch_undelayed(stage: NeuronStage, v: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+    """snnTorch's ``reset_delay=False`` step after the membrane update ``v``, in its own order:
+    a reset still pending from the stored membrane (``stored > threshold``) applies first, then
+    the neuron fires and ``spk - pending`` more resets apply at once (to ``v_reset`` or by
+    subtracting the threshold); ``state["v"]`` keeps the membrane after that reset."""
+    pending = (state["v"] > stage.v_threshold).to(v.dtype)
+    if stage.reset == "value":
+        v = torch.where(pending.bool(), stage.v_reset, v)
+    elif stage.reset == "subtract":
+        v = v - pending * stage.v_threshold
+    spk = v > stage.v_threshold
+    out = _emit(v, stage.v_threshold, spk)
+    more = (spk.to(v.dtype) - pending).detach()
+    if stage.reset == "value":
+        v = v - more * (v - stage.v_reset)
+    elif stage.reset == "subtract":
+        v = v - more * stage.v_threshold
+    state["v"] = v
+    state["spk"] = spk
+    return out
 
 
 def _register_current(stage: NeuronStage, syn_decay: torch.Tensor, mem_decay: torch.Tensor,
@@ -371,7 +397,9 @@ class CubaLIFStage(NeuronStage):
     * ``snntorch`` (snnTorch ``Synaptic``, ``reset_mechanism="zero"``):
       ``i = alpha*i + g_in*x``; ``v = beta*v + g*i`` with the *updated* current; a neuron that
       spiked at the previous step has its membrane set to ``v_reset`` for this whole step
-      (snnTorch zeroes the new membrane), then fires on ``v > v_threshold``.
+      (snnTorch zeroes the new membrane), then fires on ``v > v_threshold``. With
+      ``reset_delay=False`` (snnTorch's ``Synaptic(reset_delay=False)``) the membrane is reset
+      right after the spike instead, so the neuron may fire again at the next step.
     * ``norse`` (Norse ``LIFCell``): ``i = i + g_in*x``; ``v = v + a_mem*((v_leak - v) + g*i)``;
       fire and reset; then the current decays ``i = i + b_syn*i`` with ``b_syn = -dt/tau_syn``.
     * ``euler``: ``i = i + a_syn*(g_in*x - i)``; ``v = v + a_mem*((v_leak - v) + g*i)``; fire, reset.
@@ -387,8 +415,9 @@ class CubaLIFStage(NeuronStage):
     def __init__(self, convention: str, syn_decay: torch.Tensor, mem_decay: torch.Tensor,
                  syn_gain: torch.Tensor | None, gain: torch.Tensor | None, v_threshold: torch.Tensor,
                  v_reset: torch.Tensor, v_leak: torch.Tensor, leak: torch.Tensor | None = None,
-                 reset: str = "value") -> None:
+                 reset: str = "value", reset_delay: bool = True) -> None:
         super().__init__(convention, v_threshold, v_reset, v_leak, reset)
+        self.reset_delay = bool(reset_delay)
         _register_current(self, syn_decay, mem_decay, syn_gain, gain, leak)
 
     def init_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -401,6 +430,9 @@ class CubaLIFStage(NeuronStage):
         v, (i, drive) = state["v"], _current_in(self, x, state["i"])
         if self.convention == "snntorch":
             v = self._membrane(v, drive, self.mem_decay, self.leak)
+            if not self.reset_delay:
+                state["i"] = i
+                return _snntorch_undelayed(self, v, state)
             prev = state["spk"]
             if self.reset == "value":
                 v = torch.where(prev, self.v_reset, v)

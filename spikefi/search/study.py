@@ -200,8 +200,9 @@ def _create_sqlite_study_db(tmp: Path) -> None:
 def _prepare_sqlite(url: str) -> None:
     """Safe first use of a sqlite study database: created completely under an inter-process
     lock in a temporary file, then renamed into place (workers starting together on a new
-    study, or one killed while creating it, leave no partial database); a database an earlier
-    creation left half-done is a one-line error with the repair."""
+    study, or one killed while creating it, leave no partial database); a hot rollback journal
+    left by a worker killed during a write is rolled back (the study keeps all its trials); a
+    database an earlier creation left half-done is a one-line error with the repair."""
     from ..sqlite_store import create_once, schema_state, sqlite_file
 
     path = sqlite_file(url)

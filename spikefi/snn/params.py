@@ -163,9 +163,15 @@ class params(MutableMapping[str, Any]):  # noqa: N801 - SLAYER's name
             if not self.path.is_file():
                 raise ConfigError(f"SLAYER parameter file not found: {str(self.path)!r}")
             try:
-                loaded = yaml.safe_load(self.path.read_text())
+                text = self.path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{str(self.path)!r} is not a SLAYER yaml text file: byte {exc.start} is not "
+                                  "UTF-8 text (a binary file, e.g. a network checkpoint?)") from None
+            try:
+                loaded = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise ConfigError(f"{str(self.path)!r} is not valid yaml: {exc}") from exc
+                reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+                raise ConfigError(f"{str(self.path)!r} is not valid yaml: {reason}") from None
         else:
             loaded = copy.deepcopy(dict(data)) if data is not None else {}
         if loaded is None:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ShapeError, StateDictError
+from ..finite_weights import check_finite_weights
 from ..snn import functional as fn
 from ..snn.layer import layer
 from ..snn.params import params
@@ -152,7 +153,8 @@ class SpikingNetwork(nn.Module):
         return x
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):  # type: ignore[override]
-        """Loads weights after checking keys and shapes; mismatches raise :class:`StateDictError`."""
+        """Loads weights after checking keys, shapes and values; mismatches and NaN/Inf weights
+        raise :class:`StateDictError`."""
         if not isinstance(state_dict, Mapping):
             raise StateDictError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
         own = self.state_dict()
@@ -176,6 +178,7 @@ class SpikingNetwork(nn.Module):
             raise StateDictError(
                 f"state_dict does not fit architecture {self.architecture!r}: " + ", ".join(parts)
             )
+        check_finite_weights(state_dict, f"state_dict for architecture {self.architecture!r}")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 

@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from ..errors import ConfigError, StateDictError
+from ..finite_weights import check_finite_weights
 from ..snn.params import params
 from .architectures import SpikingNetwork, build
 
@@ -66,7 +67,7 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
     Raises:
         ConfigError: the file is missing or not a spikefi network file of a known schema.
-        StateDictError: the weights do not fit the recorded architecture.
+        StateDictError: the weights do not fit the recorded architecture or hold NaN/Inf.
     """
     path = Path(path)
     if not path.is_file():
@@ -92,6 +93,7 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
             f"{str(path)!r} records input shape {payload['input_shape']}, architecture "
             f"{payload['architecture']!r} expects {list(net.input_shape)}"
         )
+    check_finite_weights(payload["state_dict"], f"network file {str(path)!r}")
     net.load_state_dict(payload["state_dict"])
     return net.eval(), net_params, dict(payload.get("metadata") or {})
 

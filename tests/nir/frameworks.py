@@ -13,7 +13,8 @@ def spike_input(steps: int, batch: int, features: int, rate: float = 0.25, seed:
     return (torch.rand(steps, batch, features, generator=gen) < rate).float()
 
 
-def snntorch_dense(sizes: tuple[int, ...], neuron: str = "Leaky", reset: str = "zero", seed: int = 0) -> torch.nn.Sequential:
+def snntorch_dense(sizes: tuple[int, ...], neuron: str = "Leaky", reset: str = "zero", seed: int = 0,
+                   reset_delay: bool = True) -> torch.nn.Sequential:
     """``Linear -> Leaky|Synaptic`` blocks with per-neuron beta/alpha/threshold (``init_hidden=True``)."""
     import snntorch as snn
 
@@ -27,10 +28,11 @@ def snntorch_dense(sizes: tuple[int, ...], neuron: str = "Leaky", reset: str = "
         beta = 0.5 + 0.45 * torch.rand(n_out, generator=gen)
         thr = 0.6 + 0.8 * torch.rand(n_out, generator=gen)
         if neuron == "Leaky":
-            lif = snn.Leaky(beta=beta, threshold=thr, init_hidden=True, reset_mechanism=reset)
+            lif = snn.Leaky(beta=beta, threshold=thr, init_hidden=True, reset_mechanism=reset, reset_delay=reset_delay)
         else:
             alpha = 0.4 + 0.5 * torch.rand(n_out, generator=gen)
-            lif = snn.Synaptic(alpha=alpha, beta=beta, threshold=thr, init_hidden=True, reset_mechanism=reset)
+            lif = snn.Synaptic(alpha=alpha, beta=beta, threshold=thr, init_hidden=True, reset_mechanism=reset,
+                               reset_delay=reset_delay)
         layers += [lin, lif]
     return torch.nn.Sequential(*layers)
 
