@@ -61,6 +61,20 @@ def model_parameter(spec: Mapping[str, Any]) -> str:
         if spec.get("probability") is not None:
             return f"fires with p={_num(spec['probability'])}"
         return f"pattern {spec.get('pattern')}"
+    if name == "StuckBitSynapse":
+        parts = [f"bit{'s' if len(_bits(spec.get(k))) > 1 else ''} {'+'.join(map(str, _bits(spec.get(k))))} stuck at {v}"
+                 for k, v in (("stuck_at_0", 0), ("stuck_at_1", 1)) if _bits(spec.get(k))]
+        return ", ".join(parts)
+    if name == "FaultMap":
+        digest = str(spec.get("sha256") or "")[:12]
+        return f"fault map {spec.get('file')}" + (f" (sha256 {digest})" if digest else "")
+    if name == "AdjacentBitUpset":
+        words = f"{spec['word_bits']}-bit words" if spec.get("word_bits") else "words of one code"
+        inter = int(spec.get("interleave") or 1)
+        where = f"start cell {spec['start']}" if spec.get("start") is not None else \
+            f"{int(spec.get('bursts') or 1)} random burst{'s' if int(spec.get('bursts') or 1) > 1 else ''}"
+        return (f"{int(spec.get('width', 1))} adjacent cells, {words}, "
+                f"{'no interleaving' if inter == 1 else f'interleaving distance {inter}'}, {where}")
     if name == "RandomModel":
         return "random: " + ", ".join(str(m.get("model") if isinstance(m, Mapping) else m)
                                       for m in spec.get("models", []))
@@ -101,6 +115,12 @@ def describe_model(spec: Mapping[str, Any] | str) -> str:
         return f"saturated synapse ({param} weight)"
     if name == "StuckNeuron":
         return f"stuck neuron ({param})"
+    if name == "StuckBitSynapse":
+        return f"stuck-at cells of the quantized weight code ({param})"
+    if name == "FaultMap":
+        return f"stuck-at cells of the quantized weight memory from a {param}"
+    if name == "AdjacentBitUpset":
+        return f"adjacent multi-bit upset of the quantized weight memory ({param})"
     if name == "RandomModel":
         return f"one of several models at random ({param.removeprefix('random: ')})"
     return f"{name} ({param})" if param else name

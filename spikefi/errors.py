@@ -17,6 +17,7 @@ __all__ = [
     "DatasetNotFoundError",
     "MissingDependencyError",
     "FaultSpecError",
+    "FaultMapError",
     "SearchSpaceError",
     "FaultListMismatchError",
     "ArchitectureMismatchError",
@@ -59,6 +60,10 @@ class MissingDependencyError(SpikeFIError, ImportError):
 
 class FaultSpecError(SpikeFIError, ValueError):
     """A fault, site or campaign specification is invalid."""
+
+
+class FaultMapError(FaultSpecError):
+    """A fault-map file is malformed or does not fit the network (layer, index, bit, stuck value)."""
 
 
 class SearchSpaceError(ConfigError):

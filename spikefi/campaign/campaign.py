@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
+from ..faults.memory import MemoryFaultModel, StuckBitSynapse, WeightMemory
 from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
@@ -283,10 +284,28 @@ class Campaign:
             for rf in [*existing, *resolved]:
                 if ("synapse" if rf.target == "synapse" else "neuron") == kind:
                     taken.setdefault(rf.layer, set()).update(rf.positions)
-            for rf in resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken):
+            found = (self._resolve_memory(fault, cast(np.random.Generator, rng))
+                     if isinstance(fault.model, MemoryFaultModel) else
+                     resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken))
+            for rf in found:
                 self._check(rf)
                 resolved.append(rf)
         return resolved
+
+    def _resolve_memory(self, fault: Fault, rng: np.random.Generator) -> list[ResolvedFault]:
+        """The per-weight faults of a weight-memory model (:mod:`spikefi.faults.memory`)."""
+        model = cast(MemoryFaultModel, fault.model)
+        if not self.qparams:
+            raise FaultSpecError(f"{model.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
+        if fault.count is not None or fault.density is not None:
+            raise FaultSpecError(f"{model.name} chooses its own cells; count and density do not apply")
+        if any(s.position is not None for s in fault.sites):
+            raise FaultSpecError(f"{model.name} sites name layers only (their weight memory), not positions")
+        names = [s.layer for s in fault.sites if s.layer is not None]
+        if names and not model.takes_layers:
+            raise FaultSpecError(f"{model.name} names its own layers; give it no sites")
+        memory = WeightMemory.of(self.netmap.layers, self.qparams, names or None)
+        return list(model.resolve(memory, rng, fault.timing))
 
     def _check(self, rf: ResolvedFault) -> None:
         model = rf.model
@@ -294,7 +313,7 @@ class Campaign:
             qp = self.qparams.get(rf.layer)
             if qp is None:
                 raise FaultSpecError(f"{model.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
-            if isinstance(model, BitFlipSynapse):
+            if isinstance(model, (BitFlipSynapse, StuckBitSynapse)):
                 model.check_quantization(qp)
         if model.target == "parametric":
             index = tuple(torch.tensor([p[k] for p in rf.positions]) for k in range(3))
@@ -367,6 +386,9 @@ class Campaign:
             raise FaultSpecError(f"exhaustive injection needs a FaultModel, got {model!r}")
         if not isinstance(per_bit, bool):
             raise FaultSpecError(f"per_bit must be true or false, got {per_bit!r}")
+        if isinstance(model, MemoryFaultModel):
+            raise FaultSpecError(f"{model.name} chooses its own cells of the weight memory; put it in a round "
+                                 "(then_inject / rounds:), not in an exhaustive campaign")
         split = getattr(model, "split_bits", None)
         if per_bit and split is None:
             raise FaultSpecError(f"per_bit needs a bit-flip model (BitFlipSynapse, FloatBitFlipSynapse), got {model!r}")

@@ -1,5 +1,15 @@
 """Fault library: sites, models, timing and quantization helpers."""
 
+from .memory import (
+    AdjacentBitUpset,
+    FaultMap,
+    FaultMapCell,
+    MemoryFaultModel,
+    StuckBitSynapse,
+    WeightMemory,
+    read_fault_map,
+    write_fault_map,
+)
 from .models import (
     BiasShift,
     BitFlipSynapse,
@@ -34,6 +44,8 @@ __all__ = [
     "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron", "NeuronStageFaultModel", "NeuronDrift",
     "NoReset", "LeakFault", "BiasShift", "MembraneBitFlip",
     "DeadSynapse", "StuckSynapse", "SaturatedSynapse", "PerturbedSynapse", "BitFlipSynapse", "FloatBitFlipSynapse",
+    "StuckBitSynapse", "MemoryFaultModel", "FaultMap", "FaultMapCell", "AdjacentBitUpset", "WeightMemory",
+    "read_fault_map", "write_fault_map",
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
     "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FaultSpecError
+from .memory import MemoryFaultModel
 from .models import FaultModel, RandomModel, model_from_spec
 from .timing import Permanent, Timing, timing_from_spec
 
@@ -166,6 +167,8 @@ class ResolvedFault:
     layer: str
     positions: tuple[tuple[int, ...], ...]
     timing: Timing
+    #: the weight-memory model (fault map, burst) this per-weight fault was resolved from
+    source: FaultModel | None = None
 
     @property
     def target(self) -> str:
@@ -242,6 +245,9 @@ def resolve_fault(
             out of range, too many sites requested.
     """
     model = fault.model.draw(rng) if isinstance(fault.model, RandomModel) else fault.model
+    if isinstance(model, MemoryFaultModel):
+        raise FaultSpecError(f"{model.name} chooses its own cells of the quantized weight memory; a Campaign "
+                             "resolves it (Campaign.then_inject), site resolution alone cannot")
     target = model.target
     by_layer: dict[str, list[tuple[int, ...]]] = {}
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..digest import short_digest
 from ..errors import ConfigError, FaultListMismatchError, FaultSpecError
+from ..faults.memory import MemoryFaultModel
 from ..faults.models import model_from_spec
 from ..faults.sites import Fault, Site
 from ..faults.timing import timing_from_spec
@@ -129,6 +130,11 @@ class FaultList:
             if not faults or not all(isinstance(f, Fault) for f in faults):
                 raise FaultSpecError(f"fault list entry {i} must be a Fault or a non-empty list of Faults, got {rnd!r}")
             for f in faults:
+                if isinstance(f.model, MemoryFaultModel):
+                    draws = "draws its cells anew in every round" if f.model.stochastic else "chooses its own cells"
+                    raise FaultSpecError(f"fault list entry {i}: {f.model.name} {draws}; a test program needs fixed "
+                                         "per-weight faults: run a campaign with it and build the list from its "
+                                         "result (fault_list_from_result)")
                 if not all(s.is_fixed for s in f.sites) or f.count is not None or f.density is not None:
                     raise FaultSpecError(f"fault list entry {i}: every site must be fixed (layer and full position), "
                                          f"got {f.spec()}")
