@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +76,10 @@ def model_parameter(spec: Mapping[str, Any]) -> str:
             f"{int(spec.get('bursts') or 1)} random burst{'s' if int(spec.get('bursts') or 1) > 1 else ''}"
         return (f"{int(spec.get('width', 1))} adjacent cells, {words}, "
                 f"{'no interleaving' if inter == 1 else f'interleaving distance {inter}'}, {where}")
+    if name == "SoftErrors":
+        rate, exposure = float(spec.get("rate") or 0.0), float(spec.get("exposure", 1.0))
+        return (f"rate {_num(rate)} per bit, exposure {_num(exposure)} "
+                f"(bit upset probability {-math.expm1(-rate * exposure):.3g})")
     if name == "RandomModel":
         return "random: " + ", ".join(str(m.get("model") if isinstance(m, Mapping) else m)
                                       for m in spec.get("models", []))
@@ -119,6 +124,8 @@ def describe_model(spec: Mapping[str, Any] | str) -> str:
         return f"stuck-at cells of the quantized weight code ({param})"
     if name == "FaultMap":
         return f"stuck-at cells of the quantized weight memory from a {param}"
+    if name == "SoftErrors":
+        return f"soft errors of the quantized weight memory ({param}), one random draw per round"
     if name == "AdjacentBitUpset":
         return f"adjacent multi-bit upset of the quantized weight memory ({param})"
     if name == "RandomModel":

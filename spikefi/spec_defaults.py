@@ -31,7 +31,8 @@ DEFAULT_DATA: dict[str, Any] = {"name": "spiking_digits", "seed": 0, "test_fract
 FAULT_MODEL_NAMES: tuple[str, ...] = (
     "BiasShift", "BitFlipSynapse", "DeadNeuron", "DeadSynapse", "FloatBitFlipSynapse", "LeakFault", "MembraneBitFlip",
     "NeuronDrift", "NoReset", "ParametricNeuron", "PerturbedSynapse", "SaturatedNeuron", "SaturatedSynapse",
-    "StuckNeuron", "StuckSynapse", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "RandomModel")
+    "StuckNeuron", "StuckSynapse", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
+    "RandomModel")
 #: the campaign engines (``spikefi.campaign.spec.ENGINES``)
 ENGINE_NAMES: tuple[str, ...] = ("naive", "parallel", "sequential")
 #: the datasets a ``data:`` section names (``spikefi.campaign.spec.load_splits``)

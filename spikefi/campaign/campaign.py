@@ -568,6 +568,9 @@ class Campaign:
         pos += [-1] * (4 - len(pos))
         models = sorted({f.model.name for f in faults})
         param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
+        if rnd.specs and all(isinstance(s.model, MemoryFaultModel) for s in rnd.specs) \
+                and len({repr(s.model) for s in rnd.specs}) == 1:  # a weight-memory model's parameter
+            param_name, param = cast(MemoryFaultModel, rnd.specs[0].model).scalar_parameter()
         bit_lists = [getattr(f.model, "bits", None) for f in faults]
         row: dict[str, Any] = {
             "round_id": rnd.round_id,

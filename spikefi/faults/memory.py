@@ -35,7 +35,8 @@ from .quantization import QuantParams, dequantize, quantize
 
 __all__ = [
     "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "FaultMapCell", "read_fault_map", "write_fault_map",
-    "WeightMemory", "MemoryFaultModel", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "cells_to_faults",
+    "WeightMemory", "MemoryFaultModel", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
+    "cells_to_faults",
 ]
 
 #: the fault-map schema version this spikefi reads and writes
@@ -464,4 +465,66 @@ class AdjacentBitUpset(MemoryFaultModel):
         return cells_to_faults(masks, memory, timing, "flip", self)
 
 
-_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset)})
+# ---------------------------------------------------------------------------------
+# soft errors at a rate
+
+
+class SoftErrors(MemoryFaultModel):
+    """Soft errors of the quantized weight memory at a bit-error rate: one Monte-Carlo draw
+    of upsets per round.
+
+    Every bit cell is upset independently with probability ``p = 1 - exp(-rate * exposure)``
+    (upsets arriving as a Poisson process of ``rate`` per bit per unit of exposure; a cell
+    upset more than once counts once). A round draws the number of upset cells
+    ``K ~ Binomial(N, p)`` (``N``: the memory's bit cells) and then ``K`` distinct cells
+    uniformly, from the round's generator (campaign seed, round id, fault index): the same
+    seed gives the same draws. ``K = 0`` leaves the round fault-free.
+
+    Args:
+        rate: upsets per bit per unit of exposure (>= 0; e.g. per bit per hour, or per
+            bit per inference).
+        exposure: the exposure in the same unit (hours, inferences; >= 0).
+    """
+
+    def __init__(self, rate: float, exposure: float = 1.0) -> None:
+        self.rate = _finite_nonneg("SoftErrors rate", rate)
+        self.exposure = _finite_nonneg("SoftErrors exposure", exposure)
+        if self.rate * self.exposure == 0:
+            raise FaultSpecError("SoftErrors with rate or exposure 0 upsets nothing")
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        return True
+
+    @property
+    def probability(self) -> float:
+        """Probability that one bit cell is upset during the exposure."""
+        return float(-math.expm1(-self.rate * self.exposure))
+
+    def params(self) -> dict[str, Any]:
+        return {"rate": self.rate, "exposure": self.exposure}
+
+    def scalar_parameter(self) -> tuple[str, float]:
+        return "bit_upset_probability", self.probability
+
+    def resolve(self, memory: WeightMemory, rng: np.random.Generator, timing: Any) -> list[Any]:
+        total = memory.bits
+        k = int(rng.binomial(total, self.probability))
+        if k == 0:
+            return []
+        picks = rng.choice(total, size=k, replace=False)
+        masks: dict[tuple[str, int], int] = {}
+        for cell in sorted(int(c) for c in picks):
+            code, bit = divmod(cell, memory.code_bits)
+            key = memory.locate(code)
+            masks[key] = masks.get(key, 0) | (1 << bit)
+        return cells_to_faults(masks, memory, timing, "flip", self)
+
+
+def _finite_nonneg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise FaultSpecError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors)})
