@@ -146,7 +146,7 @@ def _fault_groups(rounds: Sequence[Any]) -> list[dict[str, Any]]:
     for rnd in rounds:
         for f in rnd.faults:
             # faults of a weight-memory model (fault map, burst) are named by that model
-            model, timing = (f.source or f.model).spec(), f.timing.spec()
+            model, timing = (getattr(f, "source", None) or f.model).spec(), f.timing.spec()
             key = (json.dumps(model, sort_keys=True, default=str), json.dumps(timing, sort_keys=True, default=str))
             g = groups.setdefault(key, {"model": model, "timing": timing, "target": getattr(f.model, "target", ""),
                                         "layers": {}, "rounds": set(), "sites": set()})
