@@ -1,5 +1,5 @@
 """Import structure: no import cycle anywhere in the repository (spikefi/, analysis/,
-experiments/, benchmarks/), analysis never imports experiments, and the campaign package
+experiments/, benchmarks/ and tests/), analysis never imports experiments, and the campaign package
 imports downwards only (campaign -> executors -> engines -> inject -> context -> types).
 
 Imports are read with ``ast`` from the source files, so every import counts: at module
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("spikefi", "analysis", "experiments", "benchmarks")
+PACKAGES = ("spikefi", "analysis", "experiments", "benchmarks", "tests")
 #: the campaign package's layers, bottom first; a module may import its own layer and those below
 CAMPAIGN_LAYERS = ("types", "context", "inject", "engines", "executors")
 CAMPAIGN = "spikefi.campaign"
