@@ -171,13 +171,15 @@ def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFram
             f"{100 * m.get(sc.METRIC_BEST_ACCURACY_DROP, math.nan):.2f} pp.")
     for r in testgens:
         m = r.metrics
-        if "coverage.all" in m:
-            hindsight = (f"; the best {int(m['hindsight.test_length'])} inputs chosen with hindsight on all faults: "
-                         f"{100 * m['hindsight.coverage.heldout']:.2f}%" if "hindsight.coverage.heldout" in m else "")
+        if sc.METRIC_COVERAGE_ALL in m:
+            hindsight = (f"; the best {int(m[sc.METRIC_HINDSIGHT_TEST_LENGTH])} inputs chosen with hindsight on all "
+                         f"faults: {100 * m[sc.METRIC_HINDSIGHT_COVERAGE_HELDOUT]:.2f}%"
+                         if sc.METRIC_HINDSIGHT_COVERAGE_HELDOUT in m else "")
             section.bullets.append(
-                f"Test program {r.run_name}: {int(m.get('test_length', 0))} inputs detect "
-                f"{100 * m.get('coverage.heldout', math.nan):.2f}% of the held-out faults the selection never saw"
-                f"{hindsight} ({100 * m['coverage.all']:.2f}% of all {int(m.get('faults', 0))} faults).")
+                f"Test program {r.run_name}: {int(m.get(sc.METRIC_TEST_LENGTH, 0))} inputs detect "
+                f"{100 * m.get(sc.METRIC_COVERAGE_HELDOUT, math.nan):.2f}% of the held-out faults the selection never "
+                f"saw{hindsight} ({100 * m[sc.METRIC_COVERAGE_ALL]:.2f}% of all {int(m.get(sc.METRIC_FAULTS, 0))} "
+                "faults).")
     section.bullets += notes
     return section
 
@@ -346,11 +348,12 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
                       "faults, measured by applying the program to the faulty networks; the held-out half of the "
                       "fault list was not used to select the tests.")
     overview = []
-    shown = {"faults": "faults", "test_length": "test length", "coverage.heldout": "coverage (held-out half)",
-             "hindsight.coverage.heldout": "held-out, best set in hindsight",
-             "coverage.selection": "coverage (selection half)", "coverage.all": "coverage (all)",
-             "undetected": "undetected", "generated.in_program": "generated inputs in program",
-             "generated.gain.all": "faults gained by generated inputs"}
+    shown = {sc.METRIC_FAULTS: "faults", sc.METRIC_TEST_LENGTH: "test length",
+             sc.METRIC_COVERAGE_HELDOUT: "coverage (held-out half)",
+             sc.METRIC_HINDSIGHT_COVERAGE_HELDOUT: "held-out, best set in hindsight",
+             sc.METRIC_COVERAGE_SELECTION: "coverage (selection half)", sc.METRIC_COVERAGE_ALL: "coverage (all)",
+             sc.METRIC_UNDETECTED: "undetected", sc.METRIC_GENERATED_IN_PROGRAM: "generated inputs in program",
+             sc.METRIC_GENERATED_GAIN_ALL: "faults gained by generated inputs"}
     for r in testgens:
         row: dict[str, object] = {"test generation": r.run_name, "fault source": r.params.get(sc.PARAM_FAULT_SOURCE, "")}
         row.update({label: int(r.metrics[k]) if "coverage" not in k else r.metrics[k]

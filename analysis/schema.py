@@ -22,7 +22,13 @@ __all__ = [
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
     "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
     "METRIC_TRIALS_TOTAL", "METRIC_TRIALS_PRUNED", "METRIC_GOLDEN_ACCURACY", "METRIC_BEST_ACCURACY",
-    "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_FAULT_SOURCE", "TESTGEN_METRICS",
+    "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_TESTGEN", "PARAM_FAULT_SOURCE", "METRIC_FAULTS",
+    "METRIC_TEST_LENGTH", "METRIC_N_DETECT", "METRIC_COVERAGE_SELECTION", "METRIC_COVERAGE_HELDOUT",
+    "METRIC_COVERAGE_ALL", "METRIC_UNDETECTED", "METRIC_UNDETECTABLE", "METRIC_GENERATED_TARGETS",
+    "METRIC_GENERATED_VERIFIED", "METRIC_GENERATED_IN_PROGRAM", "METRIC_GENERATED_GAIN_SELECTION",
+    "METRIC_GENERATED_GAIN_HELDOUT", "METRIC_GENERATED_GAIN_ALL", "METRIC_HINDSIGHT_TEST_LENGTH",
+    "METRIC_HINDSIGHT_COVERAGE_HELDOUT", "METRIC_DURATION", "METRIC_SECONDS_PREFIX", "CURVE_PREFIX", "CURVE_METRICS",
+    "TESTGEN_METRICS",
     "RESULTS_TABLE", "RESULTS_META",
 ]
 
@@ -141,10 +147,35 @@ METRIC_GOLDEN_ACCURACY = "golden_accuracy"
 METRIC_BEST_ACCURACY = "best_accuracy"
 METRIC_BEST_ACCURACY_DROP = "best_accuracy_drop"
 METRIC_BEST_SITES = "best_sites"
-#: test-generation run params and metrics the report reads
+#: test-generation run params and metrics (step 0: the keys of ``spikefi.testgen``'s result
+#: metrics, logged as they are; the report reads them)
+PARAM_TESTGEN = "testgen"
 PARAM_FAULT_SOURCE = "fault_source"
-TESTGEN_METRICS = ("faults", "test_length", "coverage.selection", "coverage.heldout", "coverage.all", "undetected",
-                   "generated.in_program", "generated.gain.all")
+METRIC_FAULTS = "faults"
+METRIC_TEST_LENGTH = "test_length"
+METRIC_N_DETECT = "n_detect"
+METRIC_COVERAGE_SELECTION = "coverage.selection"
+METRIC_COVERAGE_HELDOUT = "coverage.heldout"
+METRIC_COVERAGE_ALL = "coverage.all"
+METRIC_UNDETECTED = "undetected"
+METRIC_UNDETECTABLE = "undetectable"
+METRIC_GENERATED_TARGETS = "generated.targets"
+METRIC_GENERATED_VERIFIED = "generated.verified"
+METRIC_GENERATED_IN_PROGRAM = "generated.in_program"
+METRIC_GENERATED_GAIN_SELECTION = "generated.gain.selection"
+METRIC_GENERATED_GAIN_HELDOUT = "generated.gain.heldout"
+METRIC_GENERATED_GAIN_ALL = "generated.gain.all"
+#: the best program of the same length chosen with hindsight on all faults (the held-out bound)
+METRIC_HINDSIGHT_TEST_LENGTH = "hindsight.test_length"
+METRIC_HINDSIGHT_COVERAGE_HELDOUT = "hindsight.coverage.heldout"
+#: a test-generation run's wall time; its phases are ``METRIC_SECONDS_PREFIX + phase``
+METRIC_DURATION = "duration_s"
+METRIC_SECONDS_PREFIX = "seconds."
+#: the coverage curve as metric histories (step = test length): ``CURVE_PREFIX + name``
+CURVE_PREFIX = "curve."
+CURVE_METRICS = (METRIC_COVERAGE_SELECTION, METRIC_COVERAGE_HELDOUT, METRIC_COVERAGE_ALL, "detected")
+TESTGEN_METRICS = (METRIC_FAULTS, METRIC_TEST_LENGTH, METRIC_COVERAGE_SELECTION, METRIC_COVERAGE_HELDOUT,
+                   METRIC_COVERAGE_ALL, METRIC_UNDETECTED, METRIC_GENERATED_IN_PROGRAM, METRIC_GENERATED_GAIN_ALL)
 
 # -- artifacts -------------------------------------------------------------------------------
 #: a campaign run's per-round table

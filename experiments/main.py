@@ -21,7 +21,7 @@ from analysis.schema import TAG_DEMO_RUN
 from spikefi.errors import ConfigError, SpikeFIError
 
 from .config import DEFAULT_EXPERIMENT, bundled_config, load_config
-from .search import DEFAULTS as SEARCH_DEFAULTS
+from .search_job import DEFAULTS as SEARCH_DEFAULTS
 from .sweep import DEFAULTS as SWEEP_DEFAULTS
 from .testgen import DEFAULTS as TESTGEN_DEFAULTS
 
@@ -150,7 +150,7 @@ def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, paren
                      progress: bool) -> dict[str, Any]:
     """Stage 4: a short worst-case search on ``model``; when tracked, a top-level search run (its
     trials nested under it: two levels) tagged ``spikefi.demo_run`` with the demo run's id."""
-    from .search import SearchJob, run_job
+    from .search_job import SearchJob, run_job
 
     search_config = {"search": copy.deepcopy(config["search"]["search"]), "output_dir": str(out / "search"),
                      "tracking": {"experiment": config["tracking"]["experiment"], "uri": config["tracking"]["uri"],

@@ -12,6 +12,9 @@ sqlite storage is refused with a remote ``--address``.
 A task whose worker dies is not re-run by Ray (it would add trials beyond ``trials``): its
 RUNNING trials are failed by the next worker on its host, and the driver reports the lost
 worker; finished trials stay in the study.
+
+Imports go one way: the command line (:mod:`experiments.search`) -> this module -> the job
+(:mod:`experiments.search_job`), which each task runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from spikefi.errors import ConfigError
+
+from .search_job import SearchJob, run_job
 
 __all__ = ["run_search_on_ray", "absolute_store", "check_storage_for_cluster"]
 
@@ -64,8 +69,6 @@ def _search_task(config: dict[str, Any], worker: int, tracking_uri: str | None, 
     """One search worker (runs inside a Ray task)."""
     import json
 
-    from .search import SearchJob, run_job
-
     config = copy.deepcopy(config)
     if use_gpu:
         config["search"]["options"]["device"] = "cuda"
@@ -85,8 +88,6 @@ def run_search_on_ray(config: dict[str, Any], executor: Any, worker_base: int, t
                       experiment_id: str | None) -> list[dict[str, Any]]:
     """Runs ``executor.workers`` search workers as Ray tasks on one study; returns their
     summaries in worker order."""
-    from .search import SearchJob
-
     config = copy.deepcopy(config)
     s = config["search"]
     out = Path(config["output_dir"]).resolve()

@@ -37,6 +37,34 @@ from typing import Any
 import numpy as np
 import yaml
 
+from analysis.schema import (
+    CURVE_METRICS,
+    CURVE_PREFIX,
+    KIND_TESTGEN,
+    METRIC_COVERAGE_ALL,
+    METRIC_COVERAGE_HELDOUT,
+    METRIC_COVERAGE_SELECTION,
+    METRIC_DURATION,
+    METRIC_FAULTS,
+    METRIC_GENERATED_GAIN_ALL,
+    METRIC_GENERATED_GAIN_HELDOUT,
+    METRIC_GENERATED_GAIN_SELECTION,
+    METRIC_GENERATED_IN_PROGRAM,
+    METRIC_GENERATED_TARGETS,
+    METRIC_GENERATED_VERIFIED,
+    METRIC_HINDSIGHT_COVERAGE_HELDOUT,
+    METRIC_HINDSIGHT_TEST_LENGTH,
+    METRIC_N_DETECT,
+    METRIC_SECONDS_PREFIX,
+    METRIC_TEST_LENGTH,
+    METRIC_UNDETECTABLE,
+    METRIC_UNDETECTED,
+    PARAM_ARCHITECTURE,
+    PARAM_DATASET,
+    PARAM_FAULT_SOURCE,
+    PARAM_TESTGEN,
+    TAG_STATUS_REASON,
+)
 from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.jsonutil import json_default
 
@@ -460,7 +488,7 @@ def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str])
     fig.savefig(root / "plots" / "coverage_curve.png", dpi=110)
     files.append("plots/coverage_curve.png")
     (root / "manifest.json").write_text(json.dumps({"artifact_schema_version": ARTIFACT_SCHEMA_VERSION,
-                                                    "kind": "testgen", "files": files}, indent=2))
+                                                    "kind": KIND_TESTGEN, "files": files}, indent=2))
     files.append("manifest.json")
     return files
 
@@ -477,7 +505,7 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
     run_id = None
     if client is not None:
         run_id = launcher or client.create_run(experiment_id, run_name=f"testgen-{job.name}").info.run_id
-        for k, v in common_tags("testgen").items():
+        for k, v in common_tags(KIND_TESTGEN).items():
             client.set_tag(run_id, k, v)
     status = "FAILED"
     try:
@@ -490,11 +518,11 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
         fp = architecture_fingerprint(job.net, tuple(job.x.shape[1:4]), int(job.x.shape[-1]))
         provenance = job.provenance()
         params = {
-            "testgen": job.name,
+            PARAM_TESTGEN: job.name,
             **{k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in provenance.items()},
-            "network.architecture": fp["sha256"][:16],
-            "dataset": job.data_label, "candidates": str(len(job.x)),
-            "fault_source": job.fault_source[:500], "critical_only": str(job.critical_only),
+            PARAM_ARCHITECTURE: fp["sha256"][:16],
+            PARAM_DATASET: job.data_label, "candidates": str(len(job.x)),
+            PARAM_FAULT_SOURCE: job.fault_source[:500], "critical_only": str(job.critical_only),
             "faults": str(len(job.fault_list)), "detection.source": how if dm is not None else "recomputed",
             "criterion": "prediction" if cfg.count_tolerance is None else f"prediction+counts(tol={cfg.count_tolerance})",
             "max_tests": str(cfg.max_tests), "n_detect": str(cfg.n_detect), "class_cover": str(cfg.class_cover),
@@ -515,8 +543,8 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
         root = Path(job.config["output_dir"]) / (run_id or time.strftime("local-%Y%m%d-%H%M%S"))
         files = write_outputs(job, res, root, params)
         metrics = {k: float(v) for k, v in res.metrics.items() if isinstance(v, (int, float)) and np.isfinite(v)}
-        metrics.update({f"seconds.{k.removesuffix('_s')}": float(v) for k, v in res.timings.items()})
-        metrics["duration_s"] = time.perf_counter() - t_start
+        metrics.update({METRIC_SECONDS_PREFIX + k.removesuffix("_s"): float(v) for k, v in res.timings.items()})
+        metrics[METRIC_DURATION] = time.perf_counter() - t_start
         if client is not None:
             from mlflow.entities import Metric
 
@@ -524,14 +552,13 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
             points = [Metric(k, v, ts, 0) for k, v in metrics.items()]
             for row in res.curve:
                 step = int(row["tests"])
-                points += [Metric(f"curve.{k}", float(row[k]), ts, step) for k in
-                           ("coverage.selection", "coverage.heldout", "coverage.all", "detected")]
+                points += [Metric(CURVE_PREFIX + k, float(row[k]), ts, step) for k in CURVE_METRICS]
             for i in range(0, len(points), 900):
                 client.log_batch(run_id, metrics=points[i:i + 900])
             for sub in ("program", "testgen", "plots"):
                 client.log_artifacts(run_id, str(root / sub), sub)
             client.log_artifact(run_id, str(root / "manifest.json"))
-            client.set_tag(run_id, "spikefi.status_reason", "finished")
+            client.set_tag(run_id, TAG_STATUS_REASON, "finished")
         status = "FINISHED"
         return {"run_id": run_id, "local_dir": str(root), "files": files, "metrics": res.metrics,
                 "program_tests": res.program.names, "undetected": len(res.undetected),
@@ -539,7 +566,7 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
     except BaseException as exc:
         if client is not None and run_id is not None:
             try:
-                client.set_tag(run_id, "spikefi.status_reason", f"{type(exc).__name__}: {exc}"[:5000])
+                client.set_tag(run_id, TAG_STATUS_REASON, f"{type(exc).__name__}: {exc}"[:5000])
             except Exception:  # noqa: BLE001 - best effort, the error is raised anyway
                 pass
         if isinstance(exc, KeyboardInterrupt):
@@ -666,16 +693,17 @@ def print_summary(summary: dict[str, Any], uri: str | None) -> None:
     net = summary.get("network") or {}
     print(f"network: {net.get('network', '?')} ({net.get('network.source', '?')}; digest "
           f"{str(net.get('network.digest_quantized') or net.get('network.digest', '?'))[:12]})")
-    print(f"test program: {int(m['test_length'])} inputs ({int(m['generated.in_program'])} generated, "
-          f"{int(m['n_detect'])}-detect) for {int(m['faults'])} faults; held-out coverage {m['coverage.heldout']:.4f} "
-          f"of the detectable faults the selection never saw (the best {int(m['hindsight.test_length'])} inputs chosen "
-          f"with hindsight on all faults reach {m['hindsight.coverage.heldout']:.4f})")
-    print(f"coverage of detectable faults: selection half {m['coverage.selection']:.4f}, all {m['coverage.all']:.4f} "
-          f"of {int(m['faults'])} faults; undetected {int(m['undetected'])} "
-          f"({int(m['undetectable'])} undetectable by any candidate or generated input)")
-    print(f"generated inputs: {int(m['generated.verified'])} verified of {int(m['generated.targets'])} targets; gain "
-          f"{int(m['generated.gain.all'])} faults (selection half {int(m['generated.gain.selection'])}, held-out "
-          f"{int(m['generated.gain.heldout'])})")
+    print(f"test program: {int(m[METRIC_TEST_LENGTH])} inputs ({int(m[METRIC_GENERATED_IN_PROGRAM])} generated, "
+          f"{int(m[METRIC_N_DETECT])}-detect) for {int(m[METRIC_FAULTS])} faults; held-out coverage "
+          f"{m[METRIC_COVERAGE_HELDOUT]:.4f} of the detectable faults the selection never saw (the best "
+          f"{int(m[METRIC_HINDSIGHT_TEST_LENGTH])} inputs chosen with hindsight on all faults reach "
+          f"{m[METRIC_HINDSIGHT_COVERAGE_HELDOUT]:.4f})")
+    print(f"coverage of detectable faults: selection half {m[METRIC_COVERAGE_SELECTION]:.4f}, all "
+          f"{m[METRIC_COVERAGE_ALL]:.4f} of {int(m[METRIC_FAULTS])} faults; undetected {int(m[METRIC_UNDETECTED])} "
+          f"({int(m[METRIC_UNDETECTABLE])} undetectable by any candidate or generated input)")
+    print(f"generated inputs: {int(m[METRIC_GENERATED_VERIFIED])} verified of {int(m[METRIC_GENERATED_TARGETS])} "
+          f"targets; gain {int(m[METRIC_GENERATED_GAIN_ALL])} faults (selection half "
+          f"{int(m[METRIC_GENERATED_GAIN_SELECTION])}, held-out {int(m[METRIC_GENERATED_GAIN_HELDOUT])})")
     tests = summary.get("tests") or []
     if tests:
         print("program inputs (sample id in the test split, label, expected class: faults detected, new ones):")

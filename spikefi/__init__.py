@@ -7,7 +7,12 @@ no PyTorch, so command-line ``--help`` stays fast.
 
 SpikeFI 1.3's top-level names (``spikefi.Campaign``, ``CampaignData``,
 ``CampaignOptimization``, ``ff``, ``fm``, ``visual``, ``utils``) are loaded on first use,
-so ``import spikefi`` stays light (see :mod:`spikefi.compat`).
+so ``import spikefi`` stays light (see :mod:`spikefi.compat`). They stay in ``__all__`` for
+SpikeFI 1.3 scripts that do ``from spikefi import *``, but ``dir(spikefi)`` (and so tab
+completion) lists the native API only, also once they (or the legacy modules ``core``,
+``fault``, ``models``, ``visual``, ``utils``, ``compat``) have been imported. The native
+campaign is :class:`spikefi.campaign.Campaign`; ``spikefi.Campaign`` is SpikeFI 1.3's, and
+each names the other when called with the other's arguments.
 """
 
 from __future__ import annotations
@@ -62,5 +67,15 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+#: SpikeFI 1.3's names and modules: importable (and in ``__all__``), left out of ``dir()``
+_LEGACY: frozenset[str] = frozenset({
+    "Campaign", "CampaignData", "CampaignOptimization", "ff", "fm", "visual", "utils",
+    "core", "fault", "models", "compat",
+})
+#: this module's own helpers, not part of the package's API
+_HELPERS = frozenset({"annotations", "importlib", "Any"})
+
+
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    """The native API: loaded names and lazy ones, without SpikeFI 1.3's (see ``_LEGACY``)."""
+    return sorted((set(globals()) | set(_LAZY)) - _LEGACY - _HELPERS)

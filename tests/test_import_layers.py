@@ -1,6 +1,6 @@
-"""Import structure: no cycles in spikefi/ and analysis/, analysis never imports experiments,
-and the campaign package imports downwards only (campaign -> executors -> engines -> inject
--> context -> types).
+"""Import structure: no import cycle anywhere in the repository (spikefi/, analysis/,
+experiments/, benchmarks/ and tests/), analysis never imports experiments, and the campaign package
+imports downwards only (campaign -> executors -> engines -> inject -> context -> types).
 
 Imports are read with ``ast`` from the source files, so every import counts: at module
 level, inside functions, and under ``if TYPE_CHECKING:``.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("spikefi", "analysis", "experiments")
+PACKAGES = ("spikefi", "analysis", "experiments", "benchmarks", "tests")
 #: the campaign package's layers, bottom first; a module may import its own layer and those below
 CAMPAIGN_LAYERS = ("types", "context", "inject", "engines", "executors")
 CAMPAIGN = "spikefi.campaign"
@@ -150,10 +150,22 @@ def graph() -> dict[str, set[str]]:
     return import_graph()
 
 
-def test_no_import_cycles_in_spikefi_and_analysis(graph):
-    ours = {m: {t for t in ts if t.split(".")[0] in ("spikefi", "analysis")}
-            for m, ts in graph.items() if m.split(".")[0] in ("spikefi", "analysis")}
-    assert cycles(ours) == []
+def test_every_package_is_read(graph):
+    assert {m.split(".")[0] for m in graph} == set(PACKAGES)
+    assert {"experiments.search", "experiments.search_ray", "experiments.search_job", "benchmarks.common",
+            "benchmarks.scaling"} <= set(graph)
+
+
+def test_no_import_cycles_in_the_repository(graph):
+    assert cycles(graph) == []
+
+
+def test_the_search_command_imports_downwards(graph):
+    """CLI -> Ray -> job: the job each Ray task runs lives in its own module."""
+    assert "experiments.search_ray" in graph["experiments.search"]
+    assert "experiments.search_job" in graph["experiments.search_ray"]
+    assert graph["experiments.search_job"].isdisjoint({"experiments.search", "experiments.search_ray"})
+    assert "experiments.search" not in graph["experiments.search_ray"]
 
 
 def test_analysis_never_imports_experiments(graph):

@@ -41,6 +41,7 @@ from ..training import dataset_tensors, one_hot_target, raise_if_nonfinite
 from .engines import Engine, get_engine, run_rounds, tied_top
 from .executors import Executor, InProcessExecutor, get_executor
 from .inject import layer_spikes_with_stats, parametric_fire, scoped_injection
+from .mixups import refuse_legacy_call
 from .network import network_map
 from .progress import WorkProgress
 from .types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, RunOptions, faults_json
@@ -84,13 +85,17 @@ class Campaign:
         allow_tf32: allow TF32 on CUDA (otherwise a campaign refuses to run with it on).
         net_params: SLAYER parameters with a ``training: error:`` section for the loss
             column (default: the network's own ``config``, as zoo networks have).
+
+    Options are keyword-only: positional arguments after ``dataset``, or an input shape as
+    ``dataset`` (SpikeFI 1.3's ``spikefi.Campaign(net, shape_in, slayer)``), raise a
+    :class:`ConfigError` naming that class.
     """
 
     def __init__(
         self,
         net: nn.Module,
         dataset: Any,
-        *,
+        *legacy: Any,
         batch_size: int = 64,
         seed: int = 0,
         device: str | torch.device | None = None,
@@ -102,6 +107,7 @@ class Campaign:
         allow_tf32: bool = False,
         net_params: Any = None,
     ) -> None:
+        refuse_legacy_call(dataset, legacy)  # SpikeFI 1.3's (net, shape_in, slayer): name spikefi.Campaign
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

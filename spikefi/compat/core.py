@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..campaign import Campaign as NativeCampaign
+from ..campaign.mixups import refuse_native_call
 from ..errors import ConfigError, DataError, DatasetNotFoundError, FaultSpecError
 from ..faults import model_from_spec
 from ..jsonutil import json_default
@@ -129,7 +130,9 @@ class Campaign:
     Args:
         net: A SLAYER-style network whose children are its layers (names = attributes).
         shape_in: ``(C, H, W)`` of one input.
-        slayer: The network's spiking layer (``net.slayer``).
+        slayer: The network's spiking layer (``net.slayer``); required (a default of None only
+            so that a native-style ``spikefi.Campaign(net, test_set)`` gets the error naming
+            :class:`spikefi.campaign.Campaign`).
         name: Campaign name (used for saved files).
         device: Where to evaluate; default CUDA when available, else the CPU.
 
@@ -142,10 +145,11 @@ class Campaign:
         result: The native :class:`~spikefi.campaign.CampaignResult` of the last :meth:`run`.
     """
 
-    def __init__(self, net: nn.Module, shape_in: Sequence[int], slayer: Any, name: str = "sfi-campaign",
+    def __init__(self, net: nn.Module, shape_in: Sequence[int], slayer: Any = None, name: str = "sfi-campaign",
                  device: str | torch.device | None = None) -> None:
         if not isinstance(net, nn.Module):
             raise ConfigError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+        refuse_native_call(shape_in)  # a test set here: name spikefi.campaign.Campaign(net, dataset, ...)
         shape = tuple(shape_in) if isinstance(shape_in, (tuple, list, torch.Size)) else ()
         if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
             raise ConfigError(f"shape_in must be (C, H, W) of positive ints, got {shape_in!r}")

@@ -214,6 +214,8 @@ class MemoryFaultModel(SynapseFaultModel):
     built; its sites may name layers (their memory alone), never positions.
     """
 
+    #: site resolution alone cannot place it (``resolve_fault`` refuses it; a Campaign resolves it)
+    chooses_own_cells: ClassVar[bool] = True
     needs_quantization: ClassVar[bool] = True
     #: whether the model restricts itself to the layers its sites name
     takes_layers: ClassVar[bool] = True

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import FaultSpecError
-from .memory import MemoryFaultModel
 from .models import FaultModel, RandomModel, model_from_spec
 from .timing import Permanent, Timing, timing_from_spec
 
@@ -245,7 +244,7 @@ def resolve_fault(
             out of range, too many sites requested.
     """
     model = fault.model.draw(rng) if isinstance(fault.model, RandomModel) else fault.model
-    if isinstance(model, MemoryFaultModel):
+    if getattr(model, "chooses_own_cells", False):  # a weight-memory model (spikefi.faults.memory)
         raise FaultSpecError(f"{model.name} chooses its own cells of the quantized weight memory; a Campaign "
                              "resolves it (Campaign.then_inject), site resolution alone cannot")
     target = model.target
