@@ -17,7 +17,8 @@ __all__ = [
     "TAG_WORKER", "TAG_FAULTS",
     "KIND_CAMPAIGN", "KIND_SHARD", "KIND_SHARDED", "KIND_SWEEP", "KIND_LAUNCHER", "KIND_SEARCH", "KIND_SEARCH_TRIAL",
     "KIND_TESTGEN", "KIND_REPORT", "RESULT_KINDS",
-    "ROUND_METRICS", "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
+    "ROUND_METRICS", "ROUND_METRICS_DEFAULT", "CURVE_METRICS", "TAG_ROUND_METRICS", "PARAM_ROUND_METRICS",
+    "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
     "summary_from_metrics",
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
     "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
@@ -75,6 +76,18 @@ ROUND_METRICS = {
     "round_acc": "accuracy",
     "round_critical": "critical",
     "round_changed": "changed",
+}
+#: ``tracking.round_metrics`` by default: at most this many points per ``ROUND_METRICS`` key and
+#: run (a stride over the run's rounds; docs/mlflow.md, "Per-round metrics")
+ROUND_METRICS_DEFAULT = 1000
+#: the tag (set when a run is created) and param holding the run's ``round_metrics`` mode
+TAG_ROUND_METRICS = TAG_PREFIX + "round_metrics"
+PARAM_ROUND_METRICS = "round_metrics"
+#: curves over every round, logged once at the end (step = rank, 0 = worst round; at most the
+#: cap's points at evenly spaced ranks): metric name -> what is sorted
+CURVE_METRICS = {
+    "curve_drop": "accuracy drop (golden - round accuracy, fraction), worst first",
+    "curve_crit": "critical samples of the round, most first",
 }
 #: summary metrics (step 0): key of ``CampaignResult.summary()`` -> metric name. The names are
 #: short and differ in their first characters, so the MLflow UI's truncated headers stay distinct.

@@ -24,6 +24,7 @@ from analysis.describe import (
     network_label,
 )
 from analysis.schema import (  # noqa: F401 - the run schema, re-exported for the tracked-campaign modules
+    CURVE_METRICS,
     LEGACY_METRIC_NAMES,
     PARAM_ARCHITECTURE,
     PARAM_CAMPAIGN,
@@ -41,6 +42,7 @@ from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
 from .provenance import copy_network_files, spec_network_digests, write_network_record
+from .round_metrics import RoundMetricsMode, curve_metric_points, round_metric_points  # noqa: F401 - re-exported
 from .run_lookup import network_digest, say
 
 
@@ -67,28 +69,40 @@ def attempts_wall_seconds(infos: Sequence[Mapping[str, Any]], current_start: flo
     return float(sum(end - start for start, end in ends.items()))
 
 
-def round_metric_points(rows: Sequence[Mapping[str, Any]], timestamp: int) -> list[Metric]:
-    return [Metric(key, float(row[col]), timestamp, int(row["round_id"]))
-            for row in rows for key, col in ROUND_METRICS.items()]
-
-
 def log_missing_round_metrics(client: MlflowClient, run_id: str, rows: Mapping[int, Mapping[str, Any]],
-                              track: Callable[[str, Callable[[], Any]], Any]) -> dict[str, set[int]]:
-    """Logs the per-round points of ``rows`` that the run's histories lack; returns the steps
-    each history holds now."""
+                              track: Callable[[str, Callable[[], Any]], Any],
+                              selected: set[int] | None = None) -> dict[str, set[int]]:
+    """Logs the per-round points of ``rows`` that the run's histories lack, for the rounds in
+    ``selected`` only (None: every round; see :func:`~experiments.round_metrics.selected_rounds`);
+    returns the steps each history holds now."""
+    if selected is not None and not selected:
+        return {}  # round_metrics: none -- nothing to read, nothing to log
     missing: list[Metric] = []
     now = int(time.time() * 1000)
     present: dict[str, set[int]] = {}
+    wanted = {int(rid): row for rid, row in rows.items() if selected is None or int(rid) in selected}
     for key, col in ROUND_METRICS.items():
         history = track("reading metric history", lambda key=key: client.get_metric_history(run_id, key))
         if history is None:
             return {}
         have = {m.step for m in history}
-        missing.extend(Metric(key, float(row[col]), now, int(rid)) for rid, row in sorted(rows.items()) if rid not in have)
-        present[key] = have | {int(r) for r in rows}
+        missing.extend(Metric(key, float(row[col]), now, rid) for rid, row in sorted(wanted.items()) if rid not in have)
+        present[key] = have | set(wanted)
     if missing:
         track("logging metrics", lambda: client.log_batch(run_id, metrics=missing))
     return present
+
+
+def log_curves(client: MlflowClient, run_id: str, table: Any, golden_accuracy: float, mode: RoundMetricsMode,
+               track: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Logs the sorted curves (``CURVE_METRICS``) over every round of ``table`` once: a run
+    that holds one of them already (a resume after the end) is left as it is."""
+    run = track("reading the run", lambda: client.get_run(run_id))
+    if run is None or any(k in run.data.metrics for k in CURVE_METRICS) or not len(table):
+        return
+    points = curve_metric_points(table["accuracy"].tolist(), table["critical"].tolist(), golden_accuracy, mode,
+                                 int(time.time() * 1000))
+    track("logging curves", lambda: client.log_batch(run_id, metrics=points))
 
 
 def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
