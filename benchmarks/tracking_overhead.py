@@ -1,0 +1,117 @@
+"""Tracked vs untracked: what MLflow tracking adds to a campaign of many fast rounds.
+
+    .venv/bin/python benchmarks/tracking_overhead.py                       # SF3 synapses, 8 samples, ~2-4 min
+    .venv/bin/python benchmarks/tracking_overhead.py --round-metrics 1000,all,none
+    .venv/bin/python benchmarks/tracking_overhead.py --quick               # SF4 neurons (CI size)
+
+The case: the digits net, ``--samples`` test samples (8), every synapse of ``--layer`` (SF3:
+16,384 rounds) dead, default options (engine, chunk size). Measured:
+
+* **untracked**: ``CampaignSpec(...).build()`` then ``Campaign.run`` in this process, the
+  evaluation alone (``run``'s wall time);
+* **tracked**: for each ``round_metrics`` mode, the whole command
+  ``python -m experiments.campaign --config C --round-metrics MODE`` (a subprocess, a fresh
+  sqlite store in a fresh folder) minus the same command on a 10-round campaign of the same
+  network and data (``exhaustive: [{..., sample: 10}]``, its own fresh folder): start-up,
+  imports, store creation, golden run and finishing work cancel out, what is left is the rounds
+  and their tracking.
+
+The ratio tracked / untracked is the tracking overhead (target <= 1.2x on a 2-core machine).
+The machine's load average is printed: other processes on the same cores slow every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def campaign(samples: int, layer: str, model: str, sample: int | None = None) -> dict[str, Any]:
+    fault: dict[str, Any] = {"model": model, "layers": [layer]}
+    if sample:
+        fault["sample"] = sample
+    return {"name": f"overhead-{model}-{layer}", "network": {"pretrained": "digits_cnn"},
+            "data": {"name": "spiking_digits", "seed": 0, "max_samples": samples},
+            "options": {"seed": 0}, "exhaustive": [fault]}
+
+
+def untracked_seconds(spec_data: dict[str, Any]) -> tuple[float, int]:
+    """Seconds of ``Campaign.run`` (default engine and chunk size) and the rounds it ran."""
+    from spikefi.campaign import CampaignSpec
+
+    spec = CampaignSpec.from_dict(spec_data)
+    cmpn = spec.build()
+    opts = spec.options
+    t0 = time.perf_counter()
+    result = cmpn.run(opts["engine"], int(opts["chunk_size"]), progress=False)
+    return time.perf_counter() - t0, len(result.table)
+
+
+def command_seconds(spec_data: dict[str, Any], mode: str, work: Path) -> float:
+    """Wall seconds of the whole tracked command in a fresh folder with a fresh sqlite store."""
+    work.mkdir(parents=True)
+    config = work / "campaign.yaml"
+    config.write_text(yaml.safe_dump({"campaign": spec_data, "output_dir": str(work / "out"),
+                                      "tracking": {"experiment": "overhead"}}, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "experiments.campaign", "--config", str(config), "--round-metrics", mode,
+           "--no-progress"]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {out.returncode}:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=8, help="test samples (default 8)")
+    ap.add_argument("--layer", default="SF3", help="layer whose synapses all die (default SF3)")
+    ap.add_argument("--model", default="DeadSynapse", help="fault model (default DeadSynapse)")
+    ap.add_argument("--round-metrics", default="1000,all", help="comma-separated modes (default 1000,all)")
+    ap.add_argument("--quick", action="store_true", help="dead neurons of SF4 (10 rounds): checks the benchmark")
+    ap.add_argument("--json", default=None, help="also write the measurements to this JSON file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.layer, args.model = "SF4", "DeadNeuron"
+    modes = [m.strip() for m in args.round_metrics.split(",") if m.strip()]
+    full = campaign(args.samples, args.layer, args.model)
+    small = campaign(args.samples, args.layer, args.model, sample=10)
+    print(f"# tracked vs untracked: digits net, {args.samples} samples, every {args.model} of {args.layer}; "
+          f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+    untracked, rounds = untracked_seconds(full)
+    print(f"untracked Campaign.run: {rounds} rounds in {untracked:.2f} s ({rounds / untracked:,.0f} rounds/s)",
+          flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="spikefi-overhead-") as tmp:
+        for mode in modes:
+            ten = command_seconds(small, mode, Path(tmp) / f"ten-{mode}")
+            whole = command_seconds(full, mode, Path(tmp) / f"full-{mode}")
+            tracked = whole - ten
+            ratio = tracked / untracked
+            results.append({"round_metrics": mode, "whole_s": whole, "ten_round_s": ten, "tracked_s": tracked,
+                            "untracked_s": untracked, "ratio": ratio, "rounds": rounds})
+            print(f"tracked, round_metrics={mode}: whole command {whole:.2f} s - 10-round command {ten:.2f} s = "
+                  f"{tracked:.2f} s -> {ratio:.2f}x untracked ({rounds / tracked:,.0f} rounds/s)", flush=True)
+    print(f"# load average {os.getloadavg()[0]:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"samples": args.samples, "layer": args.layer, "model": args.model,
+                                               "measurements": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
