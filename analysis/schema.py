@@ -24,7 +24,8 @@ __all__ = [
     "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
     "METRIC_TRIALS_TOTAL", "METRIC_TRIALS_PRUNED", "METRIC_GOLDEN_ACCURACY", "METRIC_BEST_ACCURACY",
     "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_FAULT_SOURCE", "TESTGEN_METRICS",
-    "RESULTS_TABLE", "RESULTS_META",
+    "RESULTS_TABLE", "RESULTS_META", "ROUND_TABLE_VIEW", "ROUND_TABLE_VIEW_ROWS", "ROUND_TABLE_VIEW_COLUMNS",
+    "FAULTS_INPUT_CONTEXT",
 ]
 
 # -- tags ------------------------------------------------------------------------------------
@@ -164,3 +165,11 @@ TESTGEN_METRICS = ("faults", "test_length", "coverage.selection", "coverage.held
 RESULTS_TABLE = "results/rounds.parquet"
 #: a campaign run's result metadata
 RESULTS_META = "results/meta.json"
+#: the round table as MLflow shows tables (``log_table``, once per run): every round up to
+#: ``ROUND_TABLE_VIEW_ROWS``, else that many of the worst (most critical samples, then lowest accuracy)
+ROUND_TABLE_VIEW = "tables/rounds.json"
+ROUND_TABLE_VIEW_ROWS = 10_000
+ROUND_TABLE_VIEW_COLUMNS = ("round_id", "layer", "model", "target", "pos0", "pos1", "pos2", "pos3", "param_name",
+                            "param", "bits", "timing", "accuracy", "critical", "changed", "first_divergent_layer")
+#: the dataset-input context of a campaign's fault list (the test set's is ``test``)
+FAULTS_INPUT_CONTEXT = "faults"

@@ -32,6 +32,7 @@ from .chunk_flush import (
     golden_metrics,
     log_curves,
     log_missing_round_metrics,
+    log_round_table,
     publish_results,
     with_result,
 )
@@ -181,6 +182,7 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
              THROUGHPUT_METRIC: total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
     publish_results(client, parent_run_id, root, summary, extra, track)
     log_curves(client, parent_run_id, table, float(summary["golden_accuracy"]), mode, track)
+    log_round_table(client, parent_run_id, table, track)
     note = finished[0].data.tags.get("mlflow.note.content")
     if note:
         track("describing the run", lambda: client.set_tag(parent_run_id, "mlflow.note.content",

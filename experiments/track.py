@@ -79,6 +79,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
         fault_params,
         golden_metrics,
         log_curves,
+        log_round_table,
         publish_results,
         round_metric_points,
     )
@@ -147,6 +148,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
                  THROUGHPUT_METRIC: len(result.table) * cmpn.num_samples / compute_s if compute_s > 0 else 0.0}
         publish_results(client, run_id, root, summary, extra, lambda what, fn: fn())
         log_curves(client, run_id, result.table, float(summary["golden_accuracy"]), mode, lambda what, fn: fn())
+        log_round_table(client, run_id, result.table, lambda what, fn: fn())
         client.log_batch(run_id, tags=[RunTag("mlflow.note.content", describe(summary)),
                                        RunTag(T + "rounds_done", str(len(result.table))),
                                        RunTag(T + "status_reason", "finished")])

@@ -47,6 +47,7 @@ from .chunk_flush import (
     log_curves,
     log_dataset_input,
     log_missing_round_metrics,
+    log_round_table,
     publish_results,
     round_metric_points,
     summary_from_metrics,
@@ -300,7 +301,7 @@ class TrackedCampaign:
             self.run_id, metrics=metrics, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()]))
         if not run.inputs.dataset_inputs and self.offline_reason is None:
             try:
-                log_dataset_input(self.client, self.run_id, self.spec, cmpn)
+                log_dataset_input(self.client, self.run_id, self.spec, cmpn, root / "campaign" / "spec.yaml")
             except Exception as exc:  # noqa: BLE001 - metadata only: warn, do not stop tracking
                 say(f"WARNING: the dataset input was not logged: {type(exc).__name__}: {str(exc)[:200]}")
         write_setup_files(root, self.spec, self.config, self.spec_data, golden,
@@ -413,6 +414,7 @@ class TrackedCampaign:
                  THROUGHPUT_METRIC: len(table) * cmpn.num_samples / compute_s if compute_s > 0 else 0.0}
         self._publish(root, summary, extra)
         log_curves(self.client, self.run_id, table, float(summary["golden_accuracy"]), self.round_mode, self.track)
+        log_round_table(self.client, self.run_id, table, self.track)
         self.track("describing the run", lambda: self.client.set_tag(
             self.run_id, "mlflow.note.content", campaign_description(self.spec, cmpn, summary)))
         if self.offline_reason is not None:

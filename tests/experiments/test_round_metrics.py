@@ -4,15 +4,18 @@ sweeps and ``track_campaign``; ``all`` and ``none`` behave; the sorted curves ar
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from analysis.schema import CURVE_METRICS, ROUND_METRICS
+from analysis.schema import CURVE_METRICS, ROUND_METRICS, ROUND_TABLE_VIEW
 from experiments import campaign as entry
+from experiments import chunk_flush
 from experiments import sweep as sweep_entry
 from experiments.round_metrics import curve_points, parse_round_metrics, selected_rounds
 from spikefi.errors import ConfigError
@@ -43,7 +46,7 @@ def test_parse_and_select_are_bounded_and_deterministic():
     assert len(curve_points(50_000, None)) == 1000 and curve_points(50_000, 0)[-1] == 49_999
 
 
-def test_cap_all_and_none_on_real_runs(store, small_config, capsys):
+def test_cap_all_and_none_on_real_runs(store, small_config, tmp_path, capsys):
     client = MlflowClient(store)
     assert entry.main(["--config", str(small_config), "--no-progress", "--round-metrics", "3"]) == 0
     (run,) = runs_of(store)
@@ -53,6 +56,19 @@ def test_cap_all_and_none_on_real_runs(store, small_config, capsys):
     assert run.data.params["round_metrics"] == "3" and run.data.tags["spikefi.round_metrics"] == "3"
     for key in CURVE_METRICS:
         assert raw_steps(client, run_id, key) == [0, 4, 9]
+    # the round table in MLflow's table view, and the fault list as a second dataset input
+    (tmp_path / "view").mkdir()
+    with open(client.download_artifacts(run_id, ROUND_TABLE_VIEW, str(tmp_path / "view"))) as fh:
+        view = json.load(fh)
+    assert [row[0] for row in view["data"]] == list(range(10)) and "accuracy" in view["columns"]
+    assert {"path": ROUND_TABLE_VIEW, "type": "table"} in json.loads(run.data.tags["mlflow.loggedArtifacts"])
+    inputs = {i.tags[0].value: i.dataset for i in client.get_run(run_id).inputs.dataset_inputs}
+    assert set(inputs) == {"test", "faults"}
+    from spikefi.campaign import CampaignSpec
+
+    spec = CampaignSpec.from_yaml(tmp_path / "out" / run_id / "campaign" / "spec.yaml")
+    expected = chunk_flush.fault_list_input(spec.build().rounds, "x", ".").digest
+    assert inputs["faults"].digest == expected and inputs["faults"].name == "faults(dead-SF4, 10 rounds)"
     drop = [m.value for m in sorted(client.get_metric_history(run_id, "curve_drop"), key=lambda m: m.step)]
     assert drop == sorted(drop, reverse=True)
     assert drop[0] == pytest.approx(run.data.metrics["golden.accuracy"] - run.data.metrics["acc_min"])
@@ -103,9 +119,23 @@ def test_resume_after_a_kill_under_a_cap_logs_no_duplicates(store, small_config,
         assert raw_steps(client, run_id, key) == [0, 4, 8]
     for key in CURVE_METRICS:
         assert raw_steps(client, run_id, key) == [0, 4, 9]
-    # a re-run of the finished campaign logs nothing more
+    # a re-run of the finished campaign logs nothing more; the round table is registered once
     assert entry.main(["--config", str(small_config), "--no-progress"]) == 0
     assert raw_steps(client, run_id, "round_acc") == [0, 4, 8]
+    table = pd.read_parquet(tmp_path / "out" / run_id / "results" / "rounds.parquet")
+    chunk_flush.log_round_table(client, run_id, table, lambda what, fn: fn())
+    (tmp_path / "view").mkdir()
+    with open(client.download_artifacts(run_id, ROUND_TABLE_VIEW, str(tmp_path / "view"))) as fh:
+        assert len(json.load(fh)["data"]) == 10
+
+
+def test_round_table_view_keeps_the_worst_rounds_when_too_long(monkeypatch):
+    monkeypatch.setattr(chunk_flush, "ROUND_TABLE_VIEW_ROWS", 3)
+    table = pd.DataFrame({"round_id": range(6), "layer": ["SF4"] * 6, "accuracy": [0.9, 0.2, 0.9, 0.5, 0.1, 0.9],
+                          "critical": [0, 5, 0, 2, 5, 0], "faults": ["[]"] * 6})
+    view = chunk_flush.round_table_view(table)
+    assert list(view["round_id"]) == [1, 3, 4] and "faults" not in view.columns
+    assert list(chunk_flush.round_table_view(table.head(3))["round_id"]) == [0, 1, 2]
 
 
 def test_shards_cap_each_shard_and_the_parent(store, small_config):
