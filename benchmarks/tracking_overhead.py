@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layer", default="SF3", help="layer whose synapses all die (default SF3)")
     ap.add_argument("--model", default="DeadSynapse", help="fault model (default DeadSynapse)")
     ap.add_argument("--round-metrics", default="1000,all", help="comma-separated modes (default 1000,all)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of both sides (OMP_NUM_THREADS of the commands; default 0: torch's default). "
+                         "1 keeps spinning thread pools from distorting numbers on shared cores")
     ap.add_argument("--repeats", type=int, default=1, help="alternate everything this many times (default 1)")
     ap.add_argument("--quick", action="store_true", help="dead neurons of SF4 (10 rounds): checks the benchmark")
     ap.add_argument("--json", default=None, help="also write the measurements to this JSON file")
@@ -103,10 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.layer, args.model = "SF4", "DeadNeuron"
     modes = [m.strip() for m in args.round_metrics.split(",") if m.strip()]
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     full = campaign(args.samples, args.layer, args.model)
     small = campaign(args.samples, args.layer, args.model, sample=10)
     print(f"# tracked vs untracked: digits net, {args.samples} samples, every {args.model} of {args.layer}; "
-          f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"{os.cpu_count()} CPU cores, torch threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}", flush=True)
     results = []
     untracked_all: list[tuple[float, float]] = []
     tracked_all: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
