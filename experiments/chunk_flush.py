@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,6 @@ def fault_list_input(rounds: Sequence[Any], name: str, source: str) -> Any:
     """The campaign's fault list as an MLflow dataset (``round_id``, ``faults`` as in the
     result table); its digest is the sha256 (first 16 hex digits) of every round's faults."""
     import hashlib
-    import warnings
 
     import mlflow.data
     import pandas as pd
@@ -147,9 +147,7 @@ def fault_list_input(rounds: Sequence[Any], name: str, source: str) -> Any:
     sha = hashlib.sha256()
     for rid, faults in zip(frame["round_id"], frame["faults"], strict=True):
         sha.update(f"{rid}\t{faults}\n".encode())
-    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values: none here
-        warnings.simplefilter("ignore", UserWarning)
-        return mlflow.data.from_pandas(frame, source=source, name=name, digest=sha.hexdigest()[:16])
+    return mlflow.data.from_pandas(frame, source=source, name=name, digest=sha.hexdigest()[:16])
 
 
 def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
@@ -324,8 +322,11 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
                                 source=source, name=name)
     faults = fault_list_input(cmpn.rounds, f"faults({spec.name}, {len(cmpn.rounds)} rounds)",
                               str(Path(faults_source or ".").resolve()))
+    with warnings.catch_warnings():  # MLflow's hint about integer columns with missing values: none here
+        warnings.simplefilter("ignore", UserWarning)
+        faults_entity = faults._to_mlflow_entity()
     inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")]),
-              DatasetInput(faults._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, FAULTS_INPUT_CONTEXT)])]
+              DatasetInput(faults_entity, [InputTag(MLFLOW_DATASET_CONTEXT, FAULTS_INPUT_CONTEXT)])]
     for attempt in range(4):
         try:
             client.log_inputs(run_id, inputs)
