@@ -17,7 +17,8 @@ __all__ = [
     "TAG_WORKER", "TAG_FAULTS",
     "KIND_CAMPAIGN", "KIND_SHARD", "KIND_SHARDED", "KIND_SWEEP", "KIND_LAUNCHER", "KIND_SEARCH", "KIND_SEARCH_TRIAL",
     "KIND_TESTGEN", "KIND_REPORT", "RESULT_KINDS",
-    "ROUND_METRICS", "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
+    "ROUND_METRICS", "ROUND_METRICS_DEFAULT", "CURVE_METRICS", "TAG_ROUND_METRICS", "PARAM_ROUND_METRICS",
+    "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
     "summary_from_metrics",
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
     "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
@@ -29,7 +30,8 @@ __all__ = [
     "METRIC_GENERATED_GAIN_HELDOUT", "METRIC_GENERATED_GAIN_ALL", "METRIC_HINDSIGHT_TEST_LENGTH",
     "METRIC_HINDSIGHT_COVERAGE_HELDOUT", "METRIC_DURATION", "METRIC_SECONDS_PREFIX", "CURVE_PREFIX", "CURVE_METRICS",
     "TESTGEN_METRICS",
-    "RESULTS_TABLE", "RESULTS_META",
+    "RESULTS_TABLE", "RESULTS_META", "ROUND_TABLE_VIEW", "ROUND_TABLE_VIEW_ROWS", "ROUND_TABLE_VIEW_COLUMNS",
+    "FAULTS_INPUT_CONTEXT",
 ]
 
 # -- tags ------------------------------------------------------------------------------------
@@ -81,6 +83,18 @@ ROUND_METRICS = {
     "round_acc": "accuracy",
     "round_critical": "critical",
     "round_changed": "changed",
+}
+#: ``tracking.round_metrics`` by default: at most this many points per ``ROUND_METRICS`` key and
+#: run (a stride over the run's rounds; docs/mlflow.md, "Per-round metrics")
+ROUND_METRICS_DEFAULT = 1000
+#: the tag (set when a run is created) and param holding the run's ``round_metrics`` mode
+TAG_ROUND_METRICS = TAG_PREFIX + "round_metrics"
+PARAM_ROUND_METRICS = "round_metrics"
+#: curves over every round, logged once at the end (step = rank, 0 = worst round; at most the
+#: cap's points at evenly spaced ranks): metric name -> what is sorted
+CURVE_METRICS = {
+    "curve_drop": "accuracy drop (golden - round accuracy, fraction), worst first",
+    "curve_crit": "critical samples of the round, most first",
 }
 #: summary metrics (step 0): key of ``CampaignResult.summary()`` -> metric name. The names are
 #: short and differ in their first characters, so the MLflow UI's truncated headers stay distinct.
@@ -182,3 +196,11 @@ TESTGEN_METRICS = (METRIC_FAULTS, METRIC_TEST_LENGTH, METRIC_COVERAGE_SELECTION,
 RESULTS_TABLE = "results/rounds.parquet"
 #: a campaign run's result metadata
 RESULTS_META = "results/meta.json"
+#: the round table as MLflow shows tables (``log_table``, once per run): every round up to
+#: ``ROUND_TABLE_VIEW_ROWS``, else that many of the worst (most critical samples, then lowest accuracy)
+ROUND_TABLE_VIEW = "tables/rounds.json"
+ROUND_TABLE_VIEW_ROWS = 10_000
+ROUND_TABLE_VIEW_COLUMNS = ("round_id", "layer", "model", "target", "pos0", "pos1", "pos2", "pos3", "param_name",
+                            "param", "bits", "timing", "accuracy", "critical", "changed", "first_divergent_layer")
+#: the dataset-input context of a campaign's fault list (the test set's is ``test``)
+FAULTS_INPUT_CONTEXT = "faults"

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/flush_path.py                  # sqlite and mlflow server, ~3-5 min
     .venv/bin/python benchmarks/flush_path.py --quick          # a tiny version (CI)
     .venv/bin/python benchmarks/flush_path.py --stores sqlite --chunk-sizes 512
+    .venv/bin/python benchmarks/flush_path.py --stores sqlite --chunk-sizes 2048 --round-metrics 1000,all,none
 
 With the Ray executor the campaign driver flushes every chunk that comes back from any GPU,
 one after the other, through ``TrackedCampaign._flush`` (experiments/tracked_campaign.py):
@@ -10,9 +11,12 @@ one after the other, through ``TrackedCampaign._flush`` (experiments/tracked_cam
 1. the rows are written atomically as a Parquet chunk file (``artifacts.write_chunk``:
    DataFrame, rows sha256, fsync + rename);
 2. that file is logged as an artifact (``MlflowClient.log_artifact``);
-3. the per-round metric points (``ROUND_METRICS``, step = round id) and the heartbeat tags go
-   out in one ``MlflowClient.log_batch`` (which the client splits into requests of at most
-   1000 metrics).
+3. the per-round metric points (``ROUND_METRICS``, step = round id) of the rounds that
+   ``tracking.round_metrics`` selects and the heartbeat tags go out in one
+   ``MlflowClient.log_batch`` (which the client splits into requests of at most 1000 metrics).
+
+Every step is synchronous, so a flush's time is its *durable* time: when ``_flush`` returns the
+chunk is on disk (fsync + rename), its artifact copy is written and its points are in the store.
 
 This script drives that real code: a ``TrackedCampaign`` whose run is created as a campaign's
 is, fed ``ChunkResult`` s whose rows are real rows (a small digits-net campaign run once on the
@@ -25,9 +29,13 @@ points, the progress line) against
 * ``server``: a local ``mlflow server`` started here on a free port (sqlite backend, artifacts
   served by the server from a local folder, so uploads go over HTTP as to a remote server),
 
-for each chunk size: a fresh run, one warm-up chunk (not timed), then chunks until ``--seconds``
-have passed (at least ``--min-chunks``). Afterwards it checks that the run holds every flushed
-round's metric points exactly once per key and one chunk artifact per flush. Besides the
+for each chunk size and ``round_metrics`` mode (``--round-metrics``, default ``1000,all,none``):
+a fresh run of a campaign of ``--campaign-rounds`` rounds (default 162,216, the 2-H200 run
+below; the mode's stride is planned over them, as a real run plans it over its rounds), one
+warm-up chunk (not timed), then chunks until ``--seconds`` have passed (at least
+``--min-chunks``; at most the campaign's rounds). Afterwards it checks that the run holds the
+metric points of every flushed round the mode selects exactly once per key, no other, and one
+chunk artifact per flush. Besides the
 wall-clock rate it prints rows per CPU second of this process (the driver) and of the server:
 about the rate on an idle machine, since the flush is one serial path. Then, at one chunk size
 (``--what-if-chunk``), what ``log_batch`` alone costs with fewer metric points than ``_flush``
@@ -64,7 +72,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from analysis.schema import ROUND_METRICS
+from analysis.schema import ROUND_METRICS, ROUND_METRICS_DEFAULT
 from experiments import artifacts as art
 from experiments.tracked_campaign import TrackedCampaign
 from spikefi.campaign.spec import CampaignSpec
@@ -277,6 +285,7 @@ class Measurement:
     the CPU seconds of this process (the driver) and of the server."""
 
     store: str
+    mode: str
     chunk_size: int
     chunks: int
     rows: int
@@ -286,6 +295,7 @@ class Measurement:
     driver_cpu_s: float
     server_cpu_s: float
     check: str
+    points: int
 
     @property
     def rows_per_s(self) -> float:
@@ -305,11 +315,11 @@ class Measurement:
 
     @property
     def us_per_metric_point(self) -> float:
-        points = self.rows * len(ROUND_METRICS)
-        return 1e6 * self.split["log_batch"] / points if points else 0.0
+        return 1e6 * self.split["log_batch"] / self.points if self.points else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"store": self.store, "chunk_size": self.chunk_size, "chunks": self.chunks, "rows": self.rows,
+        return {"store": self.store, "round_metrics": self.mode, "chunk_size": self.chunk_size,
+                "metric_points": self.points, "chunks": self.chunks, "rows": self.rows,
                 "seconds": self.seconds, "rows_per_s": self.rows_per_s, "rows_per_cpu_s": self.rows_per_cpu_s,
                 "split_s": self.split, "ms_per_chunk": self.ms_per_chunk,
                 "log_batch_us_per_metric_point": self.us_per_metric_point, "log_batch_requests": self.requests,
@@ -318,7 +328,7 @@ class Measurement:
 
 def check_run(client: MlflowClient, run_id: str, round_ids: Sequence[int], chunks: int) -> str:
     """``"ok"`` when the run holds each of ``round_ids``' metric points exactly once per
-    ``ROUND_METRICS`` key and ``chunks`` chunk artifacts; else what is wrong."""
+    ``ROUND_METRICS`` key (and no other) and ``chunks`` chunk artifacts; else what is wrong."""
     wanted = sorted(round_ids)
     for key in ROUND_METRICS:
         steps = sorted(m.step for m in client.get_metric_history(run_id, key))
@@ -332,13 +342,17 @@ def check_run(client: MlflowClient, run_id: str, round_ids: Sequence[int], chunk
 
 
 def measure(store: Store, experiment_id: str, spec: CampaignSpec, template: Sequence[dict[str, Any]],
-            chunk_size: int, seconds: float, min_chunks: int, max_chunks: int, out_dir: Path) -> Measurement:
+            chunk_size: int, seconds: float, min_chunks: int, max_chunks: int, out_dir: Path,
+            mode: str = str(ROUND_METRICS_DEFAULT), campaign_rounds: int = 162_216) -> Measurement:
     """Flushes one warm-up chunk, then chunks of ``chunk_size`` rounds until ``seconds`` have
-    passed (at least ``min_chunks``, at most ``max_chunks``) through a fresh run's ``_flush``;
-    checks the run afterwards."""
+    passed (at least ``min_chunks``, at most ``max_chunks`` and ``campaign_rounds`` rounds in
+    all) through a fresh run's ``_flush`` under ``round_metrics`` = ``mode`` (its rounds planned
+    over a campaign of ``campaign_rounds``); checks the run afterwards."""
     timers = Timers()
     client = TimedClient(store.uri, timers)
-    tracked = TrackedCampaign(spec, {}, client, experiment_id, out_dir, resume="never", progress=False)
+    tracked = TrackedCampaign(spec, {}, client, experiment_id, out_dir, resume="never", progress=False,
+                              round_metrics=mode)
+    tracked.plan_round_metrics(range(campaign_rounds))
     tracked.run_id = tracked._create_run()
     flushed: list[int] = []
     quiet = io.StringIO()  # _flush's progress lines
@@ -350,7 +364,8 @@ def measure(store: Store, experiment_id: str, spec: CampaignSpec, template: Sequ
         timers.reset()
         elapsed = driver_cpu = server_cpu = 0.0
         chunks = 0
-        while chunks < max_chunks and (elapsed < seconds or chunks < min_chunks):
+        while (chunks < max_chunks and len(flushed) + chunk_size <= campaign_rounds
+               and (elapsed < seconds or chunks < min_chunks)):
             chunk = make_chunk(template, chunks + 1, len(flushed), chunk_size)
             cpu0, server0, t0 = time.process_time(), store.server_cpu(), time.perf_counter()
             tracked._flush(chunk, t_start, 0)
@@ -363,9 +378,13 @@ def measure(store: Store, experiment_id: str, spec: CampaignSpec, template: Sequ
             quiet.truncate()
     if tracked.offline_reason is not None:
         raise RuntimeError(f"{store.name}: tracking failed during the flushes: {tracked.offline_reason}")
-    check = check_run(client, str(tracked.run_id), flushed, chunks + 1)
-    return Measurement(store.name, chunk_size, chunks, chunks * chunk_size, elapsed, dict(timers.seconds),
-                       timers.requests, driver_cpu, server_cpu, check)
+    selected = tracked.selected
+    logged = [r for r in flushed if selected is None or r in selected]
+    check = check_run(client, str(tracked.run_id), logged, chunks + 1)
+    timed = set(flushed[chunk_size:])  # the warm-up chunk is not timed
+    points = len(ROUND_METRICS) * sum(1 for r in logged if r in timed)
+    return Measurement(store.name, mode, chunk_size, chunks, chunks * chunk_size, elapsed, dict(timers.seconds),
+                       timers.requests, driver_cpu, server_cpu, check, points)
 
 
 # -- what if the flush logged fewer metric points -------------------------------------------
@@ -402,22 +421,23 @@ def what_if(store: Store, experiment_id: str, template: Sequence[dict[str, Any]]
 
 def run_store(store: Store, work: Path, spec: CampaignSpec, template: Sequence[dict[str, Any]],
               chunk_sizes: Sequence[int], args: argparse.Namespace) -> tuple[list[Measurement], dict[str, float]]:
-    """Every chunk size against one store (one experiment, one fresh run per chunk size), then
-    the what-if ``log_batch`` variants at chunk size ``--what-if-chunk`` (0: none)."""
+    """Every chunk size and ``round_metrics`` mode against one store (one experiment, one fresh
+    run each), then the what-if ``log_batch`` variants at chunk size ``--what-if-chunk`` (0: none)."""
     client = MlflowClient(store.uri)
     experiment_id = client.create_experiment(f"flush-path-{store.name}", artifact_location=store.artifact_location)
     out = []
     for size in chunk_sizes:
-        m = measure(store, experiment_id, spec, template, size, args.seconds, args.min_chunks, args.max_chunks,
-                    work / f"out-{store.name}")
-        print_row(m)
-        out.append(m)
+        for mode in args.modes:
+            m = measure(store, experiment_id, spec, template, size, args.seconds, args.min_chunks, args.max_chunks,
+                        work / f"out-{store.name}", mode, args.campaign_rounds)
+            print_row(m)
+            out.append(m)
     variants = what_if(store, experiment_id, template, args.what_if_chunk, 3) if args.what_if_chunk else {}
     return out, variants
 
 
 # -- output ---------------------------------------------------------------------------------
-HEADER = (f"{'store':<7} {'chunk':>5} {'chunks':>6} {'rows':>7} {'wall s':>6} {'rows/s':>7} {'rows/CPU-s':>10}  "
+HEADER = (f"{'store':<7} {'mode':>5} {'chunk':>5} {'chunks':>6} {'rows':>7} {'wall s':>6} {'rows/s':>7} {'rows/CPU-s':>10}  "
           f"{'ms per chunk: parquet':>21} {'artifact':>8} {'log_batch':>9} {'other':>5}  "
           f"{'share p/a/l/o':<15} {'us/point':>8} {'requests':>8}  check")
 
@@ -426,7 +446,7 @@ def print_row(m: Measurement) -> None:
     ms = m.ms_per_chunk
     total_ms = 1000 * m.seconds / m.chunks
     share = "/".join(f"{100 * v / total_ms:.0f}" for v in ms.values())
-    print(f"{m.store:<7} {m.chunk_size:>5} {m.chunks:>6} {m.rows:>7,} {m.seconds:>6.1f} {m.rows_per_s:>7,.0f} "
+    print(f"{m.store:<7} {m.mode:>5} {m.chunk_size:>5} {m.chunks:>6} {m.rows:>7,} {m.seconds:>6.1f} {m.rows_per_s:>7,.0f} "
           f"{m.rows_per_cpu_s:>10,.0f}  {ms['parquet']:>21.1f} {ms['artifact']:>8.1f} {ms['log_batch']:>9.1f} "
           f"{ms['other']:>5.1f}  {share + ' %':<15} {m.us_per_metric_point:>8.0f} {m.requests / m.chunks:>8.0f}  "
           f"{m.check}", flush=True)
@@ -439,9 +459,10 @@ def verdict(m: Measurement) -> str:
     break_even = FS_PER_S_TARGET / m.rows_per_s if m.rows_per_s > 0 else float("inf")
     idle = m.rows_per_cpu_s / ROWS_PER_S_TARGET
     if ratio >= 1:
-        head = f"logging is NOT the limit at chunk size {m.chunk_size} ({ratio:.1f}x the 8-GPU rate)"
+        head = (f"logging is NOT the limit at chunk size {m.chunk_size}, round_metrics={m.mode} "
+                f"({ratio:.1f}x the 8-GPU rate)")
     else:
-        head = (f"logging IS the limit at chunk size {m.chunk_size}: {ratio:.2f}x the 8-GPU rate "
+        head = (f"logging IS the limit at chunk size {m.chunk_size}, round_metrics={m.mode}: {ratio:.2f}x the 8-GPU rate "
                 f"(8 GPUs would run at ~{ratio * TARGET_GPUS:.1f} GPUs' speed)")
     return (f"{m.store:<7} {head}; idle-machine estimate {idle:.2f}x; it keeps up with 8 GPUs only at "
             f">= ~{break_even:,.0f} samples per round")
@@ -455,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="timed flushing per store and chunk size (default 10)")
     ap.add_argument("--min-chunks", type=int, default=None, help="timed chunks at least (default 3; --quick 2)")
     ap.add_argument("--max-chunks", type=int, default=2000, help="timed chunks at most (default 2000)")
+    ap.add_argument("--round-metrics", default=None,
+                    help="comma-separated round_metrics modes: all, none, N (default 1000,all,none; --quick 1000,all)")
+    ap.add_argument("--campaign-rounds", type=int, default=162_216,
+                    help="rounds of the campaign the modes' strides are planned over (default 162,216)")
     ap.add_argument("--what-if-chunk", type=int, default=None,
                     help="chunk size of the what-if log_batch variants (default 512; --quick 0: none)")
     ap.add_argument("--keep", default=None, help="keep the stores and chunk files in this folder")
@@ -470,6 +495,18 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds = 0.5 if args.quick else 10.0
     if args.min_chunks is None:
         args.min_chunks = 2 if args.quick else 3
+    args.modes = [m.strip() for m in (args.round_metrics or ("1000,all" if args.quick else "1000,all,none")).split(",")
+                  if m.strip()]
+    from experiments.round_metrics import parse_round_metrics
+    from spikefi.errors import ConfigError
+
+    try:
+        for mode in args.modes:
+            parse_round_metrics(mode)
+    except ConfigError as exc:
+        ap.error(f"--round-metrics: {exc}")
+    if args.campaign_rounds < max(chunk_sizes) * 2:
+        ap.error(f"--campaign-rounds must hold at least two chunks of {max(chunk_sizes)} rounds")
     if args.what_if_chunk is None:
         args.what_if_chunk = 0 if args.quick else 512
     sampled, samples = (10, 16) if args.quick else (120, 32)

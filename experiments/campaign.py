@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis.schema import TAG_LAUNCHED_RUN, TAG_STATUS_REASON
+from analysis.schema import ROUND_METRICS_DEFAULT, TAG_LAUNCHED_RUN, TAG_STATUS_REASON
 from spikefi.errors import ConfigError, SpikeFIError
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
 
@@ -42,13 +42,31 @@ DEFAULTS: dict[str, Any] = {
     "campaign": {"name": "campaign", "network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS),
                  "rounds": [], "exhaustive": []},
     "output_dir": "outputs/campaigns",
-    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
+                 "round_metrics": ROUND_METRICS_DEFAULT},
 }
 
 #: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--shard", "--parent", "--merge", "--mark-stale",
            "--stale-after", "--no-progress", "--executor", "--address", "--workers", "--gpus-per-worker",
-           "--cpus-per-worker")
+           "--cpus-per-worker", "--round-metrics")
+
+
+def add_round_metrics_option(ap: argparse.ArgumentParser) -> None:
+    """``--round-metrics all|none|N`` (campaign, sweep)."""
+    ap.add_argument("--round-metrics", default="", metavar="all|none|N",
+                    help="per-round metric points per key and run: all, none, or at most N on a stride over the "
+                         f"rounds (default: tracking.round_metrics of the config, {ROUND_METRICS_DEFAULT})")
+
+
+def apply_round_metrics(config: dict[str, Any], args: argparse.Namespace) -> None:
+    """Sets ``tracking.round_metrics`` from ``--round-metrics`` (when given) and checks it."""
+    from .round_metrics import parse_round_metrics
+
+    value = str(getattr(args, "round_metrics", "") or "").strip()
+    if value:
+        config["tracking"]["round_metrics"] = value
+    parse_round_metrics(config["tracking"]["round_metrics"])
 
 
 def add_executor_options(ap: argparse.ArgumentParser) -> None:
@@ -306,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", default="", metavar="PARENT_RUN_ID", help="merge the finished shards of this parent")
     ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
     add_executor_options(ap)
+    add_round_metrics_option(ap)
     install_signal_handlers()
 
     def body(launch: Launch) -> int:
@@ -314,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         config, spec = load_campaign_config(path, split_overrides(args.sets, args.overrides))
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
+        apply_round_metrics(config, args)
         shard = parse_shard(args.shard)
         executor = executor_from_args(args)
         if executor is not None:

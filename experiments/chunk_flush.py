@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from analysis.describe import (
     network_label,
 )
 from analysis.schema import (  # noqa: F401 - the run schema, re-exported for the tracked-campaign modules
+    CURVE_METRICS,
+    FAULTS_INPUT_CONTEXT,
     LEGACY_METRIC_NAMES,
     PARAM_ARCHITECTURE,
     PARAM_CAMPAIGN,
@@ -32,6 +35,9 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
     PARAM_NETWORK,
     PARAM_SAMPLING,
     ROUND_METRICS,
+    ROUND_TABLE_VIEW,
+    ROUND_TABLE_VIEW_COLUMNS,
+    ROUND_TABLE_VIEW_ROWS,
     SUMMARY_METRICS,
     THROUGHPUT_METRIC,
     metric_of,
@@ -41,6 +47,7 @@ from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
 from .provenance import copy_network_files, spec_network_digests, write_network_record
+from .round_metrics import RoundMetricsMode, curve_metric_points, round_metric_points  # noqa: F401 - re-exported
 from .run_lookup import network_digest, say
 
 
@@ -67,28 +74,80 @@ def attempts_wall_seconds(infos: Sequence[Mapping[str, Any]], current_start: flo
     return float(sum(end - start for start, end in ends.items()))
 
 
-def round_metric_points(rows: Sequence[Mapping[str, Any]], timestamp: int) -> list[Metric]:
-    return [Metric(key, float(row[col]), timestamp, int(row["round_id"]))
-            for row in rows for key, col in ROUND_METRICS.items()]
-
-
 def log_missing_round_metrics(client: MlflowClient, run_id: str, rows: Mapping[int, Mapping[str, Any]],
-                              track: Callable[[str, Callable[[], Any]], Any]) -> dict[str, set[int]]:
-    """Logs the per-round points of ``rows`` that the run's histories lack; returns the steps
-    each history holds now."""
+                              track: Callable[[str, Callable[[], Any]], Any],
+                              selected: set[int] | None = None) -> dict[str, set[int]]:
+    """Logs the per-round points of ``rows`` that the run's histories lack, for the rounds in
+    ``selected`` only (None: every round; see :func:`~experiments.round_metrics.selected_rounds`);
+    returns the steps each history holds now."""
+    if selected is not None and not selected:
+        return {}  # round_metrics: none -- nothing to read, nothing to log
     missing: list[Metric] = []
     now = int(time.time() * 1000)
     present: dict[str, set[int]] = {}
+    wanted = {int(rid): row for rid, row in rows.items() if selected is None or int(rid) in selected}
     for key, col in ROUND_METRICS.items():
         history = track("reading metric history", lambda key=key: client.get_metric_history(run_id, key))
         if history is None:
             return {}
         have = {m.step for m in history}
-        missing.extend(Metric(key, float(row[col]), now, int(rid)) for rid, row in sorted(rows.items()) if rid not in have)
-        present[key] = have | {int(r) for r in rows}
+        missing.extend(Metric(key, float(row[col]), now, rid) for rid, row in sorted(wanted.items()) if rid not in have)
+        present[key] = have | set(wanted)
     if missing:
         track("logging metrics", lambda: client.log_batch(run_id, metrics=missing))
     return present
+
+
+def log_curves(client: MlflowClient, run_id: str, table: Any, golden_accuracy: float, mode: RoundMetricsMode,
+               track: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Logs the sorted curves (``CURVE_METRICS``) over every round of ``table`` once: a run
+    that holds one of them already (a resume after the end) is left as it is."""
+    run = track("reading the run", lambda: client.get_run(run_id))
+    if run is None or any(k in run.data.metrics for k in CURVE_METRICS) or not len(table):
+        return
+    points = curve_metric_points(table["accuracy"].tolist(), table["critical"].tolist(), golden_accuracy, mode,
+                                 int(time.time() * 1000))
+    track("logging curves", lambda: client.log_batch(run_id, metrics=points))
+
+
+def round_table_view(table: Any) -> Any:
+    """The rows and columns of ``table`` that MLflow's table view shows: every round when they
+    are at most ``ROUND_TABLE_VIEW_ROWS``, else that many of the worst (most critical samples,
+    then lowest accuracy, then round id), in round order."""
+    view = table[[c for c in ROUND_TABLE_VIEW_COLUMNS if c in table.columns]]
+    if len(view) > ROUND_TABLE_VIEW_ROWS:
+        view = view.sort_values(["critical", "accuracy", "round_id"], ascending=[False, True, True],
+                                kind="stable").head(ROUND_TABLE_VIEW_ROWS)
+    return view.sort_values("round_id", kind="stable").reset_index(drop=True)
+
+
+def log_round_table(client: MlflowClient, run_id: str, table: Any,
+                    track: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Registers the round table with ``log_table`` (``ROUND_TABLE_VIEW``) once per run:
+    ``log_table`` appends to an existing file, so a run that has it (a resume) is left alone."""
+    folder = ROUND_TABLE_VIEW.rsplit("/", 1)[0]
+    listed = track("listing tables", lambda: client.list_artifacts(run_id, folder))
+    if listed is None or any(f.path == ROUND_TABLE_VIEW for f in listed) or not len(table):
+        return
+    track("logging the round table", lambda: client.log_table(run_id, round_table_view(table), ROUND_TABLE_VIEW))
+
+
+def fault_list_input(rounds: Sequence[Any], name: str, source: str) -> Any:
+    """The campaign's fault list as an MLflow dataset (``round_id``, ``faults`` as in the
+    result table); its digest is the sha256 (first 16 hex digits) of every round's faults."""
+    import hashlib
+
+    import mlflow.data
+    import pandas as pd
+
+    from spikefi.campaign.types import faults_json
+
+    frame = pd.DataFrame({"round_id": [int(r.round_id) for r in rounds],
+                          "faults": [faults_json(r.faults) for r in rounds]})
+    sha = hashlib.sha256()
+    for rid, faults in zip(frame["round_id"], frame["faults"], strict=True):
+        sha.update(f"{rid}\t{faults}\n".encode())
+    return mlflow.data.from_pandas(frame, source=source, name=name, digest=sha.hexdigest()[:16])
 
 
 def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
@@ -245,8 +304,11 @@ def with_result(description: str, summary: Mapping[str, Any]) -> str:
             f"mean drop {100 * float(summary['mean_accuracy_drop']):.2f} percentage points).")
 
 
-def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmpn: Any) -> None:
-    """``mlflow.log_input`` equivalent for the campaign's test inputs (digest, schema, profile)."""
+def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmpn: Any,
+                      faults_source: str | Path | None = None) -> None:
+    """``mlflow.log_input`` equivalent for the campaign's test inputs (digest, schema, profile)
+    and its fault list (:func:`fault_list_input`, context ``faults``; source ``faults_source``,
+    the run's ``campaign/spec.yaml``)."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
@@ -259,7 +321,13 @@ def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmp
     name = _dataset_label(data) + (f"[:{data['max_samples']}]" if data.get("max_samples") else "")
     ds = mlflow.data.from_numpy(cmpn.x.detach().cpu().numpy(), targets=cmpn.y.detach().cpu().numpy(),
                                 source=source, name=name)
-    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")])]
+    faults = fault_list_input(cmpn.rounds, f"faults({spec.name}, {len(cmpn.rounds)} rounds)",
+                              str(Path(faults_source or ".").resolve()))
+    with warnings.catch_warnings():  # MLflow's hint about integer columns with missing values: none here
+        warnings.simplefilter("ignore", UserWarning)
+        faults_entity = faults._to_mlflow_entity()
+    inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, "test")]),
+              DatasetInput(faults_entity, [InputTag(MLFLOW_DATASET_CONTEXT, FAULTS_INPUT_CONTEXT)])]
     for attempt in range(4):
         try:
             client.log_inputs(run_id, inputs)

@@ -16,7 +16,13 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH, TAG_SHARDS, TAG_STATUS_REASON
+from analysis.schema import (
+    TAG_ARTIFACT_SCHEMA,
+    TAG_CONFIG_HASH,
+    TAG_ROUND_METRICS,
+    TAG_SHARDS,
+    TAG_STATUS_REASON,
+)
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.errors import ConfigError
 
@@ -24,10 +30,13 @@ from . import artifacts as art
 from .chunk_flush import (
     THROUGHPUT_METRIC,
     golden_metrics,
+    log_curves,
     log_missing_round_metrics,
+    log_round_table,
     publish_results,
     with_result,
 )
+from .round_metrics import mode_label, parse_round_metrics, selected_rounds
 from .run_lookup import KIND_SHARD, KIND_SHARDED, T, say
 from .tracking import common_tags
 
@@ -164,11 +173,16 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     if not parent.inputs.dataset_inputs and finished[0].inputs.dataset_inputs:
         track("logging the dataset input", lambda: client.log_inputs(parent_run_id, finished[0].inputs.dataset_inputs))
     rows = {int(r["round_id"]): r for r in table.to_dict("records")}
-    log_missing_round_metrics(client, parent_run_id, rows, track)
+    # the parent follows its shards' round_metrics mode, capped over all rounds
+    mode = parse_round_metrics(finished[0].data.tags.get(TAG_ROUND_METRICS, "all"))
+    track("tagging", lambda: client.set_tag(parent_run_id, TAG_ROUND_METRICS, mode_label(mode)))
+    log_missing_round_metrics(client, parent_run_id, rows, track, selected_rounds(rows, mode))
     wall = max(float(c.data.metrics.get("duration_s", 0.0)) for c in finished.values())
     extra = {"compute_s": compute_s, "duration_s": wall,
              THROUGHPUT_METRIC: total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
     publish_results(client, parent_run_id, root, summary, extra, track)
+    log_curves(client, parent_run_id, table, float(summary["golden_accuracy"]), mode, track)
+    log_round_table(client, parent_run_id, table, track)
     note = finished[0].data.tags.get("mlflow.note.content")
     if note:
         track("describing the run", lambda: client.set_tag(parent_run_id, "mlflow.note.content",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
+from analysis.schema import ROUND_METRICS_DEFAULT, TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
 from spikefi.errors import ConfigError
 from spikefi.names import check_plain_name
 from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: --help imports no torch/mlflow
@@ -34,6 +34,8 @@ from spikefi.spec_defaults import DEFAULT_DATA, DEFAULT_OPTIONS  # plain data: -
 from .campaign import (
     Launch,
     add_executor_options,
+    add_round_metrics_option,
+    apply_round_metrics,
     build_parser,
     connect,
     parse_args,
@@ -54,13 +56,14 @@ DEFAULTS: dict[str, Any] = {
         "campaigns": [],
     },
     "output_dir": "outputs/campaigns",
-    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800},
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
+                 "round_metrics": ROUND_METRICS_DEFAULT},
 }
 #: the metrics of each campaign in ``sweep/campaigns.csv``
 SWEEP_TABLE_METRICS = ("rounds", "crit_rate", "crit_ci_low", "crit_ci_high", "acc_mean", "acc_min", "acc_drop",
                        "golden.accuracy", "throughput", "duration_s")
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress", "--executor", "--address",
-           "--workers", "--gpus-per-worker", "--cpus-per-worker")
+           "--workers", "--gpus-per-worker", "--cpus-per-worker", "--round-metrics")
 
 
 def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
@@ -217,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = build_parser("python -m experiments.sweep", __doc__, "sweep_neuron_faults.yaml", section="sweep.base.data")
     add_executor_options(ap)
+    add_round_metrics_option(ap)
     install_signal_handlers()
 
     def body(launch: Launch) -> int:
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(path, DEFAULTS, split_overrides(args.sets, args.overrides))
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
+        apply_round_metrics(config, args)
         specs = sweep_specs(config["sweep"])  # validate before connecting
         from .campaign import check_built, executor_from_args
 

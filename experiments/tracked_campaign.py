@@ -4,7 +4,8 @@ Each finished chunk is flushed before the next one is used, in this order:
 
 1. its rows are written atomically to ``<output_dir>/<run id>/progress/chunks/`` (local);
 2. that file is logged as an artifact under ``progress/chunks/``;
-3. its metric points (step = round id) and a heartbeat go out in one ``log_batch``.
+3. its metric points (step = round id; only the rounds ``tracking.round_metrics`` selects,
+   ``experiments/round_metrics.py``) and a heartbeat go out in one ``log_batch``.
 
 Where the chunks are computed is the executor's concern (in-process or Ray actors); the
 tracked campaign only consumes the ``ChunkResult`` stream, in completion order.
@@ -23,7 +24,13 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from analysis.schema import TAG_ARTIFACT_SCHEMA, TAG_CONFIG_HASH
+from analysis.schema import (
+    PARAM_ROUND_METRICS,
+    ROUND_METRICS_DEFAULT,
+    TAG_ARTIFACT_SCHEMA,
+    TAG_CONFIG_HASH,
+    TAG_ROUND_METRICS,
+)
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
@@ -38,14 +45,17 @@ from .chunk_flush import (
     campaign_kind,
     campaign_params,
     golden_metrics,
+    log_curves,
     log_dataset_input,
     log_missing_round_metrics,
+    log_round_table,
     publish_results,
     round_metric_points,
     summary_from_metrics,
     write_setup_files,
 )
 from .config import config_hash
+from .round_metrics import RoundMetricsMode, mode_label, parse_round_metrics, selected_rounds
 from .run_lookup import (
     DEFAULT_STALE_AFTER_S,
     KIND_CAMPAIGN,
@@ -76,13 +86,16 @@ class TrackedCampaign:
         shard: ``(index, count)``: evaluate the rounds with ``round_id % count == index``.
         launcher_run_id: the run ``mlflow run`` created for this process (``MLFLOW_RUN_ID``);
             a new campaign run adopts it, a resumed one tags it as pointing to the original.
+        round_metrics: ``all``, ``none`` or at most N per-round points per key (default: the
+            config's ``tracking.round_metrics``, else ``ROUND_METRICS_DEFAULT``). A resumed run
+            keeps the mode it was created with (tag ``spikefi.round_metrics``).
     """
 
     def __init__(self, spec: CampaignSpec, config: Mapping[str, Any], client: MlflowClient, experiment_id: str,
                  output_dir: str | Path, *, resume: str = "auto", parent_run_id: str | None = None,
                  shard: tuple[int, int] | None = None, launcher_run_id: str | None = None, progress: bool = True,
                  stale_after_s: float = DEFAULT_STALE_AFTER_S, heartbeat_runs: Sequence[str] = (),
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, round_metrics: str | int | None = None) -> None:
         self.spec = spec
         self.executor = executor or InProcessExecutor()
         #: the campaign the entry point already built from ``spec`` (in-process runs), used once
@@ -108,6 +121,16 @@ class TrackedCampaign:
         self.done_count = 0
         self.max_chunk_s = 0.0
         self.present_steps: dict[str, set[int]] = {}
+        if round_metrics is None:
+            round_metrics = (self.config.get("tracking") or {}).get("round_metrics", ROUND_METRICS_DEFAULT)
+        self.round_mode: RoundMetricsMode = parse_round_metrics(round_metrics)
+        #: round ids whose per-round points are logged (None: every round); see plan_round_metrics
+        self.selected: set[int] | None = None
+
+    def plan_round_metrics(self, round_ids: Sequence[int]) -> None:
+        """Chooses the rounds whose per-round points this run logs, from its own rounds alone
+        (the same choice on every attempt)."""
+        self.selected = selected_rounds(round_ids, self.round_mode)
 
     @property
     def shard_label(self) -> str | None:
@@ -169,6 +192,13 @@ class TrackedCampaign:
             resumed = True
             self.attempt = int(existing.data.tags.get(T + "attempts", "1")) + 1
             self._point_launcher(self.run_id)
+            # the run keeps its mode (runs of older versions logged every round)
+            kept = parse_round_metrics(existing.data.tags.get(TAG_ROUND_METRICS, "all"))
+            if kept != self.round_mode:
+                say(f"run {self.run_id} was started with round_metrics={mode_label(kept)}: it keeps that mode "
+                    f"(not {mode_label(self.round_mode)})")
+                self.round_mode = kept
+        self.plan_round_metrics([r.round_id for r in rounds])
         computed: list[int] = []
         try:
             self._claim(len(rounds), len(cmpn.rounds), resumed)
@@ -218,7 +248,8 @@ class TrackedCampaign:
         # owner, kind and hash from the first moment, so a kill at any point leaves a run that
         # stale marking and automatic resume recognize
         tags = {"mlflow.runName": self.spec.name, T + "kind": self.kind, T + "config_hash": self.hash,
-                T + "process": process_identity(), T + "heartbeat": f"{time.time():.3f}", T + "attempts": "1"}
+                T + "process": process_identity(), T + "heartbeat": f"{time.time():.3f}", T + "attempts": "1",
+                TAG_ROUND_METRICS: mode_label(self.round_mode)}
         if self.shard:
             tags["mlflow.runName"] = f"{self.spec.name} [shard {self.shard_label}]"
             tags[T + "shard"] = str(self.shard_label)
@@ -267,6 +298,7 @@ class TrackedCampaign:
         if self.shard:
             params["shard"] = self.shard_label
         params.update(executor_params(self.executor))
+        params[PARAM_ROUND_METRICS] = mode_label(self.round_mode)
         present = run.data.params
         new_params = [Param(k, v) for k, v in params.items() if k not in present]
         tags = {T + "campaign_kind": campaign_kind(self.spec),
@@ -278,7 +310,7 @@ class TrackedCampaign:
             self.run_id, metrics=metrics, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()]))
         if not run.inputs.dataset_inputs and self.offline_reason is None:
             try:
-                log_dataset_input(self.client, self.run_id, self.spec, cmpn)
+                log_dataset_input(self.client, self.run_id, self.spec, cmpn, root / "campaign" / "spec.yaml")
             except Exception as exc:  # noqa: BLE001 - metadata only: warn, do not stop tracking
                 say(f"WARNING: the dataset input was not logged: {type(exc).__name__}: {str(exc)[:200]}")
         write_setup_files(root, self.spec, self.config, self.spec_data, golden,
@@ -327,7 +359,7 @@ class TrackedCampaign:
                 if int(row["round_id"]) in wanted:
                     done.setdefault(int(row["round_id"]), row)
         if done or remote:
-            self.present_steps = log_missing_round_metrics(self.client, self.run_id, done, self.track)
+            self.present_steps = log_missing_round_metrics(self.client, self.run_id, done, self.track, self.selected)
         return set(done)
 
     def _flush(self, chunk: Any, t_start: float, n_rounds: int) -> None:
@@ -344,7 +376,7 @@ class TrackedCampaign:
         _test_hold(self.flushed, "rows")
         now = time.time()
         self.max_chunk_s = max(self.max_chunk_s, chunk.seconds)
-        metrics = [m for m in round_metric_points(chunk.rows, int(now * 1000))
+        metrics = [m for m in round_metric_points(chunk.rows, int(now * 1000), self.selected)
                    if m.step not in self.present_steps.get(m.key, ())]  # points an earlier attempt logged
         tags = [RunTag(T + "heartbeat", f"{now:.3f}"), RunTag(T + "heartbeat_interval_s", f"{self.max_chunk_s:.1f}"),
                 RunTag(T + "rounds_done", str(self.done_count))]
@@ -390,6 +422,8 @@ class TrackedCampaign:
         extra = {"compute_s": compute_s, "duration_s": duration,
                  THROUGHPUT_METRIC: len(table) * cmpn.num_samples / compute_s if compute_s > 0 else 0.0}
         self._publish(root, summary, extra)
+        log_curves(self.client, self.run_id, table, float(summary["golden_accuracy"]), self.round_mode, self.track)
+        log_round_table(self.client, self.run_id, table, self.track)
         self.track("describing the run", lambda: self.client.set_tag(
             self.run_id, "mlflow.note.content", campaign_description(self.spec, cmpn, summary)))
         if self.offline_reason is not None:

@@ -105,7 +105,9 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
     assert (spikes.loc[spikes["layer"] == "SF4", "rounds_changed"] == 10).all()
     # the dataset input
     run = client.get_run(run_id)
-    (ds_input,) = run.inputs.dataset_inputs
+    by_context = {{t.key: t.value for t in i.tags}["mlflow.data.context"]: i for i in run.inputs.dataset_inputs}
+    assert set(by_context) == {"test", "faults"}  # the test set and the fault list
+    ds_input = by_context["test"]
     assert ds_input.dataset.name.endswith("[:32]") and ds_input.dataset.digest
     assert {t.key: t.value for t in ds_input.tags}["mlflow.data.context"] == "test"
     assert json.loads(ds_input.dataset.profile)["features_shape"][0] == 32

@@ -60,7 +60,7 @@ def test_real_nmnist_campaign_through_the_entry_point(store, tmp_path: Path, mon
     assert params["rounds"] == "4"
     # root: null in the config: the dataset is named by the folder SPIKEFI_NMNIST_DIR gave and its list
     assert params["dataset"] == f"nmnist({nmnist_dir().resolve()})/{campaign['data']['test_list'] or 'test'}"
-    (ds,) = run.inputs.dataset_inputs
+    (ds,) = [i for i in run.inputs.dataset_inputs if i.tags[0].value == "test"]  # beside the fault list
     assert str(nmnist_dir().resolve()) in ds.dataset.source
     table = pd.read_parquet(next((tmp_path / "out").rglob("results/rounds.parquet")))
     assert len(table) == 4 and set(table["layer"]) == {"SC2", "SF4a"} and (table["samples"] == 8).all()
