@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Metric
+if TYPE_CHECKING:  # mlflow loads only where points are made: config errors stay fast
+    from mlflow.entities import Metric
 
 from analysis.schema import CURVE_METRICS, ROUND_METRICS, ROUND_METRICS_DEFAULT
 from spikefi.errors import ConfigError
@@ -64,6 +65,8 @@ def selected_rounds(round_ids: Iterable[int], mode: RoundMetricsMode) -> set[int
 def round_metric_points(rows: Sequence[Mapping[str, Any]], timestamp: int,
                         selected: set[int] | None = None) -> list[Metric]:
     """The ``ROUND_METRICS`` points (step = round id) of ``rows`` whose round is selected."""
+    from mlflow.entities import Metric
+
     return [Metric(key, float(row[col]), timestamp, int(row["round_id"]))
             for row in rows if selected is None or int(row["round_id"]) in selected
             for key, col in ROUND_METRICS.items()]
@@ -83,6 +86,8 @@ def curve_points(n_rounds: int, mode: RoundMetricsMode) -> list[int]:
 def curve_metric_points(accuracy: Sequence[float], critical: Sequence[float], golden_accuracy: float,
                         mode: RoundMetricsMode, timestamp: int) -> list[Metric]:
     """``curve_drop`` and ``curve_crit`` over every round: sorted worst first, step = rank."""
+    from mlflow.entities import Metric
+
     drops = sorted((golden_accuracy - float(a) for a in accuracy), reverse=True)
     crits = sorted((float(c) for c in critical), reverse=True)
     ranks = curve_points(len(drops), mode)

@@ -38,8 +38,8 @@ import numpy as np
 import yaml
 
 from analysis.schema import (
-    CURVE_METRICS,
-    CURVE_PREFIX,
+    COVERAGE_CURVE_METRICS,
+    COVERAGE_CURVE_PREFIX,
     KIND_TESTGEN,
     METRIC_COVERAGE_ALL,
     METRIC_COVERAGE_HELDOUT,
@@ -552,7 +552,7 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
             points = [Metric(k, v, ts, 0) for k, v in metrics.items()]
             for row in res.curve:
                 step = int(row["tests"])
-                points += [Metric(CURVE_PREFIX + k, float(row[k]), ts, step) for k in CURVE_METRICS]
+                points += [Metric(COVERAGE_CURVE_PREFIX + k, float(row[k]), ts, step) for k in COVERAGE_CURVE_METRICS]
             for i in range(0, len(points), 900):
                 client.log_batch(run_id, metrics=points[i:i + 900])
             for sub in ("program", "testgen", "plots"):

@@ -63,5 +63,17 @@ def test_testgen_metric_names_are_the_ones_spikefi_testgen_computes():
             for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
     assert set(TESTGEN_LIBRARY_METRICS) - keys == set()
     assert set(sc.TESTGEN_METRICS) <= set(TESTGEN_LIBRARY_METRICS)
-    assert set(sc.CURVE_METRICS) - {"detected"} <= set(TESTGEN_LIBRARY_METRICS)
+    assert set(sc.COVERAGE_CURVE_METRICS) - {"detected"} <= set(TESTGEN_LIBRARY_METRICS)
     assert sc.KIND_TESTGEN == sc.PARAM_TESTGEN == "testgen"
+
+
+def test_no_schema_name_is_defined_twice():
+    """Two branches once both added ``CURVE_METRICS`` to the schema; the later silently won."""
+    from collections import Counter
+
+    tree = ast.parse((Path(sc.__file__)).read_text())
+    names = Counter(t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name))
+    assert [n for n, k in names.items() if k > 1] == []
+    assert len(sc.__all__) == len(set(sc.__all__))
