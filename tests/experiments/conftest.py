@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -119,6 +120,21 @@ def start_entry(args: list[str], uri: str, cwd: Path, **extra: str) -> subproces
     """A real ``python -m experiments.<...>`` subprocess, stdout piped line by line."""
     return subprocess.Popen([sys.executable, "-u", "-m", *args], cwd=cwd, env=entry_env(uri, **extra),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def kill_when_held(args: list[str], uri: str, cwd: Path, hold: str) -> None:
+    """Runs an entry point that holds after a chunk (``hold``: ``"N:rows"`` or ``"N:metrics"``)
+    and SIGKILLs it there: a crash at a known point of the flush."""
+    proc = start_entry(args, uri, cwd, SPIKEFI_TEST_HOLD_AFTER_CHUNK=hold)
+    try:
+        wait_for_line(proc, f"holding after chunk {hold.split(':')[0]}")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def wait_for_line(proc: subprocess.Popen, marker: str, timeout: float = 180.0) -> list[str]:

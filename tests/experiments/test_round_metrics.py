@@ -5,8 +5,6 @@ sweeps and ``track_campaign``; ``all`` and ``none`` behave; the sorted curves ar
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pandas as pd
 import pytest
@@ -20,7 +18,7 @@ from experiments import sweep as sweep_entry
 from experiments.round_metrics import curve_points, parse_round_metrics, selected_rounds
 from spikefi.errors import ConfigError
 
-from .conftest import EXPERIMENT, runs_of, start_entry, steps, wait_for_line
+from .conftest import EXPERIMENT, kill_when_held, runs_of, steps
 
 
 def raw_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
@@ -94,16 +92,8 @@ def test_cap_all_and_none_on_real_runs(store, small_config, tmp_path, capsys):
 
 def test_resume_after_a_kill_under_a_cap_logs_no_duplicates(store, small_config, tmp_path, capsys):
     # killed between chunk 3's rows (rounds 4, 5) and its metric points: round 4's point is missing
-    proc = start_entry(["experiments.campaign", "--config", str(small_config), "--no-progress",
-                        "--round-metrics", "3"], store, tmp_path, SPIKEFI_TEST_HOLD_AFTER_CHUNK="3:rows")
-    try:
-        wait_for_line(proc, "holding after chunk 3")
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    kill_when_held(["experiments.campaign", "--config", str(small_config), "--no-progress", "--round-metrics", "3"],
+                   store, tmp_path, "3:rows")
     (run,) = runs_of(store)
     run_id = run.info.run_id
     client = MlflowClient(store)
