@@ -537,13 +537,15 @@ class Campaign:
                     loss_t.append(losses.sum())
                 cache.append({"spikes": spikes, "output": s, "counts": counts, "pred": pred, "tied": ties,
                               "losses": losses})
-        if nonfinite_t:
-            raise_if_nonfinite(int(torch.stack(nonfinite_t).sum()))
+        # one synchronisation for the scalar counts; NaN/Inf inputs are refused before anything is cached
+        nonfinite_sum = torch.stack(nonfinite_t).sum() if nonfinite_t else torch.zeros_like(correct_t[0])
+        correct, tied, nonfinite = (int(v) for v in torch.stack(
+            [torch.stack(correct_t).sum(), torch.stack(tied_t).sum(), nonfinite_sum]).tolist())
+        raise_if_nonfinite(nonfinite)
         per_batch = torch.stack(layer_counts).tolist()
         totals = {name: sum(row[i] for row in per_batch) for i, name in enumerate(self.netmap.order)}
         golden_batches = [GoldenBatch(**entry, spike_counts=dict(zip(self.netmap.order, row, strict=True)))
                           for entry, row in zip(cache, per_batch, strict=True)]
-        correct, tied = (int(v) for v in torch.stack([torch.stack(correct_t).sum(), torch.stack(tied_t).sum()]).tolist())
         loss_sum = sum(torch.stack(loss_t).tolist()) if loss_t else 0.0  # summed in batch order, as floats
         n = self.num_samples
         neurons = {name: self.netmap.layers[name].neurons for name in self.netmap.order}
