@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
-from ..faults.memory import MemoryFaultModel, StuckBitSynapse, WeightMemory
+from ..faults.memory import MemoryFaultModel, StuckBitSynapse
 from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.neuron_state import StateSoftErrors
 from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
@@ -305,8 +305,6 @@ class Campaign:
     def _resolve_memory(self, fault: Fault, rng: np.random.Generator) -> list[ResolvedFault]:
         """The per-weight faults of a weight-memory model (:mod:`spikefi.faults.memory`)."""
         model = cast(MemoryFaultModel, fault.model)
-        if not self.qparams:
-            raise FaultSpecError(f"{model.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
         if fault.count is not None or fault.density is not None:
             raise FaultSpecError(f"{model.name} chooses its own cells; count and density do not apply")
         if any(s.position is not None for s in fault.sites):
@@ -314,7 +312,7 @@ class Campaign:
         names = [s.layer for s in fault.sites if s.layer is not None]
         if names and not model.takes_layers:
             raise FaultSpecError(f"{model.name} names its own layers; give it no sites")
-        memory = WeightMemory.of(self.netmap.layers, self.qparams, names or None)
+        memory = model.weight_memory(self.netmap.layers, self.qparams, names or None)
         return list(model.resolve(memory, rng, fault.timing))
 
     def _resolve_state(self, fault: Fault, rng: np.random.Generator) -> list[ResolvedFault]:

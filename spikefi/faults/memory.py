@@ -13,6 +13,8 @@ built from the result names fixed faults).
 * :class:`FaultMap` — stuck-at cells read from a fault-map file (:func:`read_fault_map`).
 * :class:`AdjacentBitUpset` — bursts of ``width`` physically adjacent cells, for a word
   layout of ``word_bits`` bits per memory word and an interleaving distance.
+* :class:`SoftErrors` — upsets at a bit-error rate over the integer codes;
+  :class:`Float32SoftErrors` over the float32 encoding of the weights (no quantization).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import numpy as np
 import torch
 
 from ..errors import FaultMapError, FaultSpecError
-from .models import _REGISTRY, BitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
+from .models import _REGISTRY, BitFlipSynapse, FloatBitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
 from .quantization import QuantParams, dequantize, quantize
 
 __all__ = [
     "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "FaultMapCell", "read_fault_map", "write_fault_map",
     "WeightMemory", "MemoryFaultModel", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
+    "Float32SoftErrors",
     "cells_to_faults",
 ]
 
@@ -151,6 +154,21 @@ class WeightMemory:
             raise FaultSpecError(f"the weight memory needs one code width for all layers, got {sorted(widths)} bits")
         return cls(tuple(i.name for i in infos), tuple(tuple(i.synapse_shape) for i in infos), widths.pop())
 
+    @classmethod
+    def of_float32(cls, layers: Mapping[str, Any], only: Sequence[str] | None = None) -> WeightMemory:
+        """The float32 weight memory of a campaign's ``layers``: 32 bit cells per weight (the
+        IEEE-754 binary32 encoding of the effective weight); ``only``: these layers alone."""
+        infos = sorted((i for i in layers.values() if i.synapse_shape is not None), key=lambda i: i.index)
+        if only is not None:
+            for name in only:
+                if name not in layers:
+                    raise FaultSpecError(f"unknown layer {name!r}; layers: {list(layers)}")
+                layers[name].shape_for("synapse")
+            infos = [i for i in infos if i.name in set(only)]
+        if not infos:
+            raise FaultSpecError("the network has no synaptic layer (conv, dense): no weight memory")
+        return cls(tuple(i.name for i in infos), tuple(tuple(i.synapse_shape) for i in infos), 32)
+
     @property
     def sizes(self) -> tuple[int, ...]:
         return tuple(math.prod(s) for s in self.shapes)
@@ -179,8 +197,10 @@ def cells_to_faults(cells: Mapping[tuple[str, int], Any], memory: WeightMemory, 
                     kind: str, source: Any = None) -> list[Any]:
     """Resolved faults for per-weight bit masks ``{(layer, flat index): mask}``.
 
-    ``kind``: ``flip`` (masks are ints; one :class:`BitFlipSynapse` per layer and mask) or
-    ``stuck`` (masks are ``(stuck-at-0 mask, stuck-at-1 mask)``; one :class:`StuckBitSynapse`).
+    ``kind``: ``flip`` (masks are ints; one :class:`BitFlipSynapse` per layer and mask),
+    ``float`` (the same with :class:`~spikefi.faults.models.FloatBitFlipSynapse`: bits of the
+    float32 encoding) or ``stuck`` (masks are ``(stuck-at-0 mask, stuck-at-1 mask)``; one
+    :class:`StuckBitSynapse`).
     Faults are grouped per layer (network order) and per mask, positions in flat order.
     """
     from .sites import ResolvedFault
@@ -196,6 +216,8 @@ def cells_to_faults(cells: Mapping[tuple[str, int], Any], memory: WeightMemory, 
                 continue
             if kind == "flip":
                 model: SynapseFaultModel = BitFlipSynapse(_bits_of(mask))
+            elif kind == "float":
+                model = FloatBitFlipSynapse(_bits_of(mask))
             else:
                 model = StuckBitSynapse(_bits_of(mask[0]), _bits_of(mask[1]))
             positions = tuple(tuple(int(v) for v in np.unravel_index(f, shapes[layer])) for f in flats)
@@ -223,6 +245,13 @@ class MemoryFaultModel(SynapseFaultModel):
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
         raise FaultSpecError(f"{self.name} chooses its own cells of the weight memory; a campaign turns it into "
                              "per-weight faults (StuckBitSynapse, BitFlipSynapse) when it resolves the round")
+
+    def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
+                      only: Sequence[str] | None = None) -> WeightMemory:
+        """The memory the model acts on (default: the quantized codes, :meth:`WeightMemory.of`)."""
+        if not qparams:
+            raise FaultSpecError(f"{self.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
+        return WeightMemory.of(layers, qparams, only)
 
     @abstractmethod
     def resolve(self, memory: WeightMemory, rng: np.random.Generator, timing: Any) -> list[Any]:
@@ -520,7 +549,29 @@ class SoftErrors(MemoryFaultModel):
             code, bit = divmod(cell, memory.code_bits)
             key = memory.locate(code)
             masks[key] = masks.get(key, 0) | (1 << bit)
-        return cells_to_faults(masks, memory, timing, "flip", self)
+        return cells_to_faults(masks, memory, timing, self._cells, self)
+
+    _cells: ClassVar[str] = "flip"
+
+
+class Float32SoftErrors(SoftErrors):
+    """Soft errors of the float32 weight memory at a bit-error rate: :class:`SoftErrors` over
+    the 32 bits of the IEEE-754 binary32 encoding of every weight (bit 31 the sign, 23-30 the
+    exponent, 0-22 the mantissa), resolved into
+    :class:`~spikefi.faults.models.FloatBitFlipSynapse` faults. Needs no quantization (on a
+    quantized campaign it flips the float32 encoding of the dequantized weights).
+
+    Args:
+        rate: upsets per bit per unit of exposure (>= 0).
+        exposure: the exposure in the same unit (>= 0).
+    """
+
+    needs_quantization: ClassVar[bool] = False
+    _cells: ClassVar[str] = "float"
+
+    def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
+                      only: Sequence[str] | None = None) -> WeightMemory:
+        return WeightMemory.of_float32(layers, only)
 
 
 def _finite_nonneg(name: str, value: Any) -> float:
@@ -529,4 +580,5 @@ def _finite_nonneg(name: str, value: Any) -> float:
     return float(value)
 
 
-_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors)})
+_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors,
+                                                Float32SoftErrors)})
