@@ -276,3 +276,29 @@ rounds:
     table = cmpn.run(progress=False).table
     assert list(table["model"])[:2] == ["MembraneUpset", "RefractoryUpset"]
     assert table["n_faults"].iloc[2] > 0
+
+
+def test_scoped_hooks_and_fault_list_round_trip(digits):
+    """The network's own forward with scoped hooks gives the chain engines' result; a result's
+    drawn upsets become fixed per-neuron faults of a fault list that reproduce it."""
+    from spikefi.testgen.faultlist import fault_list_from_result
+
+    cmpn = campaign(digits)
+    cmpn.then_inject(Fault(MembraneUpset(30, [3, 10]), Site("SF4", (2, 0, 0))))
+    cmpn.then_inject(Fault(RefractoryUpset(30, [6, 14]), Site("SF3"), count=6))
+    cmpn.then_inject(Fault(StateSoftErrors(1e-5), Site("SF3")))
+    chain = cmpn.run(engine="sequential", progress=False, keep_predictions=True)
+    cmpn.force_hooks = True
+    try:
+        hooked = cmpn.run(engine="naive", progress=False, keep_predictions=True)
+    finally:
+        cmpn.force_hooks = False
+    assert (hooked.predictions == chain.predictions).all()
+    cols = ["accuracy", "critical", "changed", "n_faults", *(f"spikes.{n}" for n in cmpn.netmap.order)]
+    pd.testing.assert_frame_equal(hooked.table[cols], chain.table[cols])
+    flist = fault_list_from_result(chain)
+    again = campaign(digits)
+    for faults in flist.rounds:
+        again.then_inject(list(faults))
+    replay = again.run(engine="parallel", progress=False, keep_predictions=True)
+    assert (replay.predictions == chain.predictions).all()
