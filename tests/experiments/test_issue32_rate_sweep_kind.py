@@ -78,3 +78,15 @@ def test_state_sweep_spec_builds_draws():
     sweep = RateSweep.of_campaign(cmpn)
     assert sweep.points == ((1e-5, 1.0), (1e-5, 4.0)) and [len(r) for r in sweep.rounds] == [11, 11]
     assert CampaignSpec.from_dict(spec.to_dict()).rate_sweep == spec.rate_sweep
+
+
+@pytest.mark.parametrize("name, rounds", [("digits_soft_error_sweep.yaml", 3 * 43),
+                                          ("digits_neuron_state_upsets.yaml", 4 + 3 * 20)])
+def test_bundled_configs_build(name, rounds):
+    from experiments.campaign import load_campaign_config
+    from experiments.chunk_flush import campaign_kind
+    from experiments.config import bundled_config
+
+    _, spec = load_campaign_config(bundled_config(name), ["campaign.data.max_samples=4"])
+    assert "rate-sweep" in campaign_kind(spec)
+    assert len(spec.build().rounds) == rounds
