@@ -302,3 +302,17 @@ def test_scoped_hooks_and_fault_list_round_trip(digits):
         again.then_inject(list(faults))
     replay = again.run(engine="parallel", progress=False, keep_predictions=True)
     assert (replay.predictions == chain.predictions).all()
+
+
+def test_nir_networks_refuse_state_upsets_in_one_line():
+    pytest.importorskip("nir")
+    from ..nir.test_campaign import _net
+
+    net, x, y = _net("conv")
+    cmpn = Campaign(net, (x, y), seed=0)
+    with pytest.raises(FaultSpecError, match="upsets the state of SLAYER neurons; layer 'lif1' is a NIR neuron stage "
+                                             "\\(use MembraneBitFlip\\)") as info:
+        cmpn.then_inject(Fault(MembraneUpset(30, 1), Site("lif1"), count=1))
+    assert "\n" not in str(info.value)
+    with pytest.raises(FaultSpecError, match="StateSoftErrors upsets the state of SLAYER neurons; this network is a NIR"):
+        cmpn.then_inject(Fault(StateSoftErrors(1e-3)))
