@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .describe_state import upset_description, upset_parameter
+
 __all__ = [
     "describe_model", "model_parameter", "describe_timing", "describe_quantization", "describe_round_sites",
     "round_faults", "network_label",
@@ -44,6 +46,8 @@ def _bits(value: Any) -> list[int]:
 def model_parameter(spec: Mapping[str, Any]) -> str:
     """The fault model's parameter in a few words (``bit 7``, ``theta x 0.5``, ``stuck at 1.5``),
     or ``""`` for models without one (dead or saturated neurons, dead synapses)."""
+    if upset_parameter(spec):
+        return upset_parameter(spec)
     name = spec.get("model")
     if name in ("BitFlipSynapse", "FloatBitFlipSynapse"):
         bits = _bits(spec.get("bits"))
@@ -91,6 +95,8 @@ def describe_model(spec: Mapping[str, Any] | str) -> str:
     """A fault model spec in plain words (``dead neuron (never fires)``)."""
     if isinstance(spec, str):
         spec = {"model": spec}
+    if upset_description(spec):
+        return upset_description(spec)
     name = str(spec.get("model"))
     param = model_parameter(spec)
     fixed = {

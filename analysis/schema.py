@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "RATE_SWEEP_PREFIX", "RATE_SWEEP_METRICS", "RATE_SWEEP_TABLE", "PARAM_RATE_SWEEP",
     "TAG_PREFIX", "TAG_KIND", "TAG_STATUS_REASON", "TAG_VERSION", "TAG_GIT_COMMIT", "TAG_CONFIG_HASH",
     "TAG_ARTIFACT_SCHEMA", "TAG_CAMPAIGN_KIND", "TAG_BEST_FAULTS", "TAG_LAUNCHED_RUN", "TAG_SHARDS",
     "TAG_REPORT_RUNS", "TAG_REPORT_SKIPPED", "TAG_DEMO_RUN", "TAG_STUDY", "TAG_OPTUNA_STORAGE", "TAG_SEARCH_HASH",
@@ -205,3 +206,15 @@ ROUND_TABLE_VIEW_COLUMNS = ("round_id", "layer", "model", "target", "pos0", "pos
                             "param", "bits", "timing", "accuracy", "critical", "changed", "first_divergent_layer")
 #: the dataset-input context of a campaign's fault list (the test set's is ``test``)
 FAULTS_INPUT_CONTEXT = "faults"
+
+
+# -- soft-error rate sweeps (campaign section rate_sweep) -----------------------------------------
+#: a rate sweep's points as metric histories (step = point index, in the order of the config):
+#: ``RATE_SWEEP_PREFIX + name``
+RATE_SWEEP_PREFIX = "rate_sweep."
+RATE_SWEEP_METRICS = ("rate", "exposure", "bit_upset_probability", "draws", "mean_upsets", "accuracy_mean",
+                      "accuracy_low", "accuracy_high", "critical_draw_rate", "critical_draw_low", "critical_draw_high")
+#: the sweep's summary table (one row per point)
+RATE_SWEEP_TABLE = "results/rate_sweep.csv"
+#: the sweep in plain words
+PARAM_RATE_SWEEP = "rate_sweep"

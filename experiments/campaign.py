@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 DEFAULTS: dict[str, Any] = {
     "campaign": {"name": "campaign", "network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS),
-                 "rounds": [], "exhaustive": []},
+                 "rounds": [], "exhaustive": [], "rate_sweep": None},
     "output_dir": "outputs/campaigns",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
                  "round_metrics": ROUND_METRICS_DEFAULT},
@@ -175,6 +175,8 @@ def load_campaign_config(path: Path, overrides: list[str]) -> tuple[dict[str, An
     from .precheck import check_campaign_section
 
     config = load_config(path, DEFAULTS, overrides)
+    if config["campaign"].get("rate_sweep") is None:  # unset: config hashes stay those of earlier versions
+        config["campaign"].pop("rate_sweep", None)
     check_campaign_section(config["campaign"])
     from spikefi.campaign.spec import CampaignSpec
 

@@ -33,6 +33,7 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
     PARAM_CONFIG_HASH,
     PARAM_DATASET,
     PARAM_NETWORK,
+    PARAM_RATE_SWEEP,
     PARAM_SAMPLING,
     ROUND_METRICS,
     ROUND_TABLE_VIEW,
@@ -181,6 +182,8 @@ def campaign_kind(spec: CampaignSpec) -> str:
         kinds.append("explicit")
     if spec.exhaustive:
         kinds.append("sampled" if all(e.get("sample") for e in spec.exhaustive) else "exhaustive")
+    if getattr(spec, "rate_sweep", None):
+        kinds.append("rate-sweep")
     return "+".join(kinds) or "empty"
 
 
@@ -262,6 +265,10 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
     }
+    if getattr(spec, "rate_sweep", None):
+        from .rate_sweep_run import describe_rate_sweep
+
+        params[PARAM_RATE_SWEEP] = describe_rate_sweep(spec.rate_sweep)
     return {k: str(v)[:6000] for k, v in params.items()}
 
 

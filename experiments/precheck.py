@@ -105,6 +105,9 @@ def check_campaign_section(campaign: Any, where: str = "campaign") -> None:
         for i, faults in enumerate(rounds):
             for j, fault in enumerate(faults if isinstance(faults, list) else [faults]):
                 _check_fault(fault, f"{where}.rounds[{i}][{j}]")
+    sweep = campaign.get("rate_sweep")
+    if isinstance(sweep, Mapping) and "model" in sweep:
+        _check_fault({"model": sweep["model"]}, f"{where}.rate_sweep")
 
 
 def check_search_section(search: Any, where: str = "search") -> None:

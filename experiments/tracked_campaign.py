@@ -55,6 +55,7 @@ from .chunk_flush import (
     write_setup_files,
 )
 from .config import config_hash
+from .rate_sweep_run import publish_rate_sweep
 from .round_metrics import RoundMetricsMode, mode_label, parse_round_metrics, selected_rounds
 from .run_lookup import (
     DEFAULT_STALE_AFTER_S,
@@ -424,6 +425,8 @@ class TrackedCampaign:
         self._publish(root, summary, extra)
         log_curves(self.client, self.run_id, table, float(summary["golden_accuracy"]), self.round_mode, self.track)
         log_round_table(self.client, self.run_id, table, self.track)
+        if self.spec.rate_sweep and self.shard_label is None:  # a shard holds part of the draws only
+            publish_rate_sweep(self.client, self.run_id, root, cmpn, result, self.track)
         self.track("describing the run", lambda: self.client.set_tag(
             self.run_id, "mlflow.note.content", campaign_description(self.spec, cmpn, summary)))
         if self.offline_reason is not None:

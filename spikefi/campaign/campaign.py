@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
-from ..faults.memory import MemoryFaultModel, StuckBitSynapse, WeightMemory
+from ..faults.memory import MemoryFaultModel, StuckBitSynapse
 from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
+from ..faults.neuron_state import StateSoftErrors
 from ..faults.quantization import QuantParams, affine_params, dequantize, quantize
 from ..faults.sites import Fault, ResolvedFault, Site, resolve_fault
 from ..faults.timing import Permanent, Timing
@@ -290,9 +291,12 @@ class Campaign:
             for rf in [*existing, *resolved]:
                 if ("synapse" if rf.target == "synapse" else "neuron") == kind:
                     taken.setdefault(rf.layer, set()).update(rf.positions)
-            found = (self._resolve_memory(fault, cast(np.random.Generator, rng))
-                     if isinstance(fault.model, MemoryFaultModel) else
-                     resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken))
+            if isinstance(fault.model, MemoryFaultModel):
+                found = self._resolve_memory(fault, cast(np.random.Generator, rng))
+            elif isinstance(fault.model, StateSoftErrors):
+                found = self._resolve_state(fault, cast(np.random.Generator, rng))
+            else:
+                found = resolve_fault(fault, self.netmap.layers, cast(np.random.Generator, rng), taken)
             for rf in found:
                 self._check(rf)
                 resolved.append(rf)
@@ -301,8 +305,6 @@ class Campaign:
     def _resolve_memory(self, fault: Fault, rng: np.random.Generator) -> list[ResolvedFault]:
         """The per-weight faults of a weight-memory model (:mod:`spikefi.faults.memory`)."""
         model = cast(MemoryFaultModel, fault.model)
-        if not self.qparams:
-            raise FaultSpecError(f"{model.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
         if fault.count is not None or fault.density is not None:
             raise FaultSpecError(f"{model.name} chooses its own cells; count and density do not apply")
         if any(s.position is not None for s in fault.sites):
@@ -310,8 +312,24 @@ class Campaign:
         names = [s.layer for s in fault.sites if s.layer is not None]
         if names and not model.takes_layers:
             raise FaultSpecError(f"{model.name} names its own layers; give it no sites")
-        memory = WeightMemory.of(self.netmap.layers, self.qparams, names or None)
+        memory = model.weight_memory(self.netmap.layers, self.qparams, names or None)
         return list(model.resolve(memory, rng, fault.timing))
+
+    def _resolve_state(self, fault: Fault, rng: np.random.Generator) -> list[ResolvedFault]:
+        """The per-neuron upsets of a neuron-state soft-error model (:mod:`spikefi.faults.neuron_state`)."""
+        model = cast(StateSoftErrors, fault.model)
+        if self.netmap.slayer is None:
+            raise FaultSpecError(f"{model.name} upsets the state of SLAYER neurons; this network is a NIR graph")
+        if fault.count is not None or fault.density is not None:
+            raise FaultSpecError(f"{model.name} draws its own upsets; count and density do not apply")
+        if any(s.position is not None for s in fault.sites):
+            raise FaultSpecError(f"{model.name} sites name layers only (their neurons), not positions")
+        names = [s.layer for s in fault.sites if s.layer is not None]
+        for name in names:
+            if name not in self.netmap.layers:
+                raise FaultSpecError(f"unknown layer {name!r}; layers: {list(self.netmap.layers)}")
+        infos = [self.netmap.layers[n] for n in self.netmap.order if not names or n in names]
+        return list(model.resolve(infos, self.steps, rng, fault.timing))
 
     def _check(self, rf: ResolvedFault) -> None:
         model = rf.model
@@ -576,9 +594,9 @@ class Campaign:
         pos += [-1] * (4 - len(pos))
         models = sorted({f.model.name for f in faults})
         param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
-        if rnd.specs and all(isinstance(s.model, MemoryFaultModel) for s in rnd.specs) \
-                and len({repr(s.model) for s in rnd.specs}) == 1:  # a weight-memory model's parameter
-            param_name, param = cast(MemoryFaultModel, rnd.specs[0].model).scalar_parameter()
+        if rnd.specs and all(getattr(s.model, "chooses_own_cells", False) for s in rnd.specs) \
+                and len({repr(s.model) for s in rnd.specs}) == 1:  # a weight-memory or neuron-state model's parameter
+            param_name, param = cast(FaultModel, rnd.specs[0].model).scalar_parameter()
         bit_lists = [getattr(f.model, "bits", None) for f in faults]
         row: dict[str, Any] = {
             "round_id": rnd.round_id,

@@ -138,6 +138,15 @@ def parametric_fire(campaign: InjectionContext, layer: str, model: ParametricFau
     parameters: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes (a SLAYER layer's
     faulty neuron is one spiking layer for all: the index is then not built)."""
     netmap = campaign.netmap
+    upset = getattr(model, "slayer_fire", None)
+    if upset is not None:  # a neuron-state upset (spikefi.faults.neuron_state): the golden layer, re-simulated
+        if netmap.slayer is None:
+            raise FaultSpecError(f"{model.name} upsets the state of SLAYER neurons; layer {layer!r} is a NIR neuron "
+                                 "stage (use MembraneBitFlip)")
+        steps = getattr(campaign, "steps", None)
+        if steps is not None:
+            model.check_steps(int(steps))  # type: ignore[attr-defined]
+        return upset(netmap.slayer)
     if netmap.slayer is not None:  # SLAYER: one faulty spiking layer for the faulty neurons
         return partial(_slayer_fire, campaign.faulty_slayer(model.faulty_neuron(netmap.neuron())))
     change = getattr(model, "change_stage", None)

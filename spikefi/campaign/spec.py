@@ -166,6 +166,8 @@ class CampaignSpec:
     rounds: list[list[dict[str, Any]]] = field(default_factory=list)
     exhaustive: list[dict[str, Any]] = field(default_factory=list)
     name: str = "campaign"
+    #: a soft-error rate sweep (:mod:`spikefi.campaign.rate_sweep`): rounds added after the others
+    rate_sweep: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.network = check_network_section(self.network, "network")
@@ -198,6 +200,10 @@ class CampaignSpec:
                 Fault.from_spec(f)
         for i, ex in enumerate(self.exhaustive):
             self._exhaustive_args(ex, i)
+        if self.rate_sweep is not None:
+            from .rate_sweep import check_sweep_section
+
+            self.rate_sweep = check_sweep_section(self.rate_sweep)
 
     @staticmethod
     def _exhaustive_args(entry: Mapping[str, Any], i: int = 0) -> dict[str, Any]:
@@ -223,14 +229,17 @@ class CampaignSpec:
     def check_runnable(self) -> None:
         """Raises :class:`ConfigError` when the spec holds no faults (a campaign to run needs
         ``rounds`` or ``exhaustive``; the Python API may add rounds after building)."""
-        if not self.rounds and not self.exhaustive:
-            raise ConfigError(f"campaign {self.name!r} has no faults: give 'rounds' (lists of faults) or "
-                              "'exhaustive' (e.g. [{model: DeadNeuron, layers: [SF4]}])")
+        if not self.rounds and not self.exhaustive and not self.rate_sweep:
+            raise ConfigError(f"campaign {self.name!r} has no faults: give 'rounds' (lists of faults), "
+                              "'exhaustive' (e.g. [{model: DeadNeuron, layers: [SF4]}]) or 'rate_sweep'")
 
     # -- YAML ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy({"name": self.name, "network": self.network, "data": self.data, "options": self.options,
-                              "rounds": self.rounds, "exhaustive": self.exhaustive})
+        out = {"name": self.name, "network": self.network, "data": self.data, "options": self.options,
+               "rounds": self.rounds, "exhaustive": self.exhaustive}
+        if self.rate_sweep is not None:
+            out["rate_sweep"] = self.rate_sweep
+        return copy.deepcopy(out)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -242,12 +251,13 @@ class CampaignSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> CampaignSpec:
         if not isinstance(data, Mapping):
             raise ConfigError(f"a campaign spec must be a mapping, got {type(data).__name__}")
-        _check_keys("campaign spec", data, {"name", "network", "data", "options", "rounds", "exhaustive"})
+        _check_keys("campaign spec", data, {"name", "network", "data", "options", "rounds", "exhaustive", "rate_sweep"})
         if "network" not in data:
             raise ConfigError("a campaign spec needs a 'network' section")
         return cls(network=check_network_section(data["network"]), data=_mapping(data.get("data"), "data"),
                    options=_mapping(data.get("options"), "options"), rounds=data.get("rounds") or [],
-                   exhaustive=data.get("exhaustive") or [], name=_name(data.get("name", "campaign")))
+                   exhaustive=data.get("exhaustive") or [], name=_name(data.get("name", "campaign")),
+                   rate_sweep=data.get("rate_sweep"))
 
     @classmethod
     def from_yaml(cls, path_or_text: str | Path) -> CampaignSpec:
@@ -278,6 +288,10 @@ class CampaignSpec:
             cmpn.then_inject([Fault.from_spec(f) for f in rnd])
         for i, ex in enumerate(self.exhaustive):
             cmpn.exhaustive(**self._exhaustive_args(ex, i))
+        if self.rate_sweep is not None:
+            from .rate_sweep import sweep_from_spec
+
+            sweep_from_spec(cmpn, self.rate_sweep)
         return cmpn
 
 

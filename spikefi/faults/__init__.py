@@ -4,6 +4,7 @@ from .memory import (
     AdjacentBitUpset,
     FaultMap,
     FaultMapCell,
+    Float32SoftErrors,
     MemoryFaultModel,
     SoftErrors,
     StuckBitSynapse,
@@ -37,6 +38,7 @@ from .models import (
     model_from_spec,
     model_registry,
 )
+from .neuron_state import MembraneUpset, NeuronStateUpset, RefractoryUpset, StateSoftErrors
 from .sites import Fault, LayerInfo, ResolvedFault, Site, resolve_fault
 from .timing import Intermittent, Permanent, PerSample, Timing, Window, timing_from_spec
 
@@ -45,8 +47,10 @@ __all__ = [
     "DeadNeuron", "SaturatedNeuron", "StuckNeuron", "ParametricNeuron", "NeuronStageFaultModel", "NeuronDrift",
     "NoReset", "LeakFault", "BiasShift", "MembraneBitFlip",
     "DeadSynapse", "StuckSynapse", "SaturatedSynapse", "PerturbedSynapse", "BitFlipSynapse", "FloatBitFlipSynapse",
-    "StuckBitSynapse", "MemoryFaultModel", "FaultMap", "FaultMapCell", "AdjacentBitUpset", "SoftErrors", "WeightMemory",
+    "StuckBitSynapse", "MemoryFaultModel", "FaultMap", "FaultMapCell", "AdjacentBitUpset", "SoftErrors", "Float32SoftErrors",
+    "WeightMemory",
     "read_fault_map", "write_fault_map",
+    "NeuronStateUpset", "MembraneUpset", "RefractoryUpset", "StateSoftErrors",
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
     "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",

@@ -13,6 +13,8 @@ built from the result names fixed faults).
 * :class:`FaultMap` — stuck-at cells read from a fault-map file (:func:`read_fault_map`).
 * :class:`AdjacentBitUpset` — bursts of ``width`` physically adjacent cells, for a word
   layout of ``word_bits`` bits per memory word and an interleaving distance.
+* :class:`SoftErrors` — upsets at a bit-error rate over the integer codes;
+  :class:`Float32SoftErrors` over the float32 encoding of the weights (no quantization).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import numpy as np
 import torch
 
 from ..errors import FaultMapError, FaultSpecError
-from .models import _REGISTRY, BitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
+from .models import _REGISTRY, BitFlipSynapse, FloatBitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
 from .quantization import QuantParams, dequantize, quantize
 
 __all__ = [
-    "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "FaultMapCell", "read_fault_map", "write_fault_map",
+    "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "PARQUET_SCHEMA_KEY", "FaultMapCell", "read_fault_map", "write_fault_map",
     "WeightMemory", "MemoryFaultModel", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
+    "Float32SoftErrors",
     "cells_to_faults",
 ]
 
@@ -151,6 +154,21 @@ class WeightMemory:
             raise FaultSpecError(f"the weight memory needs one code width for all layers, got {sorted(widths)} bits")
         return cls(tuple(i.name for i in infos), tuple(tuple(i.synapse_shape) for i in infos), widths.pop())
 
+    @classmethod
+    def of_float32(cls, layers: Mapping[str, Any], only: Sequence[str] | None = None) -> WeightMemory:
+        """The float32 weight memory of a campaign's ``layers``: 32 bit cells per weight (the
+        IEEE-754 binary32 encoding of the effective weight); ``only``: these layers alone."""
+        infos = sorted((i for i in layers.values() if i.synapse_shape is not None), key=lambda i: i.index)
+        if only is not None:
+            for name in only:
+                if name not in layers:
+                    raise FaultSpecError(f"unknown layer {name!r}; layers: {list(layers)}")
+                layers[name].shape_for("synapse")
+            infos = [i for i in infos if i.name in set(only)]
+        if not infos:
+            raise FaultSpecError("the network has no synaptic layer (conv, dense): no weight memory")
+        return cls(tuple(i.name for i in infos), tuple(tuple(i.synapse_shape) for i in infos), 32)
+
     @property
     def sizes(self) -> tuple[int, ...]:
         return tuple(math.prod(s) for s in self.shapes)
@@ -179,8 +197,10 @@ def cells_to_faults(cells: Mapping[tuple[str, int], Any], memory: WeightMemory, 
                     kind: str, source: Any = None) -> list[Any]:
     """Resolved faults for per-weight bit masks ``{(layer, flat index): mask}``.
 
-    ``kind``: ``flip`` (masks are ints; one :class:`BitFlipSynapse` per layer and mask) or
-    ``stuck`` (masks are ``(stuck-at-0 mask, stuck-at-1 mask)``; one :class:`StuckBitSynapse`).
+    ``kind``: ``flip`` (masks are ints; one :class:`BitFlipSynapse` per layer and mask),
+    ``float`` (the same with :class:`~spikefi.faults.models.FloatBitFlipSynapse`: bits of the
+    float32 encoding) or ``stuck`` (masks are ``(stuck-at-0 mask, stuck-at-1 mask)``; one
+    :class:`StuckBitSynapse`).
     Faults are grouped per layer (network order) and per mask, positions in flat order.
     """
     from .sites import ResolvedFault
@@ -196,6 +216,8 @@ def cells_to_faults(cells: Mapping[tuple[str, int], Any], memory: WeightMemory, 
                 continue
             if kind == "flip":
                 model: SynapseFaultModel = BitFlipSynapse(_bits_of(mask))
+            elif kind == "float":
+                model = FloatBitFlipSynapse(_bits_of(mask))
             else:
                 model = StuckBitSynapse(_bits_of(mask[0]), _bits_of(mask[1]))
             positions = tuple(tuple(int(v) for v in np.unravel_index(f, shapes[layer])) for f in flats)
@@ -224,6 +246,13 @@ class MemoryFaultModel(SynapseFaultModel):
         raise FaultSpecError(f"{self.name} chooses its own cells of the weight memory; a campaign turns it into "
                              "per-weight faults (StuckBitSynapse, BitFlipSynapse) when it resolves the round")
 
+    def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
+                      only: Sequence[str] | None = None) -> WeightMemory:
+        """The memory the model acts on (default: the quantized codes, :meth:`WeightMemory.of`)."""
+        if not qparams:
+            raise FaultSpecError(f"{self.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
+        return WeightMemory.of(layers, qparams, only)
+
     @abstractmethod
     def resolve(self, memory: WeightMemory, rng: np.random.Generator, timing: Any) -> list[Any]:
         """The round's resolved faults (``ResolvedFault``) in ``memory``, drawing from ``rng``."""
@@ -245,7 +274,9 @@ class FaultMapCell:
 
 
 def read_fault_map(path: str | Path) -> list[FaultMapCell]:
-    """Reads a fault-map file (schema :data:`FAULT_MAP_SCHEMA`; see docs/faults.md).
+    """Reads a fault-map file (schema :data:`FAULT_MAP_SCHEMA`; see docs/faults.md): CSV, or
+    Parquet for a name ending in ``.parquet`` / ``.pq`` (same columns, the schema version in
+    the file metadata under :data:`PARQUET_SCHEMA_KEY`).
 
     Raises:
         FaultMapError: missing file, wrong schema line or version, wrong columns, a bad value
@@ -254,6 +285,8 @@ def read_fault_map(path: str | Path) -> list[FaultMapCell]:
     path = Path(path)
     if not path.is_file():
         raise FaultMapError(f"fault map file not found: {str(path)!r}")
+    if _is_parquet(path):
+        return _read_parquet(path)
     where = str(path)
     with path.open(newline="") as fh:
         first = fh.readline().strip()
@@ -288,24 +321,102 @@ def read_fault_map(path: str | Path) -> list[FaultMapCell]:
                 if v < 0:
                     raise FaultMapError(f"{where} line {line}: {col} must be an int >= 0, got {v}")
                 values.append(v)
-            *index, bit, stuck = values
-            if stuck not in (0, 1):
-                raise FaultMapError(f"{where} line {line}: stuck must be 0 or 1, got {stuck}")
-            if bit >= 32:
-                raise FaultMapError(f"{where} line {line}: bit {bit} is out of range; allowed 0..31 "
-                                    "(0..7 for 8-bit codes)")
-            key = (layer, tuple(index), bit)
-            if key in seen:
-                raise FaultMapError(f"{where} line {line}: cell {layer}{tuple(index)} bit {bit} is listed twice")
-            seen.add(key)
-            cells.append(FaultMapCell(layer, (index[0], index[1], index[2], index[3]), bit, stuck))
+            cells.append(_cell(f"{where} line {line}", layer, values, seen))
     return cells
+
+
+def _cell(where: str, layer: str, values: Sequence[int], seen: set[tuple[str, tuple[int, ...], int]]) -> FaultMapCell:
+    """One checked cell from ``values`` = ``(out, in, kh, kw, bit, stuck)``; ``where`` starts
+    the error messages (file and line or row)."""
+    for col, v in zip(FAULT_MAP_COLUMNS[1:], values, strict=True):
+        if v < 0:
+            raise FaultMapError(f"{where}: {col} must be an int >= 0, got {v}")
+    *index, bit, stuck = values
+    if stuck not in (0, 1):
+        raise FaultMapError(f"{where}: stuck must be 0 or 1, got {stuck}")
+    if bit >= 32:
+        raise FaultMapError(f"{where}: bit {bit} is out of range; allowed 0..31 (0..7 for 8-bit codes)")
+    key = (layer, tuple(index), bit)
+    if key in seen:
+        raise FaultMapError(f"{where}: cell {layer}{tuple(index)} bit {bit} is listed twice")
+    seen.add(key)
+    return FaultMapCell(layer, (index[0], index[1], index[2], index[3]), bit, stuck)
+
+
+#: the Parquet file-metadata key that holds the schema version
+PARQUET_SCHEMA_KEY = "spikefi-fault-map"
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def _read_parquet(path: Path) -> list[FaultMapCell]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    where = str(path)
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FaultMapError(f"{where}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    meta = pf.schema_arrow.metadata or {}
+    version = meta.get(PARQUET_SCHEMA_KEY.encode())
+    if version is None:
+        raise FaultMapError(f"{where}: the file metadata lacks the key {PARQUET_SCHEMA_KEY!r} (the schema version; "
+                            f"write_fault_map writes {FAULT_MAP_SCHEMA})")
+    if version.decode(errors="replace") != str(FAULT_MAP_SCHEMA):
+        raise FaultMapError(f"{where}: fault-map schema version {version.decode(errors='replace')!r} is not supported; "
+                            f"this spikefi reads version {FAULT_MAP_SCHEMA}")
+    names = tuple(pf.schema_arrow.names)
+    if names != FAULT_MAP_COLUMNS:
+        raise FaultMapError(f"{where}: the columns must be {','.join(FAULT_MAP_COLUMNS)}, got {','.join(names)}")
+    schema = pf.schema_arrow
+    if not (pa.types.is_string(schema.field("layer").type) or pa.types.is_large_string(schema.field("layer").type)):
+        raise FaultMapError(f"{where}: column layer must hold strings, got {schema.field('layer').type}")
+    for col in FAULT_MAP_COLUMNS[1:]:
+        if not pa.types.is_integer(schema.field(col).type):
+            raise FaultMapError(f"{where}: column {col} must hold integers, got {schema.field(col).type}")
+    table = pf.read()
+    for col in FAULT_MAP_COLUMNS:
+        if table.column(col).null_count:
+            raise FaultMapError(f"{where}: column {col} has {table.column(col).null_count} empty value(s)")
+    columns = [table.column(c).to_pylist() for c in FAULT_MAP_COLUMNS]
+    cells: list[FaultMapCell] = []
+    seen: set[tuple[str, tuple[int, ...], int]] = set()
+    for row, (layer, *values) in enumerate(zip(*columns, strict=True)):
+        if not str(layer).strip():
+            raise FaultMapError(f"{where} row {row}: empty layer name")
+        cells.append(_cell(f"{where} row {row}", str(layer).strip(), [int(v) for v in values], seen))
+    return cells
+
+
+def _write_parquet(path: Path, cells: Sequence[FaultMapCell]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("layer", pa.string())] + [(c, pa.int32()) for c in FAULT_MAP_COLUMNS[1:]],
+                       metadata={PARQUET_SCHEMA_KEY: str(FAULT_MAP_SCHEMA)})
+    columns = [[c.layer for c in cells]] + [[c.index[i] for c in cells] for i in range(4)] + \
+        [[c.bit for c in cells], [c.stuck for c in cells]]
+    pq.write_table(pa.Table.from_arrays([pa.array(v, type=f.type) for v, f in zip(columns, schema, strict=True)],
+                                        schema=schema), path)
 
 
 def write_fault_map(path: str | Path, cells: Iterable[FaultMapCell | Sequence[Any]]) -> Path:
     """Writes ``cells`` (:class:`FaultMapCell` or ``(layer, (out, in, kh, kw), bit, stuck)``)
-    as a fault-map file of schema :data:`FAULT_MAP_SCHEMA`; returns the path."""
+    as a fault-map file of schema :data:`FAULT_MAP_SCHEMA` (Parquet for a name ending in
+    ``.parquet`` / ``.pq``, else CSV); returns the path."""
     path = Path(path)
+    if _is_parquet(path):
+        checked: list[FaultMapCell] = []
+        seen: set[tuple[str, tuple[int, ...], int]] = set()
+        for i, cell in enumerate(cells):
+            c = cell if isinstance(cell, FaultMapCell) else FaultMapCell(str(cell[0]), tuple(cell[1]), int(cell[2]),  # type: ignore[arg-type]
+                                                                         int(cell[3]))
+            checked.append(_cell(f"{path} cell {i}", c.layer, [*c.index, c.bit, c.stuck], seen))
+        _write_parquet(path, checked)
+        return path
     with path.open("w", newline="") as fh:
         fh.write(f"{_MAGIC} {FAULT_MAP_SCHEMA}\n")
         writer = csv.writer(fh, lineterminator="\n")
@@ -520,7 +631,29 @@ class SoftErrors(MemoryFaultModel):
             code, bit = divmod(cell, memory.code_bits)
             key = memory.locate(code)
             masks[key] = masks.get(key, 0) | (1 << bit)
-        return cells_to_faults(masks, memory, timing, "flip", self)
+        return cells_to_faults(masks, memory, timing, self._cells, self)
+
+    _cells: ClassVar[str] = "flip"
+
+
+class Float32SoftErrors(SoftErrors):
+    """Soft errors of the float32 weight memory at a bit-error rate: :class:`SoftErrors` over
+    the 32 bits of the IEEE-754 binary32 encoding of every weight (bit 31 the sign, 23-30 the
+    exponent, 0-22 the mantissa), resolved into
+    :class:`~spikefi.faults.models.FloatBitFlipSynapse` faults. Needs no quantization (on a
+    quantized campaign it flips the float32 encoding of the dequantized weights).
+
+    Args:
+        rate: upsets per bit per unit of exposure (>= 0).
+        exposure: the exposure in the same unit (>= 0).
+    """
+
+    needs_quantization: ClassVar[bool] = False
+    _cells: ClassVar[str] = "float"
+
+    def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
+                      only: Sequence[str] | None = None) -> WeightMemory:
+        return WeightMemory.of_float32(layers, only)
 
 
 def _finite_nonneg(name: str, value: Any) -> float:
@@ -529,4 +662,5 @@ def _finite_nonneg(name: str, value: Any) -> float:
     return float(value)
 
 
-_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors)})
+_REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors,
+                                                Float32SoftErrors)})

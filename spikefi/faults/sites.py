@@ -244,8 +244,9 @@ def resolve_fault(
             out of range, too many sites requested.
     """
     model = fault.model.draw(rng) if isinstance(fault.model, RandomModel) else fault.model
-    if getattr(model, "chooses_own_cells", False):  # a weight-memory model (spikefi.faults.memory)
-        raise FaultSpecError(f"{model.name} chooses its own cells of the quantized weight memory; a Campaign "
+    if getattr(model, "chooses_own_cells", False):  # a weight-memory or neuron-state model (memory, neuron_state)
+        what = "neuron-state registers" if model.target == "parametric" else "quantized weight memory"
+        raise FaultSpecError(f"{model.name} chooses its own cells of the {what}; a Campaign "
                              "resolves it (Campaign.then_inject), site resolution alone cannot")
     target = model.target
     by_layer: dict[str, list[tuple[int, ...]]] = {}

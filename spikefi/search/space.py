@@ -15,6 +15,12 @@ A space is read from a mapping (the ``space:`` section of a search config)::
     timing: Permanent             # or a fixed timing spec, or a searched window:
     # timing: {timing: Window, start: {low: 0, high: 29}, length: {low: 1, high: 30}}
 
+Models that choose their own cells (soft errors at a rate: ``SoftErrors``,
+``Float32SoftErrors``, ``StateSoftErrors``; ``AdjacentBitUpset``) are searched by their
+parameters (e.g. ``rate: {low: 1.0e-6, high: 1.0e-3, log: true}``) and a layer, never a
+position: the fault's site is the layer (its memory or neurons), and each trial is the draw
+of the trial's round. ``FaultMap`` takes no layer: its site is the whole network.
+
 A parameter value is fixed (a scalar or list), a range ``{low, high, log?, step?}`` (an
 integer range when both bounds are integers and the model parameter is not a float), or
 ``{choices: [...]}``. A fault's site is searched as its layer (a categorical) and one integer
@@ -170,6 +176,9 @@ class ModelEntry:
     layers: list[str]
     target: str
     timing: Any = None
+    #: the model chooses its own cells (sites are layers, or the network for ``FaultMap``)
+    own_cells: bool = False
+    takes_layers: bool = True
 
     @property
     def searched(self) -> dict[str, Range | Choice]:
@@ -253,6 +262,8 @@ class FaultSpace:
         return list(dict.fromkeys(value))
 
     def _sites(self, entry: ModelEntry, layer: str) -> int:
+        if entry.own_cells:  # one site per layer (or one for the network)
+            return 1
         return math.prod(self.layers[layer].shape_for(entry.target))
 
     def _entry(self, i: int, raw: Any, default_layers: list[str], excluded: set[str]) -> ModelEntry:
@@ -312,7 +323,9 @@ class FaultSpace:
         if not eligible:
             raise SearchSpaceError(f"{where}: no layer left for {name} (layers {layers}, excluded {sorted(excluded)})")
         timing = self._timing(f"{where}.timing", timing_raw) if timing_raw is not None else None
-        return ModelEntry(str(label), name, params, eligible, target, timing)
+        return ModelEntry(str(label), name, params, eligible, target, timing,
+                          own_cells=bool(getattr(cls, "chooses_own_cells", False)),
+                          takes_layers=bool(getattr(cls, "takes_layers", True)))
 
     @staticmethod
     def _defaults(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,22 +393,20 @@ class FaultSpace:
             entry = next(e for e in self.entries if e.label == label)
         else:
             entry = self.entries[0]
-        layer = entry.layers[0] if len(entry.layers) == 1 else \
-            trial.suggest_categorical(f"{p}.{entry.label}.layer", entry.layers)
+        if entry.own_cells and not entry.takes_layers:
+            layer = None
+        else:
+            layer = entry.layers[0] if len(entry.layers) == 1 else \
+                trial.suggest_categorical(f"{p}.{entry.label}.layer", entry.layers)
+        if entry.own_cells:
+            return Fault(self._model(trial, p, entry), Site(layer), entry.timing)  # type: ignore[arg-type]
         shape = self.layers[layer].shape_for(entry.target)
         kind = "synapse" if entry.target == "synapse" else "neuron"
         position = tuple(
             0 if n == 1 else int(trial.suggest_int(f"{p}.{layer}.{kind}.{axis}", 0, n - 1))
             for axis, n in zip(_AXES[entry.target], shape, strict=True)
         )
-        kwargs = {}
-        for name, value in entry.params.items():
-            if isinstance(value, (Range, Choice)):
-                v = value.suggest(trial, f"{p}.{entry.label}.{name}")
-                kwargs[name] = list(v) if isinstance(v, tuple) else v
-            else:
-                kwargs[name] = value
-        model = model_from_spec({"model": entry.model, **kwargs})
+        model = self._model(trial, p, entry)
         timing = entry.timing
         if isinstance(timing, dict):
             start = timing["start"] if _is_int(timing["start"]) else int(timing["start"].suggest(trial, f"{p}.t_start"))
@@ -403,6 +414,17 @@ class FaultSpace:
                 int(timing["length"].suggest(trial, f"{p}.t_length"))
             timing = Window(start, min(self.steps, start + length))
         return Fault(model, Site(layer, position), timing)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _model(trial: Any, p: str, entry: ModelEntry) -> Any:
+        kwargs = {}
+        for name, value in entry.params.items():
+            if isinstance(value, (Range, Choice)):
+                v = value.suggest(trial, f"{p}.{entry.label}.{name}")
+                kwargs[name] = list(v) if isinstance(v, tuple) else v
+            else:
+                kwargs[name] = value
+        return model_from_spec({"model": entry.model, **kwargs})
 
     def to_dict(self) -> dict[str, Any]:
         """The validated space as plain data (ranges in their config form)."""

@@ -130,10 +130,11 @@ class FaultList:
             if not faults or not all(isinstance(f, Fault) for f in faults):
                 raise FaultSpecError(f"fault list entry {i} must be a Fault or a non-empty list of Faults, got {rnd!r}")
             for f in faults:
-                if isinstance(f.model, MemoryFaultModel):
+                if isinstance(f.model, MemoryFaultModel) or getattr(f.model, "chooses_own_cells", False):
                     draws = "draws its cells anew in every round" if f.model.stochastic else "chooses its own cells"
+                    per = "per-neuron" if f.model.target == "parametric" else "per-weight"
                     raise FaultSpecError(f"fault list entry {i}: {f.model.name} {draws}; a test program needs fixed "
-                                         "per-weight faults: run a campaign with it and build the list from its "
+                                         f"{per} faults: run a campaign with it and build the list from its "
                                          "result (fault_list_from_result)")
                 if not all(s.is_fixed for s in f.sites) or f.count is not None or f.density is not None:
                     raise FaultSpecError(f"fault list entry {i}: every site must be fixed (layer and full position), "
