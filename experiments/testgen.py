@@ -479,7 +479,7 @@ def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str])
     (root / "testgen" / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
     inputs = pd.DataFrame([{**{k: v for k, v in row.items() if k not in ("faults", "fault_labels")},
                             "faults": ";".join(row["fault_labels"])} for row in res.program.info.get("tests", [])],
-                          columns=["test", "name", "origin", "sample", "label", "expected_class", "detects",
+                          columns=["test", "name", "origin", "sample", "label", "expected_class", "golden_margin", "detects",
                                    "detects.selection", "detects.heldout", "new_detections", "faults"])
     inputs.to_csv(root / "testgen" / "program_inputs.csv", index=False)
     (root / "testgen" / "config.yaml").write_text(yaml.safe_dump(job.config, sort_keys=False))

@@ -42,7 +42,7 @@ from .detection import DetectionMatrix, compute_detection, golden_responses
 from .faultlist import FaultList
 from .generation import GenerationReport, generate_inputs
 from .program import TestProgram, build_test_program, measure_coverage
-from .selection import Selection, fragility, select_tests
+from .selection import Selection, fragility, golden_margins, select_tests
 
 __all__ = ["TestGenConfig", "TestGenResult", "split_faults", "generate_test_program", "fault_label"]
 
@@ -205,8 +205,10 @@ def fault_label(faults: Any) -> str:
 
 
 def _test_rows(names: list[str], measured: np.ndarray, fault_list: FaultList, sel: np.ndarray, held: np.ndarray,
-               sample_rows: list[int | None], sample_ids: Any, labels: Any, expected: np.ndarray) -> list[dict[str, Any]]:
+               sample_rows: list[int | None], sample_ids: Any, labels: Any, expected: np.ndarray,
+               expected_counts: np.ndarray) -> list[dict[str, Any]]:
     """What each test of the program is and detects (measured), in program order."""
+    margins = golden_margins(expected_counts)
     in_sel = np.zeros(measured.shape[1], dtype=bool)
     in_sel[sel] = True
     seen = np.zeros(measured.shape[1], dtype=bool)
@@ -220,7 +222,7 @@ def _test_rows(names: list[str], measured: np.ndarray, fault_list: FaultList, se
             "test": k, "name": name, "origin": "sample" if row is not None else "generated",
             "sample": None if row is None else int(sample_ids[row]) if sample_ids is not None else int(row),
             "label": None if row is None or labels is None else int(labels[row]),
-            "expected_class": int(expected[k]),
+            "expected_class": int(expected[k]), "golden_margin": int(margins[k]),
             "detects": int(det.sum()), "detects.selection": int((det & in_sel).sum()),
             "detects.heldout": int((det & ~in_sel).sum()), "new_detections": int(new.sum()),
             "faults": [int(j) for j in np.flatnonzero(det)],
@@ -444,7 +446,7 @@ def generate_test_program(net: Any, candidates: Any, fault_list: FaultList, *, c
     undetected = [{"index": int(i), "fault_id": fault_list.ids[i], "half": str(half[i]),
                    "detectable": bool(detectable[i])} for i in np.flatnonzero(~covered)]
     tests = _test_rows(names, measured.detected, fault_list, sel, held, sample_rows, sample_ids, labels,
-                       program.expected_class)
+                       program.expected_class, program.expected_counts)
     program.info.update({"made_by": "spikefi.testgen.generate_test_program", "config": asdict(cfg),
                          "metrics": metrics, "fault_list_source": fault_list.source,
                          "fault_list_digest": fault_list.network_digest, "tests": tests})
