@@ -17,7 +17,8 @@
   detect it when fewer do), optionally every output class represented ``n`` times, filled
   level by level (first everything once, then twice, ...), within the budget; among tests
   meeting equally many open requirements, an optional ``priority`` per test decides (e.g.
-  :func:`fragility`: the fault-free network's smallest output margin first).
+  :func:`fragility`: the fault-free network's smallest output margin first); with ``fill``
+  the budget left after the requirements goes to the tests detecting the most faults.
 * :func:`golden_margins` / :func:`fragility` — how close each input is to its decision
   boundary on the fault-free network.
 * :func:`coverage_curve` — faults detected by the first ``k`` tests of an order.
@@ -481,13 +482,17 @@ def fragility(counts: np.ndarray) -> np.ndarray:
 def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *,
                    groups: Sequence[Any] | np.ndarray | None = None,
                    candidates: Sequence[int] | None = None,
-                   priority: Sequence[float] | np.ndarray | None = None) -> Selection:
+                   priority: Sequence[float] | np.ndarray | None = None, fill: bool = False) -> Selection:
     """Greedy n-detect selection: each fault detected by ``min(n, tests detecting it)`` selected tests.
 
     Requirements are raised one level at a time: first every fault (and group) once, then
     twice, ... up to ``n``, each level filled greedily (the test meeting most open
     requirements; ties to the highest ``priority``, then to the lowest index), so a budget
-    that binds cuts the highest level, never the first detection of a fault.
+    that binds cuts the highest level, never the first detection of a fault. With ``fill``,
+    the budget left once every requirement is met (or none can be met any more) goes to the
+    remaining tests that detect the most faults (ties: ``priority``, then the lowest index;
+    tests detecting nothing are not added): an input many known faults change is likely to
+    be changed by faults not in the list too.
 
     Args:
         detected: ``(tests, faults)`` boolean matrix.
@@ -500,6 +505,7 @@ def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *
         candidates: rows allowed (default all).
         priority: optional score per test breaking ties between tests of equal gain (higher
             first), e.g. :func:`fragility`; ``None``: the lowest index.
+        fill: spend the rest of ``max_tests`` as above (needs a budget).
 
     Returns:
         the selection (in selection order); ``info`` holds ``n_detect``, ``groups`` (labels
@@ -545,13 +551,25 @@ def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *
             best = int(tied[np.argmax(prio[tied])])  # first maximum: the lowest index among equals
             chosen.append(best)
             count += req[best]
+    filled = 0
+    if fill and max_tests is not None:
+        broad = d.sum(axis=1)
+        taken = set(chosen)
+        rest = [int(t) for t in rows if broad[t] > 0 and int(t) not in taken]
+        rest.sort(key=lambda t: (-int(broad[t]), -prio[t], t))
+        for t in rest[:max(0, max_tests - len(chosen))]:
+            chosen.append(t)
+            count += req[t]
+            filled += 1
     detectable = d[rows].any(axis=0)
     fault_counts = count[:d.shape[1]]
     info = {"n_detect": int(n), "groups": [str(lab) for lab in labels],
             "min_detections": int(fault_counts[detectable].min()) if detectable.any() else 0,
             "groups_covered": int((count[d.shape[1]:] > 0).sum())}
     info["priority"] = priority is not None
-    name = f"n-detect(n={int(n)}{', classes' if labels else ''}{', priority' if priority is not None else ''})"
+    info["filled"] = filled
+    name = (f"n-detect(n={int(n)}{', classes' if labels else ''}{', priority' if priority is not None else ''}"
+            f"{', fill' if fill else ''})")
     return _selection(d, chosen, name, **info)
 
 
@@ -559,14 +577,15 @@ def select_tests(detected: np.ndarray, max_tests: int | None = None, *, method: 
                  candidates: Sequence[int] | None = None, exact_limit: int = 2000, node_limit: int = 200_000,
                  time_limit_s: float = 30.0, n_detect: int = 1,
                  groups: Sequence[Any] | np.ndarray | None = None,
-                 priority: Sequence[float] | np.ndarray | None = None) -> Selection:
+                 priority: Sequence[float] | np.ndarray | None = None, fill: bool = False) -> Selection:
     """Selects tests: ``greedy``, ``lazy-greedy`` or ``greedy+exact`` (greedy, then :func:`refine_selection`);
-    with ``n_detect > 1``, ``groups`` or a ``priority``, :func:`n_detect_cover` (the method then
+    with ``n_detect > 1``, ``groups``, a ``priority`` or ``fill``, :func:`n_detect_cover` (the method then
     names only the first-level tie order: every method gives the same n-detect selection)."""
     if method not in ("greedy", "lazy-greedy", "greedy+exact"):
         raise ConfigError(f"selection method must be 'greedy', 'lazy-greedy' or 'greedy+exact', got {method!r}")
-    if n_detect != 1 or groups is not None or priority is not None:
-        return n_detect_cover(detected, n_detect, max_tests, groups=groups, candidates=candidates, priority=priority)
+    if n_detect != 1 or groups is not None or priority is not None or fill:
+        return n_detect_cover(detected, n_detect, max_tests, groups=groups, candidates=candidates, priority=priority,
+                              fill=fill)
     if method == "lazy-greedy":
         return lazy_greedy_cover(detected, max_tests, candidates)
     sel = greedy_cover(detected, max_tests, candidates)
