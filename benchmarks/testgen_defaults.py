@@ -319,7 +319,7 @@ def measured_program(name: str, cache: Path, configs: dict[str, dict[str, Any]])
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--networks", default="seed0t2,seed0,seed1,seed2,seed3,seed4,pretrained",
+    ap.add_argument("--networks", default="seed0t2,seed0,seed1,seed2,seed3,seed4,seed5,pretrained",
                     help="comma list of seed<k>[t<m>] (the demo's training, seed k, m threads) and pretrained")
     ap.add_argument("--split-seeds", type=int, default=20, help="split seeds 0..N-1")
     ap.add_argument("--max-tests", type=int, default=20)
@@ -351,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     programs = [v.strip() for v in args.program.split(",") if v.strip()]
     for name in programs:
         measured_program(name, args.cache, {
-            "before (e35710b: n 1, no class cover, index)": {"n_detect": 1, "class_cover": False, "tie_break": "index"},
-            "previous default (n 2, class cover, index)": {"n_detect": 2, "class_cover": True, "tie_break": "index"},
-            "new default (n 2, class cover, fragile)": {},
+            "before (e35710b: plain cover)": {"n_detect": 1, "class_cover": False, "tie_break": "index",
+                                              "fill_budget": False},
+            "previous default (n 2, class cover, index)": {"n_detect": 2, "class_cover": True, "tie_break": "index",
+                                                           "fill_budget": False},
+            "new default (n 1, class cover, fragile, fill)": {},
         })
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
