@@ -83,7 +83,8 @@ DEFAULTS: dict[str, Any] = {
         "faults": {"campaign_run": None, "search_run": None, "search_top": 50, "from_results": None,
                    "critical_only": True, "exhaustive": [], "rounds": []},
         "detection": {"count_tolerance": None},
-        "selection": {"max_tests": 20, "n_detect": 2, "class_cover": True, "selection_fraction": 0.5, "split_seed": 0, "method": "greedy+exact",
+        "selection": {"max_tests": 20, "n_detect": 1, "class_cover": True, "tie_break": "fragile",
+                      "fill_budget": True, "selection_fraction": 0.5, "split_seed": 0, "method": "greedy+exact",
                       "exact_limit": 2000, "node_limit": 200000, "exact_time_limit_s": 30.0},
         "generation": {"enabled": True, "targets": "undetected", "max_faults": 32, "steps": 60, "restarts": 4,
                        "lr": 0.1, "max_density": None, "time_limit_s": None},
@@ -133,7 +134,9 @@ def testgen_config(t: dict[str, Any]) -> Any:
 
     s, g, o = t["selection"], t["generation"], t["options"]
     return TestGenConfig(
-        max_tests=s["max_tests"], n_detect=s["n_detect"], class_cover=s["class_cover"], selection_fraction=s["selection_fraction"], split_seed=s["split_seed"],
+        max_tests=s["max_tests"], n_detect=s["n_detect"], class_cover=s["class_cover"], tie_break=s["tie_break"],
+        fill_budget=s["fill_budget"],
+        selection_fraction=s["selection_fraction"], split_seed=s["split_seed"],
         method=s["method"], exact_limit=s["exact_limit"], node_limit=s["node_limit"],
         exact_time_limit_s=s["exact_time_limit_s"], count_tolerance=t["detection"]["count_tolerance"],
         generate=bool(g["enabled"]), generation_targets=g["targets"], generation_max_faults=g["max_faults"],
@@ -477,7 +480,7 @@ def write_outputs(job: TestGenJob, res: Any, root: Path, params: dict[str, str])
     (root / "testgen" / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default))
     inputs = pd.DataFrame([{**{k: v for k, v in row.items() if k not in ("faults", "fault_labels")},
                             "faults": ";".join(row["fault_labels"])} for row in res.program.info.get("tests", [])],
-                          columns=["test", "name", "origin", "sample", "label", "expected_class", "detects",
+                          columns=["test", "name", "origin", "sample", "label", "expected_class", "golden_margin", "detects",
                                    "detects.selection", "detects.heldout", "new_detections", "faults"])
     inputs.to_csv(root / "testgen" / "program_inputs.csv", index=False)
     (root / "testgen" / "config.yaml").write_text(yaml.safe_dump(job.config, sort_keys=False))
@@ -526,6 +529,7 @@ def run_job(job: TestGenJob, client: Any = None, experiment_id: str | None = Non
             "faults": str(len(job.fault_list)), "detection.source": how if dm is not None else "recomputed",
             "criterion": "prediction" if cfg.count_tolerance is None else f"prediction+counts(tol={cfg.count_tolerance})",
             "max_tests": str(cfg.max_tests), "n_detect": str(cfg.n_detect), "class_cover": str(cfg.class_cover),
+            "tie_break": cfg.tie_break, "fill_budget": str(cfg.fill_budget),
             "method": cfg.method, "selection_fraction": str(cfg.selection_fraction),
             "split_seed": str(cfg.split_seed), "seed": str(cfg.seed), "engine": cfg.engine,
             "generation": str(cfg.generate), "generation.targets": cfg.generation_targets,

@@ -15,7 +15,12 @@
   cover (full-cover case) or 1-swap local search (budgeted case) to do better.
 * :func:`n_detect_cover` — every fault detected by at least ``n`` selected tests (as many as
   detect it when fewer do), optionally every output class represented ``n`` times, filled
-  level by level (first everything once, then twice, ...), within the budget.
+  level by level (first everything once, then twice, ...), within the budget; among tests
+  meeting equally many open requirements, an optional ``priority`` per test decides (e.g.
+  :func:`fragility`: the fault-free network's smallest output margin first); with ``fill``
+  the budget left after the requirements goes to the tests detecting the most faults.
+* :func:`golden_margins` / :func:`fragility` — how close each input is to its decision
+  boundary on the fault-free network.
 * :func:`coverage_curve` — faults detected by the first ``k`` tests of an order.
 """
 
@@ -39,6 +44,8 @@ __all__ = [
     "refine_selection",
     "coverage_curve",
     "n_detect_cover",
+    "golden_margins",
+    "fragility",
     "order_by_gain",
     "select_tests",
 ]
@@ -448,15 +455,44 @@ def refine_selection(detected: np.ndarray, selection: Selection, *, max_tests: i
     return _selection(d, order_by_gain(d, tests), "greedy+1-swap")
 
 
+def golden_margins(counts: np.ndarray) -> np.ndarray:
+    """Per input: its largest output spike count minus the second largest (0: a tie).
+
+    Args:
+        counts: ``(inputs, classes)`` output spike counts of the fault-free network.
+    """
+    c = np.asarray(counts)
+    if c.ndim != 2 or c.shape[1] < 2:
+        raise ConfigError(f"output counts must be (inputs, classes >= 2), got shape {c.shape}")
+    top = np.sort(c, axis=1)
+    return (top[:, -1] - top[:, -2]).astype(np.int64)
+
+
+def fragility(counts: np.ndarray) -> np.ndarray:
+    """Priority of inputs near their decision boundary: ``-golden_margins(counts)`` (higher first).
+
+    An input whose fault-free top-two output counts are close changes its class under more
+    faults, including faults it was not selected for; as the tie rule of
+    :func:`n_detect_cover` it makes a selection generalise to held-out faults (measured:
+    docs/testgen.md, ``benchmarks/testgen_defaults.py``).
+    """
+    return -golden_margins(counts).astype(np.float64)
+
+
 def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *,
                    groups: Sequence[Any] | np.ndarray | None = None,
-                   candidates: Sequence[int] | None = None) -> Selection:
+                   candidates: Sequence[int] | None = None,
+                   priority: Sequence[float] | np.ndarray | None = None, fill: bool = False) -> Selection:
     """Greedy n-detect selection: each fault detected by ``min(n, tests detecting it)`` selected tests.
 
     Requirements are raised one level at a time: first every fault (and group) once, then
     twice, ... up to ``n``, each level filled greedily (the test meeting most open
-    requirements; ties to the lowest index), so a budget that binds cuts the highest level,
-    never the first detection of a fault.
+    requirements; ties to the highest ``priority``, then to the lowest index), so a budget
+    that binds cuts the highest level, never the first detection of a fault. With ``fill``,
+    the budget left once every requirement is met (or none can be met any more) goes to the
+    remaining tests that detect the most faults (ties: ``priority``, then the lowest index;
+    tests detecting nothing are not added): an input many known faults change is likely to
+    be changed by faults not in the list too.
 
     Args:
         detected: ``(tests, faults)`` boolean matrix.
@@ -467,6 +503,9 @@ def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *
             tests of that label detect (a fault silencing one output class is only seen by
             inputs of that class).
         candidates: rows allowed (default all).
+        priority: optional score per test breaking ties between tests of equal gain (higher
+            first), e.g. :func:`fragility`; ``None``: the lowest index.
+        fill: spend the rest of ``max_tests`` as above (needs a budget).
 
     Returns:
         the selection (in selection order); ``info`` holds ``n_detect``, ``groups`` (labels
@@ -485,6 +524,11 @@ def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *
             raise ConfigError(f"groups needs one label per test: {d.shape[0]} tests, {len(g)} labels")
         labels = sorted({g[int(r)] for r in rows}, key=str)
         req = np.hstack([d, np.stack([g == lab for lab in labels], axis=1)]) if labels else d
+    prio = np.zeros(d.shape[0], dtype=np.float64)
+    if priority is not None:
+        prio = np.asarray(list(priority) if not isinstance(priority, np.ndarray) else priority, dtype=np.float64)
+        if prio.shape != (d.shape[0],) or not np.isfinite(prio).all():
+            raise ConfigError(f"priority needs one finite score per test: {d.shape[0]} tests, got shape {prio.shape}")
     allowed = np.zeros(d.shape[0], dtype=bool)
     allowed[rows] = True
     avail = req[rows].sum(axis=0)
@@ -500,30 +544,48 @@ def n_detect_cover(detected: np.ndarray, n: int, max_tests: int | None = None, *
             gains = sub[:, open_].sum(axis=1)
             gains[~allowed] = -1
             gains[chosen] = -1
-            best = int(np.argmax(gains))
-            if gains[best] <= 0:
+            top = int(gains.max())
+            if top <= 0:
                 break
+            tied = np.flatnonzero(gains == top)
+            best = int(tied[np.argmax(prio[tied])])  # first maximum: the lowest index among equals
             chosen.append(best)
             count += req[best]
+    filled = 0
+    if fill and max_tests is not None:
+        broad = d.sum(axis=1)
+        taken = set(chosen)
+        rest = [int(t) for t in rows if broad[t] > 0 and int(t) not in taken]
+        rest.sort(key=lambda t: (-int(broad[t]), -prio[t], t))
+        for t in rest[:max(0, max_tests - len(chosen))]:
+            chosen.append(t)
+            count += req[t]
+            filled += 1
     detectable = d[rows].any(axis=0)
     fault_counts = count[:d.shape[1]]
     info = {"n_detect": int(n), "groups": [str(lab) for lab in labels],
             "min_detections": int(fault_counts[detectable].min()) if detectable.any() else 0,
             "groups_covered": int((count[d.shape[1]:] > 0).sum())}
-    return _selection(d, chosen, f"n-detect(n={int(n)}{', classes' if labels else ''})", **info)
+    info["priority"] = priority is not None
+    info["filled"] = filled
+    name = (f"n-detect(n={int(n)}{', classes' if labels else ''}{', priority' if priority is not None else ''}"
+            f"{', fill' if fill else ''})")
+    return _selection(d, chosen, name, **info)
 
 
 def select_tests(detected: np.ndarray, max_tests: int | None = None, *, method: str = "greedy+exact",
                  candidates: Sequence[int] | None = None, exact_limit: int = 2000, node_limit: int = 200_000,
                  time_limit_s: float = 30.0, n_detect: int = 1,
-                 groups: Sequence[Any] | np.ndarray | None = None) -> Selection:
+                 groups: Sequence[Any] | np.ndarray | None = None,
+                 priority: Sequence[float] | np.ndarray | None = None, fill: bool = False) -> Selection:
     """Selects tests: ``greedy``, ``lazy-greedy`` or ``greedy+exact`` (greedy, then :func:`refine_selection`);
-    with ``n_detect > 1`` or ``groups``, :func:`n_detect_cover` (the method then names only the
-    first-level tie order: every method gives the same n-detect selection)."""
+    with ``n_detect > 1``, ``groups``, a ``priority`` or ``fill``, :func:`n_detect_cover` (the method then
+    names only the first-level tie order: every method gives the same n-detect selection)."""
     if method not in ("greedy", "lazy-greedy", "greedy+exact"):
         raise ConfigError(f"selection method must be 'greedy', 'lazy-greedy' or 'greedy+exact', got {method!r}")
-    if n_detect != 1 or groups is not None:
-        return n_detect_cover(detected, n_detect, max_tests, groups=groups, candidates=candidates)
+    if n_detect != 1 or groups is not None or priority is not None or fill:
+        return n_detect_cover(detected, n_detect, max_tests, groups=groups, candidates=candidates, priority=priority,
+                              fill=fill)
     if method == "lazy-greedy":
         return lazy_greedy_cover(detected, max_tests, candidates)
     sel = greedy_cover(detected, max_tests, candidates)

@@ -52,7 +52,8 @@ def test_one_run_logs_metrics_curve_program_and_plot(store, tmp_path, capsys):
     m, p = run.data.metrics, run.data.params
     assert p["faults"] == "20" and p["candidates"] == "48" and p["critical_only"] == "False"
     assert p["detection.source"].startswith("campaign predictions")
-    assert p["n_detect"] == "2" and p["class_cover"] == "True"  # the default, measured (docs/testgen.md)
+    assert p["n_detect"] == "1" and p["class_cover"] == "True"  # the default, measured (docs/testgen.md)
+    assert p["tie_break"] == "fragile" and p["fill_budget"] == "True"
     assert p["network.source"] == "config (inline campaign)" and len(p["network.digest"]) == 64
     for key in ("hindsight.coverage.heldout", "hindsight.test_length", "coverage.heldout_vs_hindsight",
                 "min_detections.selection"):
