@@ -21,7 +21,8 @@ __all__ = [
     "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
     "summary_from_metrics",
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
-    "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
+    "CAMPAIGN_PARAM_COLUMNS", "PARAM_NETWORK_DIGEST", "PARAM_NETWORK_DIGEST_QUANTIZED", "PARAM_TEST_SAMPLES",
+    "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
     "METRIC_TRIALS_TOTAL", "METRIC_TRIALS_PRUNED", "METRIC_GOLDEN_ACCURACY", "METRIC_BEST_ACCURACY",
     "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_TESTGEN", "PARAM_FAULT_SOURCE", "METRIC_FAULTS",
     "METRIC_TEST_LENGTH", "METRIC_N_DETECT", "METRIC_COVERAGE_SELECTION", "METRIC_COVERAGE_HELDOUT",
@@ -33,6 +34,7 @@ __all__ = [
     "TESTGEN_METRICS",
     "RESULTS_TABLE", "RESULTS_META", "ROUND_TABLE_VIEW", "ROUND_TABLE_VIEW_ROWS", "ROUND_TABLE_VIEW_COLUMNS",
     "FAULTS_INPUT_CONTEXT",
+    "SEVERITY_THRESHOLDS_PP", "SEVERITY_CLASSES", "PARAM_REPORT_SEVERITY", "PARAM_REPORT_NETWORKS",
 ]
 
 # -- tags ------------------------------------------------------------------------------------
@@ -145,6 +147,12 @@ PARAM_ARCHITECTURE = "network.architecture"
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_DATASET = "dataset"
 PARAM_SAMPLING = "sampling"
+#: the canonical digest (spikefi.digest) of the network as loaded, and of the weights a quantized
+#: run computed with; every run kind logs them (experiments/provenance.py)
+PARAM_NETWORK_DIGEST = "network.digest"
+PARAM_NETWORK_DIGEST_QUANTIZED = "network.digest_quantized"
+#: how many samples a search or golden evaluation ran on
+PARAM_TEST_SAMPLES = "test_samples"
 #: campaign run params that analysis adds to every row (column -> MLflow param)
 CAMPAIGN_PARAM_COLUMNS = {
     "campaign": PARAM_CAMPAIGN, "network": PARAM_NETWORK, "architecture": PARAM_ARCHITECTURE,
@@ -205,3 +213,12 @@ ROUND_TABLE_VIEW_COLUMNS = ("round_id", "layer", "model", "target", "pos0", "pos
                             "param", "bits", "timing", "accuracy", "critical", "changed", "first_divergent_layer")
 #: the dataset-input context of a campaign's fault list (the test set's is ``test``)
 FAULTS_INPUT_CONTEXT = "faults"
+
+# -- report ----------------------------------------------------------------------------------
+#: severity classes of a fault round by its accuracy drop (golden minus round accuracy, in
+#: percentage points): at most the first threshold, up to the second, up to the third, beyond
+SEVERITY_THRESHOLDS_PP = (1.0, 5.0, 10.0)
+SEVERITY_CLASSES = ("negligible", "mild", "moderate", "severe")
+#: the report run's params: the thresholds it used, and how many networks its campaigns ran on
+PARAM_REPORT_SEVERITY = "report.severity_pp"
+PARAM_REPORT_NETWORKS = "report.networks"

@@ -210,6 +210,7 @@ def site_heatmap(
     kind: Literal["auto", "neuron", "synapse"] = "auto",
     neuron_shape: Sequence[int] | None = None,
     dense_width: int = 16,
+    scale: tuple[float, float] | None = None,
 ) -> Figure:
     """Heatmap of a per-round metric over the fault sites of one layer.
 
@@ -228,7 +229,8 @@ def site_heatmap(
     are NaN and drawn blank (white). ``value`` is ``"accuracy"`` (the round's
     accuracy) or ``"critical_rate"`` (the round's ``critical / samples``, the
     fraction of evaluated samples that the fault made critical). The colour scale
-    spans the values drawn and never leaves [0, 1].
+    spans the values drawn and never leaves [0, 1], unless ``scale`` fixes it (one
+    scale shared by several maps, so that they compare by colour).
 
     Args:
         df: Campaign results with the columns ``layer``, ``pos0``..``pos3`` and either
@@ -242,6 +244,8 @@ def site_heatmap(
             marks a dense layer. ``None``: a layer whose faulted neurons all sit at row
             and column 0 in more than one channel is drawn as dense.
         dense_width: Cells per row of a dense layer's grid.
+        scale: ``(low, high)`` of the colour scale, ``0 <= low < high <= 1``; ``None``: the
+            range of the values drawn.
 
     Returns:
         A new figure with the image axes and a labelled colour bar; the grid is
@@ -251,7 +255,8 @@ def site_heatmap(
         ConfigError: If a column is missing, ``layer`` is not in ``df``, ``value`` or
             ``kind`` is unknown, ``channel`` is given for synapse faults or has no
             fault, the layer mixes neuron and synapse faults with ``kind="auto"``,
-            a needed position is negative, or ``samples`` is not positive.
+            a needed position is negative, ``samples`` is not positive, or ``scale`` is
+            not ``0 <= low < high <= 1``.
 
     Example:
         >>> import pandas as pd
@@ -267,6 +272,8 @@ def site_heatmap(
         raise ConfigError(f"{what}: value must be 'accuracy' or 'critical_rate', got {value!r}")
     if kind not in ("auto", "neuron", "synapse"):
         raise ConfigError(f"{what}: kind must be 'auto', 'neuron' or 'synapse', got {kind!r}")
+    if scale is not None and not (len(scale) == 2 and 0.0 <= float(scale[0]) < float(scale[1]) <= 1.0):
+        raise ConfigError(f"{what}: scale must be (low, high) with 0 <= low < high <= 1, got {scale!r}")
     value_columns = ("accuracy",) if value == "accuracy" else ("critical", "samples")
     _require(df, ("layer", *_POSITIONS, *value_columns), what)
     layers = _ordered_unique(df["layer"])
@@ -345,6 +352,8 @@ def site_heatmap(
     low, high = max(0.0, low), min(1.0, high)
     if high <= low:
         low, high = (0.0, 1.0)
+    if scale is not None:
+        low, high = float(scale[0]), float(scale[1])
 
     strip = shape[0] <= 2  # a row or two of cells (a small dense layer): a flatter figure
     fig, ax = _new_figure(7.0, 2.2 + 0.6 * shape[0]) if strip else _new_figure(6.0, 4.8)
@@ -376,6 +385,7 @@ def site_heatmaps(
     df: pd.DataFrame,
     layer_shapes: Mapping[str, Sequence[int]] | None = None,
     value: Literal["accuracy", "critical_rate"] = "accuracy",
+    scale: tuple[float, float] | None = None,
 ) -> list[tuple[str, str, Figure]]:
     """Every per-site heatmap of a campaign table: one per layer, fault model, parameter value
     and site kind (neuron or synapse), from the single-fault rounds (``n_faults == 1``).
@@ -388,6 +398,8 @@ def site_heatmaps(
         layer_shapes: Neuron shape per layer (``meta["layers"][name]["neuron_shape"]``), so
             that dense layers are recognized (see :func:`site_heatmap`).
         value: Metric to draw.
+        scale: One ``(low, high)`` colour scale for every map (see :func:`site_heatmap`);
+            ``None``: each map its own.
 
     Returns:
         ``(name, caption, figure)`` per heatmap; ``name`` is ``site_heatmap_<layer>`` when the
@@ -419,7 +431,8 @@ def site_heatmaps(
             if param != -1.0 and "param_name" in group.columns:
                 label += f", {group['param_name'].iloc[0]}={param:g}"
             shape = (layer_shapes or {}).get(str(layer))
-            fig = site_heatmap(group, str(layer), value=value, kind=kind, neuron_shape=shape)  # type: ignore[arg-type]
+            fig = site_heatmap(group, str(layer), value=value, kind=kind,  # type: ignore[arg-type]
+                               neuron_shape=shape, scale=scale)
             ax = fig.axes[0]
             dense = "dense layer" in ax.get_title()
             ax.set_title(f"{layer}: {value.replace('_', ' ')} per {kind} under {label}"
