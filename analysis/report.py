@@ -32,6 +32,7 @@ from spikefi.errors import SpikeFIError
 from . import schema as sc
 from . import severity as sv
 from . import stats
+from .describe import describe_fault_id
 from .extras import ToolRun
 from .load import LoadedRuns
 
@@ -492,10 +493,12 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
                                    "faults each detects)", inputs[cols]))
         undetected = r.tables.get("undetected.csv")
         if undetected is not None and len(undetected):
-            cols = [c for c in ("layer", "model", "half", "detectable", "detected_by_samples", "fault_id")
-                    if c in undetected]
-            section.tables.append((f"Undetected faults of {r.run_name}", undetected[cols or list(undetected.columns)[:6]]
-                                   .head(25)))
+            if "fault_id" in undetected:  # the JSON fault specs in words: "dead neuron SF4 (4, 0, 0)"
+                undetected = undetected.assign(fault=undetected["fault_id"].map(describe_fault_id))
+            cols = [c for c in ("fault", "half", "detectable", "detected_by_samples") if c in undetected]
+            shown = undetected[cols or list(undetected.columns)[:6]]
+            section.tables.append((f"Undetected faults of {r.run_name}"
+                                   + (f" (first 25 of {len(shown)})" if len(shown) > 25 else ""), shown.head(25)))
         for name, img in r.images.items():
             figures.add(section, f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}",
                         base64.b64encode(img).decode("ascii"))
@@ -518,7 +521,7 @@ def _html_table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='table'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def to_markdown(report: Report, figure_dir: str = "figures") -> str:
@@ -537,9 +540,13 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
     return "\n".join(out)
 
 
-_CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222;background:#fff}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #bbb;padding:3px 7px}
-th{background:#eee}figure{display:inline-block;margin:0.5em}img{max-width:560px}"""
+#: fits a laptop window (1280 px and less): long cells wrap, a table wider than the page scrolls
+#: inside its own box instead of being clipped, figures shrink to the page
+_CSS = """body{font-family:sans-serif;max-width:min(1200px,96vw);margin:2em auto;padding:0 1em;color:#222;
+background:#fff;box-sizing:border-box}.table{overflow-x:auto;max-width:100%;margin:1em 0}
+table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #bbb;padding:3px 6px;max-width:30em;
+overflow-wrap:anywhere;vertical-align:top}th{background:#eee;position:sticky;top:0}
+figure{display:inline-block;margin:0.5em;max-width:100%}img{max-width:min(560px,100%)}"""
 
 
 def to_html(report: Report) -> str:

@@ -19,7 +19,7 @@ __all__ = [
     "KIND_TESTGEN", "KIND_REPORT", "RESULT_KINDS",
     "ROUND_METRICS", "ROUND_METRICS_DEFAULT", "CURVE_METRICS", "TAG_ROUND_METRICS", "PARAM_ROUND_METRICS",
     "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
-    "summary_from_metrics",
+    "summary_from_metrics", "metrics_from_summary", "METRIC_CAMPAIGN_GOLDEN_ACCURACY",
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
     "CAMPAIGN_PARAM_COLUMNS", "PARAM_NETWORK_DIGEST", "PARAM_NETWORK_DIGEST_QUANTIZED", "PARAM_TEST_SAMPLES",
     "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
@@ -107,6 +107,8 @@ SUMMARY_METRICS = {
     "accuracy_min": "acc_min", "accuracy_mean": "acc_mean", "accuracy_q05": "acc_q05",
     "accuracy_q50": "acc_q50", "accuracy_q95": "acc_q95", "mean_accuracy_drop": "acc_drop",
 }
+#: a campaign run's golden accuracy (one of its ``golden.*`` metrics)
+METRIC_CAMPAIGN_GOLDEN_ACCURACY = "golden.accuracy"
 #: the other summary metric of a campaign run (computed by the tracked campaign)
 THROUGHPUT_METRIC = "throughput"
 #: metric names of runs logged before the renaming (stores of spikefi <= 0.1): new -> old
@@ -125,6 +127,15 @@ def metric_of(metrics: Mapping[str, float], name: str) -> float | None:
         return metrics[name]
     legacy = LEGACY_METRIC_NAMES.get(name)
     return metrics.get(legacy) if legacy else None
+
+
+def metrics_from_summary(summary: Mapping[str, float]) -> dict[str, float]:
+    """``CampaignResult.summary()`` under the metric names a campaign run logs (``crit_rate``,
+    ``acc_mean``, ..., ``golden.accuracy``): what ``results/summary.json`` holds."""
+    out = {name: summary[key] for key, name in SUMMARY_METRICS.items() if key in summary}
+    if "golden_accuracy" in summary:
+        out[METRIC_CAMPAIGN_GOLDEN_ACCURACY] = summary["golden_accuracy"]
+    return out
 
 
 def summary_from_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "training_curves",
     "learning_curve",
     "accuracy_colorbar",
+    "param_importances",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (black last, as it is reserved for references).
@@ -643,4 +644,52 @@ def accuracy_colorbar(cmap: str = "cividis") -> Figure:
     bar.set_ticks(list(range(0, 101, 10)))
     bar.set_label("Classification accuracy (%)", fontsize=_LABEL_SIZE)
     ax.tick_params(labelsize=_TICK_SIZE)
+    return fig
+
+
+def param_importances(
+    importances: Mapping[str, float],
+    target: str,
+    top: int = 10,
+    label: Callable[[str], str] | None = None,
+) -> Figure:
+    """Horizontal bars of the ``top`` most important search parameters, most important on top.
+
+    Args:
+        importances: Parameter name -> importance (e.g. ``optuna.importance.get_param_importances``).
+        target: What the importance is measured on (the axis label says it).
+        top: How many parameters to draw; the title says how many were left out.
+        label: Turns a parameter name into the label drawn (e.g. ``spikefi.search.space.param_label``).
+
+    Returns:
+        A new figure; its bars' labels are ``fig.axes[0].get_yticklabels()``.
+
+    Raises:
+        ConfigError: If ``importances`` is empty or ``top`` is not a positive int.
+
+    Example:
+        >>> fig = param_importances({"f0.SF3.neuron.c": 0.7, "f0.model": 0.2, "k": 0.1}, "accuracy", top=2)
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['f0.model', 'f0.SF3.neuron.c']
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"param_importances: top must be a positive int, got {top!r}")
+    if not importances:
+        raise ConfigError("param_importances: no parameter importances to draw")
+    ranked = sorted(importances.items(), key=lambda kv: -float(kv[1]))
+    shown = ranked[:top]
+    names = [(label or str)(name) for name, _ in shown][::-1]
+    values = [float(v) for _, v in shown][::-1]
+    fig, ax = _new_figure(7.0, 1.2 + 0.38 * len(shown))
+    ax.barh(range(len(shown)), values, color=OKABE_ITO[0])
+    ax.set_yticks(range(len(shown)), names)
+    ax.tick_params(labelsize=_TICK_SIZE)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=_TICK_SIZE - 1)
+    ax.set_xlim(0, max(values) * 1.18 if max(values) > 0 else 1.0)
+    ax.grid(axis="x", alpha=0.3)
+    rest = len(ranked) - len(shown)
+    title = f"Parameter importance for {target}" + (
+        f"\n(top {len(shown)} of {len(ranked)} parameters; {rest} less important ones not shown)" if rest else "")
+    _style(ax, f"Importance for {target} (fraction)", "", title)
     return fig

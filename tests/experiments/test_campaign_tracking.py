@@ -96,6 +96,12 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
         manifest = json.load(fh)
     assert manifest["artifact_schema_version"] == ARTIFACT_SCHEMA_VERSION and manifest["kind"] == "campaign"
     assert "results/rounds.parquet" in manifest["files"]
+    # results/summary.json: the summary under the names the run logged its metrics with
+    with open(client.download_artifacts(run_id, "results/summary.json", str(tmp_path / "dl4"))) as fh:
+        summary = json.load(fh)
+    logged = client.get_run(run_id).data.metrics
+    assert {"crit_rate", "crit_ci_low", "acc_mean", "acc_drop", "golden.accuracy"} <= set(summary) <= set(logged)
+    assert all(summary[k] == pytest.approx(logged[k]) for k in summary)
     spec_path = client.download_artifacts(run_id, "campaign/spec.yaml", str(tmp_path / "dl3"))
     assert cr.campaign_hash(CampaignSpec.from_yaml(spec_path)) == row["tags.spikefi.config_hash"]
     model_path = client.download_artifacts(run_id, "golden/model/digits_cnn.pt", str(tmp_path / "dl4"))
