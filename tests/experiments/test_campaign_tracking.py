@@ -52,9 +52,13 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
     assert (row["params.device"], row["params.dtype"]) == ("cpu", "float32")
     assert row["params.quantization"] == "none (float weights)"
     note = row["tags.mlflow.note.content"]
-    assert note.startswith("**dead-SF4**: fault-injection campaign of 10 rounds on 32 samples")
+    # the first line states the result (the run page shows it before "Show more"), then what was injected
+    first, _, rest = note.partition("\n\n")
+    k = int((reference_table["critical"] > 0).sum())
+    assert first.startswith(f"**Result:** {100 * k / 10:.1f}% of 10 faults critical [") and "mean accuracy drop" in first
+    assert rest.startswith("**dead-SF4**: fault-injection campaign of 10 rounds on 32 samples")
     assert "- dead neuron (never fires) in SF4: 10 rounds, 1 neuron per fault; permanent" in note
-    assert "**Result:** critical-fault rate" in note
+    assert note.count("**Result:**") == 1
     assert row["params.config_hash"] == row["tags.spikefi.config_hash"]
     # tags
     assert row["tags.spikefi.kind"] == "campaign" and row["tags.spikefi.campaign_kind"] == "exhaustive"
