@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "model": None,
     "architecture": "digits_cnn",
     "dataset": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None},
-    "training": {"epochs": 8, "lr": 0.01, "batch_size": 32, "seed": 0, "max_samples": None},
+    "training": {"epochs": 4, "lr": 0.02, "batch_size": 32, "seed": 0, "max_samples": None},
     "device": "cpu",
     "output_dir": "outputs/demo",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "enabled": True, "uri": None},
