@@ -11,6 +11,8 @@ Example:
     'theta x 0.5'
     >>> describe_timing({"timing": "Window", "t_start": 10, "t_end": 20})
     'transient: time bins 10-19 of every sample'
+    >>> describe_fault_id('[{"model": "DeadNeuron", "sites": [{"layer": "SF4", "position": [4, 0, 0]}]}]')
+    'dead neuron SF4 (4, 0, 0)'
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .describe_state import upset_description, upset_parameter
 
 __all__ = [
     "describe_model", "model_parameter", "describe_timing", "describe_quantization", "describe_round_sites",
-    "round_faults", "network_label",
+    "round_faults", "network_label", "describe_fault_id",
 ]
 
 
@@ -222,3 +224,37 @@ def describe_round_sites(faults: str | Sequence[Mapping[str, Any]] | None, shown
     body = "; ".join(label(layer, pos) for layer, pos in sites[:shown])
     more = f"; ... {len(sites) - shown} more" if len(sites) > shown else ""
     return head + body + more
+
+
+#: short names of fault models for one-line fault descriptions
+_SHORT = {"DeadNeuron": "dead neuron", "SaturatedNeuron": "saturated neuron", "DeadSynapse": "dead synapse",
+          "BitFlipSynapse": "bit flip", "FloatBitFlipSynapse": "float bit flip", "ParametricNeuron": "neuron",
+          "StuckSynapse": "stuck synapse", "PerturbedSynapse": "perturbed synapse",
+          "SaturatedSynapse": "saturated synapse", "StuckNeuron": "stuck neuron", "StuckBitSynapse": "stuck bits"}
+
+
+def _sites_of(spec: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
+    """``(layer, position)`` of a fault spec: the ``sites`` form (``Fault.spec()``) or the
+    ``layer`` + ``positions`` form of a result table's ``faults`` column."""
+    if spec.get("sites"):
+        return [(str(s.get("layer", "?")), tuple(int(x) for x in s.get("position", ()))) for s in spec["sites"]]
+    return [(str(spec.get("layer", "?")), tuple(int(x) for x in p)) for p in spec.get("positions", [])]
+
+
+def describe_fault_id(fault_id: str | Sequence[Mapping[str, Any]] | None) -> str:
+    """A fault list's fault id (the JSON list of the fault specs of one entry) in a few words:
+    ``dead neuron SF4 (4, 0, 0)``; ``bit flip (bit 7) SF4 (3, 12, 0, 0)``; several faults joined
+    by ``+``. Text that is not such a list is returned as it is."""
+    faults = round_faults(fault_id)
+    if not faults:
+        return "" if fault_id is None else str(fault_id)
+    parts = []
+    for f in faults:
+        name = str(f.get("model"))
+        spec = {k: v for k, v in f.items() if k not in ("layer", "positions", "sites", "timing")}
+        param = model_parameter(spec)
+        what = _SHORT.get(name, name) + (f" ({param})" if param else "")
+        where = "; ".join(f"{layer} ({', '.join(map(str, pos))})" for layer, pos in _sites_of(f))
+        timing = describe_timing(f.get("timing"))
+        parts.append(f"{what} {where}".strip() + ("" if timing == "permanent" else f", {timing}"))
+    return " + ".join(parts)

@@ -22,6 +22,7 @@ from spikefi.errors import ConfigError
 from .schema import (
     CAMPAIGN_PARAM_COLUMNS,
     KIND_SWEEP,
+    PARAM_NETWORK_DIGEST,
     RESULT_KINDS,
     RESULTS_META,
     RESULTS_TABLE,
@@ -44,7 +45,8 @@ class LoadedRuns:
 
     #: one row per fault round per campaign run, with run metadata columns in front
     rounds: pd.DataFrame
-    #: one row per loaded run: run_id, run_name, network, ..., golden_accuracy, samples, rounds, and the
+    #: one row per loaded run: run_id, run_name, network, ..., network_digest (``network.digest``, "" when
+    #: not logged), golden_accuracy, samples, rounds, and the
     #: summary metrics the run logged as ``logged.<summary key>`` (``logged.critical_fault_rate``, ...;
     #: read under the legacy metric names in stores written before the renaming)
     runs: pd.DataFrame
@@ -171,6 +173,7 @@ def load_runs(
             continue
         run_row = {"run_id": info.run_id, "run_name": name, "kind": kind}
         run_row.update({col: params.get(key, "") for col, key in _PARAM_COLUMNS.items()})
+        run_row["network_digest"] = params.get(PARAM_NETWORK_DIGEST, "")
         run_row["golden_health"] = tags.get("spikefi.golden_health", "")
         golden = meta.get("golden", {})
         run_row.update({
@@ -254,7 +257,7 @@ def load_results(directories: list[str | Path]) -> LoadedRuns:
         network = spec.get("network") or meta.get("network") or {}
         run_row = {"run_id": run_id, "run_name": name, "kind": "local",
                    "campaign": name, "network": network_label(network) if network else "",
-                   "architecture": "", "config_hash": str(meta.get("config_hash", "")),
+                   "architecture": "", "config_hash": str(meta.get("config_hash", "")), "network_digest": "",
                    "dataset": str((spec.get("data") or {}).get("name", "")), "sampling": "",
                    "golden_accuracy": float(meta.get("golden", {}).get("accuracy", table["golden_accuracy"].iloc[0])),
                    "samples": int(meta.get("samples", table["samples"].iloc[0])), "rounds": len(table),

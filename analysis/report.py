@@ -30,7 +30,9 @@ from spikefi import plots
 from spikefi.errors import SpikeFIError
 
 from . import schema as sc
+from . import severity as sv
 from . import stats
+from .describe import describe_fault_id
 from .extras import ToolRun
 from .load import LoadedRuns
 
@@ -121,13 +123,14 @@ def _rates_figure(loaded: LoadedRuns, confidence: float) -> Figure:
     return plots.critical_faults_per_layer(df, confidence)
 
 
-def heatmap_figures(rounds: pd.DataFrame, layer_shapes: Mapping[str, Sequence[int]] | None = None
-                    ) -> list[tuple[str, Figure]]:
+def heatmap_figures(rounds: pd.DataFrame, layer_shapes: Mapping[str, Sequence[int]] | None = None,
+                    scale: tuple[float, float] | None = None) -> list[tuple[str, Figure]]:
     """``(caption, figure)`` of every per-site heat map of each run in ``rounds`` (a ``run_name``
-    column), drawn by :func:`spikefi.plots.site_heatmaps` like the campaign artifacts."""
+    column), drawn by :func:`spikefi.plots.site_heatmaps` like the campaign artifacts; ``scale``:
+    one ``(low, high)`` colour scale for all of them (default: each map its own)."""
     out = []
     for run_name, t in rounds.groupby("run_name", sort=False):
-        for _name, caption, fig in plots.site_heatmaps(t, layer_shapes):
+        for _name, caption, fig in plots.site_heatmaps(t, layer_shapes, scale=scale):
             out.append((f"{run_name}: {caption}", fig))
     return out
 
@@ -136,39 +139,112 @@ def _pct(low: float, high: float) -> str:
     return f"[{100 * low:.1f}%, {100 * high:.1f}%]"
 
 
-def _worst(rates: pd.DataFrame, by: str) -> str | None:
-    if rates.empty:
+def _worst(ranked: pd.DataFrame, rates: pd.DataFrame, by: str, thresholds: Sequence[float]) -> str | None:
+    """The most severe ``by`` (layer or fault model) of a ranked severity table in words; every
+    entry tied with it is named too (a tie is said, never broken silently)."""
+    if ranked.empty:
         return None
-    best = rates.sort_values(["critical_rate", "rounds"], ascending=[False, False], kind="stable").iloc[0]
-    return (f"{best[by]} ({best['target']} faults, campaign {best['run_name']}): critical-fault rate "
-            f"{100 * best['critical_rate']:.1f}% {_pct(best['ci_low'], best['ci_high'])}, "
-            f"{int(best['critical_faults'])} of {int(best['rounds'])} faults critical")
+    top = ranked[ranked["rank"].str.rstrip("=") == "1"]
+    t3 = thresholds[-1]
+
+    def words(row: Mapping[str, Any]) -> str:
+        crit = rates[(rates["run_name"] == row["run_name"]) & (rates[by] == row[by]) & (rates["target"] == row["target"])]
+        ci = f" {_pct(crit['ci_low'].iloc[0], crit['ci_high'].iloc[0])}" if len(crit) else ""
+        return (f"{row[by]} ({row['target']} faults, campaign {row['run_name']}): "
+                f"{100 * row[sv.drop_column(t3)]:.1f}% of its {int(row['rounds'])} faults severe (> {t3:g} pp), "
+                f"median drop {row['median_drop_pp']:.2f} pp; critical-fault rate {100 * row['critical_rate']:.1f}%{ci}")
+
+    if len(top) == 1:
+        return words(top.iloc[0])
+    return (f"a tie of {len(top)}, equal in every severity class and in the critical-fault rate: "
+            + "; ".join(words(r) for r in top.to_dict("records")))
+
+
+def _campaign_words(row: Mapping[str, Any], thresholds: Sequence[float]) -> str:
+    """``typically negligible (median drop 0.28 pp); 0.0% of faults severe (> 10 pp), 2.7% above 1 pp``."""
+    t1, _t2, t3 = thresholds
+    return (f"typically {row['typical']} (median drop {row['median_drop_pp']:.2f} pp); "
+            f"{100 * row[sv.drop_column(t3)]:.1f}% of its faults severe (> {t3:g} pp), "
+            f"{100 * row[sv.drop_column(t1)]:.1f}% drop accuracy by more than {t1:g} pp")
+
+
+def _baseline_bullet(loaded: LoadedRuns, searches: list[ToolRun]) -> str:
+    """Every golden baseline of the report with the number of samples it was measured on."""
+    parts = []
+    golden = stats.golden_baseline(loaded)
+    keys = golden.assign(_acc=golden["golden_accuracy"].round(10))
+    for (acc, samples, network), g in keys.groupby(["_acc", "samples", "golden network"], sort=False):
+        weights = "float weights" if str(network).startswith("none") else str(network)
+        parts.append(f"{acc:.4f} on {int(samples)} samples ({weights}: {', '.join(g['run_name'])})")
+    for r in searches:
+        samples = r.params.get(sc.PARAM_TEST_SAMPLES)
+        acc = r.metrics.get(sc.METRIC_GOLDEN_ACCURACY, math.nan)
+        parts.append(f"{acc:.4f} on {samples or 'an unlogged number of'} samples (search {r.run_name}; its trials are "
+                     "measured against this baseline, on its own samples)")
+    return "Golden baselines (fault-free accuracy): " + "; ".join(parts) + "."
+
+
+def _severity_bullets(loaded: LoadedRuns, confidence: float, thresholds: Sequence[float]) -> list[str]:
+    """Severity in words: what the classes mean, then per network the campaigns ranked most severe
+    first and the worst layer and fault model (ties stated), never ranked across networks."""
+    t1, t2, t3 = thresholds
+    out = [f"Severity: a fault round is negligible when it lowers accuracy by at most {t1:g} pp, mild up to "
+           f"{t2:g} pp, moderate up to {t3:g} pp and severe beyond {t3:g} pp. A critical fault (one sample flipped) "
+           "can be negligible: the critical-fault rate says how often a fault matters, the classes how much."]
+    groups = sv.network_groups(loaded)
+    campaigns = sv.severity_table(loaded, None, thresholds)
+    per_layer, per_model = (sv.severity_table(loaded, by, thresholds) for by in ("layer", "model"))
+    rates = {by: stats.critical_rates(loaded, by, confidence) for by in ("layer", "model")}
+    if len(groups) > 1:
+        out.append(f"These campaigns ran on {len(groups)} different networks ("
+                   + "; ".join(f"{g.label}: {len(g.run_ids)} campaign(s)" for g in groups)
+                   + "); they are ranked within each network, never across networks.")
+    unknown = [g for g in groups if g.key.startswith("label:")]
+    if unknown and len(groups) == 1 and len(unknown[0].run_ids) > 1:
+        out.append(f"No network digest was logged for these campaigns ({unknown[0].label}): they are ranked together "
+                   "on the assumption that they share one network.")
+    for g in groups:
+        where = f"On {g.label}: " if len(groups) > 1 else ""
+        names = set(loaded.runs.loc[loaded.runs["run_id"].isin(g.run_ids), "run_name"])
+        ranked = campaigns[campaigns["run_name"].isin(names)]
+        if len(ranked) > 1:
+            out.append(f"{where or 'C'}{'c' if where else ''}ampaigns by severity (share of severe faults, then moderate, mild, critical): "
+                       + ", ".join(f"{r['rank']}. {r['run_name']} ({100 * r[sv.drop_column(t3)]:.1f}% severe, "
+                                   f"{100 * r['critical_rate']:.1f}% critical)" for r in ranked.to_dict("records"))
+                       + "." + (" Rank numbers with = are ties." if ranked["rank"].str.endswith("=").any() else ""))
+        for label, table, by in (("Worst layer", per_layer, "layer"), ("Worst fault model", per_model, "model")):
+            worst = _worst(table[table["run_name"].isin(names)].reset_index(drop=True), rates[by], by, thresholds)
+            if worst:
+                out.append(f"{where}{label}: {worst}.")
+    return out
 
 
 def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFrame, facts: pd.DataFrame,
-                     per_layer: pd.DataFrame, per_model: pd.DataFrame, searches: list[ToolRun],
-                     testgens: list[ToolRun], notes: list[str]) -> Section:
+                     searches: list[ToolRun], testgens: list[ToolRun], notes: list[str],
+                     thresholds: Sequence[float]) -> Section:
     section = Section("Executive summary", f"{len(loaded.runs)} campaign(s), {len(loaded.rounds)} fault rounds; "
                       f"a fault is critical when it makes at least one sample that the golden network gets right "
                       f"wrong; intervals are {confidence:.0%} Wilson intervals; drops in percentage points (pp).")
-    worst_layer, worst_model = _worst(per_layer, "layer"), _worst(per_model, "model")
-    if worst_layer:
-        section.bullets.append(f"Worst layer: {worst_layer}.")
-    if worst_model:
-        section.bullets.append(f"Worst fault model: {worst_model}.")
+    section.bullets += _severity_bullets(loaded, confidence, thresholds)
+    section.bullets.append(_baseline_bullet(loaded, searches))
+    words = {r["run_name"]: _campaign_words(r, thresholds) for r in
+             sv.severity_table(loaded, None, thresholds).to_dict("records")}
     for s, f in zip(summary.to_dict("records"), facts.to_dict("records"), strict=True):
         section.bullets.append(
             f"{s['run_name']} ({f['faults injected']} in {f['layers']}; {f['timing']}; quantization "
             f"{f['quantization']}): critical-fault rate {100 * s['critical_rate']:.1f}% "
             f"{_pct(s['ci_low'], s['ci_high'])} over {s['rounds']} faults; mean accuracy drop "
-            f"{s['mean_drop_pp']:.2f} pp, worst {100 * (loaded.runs.set_index('run_name').loc[s['run_name'], 'golden_accuracy'] - s['accuracy_min']):.2f} pp.")
+            f"{s['mean_drop_pp']:.2f} pp, worst {100 * (loaded.runs.set_index('run_name').loc[s['run_name'], 'golden_accuracy'] - s['accuracy_min']):.2f} pp; "
+            f"{words[s['run_name']]}.")
     for r in searches:
         m = r.metrics
         worst = r.tags.get(sc.TAG_BEST_FAULTS) or "n/a"
+        samples = r.params.get(sc.PARAM_TEST_SAMPLES)
         section.bullets.append(
             f"Search {r.run_name}: the worst fault set found in {int(m.get(sc.METRIC_TRIALS_TOTAL, 0))} trials "
             f"({worst}) leaves accuracy {m.get(sc.METRIC_BEST_ACCURACY, math.nan):.4f}, a drop of "
-            f"{100 * m.get(sc.METRIC_BEST_ACCURACY_DROP, math.nan):.2f} pp.")
+            f"{100 * m.get(sc.METRIC_BEST_ACCURACY_DROP, math.nan):.2f} pp from its golden accuracy "
+            f"{m.get(sc.METRIC_GOLDEN_ACCURACY, math.nan):.4f}" + (f" on {samples} samples" if samples else "") + ".")
     for r in testgens:
         m = r.metrics
         if sc.METRIC_COVERAGE_ALL in m:
@@ -186,14 +262,54 @@ def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFram
 
 def build_report(loaded: LoadedRuns, confidence: float = 0.95, top: int = 10,
                  comparison: pd.DataFrame | None = None, compare_names: tuple[str, str] = ("A", "B"),
-                 searches: list[ToolRun] | None = None, testgens: list[ToolRun] | None = None) -> Report:
+                 searches: list[ToolRun] | None = None, testgens: list[ToolRun] | None = None,
+                 severity: Sequence[float] = sc.SEVERITY_THRESHOLDS_PP) -> Report:
     """The report's sections from campaign runs (and optional search / test-generation runs);
-    figures are drawn in matplotlib's default style (:func:`styled`)."""
-    return styled(lambda: _build(loaded, confidence, top, comparison, compare_names, searches or [], testgens or []))
+    ``severity``: the three accuracy-drop thresholds in pp of the severity classes
+    (:mod:`analysis.severity`). Figures are drawn in matplotlib's default style (:func:`styled`).
+
+    Raises:
+        ConfigError: ``severity`` is not three increasing positive numbers.
+    """
+    thresholds = sv.check_thresholds(severity)
+    return styled(lambda: _build(loaded, confidence, top, comparison, compare_names, searches or [], testgens or [],
+                                 thresholds))
+
+
+def _severity_section(loaded: LoadedRuns, thresholds: Sequence[float]) -> Section:
+    t1, t2, t3 = thresholds
+    groups = sv.network_groups(loaded)
+    return Section(
+        "Severity of the faults",
+        f"Share of fault rounds whose accuracy drop exceeds {t1:g}, {t2:g} and {t3:g} pp (the classes "
+        + ", ".join(sv.band_label(c, thresholds) for c in sc.SEVERITY_CLASSES)
+        + "); typical = the class of the median round. Ranked within each network (network = first 12 hex digits of "
+        "its canonical digest) by the share above the highest threshold, then the next ones, then the critical-fault "
+        "rate; rows equal in all of them share a rank (2=)."
+        + (f" {len(groups)} networks: rows of different networks are not ranked against each other." if len(groups) > 1
+           else ""),
+        tables=[("Per campaign", sv.severity_table(loaded, None, thresholds)),
+                ("Per layer", sv.severity_table(loaded, "layer", thresholds)),
+                ("Per fault model", sv.severity_table(loaded, "model", thresholds))])
+
+
+def _heatmap_scale(loaded: LoadedRuns) -> tuple[float, float]:
+    """One accuracy colour scale for every heat map of the report: from the lowest single-fault
+    round accuracy to the highest golden accuracy (so a flat map of 0.10 reads as uniformly bad)."""
+    rounds = loaded.rounds[loaded.rounds["pos0"] >= 0]
+    if "n_faults" in rounds.columns:
+        rounds = rounds[rounds["n_faults"] == 1]
+    acc = rounds["accuracy"].to_numpy(dtype=float)
+    low = float(acc.min()) if len(acc) else 0.0
+    high = max(float(loaded.runs["golden_accuracy"].max()), float(acc.max()) if len(acc) else 1.0)
+    if high - low < 1e-9:
+        low, high = low - 0.05, high + 0.05
+    return max(0.0, low), min(1.0, high)
 
 
 def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataFrame | None,
-           compare_names: tuple[str, str], searches: list[ToolRun], testgens: list[ToolRun]) -> Report:
+           compare_names: tuple[str, str], searches: list[ToolRun], testgens: list[ToolRun],
+           thresholds: Sequence[float]) -> Report:
     rounds, sections, left_out = loaded.rounds, [], []
     figures = _Figures()
     summary = stats.campaign_summary(loaded, confidence)
@@ -201,7 +317,7 @@ def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataF
     per_layer = stats.critical_rates(loaded, "layer", confidence)
     per_model = stats.critical_rates(loaded, "model", confidence)
     notes = stats.golden_warnings(loaded) + stats.golden_notes(loaded)
-    head = _summary_section(loaded, confidence, summary, facts, per_layer, per_model, searches, testgens, notes)
+    head = _summary_section(loaded, confidence, summary, facts, searches, testgens, notes, thresholds)
     sections.append(head)
 
     sections.append(Section("Campaigns", "What each campaign injected, where, when, and on which golden network.",
@@ -216,6 +332,7 @@ def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataF
         f"A round is critical when at least one sample the golden network gets right is misclassified; "
         f"intervals are {confidence:.0%} Wilson intervals; mean_drop_pp = golden accuracy - mean accuracy, in "
         "percentage points.", tables=[("", summary)]))
+    sections.append(_severity_section(loaded, thresholds))
 
     section = Section(
         "Critical-fault rate per layer and per fault model",
@@ -235,13 +352,16 @@ def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataF
     figures.add(drops, "Accuracy drop per round", _png(_drop_figure(loaded)))
     sections.append(drops)
 
+    scale = _heatmap_scale(loaded)
     heat = Section("Per-site heat maps", "Mean accuracy over the fault sites of each injected layer, per fault model "
                    "and parameter value (single-fault rounds; blank cells: no fault; dense layers one cell per "
-                   "neuron). The same figures are in each campaign run's plots/.")
+                   f"neuron). One colour scale for every map of this report: accuracy {scale[0]:.4f} (darkest) to "
+                   f"{scale[1]:.4f} (brightest, the highest golden accuracy), so maps compare by colour. The campaign "
+                   "runs' plots/ scale each map to its own values.")
     for run in loaded.runs.itertuples():
         shapes = {k: v.get("neuron_shape") for k, v in loaded.meta.get(run.run_id, {}).get("layers", {}).items()}
         try:
-            for caption, fig in heatmap_figures(rounds[rounds["run_id"] == run.run_id], shapes):
+            for caption, fig in heatmap_figures(rounds[rounds["run_id"] == run.run_id], shapes, scale):
                 figures.add(heat, caption, _png(fig))
         except SpikeFIError as exc:
             left_out.append(f"heat maps of {run.run_name} ({exc})")
@@ -359,7 +479,8 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
         row.update({label: int(r.metrics[k]) if "coverage" not in k else r.metrics[k]
                     for k, label in shown.items() if k in r.metrics})
         row["network"] = r.params.get("network", "")
-        row["network digest"] = (r.params.get("network.digest_quantized") or r.params.get("network.digest", ""))[:12]
+        row["network digest"] = (r.params.get(sc.PARAM_NETWORK_DIGEST_QUANTIZED)
+                                 or r.params.get(sc.PARAM_NETWORK_DIGEST, ""))[:12]
         overview.append(row)
         curve = r.tables.get("coverage_curve.csv")
         if curve is not None and len(curve):
@@ -372,10 +493,12 @@ def _testgen_section(testgens: list[ToolRun], figures: _Figures) -> Section:
                                    "faults each detects)", inputs[cols]))
         undetected = r.tables.get("undetected.csv")
         if undetected is not None and len(undetected):
-            cols = [c for c in ("layer", "model", "half", "detectable", "detected_by_samples", "fault_id")
-                    if c in undetected]
-            section.tables.append((f"Undetected faults of {r.run_name}", undetected[cols or list(undetected.columns)[:6]]
-                                   .head(25)))
+            if "fault_id" in undetected:  # the JSON fault specs in words: "dead neuron SF4 (4, 0, 0)"
+                undetected = undetected.assign(fault=undetected["fault_id"].map(describe_fault_id))
+            cols = [c for c in ("fault", "half", "detectable", "detected_by_samples") if c in undetected]
+            shown = undetected[cols or list(undetected.columns)[:6]]
+            section.tables.append((f"Undetected faults of {r.run_name}"
+                                   + (f" (first 25 of {len(shown)})" if len(shown) > 25 else ""), shown.head(25)))
         for name, img in r.images.items():
             figures.add(section, f"{r.run_name}: {name.removesuffix('.png').replace('_', ' ')}",
                         base64.b64encode(img).decode("ascii"))
@@ -398,7 +521,7 @@ def _html_table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='table'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def to_markdown(report: Report, figure_dir: str = "figures") -> str:
@@ -417,9 +540,13 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
     return "\n".join(out)
 
 
-_CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222;background:#fff}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #bbb;padding:3px 7px}
-th{background:#eee}figure{display:inline-block;margin:0.5em}img{max-width:560px}"""
+#: fits a laptop window (1280 px and less): long cells wrap, a table wider than the page scrolls
+#: inside its own box instead of being clipped, figures shrink to the page
+_CSS = """body{font-family:sans-serif;max-width:min(1200px,96vw);margin:2em auto;padding:0 1em;color:#222;
+background:#fff;box-sizing:border-box}.table{overflow-x:auto;max-width:100%;margin:1em 0}
+table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #bbb;padding:3px 6px;max-width:30em;
+overflow-wrap:anywhere;vertical-align:top}th{background:#eee;position:sticky;top:0}
+figure{display:inline-block;margin:0.5em;max-width:100%}img{max-width:min(560px,100%)}"""
 
 
 def to_html(report: Report) -> str:

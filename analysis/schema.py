@@ -20,9 +20,10 @@ __all__ = [
     "KIND_TESTGEN", "KIND_REPORT", "RESULT_KINDS",
     "ROUND_METRICS", "ROUND_METRICS_DEFAULT", "CURVE_METRICS", "TAG_ROUND_METRICS", "PARAM_ROUND_METRICS",
     "SUMMARY_METRICS", "THROUGHPUT_METRIC", "LEGACY_METRIC_NAMES", "metric_of",
-    "summary_from_metrics",
+    "summary_from_metrics", "metrics_from_summary", "METRIC_CAMPAIGN_GOLDEN_ACCURACY",
     "PARAM_CAMPAIGN", "PARAM_NETWORK", "PARAM_ARCHITECTURE", "PARAM_CONFIG_HASH", "PARAM_DATASET", "PARAM_SAMPLING",
-    "CAMPAIGN_PARAM_COLUMNS", "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
+    "CAMPAIGN_PARAM_COLUMNS", "PARAM_NETWORK_DIGEST", "PARAM_NETWORK_DIGEST_QUANTIZED", "PARAM_TEST_SAMPLES",
+    "PARAM_OBJECTIVE", "PARAM_SAMPLER", "PARAM_MODELS", "PARAM_K", "PARAM_STUDY_NAME",
     "METRIC_TRIALS_TOTAL", "METRIC_TRIALS_PRUNED", "METRIC_GOLDEN_ACCURACY", "METRIC_BEST_ACCURACY",
     "METRIC_BEST_ACCURACY_DROP", "METRIC_BEST_SITES", "PARAM_TESTGEN", "PARAM_FAULT_SOURCE", "METRIC_FAULTS",
     "METRIC_TEST_LENGTH", "METRIC_N_DETECT", "METRIC_COVERAGE_SELECTION", "METRIC_COVERAGE_HELDOUT",
@@ -34,6 +35,7 @@ __all__ = [
     "TESTGEN_METRICS",
     "RESULTS_TABLE", "RESULTS_META", "ROUND_TABLE_VIEW", "ROUND_TABLE_VIEW_ROWS", "ROUND_TABLE_VIEW_COLUMNS",
     "FAULTS_INPUT_CONTEXT",
+    "SEVERITY_THRESHOLDS_PP", "SEVERITY_CLASSES", "PARAM_REPORT_SEVERITY", "PARAM_REPORT_NETWORKS",
 ]
 
 # -- tags ------------------------------------------------------------------------------------
@@ -106,6 +108,8 @@ SUMMARY_METRICS = {
     "accuracy_min": "acc_min", "accuracy_mean": "acc_mean", "accuracy_q05": "acc_q05",
     "accuracy_q50": "acc_q50", "accuracy_q95": "acc_q95", "mean_accuracy_drop": "acc_drop",
 }
+#: a campaign run's golden accuracy (one of its ``golden.*`` metrics)
+METRIC_CAMPAIGN_GOLDEN_ACCURACY = "golden.accuracy"
 #: the other summary metric of a campaign run (computed by the tracked campaign)
 THROUGHPUT_METRIC = "throughput"
 #: metric names of runs logged before the renaming (stores of spikefi <= 0.1): new -> old
@@ -124,6 +128,15 @@ def metric_of(metrics: Mapping[str, float], name: str) -> float | None:
         return metrics[name]
     legacy = LEGACY_METRIC_NAMES.get(name)
     return metrics.get(legacy) if legacy else None
+
+
+def metrics_from_summary(summary: Mapping[str, float]) -> dict[str, float]:
+    """``CampaignResult.summary()`` under the metric names a campaign run logs (``crit_rate``,
+    ``acc_mean``, ..., ``golden.accuracy``): what ``results/summary.json`` holds."""
+    out = {name: summary[key] for key, name in SUMMARY_METRICS.items() if key in summary}
+    if "golden_accuracy" in summary:
+        out[METRIC_CAMPAIGN_GOLDEN_ACCURACY] = summary["golden_accuracy"]
+    return out
 
 
 def summary_from_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -146,6 +159,12 @@ PARAM_ARCHITECTURE = "network.architecture"
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_DATASET = "dataset"
 PARAM_SAMPLING = "sampling"
+#: the canonical digest (spikefi.digest) of the network as loaded, and of the weights a quantized
+#: run computed with; every run kind logs them (experiments/provenance.py)
+PARAM_NETWORK_DIGEST = "network.digest"
+PARAM_NETWORK_DIGEST_QUANTIZED = "network.digest_quantized"
+#: how many samples a search or golden evaluation ran on
+PARAM_TEST_SAMPLES = "test_samples"
 #: campaign run params that analysis adds to every row (column -> MLflow param)
 CAMPAIGN_PARAM_COLUMNS = {
     "campaign": PARAM_CAMPAIGN, "network": PARAM_NETWORK, "architecture": PARAM_ARCHITECTURE,
@@ -218,3 +237,12 @@ RATE_SWEEP_METRICS = ("rate", "exposure", "bit_upset_probability", "draws", "mea
 RATE_SWEEP_TABLE = "results/rate_sweep.csv"
 #: the sweep in plain words
 PARAM_RATE_SWEEP = "rate_sweep"
+
+# -- report ----------------------------------------------------------------------------------
+#: severity classes of a fault round by its accuracy drop (golden minus round accuracy, in
+#: percentage points): at most the first threshold, up to the second, up to the third, beyond
+SEVERITY_THRESHOLDS_PP = (1.0, 5.0, 10.0)
+SEVERITY_CLASSES = ("negligible", "mild", "moderate", "severe")
+#: the report run's params: the thresholds it used, and how many networks its campaigns ran on
+PARAM_REPORT_SEVERITY = "report.severity_pp"
+PARAM_REPORT_NETWORKS = "report.networks"

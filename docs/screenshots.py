@@ -7,9 +7,12 @@ starts ``mlflow ui`` on the store (on 127.0.0.1, a free port), opens it in headl
 download) and saves, for the experiment holding campaign runs:
 
 * ``<prefix>-runs-table.png``: the experiment's runs table, as it opens (classic runs view);
-* ``<prefix>-campaigns.png``: the runs table filtered to campaign runs (``tags.spikefi.kind``);
+* ``<prefix>-campaigns.png``: the runs table filtered to campaign runs (``tags.spikefi.kind``),
+  the comparing columns chosen, sorted by ``crit_rate`` (the Assistant pane closed);
+* ``<prefix>-charts.png``: the same campaigns in the runs page's chart view, the charts
+  filtered to ``crit_rate``: one bar per campaign, side by side;
 * ``<prefix>-compare.png``: the campaigns side by side (MLflow's compare-runs page);
-* ``<prefix>-run.png``: one campaign run's page with its description.
+* ``<prefix>-run.png``: one campaign run's page, its description opening with the result.
 
 It checks what it shows and exits 1 when a page is not what a user should see (the GenAI
 view instead of the runs table, a campaign missing). The store is only read. ``make demo``
@@ -107,12 +110,11 @@ def top_level_run(store: str, experiment_id: str) -> str:
     return next(r.info.run_name for r in runs if "mlflow.parentRunId" not in r.data.tags)
 
 
-#: the columns that compare campaigns (docs/mlflow-ui.md)
-COLUMNS = ["crit_rate", "crit_ci_low", "crit_ci_high", "acc_mean", "acc_drop", "fault.model", "fault.parameter",
-           "fault.layers", "fault.timing"]
+#: the columns that compare campaigns (docs/mlflow-ui.md); the table is sorted by the first
+COLUMNS = ["crit_rate", "crit_ci_low", "crit_ci_high", "acc_drop", "fault.model", "fault.layers"]
 
 
-def take(store: str, out: Path, prefix: str, chromium: str, width: int = 1900, height: int = 640,
+def take(store: str, out: Path, prefix: str, chromium: str, width: int = 1280, height: int = 720,
          check: bool = True, columns: list[str] | None = None) -> dict[str, str]:
     """Takes the screenshots; returns ``{name: path}``. Raises AssertionError when a page is wrong."""
     from playwright.sync_api import sync_playwright
@@ -187,21 +189,84 @@ def take(store: str, out: Path, prefix: str, chromium: str, width: int = 1900, h
                     time.sleep(2)
             choose_columns(page, columns)
             dismiss(page)
+            sort_by(page, columns[0])
             page.mouse.move(5, height - 5)  # no tooltip over the table
             page.get_by_text(first_name, exact=True).first.wait_for(timeout=30000)
             path = out / f"{prefix}-campaigns.png"
             page.screenshot(path=str(path))
             shots["campaigns"] = str(path)
+            # 2b. the same runs as charts: the chart view, filtered to the critical-fault rate's chart
+            if chart_view(page, CHART_FILTER):
+                dismiss(page)
+                path = out / f"{prefix}-charts.png"
+                page.screenshot(path=str(path))
+                shots["charts"] = str(path)
+                if check:
+                    body = page.inner_text("body")
+                    missing = [n for _, n in runs if n not in body]
+                    assert not missing, f"chart view: campaigns {missing} not shown"
+                toggle_view(page, "Table")
+            elif check:
+                raise AssertionError("the runs page has no chart view toggle")
             # 3. the campaigns side by side
             ids = json.dumps([r for r, _ in runs])
             shot("compare", f"{base}/compare-runs?runs={urllib.parse.quote(ids)}&experiments="
                             f"{urllib.parse.quote(json.dumps([exp_id]))}&{CLASSIC_VIEW}", [first_name], click=("Visualizations", "Run details", "Show diff only"))
-            # 4. one campaign run with its description
-            shot("run", f"{base}/experiments/{exp_id}/runs/{runs[0][0]}?{CLASSIC_VIEW}", [first_name])
+            # 4. one campaign run with its description, whose first line is the result
+            shot("run", f"{base}/experiments/{exp_id}/runs/{runs[0][0]}?{CLASSIC_VIEW}",
+                 [first_name] + (["faults critical"] if check else []))
             browser.close()
     finally:
         stop_ui(ui)
     return shots
+
+
+#: what the chart view's search box gets: the critical-fault rate's chart (docs/mlflow-ui.md)
+CHART_FILTER = "crit_rate"
+
+
+def toggle_view(page: object, which: str) -> bool:
+    """Switches the runs page between its table and chart views (``which``: ``Table`` or
+    ``Chart``): the segmented control left of the search box; True when it was found."""
+    for name in (f"{which} view", which):
+        for role in ("radio", "tab", "button"):
+            control = page.get_by_role(role, name=name, exact=True)  # type: ignore[attr-defined]
+            if control.count():
+                control.first.click()
+                time.sleep(2)
+                return True
+    return False
+
+
+def chart_view(page: object, text: str) -> bool:
+    """The chart view with only the charts whose metric name contains ``text``; False when the
+    page has no chart view."""
+    if not toggle_view(page, "Chart"):
+        return False
+    search = page.get_by_placeholder("Search metric charts", exact=False)  # type: ignore[attr-defined]
+    if search.count():
+        search.first.fill(text)
+        time.sleep(2)
+    return True
+
+
+def sort_by(page: object, column: str) -> None:
+    """Sorts the runs table by ``column``, largest first (its header's sort menu)."""
+    header = page.get_by_role("columnheader", name=column, exact=False)  # type: ignore[attr-defined]
+    if not header.count():
+        return
+    header.first.hover()
+    menu = header.first.get_by_role("button")
+    if menu.count():
+        menu.last.click()
+        time.sleep(0.5)
+        for text in ("Sort descending", "Sort Descending"):
+            item = page.get_by_text(text, exact=True)  # type: ignore[attr-defined]
+            if item.count():
+                item.first.click()
+                time.sleep(1.5)
+                return
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
 
 
 def choose_columns(page: object, names: list[str]) -> None:
@@ -221,8 +286,9 @@ def choose_columns(page: object, names: list[str]) -> None:
 
 
 def dismiss(page: object) -> None:
-    """Closes the MLflow Assistant side panel and first-visit hints when they are shown."""
-    for name in ("Close", "Got it"):
+    """Closes the MLflow Assistant side panel (open by default in MLflow 3; it covers the
+    table's right-hand columns) and first-visit hints when they are shown."""
+    for name in ("Close assistant", "Close Assistant", "Close", "Got it"):
         try:
             button = page.get_by_role("button", name=name, exact=True)  # type: ignore[attr-defined]
             if button.count():

@@ -12,7 +12,7 @@ golden/model/<name>.pt|.yaml   the golden network (plain-data checkpoint + SLAYE
 progress/chunks/rounds-<first>-<last>.parquet   rows of each finished chunk (resume)
 results/rounds.parquet|.csv    the per-fault table, one row per round (merged for shards)
 results/meta.json              CampaignResult metadata
-results/summary.json           summary statistics (critical-fault rate with CI, ...)
+results/summary.json           summary statistics under the run's metric names (crit_rate, crit_ci_low, ...)
 spikes/per_layer.parquet|.csv  spike statistics per layer (golden and under faults)
 plots/*.png                    critical faults per layer, site heatmaps, accuracy vs parameter
 ```
@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.schema import metrics_from_summary
 from spikefi.campaign import CampaignResult
 from spikefi.errors import ConfigError
 from spikefi.jsonutil import json_default
@@ -183,7 +184,7 @@ def write_results(root: Path, result: CampaignResult) -> dict[str, Any]:
     """``results/`` (table, meta, summary) and ``spikes/`` under ``root``; returns the summary."""
     result.save(root / "results")
     summary = result.summary()
-    write_json(root / "results" / "summary.json", summary)
+    write_json(root / "results" / "summary.json", metrics_from_summary(summary))
     spikes = spike_statistics(result.table, result.meta)
     (root / "spikes").mkdir(parents=True, exist_ok=True)
     spikes.to_parquet(root / "spikes" / "per_layer.parquet", index=False)

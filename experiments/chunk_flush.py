@@ -302,13 +302,21 @@ def describe_campaign(name: str, cmpn: Any, dataset: str, network: str, quantiza
 
 
 def with_result(description: str, summary: Mapping[str, Any]) -> str:
-    """A run description with its result paragraph replaced by ``summary``'s (sharded parents)."""
-    head = description.split(RESULT_HEADING)[0].rstrip()
-    return (f"{head}\n\n{RESULT_HEADING} critical-fault rate {float(summary['critical_fault_rate']):.4f} "
-            f"[{float(summary['critical_fault_rate_low']):.4f}, {float(summary['critical_fault_rate_high']):.4f}] "
-            f"(95% Wilson interval) over {summary['rounds']} rounds; mean accuracy "
-            f"{float(summary['accuracy_mean']):.4f} (golden {float(summary['golden_accuracy']):.4f}, "
-            f"mean drop {100 * float(summary['mean_accuracy_drop']):.2f} percentage points).")
+    """A run description whose first line is the result of ``summary`` (so that the MLflow run
+    page shows it above the fold, before "Show more"), followed by what the campaign injected; an
+    earlier result paragraph (first, or last as older versions wrote it) is replaced."""
+    head = description
+    if head.startswith(RESULT_HEADING):
+        head = head.split("\n\n", 1)[1] if "\n\n" in head else ""
+    head = head.split(RESULT_HEADING)[0].strip()
+    golden = float(summary["golden_accuracy"])
+    worst = f", worst {100 * (golden - float(summary['accuracy_min'])):.2f} pp" if "accuracy_min" in summary else ""
+    result = (f"{RESULT_HEADING} {100 * float(summary['critical_fault_rate']):.1f}% of {summary['rounds']} faults "
+              f"critical [{100 * float(summary['critical_fault_rate_low']):.1f}%, "
+              f"{100 * float(summary['critical_fault_rate_high']):.1f}%] (95% Wilson interval); mean accuracy drop "
+              f"{100 * float(summary['mean_accuracy_drop']):.2f} percentage points{worst} (golden accuracy {golden:.4f},"
+              f" mean under faults {float(summary['accuracy_mean']):.4f}).")
+    return f"{result}\n\n{head}" if head else result
 
 
 def log_dataset_input(client: MlflowClient, run_id: str, spec: CampaignSpec, cmpn: Any,

@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "model": None,
     "architecture": "digits_cnn",
     "dataset": {"name": "spiking_digits", "seed": 0, "test_fraction": 0.2, "root": None},
-    "training": {"epochs": 8, "lr": 0.01, "batch_size": 32, "seed": 0, "max_samples": None},
+    "training": {"epochs": 4, "lr": 0.02, "batch_size": 32, "seed": 0, "max_samples": None},
     "device": "cpu",
     "output_dir": "outputs/demo",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "enabled": True, "uri": None},
@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # stage 5: a test program for the faults of one stage-3 campaign (``from_campaign``, by
     # name; the testgen section of experiments.testgen, network and fault source set here)
     "testgen": {"enabled": True, "from_campaign": None, "testgen": copy.deepcopy(TESTGEN_DEFAULTS["testgen"])},
+    # stage 6: the reliability report (experiments.report); severity classes by accuracy drop (pp)
+    "report": {"severity_pp": "1,5,10"},
 }
 
 
@@ -133,7 +135,8 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
                 extra += ["--testgen-runs", produced["testgen"]["run_id"]]
             args = build_parser().parse_args([
                 "--experiment", produced["experiment"], "--parent", produced["campaigns"]["run_id"],
-                "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"], *extra,
+                "--output-dir", str(out / "report"), "--tracking-uri", produced["tracking_uri"],
+                "--severity-pp", _thresholds_text(config["report"]["severity_pp"]), *extra,
             ])
             html, md, report_run = run_report(args)
             produced["report"] = {"html": str(html), "markdown": str(md), "run_id": report_run}
@@ -144,6 +147,11 @@ def run_demo(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             mlflow.end_run()
     produced["seconds"] = time.perf_counter() - t0
     return produced
+
+
+def _thresholds_text(value: Any) -> str:
+    """``report.severity_pp`` as the report's ``--severity-pp`` text (``"1,5,10"`` or a list)."""
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def run_search_stage(config: dict[str, Any], model: str | Path, out: Path, parent: Any,

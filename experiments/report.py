@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     ap.add_argument("--confidence", type=float, default=0.95, help="confidence of the Wilson intervals (default 0.95)")
     ap.add_argument("--top", type=int, default=10, help="ranked critical fault sites per campaign (default 10)")
+    ap.add_argument("--severity-pp", default="1,5,10", metavar="T1,T2,T3",
+                    help="severity classes: a round is negligible up to T1 pp of accuracy drop, mild up to T2, "
+                         "moderate up to T3, severe beyond (default 1,5,10)")
     ap.add_argument("--search-runs", nargs="*", default=None,
                     help="search runs for the search section (default with --experiment alone: all of them)")
     ap.add_argument("--testgen-runs", nargs="*", default=None,
@@ -66,6 +69,8 @@ def default_experiment(client: Any) -> str:
 def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
     from analysis.report import build_report, write_report
 
+    check_args(args)
+
     if args.from_results:
         from analysis.load import load_results
 
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> tuple[Path, Path, str | None]:
             raise ConfigError("--from-results reads result folders; it cannot be combined with --experiment, "
                               "--runs, --parent or --compare")
         loaded = load_results(args.from_results)
-        report = build_report(loaded, args.confidence, args.top)
+        report = build_report(loaded, args.confidence, args.top, severity=args.severity)
         return (*write_report(report, Path(args.output_dir or Path("outputs") / "reports" / "local")), None)
     return _run_tracked(args, build_report, write_report)
 
@@ -85,7 +90,16 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
 
     from analysis.extras import SEARCH_FILES, TESTGEN_FILES, load_tool_runs
     from analysis.load import load_runs
-    from analysis.schema import KIND_REPORT, KIND_SEARCH, KIND_TESTGEN, TAG_REPORT_RUNS, TAG_REPORT_SKIPPED
+    from analysis.schema import (
+        KIND_REPORT,
+        KIND_SEARCH,
+        KIND_TESTGEN,
+        PARAM_REPORT_NETWORKS,
+        PARAM_REPORT_SEVERITY,
+        TAG_REPORT_RUNS,
+        TAG_REPORT_SKIPPED,
+    )
+    from analysis.severity import network_groups
     from analysis.stats import compare_groups
     from spikefi.errors import SpikeFIError
 
@@ -118,7 +132,8 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
             found, skipped = load_tool_runs(kind, files, experiment if not ids else None, ids or None, uri)
             sink.extend(found)
             loaded.skipped.extend({**s, "status": "", "reason": s["reason"]} for s in skipped)
-    report = build_report(loaded, args.confidence, args.top, comparison, names, searches, testgens)
+    report = build_report(loaded, args.confidence, args.top, comparison, names, searches, testgens,
+                          severity=args.severity)
 
     client = None if args.no_log else MlflowClient(uri)
     run_id, own_run = None, True
@@ -140,6 +155,8 @@ def _run_tracked(args: argparse.Namespace, build_report: Any, write_report: Any)
             client.log_param(run_id, "report.campaign_runs", len(loaded.runs))
             client.log_param(run_id, "report.skipped_runs", len(loaded.skipped))
             client.log_param(run_id, "report.confidence", args.confidence)
+            client.log_param(run_id, PARAM_REPORT_SEVERITY, ",".join(f"{t:g}" for t in args.severity))
+            client.log_param(run_id, PARAM_REPORT_NETWORKS, len(network_groups(loaded)))
             client.log_artifact(run_id, str(html_path), "report")
             client.log_artifact(run_id, str(md_path), "report")
             if (output_dir / "figures").is_dir():
@@ -161,6 +178,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise SpikeFIError(f"--top must be an int >= 1, got {args.top}")
     if not 0 < args.confidence < 1:
         raise SpikeFIError(f"--confidence must be in (0, 1), got {args.confidence}")
+    from analysis.severity import parse_thresholds
+
+    try:
+        args.severity = parse_thresholds(args.severity_pp)
+    except SpikeFIError as exc:
+        raise SpikeFIError(f"--severity-pp: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -399,6 +399,10 @@ EXPECTED_OPTUNA_WARNINGS = (
 )
 
 
+#: parameters the importance figure shows (the most important ones)
+IMPORTANCE_TOP = 10
+
+
 def _plots(job: SearchJob) -> dict[str, Any]:
     import warnings
 
@@ -420,11 +424,18 @@ def _plots(job: SearchJob) -> dict[str, Any]:
         return fig_of(ovm.plot_optimization_history(study, **kw))
 
     def importances() -> Any:
-        kw = {"target": lambda t: t.values[0], "target_name": first} if job.objective == "pareto" else {}
+        # the top parameters in plain words ("fault 1: SP1 neuron row", not "f0.SP1.neuron.h")
+        import optuna
+
+        from spikefi.plots import param_importances
+        from spikefi.search.space import param_label
+
+        kw = {"target": lambda t: t.values[0]} if job.objective == "pareto" else {}
         with warnings.catch_warnings():  # what a short search always triggers stays out of the console
             for pattern in EXPECTED_OPTUNA_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
-            return fig_of(ovm.plot_param_importances(study, **kw))
+            values = optuna.importance.get_param_importances(study, **kw)
+        return param_importances(values, first, top=IMPORTANCE_TOP, label=param_label)
 
     plots = {"optimization_history.png": history, "param_importances.png": importances}
     if job.objective == "pareto":

@@ -112,6 +112,17 @@ def sweep_description(name: str, specs: list[CampaignSpec]) -> str:
     return "\n".join(lines)
 
 
+def sweep_result(rows: list[dict[str, Any]]) -> str:
+    """The first line of a finished sweep's description: its campaigns by mean accuracy drop,
+    largest first, each with its critical-fault rate (ties in the drop keep the sweep's order)."""
+    done = [r for r in rows if r.get("acc_drop") is not None and r.get("crit_rate") is not None]
+    done.sort(key=lambda r: -round(float(r["acc_drop"]), 12))
+    parts = [f"{r['campaign']} {100 * float(r['acc_drop']):.2f} pp ({100 * float(r['crit_rate']):.1f}% of faults "
+             "critical)" for r in done]
+    return ("**Result:** mean accuracy drop per campaign, largest first: " + "; ".join(parts) + "."
+            if parts else "**Result:** no finished campaign.")
+
+
 def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume: str = "auto",
               launcher_run_id: str | None = None, parent_run_id: str | None = None, progress: bool = True,
               extra_tags: dict[str, str] | None = None, executor: Any = None) -> dict[str, Any]:
@@ -188,6 +199,8 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
                          "status": run.info.status, "config_hash": run.data.tags.get(cr.T + "config_hash"),
                          **{k: metric_of(run.data.metrics, k) for k in SWEEP_TABLE_METRICS}})
         table = pd.DataFrame(rows)
+        client.set_tag(run_id, "mlflow.note.content",
+                       f"{sweep_result(rows)}\n\n{sweep_description(sweep['name'], specs)}")
         (root / "sweep").mkdir(parents=True, exist_ok=True)
         table.to_csv(root / "sweep" / "campaigns.csv", index=False)
         (root / "sweep" / "config.yaml").write_text(yaml.safe_dump(copy.deepcopy(config), sort_keys=False))

@@ -62,6 +62,8 @@ from analysis.schema import (
     PARAM_ARCHITECTURE,
     PARAM_DATASET,
     PARAM_FAULT_SOURCE,
+    PARAM_NETWORK_DIGEST,
+    PARAM_NETWORK_DIGEST_QUANTIZED,
     PARAM_TESTGEN,
     TAG_STATUS_REASON,
 )
@@ -287,7 +289,7 @@ class TestGenJob:
             self.net = quantize_network(self.net, self.quantization, self.x, self.y)
         self.digest = network_digest(self.net)  # the weights the program is built and measured on
         if first is not None and not explicit:
-            want = first.record["network.digest"]  # type: ignore[index]
+            want = first.record[PARAM_NETWORK_DIGEST]  # type: ignore[index]
             if self.loaded_digest != want or self.digest != first.digest:
                 raise ConfigError(f"the golden model stored by {first.source} does not reproduce the digest it logged "
                                   f"({short_digest(self.loaded_digest)} vs {short_digest(want)}): the artifact was "
@@ -304,9 +306,9 @@ class TestGenJob:
         from analysis.describe import network_label  # not at import time: --help stays light
 
         out: dict[str, Any] = {"network": network_label(self.network_named),
-                               "network.source": self.network_source, "network.digest": self.loaded_digest}
+                               "network.source": self.network_source, PARAM_NETWORK_DIGEST: self.loaded_digest}
         if self.quantization:
-            out["network.digest_quantized"] = self.digest
+            out[PARAM_NETWORK_DIGEST_QUANTIZED] = self.digest
             out["quantization"] = self.quantization
         if self.source_digest is not None:
             out["network.source_digest"] = self.source_digest
@@ -696,7 +698,7 @@ def print_summary(summary: dict[str, Any], uri: str | None) -> None:
     m = summary["metrics"]
     net = summary.get("network") or {}
     print(f"network: {net.get('network', '?')} ({net.get('network.source', '?')}; digest "
-          f"{str(net.get('network.digest_quantized') or net.get('network.digest', '?'))[:12]})")
+          f"{str(net.get(PARAM_NETWORK_DIGEST_QUANTIZED) or net.get(PARAM_NETWORK_DIGEST, '?'))[:12]})")
     print(f"test program: {int(m[METRIC_TEST_LENGTH])} inputs ({int(m[METRIC_GENERATED_IN_PROGRAM])} generated, "
           f"{int(m[METRIC_N_DETECT])}-detect) for {int(m[METRIC_FAULTS])} faults; held-out coverage "
           f"{m[METRIC_COVERAGE_HELDOUT]:.4f} of the detectable faults the selection never saw (the best "

@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "training_curves",
     "learning_curve",
     "accuracy_colorbar",
+    "param_importances",
 ]
 
 #: Okabe-Ito colour-blind-safe palette (black last, as it is reserved for references).
@@ -210,6 +211,7 @@ def site_heatmap(
     kind: Literal["auto", "neuron", "synapse"] = "auto",
     neuron_shape: Sequence[int] | None = None,
     dense_width: int = 16,
+    scale: tuple[float, float] | None = None,
 ) -> Figure:
     """Heatmap of a per-round metric over the fault sites of one layer.
 
@@ -228,7 +230,8 @@ def site_heatmap(
     are NaN and drawn blank (white). ``value`` is ``"accuracy"`` (the round's
     accuracy) or ``"critical_rate"`` (the round's ``critical / samples``, the
     fraction of evaluated samples that the fault made critical). The colour scale
-    spans the values drawn and never leaves [0, 1].
+    spans the values drawn and never leaves [0, 1], unless ``scale`` fixes it (one
+    scale shared by several maps, so that they compare by colour).
 
     Args:
         df: Campaign results with the columns ``layer``, ``pos0``..``pos3`` and either
@@ -242,6 +245,8 @@ def site_heatmap(
             marks a dense layer. ``None``: a layer whose faulted neurons all sit at row
             and column 0 in more than one channel is drawn as dense.
         dense_width: Cells per row of a dense layer's grid.
+        scale: ``(low, high)`` of the colour scale, ``0 <= low < high <= 1``; ``None``: the
+            range of the values drawn.
 
     Returns:
         A new figure with the image axes and a labelled colour bar; the grid is
@@ -251,7 +256,8 @@ def site_heatmap(
         ConfigError: If a column is missing, ``layer`` is not in ``df``, ``value`` or
             ``kind`` is unknown, ``channel`` is given for synapse faults or has no
             fault, the layer mixes neuron and synapse faults with ``kind="auto"``,
-            a needed position is negative, or ``samples`` is not positive.
+            a needed position is negative, ``samples`` is not positive, or ``scale`` is
+            not ``0 <= low < high <= 1``.
 
     Example:
         >>> import pandas as pd
@@ -267,6 +273,8 @@ def site_heatmap(
         raise ConfigError(f"{what}: value must be 'accuracy' or 'critical_rate', got {value!r}")
     if kind not in ("auto", "neuron", "synapse"):
         raise ConfigError(f"{what}: kind must be 'auto', 'neuron' or 'synapse', got {kind!r}")
+    if scale is not None and not (len(scale) == 2 and 0.0 <= float(scale[0]) < float(scale[1]) <= 1.0):
+        raise ConfigError(f"{what}: scale must be (low, high) with 0 <= low < high <= 1, got {scale!r}")
     value_columns = ("accuracy",) if value == "accuracy" else ("critical", "samples")
     _require(df, ("layer", *_POSITIONS, *value_columns), what)
     layers = _ordered_unique(df["layer"])
@@ -345,6 +353,8 @@ def site_heatmap(
     low, high = max(0.0, low), min(1.0, high)
     if high <= low:
         low, high = (0.0, 1.0)
+    if scale is not None:
+        low, high = float(scale[0]), float(scale[1])
 
     strip = shape[0] <= 2  # a row or two of cells (a small dense layer): a flatter figure
     fig, ax = _new_figure(7.0, 2.2 + 0.6 * shape[0]) if strip else _new_figure(6.0, 4.8)
@@ -376,6 +386,7 @@ def site_heatmaps(
     df: pd.DataFrame,
     layer_shapes: Mapping[str, Sequence[int]] | None = None,
     value: Literal["accuracy", "critical_rate"] = "accuracy",
+    scale: tuple[float, float] | None = None,
 ) -> list[tuple[str, str, Figure]]:
     """Every per-site heatmap of a campaign table: one per layer, fault model, parameter value
     and site kind (neuron or synapse), from the single-fault rounds (``n_faults == 1``).
@@ -388,6 +399,8 @@ def site_heatmaps(
         layer_shapes: Neuron shape per layer (``meta["layers"][name]["neuron_shape"]``), so
             that dense layers are recognized (see :func:`site_heatmap`).
         value: Metric to draw.
+        scale: One ``(low, high)`` colour scale for every map (see :func:`site_heatmap`);
+            ``None``: each map its own.
 
     Returns:
         ``(name, caption, figure)`` per heatmap; ``name`` is ``site_heatmap_<layer>`` when the
@@ -419,7 +432,8 @@ def site_heatmaps(
             if param != -1.0 and "param_name" in group.columns:
                 label += f", {group['param_name'].iloc[0]}={param:g}"
             shape = (layer_shapes or {}).get(str(layer))
-            fig = site_heatmap(group, str(layer), value=value, kind=kind, neuron_shape=shape)  # type: ignore[arg-type]
+            fig = site_heatmap(group, str(layer), value=value, kind=kind,  # type: ignore[arg-type]
+                               neuron_shape=shape, scale=scale)
             ax = fig.axes[0]
             dense = "dense layer" in ax.get_title()
             ax.set_title(f"{layer}: {value.replace('_', ' ')} per {kind} under {label}"
@@ -630,4 +644,52 @@ def accuracy_colorbar(cmap: str = "cividis") -> Figure:
     bar.set_ticks(list(range(0, 101, 10)))
     bar.set_label("Classification accuracy (%)", fontsize=_LABEL_SIZE)
     ax.tick_params(labelsize=_TICK_SIZE)
+    return fig
+
+
+def param_importances(
+    importances: Mapping[str, float],
+    target: str,
+    top: int = 10,
+    label: Callable[[str], str] | None = None,
+) -> Figure:
+    """Horizontal bars of the ``top`` most important search parameters, most important on top.
+
+    Args:
+        importances: Parameter name -> importance (e.g. ``optuna.importance.get_param_importances``).
+        target: What the importance is measured on (the axis label says it).
+        top: How many parameters to draw; the title says how many were left out.
+        label: Turns a parameter name into the label drawn (e.g. ``spikefi.search.space.param_label``).
+
+    Returns:
+        A new figure; its bars' labels are ``fig.axes[0].get_yticklabels()``.
+
+    Raises:
+        ConfigError: If ``importances`` is empty or ``top`` is not a positive int.
+
+    Example:
+        >>> fig = param_importances({"f0.SF3.neuron.c": 0.7, "f0.model": 0.2, "k": 0.1}, "accuracy", top=2)
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['f0.model', 'f0.SF3.neuron.c']
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"param_importances: top must be a positive int, got {top!r}")
+    if not importances:
+        raise ConfigError("param_importances: no parameter importances to draw")
+    ranked = sorted(importances.items(), key=lambda kv: -float(kv[1]))
+    shown = ranked[:top]
+    names = [(label or str)(name) for name, _ in shown][::-1]
+    values = [float(v) for _, v in shown][::-1]
+    fig, ax = _new_figure(7.0, 1.2 + 0.38 * len(shown))
+    ax.barh(range(len(shown)), values, color=OKABE_ITO[0])
+    ax.set_yticks(range(len(shown)), names)
+    ax.tick_params(labelsize=_TICK_SIZE)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=_TICK_SIZE - 1)
+    ax.set_xlim(0, max(values) * 1.18 if max(values) > 0 else 1.0)
+    ax.grid(axis="x", alpha=0.3)
+    rest = len(ranked) - len(shown)
+    title = f"Parameter importance for {target}" + (
+        f"\n(top {len(shown)} of {len(ranked)} parameters; {rest} less important ones not shown)" if rest else "")
+    _style(ax, f"Importance for {target} (fraction)", "", title)
     return fig

@@ -73,7 +73,16 @@ def test_readme_commands_run_as_written(tmp_path):
         assert done.returncode == 0, f"README command failed: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         if command == "spikefi --help":
             assert "campaign" in done.stdout and "report" in done.stdout
-    # the `mlflow run` flow: the campaign and its report in the experiment `mlflow run` chose
-    default = client.get_experiment_by_name("Default")
-    kinds = [r.data.tags.get("spikefi.kind") for r in client.search_runs([default.experiment_id])]
+    # the `mlflow run` flow: the campaign and its report in the experiment named with --experiment-name,
+    # the demo's; nothing in Default
+    spikefi = client.get_experiment_by_name("spikefi")
+    runs = client.search_runs([spikefi.experiment_id])
+    kinds = [r.data.tags.get("spikefi.kind") for r in runs]
     assert "campaign" in kinds and "report" in kinds
+    default = client.get_experiment_by_name("Default")
+    assert default is None or not client.search_runs([default.experiment_id])
+    # the sharded flow: four shards, one merged parent, none left RUNNING
+    parents = [r for r in runs if r.data.tags.get("spikefi.kind") == "sharded-campaign"]
+    shards = [r for r in runs if r.data.tags.get("spikefi.kind") == "shard"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(shards) == 4
+    assert all(r.info.status == "FINISHED" for r in shards)

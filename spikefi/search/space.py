@@ -46,9 +46,40 @@ from ..faults.models import FaultModel, model_class, model_from_spec
 from ..faults.sites import Fault, LayerInfo, Site
 from ..faults.timing import Permanent, Timing, Window, timing_from_spec
 
-__all__ = ["Range", "Choice", "ModelEntry", "FaultSpace", "fault_key", "describe_faults"]
+__all__ = ["Range", "Choice", "ModelEntry", "FaultSpace", "fault_key", "describe_faults", "param_label"]
 
 _AXES = {"neuron": ("c", "h", "w"), "parametric": ("c", "h", "w"), "synapse": ("out", "in", "kh", "kw")}
+#: the position axes of a search parameter name in words
+_AXIS_WORDS = {"c": "channel", "h": "row", "w": "column", "out": "output channel", "in": "input channel",
+               "kh": "kernel row", "kw": "kernel column"}
+
+
+def param_label(name: str) -> str:
+    """A search parameter's name (as Optuna stores it) in plain words.
+
+    Example:
+        >>> param_label("f0.SP1.neuron.h")
+        'fault 1: SP1 neuron row'
+        >>> param_label("f1.model"), param_label("f0.DeadNeuron.layer"), param_label("k")
+        ('fault 2: fault model', 'fault 1: layer of DeadNeuron', 'number of faults')
+    """
+    if name == "k":
+        return "number of faults"
+    head, _, rest = name.partition(".")
+    if not (head.startswith("f") and head[1:].isdigit() and rest):
+        return name
+    fault = f"fault {int(head[1:]) + 1}"
+    parts = rest.split(".")
+    if parts == ["model"]:
+        return f"{fault}: fault model"
+    if parts in (["t_start"], ["t_length"]):
+        return f"{fault}: {'start time bin' if parts[0] == 't_start' else 'duration in time bins'}"
+    if len(parts) == 3 and parts[1] in ("neuron", "synapse") and parts[2] in _AXIS_WORDS:
+        return f"{fault}: {parts[0]} {parts[1]} {_AXIS_WORDS[parts[2]]}"
+    if len(parts) == 2:
+        return f"{fault}: {parts[1]} of {parts[0]}"
+    return f"{fault}: {' '.join(parts)}"
+
 
 
 @dataclass(frozen=True)

@@ -41,4 +41,9 @@ def test_report_shows_the_search_runs_worst_faults_and_plots(store, tmp_path, ca
     assert search_run.data.tags["spikefi.best_faults"] in section  # the worst fault set, by name
     assert "search: worst faults" not in md.split("## Golden baseline")[0]  # not listed as left out
     assert "search-worst-SF3-w0: optimization history" in html
+    # the search's own baseline, with the number of samples it was measured on
+    summary = md.split("## Executive summary")[1].split("\n## ")[0]
+    golden, samples = search_run.data.metrics["golden_accuracy"], search_run.data.params["test_samples"]
+    assert f"{golden:.4f} on {samples} samples (search search-worst-SF3-w0;" in summary
+    assert f"from its golden accuracy {golden:.4f} on {samples} samples." in summary
     assert len(re.findall(r"data:image/png;base64,iVBOR", html)) >= 3

@@ -52,9 +52,13 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
     assert (row["params.device"], row["params.dtype"]) == ("cpu", "float32")
     assert row["params.quantization"] == "none (float weights)"
     note = row["tags.mlflow.note.content"]
-    assert note.startswith("**dead-SF4**: fault-injection campaign of 10 rounds on 32 samples")
+    # the first line states the result (the run page shows it before "Show more"), then what was injected
+    first, _, rest = note.partition("\n\n")
+    k = int((reference_table["critical"] > 0).sum())
+    assert first.startswith(f"**Result:** {100 * k / 10:.1f}% of 10 faults critical [") and "mean accuracy drop" in first
+    assert rest.startswith("**dead-SF4**: fault-injection campaign of 10 rounds on 32 samples")
     assert "- dead neuron (never fires) in SF4: 10 rounds, 1 neuron per fault; permanent" in note
-    assert "**Result:** critical-fault rate" in note
+    assert note.count("**Result:**") == 1
     assert row["params.config_hash"] == row["tags.spikefi.config_hash"]
     # tags
     assert row["tags.spikefi.kind"] == "campaign" and row["tags.spikefi.campaign_kind"] == "exhaustive"
@@ -96,6 +100,12 @@ def test_campaign_run_logs_params_metrics_artifacts_and_input(store, small_confi
         manifest = json.load(fh)
     assert manifest["artifact_schema_version"] == ARTIFACT_SCHEMA_VERSION and manifest["kind"] == "campaign"
     assert "results/rounds.parquet" in manifest["files"]
+    # results/summary.json: the summary under the names the run logged its metrics with
+    with open(client.download_artifacts(run_id, "results/summary.json", str(tmp_path / "dl4"))) as fh:
+        summary = json.load(fh)
+    logged = client.get_run(run_id).data.metrics
+    assert {"crit_rate", "crit_ci_low", "acc_mean", "acc_drop", "golden.accuracy"} <= set(summary) <= set(logged)
+    assert all(summary[k] == pytest.approx(logged[k]) for k in summary)
     spec_path = client.download_artifacts(run_id, "campaign/spec.yaml", str(tmp_path / "dl3"))
     assert cr.campaign_hash(CampaignSpec.from_yaml(spec_path)) == row["tags.spikefi.config_hash"]
     model_path = client.download_artifacts(run_id, "golden/model/digits_cnn.pt", str(tmp_path / "dl4"))

@@ -44,7 +44,14 @@ def test_sweep_campaigns_two_levels_deep_in_a_classic_view_experiment(ui_store):
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     sweep = runs["ui-sweep"]
     assert "mlflow.parentRunId" not in sweep.data.tags
-    assert "**ui-sweep**: a sweep of 2 fault-injection campaigns" in sweep.data.tags["mlflow.note.content"]
+    note = sweep.data.tags["mlflow.note.content"]
+    assert "\n\n**ui-sweep**: a sweep of 2 fault-injection campaigns" in note
+    # the first line answers "which campaign hurts most": by mean accuracy drop, with the critical rate
+    drops = {n: runs[n].data.metrics["acc_drop"] for n in ("dead-SF4", "flip-SF4")}
+    first, second = sorted(drops, key=lambda n: -drops[n])
+    assert note.startswith(f"**Result:** mean accuracy drop per campaign, largest first: {first} "
+                           f"{100 * drops[first]:.2f} pp (")
+    assert f"; {second} {100 * drops[second]:.2f} pp (" in note.split("\n")[0]
     for name in ("dead-SF4", "flip-SF4"):
         assert runs[name].data.tags["mlflow.parentRunId"] == sweep.info.run_id
     flip = runs["flip-SF4"].data.params
@@ -67,5 +74,5 @@ def test_screenshots_script_in_headless_chromium(ui_store, tmp_path):
         sys.path.remove(str(REPO / "docs"))
     out = tmp_path / "img"
     assert screenshots.main(["--store", ui_store[0], "--out", str(out), "--prefix", "t"]) == 0
-    for name in ("runs-table", "campaigns", "compare", "run"):
+    for name in ("runs-table", "campaigns", "charts", "compare", "run"):
         assert (out / f"t-{name}.png").stat().st_size > 10_000

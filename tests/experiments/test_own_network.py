@@ -159,7 +159,8 @@ def test_a_campaign_built_in_python_is_tracked_in_one_call(store, tmp_path, user
     assert run.data.params["network"] == "python:DigitsMLP" and run.data.params["fault.model"] == "DeadNeuron"
     assert steps(client, run.info.run_id, "round_acc") == list(range(10))
     assert run.data.metrics["crit_rate"] == pytest.approx((tracked["result"].table["critical"] > 0).mean())
-    assert run.data.tags["mlflow.note.content"].startswith("**py-dead-fc2**: fault-injection campaign of 10 rounds")
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**Result:** ") and "\n\n**py-dead-fc2**: fault-injection campaign of 10 rounds" in note
     assert client.get_experiment_by_name("own").tags["mlflow.experimentKind"] == "custom_model_development"
     # a result computed already is logged as it is
     again = track_campaign(cmpn, "py-again", experiment="own", result=tracked["result"], output_dir=tmp_path / "py")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -78,6 +79,20 @@ def test_one_run_logs_metrics_curve_program_and_plot(store, tmp_path, capsys):
     assert len(program) == m["test_length"]
     assert program.info["metrics"]["coverage.all"] == pytest.approx(m["coverage.all"])
     assert "test program:" in out and run.info.run_id in out and "coverage of detectable faults" in out
+    # the report's test-program section names the undetected faults in words, not as JSON
+    from analysis.extras import TESTGEN_FILES, load_tool_runs
+    from analysis.report import _Figures, _testgen_section
+
+    (tool,), _ = load_tool_runs("testgen", TESTGEN_FILES, run_ids=[run.info.run_id], tracking_uri=store)
+    tables = dict(_testgen_section([tool], _Figures()).tables)
+    undetected = (tmp_path / "out" / run.info.run_id / "testgen" / "undetected.csv").read_text().splitlines()
+    headings = [h for h in tables if h.startswith("Undetected faults")]
+    assert len(headings) == (1 if len(undetected) > 1 else 0)
+    for heading in headings:
+        shown = tables[heading]
+        assert list(shown.columns)[0] == "fault" and "fault_id" not in shown.columns
+        assert len(shown) == min(25, len(undetected) - 1)
+        assert all(re.fullmatch(r"dead neuron SF[34] \(\d+, 0, 0\)", f) for f in shown["fault"])
     # --apply: the golden network passes, a dead output neuron the program detects fails
     assert entry.main(["--config", str(write_config(tmp_path)), "--apply", local]) == 0
     assert json.loads(capsys.readouterr().out.strip())["verdict"] == "pass"
