@@ -97,7 +97,8 @@ def _round_rows(campaign: CampaignContext, prep: PreparedRound, batch: int) -> f
     first = infos[prep.first]
     lf = prep.layers[order[prep.first]]
     c, h, w = first.neuron_shape
-    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1:
+    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1 \
+            or any(getattr(syn.fault.model, "whole_layer", False) for syn in lf.synapse):
         entry = first.neurons
     elif lf.synapse:
         entry = h * w
@@ -346,7 +347,9 @@ class ParallelEngine(Engine):
         batch = len(samples)
         value = netmap.spike_value
         all_rows = torch.arange(batch, device=device)
-        if lf.synapse and not netmap.channels_aligned(name):  # weights' channels are not neuron channels
+        whole = any(getattr(syn.fault.model, "whole_layer", False) for syn in lf.synapse)
+        if lf.synapse and (whole or not netmap.channels_aligned(name)):
+            # weights' channels are not neuron channels, or analog devices change the whole layer
             a = synaptic_output(campaign, name, golden_input(layer), lf, samples, prep.round_id)
             out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id)
             return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
