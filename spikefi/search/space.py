@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FaultSpecError, SearchSpaceError
+from ..faults.analog import AnalogDevices
 from ..faults.models import FaultModel, model_class, model_from_spec
 from ..faults.sites import Fault, LayerInfo, Site
 from ..faults.timing import Permanent, Timing, Window, timing_from_spec
@@ -253,6 +254,8 @@ class FaultSpace:
         return list(dict.fromkeys(value))
 
     def _sites(self, entry: ModelEntry, layer: str) -> int:
+        if _whole_layers(entry.model):  # analog devices: one site, the whole layer
+            return 1
         return math.prod(self.layers[layer].shape_for(entry.target))
 
     def _entry(self, i: int, raw: Any, default_layers: list[str], excluded: set[str]) -> ModelEntry:
@@ -384,7 +387,8 @@ class FaultSpace:
             trial.suggest_categorical(f"{p}.{entry.label}.layer", entry.layers)
         shape = self.layers[layer].shape_for(entry.target)
         kind = "synapse" if entry.target == "synapse" else "neuron"
-        position = tuple(
+        whole = _whole_layers(entry.model)
+        position = None if whole else tuple(
             0 if n == 1 else int(trial.suggest_int(f"{p}.{layer}.{kind}.{axis}", 0, n - 1))
             for axis, n in zip(_AXES[entry.target], shape, strict=True)
         )
@@ -403,6 +407,14 @@ class FaultSpace:
                 int(timing["length"].suggest(trial, f"{p}.t_length"))
             timing = Window(start, min(self.steps, start + length))
         return Fault(model, Site(layer, position), timing)  # type: ignore[arg-type]
+
+
+def _whole_layers(name: str) -> bool:
+    """Whether the model maps whole layers (analog devices): its sites are layers, no positions."""
+    try:
+        return issubclass(model_class(name), AnalogDevices)
+    except FaultSpecError:
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         """The validated space as plain data (ranges in their config form)."""

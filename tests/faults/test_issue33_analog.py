@@ -252,3 +252,72 @@ def test_same_seed_same_campaign(digits):
     pd.testing.assert_frame_equal(a, b)
     assert not a["spike_count_deviation"].equals(c["spike_count_deviation"])
     assert a["spike_count_deviation"].nunique() > 1  # each round its own draw
+
+
+def test_age_sweep_with_intervals(digits):
+    from spikefi.campaign.analog_sweep import analog_sweep
+
+    cmpn = campaign(digits)
+    base = AnalogDevices(levels=16, program_sigma=0.05, read_sigma=0.02, drift_nu_mean=0.1, drift_nu_std=0.05)
+    sweep = analog_sweep(cmpn, base, "age", [20.0, 1e4, 1e9], draws=3)
+    sigma = analog_sweep(cmpn, base, "program_sigma", [0.0, 0.5], draws=2, layers=["SF3"])
+    result = cmpn.run(engine="parallel", progress=False)
+    table = result.table.set_index("round_id")
+    summary = sweep.summary(result)
+    assert summary["age"].tolist() == [20.0, 1e4, 1e9] and (summary["draws"] == 3).all()
+    for row, ids in zip(summary.itertuples(), sweep.rounds, strict=True):
+        acc = table.loc[list(ids), "accuracy"].to_numpy()
+        assert math.isclose(row.accuracy_mean, acc.mean())
+        assert row.accuracy_low <= row.accuracy_mean <= row.accuracy_high
+        assert 0 <= row.critical_draw_low <= row.critical_draw_rate <= row.critical_draw_high <= 1
+    assert (table.loc[list(sweep.rounds[2]), "param"] == 1e9).all()
+    # drift lowers every conductance: the spike counts move further from golden with age
+    assert summary["spike_count_deviation"].iloc[2] > summary["spike_count_deviation"].iloc[0]
+    s2 = sigma.summary(result)
+    assert s2["program_sigma"].tolist() == [0.0, 0.5]
+    assert {f.layer for r in sigma.rounds for i in r for f in cmpn.rounds[i].faults} == {"SF3"}
+    from spikefi.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="varies one of"):
+        analog_sweep(cmpn, base, "mapping", ["single"], draws=1)
+    with pytest.raises(ConfigError, match="sweep value age=1.0"):
+        analog_sweep(cmpn, base, "age", [1.0], draws=1)
+
+
+def test_yaml_config_params_and_search_space(digits, tmp_path):
+    import yaml
+
+    from analysis.describe import model_parameter
+    from experiments.chunk_flush import fault_params
+    from spikefi.campaign import CampaignSpec
+    from spikefi.search.space import FaultSpace
+
+    config = yaml.safe_load(open("experiments/configs/analog_drift_digits.yaml"))["campaign"]
+    config["data"]["max_samples"] = 8
+    spec = CampaignSpec.from_dict(config)
+    cmpn = spec.build()
+    assert len(cmpn.rounds) == 8
+    table = cmpn.run(engine="parallel", progress=False).table
+    assert table["param"].tolist() == [3600.0] * 4 + [31536000.0] * 4
+    assert CampaignSpec.from_yaml(spec.to_yaml()).to_dict() == spec.to_dict()
+    params = fault_params(cmpn.rounds)
+    assert params["fault.model"] == "AnalogDevices"
+    assert params["fault.parameter"].startswith("differential pairs, Gmax 25, 16 levels, programming noise 2% of Gmax, "
+                                                "read noise per sample 1% of Gmax, age 3600 (t0 20, drift nu 0.05 +- 0.02)")
+    assert model_parameter({"model": "AnalogDevices", "mapping": "none", "threshold_sigma": 0.1}) == \
+        "threshold mismatch 10%"
+    # Optuna search space: continuous parameters searched, sites are whole layers
+    optuna = pytest.importorskip("optuna")
+    space = FaultSpace(campaign(digits).netmap.layers, {
+        "k": 1, "layers": ["SC2", "SF3"],
+        "models": [{"model": "AnalogDevices", "program_sigma": {"low": 0.0, "high": 0.3},
+                    "age": {"low": 20.0, "high": 1e8, "log": True}, "drift_nu_mean": 0.05}]}, steps=30)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    faults = space.suggest(trial)
+    assert len(faults) == 1 and faults[0].sites[0].position is None and faults[0].sites[0].layer in ("SC2", "SF3")
+    assert 0.0 <= faults[0].model.program_sigma <= 0.3 and 20.0 <= faults[0].model.age <= 1e8
+    assert set(trial.params) == {"f0.AnalogDevices.layer", "f0.AnalogDevices.program_sigma", "f0.AnalogDevices.age"}
+    probe = campaign(digits)
+    probe.then_inject(faults)
+    assert [f.layer for f in probe.rounds[0].faults] == [faults[0].sites[0].layer]
