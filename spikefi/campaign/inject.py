@@ -75,7 +75,7 @@ def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list
         for fault in rnd.faults:
             n, width = shapes[k]
             if getattr(fault.model, "whole_layer", False):
-                per_round.append(_LazyIndex(partial(fault.positions.index, campaign.device)))
+                per_round.append(_LazyIndex(partial(fault.positions.index_tensors, campaign.device)))
                 k += 1
                 continue
             per_round.append(_LazyIndex(partial(_columns, dev, start, n, width)))
@@ -113,7 +113,7 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
             if trainable:
                 raise FaultSpecError(f"{model.name} (analog devices) is not supported in training under faults")
             weight = netmap.effective_weight(fault.layer).detach()
-            idx = indices[i].get() if indices is not None else fault.positions.index(device)  # type: ignore[attr-defined]
+            idx = indices[i].get() if indices is not None else fault.positions.index_tensors(device)  # type: ignore[attr-defined]
             draw = model.draw(weight[idx].clone(), netmap.layers[fault.layer].neuron_shape)  # type: ignore[attr-defined]
             lf.synapse.append(_Synapse(fault, i, idx, draw.values.to(weight.dtype), draw.read_std))
             if draw.neuron_scale is not None:

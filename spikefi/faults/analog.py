@@ -110,7 +110,7 @@ class LayerPositions(Sequence):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         return f"LayerPositions({self.shape})"
 
-    def index(self, device: torch.device) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+    def index_tensors(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Index tensors of every synapse (with the weight's trailing time index 0)."""
         grids = torch.meshgrid(*(torch.arange(n, device=device) for n in self.shape), indexing="ij")
         flat = [g.reshape(-1) for g in grids]

@@ -321,3 +321,28 @@ def test_yaml_config_params_and_search_space(digits, tmp_path):
     probe = campaign(digits)
     probe.then_inject(faults)
     assert [f.layer for f in probe.rounds[0].faults] == [faults[0].sites[0].layer]
+
+
+def test_shared_index_path_matches(digits):
+    """The one-copy index path of CUDA runs (``_device_indices``) builds the same prepared
+    round as the per-fault path, with whole-layer faults among ordinary ones (run on the CPU)."""
+    from spikefi.campaign.inject import _device_indices, prepare_round
+
+    cmpn = campaign(digits)
+    cmpn.then_inject([Fault(model_from_spec({"model": "DeadSynapse"}), Site("SC1", (0, 0, 0, 0))),
+                      Fault(AnalogDevices(program_sigma=0.1, read_sigma=0.1, threshold_sigma=0.1), Site("SF3")),
+                      Fault(DeadNeuron(), Site("SF4", (2, 0, 0)))])
+    rounds = cmpn.rounds
+    shared = _device_indices(cmpn, rounds)
+    for rnd, ix in zip(rounds, shared, strict=True):
+        a, b = prepare_round(cmpn, rnd), prepare_round(cmpn, rnd, indices=ix)
+        for name, lf in a.layers.items():
+            other = b.layers[name]
+            for s, t in zip(lf.synapse, other.synapse, strict=True):
+                assert all(torch.equal(p, q) for p, q in zip(s.idx, t.idx, strict=True))
+                assert torch.equal(s.values, t.values)
+                assert (s.read_std is None) == (t.read_std is None)
+            assert (lf.neuron_scale is None) == (other.neuron_scale is None)
+            if lf.neuron_scale is not None:
+                assert torch.equal(lf.neuron_scale, other.neuron_scale)
+        assert b.layers["SF3"].neuron_scale.shape == (64, 1, 1)
