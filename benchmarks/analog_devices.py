@@ -38,6 +38,7 @@ from spikefi.data import NMNIST, load_spiking_digits  # noqa: E402
 from spikefi.faults import AnalogDevices, Fault  # noqa: E402
 from spikefi.zoo import load_pretrained  # noqa: E402
 
+ENGINES = ("naive", "sequential", "parallel")
 KINDS = {
     "program+stuck": AnalogDevices(levels=16, program_sigma=0.05, stuck_at_0=0.005, stuck_at_gmax=0.005),
     "read noise": AnalogDevices(read_sigma=0.05),
@@ -50,25 +51,28 @@ def engines_suite(args: argparse.Namespace) -> dict[str, Any]:
     net, _, _ = load_pretrained("digits_cnn")
     _, test = load_spiking_digits(seed=0)
     data = (test.tensors[:args.samples], test.labels[:args.samples])
-    out: dict[str, Any] = {"network": "digits_cnn", "samples": args.samples, "draws": args.draws,
-                           "threads": torch.get_num_threads(), "kinds": {}}
+    out: dict[str, Any] = {"network": "digits_cnn (float32)", "samples": args.samples, "draws": args.draws,
+                           "repeats": args.repeats, "threads": torch.get_num_threads(),
+                           "load_average_at_start": os.getloadavg()[0], "kinds": {}}
     for kind, model in KINDS.items():
         row: dict[str, Any] = {}
-        ref = None
-        for engine in ("naive", "sequential", "parallel"):
-            best = float("inf")
-            for _ in range(args.repeats):
+        best = {e: float("inf") for e in ENGINES}
+        results: dict[str, Any] = {}
+        for _ in range(args.repeats):  # engines interleaved: a busy machine slows them alike
+            for engine in ENGINES:
                 cmpn = Campaign(net, data, batch_size=64, seed=1)
                 for _ in range(args.draws):
                     cmpn.then_inject(Fault(model))
                 t0 = time.perf_counter()
-                res = cmpn.run(engine=engine, chunk_size=args.draws, progress=False, keep_predictions=True)
-                best = min(best, time.perf_counter() - t0)
+                results[engine] = cmpn.run(engine=engine, chunk_size=args.draws, progress=False, keep_predictions=True)
+                best[engine] = min(best[engine], time.perf_counter() - t0)
+        ref = results["naive"]
+        for engine in ENGINES:
+            res = results[engine]
             table = res.table.drop(columns=["seconds"], errors="ignore")
-            if ref is None:
-                ref = (table, res.predictions)
-            same = bool(table.equals(ref[0]) and (res.predictions == ref[1]).all())
-            row[engine] = {"seconds": round(best, 3), "identical_to_naive": same,
+            same = bool(table.equals(ref.table.drop(columns=["seconds"], errors="ignore"))
+                        and (res.predictions == ref.predictions).all())
+            row[engine] = {"seconds": round(best[engine], 3), "identical_to_naive": same,
                            "mean_accuracy": float(table["accuracy"].mean())}
         row["parallel_over_sequential"] = round(row["sequential"]["seconds"] / row["parallel"]["seconds"], 2)
         out["kinds"][kind] = row

@@ -343,6 +343,11 @@ class Campaign:
         if unknown:
             raise FaultSpecError(f"device map {model.device_map!r}: layer(s) {unknown} are not synaptic layers of the "
                                  f"network; allowed: {sorted(known)}")
+        for c in model.cells:
+            shape = self.netmap.layers[c.layer].synapse_shape
+            if any(i >= n for i, n in zip(c.index, shape, strict=True)):  # type: ignore[arg-type]
+                raise FaultSpecError(f"device map {model.device_map!r}: index {list(c.index)} is out of range in "
+                                     f"layer {c.layer!r} of shape (out, in, kh, kw) = {tuple(shape)}")  # type: ignore[arg-type]
         return [ResolvedFault(AnalogLayer(model.params(), i.name, i.synapse_shape,  # type: ignore[arg-type]
                                           (self.seed, round_id, index, i.index)),
                               i.name, LayerPositions(i.synapse_shape), fault.timing, model)  # type: ignore[arg-type]

@@ -236,6 +236,11 @@ def test_device_map_and_exact_mapping(digits, tmp_path):
     ref = assert_engines_agree(cmpn)
     assert (ref.predictions[0] == brute_force(cmpn, 0, [(m, None)])).all()
     assert ref.table["critical"].iloc[1] == 0 and (ref.predictions[1] == ref.predictions[1]).all()
+    for cells, match in (([("SP1", (0, 0, 0, 0), "plus", "0")], "layer\\(s\\) \\['SP1'\\] are not synaptic layers"),
+                         ([("SF4", (10, 0, 0, 0), "plus", "0")], "index \\[10, 0, 0, 0\\] is out of range")):
+        bad = AnalogDevices(device_map=str(write_device_map(tmp_path / "bad.csv", cells)))
+        with pytest.raises(FaultSpecError, match=match):
+            cmpn.then_inject(Fault(bad))
     with pytest.raises(FaultMapError, match="sha256|SHA-256"):
         AnalogDevices(device_map=str(path), sha256="0" * 64)
     assert model_from_spec(m.spec()) == m
