@@ -32,6 +32,7 @@ FAULT_MODEL_NAMES: tuple[str, ...] = (
     "BiasShift", "BitFlipSynapse", "DeadNeuron", "DeadSynapse", "FloatBitFlipSynapse", "LeakFault", "MembraneBitFlip",
     "NeuronDrift", "NoReset", "ParametricNeuron", "PerturbedSynapse", "SaturatedNeuron", "SaturatedSynapse",
     "StuckNeuron", "StuckSynapse", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
+    "AnalogDevices", "AnalogLayer",
     "RandomModel")
 #: the campaign engines (``spikefi.campaign.spec.ENGINES``)
 ENGINE_NAMES: tuple[str, ...] = ("naive", "parallel", "sequential")

@@ -408,14 +408,6 @@ class FaultSpace:
             timing = Window(start, min(self.steps, start + length))
         return Fault(model, Site(layer, position), timing)  # type: ignore[arg-type]
 
-
-def _whole_layers(name: str) -> bool:
-    """Whether the model maps whole layers (analog devices): its sites are layers, no positions."""
-    try:
-        return issubclass(model_class(name), AnalogDevices)
-    except FaultSpecError:
-        return False
-
     def to_dict(self) -> dict[str, Any]:
         """The validated space as plain data (ranges in their config form)."""
         def plain(v: Any) -> Any:
@@ -427,3 +419,11 @@ def _whole_layers(name: str) -> bool:
                         **{k: plain(v) for k, v in e.params.items()}} for e in self.entries],
             "timing": self.spec.get("timing", "Permanent"),
         }
+
+
+def _whole_layers(name: str) -> bool:
+    """Whether the model maps whole layers (analog devices): its sites are layers, no positions."""
+    try:
+        return issubclass(model_class(name), AnalogDevices)
+    except FaultSpecError:
+        return False
