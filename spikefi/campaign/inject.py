@@ -277,7 +277,9 @@ def _read_noise_output(campaign: InjectionContext, name: str, x: torch.Tensor, b
         w = base
         for s in noisy:
             n = cast(Any, s.fault.model).read_noise(sample, s.values.numel(), base.dtype, base.device)
-            w = w.index_put(s.idx, s.values + cast(torch.Tensor, s.read_std) * n)
+            read = s.values + cast(torch.Tensor, s.read_std) * n
+            # every synapse of the layer in row-major order: the read weights are the tensor itself
+            w = read.reshape(base.shape) if s.values.numel() == base.numel() else w.index_put(s.idx, read)
         outs.append(netmap.layer_forward(name, x[b:b + 1], w))
     return torch.cat(outs) if outs else netmap.layer_forward(name, x, base)
 
