@@ -329,6 +329,9 @@ class Campaign:
         if not isinstance(fault.timing, Permanent):
             raise FaultSpecError(f"{model.name} describes the devices of a deployed chip: its timing is Permanent "
                                  f"(read noise is drawn per sample), got {fault.timing.describe()}")
+        if model.threshold_sigma and self.netmap.slayer is None:
+            raise FaultSpecError(f"{model.name} threshold_sigma acts on SLAYER neurons (threshold m * theta fires as "
+                                 "theta on input / m); this NIR network's neuron stages take NeuronDrift")
         names = [s.layer for s in fault.sites if s.layer is not None]
         for name in names:
             if name not in self.netmap.layers:

@@ -351,3 +351,19 @@ def test_shared_index_path_matches(digits):
             if lf.neuron_scale is not None:
                 assert torch.equal(lf.neuron_scale, other.neuron_scale)
         assert b.layers["SF3"].neuron_scale.shape == (64, 1, 1)
+
+
+def test_nir_network_weights_and_refused_mismatch():
+    """On an imported NIR network the conductance mapping acts on its Conv2d/Affine weights
+    (engines agree); threshold mismatch is refused (NIR neuron stages take NeuronDrift)."""
+    pytest.importorskip("nir", reason="spikefi[nir] extra not installed")
+    from tests.nir.test_campaign import _net
+
+    net, x, y = _net("conv")
+    cmpn = Campaign(net, (x, y), batch_size=4, seed=2)
+    for _ in range(2):
+        cmpn.then_inject(Fault(AnalogDevices(program_sigma=0.2, read_sigma=0.1, stuck_at_0=0.05)))
+    ref = assert_engines_agree(cmpn)
+    assert (ref.table["spike_count_deviation"] > 0).all()
+    with pytest.raises(FaultSpecError, match="threshold_sigma acts on SLAYER neurons"):
+        cmpn.then_inject(Fault(AnalogDevices(mapping="none", threshold_sigma=0.1)))
