@@ -96,15 +96,16 @@ def nmnist_suite(args: argparse.Namespace) -> dict[str, Any]:
     x, y = torch.stack([ds[i][0] for i in range(n)]), torch.tensor(ds.targets[:n])
     net, _, _ = load_pretrained("nmnist_cnn")
     cmpn = Campaign(net, (x, y), batch_size=args.samples, seed=0)
-    base = AnalogDevices(g_max=25.0, levels=16, program_sigma=0.02, read_sigma=0.0, drift_nu_mean=0.05,
-                         drift_nu_std=0.02)
+    ref = args.noise_reference
+    base = AnalogDevices(g_max=25.0, levels=16, program_sigma=args.base_sigma, read_sigma=args.read_sigma,
+                         noise_reference=ref, drift_nu_mean=0.05, drift_nu_std=0.02)
     ages = [20.0, 3600.0, 86400.0, 3.15e7, 3.15e9]
-    sigmas = [0.0, 0.02, 0.05, 0.1, 0.2]
+    sigmas = [float(v) for v in args.sigmas.split(",")]
     age_sweep = analog_sweep(cmpn, base, "age", ages, draws=args.draws)
-    sigma_sweep = analog_sweep(cmpn, AnalogDevices(g_max=25.0, levels=16), "program_sigma", sigmas,
+    sigma_sweep = analog_sweep(cmpn, AnalogDevices(g_max=25.0, levels=16, noise_reference=ref), "program_sigma", sigmas,
                                draws=args.draws)
     mism = analog_sweep(cmpn, AnalogDevices(mapping="none", threshold_sigma=0.01), "threshold_sigma",
-                        [0.05, 0.1, 0.2], draws=args.draws)
+                        [float(v) for v in args.threshold_sigmas.split(",")], draws=args.draws)
     t0 = time.perf_counter()
     result = cmpn.run(engine=args.engine, chunk_size=8, progress=False)
     seconds = time.perf_counter() - t0
@@ -129,6 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--engine", default="parallel")
+    parser.add_argument("--noise-reference", default="gmax", choices=("gmax", "g"),
+                        help="nmnist: sigma relative to Gmax or to the device's conductance")
+    parser.add_argument("--base-sigma", type=float, default=0.02, help="nmnist: programming sigma of the age sweep")
+    parser.add_argument("--read-sigma", type=float, default=0.0, help="nmnist: read sigma of the age sweep")
+    parser.add_argument("--sigmas", default="0,0.02,0.05,0.1,0.2", help="nmnist: programming sigmas (comma-separated)")
+    parser.add_argument("--threshold-sigmas", default="0.05,0.1,0.2", help="nmnist: threshold sigmas")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
