@@ -86,11 +86,41 @@ def model_parameter(spec: Mapping[str, Any]) -> str:
         rate, exposure = float(spec.get("rate") or 0.0), float(spec.get("exposure", 1.0))
         return (f"rate {_num(rate)} per bit, exposure {_num(exposure)} "
                 f"(bit upset probability {-math.expm1(-rate * exposure):.3g})")
+    if name == "AnalogDevices":
+        return describe_analog(spec)
     if name == "RandomModel":
         return "random: " + ", ".join(str(m.get("model") if isinstance(m, Mapping) else m)
                                       for m in spec.get("models", []))
     extra = {k: v for k, v in spec.items() if k != "model"}
     return ", ".join(f"{k}={_num(v)}" for k, v in extra.items())
+
+
+def describe_analog(spec: Mapping[str, Any]) -> str:
+    """Analog devices in plain words: ``differential pairs, Gmax 25, 16 levels, stuck at 0 1%,
+    programming noise 3% of Gmax, read noise 1% of g, age 3600 (t0 20, drift nu 0.05 +- 0.02),
+    threshold mismatch 10%``."""
+    mapping = spec.get("mapping", "differential")
+    parts = [] if mapping == "none" else [
+        "differential pairs" if mapping == "differential" else "single devices (sign in the periphery)",
+        f"Gmax {_num(spec.get('g_max', 1.0))}"]
+    if spec.get("levels"):
+        parts.append(f"{int(spec['levels'])} levels")
+    ref = "g" if spec.get("noise_reference") == "g" else "Gmax"
+    for key, words in (("stuck_at_0", "stuck at 0"), ("stuck_at_gmax", "stuck at Gmax")):
+        if spec.get(key):
+            parts.append(f"{words} {_num(100 * float(spec[key]))}%")
+    if spec.get("device_map"):
+        parts.append(f"device map {spec['device_map']}" + (f" (sha256 {str(spec.get('sha256') or '')[:12]})"
+                                                            if spec.get("sha256") else ""))
+    for key, words in (("program_sigma", "programming noise"), ("read_sigma", "read noise per sample")):
+        if spec.get(key):
+            parts.append(f"{words} {_num(100 * float(spec[key]))}% of {ref}")
+    if spec.get("age") is not None:
+        parts.append(f"age {_num(spec['age'])} (t0 {_num(spec.get('t0', 20.0))}, drift nu "
+                     f"{_num(spec.get('drift_nu_mean', 0.0))} +- {_num(spec.get('drift_nu_std', 0.0))})")
+    if spec.get("threshold_sigma"):
+        parts.append(f"threshold mismatch {_num(100 * float(spec['threshold_sigma']))}%")
+    return ", ".join(parts) or "mapping only"
 
 
 def describe_model(spec: Mapping[str, Any] | str) -> str:

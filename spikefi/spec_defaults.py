@@ -33,6 +33,7 @@ FAULT_MODEL_NAMES: tuple[str, ...] = (
     "NeuronDrift", "NoReset", "ParametricNeuron", "PerturbedSynapse", "SaturatedNeuron", "SaturatedSynapse",
     "StuckNeuron", "StuckSynapse", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
     "Float32SoftErrors", "MembraneUpset", "RefractoryUpset", "StateSoftErrors",
+    "AnalogDevices", "AnalogLayer",
     "RandomModel")
 #: the campaign engines (``spikefi.campaign.spec.ENGINES``)
 ENGINE_NAMES: tuple[str, ...] = ("naive", "parallel", "sequential")

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, FaultSpecError
+from ..faults.analog import AnalogDevices, AnalogLayer, LayerPositions
 from ..faults.memory import MemoryFaultModel, StuckBitSynapse
 from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.neuron_state import StateSoftErrors
@@ -289,9 +290,13 @@ class Campaign:
             kind = "synapse" if fault.model.target == "synapse" else "neuron"
             taken: dict[str, set[tuple[int, ...]]] = {}
             for rf in [*existing, *resolved]:
+                if isinstance(rf.positions, LayerPositions):  # a whole layer: the round check names the clash
+                    continue
                 if ("synapse" if rf.target == "synapse" else "neuron") == kind:
                     taken.setdefault(rf.layer, set()).update(rf.positions)
-            if isinstance(fault.model, MemoryFaultModel):
+            if isinstance(fault.model, AnalogDevices):
+                found = self._resolve_analog(fault, round_id, start + j)
+            elif isinstance(fault.model, MemoryFaultModel):
                 found = self._resolve_memory(fault, cast(np.random.Generator, rng))
             elif isinstance(fault.model, StateSoftErrors):
                 found = self._resolve_state(fault, cast(np.random.Generator, rng))
@@ -331,6 +336,43 @@ class Campaign:
         infos = [self.netmap.layers[n] for n in self.netmap.order if not names or n in names]
         return list(model.resolve(infos, self.steps, rng, fault.timing))
 
+    def _resolve_analog(self, fault: Fault, round_id: int, index: int) -> list[ResolvedFault]:
+        """One whole-layer :class:`AnalogLayer` per synaptic layer of an :class:`AnalogDevices` fault."""
+        model = cast(AnalogDevices, fault.model)
+        if fault.count is not None or fault.density is not None:
+            raise FaultSpecError(f"{model.name} maps whole layers; count and density do not apply")
+        if any(s.position is not None for s in fault.sites):
+            raise FaultSpecError(f"{model.name} sites name layers only (all their synapses), not positions")
+        if not isinstance(fault.timing, Permanent):
+            raise FaultSpecError(f"{model.name} describes the devices of a deployed chip: its timing is Permanent "
+                                 f"(read noise is drawn per sample), got {fault.timing.describe()}")
+        if model.threshold_sigma and self.netmap.slayer is None:
+            raise FaultSpecError(f"{model.name} threshold_sigma acts on SLAYER neurons (threshold m * theta fires as "
+                                 "theta on input / m); this NIR network's neuron stages take NeuronDrift")
+        names = [s.layer for s in fault.sites if s.layer is not None]
+        for name in names:
+            if name not in self.netmap.layers:
+                raise FaultSpecError(f"unknown layer {name!r}; layers: {list(self.netmap.layers)}")
+            self.netmap.layers[name].shape_for("synapse")
+        infos = [i for i in self.netmap.layers.values() if i.synapse_shape is not None
+                 and (not names or i.name in names)]
+        if not infos:
+            raise FaultSpecError(f"{model.name}: the network has no synaptic layer (conv, dense)")
+        known = {i.name for i in self.netmap.layers.values() if i.synapse_shape is not None}
+        unknown = sorted({c.layer for c in model.cells} - known)
+        if unknown:
+            raise FaultSpecError(f"device map {model.device_map!r}: layer(s) {unknown} are not synaptic layers of the "
+                                 f"network; allowed: {sorted(known)}")
+        for c in model.cells:
+            shape = self.netmap.layers[c.layer].synapse_shape
+            if any(i >= n for i, n in zip(c.index, shape, strict=True)):  # type: ignore[arg-type]
+                raise FaultSpecError(f"device map {model.device_map!r}: index {list(c.index)} is out of range in "
+                                     f"layer {c.layer!r} of shape (out, in, kh, kw) = {tuple(shape)}")  # type: ignore[arg-type]
+        return [ResolvedFault(AnalogLayer(model.params(), i.name, i.synapse_shape,  # type: ignore[arg-type]
+                                          (self.seed, round_id, index, i.index)),
+                              i.name, LayerPositions(i.synapse_shape), fault.timing, model)  # type: ignore[arg-type]
+                for i in sorted(infos, key=lambda i: i.index)]
+
     def _check(self, rf: ResolvedFault) -> None:
         model = rf.model
         if isinstance(model, SynapseFaultModel) and model.needs_quantization:
@@ -346,7 +388,18 @@ class Campaign:
     def _check_round(self, rnd: Round) -> None:
         seen: set[tuple[str, str, tuple[int, ...]]] = set()
         parametric: dict[tuple[str, tuple[int, ...]], list[Timing]] = {}
+        whole = {rf.layer for rf in rnd.faults if isinstance(rf.positions, LayerPositions)}
         for rf in rnd.faults:
+            if rf.target == "synapse" and rf.layer in whole and not isinstance(rf.positions, LayerPositions):
+                raise FaultSpecError(f"layer {rf.layer!r} of round {rnd.round_id} holds analog devices (all its "
+                                     f"synapses) and another synapse fault ({rf.model.name}); one per synapse per round")
+            if isinstance(rf.positions, LayerPositions):
+                key = ("synapse", rf.layer, cast(tuple[int, ...], ()))
+                if key in seen:
+                    raise FaultSpecError(f"two analog-device faults on layer {rf.layer!r} in round {rnd.round_id}; "
+                                         "one per layer per round")
+                seen.add(key)
+                continue
             for p in rf.positions:
                 if rf.target == "parametric":
                     parametric.setdefault((rf.layer, p), []).append(rf.timing)
@@ -410,6 +463,9 @@ class Campaign:
             raise FaultSpecError(f"exhaustive injection needs a FaultModel, got {model!r}")
         if not isinstance(per_bit, bool):
             raise FaultSpecError(f"per_bit must be true or false, got {per_bit!r}")
+        if isinstance(model, AnalogDevices):
+            raise FaultSpecError(f"{model.name} maps whole layers to devices; put it in a round "
+                                 "(then_inject / rounds:), not in an exhaustive campaign")
         if isinstance(model, MemoryFaultModel):
             raise FaultSpecError(f"{model.name} chooses its own cells of the weight memory; put it in a round "
                                  "(then_inject / rounds:), not in an exhaustive campaign")
@@ -594,8 +650,8 @@ class Campaign:
         pos += [-1] * (4 - len(pos))
         models = sorted({f.model.name for f in faults})
         param_name, param = faults[0].model.scalar_parameter() if len({repr(f.model) for f in faults}) == 1 else ("", float("nan"))
-        if rnd.specs and all(getattr(s.model, "chooses_own_cells", False) for s in rnd.specs) \
-                and len({repr(s.model) for s in rnd.specs}) == 1:  # a weight-memory or neuron-state model's parameter
+        if rnd.specs and all((getattr(s.model, "chooses_own_cells", False) or isinstance(s.model, AnalogDevices)) for s in rnd.specs) \
+                and len({repr(s.model) for s in rnd.specs}) == 1:  # a weight-memory, neuron-state or analog model's parameter
             param_name, param = cast(FaultModel, rnd.specs[0].model).scalar_parameter()
         bit_lists = [getattr(f.model, "bits", None) for f in faults]
         row: dict[str, Any] = {

@@ -59,6 +59,9 @@ def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list
     rows: list[list[int]] = []
     for rnd in rounds:
         for fault in rnd.faults:
+            if getattr(fault.model, "whole_layer", False):  # every synapse of the layer: built from its shape
+                shapes.append((0, 0))
+                continue
             synapse = isinstance(fault.model, SynapseFaultModel)
             width = len(fault.positions[0]) + (1 if synapse else 0) if fault.positions else 0
             shapes.append((len(fault.positions), width))
@@ -69,8 +72,12 @@ def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list
     start, k = 0, 0
     for rnd in rounds:
         per_round = []
-        for _ in rnd.faults:
+        for fault in rnd.faults:
             n, width = shapes[k]
+            if getattr(fault.model, "whole_layer", False):
+                per_round.append(_LazyIndex(partial(cast(Any, fault.positions).index_tensors, campaign.device)))
+                k += 1
+                continue
             per_round.append(_LazyIndex(partial(_columns, dev, start, n, width)))
             start, k = start + n, k + 1
         out.append(per_round)
@@ -101,7 +108,17 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
     for i, fault in enumerate(rnd.faults):
         lf = layers.setdefault(fault.layer, LayerFaults(trainable=trainable))
         model = fault.model
-        if isinstance(model, SynapseFaultModel):
+        if isinstance(model, SynapseFaultModel) and getattr(model, "whole_layer", False):
+            # analog devices: the whole layer's weights, read noise and threshold mismatch of one draw
+            if trainable:
+                raise FaultSpecError(f"{model.name} (analog devices) is not supported in training under faults")
+            weight = netmap.effective_weight(fault.layer).detach()
+            idx = indices[i].get() if indices is not None else fault.positions.index_tensors(device)  # type: ignore[attr-defined]
+            draw = model.draw(weight[idx].clone(), netmap.layers[fault.layer].neuron_shape)  # type: ignore[attr-defined]
+            lf.synapse.append(_Synapse(fault, i, idx, draw.values.to(weight.dtype), draw.read_std))
+            if draw.neuron_scale is not None:
+                lf.neuron_scale = draw.neuron_scale if lf.neuron_scale is None else lf.neuron_scale * draw.neuron_scale
+        elif isinstance(model, SynapseFaultModel):
             weight = netmap.effective_weight(fault.layer).detach()
             idx = indices[i].get() if indices is not None else _index([(*p, 0) for p in fault.positions], device)
             codes = campaign.qcodes.get(fault.layer)
@@ -230,8 +247,14 @@ def synaptic_output(
         a = netmap.layer_forward(name, x, base)
     else:
         base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
-        # an explicit weight: the module itself is not called (safe inside its forward hook)
-        a = netmap.layer_forward(name, x, base) if lf.synapse else netmap.layer_forward(name, x)
+        noisy = [s for s in lf.synapse if s.read_std is not None]
+        if noisy:  # read noise: other weights for every sample (one read per inference)
+            a = _read_noise_output(campaign, name, x, base, noisy, samples)
+        else:
+            # an explicit weight: the module itself is not called (safe inside its forward hook)
+            a = netmap.layer_forward(name, x, base) if lf.synapse else netmap.layer_forward(name, x)
+    if lf.neuron_scale is not None:  # threshold mismatch: theta * m fires as theta on a / m
+        a = a * lf.neuron_scale.to(a.dtype)[None, ..., None]
     if transient:
         masks = []
         for s in transient:
@@ -251,6 +274,23 @@ def synaptic_output(
             sel = (code == combo)[:, None, None, None, :]
             a = torch.where(sel, a_combo, a)
     return a
+
+
+def _read_noise_output(campaign: InjectionContext, name: str, x: torch.Tensor, base: torch.Tensor,
+                       noisy: Sequence[_Synapse], samples: Sequence[int]) -> torch.Tensor:
+    """The synaptic output with per-sample read noise: each sample's weights are ``base``
+    plus, at the noisy faults' synapses, ``read_std * N(0, 1)`` drawn for that sample."""
+    netmap = campaign.netmap
+    outs = []
+    for b, sample in enumerate(samples):
+        w = base
+        for s in noisy:
+            n = cast(Any, s.fault.model).read_noise(sample, s.values.numel(), base.dtype, base.device)
+            read = s.values + cast(torch.Tensor, s.read_std) * n
+            # every synapse of the layer in row-major order: the read weights are the tensor itself
+            w = read.reshape(base.shape) if s.values.numel() == base.numel() else w.index_put(s.idx, read)
+        outs.append(netmap.layer_forward(name, x[b:b + 1], w))
+    return torch.cat(outs) if outs else netmap.layer_forward(name, x, base)
 
 
 def neuron_output(

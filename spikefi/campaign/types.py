@@ -64,6 +64,8 @@ class _Synapse:
     index: int  # fault index within the round
     idx: tuple[torch.Tensor, ...]
     values: torch.Tensor
+    #: σ of each weight's read noise, drawn per sample (analog devices), or None
+    read_std: torch.Tensor | None = None
 
 
 @dataclass
@@ -100,6 +102,8 @@ class LayerFaults:
     permanent_weight: torch.Tensor | None = None  # effective weight with every permanent synapse fault
     #: recompute faulty weights from the current (trainable) weights at every call
     trainable: bool = False
+    #: per-neuron factor ``(C, H, W)`` of the synaptic output (threshold mismatch), or None
+    neuron_scale: torch.Tensor | None = None
 
 
 @dataclass
@@ -226,7 +230,10 @@ class RunOptions:
 
 def faults_json(faults: Sequence[ResolvedFault]) -> str:
     """A round's resolved faults as JSON (the result table's ``faults`` column)."""
+    # a whole-layer fault (analog devices) lists no positions: its model names the layer's shape
     return json.dumps([
-        {**f.model.spec(), "layer": f.layer, "positions": [list(p) for p in f.positions], "timing": f.timing.spec()}
+        {**f.model.spec(), "layer": f.layer,
+         "positions": [] if getattr(f.model, "whole_layer", False) else [list(p) for p in f.positions],
+         "timing": f.timing.spec()}
         for f in faults
     ])

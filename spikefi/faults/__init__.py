@@ -1,5 +1,13 @@
 """Fault library: sites, models, timing and quantization helpers."""
 
+from .analog import (
+    AnalogDevices,
+    AnalogLayer,
+    DeviceMapCell,
+    LayerPositions,
+    read_device_map,
+    write_device_map,
+)
 from .memory import (
     AdjacentBitUpset,
     FaultMap,
@@ -54,4 +62,5 @@ __all__ = [
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
     "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",
+    "AnalogDevices", "AnalogLayer", "DeviceMapCell", "LayerPositions", "read_device_map", "write_device_map",
 ]

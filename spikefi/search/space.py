@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FaultSpecError, SearchSpaceError
+from ..faults.analog import AnalogDevices
 from ..faults.models import FaultModel, model_class, model_from_spec
 from ..faults.sites import Fault, LayerInfo, Site
 from ..faults.timing import Permanent, Timing, Window, timing_from_spec
@@ -293,7 +294,7 @@ class FaultSpace:
         return list(dict.fromkeys(value))
 
     def _sites(self, entry: ModelEntry, layer: str) -> int:
-        if entry.own_cells:  # one site per layer (or one for the network)
+        if entry.own_cells or _whole_layers(entry.model):  # one site per layer (or one for the network); analog devices: the whole layer
             return 1
         return math.prod(self.layers[layer].shape_for(entry.target))
 
@@ -433,7 +434,8 @@ class FaultSpace:
             return Fault(self._model(trial, p, entry), Site(layer), entry.timing)  # type: ignore[arg-type]
         shape = self.layers[layer].shape_for(entry.target)
         kind = "synapse" if entry.target == "synapse" else "neuron"
-        position = tuple(
+        whole = _whole_layers(entry.model)
+        position = None if whole else tuple(
             0 if n == 1 else int(trial.suggest_int(f"{p}.{layer}.{kind}.{axis}", 0, n - 1))
             for axis, n in zip(_AXES[entry.target], shape, strict=True)
         )
@@ -468,3 +470,11 @@ class FaultSpace:
                         **{k: plain(v) for k, v in e.params.items()}} for e in self.entries],
             "timing": self.spec.get("timing", "Permanent"),
         }
+
+
+def _whole_layers(name: str) -> bool:
+    """Whether the model maps whole layers (analog devices): its sites are layers, no positions."""
+    try:
+        return issubclass(model_class(name), AnalogDevices)
+    except FaultSpecError:
+        return False

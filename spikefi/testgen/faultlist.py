@@ -60,6 +60,9 @@ def faults_from_json(text: str, *, allow_import: bool = False) -> list[Fault]:
         if not isinstance(entry, Mapping) or not {"model", "layer", "positions"} <= set(entry):
             raise FaultSpecError(f"a fault entry needs model, layer and positions, got {entry!r}")
         spec = {k: v for k, v in entry.items() if k not in ("layer", "positions", "timing")}
+        if spec.get("model") == "AnalogLayer":
+            raise FaultSpecError("AnalogLayer draws its devices anew in every round (analog devices); a test program "
+                                 "needs fixed per-weight faults")
         positions = entry["positions"]
         if not isinstance(positions, list) or not positions:
             raise FaultSpecError(f"positions must be a non-empty list, got {positions!r}")
@@ -130,6 +133,9 @@ class FaultList:
             if not faults or not all(isinstance(f, Fault) for f in faults):
                 raise FaultSpecError(f"fault list entry {i} must be a Fault or a non-empty list of Faults, got {rnd!r}")
             for f in faults:
+                if getattr(f.model, "whole_layer", False) or type(f.model).__name__ == "AnalogDevices":
+                    raise FaultSpecError(f"fault list entry {i}: {f.model.name} draws its devices anew in every round; "
+                                         "a test program needs fixed per-weight faults")
                 if isinstance(f.model, MemoryFaultModel) or getattr(f.model, "chooses_own_cells", False):
                     draws = "draws its cells anew in every round" if f.model.stochastic else "chooses its own cells"
                     per = "per-neuron" if f.model.target == "parametric" else "per-weight"

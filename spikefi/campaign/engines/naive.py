@@ -8,7 +8,7 @@ late start or early stop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -70,24 +70,34 @@ def evaluate_hooked(engine: Engine, campaign: CampaignContext, prep: PreparedRou
 
 
 def _naive_round(campaign: CampaignContext, prep: PreparedRound, samples: Sequence[int], x: torch.Tensor, y: torch.Tensor,
-                 golden: GoldenBatch, stats: RoundStats, pending: list[dict[str, Any]]) -> torch.Tensor:
+                 golden: GoldenBatch, stats: RoundStats, pending: list[dict[str, Any]],
+                 late_start: bool = False) -> torch.Tensor:
     """The whole network for one round (chain networks); its statistics stay on the device
-    in ``pending`` until :func:`_resolve_naive`. Returns the round's output spikes."""
-    s = x
+    in ``pending`` until :func:`_resolve_naive`. Returns the round's output spikes.
+
+    With ``late_start`` the layers before the round's first faulty layer take their golden
+    spikes (the fault-parallel engine's path for whole-layer faults)."""
     netmap = campaign.netmap
-    counts, checked = [], []
+    first = min(prep.first, len(netmap.order)) if late_start else 0
+    s = campaign.golden_input(golden, first, x) if first else x
+    counts: list[torch.Tensor] = []
+    checked: list[tuple[int, torch.Tensor]] = []
+    device = golden.pred.device
     for i, name in enumerate(netmap.order):
+        if i < first:
+            counts.append(torch.tensor(golden.spike_counts[name], dtype=torch.long, device=device))
+            continue
         check = stats.first_divergence is None or i < stats.first_divergence
         lf = prep.layers.get(name)
         if lf is None:  # a healthy layer: its statistics come with its spikes
             s, st = layer_spikes_with_stats(netmap, name, s, golden=golden.spikes[name] if check else None)
-            counts.append(st["count"])
+            counts.append(cast(torch.Tensor, st["count"]))
             if check:
                 checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
             continue
         s = faulty_layer(campaign, name, s, lf, samples, prep.round_id)
         st = stats_of_spikes(s, golden=golden.spikes[name] if check else None)
-        counts.append(st["count"])
+        counts.append(cast(torch.Tensor, st["count"]))
         if check:
             checked.append((i, st["differs"].long()))  # type: ignore[union-attr]
     values, loss, pred = _finish_tensors(campaign, s, y, golden)

@@ -38,7 +38,7 @@ from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
 from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, _Neuron, _Parametric
 from ..base import Engine, tied_top
-from ..naive import NaiveEngine
+from ..naive import NaiveEngine, _naive_round, _resolve_naive
 from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _window
 from .views import _remap_neurons, _synaptic_channels
 
@@ -97,7 +97,8 @@ def _round_rows(campaign: CampaignContext, prep: PreparedRound, batch: int) -> f
     first = infos[prep.first]
     lf = prep.layers[order[prep.first]]
     c, h, w = first.neuron_shape
-    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1:
+    if lf.parametric or len(lf.synapse) + len(lf.neuron) > 1 or len(prep.layers) > 1 \
+            or any(getattr(syn.fault.model, "whole_layer", False) for syn in lf.synapse):
         entry = first.neurons
     elif lf.synapse:
         entry = h * w
@@ -169,11 +170,21 @@ class ParallelEngine(Engine):
         rows it may materialise (:func:`_round_rows`), in units of :func:`rows_budget`. On
         CUDA, a sub-chunk that runs out of memory anyway is evaluated again in halves.
         """
+        # whole-layer faults (analog devices) change every row of their layers: nothing to share
+        # or drop, so such rounds run as whole networks from their first faulty layer
+        whole = [i for i, p in enumerate(prepared) if _has_whole_layer(p)]
+        if whole:
+            xd = x.to(device=campaign.device, dtype=campaign.dtype) if any(prepared[i].first == 0 for i in whole) else x
+            pending: list[dict[str, Any]] = []
+            for i in whole:
+                _naive_round(campaign, prepared[i], samples, xd, y, golden, stats[i], pending, late_start=True)
+            _resolve_naive(campaign, pending, int(y.numel()))
         fraction = self.memory_fraction
         if fraction is None:
             fraction = 0.6 if campaign.device.type == "cuda" else 0.25
         capacity = float(rows_budget(campaign, fraction))
-        todo = sorted(range(len(prepared)), key=lambda i: prepared[i].first)
+        skip = set(whole)
+        todo = sorted((i for i in range(len(prepared)) if i not in skip), key=lambda i: prepared[i].first)
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
         start = 0
         while start < len(todo):
@@ -346,7 +357,9 @@ class ParallelEngine(Engine):
         batch = len(samples)
         value = netmap.spike_value
         all_rows = torch.arange(batch, device=device)
-        if lf.synapse and not netmap.channels_aligned(name):  # weights' channels are not neuron channels
+        whole = any(getattr(syn.fault.model, "whole_layer", False) for syn in lf.synapse)
+        if lf.synapse and (whole or not netmap.channels_aligned(name)):
+            # weights' channels are not neuron channels, or analog devices change the whole layer
             a = synaptic_output(campaign, name, golden_input(layer), lf, samples, prep.round_id)
             out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id)
             return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
@@ -609,6 +622,11 @@ def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch
         deltas.append(_count(fired) - _count(g_win))
     diff_map = torch.cat(maps) if len(maps) > 1 else maps[0]
     return diff_map, torch.cat(deltas) if len(deltas) > 1 else deltas[0], diff_map.flatten(1).any(1)
+
+
+def _has_whole_layer(prep: PreparedRound) -> bool:
+    """Whether a round holds a whole-layer synapse fault (analog devices)."""
+    return any(getattr(syn.fault.model, "whole_layer", False) for lf in prep.layers.values() for syn in lf.synapse)
 
 
 def _fallback(engine: ParallelEngine, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int,
