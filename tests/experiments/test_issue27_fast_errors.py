@@ -115,17 +115,17 @@ def test_a_bad_layer_name_creates_no_store(bare_folder, capsys):
 
 
 def test_expected_optuna_warnings_stay_out_of_the_console_others_do_not(tmp_path, monkeypatch, capsys):
-    import optuna.visualization.matplotlib as ovm
 
+    import spikefi.plots as plots
     from experiments import search
 
-    real = ovm.plot_param_importances
+    real = plots.param_importances  # the search's importance figure (top parameters, plain names; issue 35)
 
     def plot_and_warn(*args, **kwargs):
         warnings.warn("an unexpected warning", UserWarning, stacklevel=1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ovm, "plot_param_importances", plot_and_warn)
+    monkeypatch.setattr(plots, "param_importances", plot_and_warn)
     config = _config(tmp_path, "s.yaml", "search", {
         "name": "s", "network": {"pretrained": "digits_cnn"}, "data": {"max_samples": 16}, "trials": 8, "batch": 4,
         "options": {"batch_size": 16}, "space": {"k": 2, "exclude_layers": ["SF4"],
