@@ -1,0 +1,320 @@
+"""Where golden inference of the N-MNIST CNN spends its time, and the floor of its convolutions.
+
+(a) The strict-fp32 time of this network's synaptic layers alone (convolutions, sum pools and
+    dense layers as convolutions) at one batch, in two layouts: ``conv3d`` over
+    ``(N, C, H, W, T)`` with ``(k, k, 1)`` kernels (today's layout) and ``conv2d`` over
+    ``(N*T, C, H, W)`` (time-major; NCHW and channels-last), with and without cuDNN's
+    autotuner, plus the cost of the permute copies between the two layouts, stated
+    separately, and whether both layouts give bit-identical outputs.
+(b) Today's golden pass per layer and stage (synapse, psp, spike; CUDA events) and per kernel
+    (torch.profiler: the top kernels of a whole pass, and the kernels of each stage run alone).
+
+Run on a CUDA machine: ``python benchmarks/fused_profile.py --json out.json`` (well under two
+minutes on an H100). ``--device cpu --quick`` runs the same code on a tiny batch.
+
+Weights: ``nmnist_cnn_net.pt`` in ``SPIKEFI_REFERENCE_DIR`` (default
+``$SPIKEFI_SHARED_DIR/slayer_reference``), else the zoo's bundled ``nmnist_cnn``, else a seeded
+initialisation (the script says which). Inputs: seeded Bernoulli spikes of density 2-5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: the repository root makes ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn.functional as tf  # noqa: E402
+
+from benchmarks.common import REF, sync  # noqa: E402
+from spikefi.snn.layer import DenseLayer, PoolLayer  # noqa: E402
+from spikefi.zoo import SpikingNetwork, build  # noqa: E402
+
+__all__ = ["load_net", "spike_inputs", "conv_floor", "golden_breakdown", "main"]
+
+
+def load_net(device: torch.device) -> tuple[SpikingNetwork, str]:
+    """The zoo's N-MNIST CNN on ``device`` (eval) and where its weights came from."""
+    net, _ = build("nmnist_cnn", seed=0)
+    source = "seeded initialisation (seed 0)"
+    ref_file = REF / "nmnist_cnn_net.pt"
+    if ref_file.is_file():
+        net.load_state_dict(torch.load(ref_file, map_location="cpu", weights_only=True))
+        source = str(ref_file)
+    else:
+        try:
+            from spikefi.zoo import load_pretrained
+
+            net, _, _ = load_pretrained("nmnist_cnn")
+            source = "zoo pretrained nmnist_cnn"
+        except Exception as exc:  # noqa: BLE001 - a benchmark falls back and says so
+            source += f" (no weights: {type(exc).__name__})"
+    return net.to(device).eval(), source
+
+
+def spike_inputs(n: int, shape: tuple[int, int, int], steps: int, seed: int = 0) -> torch.Tensor:
+    """Seeded Bernoulli spikes ``(n, C, H, W, T)``, densities spread over 2-5 % (value 1/Ts=1/6)."""
+    g = torch.Generator().manual_seed(seed)
+    dens = torch.linspace(0.02, 0.05, n)
+    x = torch.rand(n, *shape, steps, generator=g) < dens.view(-1, 1, 1, 1, 1)
+    return x.float() / 6
+
+
+class Timer:
+    """Median seconds of a callable on a device (CUDA events on CUDA, wall clock elsewhere)."""
+
+    def __init__(self, device: torch.device, warmup: int, reps: int) -> None:
+        self.device, self.warmup, self.reps = device, warmup, reps
+
+    def __call__(self, fn: Callable[[], Any]) -> float:
+        for _ in range(self.warmup):
+            fn()
+        sync(self.device)
+        times = []
+        if self.device.type == "cuda":
+            for _ in range(self.reps):
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                fn()
+                b.record()
+                b.synchronize()
+                times.append(a.elapsed_time(b) / 1e3)
+        else:
+            for _ in range(self.reps):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+
+def _layer_inputs(net: SpikingNetwork, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The input spikes of every synaptic layer for input ``x``."""
+    out = {}
+    with torch.no_grad():
+        for name in net.layer_names:
+            out[name] = x
+            x = net.slayer.spike(net.membrane_potential(name, x))
+    return out
+
+
+def _conv_args(module: torch.nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """``(input, weight, conv kwargs)`` of the plain convolution a synaptic layer computes on
+    ``x`` ``(N, C, H, W, T)``: a pool's channels are folded into the batch (each channel
+    pooled alone) after SLAYER's end padding."""
+    w = module.weight.detach()
+    if isinstance(module, PoolLayer):
+        kh, kw = w.shape[2], w.shape[3]
+        x = tf.pad(x, (0, 0, 0, x.shape[3] % kw, 0, x.shape[2] % kh))
+        n, c, h, ww, t = x.shape
+        x = x.reshape(n * c, 1, h, ww, t)
+    kw_: dict[str, Any] = {"stride": tuple(module.stride[:2]), "padding": tuple(module.padding[:2]),
+                           "dilation": tuple(module.dilation[:2]), "groups": module.groups}
+    return x.contiguous(), w, kw_
+
+
+def _conv3d(x: torch.Tensor, w: torch.Tensor, a: dict[str, Any]) -> torch.Tensor:
+    return tf.conv3d(x, w, None, (*a["stride"], 1), (*a["padding"], 0), (*a["dilation"], 1), a["groups"])
+
+
+def _conv2d(x: torch.Tensor, w2: torch.Tensor, a: dict[str, Any]) -> torch.Tensor:
+    return tf.conv2d(x, w2, None, a["stride"], a["padding"], a["dilation"], a["groups"])
+
+
+def _to_time_major(x: torch.Tensor) -> torch.Tensor:
+    n, c, h, w, t = x.shape
+    return x.permute(0, 4, 1, 2, 3).reshape(n * t, c, h, w)
+
+
+def _from_time_major(y: torch.Tensor, n: int) -> torch.Tensor:
+    nt, c, h, w = y.shape
+    return y.reshape(n, nt // n, c, h, w).permute(0, 2, 3, 4, 1)
+
+
+def _floor_row(name: str, module: torch.nn.Conv3d, x: torch.Tensor, timer: Timer) -> dict[str, Any]:
+    """Milliseconds of one synaptic layer's convolution in each layout (strict fp32)."""
+    x5, w, a = _conv_args(module, x)
+    n_fold = x5.shape[0]
+    w2 = w[..., 0].contiguous()
+    y3 = _conv3d(x5, w, a)
+    xt = _to_time_major(x5).contiguous()
+    y2 = _conv2d(xt, w2, a)
+    back = _from_time_major(y2, n_fold)
+    row: dict[str, Any] = {
+        "layer": name, "kind": type(module).__name__.replace("Layer", "").lower(),
+        "in": list(x5.shape), "out": list(y3.shape),
+        "gflop": 2 * y3.numel() * (w.shape[1] * w.shape[2] * w.shape[3]) / 1e9,
+        "bit_identical_2d_vs_3d": float((back == y3).float().mean()),
+        "max_abs_diff_2d_vs_3d": float((back - y3).abs().max()) if y3.numel() else 0.0,
+    }
+    xcl = xt.contiguous(memory_format=torch.channels_last)
+    wcl = w2.contiguous(memory_format=torch.channels_last)
+    old_bench = torch.backends.cudnn.benchmark
+    try:
+        for bench in (False, True):
+            torch.backends.cudnn.benchmark = bench
+            sfx = "_bench" if bench else ""
+            row["conv3d_ms" + sfx] = 1e3 * timer(lambda: _conv3d(x5, w, a))
+            row["conv2d_ms" + sfx] = 1e3 * timer(lambda: _conv2d(xt, w2, a))
+            row["conv2d_cl_ms" + sfx] = 1e3 * timer(lambda: _conv2d(xcl, wcl, a))
+    finally:
+        torch.backends.cudnn.benchmark = old_bench
+    if isinstance(module, DenseLayer):
+        flat = xt.reshape(xt.shape[0], -1)
+        wm = w2.reshape(w2.shape[0], -1)
+        row["matmul_ms"] = 1e3 * timer(lambda: torch.mm(flat, wm.t()))
+    row["permute_in_ms"] = 1e3 * timer(lambda: _to_time_major(x5).contiguous())
+    row["permute_out_ms"] = 1e3 * timer(lambda: _from_time_major(y2, n_fold).contiguous())
+    return row
+
+
+def conv_floor(net: SpikingNetwork, x: torch.Tensor, timer: Timer) -> list[dict[str, Any]]:
+    """Per synaptic layer: milliseconds of the convolution in each layout (strict fp32)."""
+    inputs = _layer_inputs(net, x)
+    with torch.no_grad():
+        return [_floor_row(name, getattr(net, name), inputs[name], timer) for name in net.layer_names]
+
+
+def _stage_fns(net: SpikingNetwork, name: str, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    """The three stages of layer ``name`` on its input ``x``, each on a precomputed input."""
+    with torch.no_grad():
+        syn = net.layer_forward(name, x)
+        u = net.slayer.psp(syn)
+    return {
+        "synapse": lambda: net.layer_forward(name, x),
+        "psp": lambda: net.slayer.psp(syn),
+        "spike": lambda: net.slayer.spike(u),
+    }
+
+
+def _kernel_rows(prof: Any, device: torch.device, calls: int, top: int) -> list[dict[str, Any]]:
+    """Top rows of a profile by self device time (kernels on CUDA; ops on the CPU), ms per call."""
+    rows = []
+    for e in prof.key_averages():
+        if device.type == "cuda":
+            if e.device_type != torch.autograd.DeviceType.CUDA or e.self_device_time_total <= 0:
+                continue
+            us = e.self_device_time_total
+        else:
+            if e.self_cpu_time_total <= 0 or e.key.startswith("ProfilerStep"):
+                continue
+            us = e.self_cpu_time_total
+        rows.append({"kernel": e.key, "ms": us / 1e3 / calls, "count": e.count // calls})
+    rows.sort(key=lambda r: -r["ms"])
+    return rows[:top]
+
+
+def _profile(fn: Callable[[], Any], device: torch.device, calls: int) -> Any:
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    fn()
+    sync(device)
+    with profile(activities=acts) as prof:
+        for _ in range(calls):
+            fn()
+        sync(device)
+    return prof
+
+
+def golden_breakdown(net: SpikingNetwork, x: torch.Tensor, timer: Timer, calls: int, top: int) -> dict[str, Any]:
+    """Today's golden pass: whole-pass time, per layer and stage, top kernels."""
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        out["pass_ms"] = 1e3 * timer(lambda: net(x))
+        out["samples_per_s"] = x.shape[0] / (out["pass_ms"] / 1e3)
+        inputs = _layer_inputs(net, x)
+        stages = []
+        for name in net.layer_names:
+            for stage, fn in _stage_fns(net, name, inputs[name]).items():
+                row = {"layer": name, "stage": stage, "ms": 1e3 * timer(fn)}
+                prof = _profile(fn, x.device, calls)
+                row["kernels"] = _kernel_rows(prof, x.device, calls, 4)
+                stages.append(row)
+        out["stages"] = stages
+        out["stages_sum_ms"] = sum(r["ms"] for r in stages)
+        out["top_kernels"] = _kernel_rows(_profile(lambda: net(x), x.device, calls), x.device, calls, top)
+    return out
+
+
+def _print_floor(rows: list[dict[str, Any]], batch: int) -> None:
+    cols = ["conv3d_ms", "conv3d_ms_bench", "conv2d_ms", "conv2d_ms_bench", "conv2d_cl_ms", "conv2d_cl_ms_bench",
+            "permute_in_ms", "permute_out_ms"]
+    print(f"\n(a) synaptic layers alone, strict fp32, batch {batch} (ms; _b: cudnn.benchmark on; "
+          "cl: channels-last; same: share of bit-identical outputs 2d vs 3d)")
+    print(f"{'layer':<6}{'GFLOP':>7}" + "".join(f"{c.replace('_ms', '').replace('_bench', '_b'):>13}" for c in cols)
+          + f"{'matmul':>9}{'same':>8}")
+    tot = dict.fromkeys(cols, 0.0)
+    for r in rows:
+        for c in cols:
+            tot[c] += r[c]
+        mm = f"{r['matmul_ms']:9.3f}" if "matmul_ms" in r else " " * 9
+        print(f"{r['layer']:<6}{r['gflop']:7.2f}" + "".join(f"{r[c]:13.3f}" for c in cols) + mm
+              + f"{r['bit_identical_2d_vs_3d']:8.4f}")
+    print(f"{'total':<6}{sum(r['gflop'] for r in rows):7.2f}" + "".join(f"{tot[c]:13.3f}" for c in cols))
+    best3 = sum(min(r["conv3d_ms"], r["conv3d_ms_bench"]) for r in rows)
+    best2 = sum(min(r["conv2d_ms"], r["conv2d_ms_bench"], r["conv2d_cl_ms"], r["conv2d_cl_ms_bench"],
+                    r.get("matmul_ms", float("inf"))) for r in rows)
+    print(f"floor (best per layer): conv3d layout {best3:.3f} ms = {batch / best3 * 1e3:,.0f} samples/s; "
+          f"time-major {best2:.3f} ms = {batch / best2 * 1e3:,.0f} samples/s (no permutes)")
+
+
+def _print_golden(g: dict[str, Any], batch: int) -> None:
+    print(f"\n(b) today's golden pass, batch {batch}: {g['pass_ms']:.3f} ms = {g['samples_per_s']:,.0f} samples/s; "
+          f"stages run alone sum to {g['stages_sum_ms']:.3f} ms")
+    print(f"{'layer':<6}{'stage':<9}{'ms':>9}{'share':>7}  top kernels (ms per call)")
+    for r in g["stages"]:
+        ks = "; ".join(f"{k['kernel'][:48]} {k['ms']:.3f}" for k in r["kernels"][:3])
+        print(f"{r['layer']:<6}{r['stage']:<9}{r['ms']:9.3f}{r['ms'] / g['stages_sum_ms']:7.1%}  {ks}")
+    print("top kernels of a whole pass (ms per pass, launches per pass):")
+    for k in g["top_kernels"]:
+        print(f"  {k['ms']:9.3f} {k['count']:5d}  {k['kernel'][:100]}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--reps", type=int, default=20, help="timed repetitions per measurement (median)")
+    ap.add_argument("--quick", action="store_true", help="batch 4, 2 repetitions (a smoke test)")
+    ap.add_argument("--skip-floor", action="store_true")
+    ap.add_argument("--skip-golden", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="write the results to this file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.batch, args.reps = min(args.batch, 4), 2
+    device = torch.device(args.device)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    t_start = time.perf_counter()
+    net, source = load_net(device)
+    x = spike_inputs(args.batch, net.input_shape, net.T).to(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}, batch {args.batch}, T {net.T}, weights: {source}, "
+          f"input density {float((x != 0).float().mean()):.4f}")
+    timer = Timer(device, warmup=1 if args.quick else 3, reps=args.reps)
+    result: dict[str, Any] = {"device": name, "torch": torch.__version__, "batch": args.batch, "T": net.T,
+                              "weights": source, "reps": args.reps}
+    if not args.skip_floor:
+        result["floor"] = conv_floor(net, x, timer)
+        _print_floor(result["floor"], args.batch)
+    if not args.skip_golden:
+        result["golden"] = golden_breakdown(net, x, timer, calls=2 if args.quick else 5, top=15)
+        _print_golden(result["golden"], args.batch)
+    result["script_s"] = time.perf_counter() - t_start
+    print(f"\nscript time {result['script_s']:.1f} s")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
