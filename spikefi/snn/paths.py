@@ -20,7 +20,9 @@ kernels longer than :data:`~spikefi.snn.cuda.MAX_PSP_LENGTH` /
 stages and keep them; delay and dropout layers work on either layout.
 
 Switches: ``SPIKEFI_REFERENCE_PATH=1`` forces the reference path everywhere (it wins over
-everything else); :func:`set_compute_path` / :func:`compute_path` choose ``"auto"``,
+everything else); ``SPIKEFI_COMPUTE_PATH`` sets the initial mode (read at import; e.g. to
+run a test suite on the fused path on the CPU); :func:`set_compute_path` /
+:func:`compute_path` choose ``"auto"``,
 ``"fused"`` (also on the CPU: ``conv2d`` time-major and, where Triton runs, its kernels,
 in the interpreter with ``TRITON_INTERPRET=1``) or ``"reference"``.
 :func:`path_name` says which path a device takes (a campaign records it as a run param).
@@ -37,13 +39,17 @@ import torch
 from ..errors import ConfigError
 
 __all__ = ["set_compute_path", "get_compute_path", "compute_path", "fused_enabled", "fused_active",
-           "triton_usable", "path_name", "REFERENCE_ENV"]
+           "triton_usable", "path_name", "REFERENCE_ENV", "MODE_ENV"]
 
 #: environment variable that forces the reference path (value ``1``)
 REFERENCE_ENV = "SPIKEFI_REFERENCE_PATH"
+#: environment variable with the initial mode (``auto``, ``fused`` or ``reference``)
+MODE_ENV = "SPIKEFI_COMPUTE_PATH"
 
 _MODES = ("auto", "fused", "reference")
-_MODE = "auto"
+_MODE = os.environ.get(MODE_ENV, "auto")
+if _MODE not in _MODES:
+    raise ConfigError(f"{MODE_ENV} must be one of {list(_MODES)}, got {_MODE!r}")
 
 
 def set_compute_path(mode: str) -> None:
