@@ -6,8 +6,13 @@
     ``(N*T, C, H, W)`` (time-major; NCHW and channels-last), with and without cuDNN's
     autotuner, plus the cost of the permute copies between the two layouts, stated
     separately, and whether both layouts give bit-identical outputs.
-(b) Today's golden pass per layer and stage (synapse, psp, spike; CUDA events) and per kernel
-    (torch.profiler: the top kernels of a whole pass, and the kernels of each stage run alone).
+(b) The golden pass per layer and stage (reference path: synapse, psp, spike; fused path:
+    synapse, fire; CUDA events) and per kernel (torch.profiler: the top kernels of a whole
+    pass, and the kernels of each stage run alone), on the reference and the fused path.
+(c) Golden inference samples/s of the reference path, the fused path and the fused path with
+    ``conv3d`` convolutions over the same inputs in one run, with each path's spike
+    mismatches against the reference path per layer.
+(d) The parity rule against ``slayer_reference_A.pt`` on each compared path.
 
 Run on a CUDA machine: ``python benchmarks/fused_profile.py --json out.json`` (well under two
 minutes on an H100). ``--device cpu --quick`` runs the same code on a tiny batch.
@@ -20,11 +25,13 @@ initialisation (the script says which). Inputs: seeded Bernoulli spikes of densi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +41,17 @@ if __package__ in (None, ""):  # run as a file: the repository root makes ``benc
 import torch  # noqa: E402
 import torch.nn.functional as tf  # noqa: E402
 
+import spikefi.snn as snn  # noqa: E402
 from benchmarks.common import REF, sync  # noqa: E402
 from spikefi.snn.layer import DenseLayer, PoolLayer  # noqa: E402
+from spikefi.snn.paths import CONV_ENV  # noqa: E402
 from spikefi.zoo import SpikingNetwork, build  # noqa: E402
 
-__all__ = ["load_net", "spike_inputs", "conv_floor", "golden_breakdown", "main"]
+__all__ = ["PATHS", "load_net", "spike_inputs", "on_path", "conv_floor", "golden_breakdown", "compare_paths",
+           "slayer_parity", "main"]
+
+#: the paths --compare measures
+PATHS = ("reference", "fused", "fused-conv3d")
 
 
 def load_net(device: torch.device) -> tuple[SpikingNetwork, str]:
@@ -101,8 +114,26 @@ def _layer_inputs(net: SpikingNetwork, x: torch.Tensor) -> dict[str, torch.Tenso
     with torch.no_grad():
         for name in net.layer_names:
             out[name] = x
-            x = net.slayer.spike(net.membrane_potential(name, x))
+            x = net.slayer.fire(net.layer_forward(name, x))
     return out
+
+
+@contextlib.contextmanager
+def on_path(path: str) -> Iterator[None]:
+    """Runs the body on ``reference``, ``fused`` (time-major convolutions) or
+    ``fused-conv3d`` (the fused psp + spike kernel, convolutions as ``conv3d``)."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    old = os.environ.get(CONV_ENV)
+    os.environ[CONV_ENV] = "native" if path == "fused-conv3d" else "time-major"
+    try:
+        with snn.compute_path("reference" if path == "reference" else "fused"):
+            yield
+    finally:
+        if old is None:
+            del os.environ[CONV_ENV]
+        else:
+            os.environ[CONV_ENV] = old
 
 
 def _conv_args(module: torch.nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -182,11 +213,14 @@ def conv_floor(net: SpikingNetwork, x: torch.Tensor, timer: Timer) -> list[dict[
         return [_floor_row(name, getattr(net, name), inputs[name], timer) for name in net.layer_names]
 
 
-def _stage_fns(net: SpikingNetwork, name: str, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
-    """The three stages of layer ``name`` on its input ``x``, each on a precomputed input."""
+def _stage_fns(net: SpikingNetwork, name: str, x: torch.Tensor, fused: bool) -> dict[str, Callable[[], Any]]:
+    """The stages of layer ``name`` on its input ``x``, each on a precomputed input:
+    synapse, psp, spike (reference path) or synapse, fire (fused path)."""
     with torch.no_grad():
         syn = net.layer_forward(name, x)
-        u = net.slayer.psp(syn)
+        u = None if fused else net.slayer.psp(syn)
+    if fused:
+        return {"synapse": lambda: net.layer_forward(name, x), "fire": lambda: net.slayer.fire(syn)}
     return {
         "synapse": lambda: net.layer_forward(name, x),
         "psp": lambda: net.slayer.psp(syn),
@@ -224,16 +258,18 @@ def _profile(fn: Callable[[], Any], device: torch.device, calls: int) -> Any:
     return prof
 
 
-def golden_breakdown(net: SpikingNetwork, x: torch.Tensor, timer: Timer, calls: int, top: int) -> dict[str, Any]:
-    """Today's golden pass: whole-pass time, per layer and stage, top kernels."""
-    out: dict[str, Any] = {}
-    with torch.no_grad():
+def golden_breakdown(net: SpikingNetwork, x: torch.Tensor, timer: Timer, calls: int, top: int,
+                     path: str = "reference") -> dict[str, Any]:
+    """The golden pass on ``path``: whole-pass time, per layer and stage, top kernels."""
+    out: dict[str, Any] = {"path": path}
+    with on_path(path), torch.no_grad():
+        out["path_name"] = snn.path_name(x.device)
         out["pass_ms"] = 1e3 * timer(lambda: net(x))
         out["samples_per_s"] = x.shape[0] / (out["pass_ms"] / 1e3)
         inputs = _layer_inputs(net, x)
         stages = []
         for name in net.layer_names:
-            for stage, fn in _stage_fns(net, name, inputs[name]).items():
+            for stage, fn in _stage_fns(net, name, inputs[name], path != "reference").items():
                 row = {"layer": name, "stage": stage, "ms": 1e3 * timer(fn)}
                 prof = _profile(fn, x.device, calls)
                 row["kernels"] = _kernel_rows(prof, x.device, calls, 4)
@@ -242,6 +278,74 @@ def golden_breakdown(net: SpikingNetwork, x: torch.Tensor, timer: Timer, calls: 
         out["stages_sum_ms"] = sum(r["ms"] for r in stages)
         out["top_kernels"] = _kernel_rows(_profile(lambda: net(x), x.device, calls), x.device, calls, top)
     return out
+
+
+def compare_paths(net: SpikingNetwork, x_all: torch.Tensor, batch: int, reps: int,
+                  paths: Sequence[str]) -> dict[str, Any]:
+    """Golden inference samples/s of each path over the same inputs (best of ``reps``
+    passes, consecutive runs on one device) and the spike mismatches of each path against
+    the reference path, per layer, on the first batch."""
+    device = x_all.device
+    out: dict[str, Any] = {"batch": batch, "samples": len(x_all), "rates": {}, "mismatches_vs_reference": {}}
+    with on_path("reference"), torch.no_grad():
+        ref_layers = {k: v != 0 for k, v in net.forward_layers(x_all[:batch]).items()}
+    for path in paths:
+        with on_path(path), torch.no_grad():
+            net(x_all[:batch])  # warm-up (kernel compilation, cuDNN plans)
+            sync(device)
+            best = float("inf")
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                for i in range(0, len(x_all), batch):
+                    net(x_all[i : i + batch])
+                sync(device)
+                best = min(best, time.perf_counter() - t0)
+            out["rates"][path] = len(x_all) / best
+            layers = net.forward_layers(x_all[:batch])
+            out["mismatches_vs_reference"][path] = {k: int(((v != 0) != ref_layers[k]).sum()) for k, v in layers.items()}
+    base = out["rates"].get("reference")
+    if base:
+        out["speedup"] = {p: r / base for p, r in out["rates"].items()}
+    return out
+
+
+def slayer_parity(net: SpikingNetwork, device: torch.device, path: str) -> dict[str, Any] | None:
+    """The project's parity rule on ``path``: each layer of the N-MNIST CNN fed the SLAYER
+    reference's input spikes, mismatches against SLAYER's spikes classified with the
+    float64 potential (``None`` without ``slayer_reference_A.pt``)."""
+    import copy
+
+    from spikefi.snn.parity import classify_mismatches
+
+    ref_file = REF / "slayer_reference_A.pt"
+    if not ref_file.is_file():
+        return None
+    ref = torch.load(ref_file, map_location="cpu", weights_only=True)["nmnist_cnn"]
+    theta = float(ref["params"]["neuron"]["theta"])
+    net64 = copy.deepcopy(net).double()
+    x = _unpack(ref["input"]).to(device)
+    layers: dict[str, str] = {}
+    unexplained = 0
+    with on_path(path), torch.no_grad():
+        for name in ref["layer_order"]:
+            target = _unpack(ref["spikes"][name]).to(device)
+            spikes = net.slayer.fire(net.layer_forward(name, x))
+            with on_path("reference"):
+                u64 = net64.membrane_potential(name, x.double())
+            rep = classify_mismatches(spikes, target, u64, theta, net.slayer.refKernel)
+            layers[name] = str(rep)
+            unexplained += rep.unexplained
+            x = target
+        end = net.forward_layers(_unpack(ref["input"]).to(device))
+        pred_ok = bool(torch.equal(snn.predict(end[ref["layer_order"][-1]]).cpu(), ref["pred"]))
+    return {"path": path, "layers": layers, "unexplained": unexplained, "end_to_end_predictions_equal": pred_ok}
+
+
+def _unpack(p: dict) -> torch.Tensor:
+    import numpy as np
+
+    bits = np.unpackbits(p["packed"].numpy(), count=p["numel"]).reshape(p["shape"])
+    return torch.from_numpy(bits.astype(np.float32)) * p["value"]
 
 
 def _print_floor(rows: list[dict[str, Any]], batch: int) -> None:
@@ -267,8 +371,8 @@ def _print_floor(rows: list[dict[str, Any]], batch: int) -> None:
 
 
 def _print_golden(g: dict[str, Any], batch: int) -> None:
-    print(f"\n(b) today's golden pass, batch {batch}: {g['pass_ms']:.3f} ms = {g['samples_per_s']:,.0f} samples/s; "
-          f"stages run alone sum to {g['stages_sum_ms']:.3f} ms")
+    print(f"\n(b) golden pass on the {g['path']} path ({g['path_name']}), batch {batch}: {g['pass_ms']:.3f} ms = "
+          f"{g['samples_per_s']:,.0f} samples/s; stages run alone sum to {g['stages_sum_ms']:.3f} ms")
     print(f"{'layer':<6}{'stage':<9}{'ms':>9}{'share':>7}  top kernels (ms per call)")
     for r in g["stages"]:
         ks = "; ".join(f"{k['kernel'][:48]} {k['ms']:.3f}" for k in r["kernels"][:3])
@@ -278,18 +382,40 @@ def _print_golden(g: dict[str, Any], batch: int) -> None:
         print(f"  {k['ms']:9.3f} {k['count']:5d}  {k['kernel'][:100]}")
 
 
+def _print_compare(c: dict[str, Any]) -> None:
+    print(f"\n(c) golden inference, batch {c['batch']}, {c['samples']} samples, best of the passes (consecutive runs)")
+    for path, rate in c["rates"].items():
+        sp = c.get("speedup", {}).get(path)
+        mism = c["mismatches_vs_reference"][path]
+        print(f"  {path:<13} {rate:>12,.0f} samples/s" + (f"  x{sp:.2f}" if sp else "")
+              + f"  spike mismatches vs reference path per layer: {mism}")
+
+
+def _print_parity(p: dict[str, Any]) -> None:
+    print(f"\n(d) parity with SLAYER on the {p['path']} path (layer by layer; rule: 0 unexplained): "
+          f"unexplained {p['unexplained']}, end-to-end predictions equal: {p['end_to_end_predictions_equal']}")
+    for name, rep in p["layers"].items():
+        print(f"  {name:<6} {rep}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--reps", type=int, default=20, help="timed repetitions per measurement (median)")
     ap.add_argument("--quick", action="store_true", help="batch 4, 2 repetitions (a smoke test)")
-    ap.add_argument("--skip-floor", action="store_true")
-    ap.add_argument("--skip-golden", action="store_true")
+    ap.add_argument("--skip-floor", action="store_true", help="skip (a), the convolution floor")
+    ap.add_argument("--skip-golden", action="store_true", help="skip (b), the per-layer/kernel breakdown")
+    ap.add_argument("--breakdown-paths", default="reference,fused",
+                    help=f"paths of (b), comma-separated, of {','.join(PATHS)}")
+    ap.add_argument("--compare", default=",".join(PATHS),
+                    help="paths whose golden inference (c) compares, comma-separated ('' skips (c) and (d))")
+    ap.add_argument("--samples", type=int, default=1024, help="inputs of the comparison (c)")
+    ap.add_argument("--no-parity", action="store_true", help="skip (d) (--quick skips it too)")
     ap.add_argument("--json", type=Path, default=None, help="write the results to this file")
     args = ap.parse_args(argv)
     if args.quick:
-        args.batch, args.reps = min(args.batch, 4), 2
+        args.batch, args.reps, args.samples = min(args.batch, 4), 2, min(args.samples, 8)
     device = torch.device(args.device)
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -298,16 +424,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     x = spike_inputs(args.batch, net.input_shape, net.T).to(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}, batch {args.batch}, T {net.T}, weights: {source}, "
-          f"input density {float((x != 0).float().mean()):.4f}")
+          f"input density {float((x != 0).float().mean()):.4f}, default path: {snn.path_name(device)}")
     timer = Timer(device, warmup=1 if args.quick else 3, reps=args.reps)
     result: dict[str, Any] = {"device": name, "torch": torch.__version__, "batch": args.batch, "T": net.T,
-                              "weights": source, "reps": args.reps}
+                              "weights": source, "reps": args.reps, "default_path": snn.path_name(device)}
     if not args.skip_floor:
-        result["floor"] = conv_floor(net, x, timer)
+        with on_path("reference"):
+            result["floor"] = conv_floor(net, x, timer)
         _print_floor(result["floor"], args.batch)
     if not args.skip_golden:
-        result["golden"] = golden_breakdown(net, x, timer, calls=2 if args.quick else 5, top=15)
-        _print_golden(result["golden"], args.batch)
+        result["golden"] = {}
+        for path in [p for p in args.breakdown_paths.split(",") if p]:
+            g = golden_breakdown(net, x, timer, calls=2 if args.quick else 5, top=15, path=path)
+            result["golden"][path] = g
+            _print_golden(g, args.batch)
+    paths = [p for p in args.compare.split(",") if p]
+    if paths:
+        x_all = spike_inputs(args.samples, net.input_shape, net.T, seed=1).to(device)
+        result["compare"] = compare_paths(net, x_all, args.batch, max(2, min(args.reps, 5)), paths)
+        _print_compare(result["compare"])
+        result["parity"] = {}
+        for path in [] if args.no_parity or args.quick else paths:
+            par = slayer_parity(net, device, path)
+            if par is not None:
+                result["parity"][path] = par
+                _print_parity(par)
     result["script_s"] = time.perf_counter() - t_start
     print(f"\nscript time {result['script_s']:.1f} s")
     if args.json is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DTypeError, ShapeError
-from .paths import fused_active, triton_usable
+from .paths import fused_active, time_major_convolutions, triton_usable
 from .precision import get_allow_tf32, strict_fp32
 
 __all__ = [
@@ -240,7 +240,8 @@ def conv3d(
     returns a time-major tensor (see :func:`time_major`)."""
     st, pd, dl = _triple(stride), _triple(padding), _triple(dilation)
     if (weight.dim() == 5 and weight.shape[-1] == 1 and st[2] == 1 and pd[2] == 0 and x.dim() == 5
-            and fused_active(x) and not (torch.is_grad_enabled() and weight.requires_grad)):
+            and fused_active(x) and not (torch.is_grad_enabled() and weight.requires_grad)
+            and time_major_convolutions()):
         return _conv_time_major(x, weight, st, pd, dl, groups)
     if x.shape[0] == 1:
         # a batch of one takes another convolution algorithm (another summation order)

@@ -229,9 +229,11 @@ class PoolLayer(nn.Conv3d):
         return y.reshape(n, c, -1, y.shape[3], y.shape[4])
 
     def _time_major_ok(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
-        """Whether the fused path pools this call on the time-major layout (inference, the
-        default stride, no padding or dilation)."""
+        """Whether the fused path pools this call on the time-major layout (a time-major
+        input, inference, the default stride, no padding or dilation)."""
         if not fused_active(x) or (torch.is_grad_enabled() and weight.requires_grad):
+            return False
+        if not x.permute(0, 4, 1, 2, 3).is_contiguous():
             return False
         return tuple(self.stride[:2]) == tuple(weight.shape[2:4]) and not any(self.padding) and all(
             d == 1 for d in self.dilation)

@@ -39,12 +39,15 @@ import torch
 from ..errors import ConfigError
 
 __all__ = ["set_compute_path", "get_compute_path", "compute_path", "fused_enabled", "fused_active",
-           "triton_usable", "path_name", "REFERENCE_ENV", "MODE_ENV"]
+           "triton_usable", "path_name", "time_major_convolutions", "REFERENCE_ENV", "MODE_ENV", "CONV_ENV"]
 
 #: environment variable that forces the reference path (value ``1``)
 REFERENCE_ENV = "SPIKEFI_REFERENCE_PATH"
 #: environment variable with the initial mode (``auto``, ``fused`` or ``reference``)
 MODE_ENV = "SPIKEFI_COMPUTE_PATH"
+#: ``native`` keeps the fused path's convolutions as ``conv3d`` on SLAYER's layout (a
+#: benchmark switch: the fused psp + spike kernel reads either layout)
+CONV_ENV = "SPIKEFI_FUSED_CONV"
 
 _MODES = ("auto", "fused", "reference")
 _MODE = os.environ.get(MODE_ENV, "auto")
@@ -112,12 +115,18 @@ def fused_active(x: torch.Tensor) -> bool:
     return fused_enabled(x.device)
 
 
+def time_major_convolutions() -> bool:
+    """Whether the fused path runs ``(k, k, 1)`` convolutions time-major (default) rather
+    than as ``conv3d`` (``SPIKEFI_FUSED_CONV=native``, read at each call)."""
+    return os.environ.get(CONV_ENV, "time-major") != "native"
+
+
 def path_name(device: torch.device | str) -> str:
     """``"fused"`` or ``"reference"``: the path float32 inference on ``device`` takes now
-    (``"fused"`` on the CPU only when forced, ``"fused-interpreted"`` in Triton's interpreter)."""
+    (``"fused"`` on the CPU only when forced, ``"fused-interpreted"`` in Triton's
+    interpreter; ``-conv3d`` appended with ``SPIKEFI_FUSED_CONV=native``)."""
     device = torch.device(device)
     if not fused_enabled(device):
         return "reference"
-    if device.type != "cuda" and triton_usable(device):
-        return "fused-interpreted"
-    return "fused"
+    name = "fused-interpreted" if device.type != "cuda" and triton_usable(device) else "fused"
+    return name if time_major_convolutions() else name + "-conv3d"
