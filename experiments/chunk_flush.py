@@ -261,6 +261,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
+        "snn_path": getattr(cmpn, "snn_path", "reference"),
     }
     return {k: str(v)[:6000] for k, v in params.items()}
 

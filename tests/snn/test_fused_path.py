@@ -114,7 +114,11 @@ def test_engines_on_the_fused_path_equal_the_reference_path(digits):
     """Every engine (and the hook path) on the fused path gives the reference path's table."""
     net, test = digits
     with snn.compute_path("reference"):
-        ref = _campaign(net, test).run(engine="naive", progress=False, keep_predictions=True)
+        cmpn = _campaign(net, test)
+        ref = cmpn.run(engine="naive", progress=False, keep_predictions=True)
+        assert cmpn.snn_path == "reference" and cmpn.metadata("naive", 0.0)["snn_path"] == "reference"
+    with snn.compute_path("fused"):
+        assert cmpn.snn_path in ("fused", "fused-interpreted")
     cols = [c for c in ref.table if c != "param"]
     assert ref.table["critical"].sum() > 0
     with snn.compute_path("fused"):
