@@ -139,3 +139,34 @@ def test_triton_kernels_in_the_interpreter():
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "all interpreted checks passed" in proc.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed (pip install triton)")
+def test_triton_kernels_compile_for_the_h100():
+    """The kernels compile to PTX for sm_90 without a GPU (Triton's own compiler and ptxas),
+    with the options the launches use."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from spikefi.snn.cuda import _triton_kernels as kernels
+
+    def compile_(fn, types: dict[str, str], const: dict[str, object], **options: object) -> str:
+        sig = {**types, **dict.fromkeys(const, "constexpr")}
+        src = ASTSource(fn=fn, signature=sig, constexprs={(list(sig).index(c),): v for c, v in const.items()})
+        return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, **options}).asm["ptx"]
+
+    ptrs = ["x_ptr", "s_ptr", "u_ptr", "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr"]
+    ints = ["n_neurons", "feat", "steps", "xs_n", "xs_f", "xs_t", "ss_n", "ss_f", "ss_t", "ms_n", "ms_f", "ms_t",
+            "gs_n", "gs_f", "gs_t"]
+    types = {**{p: "*fp32" for p in ptrs}, "mask_ptr": "*u8", "gold_ptr": "*u8", "count_ptr": "*i64",
+             "diff_ptr": "*i32", **{i: "i32" for i in ints}}
+    for stats in (False, True):
+        ptx = compile_(kernels.psp_spike_kernel, types,
+                       dict(L=13, K=2, PER_NEURON=stats, HIST64=False, WRITE_U=stats, MASK=stats, COUNT=stats,
+                            COMPARE=stats, BLOCK=128), enable_fp_fusion=False)
+        assert ".entry psp_spike_kernel" in ptx
+    pool_types = {"x_ptr": "*fp32", "w_ptr": "*fp32", "out_ptr": "*fp32",
+                  **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}
+    assert ".entry sum_pool_time_major_kernel" in compile_(kernels.sum_pool_time_major_kernel, pool_types,
+                                                           dict(KH=2, KW=2, BLOCK=512))

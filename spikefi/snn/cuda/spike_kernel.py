@@ -272,7 +272,10 @@ def fused_fire(
             spare if count is None else count, spare if differs is None else differs,
             rows, feat, steps, xs_n, xs_f, xs_t, sg[2], sg[3], sg[4], mg[2], mg[3], mg[4], gg[2], gg[3], gg[4],
             L=max(length, 1), K=k, PER_NEURON=per_neuron, HIST64=k > 32, WRITE_U=psp is not None,
-            MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, BLOCK=block, num_warps=4)
+            MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, BLOCK=block, num_warps=4,
+            # no contraction of ``psp * Ts + ref`` into one rounding: the reference rounds the
+            # psp first (the psp's own sum uses explicit fused multiply-adds, as the GEMM)
+            enable_fp_fusion=False)
     if stats is not None:
         stats["count"] = count
         stats["fired"] = mask
