@@ -76,7 +76,8 @@ class NetworkMap:
     """Layers of a SLAYER network, in forward order, with their shapes.
 
     Every layer shares the one spiking layer (``slayer``): :meth:`fire` is
-    ``slayer.spike(slayer.psp(a))`` whatever the layer or channels.
+    ``slayer.fire(a)`` (``spike(psp(a))``, one fused kernel on the fused path: see
+    :mod:`spikefi.snn.paths`) whatever the layer or channels.
 
     Args:
         net: the network (not modified).
