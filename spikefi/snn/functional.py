@@ -237,9 +237,14 @@ def conv3d(
 
     On the fused path (:mod:`spikefi.snn.paths`; inference only) a kernel with one time
     tap and no time stride or padding runs as ``conv2d`` over all time bins at once and
-    returns a time-major tensor (see :func:`time_major`)."""
+    returns a time-major tensor (see :func:`time_major`), except a kernel that covers the
+    whole map (a dense layer), which stays ``conv3d``."""
     st, pd, dl = _triple(stride), _triple(padding), _triple(dilation)
-    if (weight.dim() == 5 and weight.shape[-1] == 1 and st[2] == 1 and pd[2] == 0 and x.dim() == 5
+    # a kernel covering the whole (padded) map is a dense layer: cuDNN's conv2d takes an FFT
+    # for it (20x slower on the H100, other bits); conv3d keeps the reference's kernel
+    dense = (weight.dim() == 5 and x.dim() == 5 and weight.shape[2] == x.shape[2] + 2 * pd[0]
+             and weight.shape[3] == x.shape[3] + 2 * pd[1])
+    if (not dense and weight.dim() == 5 and weight.shape[-1] == 1 and st[2] == 1 and pd[2] == 0 and x.dim() == 5
             and fused_active(x) and not (torch.is_grad_enabled() and weight.requires_grad)
             and time_major_convolutions()):
         return _conv_time_major(x, weight, st, pd, dl, groups)
