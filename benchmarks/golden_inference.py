@@ -1,8 +1,9 @@
 """Golden inference throughput and precision of SpikeFI's N-MNIST CNN.
 
 Prints samples/s at several batch sizes (inputs already on the device, strict fp32 by
-default) and, on CUDA, how many spikes change per layer when TF32 is allowed, measured
-against the SLAYER reference. Run: ``PYTHONPATH=. python benchmarks/golden_inference.py``.
+default) on each computation path of ``--paths`` (reference and fused by default: before
+and after in one run) and, on CUDA, how many spikes change per layer when TF32 is allowed,
+measured against the SLAYER reference. Run: ``PYTHONPATH=. python benchmarks/golden_inference.py``.
 
 Needs ``nmnist_cnn_net.pt`` (``SPIKEFI_REFERENCE_DIR``, default ../shared/slayer_reference).
 """
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--batches", default="16,64,256")
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--paths", default="reference,fused",
+                    help="computation paths to time one after the other (spikefi.snn.paths: reference, fused, auto)")
     ap.add_argument("--profile", action="store_true",
                     help="also print a torch.profiler table (kernels by device time) per batch size")
     args = ap.parse_args()
@@ -74,34 +77,38 @@ def main() -> None:
     x_all = synthetic_inputs(args.samples, p.T).to(device)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, strict fp32: {not snn.get_allow_tf32()}")
-    for tf32 in ([False, True] if device.type == "cuda" else [False]):
-        with snn.allow_tf32(tf32), torch.no_grad():
-            for bs in [int(b) for b in args.batches.split(",")]:
-                net(x_all[:bs])  # warm-up
-                sync(device)
-                best = float("inf")
-                for _ in range(args.repeats):
-                    t0 = time.perf_counter()
-                    for i in range(0, args.samples, bs):
-                        net(x_all[i : i + bs])
+    for path in [p for p in args.paths.split(",") if p]:
+        for tf32 in ([False, True] if device.type == "cuda" else [False]):
+            with snn.compute_path(path), snn.allow_tf32(tf32), torch.no_grad():
+                name = snn.path_name(device)
+                for bs in [int(b) for b in args.batches.split(",")]:
+                    net(x_all[:bs])  # warm-up
                     sync(device)
-                    best = min(best, time.perf_counter() - t0)
-                print(f"golden inference tf32={tf32} batch {bs}: {args.samples / best:,.0f} samples/s")
-                if args.profile and not tf32:
-                    profile(net, x_all, bs, device)
+                    best = float("inf")
+                    for _ in range(args.repeats):
+                        t0 = time.perf_counter()
+                        for i in range(0, args.samples, bs):
+                            net(x_all[i : i + bs])
+                        sync(device)
+                        best = min(best, time.perf_counter() - t0)
+                    print(f"golden inference path={name} tf32={tf32} batch {bs}: {args.samples / best:,.0f} samples/s")
+                    if args.profile and not tf32:
+                        profile(net, x_all, bs, device)
     ref_file = REF / "slayer_reference_A.pt"
     if device.type == "cuda" and ref_file.is_file():
         ref = torch.load(ref_file, map_location="cpu", weights_only=True)["nmnist_cnn"]
         x = unpack(ref["input"]).to(device)
-        for tf32 in (False, True):
-            with snn.allow_tf32(tf32), torch.no_grad():
-                prev = x
-                counts = {}
-                for name in ref["layer_order"]:
-                    target = unpack(ref["spikes"][name]).to(device)
-                    counts[name] = int((net.slayer.spike(net.membrane_potential(name, prev)) != target).sum())
-                    prev = target
-            print(f"layer-by-layer spike mismatches vs SLAYER, tf32={tf32}: {counts}")
+        for path in [p for p in args.paths.split(",") if p]:
+            for tf32 in (False, True):
+                with snn.compute_path(path), snn.allow_tf32(tf32), torch.no_grad():
+                    prev = x
+                    counts = {}
+                    for name in ref["layer_order"]:
+                        target = unpack(ref["spikes"][name]).to(device)
+                        counts[name] = int((net.slayer.fire(net.layer_forward(name, prev)) != target).sum())
+                        prev = target
+                    print(f"layer-by-layer spike mismatches vs SLAYER, path={snn.path_name(device)} tf32={tf32}: "
+                          f"{counts}")
 
 
 if __name__ == "__main__":

@@ -264,6 +264,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
+        "snn_path": getattr(cmpn, "snn_path", "reference"),
     }
     if getattr(spec, "rate_sweep", None):
         from .rate_sweep_run import describe_rate_sweep

@@ -119,6 +119,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
                   "batch_size": cmpn.batch_size, "early_stop_tolerance": early_stop_tolerance,
                   "quantization": describe_quantization(cmpn.quantization).split(";")[0], "device": str(cmpn.device),
                   "dtype": str(cmpn.dtype).replace("torch.", ""), "ci_confidence": 0.95,
+                  "snn_path": cmpn.snn_path,
                   PARAM_ROUND_METRICS: mode_label(mode)}
         now = int(time.time() * 1000)
         client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],

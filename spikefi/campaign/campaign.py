@@ -786,10 +786,22 @@ class Campaign:
                               "from and import it again")
         return train_under_faults(self, train_set, round_index=round_index, **kwargs)
 
+    @property
+    def snn_path(self) -> str:
+        """The computation path this campaign's SLAYER layers take on its device now
+        (``"fused"`` or ``"reference"``, see :mod:`spikefi.snn.paths`; a NIR network's
+        stages are its own: ``"reference"``). Logged with tracked runs as ``snn_path``."""
+        if self.netmap.slayer is None:
+            return "reference"
+        from ..snn.paths import path_name
+
+        return path_name(self.device)
+
     def metadata(self, engine: str, seconds: float, early_stop_tolerance: float = 0.0) -> dict[str, Any]:
         golden = self.golden()
         return {
             "engine": engine,
+            "snn_path": self.snn_path,
             "seed": self.seed,
             "batch_size": self.batch_size,
             "samples": self.num_samples,

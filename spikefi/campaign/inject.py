@@ -146,7 +146,8 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
 
 
 def _slayer_fire(slayer: Any, a: torch.Tensor) -> torch.Tensor:
-    return slayer.spike(slayer.psp(a))
+    fire = getattr(slayer, "fire", None)
+    return fire(a) if fire is not None else slayer.spike(slayer.psp(a))
 
 
 def parametric_fire(campaign: InjectionContext, layer: str, model: ParametricFaultModel,
@@ -206,7 +207,17 @@ def layer_spikes_with_stats(netmap: NetworkMapLike, name: str, x: torch.Tensor, 
                             golden: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
     """Healthy layer ``name`` on input spikes ``x``: its spikes and :func:`spikes_with_stats`'s statistics."""
     if netmap.slayer is not None:
-        return spikes_with_stats(netmap.slayer, netmap.slayer.psp(netmap.layer_forward(name, x)), keep_mask, golden)
+        from ..snn.layer import layer as spiking_layer
+
+        slayer = netmap.slayer
+        if isinstance(slayer, spiking_layer) and type(slayer).fire is spiking_layer.fire:
+            # spikefi's own layer: fire_stats fuses psp, spikes and statistics where it can
+            # and otherwise takes the instance's (possibly replaced) psp and spike
+            a = netmap.layer_forward(name, x)
+            if slayer._fuses(a):
+                return slayer.fire_stats(a, keep_mask=keep_mask, golden=golden)
+            return spikes_with_stats(slayer, slayer.psp(a), keep_mask, golden)
+        return spikes_with_stats(slayer, slayer.psp(netmap.layer_forward(name, x)), keep_mask, golden)
     s = netmap.fire(name, netmap.layer_forward(name, x))
     return s, stats_of_spikes(s, keep_mask, golden)
 
@@ -366,8 +377,7 @@ def scoped_injection(
         handles.append(module.register_forward_hook(hook))
     original = slayer.spike
 
-    def spike(u: torch.Tensor) -> torch.Tensor:
-        s = original(u)
+    def record_spikes(s: torch.Tensor) -> torch.Tensor:
         name = state["last"]
         if name is None:
             return s
@@ -378,10 +388,24 @@ def scoped_injection(
         state["last"] = None
         return s
 
+    def spike(u: torch.Tensor) -> torch.Tensor:
+        return record_spikes(original(u))
+
     slayer.spike = spike
+    wrap_fire = hasattr(slayer, "fire_fused")
+    if wrap_fire:
+        # a fused fire (the network's forward on the fused path) calls no spike: wrap it too
+        def fire(a: torch.Tensor) -> torch.Tensor:
+            if slayer._fuses(a, replaced_ok=True):
+                return record_spikes(slayer.fire_fused(a))
+            return spike(slayer.psp(a))
+
+        slayer.fire = fire
     try:
         yield
     finally:
         for h in handles:
             h.remove()
         del slayer.spike
+        if wrap_fire:
+            del slayer.fire

@@ -76,7 +76,8 @@ class NetworkMap:
     """Layers of a SLAYER network, in forward order, with their shapes.
 
     Every layer shares the one spiking layer (``slayer``): :meth:`fire` is
-    ``slayer.spike(slayer.psp(a))`` whatever the layer or channels.
+    ``slayer.fire(a)`` (``spike(psp(a))``, one fused kernel on the fused path: see
+    :mod:`spikefi.snn.paths`) whatever the layer or channels.
 
     Args:
         net: the network (not modified).
@@ -141,7 +142,7 @@ class NetworkMap:
             with torch.no_grad():
                 x = probe
                 for name in self.order:
-                    x = self.slayer.spike(self.slayer.psp(self.layer_forward(name, x)))
+                    x = self.slayer.fire(self.layer_forward(name, x))
         except (RuntimeError, ValueError):  # layers do not compose as a chain (shapes differ)
             return False
         return x.shape == expected.shape and torch.equal(x, expected)
@@ -168,7 +169,7 @@ class NetworkMap:
     def fire(self, name: str, a: torch.Tensor, channels: Any = None) -> torch.Tensor:
         """Spikes of layer ``name`` for its synaptic output ``a`` (``channels``: the channels
         ``a`` holds; the neuron is the same for all)."""
-        return self.slayer.spike(self.slayer.psp(a))
+        return self.slayer.fire(a)
 
     def faulty_fire(self, name: str, change: Callable[[Any], Any],
                     index: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -25,6 +25,7 @@ from .io import Events, read_nmnist_binary, write_nmnist_binary
 from .layer import ConvLayer, DelayLayer, DenseLayer, DropoutLayer, PoolLayer, PspFilter, PspLayer, layer
 from .loss import loss, predict, spike_counts, spikeClassifier
 from .params import params
+from .paths import compute_path, get_compute_path, path_name, set_compute_path
 from .precision import allow_tf32, get_allow_tf32, set_allow_tf32, strict_fp32
 from .stats import learningStat, learningStats
 from .utils import quantize
@@ -56,6 +57,10 @@ __all__ = [
     "get_allow_tf32",
     "allow_tf32",
     "strict_fp32",
+    "compute_path",
+    "set_compute_path",
+    "get_compute_path",
+    "path_name",
 ]
 
 _LOIHI_MESSAGE = (

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DTypeError, ShapeError
+from .paths import fused_active, time_major_convolutions, triton_usable
 from .precision import get_allow_tf32, strict_fp32
 
 __all__ = [
@@ -46,6 +47,9 @@ __all__ = [
     "delay_shift",
     "check_spike_tensor",
     "conv3d",
+    "fire",
+    "fire_stats",
+    "time_major",
 ]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -208,16 +212,90 @@ def _triple(v: Any) -> tuple[int, int, int]:
     return (v, v, v) if isinstance(v, int) else tuple(v)
 
 
+def time_major(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, C, H, W, T)`` with its memory laid out as a contiguous ``(N, T, C, H, W)``
+    (the same values; no copy when it already is)."""
+    return x.permute(0, 4, 1, 2, 3).contiguous().permute(0, 2, 3, 4, 1)
+
+
+def _conv_time_major(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int, int],
+                     padding: tuple[int, int, int], dilation: tuple[int, int, int], groups: int) -> torch.Tensor:
+    """A ``(k, k, 1)`` convolution of all time bins at once: ``conv2d`` over ``(N*T, C, H, W)``
+    (the same ``C*k*k`` products per output as ``conv3d``); the result is time-major."""
+    n, c, h, w, steps = x.shape
+    xt = x.permute(0, 4, 1, 2, 3).contiguous().reshape(n * steps, c, h, w)
+    w2 = weight.detach()[..., 0]
+    with strict_fp32(x):
+        y = torch.nn.functional.conv2d(xt, w2, None, stride[:2], padding[:2], dilation[:2], groups)
+    return y.reshape(n, steps, *y.shape[1:]).permute(0, 2, 3, 4, 1)
+
+
 def conv3d(
     x: torch.Tensor, weight: torch.Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> torch.Tensor:
-    """``torch.nn.functional.conv3d`` (no bias) computed in true fp32 on CUDA, gradients included."""
+    """``torch.nn.functional.conv3d`` (no bias) computed in true fp32 on CUDA, gradients included.
+
+    On the fused path (:mod:`spikefi.snn.paths`; inference only) a kernel with one time
+    tap and no time stride or padding runs as ``conv2d`` over all time bins at once and
+    returns a time-major tensor (see :func:`time_major`), except a kernel that covers the
+    whole map (a dense layer), which stays ``conv3d``."""
+    st, pd, dl = _triple(stride), _triple(padding), _triple(dilation)
+    # a kernel covering the whole (padded) map is a dense layer: cuDNN's conv2d takes an FFT
+    # for it (20x slower on the H100, other bits); conv3d keeps the reference's kernel
+    dense = (weight.dim() == 5 and x.dim() == 5 and weight.shape[2] == x.shape[2] + 2 * pd[0]
+             and weight.shape[3] == x.shape[3] + 2 * pd[1])
+    if (not dense and weight.dim() == 5 and weight.shape[-1] == 1 and st[2] == 1 and pd[2] == 0 and x.dim() == 5
+            and fused_active(x) and not (torch.is_grad_enabled() and weight.requires_grad)
+            and time_major_convolutions()):
+        return _conv_time_major(x, weight, st, pd, dl, groups)
     if x.shape[0] == 1:
         # a batch of one takes another convolution algorithm (another summation order)
         return conv3d(torch.cat([x, x]), weight, stride, padding, dilation, groups)[:1]
     if _needs_strict(x):
         return _StrictConv3d.apply(x, weight, _triple(stride), _triple(padding), _triple(dilation), groups)
     return torch.nn.functional.conv3d(x, weight, None, stride, padding, dilation, groups)
+
+
+def _fire_kernel_ok(x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor) -> bool:
+    from .cuda.spike_kernel import MAX_KERNEL_LENGTH, MAX_PSP_LENGTH
+
+    return (triton_usable(x.device) and ref.numel() <= MAX_KERNEL_LENGTH
+            and min(srm.numel(), x.shape[-1]) <= MAX_PSP_LENGTH)
+
+
+def fire(
+    x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
+    tau_rho: float = 1.0, scale_rho: float = 1.0,
+) -> torch.Tensor:
+    """Spikes of synaptic input ``x``: ``spike(psp(x))``.
+
+    On the fused path (:mod:`spikefi.snn.paths`) one Triton kernel computes psp,
+    refractory response and threshold without writing the potential, keeping ``x``'s
+    memory layout (time-major stays time-major); elsewhere the reference functions.
+    """
+    check_spike_tensor(x, "synaptic input", min_rank=1)
+    if fused_active(x) and _fire_kernel_ok(x, srm, ref):
+        from .cuda.spike_kernel import fused_fire
+
+        return fused_fire(x, srm, ref, _check_theta(theta, x), float(ts))[0]
+    return spike(psp(x, srm, ts), theta, ref, ts, tau_rho, scale_rho)
+
+
+def fire_stats(
+    x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
+    tau_rho: float = 1.0, scale_rho: float = 1.0, *, keep_mask: bool = False, golden: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    """:func:`fire` with :func:`spike_stats`'s statistics of the same pass."""
+    check_spike_tensor(x, "synaptic input", min_rank=1)
+    if golden is not None and (golden.shape != x.shape or golden.dtype != torch.bool):
+        raise ShapeError(f"golden must be a bool tensor of shape {tuple(x.shape)}, got {golden.dtype} {tuple(golden.shape)}")
+    if fused_active(x) and _fire_kernel_ok(x, srm, ref):
+        from .cuda.spike_kernel import fused_fire
+
+        stats: dict[str, Any] = {"mask": keep_mask, "golden": golden}
+        s, _ = fused_fire(x, srm, ref, _check_theta(theta, x), float(ts), stats=stats)
+        return s, {"count": stats["count"], "fired": stats["fired"], "differs": stats["differs"]}
+    return spike_stats(psp(x, srm, ts), theta, ref, ts, tau_rho, scale_rho, keep_mask=keep_mask, golden=golden)
 
 
 def surrogate_pdf(

@@ -19,6 +19,8 @@ from torch import nn
 from ..errors import ConfigError, DTypeError, ShapeError
 from . import functional as fn
 from .params import time_steps, validate_neuron, validate_simulation
+from .paths import fused_active, triton_usable
+from .precision import strict_fp32
 
 __all__ = [
     "layer",
@@ -208,6 +210,8 @@ class PoolLayer(nn.Conv3d):
             )
         kh, kw = self.weight.shape[2], self.weight.shape[3]
         weight = self.weight if self.preHookFx is None else self.preHookFx(self.weight)
+        if self._time_major_ok(x, weight):
+            return self._pool_time_major(x, weight)
         if self._fused_ok(x, weight):
             from .cuda import fused_sum_pool
 
@@ -223,6 +227,34 @@ class PoolLayer(nn.Conv3d):
         else:  # channels folded into the batch
             y = fn.conv3d(x.reshape(n * c, 1, h, w, t), weight, self.stride, self.padding, self.dilation)
         return y.reshape(n, c, -1, y.shape[3], y.shape[4])
+
+    def _time_major_ok(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
+        """Whether the fused path pools this call on the time-major layout (a time-major
+        input, inference, the default stride, no padding or dilation)."""
+        if not fused_active(x) or (torch.is_grad_enabled() and weight.requires_grad):
+            return False
+        if not x.permute(0, 4, 1, 2, 3).is_contiguous():
+            return False
+        return tuple(self.stride[:2]) == tuple(weight.shape[2:4]) and not any(self.padding) and all(
+            d == 1 for d in self.dilation)
+
+    def _pool_time_major(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Sum pooling of every (sample, bin, channel) plane at once; a time-major result
+        holding the values of the reference pooling."""
+        if triton_usable(x.device):
+            from .cuda.spike_kernel import fused_sum_pool_time_major
+
+            return fused_sum_pool_time_major(x, weight)
+        kh, kw = weight.shape[2], weight.shape[3]
+        n, c, h, w, steps = x.shape
+        xt = x.permute(0, 4, 1, 2, 3)
+        pad_h, pad_w = h % kh, w % kw
+        if pad_h or pad_w:
+            xt = tf.pad(xt, (0, pad_w, 0, pad_h))
+        planes = xt.contiguous().reshape(n * steps * c, 1, xt.shape[3], xt.shape[4])
+        with strict_fp32(x):
+            y = tf.conv2d(planes, weight.detach()[..., 0], None, (kh, kw))
+        return y.reshape(n, steps, c, y.shape[2], y.shape[3]).permute(0, 2, 3, 4, 1)
 
     def _fused_ok(self, x: torch.Tensor, weight: torch.Tensor) -> bool:
         """Whether the fused CUDA pooling kernel computes this call (float32 inference with
@@ -399,6 +431,35 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
         """Post-synaptic potential of ``spike`` (time last), SLAYER's ``psp``."""
         fn.check_spike_tensor(spike, "psp input", min_rank=1)
         return fn.psp(spike, self.srmKernel, self.Ts, matrix=self._psp_matrix(spike))
+
+    def _fuses(self, a: torch.Tensor, replaced_ok: bool = False) -> bool:
+        """Whether :meth:`fire` runs the fused kernel for ``a``: the fused path, and neither
+        ``psp`` nor ``spike`` replaced on this instance (``replaced_ok``: a wrapper that
+        handles the replacement asks)."""
+        if not replaced_ok and ("spike" in vars(self) or "psp" in vars(self)):
+            return False
+        return fused_active(a) and fn._fire_kernel_ok(a, self.srmKernel, self.refKernel)
+
+    def fire(self, a: torch.Tensor) -> torch.Tensor:
+        """Spikes of synaptic input ``a``: ``spike(psp(a))``, fused into one kernel on the
+        fused path (see :mod:`spikefi.snn.paths`)."""
+        if self._fuses(a):
+            return self.fire_fused(a)
+        return self.spike(self.psp(a))
+
+    def fire_fused(self, a: torch.Tensor) -> torch.Tensor:
+        """:meth:`fire` by the fused kernel, whatever replaces ``spike`` (for wrappers)."""
+        n = self.neuron
+        return fn.fire(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"])
+
+    def fire_stats(self, a: torch.Tensor, keep_mask: bool = False, golden: torch.Tensor | None = None,
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        """:meth:`fire` with the statistics of :meth:`spike_stats`, from the same pass."""
+        if self._fuses(a):
+            n = self.neuron
+            return fn.fire_stats(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"],
+                                 keep_mask=keep_mask, golden=golden)
+        return self.spike_stats(self.psp(a), keep_mask=keep_mask, golden=golden)
 
     def spike(self, membranePotential: torch.Tensor) -> torch.Tensor:  # noqa: N803
         """Spikes (value ``1/Ts``) of a membrane potential, with refractory response."""

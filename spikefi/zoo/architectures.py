@@ -142,15 +142,18 @@ class SpikingNetwork(nn.Module):
         self.check_input(x)
         out: dict[str, torch.Tensor] = {}
         for name in self.layer_names:
-            x = self.slayer.spike(self.membrane_potential(name, x))
+            x = self.slayer.fire(self.layer_forward(name, x))
             out[name] = x
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Output spikes ``(N, C, H, W, T)``. Each layer is ``slayer.fire(layer(x))``
+        (``spike(psp(.))``; on the fused path, see :mod:`spikefi.snn.paths`, the layers
+        pass time-major tensors to each other and the output is made contiguous)."""
         self.check_input(x)
         for name in self.layer_names:
-            x = self.slayer.spike(self.membrane_potential(name, x))
-        return x
+            x = self.slayer.fire(self.layer_forward(name, x))
+        return x.contiguous()
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):  # type: ignore[override]
         """Loads weights after checking keys, shapes and values; mismatches and NaN/Inf weights

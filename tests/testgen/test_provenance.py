@@ -130,6 +130,7 @@ def test_campaign_runs_log_both_digests_and_store_the_golden_model_record(store,
     golden = network_digest(net)
     p = client.get_run(plain).data.params
     assert p["network.digest"] == golden and "network.digest_quantized" not in p
+    assert p["snn_path"] == "reference"  # the computation path that ran (the CPU's default)
     q = client.get_run(quant).data.params
     assert q["network.digest"] == golden
     x = torch.zeros(1, 2, 16, 16, 30)

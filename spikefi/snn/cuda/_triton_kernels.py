@@ -5,7 +5,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["spike_kernel"]
+__all__ = ["spike_kernel", "sum_pool_kernel", "psp_spike_kernel", "sum_pool_time_major_kernel"]
 
 
 @triton.jit
@@ -139,4 +139,147 @@ def sum_pool_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, w_out, step
             acc = tl.fma(xv, wv, acc)
         else:
             acc = acc + xv * wv
+    tl.store(out_ptr + offs, acc, mask=mask)
+
+
+@triton.jit
+def _fire_bin(x_ptr, xb, xs_t, t, nmask, srm_ptr, ts, hist, theta, ref_ptr, zero,
+              L: tl.constexpr, K: tl.constexpr, DENSE: tl.constexpr, steps):  # noqa: N803
+    """Bin ``t`` of the fused psp + spike: the potential ``Ts * sum_s x[s] * srm[t - s]``
+    accumulated with fused multiply-adds from 0 in ascending ``s`` (the order of a GEMM
+    with the Toeplitz matrix ``K[s, t] = srm[t - s]``), then the refractory additions and
+    the threshold (:func:`_bin`). ``DENSE`` sums over every ``s`` of the row, zero taps
+    included (what the GEMM does: a non-finite input spreads as ``inf * 0 = nan``);
+    otherwise over the kernel's band only (the same value for finite inputs)."""
+    acc = zero
+    if DENSE:
+        for s in tl.range(0, steps):
+            iv = xb * 0 + (t - s)  # the tap, as a vector (masks are vectors)
+            inband = (iv >= 0) & (iv < L)
+            w = tl.load(srm_ptr + tl.minimum(tl.maximum(iv, 0), L - 1), mask=nmask & inband, other=0.0)
+            xv = tl.load(x_ptr + xb + s * xs_t, mask=nmask, other=0.0)
+            acc = tl.fma(xv, w, acc)
+    else:
+        for j in tl.static_range(0, L):
+            s = t - (L - 1 - j)  # the oldest input first
+            xv = tl.load(x_ptr + xb + s * xs_t, mask=nmask & ((xb * 0 + s) >= 0), other=0.0)
+            acc = tl.fma(xv, tl.load(srm_ptr + (L - 1 - j)), acc)
+    u = acc * ts
+    a, fired, hist = _bin(u, hist, theta, ref_ptr, K)
+    return u, fired, hist
+
+
+@triton.jit(do_not_specialize=["x_ptr", "s_ptr", "u_ptr", "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr",
+                               "mask_ptr", "gold_ptr", "count_ptr", "diff_ptr", "n_neurons", "feat", "steps",
+                               "xs_n", "xs_f", "xs_t", "ss_n", "ss_f", "ss_t", "ms_n", "ms_f", "ms_t",
+                               "gs_n", "gs_f", "gs_t"])
+def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr, ts_ptr,  # noqa: PLR0913, PLR0915
+                     mask_ptr, gold_ptr, count_ptr, diff_ptr, n_neurons, feat, steps,
+                     xs_n, xs_f, xs_t, ss_n, ss_f, ss_t, ms_n, ms_f, ms_t, gs_n, gs_f, gs_t,
+                     L: tl.constexpr, K: tl.constexpr, PER_NEURON: tl.constexpr,  # noqa: N803
+                     HIST64: tl.constexpr, WRITE_U: tl.constexpr, MASK: tl.constexpr,  # noqa: N803
+                     COUNT: tl.constexpr, COMPARE: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+    """Spikes of ``BLOCK`` neurons from their synaptic input ``x``: psp, refractory
+    response and threshold over all ``T`` bins in one pass, the potential kept in registers.
+
+    Every tensor is addressed as ``(N, F, T)`` through its strides (``*s_n, *s_f, *s_t``),
+    so the time-major layout ``(N, T, F)`` (coalesced: one bin of many neurons is
+    contiguous) and SLAYER's ``(N, F, T)`` take the same kernel. ``WRITE_U`` stores the
+    potential before refractory responses (the psp, for tests); ``MASK``, ``COUNT`` and
+    ``COMPARE`` are the statistics of :func:`spike_kernel`. A neuron whose input holds a
+    non-finite value is computed again with the dense sum (the GEMM's result there)."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    nmask = offs < n_neurons
+    o = offs.to(tl.int64)
+    n = o // feat
+    f = o % feat
+    xb = n * xs_n + f * xs_f
+    sb = n * ss_n + f * ss_f
+    mb = n * ms_n + f * ms_f
+    gb = n * gs_n + f * gs_f
+    if PER_NEURON:
+        theta = tl.load(theta_ptr + offs, mask=nmask, other=0.0)
+    else:
+        theta = tl.load(theta_ptr)
+    value = tl.load(value_ptr)
+    ts = tl.load(ts_ptr)
+    zero = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
+    if HIST64:
+        hist = tl.zeros([BLOCK], dtype=tl.int64)
+    else:
+        hist = tl.zeros([BLOCK], dtype=tl.int32)
+    total = tl.zeros([BLOCK], dtype=tl.int32)
+    differs = tl.zeros([BLOCK], dtype=tl.int32)
+    bad = offs < 0  # no non-finite input seen yet
+    for t in tl.range(0, steps):
+        u, fired, hist = _fire_bin(x_ptr, xb, xs_t, t, nmask, srm_ptr, ts, hist, theta, ref_ptr, zero,
+                                   L, K, False, steps)
+        xt = tl.load(x_ptr + xb + t * xs_t, mask=nmask, other=0.0)
+        bad = bad | ((xt - xt) != 0)  # inf or nan
+        tl.store(s_ptr + sb + t * ss_t, tl.where(fired, value, zero), mask=nmask)
+        if WRITE_U:
+            tl.store(u_ptr + sb + t * ss_t, u, mask=nmask)
+        fi = (fired & nmask).to(tl.int8)
+        if MASK:
+            tl.store(mask_ptr + mb + t * ms_t, fi, mask=nmask)
+        if COUNT:
+            total += fi.to(tl.int32)
+        if COMPARE:
+            g = tl.load(gold_ptr + gb + t * gs_t, mask=nmask, other=0)
+            differs = tl.maximum(differs, (fi != g.to(tl.int8)).to(tl.int32))
+    if tl.max(bad.to(tl.int32), axis=0) > 0:
+        # rows with a non-finite input: the dense sum, stored for those rows only
+        rmask = nmask & bad
+        if HIST64:
+            hist = tl.zeros([BLOCK], dtype=tl.int64)
+        else:
+            hist = tl.zeros([BLOCK], dtype=tl.int32)
+        total2 = tl.zeros([BLOCK], dtype=tl.int32)
+        differs2 = tl.zeros([BLOCK], dtype=tl.int32)
+        for t in tl.range(0, steps):
+            u, fired, hist = _fire_bin(x_ptr, xb, xs_t, t, rmask, srm_ptr, ts, hist, theta, ref_ptr, zero,
+                                       L, K, True, steps)
+            tl.store(s_ptr + sb + t * ss_t, tl.where(fired, value, zero), mask=rmask)
+            if WRITE_U:
+                tl.store(u_ptr + sb + t * ss_t, u, mask=rmask)
+            fi = (fired & rmask).to(tl.int8)
+            if MASK:
+                tl.store(mask_ptr + mb + t * ms_t, fi, mask=rmask)
+            if COUNT:
+                total2 += fi.to(tl.int32)
+            if COMPARE:
+                g = tl.load(gold_ptr + gb + t * gs_t, mask=rmask, other=0)
+                differs2 = tl.maximum(differs2, (fi != g.to(tl.int8)).to(tl.int32))
+        total = tl.where(bad, total2, total)
+        differs = tl.where(bad, differs2, differs)
+    if COUNT:
+        tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+    if COMPARE:
+        tl.atomic_max(diff_ptr, tl.max(differs, axis=0))
+
+
+@triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out"])
+def sum_pool_time_major_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, w_out,
+                               KH: tl.constexpr, KW: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+    """:func:`sum_pool_kernel` (fused multiply-adds, row-major window) on the time-major
+    layout: input ``(N, T, C, h_in, w_in)`` and output ``(N, T, C, h_out, w_out)``,
+    both contiguous; each output element is the same sum of the same products."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_out
+    o = offs.to(tl.int64)
+    ow = o % w_out
+    rest = o // w_out
+    oh = rest % h_out
+    plane = rest // h_out  # (n * T + t) * C + c
+    acc = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
+    for a in tl.static_range(0, KH * KW):
+        i = a // KW
+        j = a % KW
+        hi = oh * KH + i
+        wi = ow * KW + j
+        ok = mask & (hi < h_in) & (wi < w_in)
+        xv = tl.load(x_ptr + (plane * h_in + hi) * w_in + wi, mask=ok, other=0.0)
+        acc = tl.fma(xv, tl.load(w_ptr + i * KW + j), acc)
     tl.store(out_ptr + offs, acc, mask=mask)

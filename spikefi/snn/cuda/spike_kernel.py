@@ -29,10 +29,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["triton_available", "fused_spikes", "fused_sum_pool", "MAX_KERNEL_LENGTH"]
+__all__ = ["triton_available", "interpreted", "fused_spikes", "fused_fire", "fused_sum_pool",
+           "fused_sum_pool_time_major", "is_time_major", "nft_strides", "MAX_KERNEL_LENGTH", "MAX_PSP_LENGTH"]
 
 #: longest refractory kernel the fused kernel handles (the firing history is an int64 mask)
 MAX_KERNEL_LENGTH = 64
+#: longest SRM (psp) kernel the fused psp + spike kernel unrolls
+MAX_PSP_LENGTH = 64
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,6 +51,11 @@ def _triton() -> Any:
 def triton_available() -> bool:
     """Whether the fused kernel can run (Triton importable and not disabled)."""
     return os.environ.get("SPIKEFI_DISABLE_TRITON", "0") != "1" and _triton() is not None
+
+
+def interpreted() -> bool:
+    """Whether Triton kernels run in Triton's CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,3 +167,143 @@ def fused_sum_pool(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
             x, weight.detach().reshape(-1).to(x.dtype).contiguous(), out, total, h, w, h_out, w_out, steps,
             KH=kh, KW=kw, FMA=True, ROW_MAJOR=True, BLOCK=block)
     return out
+
+
+def nft_strides(x: torch.Tensor) -> tuple[int, int, int, int, int] | None:
+    """``(N, F, stride_n, stride_f, stride_t)`` addressing a tensor with time last as
+    ``(N, F, T)`` (``N`` the first dimension, ``F`` the product of the middle ones), or
+    ``None`` where its memory layout does not allow it (the middle dimensions are not
+    contiguous among themselves). Works for SLAYER's ``(N, C, H, W, T)`` and for its
+    time-major form ``(N, T, C, H, W)`` seen as ``(N, C, H, W, T)``."""
+    if x.dim() < 2:
+        return (1, 1, 0, 0, x.stride(0)) if x.dim() == 1 else None
+    n = x.shape[0]
+    mid = x.shape[1:-1]
+    feat = 1
+    for d in mid:
+        feat *= d
+    sf = x.stride(-2) if len(mid) else 1
+    expected = sf
+    for i in range(len(mid) - 1, -1, -1):
+        if mid[i] != 1 and x.stride(1 + i) != expected:
+            return None
+        expected *= mid[i]
+    return n, feat, x.stride(0), sf, x.stride(-1)
+
+
+def _dense_like(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An empty tensor of ``x``'s shape with ``x``'s memory layout where that is dense."""
+    return torch.empty_like(x, dtype=dtype or x.dtype)
+
+
+def fused_fire(
+    x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
+    *, stats: dict[str, Any] | None = None, want_psp: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Spikes of the synaptic input ``x`` (time last): ``spike(psp(x))`` in one kernel,
+    the potential never written to memory. Returns ``(spikes, psp)`` (``psp`` with
+    ``want_psp=True``, for tests; else ``None``).
+
+    The spikes (and the firing mask of ``stats``) keep ``x``'s memory layout, so a
+    time-major input gives time-major spikes. ``stats`` as in :func:`fused_spikes`.
+    The SRM kernel must have at most :data:`MAX_PSP_LENGTH` taps and the refractory one at
+    most :data:`MAX_KERNEL_LENGTH` (``ValueError`` otherwise).
+    """
+    triton, _ = _triton()
+    from ._triton_kernels import psp_spike_kernel
+
+    x = x.detach()
+    geo = nft_strides(x)
+    if geo is None:
+        x = x.contiguous()
+        geo = nft_strides(x)
+    assert geo is not None
+    n, feat, xs_n, xs_f, xs_t = geo
+    steps = x.shape[-1]
+    k = max(int(ref.numel()), 1)
+    if k > MAX_KERNEL_LENGTH:
+        raise ValueError(f"refractory kernel of {k} bins; the fused kernel handles at most {MAX_KERNEL_LENGTH}")
+    length = min(int(srm.numel()), steps)
+    if length > MAX_PSP_LENGTH:
+        raise ValueError(f"psp kernel of {length} taps; the fused kernel handles at most {MAX_PSP_LENGTH}")
+    dev, dt = x.device, x.dtype
+    ref = ref.detach().to(device=dev, dtype=dt).contiguous()
+    srm = srm.detach().to(device=dev, dtype=dt).contiguous()
+    if length == 0:
+        srm = torch.zeros(1, dtype=dt, device=dev)
+    spikes = _dense_like(x)
+    sg = nft_strides(spikes)
+    if sg is None:
+        spikes = torch.empty(x.shape, dtype=dt, device=dev)
+        sg = nft_strides(spikes)
+    assert sg is not None
+    psp = torch.empty_like(spikes) if want_psp else None
+    per_neuron = isinstance(theta, torch.Tensor) and theta.dim() > 0
+    if per_neuron:
+        theta_t = theta.to(device=dev, dtype=dt).expand(x.shape[:-1]).reshape(-1).contiguous()  # type: ignore[union-attr]
+    else:
+        theta_t = _scalar(float(theta), dt, dev)
+    value = _scalar(1.0 / ts, dt, dev)
+    ts_t = _scalar(float(ts), dt, dev)
+    mask = count = differs = gold = None
+    mg = gg = (0, 0, 0, 0, 0)
+    if stats is not None:
+        count = torch.zeros((), dtype=torch.int64, device=dev)
+        if stats.get("mask"):
+            mask = torch.empty_like(spikes, dtype=torch.bool)
+            mg = nft_strides(mask) or mg
+        golden = stats.get("golden")
+        if golden is not None:
+            if golden.shape != x.shape or golden.dtype != torch.bool or golden.device != dev:
+                raise ValueError(f"golden must be a bool tensor of shape {tuple(x.shape)} on {dev}, "
+                                 f"got {golden.dtype} {tuple(golden.shape)} on {golden.device}")
+            if nft_strides(golden) is None:
+                golden = golden.contiguous()
+            gold = golden.view(torch.uint8)
+            gg = nft_strides(gold) or gg
+            differs = torch.zeros((), dtype=torch.int32, device=dev)
+    rows = n * feat
+    if rows and steps:
+        block = 128
+        spare = spikes
+        psp_spike_kernel[(triton.cdiv(rows, block),)](
+            x, spikes, spare if psp is None else psp, theta_t, srm, ref, value, ts_t,
+            spare if mask is None else mask.view(torch.uint8), spare if gold is None else gold,
+            spare if count is None else count, spare if differs is None else differs,
+            rows, feat, steps, xs_n, xs_f, xs_t, sg[2], sg[3], sg[4], mg[2], mg[3], mg[4], gg[2], gg[3], gg[4],
+            L=max(length, 1), K=k, PER_NEURON=per_neuron, HIST64=k > 32, WRITE_U=psp is not None,
+            MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, BLOCK=block, num_warps=4,
+            # no contraction of ``psp * Ts + ref`` into one rounding: the reference rounds the
+            # psp first (the psp's own sum uses explicit fused multiply-adds, as the GEMM)
+            enable_fp_fusion=False)
+    if stats is not None:
+        stats["count"] = count
+        stats["fired"] = mask
+        stats["differs"] = None if differs is None else differs.bool()
+    return spikes, psp
+
+
+def is_time_major(x: torch.Tensor) -> bool:
+    """Whether a ``(N, C, H, W, T)`` tensor lies in memory as a contiguous ``(N, T, C, H, W)``."""
+    return x.dim() == 5 and x.permute(0, 4, 1, 2, 3).is_contiguous()
+
+
+def fused_sum_pool_time_major(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`fused_sum_pool` of a time-major ``(N, C, H, W, T)`` tensor (see
+    :func:`is_time_major`); the output is time-major too and holds the same values."""
+    triton, _ = _triton()
+    from ._triton_kernels import sum_pool_time_major_kernel
+
+    n, c, h, w, steps = x.shape
+    kh, kw = int(weight.shape[2]), int(weight.shape[3])
+    h_out = (h + h % kh - kh) // kh + 1
+    w_out = (w + w % kw - kw) // kw + 1
+    xt = x.permute(0, 4, 1, 2, 3).contiguous()
+    out = torch.empty((n, steps, c, h_out, w_out), dtype=x.dtype, device=x.device)
+    total = out.numel()
+    if total:
+        block = 512
+        sum_pool_time_major_kernel[(triton.cdiv(total, block),)](
+            xt, weight.detach().reshape(-1).to(x.dtype).contiguous(), out, total, h, w, h_out, w_out,
+            KH=kh, KW=kw, BLOCK=block)
+    return out.permute(0, 2, 3, 4, 1)
