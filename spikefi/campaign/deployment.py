@@ -83,6 +83,9 @@ class DeployedLayer(spiking_layer):
             ref = self.membrane.quantize(ref)
         self.srmKernel = srm
         self.refKernel = ref
+        if self.threshold_fmt is not None and not theta <= self.threshold_fmt.max:
+            raise DeploymentFormatError(f"threshold {theta!r} is above the largest value {self.threshold_fmt.max!r} of "
+                                        f"the threshold format {self.threshold_fmt.describe()}; give it more int_bits")
         theta_q = theta if self.threshold_fmt is None else float(self.threshold_fmt.quantize(torch.tensor(theta,
                                                                                  dtype=torch.float64)))
         if not theta_q > 0:
