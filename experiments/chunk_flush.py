@@ -46,6 +46,7 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
+from .deployment_tracking import deployment_params
 from .provenance import copy_network_files, spec_network_digests, write_network_record
 from .round_metrics import RoundMetricsMode, curve_metric_points, round_metric_points  # noqa: F401 - re-exported
 from .run_lookup import network_digest, say
@@ -261,6 +262,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "batch_size": opts["batch_size"], "early_stop_tolerance": opts["early_stop_tolerance"],
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
+        **deployment_params(opts["quantization"]),
     }
     return {k: str(v)[:6000] for k, v in params.items()}
 

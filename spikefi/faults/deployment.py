@@ -65,6 +65,7 @@ __all__ = [
     "is_deployment_spec",
     "weight_qparams",
     "quantize_weight",
+    "describe_quantization_option",
 ]
 
 #: rounding modes of weights and fixed-point values
@@ -552,3 +553,20 @@ class DeploymentFormat:
             if name not in synaptic:
                 raise DeploymentFormatError(f"layer {name!r} has no stored weights (pooling); layers with weights: "
                                             f"{synaptic}")
+
+
+def describe_quantization_option(quantization: Any) -> dict[str, str]:
+    """A campaign's ``quantization`` option in plain words, one entry per part of the
+    deployment (``weights``, ``layers``, ``membrane``, ``threshold``, ``psp_kernel``), for the
+    per-tensor form (``{dtype: int8, symmetric: false}``) and deployment formats alike, so
+    that runs of either kind compare in MLflow. ``None``: every part is float."""
+    if not quantization:
+        return {"weights": "float (not quantized)", "layers": "none", "membrane": "float (not quantized)",
+                "threshold": "float (not quantized)", "psp_kernel": "float (not quantized)"}
+    if is_deployment_spec(quantization):
+        return DeploymentFormat.from_spec(quantization).describe()
+    q = dict(quantization)
+    kind = "symmetric" if q.get("symmetric") else "affine"
+    words = describe_quantization_option(None)
+    words["weights"] = f"{q.get('dtype', 'int8')} codes, per-layer float scale, {kind}, nearest_even"
+    return words
