@@ -4,13 +4,14 @@ the report shows the gap apart from the fault effects."""
 
 from __future__ import annotations
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.load import load_runs
 from analysis.report import build_report, to_markdown
 from experiments import campaign as entry
 
-from .conftest import EXPERIMENT, runs_of, write_campaign_config
+from .conftest import EXPERIMENT, REPO, runs_of, write_campaign_config
 
 INT4 = {"weights": {"bits": 4, "scale": "channel"}, "membrane": {"int_bits": 7, "frac_bits": 4},
         "psp_kernel": {"int_bits": 0, "frac_bits": 6, "signed": False}}
@@ -56,3 +57,36 @@ def test_formats_compare_across_runs_and_the_report_separates_deployment_from_fa
     assert set(layers["layer"]) == {"SC1", "SP1", "SC2", "SP2", "SF3", "SF4"}
     assert "Deployment gap" in to_markdown(report)
     assert MlflowClient(store).get_experiment_by_name(EXPERIMENT) is not None
+
+
+def test_the_shipped_bits_sweep_runs_and_tabulates_accuracy_vs_format(store, tmp_path):
+    import pandas as pd
+    import yaml
+
+    from experiments import sweep as sweep_entry
+
+    shipped = yaml.safe_load((REPO / "experiments/configs/sweep_deployment_bits.yaml").read_text())
+    specs = sweep_entry.sweep_specs(shipped["sweep"])  # every campaign of the shipped sweep validates
+    assert len(specs) == 9 and all(s.options["dtype"] == "float64" for s in specs)
+    small = shipped["sweep"]
+    small["base"]["data"]["max_samples"] = 8
+    small["base"]["exhaustive"] = [{"model": "DeadNeuron", "layers": ["SF4"], "sample": 2}]
+    small["campaigns"] = [c for c in small["campaigns"] if c["name"] in ("float", "w2-channel", "w3-first-last-8",
+                                                                         "w4-fixed-neuron")]
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(yaml.safe_dump({"sweep": small, "output_dir": str(tmp_path / "out"),
+                                   "tracking": {"experiment": EXPERIMENT}}))
+    assert sweep_entry.main(["--config", str(cfg), "--no-progress"]) == 0
+    parent = next(r for r in runs_of(store) if r.data.tags["spikefi.kind"] == "sweep")
+    table = pd.read_csv(MlflowClient(store).download_artifacts(parent.info.run_id, "sweep/campaigns.csv",
+                                                               str(tmp_path / "c"))).set_index("campaign")
+    assert table.loc["float", "deployment.weights"] == "float (not quantized)"
+    assert pd.isna(table.loc["float", "golden.float_accuracy"])
+    assert table.loc["w2-channel", "deployment.weights"] == "int2 codes, per-channel float scale, symmetric, nearest_even"
+    assert table.loc["w3-first-last-8", "deployment.layers"].startswith("SC1: int8 codes")
+    assert table.loc["w4-fixed-neuron", "deployment.membrane"] == "Q7.4 signed (12 bits), floor, saturate"
+    for name in ("w2-channel", "w3-first-last-8", "w4-fixed-neuron"):
+        assert table.loc[name, "golden.float_accuracy"] == table.loc["float", "golden.accuracy"]
+        assert table.loc[name, "deployment.accuracy_change"] == pytest.approx(
+            table.loc[name, "golden.accuracy"] - table.loc["float", "golden.accuracy"])
+        assert not pd.isna(table.loc[name, "acc_mean"])
