@@ -147,6 +147,7 @@ class Campaign:
         #: the float network (before quantization), for :meth:`float_golden`
         self._float_net: nn.Module | None = copy.deepcopy(self.net) if quantization else None
         self._float_summary: dict[str, Any] | None = None
+        self._gap: dict[str, Any] | None = None
         self._net_params = net_params
         if self.deployment is not None and self.deployment.has_neuron_formats:
             if callable(getattr(self.net, "neuron_stages", None)):
@@ -220,7 +221,7 @@ class Campaign:
         """Pickled state without the golden pass and device caches: a campaign shipped to a
         worker (an executor's actor) runs its own golden pass where it lands."""
         state = self.__dict__.copy()
-        state.update(_golden=None, _golden_summary=None, _device_batches=None, _slayers={}, _float_cmpn=None)
+        state.update(_golden=None, _golden_summary=None, _device_batches=None, _slayers={}, _float_cmpn=None, _gap=None)
         return state
 
     def to(self, device: str | torch.device) -> Campaign:
@@ -242,7 +243,7 @@ class Campaign:
         self.device = device
         self._golden = self._golden_summary = self._device_batches = None
         self._slayers = {}
-        self._float_cmpn = None
+        self._float_cmpn = self._gap = None
         return self
 
     def portable_copy(self) -> Campaign:
@@ -630,6 +631,9 @@ class Campaign:
         :func:`spikefi.campaign.deployment.deployment_gap`)."""
         from .deployment import deployment_gap
 
+        cached = getattr(self, "_gap", None)
+        if cached is not None and self._golden_summary is not None:
+            return copy.deepcopy(cached)
         deployed = self.golden()
         if self._float_net is None:
             flt = deployed
@@ -647,7 +651,9 @@ class Campaign:
                     mismatched[name] += int((mine.spikes[name] != theirs.spikes[name]).sum())
             agree = same / self.num_samples
         steps = {n: self.num_samples * self.netmap.layers[n].neurons * self.steps for n in self.netmap.order}
-        return deployment_gap(flt, deployed, mismatched, agree, steps)
+        self._gap = deployment_gap(flt, deployed, mismatched, agree, steps)
+        self._float_cmpn = None  # its cached golden spikes are no longer needed (the summary stays)
+        return copy.deepcopy(self._gap)
 
     # -- running -------------------------------------------------------------------------
     def result_row(self, rnd: Round, prep: PreparedRound, st: RoundStats) -> dict[str, Any]:
