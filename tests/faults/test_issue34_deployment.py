@@ -295,3 +295,21 @@ def test_formats_that_do_not_fit_the_network_are_refused(digits):
     with pytest.raises(DeploymentFormatError, match=r"unknown deployment format key\(s\) \['bits'\]"):
         CampaignSpec.from_dict({"network": {"pretrained": "digits_cnn"},
                                 "options": {"quantization": {"bits": 4}}})
+
+
+def test_a_deployed_campaign_ships_to_workers_and_runs_through_the_networks_own_forward(digits):
+    """What an executor does (a portable copy, pickled) and the scoped-hook path (force_hooks)
+    give the same table as the chain engines."""
+    import pickle
+
+    net, test = digits
+    cmpn = Campaign(net, test, max_samples=8, quantization=FORMATS[1])
+    cmpn.exhaustive(BitFlipSynapse([1]), layers=["SF4"], sample=3)
+    cmpn.exhaustive(DeadNeuron(), layers=["SF3"], sample=3)
+    cols = ["accuracy", "spike_count_deviation", "critical"]
+    chain = cmpn.run(progress=False).table[cols]
+    shipped = pickle.loads(pickle.dumps(cmpn.portable_copy()))
+    assert isinstance(shipped.netmap.slayer, DeployedLayer)
+    assert shipped.run(progress=False).table[cols].equals(chain)
+    cmpn.force_hooks = True
+    assert cmpn.run(progress=False, engine="naive").table[cols].equals(chain)
