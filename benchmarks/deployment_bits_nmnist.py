@@ -54,14 +54,33 @@ def _md(df: pd.DataFrame, index: bool = False) -> str:
 
 def formats() -> dict[str, dict[str, Any] | None]:
     out: dict[str, dict[str, Any] | None] = {"float": None}
-    for b in (8, 6, 4, 3, 2):
+    for b in (8, 4, 2, 3, 6):  # the most telling first: each format's row is written as soon as it is done
         out[f"w{b}-channel"] = {"weights": {"bits": b, "scale": "channel"}}
+    out["w4-fixed-neuron"] = {"weights": {"bits": 4, "scale": "channel"}, **FIXED_NEURON}
     out["w4-layer"] = {"weights": {"bits": 4, "scale": "layer"}}
     out["w3-first-last-8"] = {"weights": {"bits": 3, "scale": "channel"},
                               "layers": {"SC1": {"bits": 8}, "SF4b": {"bits": 8}}}
-    out["w4-fixed-neuron"] = {"weights": {"bits": 4, "scale": "channel"}, **FIXED_NEURON}
     out["w8-fixed-neuron"] = {"weights": {"bits": 8, "scale": "channel"}, **FIXED_NEURON}
     return out
+
+
+def write_outputs(out: Path, meta: dict[str, Any], rows: list[dict[str, Any]], layer_rows: list[dict[str, Any]]) -> None:
+    """The Markdown table and the JSON record of the formats done so far."""
+    table, layers = pd.DataFrame(rows), pd.DataFrame(layer_rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "formats": rows, "layers": layer_rows}, indent=1))
+    cols = ["format", "weights", "float_golden", "deployed_golden", "deployment_change_pp", "prediction_agreement",
+            "dead_neuron_SF4a", "dead_synapse_SC3", "mean_under_faults", "critical_rounds", "rounds"]
+    spikes = layers.pivot_table(index="format", columns="layer", values="mismatched_share", sort=False)
+    text = ["# Accuracy vs deployment format: zoo N-MNIST CNN, real recordings", "",
+            *[f"- {k}: {v}" for k, v in meta.items()], "",
+            "Golden = no faults. deployment_change_pp = deployed golden - float golden (percentage points).", "",
+            _md(table[cols]), "",
+            "Formats in words (membrane and psp_kernel: `float` unless given):", "",
+            _md(table[["format", "layers", "membrane", "psp_kernel"]]), "",
+            "Share of neuron-steps whose golden spike differs from the float network's, per layer:", "",
+            _md(spikes, index=True), ""]
+    out.with_suffix(".md").write_text("\n".join(text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     x = torch.stack([ds[i][0] for i in range(n)])
     y = torch.tensor(ds.targets[:n])
     net, _, _ = load_pretrained("nmnist_cnn")
-    rows, layer_rows = [], []
+    rows: list[dict[str, Any]] = []
+    layer_rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    meta = {"network": "zoo nmnist_cnn", "data": f"nmnist_small test100.txt, first {n} recordings, true labels",
+            "samples": n, "faults": f"{args.sites} dead neurons of SF4a + {args.sites} dead synapses of SC3 "
+                                     f"(sampled, seed {args.seed}, the same sites in every format)",
+            "engine": "sequential", "dtype": "float64", "device": "cpu (1 torch thread)",
+            "machine": platform.platform(), "commit": commit, "wall_seconds": 0.0}
+    out = Path(args.out)
     for label, fmt in formats().items():
         if args.only and label not in args.only:
             continue
@@ -111,32 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:>16}: float {r['float_golden']:.4f} deployed {r['deployed_golden']:.4f} "
               f"agree {r['prediction_agreement']:.3f} under faults {r['mean_under_faults']:.4f} "
               f"critical {r['critical_rounds']}/{r['rounds']} ({r['seconds']} s)", flush=True)
-    table, layers = pd.DataFrame(rows), pd.DataFrame(layer_rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=False).stdout.strip()
-    except OSError:
-        commit = ""
-    meta = {"network": "zoo nmnist_cnn", "data": f"nmnist_small test100.txt, first {n} recordings, true labels",
-            "samples": n, "faults": f"{args.sites} dead neurons of SF4a + {args.sites} dead synapses of SC3 "
-                                     f"(sampled, seed {args.seed}, the same sites in every format)",
-            "engine": "sequential", "dtype": "float64", "device": "cpu (1 torch thread)",
-            "machine": platform.platform(), "commit": commit, "wall_seconds": round(time.perf_counter() - t_all, 1)}
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "formats": rows, "layers": layer_rows}, indent=1))
-    cols = ["format", "weights", "float_golden", "deployed_golden", "deployment_change_pp", "prediction_agreement",
-            "dead_neuron_SF4a", "dead_synapse_SC3", "mean_under_faults", "critical_rounds", "rounds"]
-    spikes = layers.pivot_table(index="format", columns="layer", values="mismatched_share", sort=False)
-    text = ["# Accuracy vs deployment format: zoo N-MNIST CNN, real recordings", "",
-            *[f"- {k}: {v}" for k, v in meta.items()], "",
-            "Golden = no faults. deployment_change_pp = deployed golden - float golden (percentage points).", "",
-            _md(table[cols]), "",
-            "Formats in words (membrane and psp_kernel: `float` unless given):", "",
-            _md(table[["format", "layers", "membrane", "psp_kernel"]]), "",
-            "Share of neuron-steps whose golden spike differs from the float network's, per layer:", "",
-            _md(spikes, index=True), ""]
-    out.with_suffix(".md").write_text("\n".join(text))
+        meta["wall_seconds"] = round(time.perf_counter() - t_all, 1)
+        write_outputs(out, meta, rows, layer_rows)
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')} ({meta['wall_seconds']} s)")
     return 0
 
