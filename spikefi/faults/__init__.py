@@ -1,5 +1,6 @@
-"""Fault library: sites, models, timing and quantization helpers."""
+"""Fault library: sites, models, timing, quantization helpers and deployment formats."""
 
+from .deployment import DeploymentFormat, FixedPoint, WeightFormat
 from .memory import (
     AdjacentBitUpset,
     FaultMap,
@@ -50,4 +51,5 @@ __all__ = [
     "RandomModel", "model_from_spec", "model_registry",
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
     "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",
+    "DeploymentFormat", "WeightFormat", "FixedPoint",
 ]

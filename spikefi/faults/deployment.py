@@ -222,7 +222,7 @@ class FixedPoint:
         return (f"Q{self.int_bits}.{self.frac_bits} {'signed' if self.signed else 'unsigned'} ({self.bits} bits), "
                 f"{self.rounding}, {self.overflow}")
 
-    def overflow_(self, n: torch.Tensor) -> torch.Tensor:
+    def overflow_codes(self, n: torch.Tensor) -> torch.Tensor:
         """Stored integers ``n`` (as floats) brought into range by the overflow mode."""
         if self.overflow == "saturate":
             return n.clamp(self.nmin, self.nmax)
@@ -235,11 +235,11 @@ class FixedPoint:
 
     def apply_overflow(self, x: torch.Tensor) -> torch.Tensor:
         """Values on the grid brought into the range (saturated or wrapped), same dtype."""
-        return self.overflow_(x * (1 << self.frac_bits)) * self.step
+        return self.overflow_codes(x * (1 << self.frac_bits)) * self.step
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` stored in this format and read back: rounded, then saturated or wrapped."""
-        return self.overflow_(round_mode(x * (1 << self.frac_bits), self.rounding)) * self.step
+        return self.overflow_codes(round_mode(x * (1 << self.frac_bits), self.rounding)) * self.step
 
 
 # ---------------------------------------------------------------------------------
