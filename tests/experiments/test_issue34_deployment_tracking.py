@@ -90,3 +90,12 @@ def test_the_shipped_bits_sweep_runs_and_tabulates_accuracy_vs_format(store, tmp
         assert table.loc[name, "deployment.accuracy_change"] == pytest.approx(
             table.loc[name, "golden.accuracy"] - table.loc["float", "golden.accuracy"])
         assert not pd.isna(table.loc[name, "acc_mean"])
+
+
+def test_a_bad_format_on_the_command_line_is_one_line_exit_2_without_a_run(store, small_config, capsys):
+    assert entry.main(["--config", str(small_config), "--no-progress",
+                       "--set", "campaign.options.quantization={weights: {bits: 17, scale: channel}}"]) == 2
+    err = capsys.readouterr().err
+    assert "weight bits must be an int in [2, 16], got 17" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert runs_of(store) == []
