@@ -22,13 +22,34 @@ from ..faults.deployment import (
     DeploymentFormat,
     FixedPoint,
     quantize_weight,
+    round_mode,
     weight_qparams,
 )
 from ..faults.quantization import dequantize
 from ..snn import functional as fn
 from ..snn.layer import layer as spiking_layer
 
-__all__ = ["DeployedLayer", "deploy_spiking_layer", "deploy_weights", "deployment_gap"]
+__all__ = ["DeployedLayer", "deploy_spiking_layer", "deploy_weights", "deployment_gap", "snap_half_steps"]
+
+
+#: how far (relative, in units of the float type's epsilon) a potential may lie from a half step
+#: of the membrane grid and still count as on it: float rounding noise, not a value of its own
+_SNAP_EPS = {torch.float64: 2.0 ** 16, torch.float32: 2.0 ** 4}
+
+
+def snap_half_steps(n: torch.Tensor) -> torch.Tensor:
+    """``n`` (a potential in units of the membrane step) moved onto the nearest multiple of 1/2
+    where it lies within float rounding noise of it (relative ``2**16 * eps`` in float64,
+    ``2**4 * eps`` in float32). The exact potential of a deployed network often lies exactly on
+    the grid or half-way between two grid values (power-of-two scales; a spike value ``1/Ts``
+    that binary floats cannot hold exactly, e.g. Ts = 6); rounding the float value that missed
+    it by 1e-16 with ``floor`` or a tie rule would round the other way than the chip's integers."""
+    factor = _SNAP_EPS.get(n.dtype)
+    if factor is None:
+        return n
+    tol = factor * torch.finfo(n.dtype).eps
+    half = torch.round(n * 2) / 2
+    return torch.where((n - half).abs() <= tol * n.abs().clamp(min=1.0), half, n)
 
 
 def _deployed_spikes(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float,
@@ -102,7 +123,10 @@ class DeployedLayer(spiking_layer):
     def psp(self, spike: torch.Tensor) -> torch.Tensor:
         """The post-synaptic potential with the stored kernel, rounded to the membrane grid."""
         u = super().psp(spike)
-        return u if self.membrane is None else self.membrane.round_to_grid(u)
+        if self.membrane is None:
+            return u
+        m = self.membrane
+        return round_mode(snap_half_steps(u * (1 << m.frac_bits)), m.rounding) * m.step
 
     def spike(self, membranePotential: torch.Tensor) -> torch.Tensor:  # noqa: N803
         return self.spike_with_potential(membranePotential)[0]

@@ -313,3 +313,74 @@ def test_a_deployed_campaign_ships_to_workers_and_runs_through_the_networks_own_
     assert shipped.run(progress=False).table[cols].equals(chain)
     cmpn.force_hooks = True
     assert cmpn.run(progress=False, engine="naive").table[cols].equals(chain)
+
+
+class _TinyNet(torch.nn.Module):
+    """Two dense SLAYER layers with Ts = 3 (spikes of value 1/3: not exact in binary)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from spikefi.snn import layer
+
+        self.slayer = layer({"type": "SRMALPHA", "theta": 5, "tauSr": 3.0, "tauRef": 1.0, "scaleRef": 2,
+                             "tauRho": 1, "scaleRho": 1}, {"Ts": 3.0, "tSample": 90})
+        self.fc1 = self.slayer.dense(24, 16, weightScale=4)
+        self.fc2 = self.slayer.dense(16, 4, weightScale=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.slayer.spike(self.slayer.psp(self.fc2(self.slayer.spike(self.slayer.psp(self.fc1(x))))))
+
+
+def test_exact_rounding_when_the_spike_value_is_not_a_binary_fraction():
+    """With Ts = 3 the float potential misses the exact one by rounding noise; with power-of-two
+    weight scales and floor rounding the exact potential often lies exactly on the membrane grid.
+    The deployed spikes equal an exact rational reference (fractions.Fraction) of the chip's
+    arithmetic, although the raw float potentials would floor the other way."""
+    from fractions import Fraction
+
+    torch.manual_seed(0)
+    net = _TinyNet()
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(6, 24, 1, 1, 30, generator=g) < 0.3).float() / 3.0
+    spec = {"weights": {"bits": 5, "scale_type": "power_of_two"},
+            "membrane": {"int_bits": 6, "frac_bits": 3, "rounding": "floor"},
+            "psp_kernel": {"int_bits": 0, "frac_bits": 5, "signed": False}}
+    fmt = DeploymentFormat.from_spec(spec)
+    cmpn = Campaign(net, (x, torch.zeros(6, dtype=torch.long)), quantization=spec)
+    cmpn.golden()
+    slayer = cmpn.netmap.slayer
+    taps = [Fraction(float(v)) for v in slayer.srmKernel.tolist()]
+    ref = [int(round(float(v) * 8)) for v in slayer.refKernel.tolist()]  # integers of 1/8
+    theta8 = int(slayer.theta_q * 8)
+    spikes = (x * 3).round().to(torch.int64)  # 0/1 counts
+    near_misses = 0
+    for name in ("fc1", "fc2"):
+        qp = cmpn.qparams[name]
+        w = [[Fraction(int(c)) * Fraction(qp.scale) for c in row] for row in cmpn.qcodes[name].reshape(
+            cmpn.qcodes[name].shape[0], -1).tolist()]
+        s_in = spikes.reshape(spikes.shape[0], -1, spikes.shape[-1]).tolist()
+        out = torch.zeros(len(s_in), len(w), 1, 1, 30, dtype=torch.int64)
+        # the float potentials before rounding (SLAYER's psp with the stored kernel) and the deployed ones
+        a_float = cmpn.netmap.layer_forward(name, spikes.to(torch.float64) / 3.0)
+        flt = super(DeployedLayer, slayer).psp(a_float)
+        deployed = slayer.psp(a_float)
+        for b in range(len(s_in)):
+            for o in range(len(w)):
+                a = [sum((w[o][i] for i in range(len(w[o])) if s_in[b][i][t]), Fraction(0)) for t in range(30)]
+                refr = [0] * 30
+                for t in range(30):
+                    p = sum((a[t - k] * taps[k] for k in range(min(len(taps), t + 1))), Fraction(0))
+                    n = math.floor(p * 8)
+                    assert float(deployed[b, o, 0, 0, t]) * 8 == n
+                    if math.floor(float(flt[b, o, 0, 0, t]) * 8) != n:
+                        near_misses += 1  # flooring the raw float potential would store another value
+                    v = max(min(n + refr[t], 2 ** 9 - 1), -(2 ** 9))
+                    if v >= theta8:
+                        out[b, o, 0, 0, t] = 1
+                        for k in range(1, len(ref)):
+                            if t + k < 30:
+                                refr[t + k] += ref[k]
+        assert torch.equal(cmpn.golden_batch(0).spikes[name], out != 0), name
+        spikes = out.reshape(out.shape[0], -1, 1, 1, 30)
+    assert near_misses > 0  # the case the snapping exists for does occur here (raw floats floor wrongly)
+    assert fmt.membrane.rounding == "floor"
