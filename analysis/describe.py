@@ -204,6 +204,10 @@ def describe_quantization(quantization: Mapping[str, Any] | str | None) -> str:
             return quantization
         if not quantization:
             return "none (float weights)"
+    if isinstance(quantization, Mapping) and "dtype" not in quantization and not set(quantization) <= {"symmetric"}:
+        from .deployment import format_label  # a deployment format (issue 34): its parts in words
+
+        return f"deployment format ({format_label(quantization)}); golden = the deployed network"
     q = dict(quantization)
     dtype = q.pop("dtype", "int8")
     rest = ", ".join(f"{k}={_num(v)}" for k, v in q.items())

@@ -32,6 +32,7 @@ from spikefi.errors import SpikeFIError
 from . import schema as sc
 from . import severity as sv
 from . import stats
+from .deployment import deployment_section_text, deployment_tables
 from .describe import describe_fault_id
 from .extras import ToolRun
 from .load import LoadedRuns
@@ -327,6 +328,10 @@ def _build(loaded: LoadedRuns, confidence: float, top: int, comparison: pd.DataF
                      tables=[("", stats.golden_baseline(loaded))])
     golden.bullets += notes
     sections.append(golden)
+    gap, gap_layers = deployment_tables(loaded.runs, loaded.meta, rounds)
+    if len(gap):  # quantized or deployed campaigns: float golden vs deployed golden, apart from faults
+        sections.append(Section("Deployment gap", deployment_section_text(),
+                                tables=[("Accuracy", gap), ("Spikes per layer (golden, no faults)", gap_layers)]))
     sections.append(Section(
         "Campaign summary",
         f"A round is critical when at least one sample the golden network gets right is misclassified; "

@@ -246,3 +246,20 @@ SEVERITY_CLASSES = ("negligible", "mild", "moderate", "severe")
 #: the report run's params: the thresholds it used, and how many networks its campaigns ran on
 PARAM_REPORT_SEVERITY = "report.severity_pp"
 PARAM_REPORT_NETWORKS = "report.networks"
+
+# -- deployment formats (issue 34) ------------------------------------------------------------
+#: a campaign's deployment in plain words: ``deployment.weights``, ``deployment.layers``,
+#: ``deployment.membrane``, ``deployment.threshold``, ``deployment.psp_kernel`` (every campaign run)
+PARAM_DEPLOYMENT_PREFIX = "deployment."
+#: quantized and deployed campaigns: the float network's golden accuracy on the same samples
+METRIC_FLOAT_GOLDEN_ACCURACY = "golden.float_accuracy"
+#: deployed golden accuracy - float golden accuracy (no faults)
+METRIC_DEPLOYMENT_ACCURACY_CHANGE = "deployment.accuracy_change"
+#: share of samples the float and the deployed golden networks predict alike
+METRIC_DEPLOYMENT_AGREEMENT = "deployment.prediction_agreement"
+#: per layer (``<prefix><layer>``): golden spike count change, share of neuron-steps whose spike differs
+METRIC_DEPLOYMENT_SPIKE_CHANGE_PREFIX = "deployment.spike_change."
+METRIC_DEPLOYMENT_MISMATCHED_PREFIX = "deployment.mismatched_share."
+
+__all__ += ["PARAM_DEPLOYMENT_PREFIX", "METRIC_FLOAT_GOLDEN_ACCURACY", "METRIC_DEPLOYMENT_ACCURACY_CHANGE",
+            "METRIC_DEPLOYMENT_AGREEMENT", "METRIC_DEPLOYMENT_SPIKE_CHANGE_PREFIX", "METRIC_DEPLOYMENT_MISMATCHED_PREFIX"]

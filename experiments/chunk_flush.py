@@ -47,6 +47,7 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
 from spikefi.campaign import CampaignSpec
 
 from . import artifacts as art
+from .deployment_tracking import deployment_params
 from .provenance import copy_network_files, spec_network_digests, write_network_record
 from .round_metrics import RoundMetricsMode, curve_metric_points, round_metric_points  # noqa: F401 - re-exported
 from .run_lookup import network_digest, say
@@ -265,6 +266,7 @@ def campaign_params(spec: CampaignSpec, cmpn: Any, chash: str) -> dict[str, str]
         "quantization": describe_quantization(opts["quantization"]).split(";")[0],
         "device": opts["device"], "dtype": opts["dtype"], "ci_confidence": 0.95,
         "snn_path": getattr(cmpn, "snn_path", "reference"),
+        **deployment_params(opts["quantization"]),
     }
     if getattr(spec, "rate_sweep", None):
         from .rate_sweep_run import describe_rate_sweep

@@ -61,7 +61,10 @@ DEFAULTS: dict[str, Any] = {
 }
 #: the metrics of each campaign in ``sweep/campaigns.csv``
 SWEEP_TABLE_METRICS = ("rounds", "crit_rate", "crit_ci_low", "crit_ci_high", "acc_mean", "acc_min", "acc_drop",
-                       "golden.accuracy", "throughput", "duration_s")
+                       "golden.accuracy", "golden.float_accuracy", "deployment.accuracy_change", "throughput",
+                       "duration_s")
+#: the deployment format of each campaign in ``sweep/campaigns.csv`` (issue 34: accuracy vs bits), in words
+SWEEP_TABLE_PARAMS = ("deployment.weights", "deployment.layers", "deployment.membrane", "deployment.psp_kernel")
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress", "--executor", "--address",
            "--workers", "--gpus-per-worker", "--cpus-per-worker", "--round-metrics")
 
@@ -197,7 +200,8 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
             run = client.get_run(child["run_id"])
             rows.append({"campaign": run.data.tags.get("mlflow.runName"), "run_id": child["run_id"],
                          "status": run.info.status, "config_hash": run.data.tags.get(cr.T + "config_hash"),
-                         **{k: metric_of(run.data.metrics, k) for k in SWEEP_TABLE_METRICS}})
+                         **{k: metric_of(run.data.metrics, k) for k in SWEEP_TABLE_METRICS},
+                         **{k: run.data.params.get(k) for k in SWEEP_TABLE_PARAMS}})
         table = pd.DataFrame(rows)
         client.set_tag(run_id, "mlflow.note.content",
                        f"{sweep_result(rows)}\n\n{sweep_description(sweep['name'], specs)}")

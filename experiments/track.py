@@ -83,6 +83,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
         publish_results,
         round_metric_points,
     )
+    from .deployment_tracking import deployment_metrics, deployment_params
     from .round_metrics import mode_label, parse_round_metrics, selected_rounds
     from .run_lookup import KIND_CAMPAIGN, T, say
     from .tracking import common_tags, ensure_experiment, probe_tracking, resolve_tracking_uri, where_line
@@ -120,10 +121,11 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
                   "quantization": describe_quantization(cmpn.quantization).split(";")[0], "device": str(cmpn.device),
                   "dtype": str(cmpn.dtype).replace("torch.", ""), "ci_confidence": 0.95,
                   "snn_path": cmpn.snn_path,
-                  PARAM_ROUND_METRICS: mode_label(mode)}
+                  PARAM_ROUND_METRICS: mode_label(mode), **deployment_params(cmpn.quantization)}
         now = int(time.time() * 1000)
         client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-                         metrics=[Metric(k, v, now, 0) for k, v in golden_metrics(golden).items()],
+                         metrics=[Metric(k, v, now, 0) for k, v in {**golden_metrics(golden),
+                                                                     **deployment_metrics(cmpn)}.items()],
                          tags=[RunTag("mlflow.note.content", describe()), RunTag(T + "local_dir", str(root.resolve()))])
         compute_s = 0.0
         if result is None:

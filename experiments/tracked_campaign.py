@@ -55,6 +55,7 @@ from .chunk_flush import (
     write_setup_files,
 )
 from .config import config_hash
+from .deployment_tracking import deployment_metrics
 from .rate_sweep_run import publish_rate_sweep
 from .round_metrics import RoundMetricsMode, mode_label, parse_round_metrics, selected_rounds
 from .run_lookup import (
@@ -306,7 +307,8 @@ class TrackedCampaign:
                 "mlflow.note.content": campaign_description(self.spec, cmpn),
                 HEALTH_TAG: health_tag(golden_problems(golden, int(cmpn.netmap.output_shape[0])))}
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, 0) for k, v in golden_metrics(golden).items() if k not in run.data.metrics]
+        metrics = [Metric(k, v, now, 0) for k, v in {**golden_metrics(golden), **deployment_metrics(cmpn)}.items()
+                   if k not in run.data.metrics]
         self.track("logging params", lambda: self.client.log_batch(
             self.run_id, metrics=metrics, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()]))
         if not run.inputs.dataset_inputs and self.offline_reason is None:

@@ -23,6 +23,7 @@ __all__ = [
     "ArchitectureMismatchError",
     "NetworkDigestMismatchError",
     "NotSupportedError",
+    "DeploymentFormatError",
 ]
 
 
@@ -85,3 +86,8 @@ class NetworkDigestMismatchError(ConfigError):
 
 class NotSupportedError(SpikeFIError, NotImplementedError):
     """A feature of an API spikefi mirrors (slayerPytorch, SpikeFI 1.3) that spikefi does not provide."""
+
+
+class DeploymentFormatError(ConfigError):
+    """A deployment format (weight bits, scale, fixed-point widths, rounding, overflow) is invalid
+    or does not fit the network (e.g. a threshold above the membrane format's range)."""

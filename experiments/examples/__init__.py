@@ -17,6 +17,9 @@ saves and its wall time (normal mode: under two minutes on 2 CPU cores).
   it, save it with ``spikefi.zoo.save_network``, plot the training curves.
 * :mod:`~experiments.examples.train_faulty` — training under faults with ``Campaign.train``:
   fault present from initialisation (``pre``) or appearing at an epoch (``during``).
+* :mod:`~experiments.examples.deployment` — the network deployed in several formats (weight
+  bits per channel or layer, a fixed-point neuron): float vs deployed golden accuracy and
+  accuracy under the same faults, per format.
 """
 
-EXAMPLES = ("basic", "bitflips", "optimizations", "parametric", "train_golden", "train_faulty")
+EXAMPLES = ("basic", "bitflips", "optimizations", "parametric", "train_golden", "train_faulty", "deployment")

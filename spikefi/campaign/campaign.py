@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError, FaultSpecError
+from ..errors import ConfigError, DataError, DeploymentFormatError, FaultSpecError
 from ..faults.analog import AnalogDevices, AnalogLayer, LayerPositions
+from ..faults.deployment import DeploymentFormat, is_deployment_spec
 from ..faults.memory import MemoryFaultModel, StuckBitSynapse
 from ..faults.models import BitFlipSynapse, FaultModel, ParametricFaultModel, SynapseFaultModel
 from ..faults.neuron_state import StateSoftErrors
@@ -80,7 +81,13 @@ class Campaign:
         device, dtype: where and in which precision to compute (default: the network's).
         quantization: ``{"dtype": "int8" | "uint8" | "int32", "symmetric": bool}`` makes the
             golden network the quantized one (weights = dequantize(quantize(w)) per
-            conv/dense layer); needed by bit-flip faults.
+            conv/dense layer); needed by bit-flip faults. A
+            :class:`~spikefi.faults.deployment.DeploymentFormat` (or its mapping: ``weights``,
+            ``layers``, ``membrane``, ``threshold``, ``psp_kernel``) makes it the network as a
+            chip stores and computes it: weight codes of 2-16 bits per layer or channel and a
+            fixed-point SRM neuron (default dtype then float64, in which that arithmetic is
+            exact). A quantized campaign also evaluates the float network
+            (:meth:`float_golden`, :meth:`deployment_gap`).
         max_samples: use only the first samples of the dataset.
         expected_accuracy: golden accuracy to check against (e.g. from a model card);
             a difference above ``accuracy_tolerance`` raises :class:`ConfigError`.
@@ -115,8 +122,11 @@ class Campaign:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seed must be an int >= 0, got {seed!r}")
         param = next(iter(net.parameters()), None)
+        self.deployment: DeploymentFormat | None = (DeploymentFormat.from_spec(quantization)
+                                                    if is_deployment_spec(quantization) else None)
         self.device = torch.device(device) if device is not None else (param.device if param is not None else torch.device("cpu"))
-        self.dtype = dtype or (param.dtype if param is not None else torch.float32)
+        self.dtype = dtype or (torch.float64 if self.deployment is not None else None) or (
+            param.dtype if param is not None else torch.float32)
         if self.device.type == "cuda" and precision.get_allow_tf32() and not allow_tf32:
             raise ConfigError("TF32 is enabled (snn.set_allow_tf32(True)); a campaign needs allow_tf32=True to accept it")
         self.allow_tf32 = allow_tf32
@@ -136,6 +146,19 @@ class Campaign:
         check_finite_weights(self.net)
         for p in self.net.parameters():
             p.requires_grad_(False)
+        #: the float network (before quantization), for :meth:`float_golden`
+        self._float_net: nn.Module | None = copy.deepcopy(self.net) if quantization else None
+        self._float_summary: dict[str, Any] | None = None
+        self._gap: dict[str, Any] | None = None
+        self._float_cmpn: Campaign | None = None
+        self._net_params = net_params
+        if self.deployment is not None and self.deployment.has_neuron_formats:
+            if callable(getattr(self.net, "neuron_stages", None)):
+                raise DeploymentFormatError("membrane, threshold and psp_kernel formats describe SLAYER's SRM neuron; "
+                                            "this is a NIR network (give it weights and layers formats only)")
+            from .deployment import deploy_spiking_layer
+
+            deploy_spiking_layer(self.net, self.deployment)
         c, h, w = (int(v) for v in self.x.shape[1:4])
         self.steps = int(self.x.shape[-1])
         self.netmap = network_map(self.net, (c, h, w), self.steps)
@@ -146,8 +169,13 @@ class Campaign:
         self.classes = classes
         self.qparams: dict[str, QuantParams] = {}
         self.qcodes: dict[str, torch.Tensor] = {}
-        self.quantization = dict(quantization) if quantization else None
-        if self.quantization:
+        self.quantization = (self.deployment.to_spec() if self.deployment is not None
+                             else dict(quantization) if quantization else None)
+        if self.deployment is not None:
+            from .deployment import deploy_weights
+
+            self.qparams, self.qcodes = deploy_weights(self.netmap, self.deployment)  # type: ignore[assignment]
+        elif self.quantization:
             self._quantize(self.quantization)
         self.loss_fn = self._loss(net_params)
         self._rounds: list[Round] = []
@@ -196,7 +224,7 @@ class Campaign:
         """Pickled state without the golden pass and device caches: a campaign shipped to a
         worker (an executor's actor) runs its own golden pass where it lands."""
         state = self.__dict__.copy()
-        state.update(_golden=None, _golden_summary=None, _device_batches=None, _slayers={})
+        state.update(_golden=None, _golden_summary=None, _device_batches=None, _slayers={}, _float_cmpn=None, _gap=None)
         return state
 
     def to(self, device: str | torch.device) -> Campaign:
@@ -218,6 +246,8 @@ class Campaign:
         self.device = device
         self._golden = self._golden_summary = self._device_batches = None
         self._slayers = {}
+        self._float_cmpn = None
+        self._gap = None
         return self
 
     def portable_copy(self) -> Campaign:
@@ -235,7 +265,9 @@ class Campaign:
     def _quantize(self, spec: dict[str, Any]) -> None:
         unknown = set(spec) - {"dtype", "symmetric"}
         if unknown:
-            raise ConfigError(f"unknown quantization keys {sorted(unknown)}; allowed: dtype, symmetric")
+            raise ConfigError(f"unknown quantization keys {sorted(unknown)}; allowed: dtype, symmetric "
+                              "(or, without dtype, a deployment format: weights, layers, membrane, threshold, "
+                              "psp_kernel, name)")
         dtype = spec.get("dtype", "int8")
         for name, info in self.netmap.layers.items():
             if info.synapse_shape is None:
@@ -269,7 +301,15 @@ class Campaign:
         slayer = self._slayers.get(key)
         if slayer is None:
             try:
-                slayer = spiking_layer(neuron, self.netmap.simulation()).to(device=self.device, dtype=self.dtype)
+                if self.deployment is not None and self.deployment.has_neuron_formats:
+                    from .deployment import (
+                        DeployedLayer,  # the faulty neuron's parameters are stored in fixed point too
+                    )
+
+                    slayer = DeployedLayer(neuron, self.netmap.simulation(), self.deployment)
+                else:
+                    slayer = spiking_layer(neuron, self.netmap.simulation())
+                slayer = slayer.to(device=self.device, dtype=self.dtype)
             except ConfigError as exc:
                 raise FaultSpecError(f"faulty neuron parameters are invalid: {exc}") from None
             self._slayers[key] = slayer
@@ -641,6 +681,56 @@ class Campaign:
         self._golden_summary = summary
         return summary
 
+    def float_golden(self) -> dict[str, Any]:
+        """The golden summary (as :meth:`golden`) of the float network this campaign's
+        quantized or deployed network was made from (cached); for an unquantized campaign,
+        :meth:`golden` itself."""
+        if self._float_net is None:
+            return self.golden()
+        if self._float_summary is None:
+            self._float_summary = self._float_campaign().golden()
+        return self._float_summary
+
+    def _float_campaign(self) -> Campaign:
+        cached: Campaign | None = getattr(self, "_float_cmpn", None)
+        if cached is None:
+            cached = Campaign(self._float_net, (self.x, self.y), batch_size=self.batch_size, seed=self.seed,  # type: ignore[arg-type]
+                              device=self.device, dtype=self.dtype, allow_tf32=self.allow_tf32,
+                              net_params=self._net_params)
+            self._float_cmpn = cached
+        return cached
+
+    def deployment_gap(self) -> dict[str, Any]:
+        """Float network vs this campaign's (quantized or deployed) golden network, without
+        faults: both accuracies and their change, the share of samples predicted alike, and per
+        layer the spike counts, their change and the neuron-steps whose spike differs (see
+        :func:`spikefi.campaign.deployment.deployment_gap`)."""
+        from .deployment import deployment_gap
+
+        cached = getattr(self, "_gap", None)
+        if cached is not None and self._golden_summary is not None:
+            return copy.deepcopy(cached)
+        deployed = self.golden()
+        if self._float_net is None:
+            flt = deployed
+            mismatched = dict.fromkeys(self.netmap.order, 0)
+            agree = 1.0
+        else:
+            ref = self._float_campaign()
+            flt = self.float_golden()
+            mismatched = dict.fromkeys(self.netmap.order, 0)
+            same = 0
+            for b in range(-(-self.num_samples // self.batch_size)):
+                mine, theirs = self.golden_batch(b), ref.golden_batch(b)
+                same += int((mine.pred == theirs.pred).sum())
+                for name in self.netmap.order:
+                    mismatched[name] += int((mine.spikes[name] != theirs.spikes[name]).sum())
+            agree = same / self.num_samples
+        steps = {n: self.num_samples * self.netmap.layers[n].neurons * self.steps for n in self.netmap.order}
+        self._gap = deployment_gap(flt, deployed, mismatched, agree, steps)
+        self._float_cmpn = None  # its cached golden spikes are no longer needed (the summary stays)
+        return copy.deepcopy(self._gap)
+
     # -- running -------------------------------------------------------------------------
     def result_row(self, rnd: Round, prep: PreparedRound, st: RoundStats) -> dict[str, Any]:
         golden = self.golden()
@@ -809,6 +899,8 @@ class Campaign:
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "quantization": self.quantization,
+            **({"float_golden": {k: v for k, v in self.float_golden().items() if k != "seconds"},
+                "deployment_gap": self.deployment_gap()} if self._float_net is not None else {}),
             "early_stop_tolerance": early_stop_tolerance,
             "layers": {n: {"kind": i.kind, "neuron_shape": list(i.neuron_shape),
                            "synapse_shape": list(i.synapse_shape) if i.synapse_shape else None}

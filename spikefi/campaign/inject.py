@@ -122,7 +122,9 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
             weight = netmap.effective_weight(fault.layer).detach()
             idx = indices[i].get() if indices is not None else _index([(*p, 0) for p in fault.positions], device)
             codes = campaign.qcodes.get(fault.layer)
-            ctx = SynapseContext(weight, campaign.qparams.get(fault.layer), None if codes is None else codes[idx])
+            qp = campaign.qparams.get(fault.layer)
+            at_sites = getattr(qp, "at_sites", None)  # per-channel scales of a deployment format: one per site
+            ctx = SynapseContext(weight, at_sites(idx) if at_sites is not None else qp, None if codes is None else codes[idx])
             values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
             lf.synapse.append(_Synapse(fault, i, idx, values))
         elif isinstance(model, ParametricFaultModel):

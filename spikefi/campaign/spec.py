@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from ..errors import ConfigError, FaultSpecError
+from ..faults.deployment import DeploymentFormat, is_deployment_spec
 from ..faults.models import FaultModel, model_from_spec
 from ..faults.sites import Fault
 from ..faults.timing import timing_from_spec
@@ -152,6 +153,8 @@ def check_options(options: Mapping[str, Any], where: str = "options") -> None:
     if options["quantization"] is not None and not isinstance(options["quantization"], Mapping):
         raise ConfigError(f"{where}.quantization must be null or a mapping such as {{dtype: int8}}, "
                           f"got {options['quantization']!r}")
+    if is_deployment_spec(options["quantization"]):
+        DeploymentFormat.from_spec(options["quantization"])  # a bad format is refused now, in one line
     if not isinstance(options["check_model_card"], bool):
         raise ConfigError(f"{where}.check_model_card must be true or false, got {options['check_model_card']!r}")
 

@@ -1,4 +1,4 @@
-"""Fault library: sites, models, timing and quantization helpers."""
+"""Fault library: sites, models, timing, quantization helpers and deployment formats."""
 
 from .analog import (
     AnalogDevices,
@@ -8,6 +8,7 @@ from .analog import (
     read_device_map,
     write_device_map,
 )
+from .deployment import DeploymentFormat, FixedPoint, WeightFormat
 from .memory import (
     AdjacentBitUpset,
     FaultMap,
@@ -63,4 +64,5 @@ __all__ = [
     "Fault", "Site", "LayerInfo", "ResolvedFault", "resolve_fault",
     "Timing", "Permanent", "Window", "Intermittent", "PerSample", "timing_from_spec",
     "AnalogDevices", "AnalogLayer", "DeviceMapCell", "LayerPositions", "read_device_map", "write_device_map",
+    "DeploymentFormat", "WeightFormat", "FixedPoint",
 ]

@@ -25,6 +25,7 @@ EXPECTED = {
                    "accuracy_vs_tauSr_factor.png"],
     "train_golden": ["digits_cnn.pt", "digits_cnn.yaml", "history.csv", "training_curves.png"],
     "train_faulty": ["history.csv", "summary.csv", "training_curves.png"],
+    "deployment": ["accuracy_vs_bits.csv", "spikes_per_layer.csv", "accuracy_vs_bits.png"],
 }
 
 
@@ -89,6 +90,11 @@ def test_example_quick(name, tmp_path, capsys):
     elif name == "train_faulty":
         history = pd.read_csv(tmp_path / "history.csv")
         assert set(history["scenario"]) == {"pre", "during"}
+    elif name == "deployment":
+        table = pd.read_csv(tmp_path / "accuracy_vs_bits.csv")
+        assert list(table["format"]) == ["w8-channel", "w2-channel", "w2-first-last-8", "w4-fixed-neuron"]
+        assert table["float_golden"].nunique() == 1  # the same float network and samples behind every format
+        assert (table["rounds"] == 4).all()
 
 
 def test_nir_snntorch_quick(tmp_path, capsys):
