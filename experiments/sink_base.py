@@ -1,0 +1,129 @@
+"""What both campaign sinks share: the run's local folder of chunk files.
+
+Every sink keeps each finished chunk as an atomically written, checksummed Parquet file in
+``<local dir>/progress/chunks/`` (``experiments/artifacts.py``); a chunk is durable once that
+file is renamed into place and the sink's store has it (:meth:`FolderSink._publish_chunk`).
+:class:`FolderSink` writes chunks (directly or through its bounded background writer), reads
+them back, compacts them, and leaves the store-specific steps to its subclasses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import artifacts as art
+from .chunk_flush import _test_hold
+from .run_lookup import say
+
+__all__ = ["FolderSink"]
+
+
+class FolderSink:
+    """Base of :class:`~experiments.mlflow_sink.MlflowSink` and
+    :class:`~experiments.local_sink.LocalSink` (see :mod:`experiments.sink` for the contract).
+
+    Args:
+        root: the folder holding the runs' local folders (``root/<run id>/``).
+    """
+
+    name = "folder"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.run_id: str | None = None
+        self.offline_reason: str | None = None
+        self.attempt = 1
+        #: chunks made durable by this attempt, and rounds done in all (durable)
+        self.flushed = 0
+        self.done_count = 0
+        self.max_chunk_s = 0.0
+        #: round ids whose per-round points the store keeps (None: every round)
+        self.selected: set[int] | None = None
+
+    # -- the run's folder ------------------------------------------------------------------
+    @property
+    def local_dir(self) -> Path:
+        return self.root / str(self.run_id)
+
+    @property
+    def chunks_dir(self) -> Path:
+        return self.local_dir / art.CHUNKS_DIR
+
+    def plan(self, selected: set[int] | None) -> None:
+        self.selected = selected
+
+    # -- chunks ----------------------------------------------------------------------------
+    def write_chunk(self, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], rounds_total: int) -> None:
+        self._write_now(rows, info, rounds_total)
+
+    def drain(self, timeout: float | None = None) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def _write_now(self, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], rounds_total: int) -> None:
+        """Makes one chunk durable: its file, then the store's copy, then progress and heartbeat."""
+        if self.run_id is None:
+            raise RuntimeError("the campaign run has not been created yet")
+        rows = list(rows)
+        path = art.write_chunk(self.chunks_dir, rows, info)
+        self._publish_chunk(path)
+        self.flushed += 1
+        self.done_count += len(rows)
+        _test_hold(self.flushed, "rows")
+        now = time.time()
+        self.max_chunk_s = max(self.max_chunk_s, float(info.get("seconds", 0.0)))
+        self._record_progress(rows, now)
+        ids = [int(r["round_id"]) for r in rows]
+        say(f"flushed chunk {self.flushed} (rounds {min(ids)}-{max(ids)}, {float(info.get('seconds', 0.0)):.1f} s; "
+            f"{self.done_count}/{rounds_total} rounds done)")
+        _test_hold(self.flushed, "metrics")
+
+    def _publish_chunk(self, path: Path) -> None:
+        """The store's copy of a chunk file (nothing for a folder alone)."""
+
+    def _record_progress(self, rows: Sequence[Mapping[str, Any]], now: float) -> None:
+        """Per-round points, heartbeat and rounds done after a durable chunk."""
+
+    def local_chunks(self, wanted: set[int]) -> dict[int, dict[str, Any]]:
+        """The rows of the sound chunk files of the local folder (rounds in ``wanted``, each
+        once); a damaged file is removed with a warning (its rounds are recomputed)."""
+        done: dict[int, dict[str, Any]] = {}
+        for path in sorted(self.chunks_dir.glob("rounds-*.parquet")):
+            read, problem = art.check_chunk(path)
+            if read is None:
+                say(f"WARNING: {path}: {problem}{self._also_damaged(path)}; its rounds are recomputed")
+                path.unlink()
+                continue
+            rows, _ = read
+            self._chunk_seen(path)
+            for row in rows.to_dict("records"):
+                if int(row["round_id"]) in wanted:
+                    done.setdefault(int(row["round_id"]), row)
+        return done
+
+    def _also_damaged(self, path: Path) -> str:
+        return ""
+
+    def _chunk_seen(self, path: Path) -> None:
+        """A sound local chunk file found at resume (the MLflow sink uploads it when missing)."""
+
+    def read_table(self, wanted: set[int]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        frames, infos = [], []
+        for path in sorted(self.chunks_dir.glob("rounds-*.parquet")):
+            read = art.read_chunk(path)
+            if read is None:
+                continue
+            frames.append(read[0])
+            infos.append(read[1])
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if len(table):
+            table = table[table["round_id"].isin(wanted)].drop_duplicates("round_id")
+            table = table.sort_values("round_id", kind="stable").reset_index(drop=True)
+        return table, infos
