@@ -29,6 +29,7 @@ from spikefi.errors import ConfigError
 
 from . import artifacts as art
 from .chunk_flush import write_setup_files
+from .chunk_writer import DEFAULT_CAPACITY
 from .run_lookup import DEFAULT_STALE_AFTER_S, say
 from .sink import FINISHED, RUNNING, SetupInfo, SinkRun
 from .sink_base import FolderSink
@@ -44,8 +45,9 @@ class LocalSink(FolderSink):
 
     name = "local"
 
-    def __init__(self, directory: str | Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
-        super().__init__(directory)
+    def __init__(self, directory: str | Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                 writer_capacity: int = DEFAULT_CAPACITY) -> None:
+        super().__init__(directory, writer_capacity=writer_capacity)
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
 

@@ -41,6 +41,7 @@ from .chunk_flush import (
     round_metric_points,
     write_setup_files,
 )
+from .chunk_writer import DEFAULT_CAPACITY
 from .run_lookup import (
     DEFAULT_STALE_AFTER_S,
     T,
@@ -72,8 +73,9 @@ class MlflowSink(FolderSink):
 
     def __init__(self, client: MlflowClient, experiment_id: str, output_dir: str | Path, *,
                  parent_run_id: str | None = None, launcher_run_id: str | None = None,
-                 heartbeat_runs: Sequence[str] = (), stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
-        super().__init__(output_dir)
+                 heartbeat_runs: Sequence[str] = (), stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                 writer_capacity: int = DEFAULT_CAPACITY) -> None:
+        super().__init__(output_dir, writer_capacity=writer_capacity)
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id

@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import artifacts as art
 from .chunk_flush import _test_hold
+from .chunk_writer import DEFAULT_CAPACITY, ChunkWriter
 from .run_lookup import say
 
 __all__ = ["FolderSink"]
@@ -29,12 +30,17 @@ class FolderSink:
 
     Args:
         root: the folder holding the runs' local folders (``root/<run id>/``).
+        writer_capacity: chunks the background writer (:mod:`experiments.chunk_writer`) may
+            hold before the engine waits; 0 writes each chunk synchronously in
+            :meth:`write_chunk`.
     """
 
     name = "folder"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, writer_capacity: int = DEFAULT_CAPACITY) -> None:
         self.root = Path(root)
+        self.writer_capacity = int(writer_capacity)
+        self._writer: ChunkWriter | None = None
         self.run_id: str | None = None
         self.offline_reason: str | None = None
         self.attempt = 1
@@ -59,13 +65,29 @@ class FolderSink:
 
     # -- chunks ----------------------------------------------------------------------------
     def write_chunk(self, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], rounds_total: int) -> None:
-        self._write_now(rows, info, rounds_total)
+        if self.writer_capacity <= 0:
+            self._write_now(rows, info, rounds_total)
+            return
+        if self._writer is None:
+            self._writer = ChunkWriter(self._write_now, self.writer_capacity, on_wait=self._behind)
+        self._writer.submit(rows, info, rounds_total)
 
-    def drain(self, timeout: float | None = None) -> None:
-        return None
+    @staticmethod
+    def _behind(capacity: int) -> None:
+        say(f"the chunk writer is {capacity} chunk(s) behind: computing waits for it (back-pressure)")
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """True once every accepted chunk is durable (False: ``timeout`` passed first)."""
+        return True if self._writer is None else self._writer.drain(timeout)
+
+    def pending(self) -> int:
+        """Chunks accepted but not durable yet."""
+        return 0 if self._writer is None else self._writer.pending()
 
     def close(self) -> None:
-        return None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def _write_now(self, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], rounds_total: int) -> None:
         """Makes one chunk durable: its file, then the store's copy, then progress and heartbeat."""

@@ -24,6 +24,7 @@ from analysis.schema import PARAM_ROUND_METRICS, ROUND_METRICS_DEFAULT
 from spikefi.campaign import CampaignResult, CampaignSpec
 from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
+from spikefi.errors import ConfigError
 from spikefi.golden_health import HEALTH_TAG, golden_problems, health_tag, warning_line
 
 from . import artifacts as art
@@ -36,6 +37,7 @@ from .chunk_flush import (
     golden_metrics,
     summary_from_metrics,
 )
+from .chunk_writer import DEFAULT_CAPACITY, DRAIN_ON_SIGNAL_S
 from .config import config_hash
 from .mlflow_sink import MlflowSink
 from .round_metrics import RoundMetricsMode, mode_label, parse_round_metrics, selected_rounds
@@ -53,7 +55,7 @@ from .run_lookup import (
 from .sink import FAILED, KILLED, CampaignSink, SetupInfo, SinkRun
 from .tracking import process_identity
 
-__all__ = ["TrackedCampaign", "driver_spec", "executor_params"]
+__all__ = ["TrackedCampaign", "driver_spec", "executor_params", "writer_queue"]
 
 
 # -- the tracked campaign -------------------------------------------------------------------
@@ -95,7 +97,7 @@ class TrackedCampaign:
                 raise ValueError("TrackedCampaign needs an MLflow client and experiment id, or a sink")
             sink = MlflowSink(client, experiment_id, output_dir, parent_run_id=parent_run_id,
                               launcher_run_id=launcher_run_id, heartbeat_runs=heartbeat_runs,
-                              stale_after_s=stale_after_s)
+                              stale_after_s=stale_after_s, writer_capacity=writer_queue(self.config))
         self.sink: Any = sink
         self.output_dir = Path(output_dir)
         self.resume = resume
@@ -221,16 +223,19 @@ class TrackedCampaign:
             self.sink.drain()
             summary = self._finalize(cmpn, {r.round_id for r in rounds}, t_start)
         except Terminated as exc:
+            self._settle()
             self._stop(KILLED, f"{exc} after {self.flushed} chunk(s) of this attempt; resume with "
                                f"--resume {self.run_id}")
             raise
         except KeyboardInterrupt:
+            self._settle()
             self._stop(KILLED, f"interrupted (SIGINT) after {self.flushed} chunk(s) of this attempt; "
                                f"resume with --resume {self.run_id}")
             raise
         except TrackingLostError:
             raise
         except Exception as exc:
+            self._settle()
             self._stop(FAILED, f"{type(exc).__name__}: {exc}")
             raise
         finally:
@@ -238,6 +243,17 @@ class TrackedCampaign:
             self.executor.close()
         summary.update(resumed=resumed, computed=computed)
         return summary
+
+    def _settle(self) -> None:
+        """On the way out (a signal, an error): lets the writer make the chunks it holds
+        durable, for at most ``DRAIN_ON_SIGNAL_S``; what is left is recomputed on resume. A
+        second signal, or the writer's own error, abandons them at once."""
+        try:
+            if not self.sink.drain(DRAIN_ON_SIGNAL_S):
+                say(f"{self.sink.pending()} chunk(s) not written within {DRAIN_ON_SIGNAL_S:.0f} s: abandoned "
+                    "(a resume recomputes their rounds)")
+        except BaseException:  # noqa: BLE001 - the writer's error or a second signal: abandon
+            pass
 
     def _stop(self, status: str, reason: str) -> None:
         """Marks the run ``status`` with ``reason`` (see :meth:`~experiments.sink.CampaignSink.fail`)."""
@@ -304,6 +320,19 @@ class TrackedCampaign:
         out = {"run_id": self.run_id, "name": self.spec.name, "status": "FINISHED", "summary": summary,
                "local_dir": str(root), "table": table, **extra}
         return out
+
+
+def writer_queue(config: Mapping[str, Any]) -> int:
+    """``tracking.writer_queue`` of a config: chunks the background writer may hold before the
+    engine waits (default ``DEFAULT_CAPACITY``); 0 writes every chunk before the next is computed."""
+    value = (config.get("tracking") or {}).get("writer_queue", DEFAULT_CAPACITY)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or isinstance(value, bool):
+        raise ConfigError(f"tracking.writer_queue must be a whole number >= 0 (0: no background writer), got {value!r}")
+    return number
 
 
 def driver_spec(spec: CampaignSpec) -> CampaignSpec:

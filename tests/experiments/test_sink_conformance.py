@@ -1,5 +1,6 @@
 """Runs the sink conformance suite (``sink_conformance.py``) against every campaign sink: the
-MLflow sink on a real sqlite store in tmp_path, and the local-folder sink."""
+MLflow sink on a real sqlite store in tmp_path, and the local-folder sink (with its background
+writer, and writing synchronously)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .sink_conformance import *  # noqa: F403 - the suite's tests run here, once
 from .sink_conformance import dead_owner  # noqa: F401 - a fixture of the suite
 
 
-@pytest.fixture(params=["mlflow", "local"])
+@pytest.fixture(params=["mlflow", "local", "local-sync"])
 def make_sink(request, tmp_path, empty_store_file, monkeypatch):
     from experiments.local_sink import LocalSink
     from experiments.mlflow_sink import MlflowSink
@@ -32,8 +33,10 @@ def make_sink(request, tmp_path, empty_store_file, monkeypatch):
 
         make.heartbeat = lambda run_id: float(client.get_run(run_id).data.tags["spikefi.heartbeat"])
     else:
+        capacity = 0 if request.param == "local-sync" else 4  # without / with the background writer
+
         def make():
-            return LocalSink(tmp_path / "runs")
+            return LocalSink(tmp_path / "runs", writer_capacity=capacity)
 
         make.heartbeat = lambda run_id: float(json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
                                               ["heartbeat"])
