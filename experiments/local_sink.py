@@ -32,7 +32,7 @@ from .chunk_flush import write_setup_files
 from .chunk_writer import DEFAULT_CAPACITY
 from .run_lookup import DEFAULT_STALE_AFTER_S, say
 from .sink import FINISHED, RUNNING, SetupInfo, SinkRun
-from .sink_base import FolderSink
+from .sink_base import DEFAULT_COMPACT_EVERY, FolderSink
 from .tracking import process_identity, process_state
 
 __all__ = ["LocalSink", "RUN_FILE"]
@@ -46,8 +46,8 @@ class LocalSink(FolderSink):
     name = "local"
 
     def __init__(self, directory: str | Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
-                 writer_capacity: int = DEFAULT_CAPACITY) -> None:
-        super().__init__(directory, writer_capacity=writer_capacity)
+                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
+        super().__init__(directory, writer_capacity=writer_capacity, compact_every=compact_every)
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
 

@@ -51,7 +51,7 @@ from .run_lookup import (
     select_run,
 )
 from .sink import FINISHED, SetupInfo, SinkRun
-from .sink_base import FolderSink
+from .sink_base import DEFAULT_COMPACT_EVERY, FolderSink
 from .tracking import common_tags, process_identity
 
 __all__ = ["MlflowSink"]
@@ -74,8 +74,8 @@ class MlflowSink(FolderSink):
     def __init__(self, client: MlflowClient, experiment_id: str, output_dir: str | Path, *,
                  parent_run_id: str | None = None, launcher_run_id: str | None = None,
                  heartbeat_runs: Sequence[str] = (), stale_after_s: float = DEFAULT_STALE_AFTER_S,
-                 writer_capacity: int = DEFAULT_CAPACITY) -> None:
-        super().__init__(output_dir, writer_capacity=writer_capacity)
+                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
+        super().__init__(output_dir, writer_capacity=writer_capacity, compact_every=compact_every)
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
@@ -230,6 +230,25 @@ class MlflowSink(FolderSink):
 
     def _publish_chunk(self, path: Path) -> None:
         self.track("uploading a chunk", lambda: self.client.log_artifact(self.run_id, str(path), art.CHUNKS_DIR))
+
+    def _unpublish_chunks(self, names: Sequence[str]) -> None:
+        """Deletes the artifact copies of merged chunk files (the merged file is logged first).
+        A store whose artifact repository cannot delete keeps them (a warning, once): reading
+        back takes each round once either way."""
+        if not names or self.offline_reason is not None:
+            return
+        try:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            repo = get_artifact_repository(self.client.get_run(str(self.run_id)).info.artifact_uri,
+                                           tracking_uri=self.client.tracking_uri)
+            for name in names:
+                repo.delete_artifacts(f"{art.CHUNKS_DIR}/{name}")
+        except Exception as exc:  # noqa: BLE001 - tidiness only: the merged file holds every row
+            if not getattr(self, "_delete_warned", False):
+                self._delete_warned = True
+                say(f"WARNING: merged chunk artifacts were not deleted ({type(exc).__name__}: {str(exc)[:200]}); "
+                    "they stay beside the merged file")
 
     def _record_progress(self, rows: Sequence[Mapping[str, Any]], now: float) -> None:
         metrics = [m for m in round_metric_points(list(rows), int(now * 1000), self.selected)

@@ -133,8 +133,14 @@ class CampaignSink(Protocol):
         """Accepts a finished chunk (durable now, or once :meth:`drain` returns)."""
         ...
 
-    def drain(self, timeout: float | None = None) -> None:
-        """Returns once every accepted chunk is durable; raises the writer's error."""
+    def drain(self, timeout: float | None = None) -> bool:
+        """True once every accepted chunk is durable (False: ``timeout`` passed first);
+        raises the writer's error."""
+        ...
+
+    def compact(self, paths: Sequence[Path] | None = None) -> Path | None:
+        """Merges chunk files (default: all of the run's) into one: written and stored before
+        the merged ones are removed, so every round stays readable at every moment."""
         ...
 
     def heartbeat(self) -> None:

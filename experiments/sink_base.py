@@ -21,7 +21,10 @@ from .chunk_flush import _test_hold
 from .chunk_writer import DEFAULT_CAPACITY, ChunkWriter
 from .run_lookup import say
 
-__all__ = ["FolderSink"]
+__all__ = ["FolderSink", "DEFAULT_COMPACT_EVERY"]
+
+#: chunks of an attempt merged into one file during the run, by default
+DEFAULT_COMPACT_EVERY = 64
 
 
 class FolderSink:
@@ -33,14 +36,21 @@ class FolderSink:
         writer_capacity: chunks the background writer (:mod:`experiments.chunk_writer`) may
             hold before the engine waits; 0 writes each chunk synchronously in
             :meth:`write_chunk`.
+        compact_every: every this many chunks of an attempt, their files are merged into one
+            (:meth:`compact`; 0 or 1: never), so a run of C chunks keeps about C / N files
+            locally and in its store, and a resume lists and checks that many.
     """
 
     name = "folder"
 
-    def __init__(self, root: str | Path, *, writer_capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, root: str | Path, *, writer_capacity: int = DEFAULT_CAPACITY,
+                 compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
         self.root = Path(root)
         self.writer_capacity = int(writer_capacity)
+        self.compact_every = int(compact_every)
         self._writer: ChunkWriter | None = None
+        self._fresh: list[Path] = []
+        self._last_path: Path | None = None
         self.run_id: str | None = None
         self.offline_reason: str | None = None
         self.attempt = 1
@@ -95,6 +105,7 @@ class FolderSink:
             raise RuntimeError("the campaign run has not been created yet")
         rows = list(rows)
         path = art.write_chunk(self.chunks_dir, rows, info)
+        self._last_path = path
         self._publish_chunk(path)
         self.flushed += 1
         self.done_count += len(rows)
@@ -106,6 +117,51 @@ class FolderSink:
         say(f"flushed chunk {self.flushed} (rounds {min(ids)}-{max(ids)}, {float(info.get('seconds', 0.0)):.1f} s; "
             f"{self.done_count}/{rounds_total} rounds done)")
         _test_hold(self.flushed, "metrics")
+        self._maybe_compact()
+
+    # -- compaction ------------------------------------------------------------------------
+    def _maybe_compact(self) -> None:
+        """Every ``compact_every`` chunks of this attempt, their files become one (bounded
+        chunk artifacts: a resume lists and checks a few files, not thousands)."""
+        if self.compact_every < 2:
+            return
+        self._fresh.append(self._last_path)
+        if len(self._fresh) >= self.compact_every:
+            self.compact(self._fresh)
+            self._fresh = []
+
+    def compact(self, paths: Sequence[Path] | None = None) -> Path | None:
+        """Merges chunk files (default: every chunk file of the run) into one, written and
+        published before the merged ones are removed, so a kill at any point leaves every
+        round in at least one sound file (rows are read back once per round). Returns the
+        merged file (None when there was nothing to merge)."""
+        paths = sorted(self.chunks_dir.glob("rounds-*.parquet")) if paths is None else list(dict.fromkeys(paths))
+        reads = [(p, art.read_chunk(p)) for p in paths]
+        reads = [(p, r) for p, r in reads if r is not None]
+        if len(reads) < 2:
+            return None
+        table = pd.concat([r[0] for _, r in reads], ignore_index=True).drop_duplicates("round_id")
+        table = table.sort_values("round_id", kind="stable").reset_index(drop=True)
+        infos = [r[1] for _, r in reads]
+        spans: dict[float, float] = {}
+        for i in infos:
+            for start, end in i.get("spans") or [[i.get("attempt_started", 0.0), i.get("finished_at", 0.0)]]:
+                spans[float(start)] = max(spans.get(float(start), float(start)), float(end))
+        info = {"compacted": len(reads), "seconds": float(sum(float(i.get("seconds", 0.0)) for i in infos)),
+                "samples": infos[0].get("samples"), "attempt": max(int(i.get("attempt", 1)) for i in infos),
+                "attempt_started": min(spans), "finished_at": max(spans.values()),
+                "spans": sorted([s, e] for s, e in spans.items()),
+                "chunk_index": min(int(i.get("chunk_index", 0)) for i in infos)}
+        merged = art.write_chunk(self.chunks_dir, table.to_dict("records"), info)
+        self._publish_chunk(merged)
+        gone = [p for p, _ in reads if p != merged]
+        for p in gone:
+            p.unlink(missing_ok=True)
+        self._unpublish_chunks([p.name for p in gone])
+        return merged
+
+    def _unpublish_chunks(self, names: Sequence[str]) -> None:
+        """Removes the store's copies of merged chunk files (nothing for a folder alone)."""
 
     def _publish_chunk(self, path: Path) -> None:
         """The store's copy of a chunk file (nothing for a folder alone)."""

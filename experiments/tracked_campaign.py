@@ -53,9 +53,10 @@ from .run_lookup import (
     select_run,  # noqa: F401 - named in the docstring of ``resume``
 )
 from .sink import FAILED, KILLED, CampaignSink, SetupInfo, SinkRun
+from .sink_base import DEFAULT_COMPACT_EVERY
 from .tracking import process_identity
 
-__all__ = ["TrackedCampaign", "driver_spec", "executor_params", "writer_queue"]
+__all__ = ["TrackedCampaign", "driver_spec", "executor_params", "writer_queue", "compact_every"]
 
 
 # -- the tracked campaign -------------------------------------------------------------------
@@ -97,7 +98,8 @@ class TrackedCampaign:
                 raise ValueError("TrackedCampaign needs an MLflow client and experiment id, or a sink")
             sink = MlflowSink(client, experiment_id, output_dir, parent_run_id=parent_run_id,
                               launcher_run_id=launcher_run_id, heartbeat_runs=heartbeat_runs,
-                              stale_after_s=stale_after_s, writer_capacity=writer_queue(self.config))
+                              stale_after_s=stale_after_s, writer_capacity=writer_queue(self.config),
+                              compact_every=compact_every(self.config))
         self.sink: Any = sink
         self.output_dir = Path(output_dir)
         self.resume = resume
@@ -332,6 +334,20 @@ def writer_queue(config: Mapping[str, Any]) -> int:
         number = -1
     if number < 0 or isinstance(value, bool):
         raise ConfigError(f"tracking.writer_queue must be a whole number >= 0 (0: no background writer), got {value!r}")
+    return number
+
+
+def compact_every(config: Mapping[str, Any]) -> int:
+    """``tracking.compact_every`` of a config: every this many chunks of an attempt are merged
+    into one file (default ``DEFAULT_COMPACT_EVERY``; 0: never)."""
+    value = (config.get("tracking") or {}).get("compact_every", DEFAULT_COMPACT_EVERY)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or isinstance(value, bool):
+        raise ConfigError(f"tracking.compact_every must be a whole number >= 0 (0: never merge chunk files), "
+                          f"got {value!r}")
     return number
 
 

@@ -250,3 +250,25 @@ def test_setup_is_recorded_once(make_sink):
     with pytest.raises(RuntimeError, match="setup info"):
         sink.setup(make)
     assert calls == [1]
+
+
+def test_compaction_keeps_every_round_readable_once(make_sink, dead_owner):
+    with dead_owner:
+        sink = make_sink()
+        start(sink)
+        for first in (0, 2, 4):
+            sink.write_chunk(rows_for([first, first + 1]), info_for([first, first + 1]), 10)
+        sink.drain()
+        merged = sink.compact()
+    assert merged is not None and merged.name == "rounds-000000-000005.parquet"
+    assert sorted(p.name for p in sink.chunks_dir.glob("rounds-*.parquet")) == [merged.name]
+    assert sink.compact() is None  # one file: nothing to merge
+    table, infos = sink.read_table(set(range(10)))
+    assert list(table["round_id"]) == list(range(6)) and len(infos) == 1
+    assert infos[0]["seconds"] == pytest.approx(0.03) and infos[0]["compacted"] == 3
+    again = make_sink()
+    found = again.find("campaign", HASH, "auto")
+    again.claim(found, attempt=2, rounds_total=10, campaign_rounds=10, resumed=True)
+    done = again.done_rows(set(range(10)))
+    assert sorted(done) == list(range(6))
+    assert done[5]["accuracy"] == pytest.approx(0.55)
