@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -134,4 +133,20 @@ def test_sigkill_while_the_writer_is_behind_then_resume_loses_and_duplicates_not
         assert runs_of(store) == []  # no tracking store was touched
         record = json.loads((run_dir / "run.json").read_text())
         assert record["status"] == "FINISHED" and record["attempts"] == 2 and record["rounds_done"] == 10
-        assert not Path(tmp_path / "mlflow.db").exists() or runs_of(store) == []
+        # the report reads the local run's folder
+        from experiments import report as report_entry
+
+        assert report_entry.main(["--from-results", str(run_dir), "--output-dir", str(tmp_path / "rep")]) == 0
+        assert "dead-SF4" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sink", "local"], "tracking.sink local needs a folder"),
+    (["--sink", "local", "--sink-dir", "runs", "--shard", "0/2"], "need the MLflow sink"),
+    (["--set", "tracking.sink=elsewhere"], "tracking.sink must be one of mlflow, local"),
+])
+def test_bad_sink_options_are_one_line_errors(store, small_config, capsys, extra, message):
+    assert entry.main(["--config", str(small_config), "--no-progress", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert runs_of(store) == []
