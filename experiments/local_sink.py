@@ -204,9 +204,3 @@ class LocalSink(FolderSink):
         if not (folder / "meta.json").is_file():
             raise ConfigError(f"run {run_id} in {self.root} holds no results (status {self.status(run_id)[0]})")
         return CampaignResult.load(folder)
-
-    @staticmethod
-    def summary_of(run: SinkRun) -> dict[str, Any]:
-        from analysis.schema import summary_from_metrics
-
-        return summary_from_metrics(run.metrics)

@@ -27,7 +27,6 @@ from analysis.schema import (
     TAG_ARTIFACT_SCHEMA,
     TAG_CONFIG_HASH,
     TAG_ROUND_METRICS,
-    summary_from_metrics,
 )
 from spikefi.campaign.result import CampaignResult
 
@@ -293,7 +292,3 @@ class MlflowSink(FolderSink):
 
     def read_result(self, run_id: str) -> CampaignResult:
         return art.load_run_result(run_id, self.client)
-
-    @staticmethod
-    def summary_of(run: SinkRun) -> dict[str, Any]:
-        return summary_from_metrics(run.metrics)

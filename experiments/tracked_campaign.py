@@ -50,7 +50,6 @@ from .run_lookup import (
     TrackingLostError,
     hashed_spec,
     say,
-    select_run,  # noqa: F401 - named in the docstring of ``resume``
 )
 from .sink import FAILED, KILLED, CampaignSink, SetupInfo, SinkRun
 from .sink_base import DEFAULT_COMPACT_EVERY
@@ -68,7 +67,7 @@ class TrackedCampaign:
         config: the experiment config (logged as ``campaign/config.yaml``).
         client, experiment_id: where the MLflow run lives (the default sink, :class:`MlflowSink`).
         output_dir: local folder; the run's files go to ``output_dir/<run id>/``.
-        resume: run id, ``"auto"`` or ``"never"`` (see :func:`select_run`).
+        resume: run id, ``"auto"`` or ``"never"`` (see :meth:`~experiments.sink.CampaignSink.find`).
         parent_run_id: nest the run under this one (sweeps, shards).
         shard: ``(index, count)``: evaluate the rounds with ``round_id % count == index``.
         launcher_run_id: the run ``mlflow run`` created for this process (``MLFLOW_RUN_ID``);
