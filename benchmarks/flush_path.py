@@ -350,7 +350,8 @@ def measure(store: Store, experiment_id: str, spec: CampaignSpec, template: Sequ
     over a campaign of ``campaign_rounds``); checks the run afterwards."""
     timers = Timers()
     client = TimedClient(store.uri, timers)
-    tracked = TrackedCampaign(spec, {}, client, experiment_id, out_dir, resume="never", progress=False,
+    tracked = TrackedCampaign(spec, {"tracking": {"writer_queue": 0}}, client, experiment_id, out_dir, resume="never",
+                              progress=False,
                               round_metrics=mode)
     tracked.plan_round_metrics(range(campaign_rounds))
     tracked.run_id = tracked._create_run()

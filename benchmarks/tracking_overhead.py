@@ -72,12 +72,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def command_seconds(spec_data: dict[str, Any], mode: str, work: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of the whole tracked command in a fresh folder with a fresh sqlite store."""
+def command_seconds(spec_data: dict[str, Any], mode: str, work: Path, writer: str = "") -> tuple[float, float]:
+    """Wall and CPU seconds of the whole tracked command in a fresh folder with a fresh sqlite
+    store (``writer``: ``tracking.writer_queue``; empty: the default)."""
     work.mkdir(parents=True)
     config = work / "campaign.yaml"
+    tracking: dict[str, Any] = {"experiment": "overhead"}
+    if writer:
+        tracking["writer_queue"] = int(writer)
     config.write_text(yaml.safe_dump({"campaign": spec_data, "output_dir": str(work / "out"),
-                                      "tracking": {"experiment": "overhead"}}, sort_keys=False))
+                                      "tracking": tracking}, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "experiments.campaign", "--config", str(config), "--round-metrics", mode,
@@ -96,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layer", default="SF3", help="layer whose synapses all die (default SF3)")
     ap.add_argument("--model", default="DeadSynapse", help="fault model (default DeadSynapse)")
     ap.add_argument("--round-metrics", default="1000,all", help="comma-separated modes (default 1000,all)")
+    ap.add_argument("--writer-queue", default="",
+                    help="comma-separated tracking.writer_queue values (0: no background writer; default: the "
+                         "config default, 4)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads of both sides (OMP_NUM_THREADS of the commands; default 0: torch's default). "
                          "1 keeps spinning thread pools from distorting numbers on shared cores")
@@ -105,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.layer, args.model = "SF4", "DeadNeuron"
-    modes = [m.strip() for m in args.round_metrics.split(",") if m.strip()]
+    writers = [w.strip() for w in args.writer_queue.split(",") if w.strip()] or [""]
+    modes = [m.strip() + (f",writer_queue={w}" if w else "") for m in args.round_metrics.split(",") if m.strip()
+             for w in writers]
     if args.threads > 0:
         import torch
 
@@ -125,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{rep + 1}] untracked Campaign.run: {rounds} rounds in {untracked:.2f} s, {untracked_cpu:.2f} "
                   f"CPU-s ({rounds / untracked:,.0f} rounds/s); load average {os.getloadavg()[0]:.2f}", flush=True)
             for mode in modes:
-                ten, ten_cpu = command_seconds(small, mode, Path(tmp) / f"ten-{mode}-{rep}")
-                whole, whole_cpu = command_seconds(full, mode, Path(tmp) / f"full-{mode}-{rep}")
+                metrics_mode, _, writer = mode.partition(",writer_queue=")
+                ten, ten_cpu = command_seconds(small, metrics_mode, Path(tmp) / f"ten-{rep}-{len(results)}", writer)
+                whole, whole_cpu = command_seconds(full, metrics_mode, Path(tmp) / f"full-{rep}-{len(results)}", writer)
                 tracked, tracked_cpu = whole - ten, whole_cpu - ten_cpu
                 tracked_all[mode].append((tracked, tracked_cpu))
                 results.append({"repeat": rep, "round_metrics": mode, "whole_s": whole, "ten_round_s": ten,

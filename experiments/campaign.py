@@ -43,13 +43,14 @@ DEFAULTS: dict[str, Any] = {
                  "rounds": [], "exhaustive": [], "rate_sweep": None},
     "output_dir": "outputs/campaigns",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
-                 "round_metrics": ROUND_METRICS_DEFAULT},
+                 "round_metrics": ROUND_METRICS_DEFAULT, "sink": "mlflow", "dir": None,
+                 "writer_queue": 4, "compact_every": 64},
 }
 
 #: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--shard", "--parent", "--merge", "--mark-stale",
            "--stale-after", "--no-progress", "--executor", "--address", "--workers", "--gpus-per-worker",
-           "--cpus-per-worker", "--round-metrics")
+           "--cpus-per-worker", "--round-metrics", "--sink", "--sink-dir")
 
 
 def add_round_metrics_option(ap: argparse.ArgumentParser) -> None:
@@ -67,6 +68,30 @@ def apply_round_metrics(config: dict[str, Any], args: argparse.Namespace) -> Non
     if value:
         config["tracking"]["round_metrics"] = value
     parse_round_metrics(config["tracking"]["round_metrics"])
+
+
+def add_sink_options(ap: argparse.ArgumentParser) -> None:
+    """``--sink mlflow|local`` and ``--sink-dir PATH`` (experiments/sink.py)."""
+    ap.add_argument("--sink", default="", choices=("", "mlflow", "local"),
+                    help="where the run is recorded: an MLflow run (default) or a local folder (--sink-dir; "
+                         "no tracking store; resumable by config hash from the folder)")
+    ap.add_argument("--sink-dir", default="", metavar="PATH",
+                    help="the local sink's folder (one subfolder per run); tracking.dir of the config")
+
+
+def apply_sink_options(config: dict[str, Any], args: argparse.Namespace) -> tuple[str, str | None]:
+    """Sets ``tracking.sink`` / ``tracking.dir`` from ``--sink`` / ``--sink-dir`` and checks them."""
+    from .sink import check_sink_choice
+
+    if getattr(args, "sink", ""):
+        config["tracking"]["sink"] = args.sink
+    if str(getattr(args, "sink_dir", "") or "").strip():
+        config["tracking"]["dir"] = args.sink_dir.strip()
+        if not getattr(args, "sink", "") and config["tracking"].get("sink") in (None, "", "mlflow"):
+            config["tracking"]["sink"] = "local"
+    name, folder = check_sink_choice(config["tracking"].get("sink"), config["tracking"].get("dir"))
+    config["tracking"]["sink"], config["tracking"]["dir"] = name, folder
+    return name, folder
 
 
 def add_executor_options(ap: argparse.ArgumentParser) -> None:
@@ -327,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mark-stale", action="store_true", help="only mark dead RUNNING runs KILLED (with the reason)")
     add_executor_options(ap)
     add_round_metrics_option(ap)
+    add_sink_options(ap)
     install_signal_handlers()
 
     def body(launch: Launch) -> int:
@@ -336,12 +362,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.stale_after is not None:
             config["tracking"]["stale_after_s"] = args.stale_after
         apply_round_metrics(config, args)
+        sink, sink_dir = apply_sink_options(config, args)
         shard = parse_shard(args.shard)
+        if sink == "local" and (shard or args.merge or args.parent or args.mark_stale):
+            raise ConfigError("--shard, --parent, --merge and --mark-stale need the MLflow sink; the local sink "
+                              "records whole campaigns (drop --sink local)")
         executor = executor_from_args(args)
         if executor is not None:
             # an unreachable cluster or too few GPUs/CPUs are reported before any run is created
             executor.check_resources(executor.connect())
         built = None if args.mark_stale or args.merge else check_built(spec, executor)
+        if sink == "local":
+            run_local(args, config, spec, str(sink_dir), executor, built)
+            return 0
         launch.client, uri, experiment_id, launch.launcher = connect(config["tracking"])
         dispatch(args, config, spec, shard, launch.client, uri, experiment_id, launch.launcher, executor, built)
         return 0
@@ -389,7 +422,24 @@ def dispatch(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpe
     return result
 
 
-def print_done(result: dict[str, Any], uri: str, experiment_id: str | None = None) -> None:
+def run_local(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSpec, directory: str,
+              executor: Any = None, built: Any = None) -> dict[str, Any]:
+    """The campaign recorded by the local-folder sink (no tracking store)."""
+    from .local_sink import LocalSink
+    from .tracked_campaign import TrackedCampaign, compact_every, writer_queue
+
+    stale_after = float(config["tracking"]["stale_after_s"])
+    sink = LocalSink(directory, stale_after_s=stale_after, writer_capacity=writer_queue(config),
+                     compact_every=compact_every(config))
+    tracked = TrackedCampaign(spec, config, None, None, directory, resume=args.resume or "auto",
+                              progress=not args.no_progress, executor=executor, sink=sink)
+    tracked.prebuilt = built
+    result = tracked.run()
+    print_done(result, None)
+    return result
+
+
+def print_done(result: dict[str, Any], uri: str | None, experiment_id: str | None = None) -> None:
     summary = result.get("summary")
     if summary:
         print(f"campaign run {result['run_id']}: {summary['rounds']} rounds, critical-fault rate "
@@ -399,6 +449,8 @@ def print_done(result: dict[str, Any], uri: str, experiment_id: str | None = Non
         print(f"campaign run {result['run_id']}: {result.get('status', 'done')}")
     if result.get("local_dir"):
         print(f"local files: {result['local_dir']}")
+    if uri is None:
+        return
     from .tracking import where_line
 
     print(where_line(uri, experiment_id=experiment_id))

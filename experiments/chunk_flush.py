@@ -70,8 +70,11 @@ def attempts_wall_seconds(infos: Sequence[Mapping[str, Any]], current_start: flo
     """Wall-clock seconds of all attempts: killed ones up to their last flushed chunk."""
     ends: dict[float, float] = {}
     for i in infos:
-        start = float(i.get("attempt_started", current_start))
-        ends[start] = max(ends.get(start, start), float(i.get("finished_at", start)))
+        # a merged chunk file (``FolderSink.compact``) keeps each attempt's span
+        spans = i.get("spans") or [[i.get("attempt_started", current_start), i.get("finished_at", None)]]
+        for start_, end_ in spans:
+            start = float(start_)
+            ends[start] = max(ends.get(start, start), float(end_ if end_ is not None else start))
     ends[current_start] = time.time()
     return float(sum(end - start for start, end in ends.items()))
 

@@ -56,7 +56,8 @@ DEFAULTS: dict[str, Any] = {
         "campaigns": [],
     },
     "output_dir": "outputs/campaigns",
-    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
+    "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800, "writer_queue": 4,
+                 "compact_every": 64,
                  "round_metrics": ROUND_METRICS_DEFAULT},
 }
 #: the metrics of each campaign in ``sweep/campaigns.csv``

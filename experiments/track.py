@@ -7,7 +7,10 @@ golden baseline, per-fault metric histories (``round_acc``, ``round_critical``,
 ``round_changed``, step = round id, logged with ``log_batch``; at most ``round_metrics`` points
 per key, default 1,000), the sorted curves ``curve_drop`` and ``curve_crit``, summary metrics, a run
 description, and the artifact tree (per-fault table, spike statistics, plots), so that the
-MLflow UI compares it with other campaigns and ``python -m experiments.report`` reports it::
+MLflow UI compares it with other campaigns and ``python -m experiments.report`` reports it. Like
+config runs it stores the golden baseline and model (``golden/``, :func:`write_golden`), and it
+logs into the experiment MLflow's fluent API would (:func:`resolve_experiment`:
+``mlflow.set_experiment``, ``MLFLOW_EXPERIMENT_NAME``)::
 
     from experiments.track import track_campaign
     from spikefi.campaign import Campaign
@@ -31,7 +34,77 @@ from analysis.schema import ROUND_METRICS_DEFAULT
 
 from .config import DEFAULT_EXPERIMENT
 
-__all__ = ["track_campaign"]
+__all__ = ["track_campaign", "resolve_experiment", "write_golden"]
+
+
+def resolve_experiment(client: Any, experiment: str | None = None) -> str:
+    """The experiment id a Python-tracked campaign logs into, as MLflow's fluent API chooses
+    it: ``experiment`` (a name) when given; else the active experiment
+    (``mlflow.set_experiment``); else ``MLFLOW_EXPERIMENT_NAME``, else ``MLFLOW_EXPERIMENT_ID``;
+    else ``spikefi``. A named experiment is created when missing (with the classic-view tag)."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+
+    from spikefi.errors import ConfigError
+
+    from .tracking import ensure_experiment, mark_experiment_kind
+
+    if experiment:
+        return ensure_experiment(client, experiment)
+    import mlflow.tracking.fluent as fluent
+
+    active = getattr(fluent, "_active_experiment_id", None)
+    if active:
+        try:
+            exp = client.get_experiment(active)
+        except MlflowException:
+            exp = None
+        if exp is not None and exp.lifecycle_stage == "active":
+            mark_experiment_kind(client, exp.experiment_id)
+            return exp.experiment_id
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip()
+    if name:
+        return ensure_experiment(client, name)
+    given = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+    if given:
+        try:
+            exp = client.get_experiment(given)
+        except MlflowException:
+            raise ConfigError(f"MLFLOW_EXPERIMENT_ID={given} names no experiment of {client.tracking_uri}") from None
+        mark_experiment_kind(client, exp.experiment_id)
+        return exp.experiment_id
+    return ensure_experiment(client, DEFAULT_EXPERIMENT)
+
+
+def write_golden(root: Path, cmpn: Any, golden: Any, network: str) -> dict[str, str]:
+    """The golden baseline and model of a Python-built campaign under ``root/golden/``, as a
+    config run stores them: ``baseline.json``, the network (a spikefi ``SpikingNetwork`` as its
+    plain-data checkpoint and SLAYER yaml, which ``load_network`` reads; any other module as
+    its ``state_dict`` of plain tensors, ``torch.load(..., weights_only=True)``) and the
+    ``network.json`` record with the network's digest. Returns ``{"network.digest": ...}``."""
+    import torch
+
+    from spikefi.zoo.architectures import SpikingNetwork
+    from spikefi.zoo.serialization import save_network
+
+    from . import artifacts as art
+    from .provenance import network_digests, write_network_record
+
+    art.write_json(root / "golden" / "baseline.json", dict(golden))
+    model_dir = root / "golden" / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    net = cmpn.net
+    if isinstance(net, SpikingNetwork):
+        file = save_network(net, model_dir / f"{net.architecture}.pt", net.config).name
+        section: dict[str, Any] = {"path": file}
+    else:
+        file = f"{type(net).__name__}.state_dict.pt"
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, model_dir / file)
+        section = {"python": network}
+    digests = network_digests(net)
+    write_network_record(model_dir, section, digests, cmpn.quantization or None, None, file)
+    return digests
 
 
 def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, experiment: str | None = None,
@@ -46,7 +119,9 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
         name: the run name (and the campaign's name in reports).
         result: an existing :class:`~spikefi.campaign.CampaignResult` of ``cmpn`` to log
             instead of running the campaign.
-        experiment: MLflow experiment (default ``spikefi``; created with the classic-view tag).
+        experiment: MLflow experiment name; default: the active experiment
+            (``mlflow.set_experiment``), else ``MLFLOW_EXPERIMENT_NAME`` /
+            ``MLFLOW_EXPERIMENT_ID``, else ``spikefi`` (created with the classic-view tag).
         tracking_uri: default ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
         engine, chunk_size, early_stop_tolerance: how the campaign runs (see ``Campaign.iter_chunks``).
         output_dir: the run's local files go to ``output_dir/<run id>/``.
@@ -86,7 +161,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
     from .deployment_tracking import deployment_metrics, deployment_params
     from .round_metrics import mode_label, parse_round_metrics, selected_rounds
     from .run_lookup import KIND_CAMPAIGN, T, say
-    from .tracking import common_tags, ensure_experiment, probe_tracking, resolve_tracking_uri, where_line
+    from .tracking import common_tags, probe_tracking, resolve_tracking_uri, where_line
 
     if not cmpn.rounds:
         raise ConfigError("the campaign has no rounds: add faults (exhaustive, then_inject) before tracking it")
@@ -95,7 +170,7 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
     uri = resolve_tracking_uri(tracking_uri)
     probe_tracking(uri)
     client = MlflowClient(uri)
-    experiment_id = ensure_experiment(client, experiment or DEFAULT_EXPERIMENT)
+    experiment_id = resolve_experiment(client, experiment)
     net = cmpn.net
     network = network or f"python:{type(net).__name__}"
     dataset = dataset or "python"
@@ -144,6 +219,9 @@ def track_campaign(cmpn: Any, name: str = "campaign", *, result: Any = None, exp
             for i in range(0, len(points), 999):
                 client.log_batch(run_id, metrics=points[i:i + 999])
             result.meta.setdefault("name", name)
+        digests = write_golden(root, cmpn, golden, network)
+        client.log_batch(run_id, params=[Param(k, v) for k, v in digests.items()])
+        client.log_artifacts(run_id, str(root / "golden"), "golden")
         summary = art.write_results(root, result)
         skipped = art.write_plots(root, result.table, result.meta.get("layers"))
         art.write_manifest(root, KIND_CAMPAIGN, run_id=run_id, skipped_plots=skipped)

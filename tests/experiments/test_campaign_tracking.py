@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from experiments import campaign as entry
 from experiments import campaign_run as cr
+from experiments import sink_base
 from experiments import sweep as sweep_entry
-from experiments import tracked_campaign
 from experiments.artifacts import ARTIFACT_SCHEMA_VERSION, load_run_result
 from spikefi.campaign import CampaignSpec
 from spikefi.zoo import load_network
@@ -144,14 +144,14 @@ def test_sweep_parent_with_nested_children_resumes_after_interrupt(store, tmp_pa
                 raise KeyboardInterrupt
         real_hold(n, stage)
 
-    monkeypatch.setattr(tracked_campaign, "_test_hold", interrupt_second_campaign)
+    monkeypatch.setattr(sink_base, "_test_hold", interrupt_second_campaign)
     assert sweep_entry.main(["--config", str(cfg), "--no-progress"]) == 130
     runs = {r.info.run_name: r for r in runs_of(store)}
     assert runs["mini-sweep"].info.status == "KILLED"
     assert "saturated-SF4" in runs["mini-sweep"].data.tags["spikefi.status_reason"]
     assert runs["dead-SF4"].info.status == "FINISHED" and runs["saturated-SF4"].info.status == "KILLED"
     first_dead = runs["dead-SF4"].info.run_id
-    monkeypatch.setattr(tracked_campaign, "_test_hold", real_hold)
+    monkeypatch.setattr(sink_base, "_test_hold", real_hold)
     capsys.readouterr()
 
     assert sweep_entry.main(["--config", str(cfg), "--no-progress"]) == 0  # automatic resume by config hash
@@ -226,7 +226,7 @@ def test_unexpected_failure_marks_the_run_failed_with_reason(store, small_config
             raise RuntimeError("simulated engine crash")
         real_hold(n, stage)
 
-    monkeypatch.setattr(tracked_campaign, "_test_hold", boom)
+    monkeypatch.setattr(sink_base, "_test_hold", boom)
     with pytest.raises(RuntimeError, match="simulated engine crash"):
         entry.main(["--config", str(small_config), "--no-progress"])
     (run,) = runs_of(store)

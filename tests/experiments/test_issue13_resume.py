@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
 from experiments import campaign as entry
-from experiments import tracked_campaign
+from experiments import sink_base
 from experiments.artifacts import CHUNKS_DIR, load_run_result, read_chunk
 
 from .conftest import runs_of
@@ -35,16 +35,16 @@ def test_a_finished_campaign_is_not_run_again(store, small_config, capsys):
 
 
 def _interrupt_after_second_chunk(monkeypatch, config):
-    real = tracked_campaign._test_hold
+    real = sink_base._test_hold
 
     def hold(n, stage):
         if n == 2 and stage == "metrics":
             raise KeyboardInterrupt
         real(n, stage)
 
-    monkeypatch.setattr(tracked_campaign, "_test_hold", hold)
+    monkeypatch.setattr(sink_base, "_test_hold", hold)
     assert entry.main(["--config", str(config), "--no-progress"]) == 130
-    monkeypatch.setattr(tracked_campaign, "_test_hold", real)
+    monkeypatch.setattr(sink_base, "_test_hold", real)
 
 
 def _chunks(tmp_path: Path, run_id: str) -> list[Path]:

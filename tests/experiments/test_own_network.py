@@ -162,6 +162,12 @@ def test_a_campaign_built_in_python_is_tracked_in_one_call(store, tmp_path, user
     note = run.data.tags["mlflow.note.content"]
     assert note.startswith("**Result:** ") and "\n\n**py-dead-fc2**: fault-injection campaign of 10 rounds" in note
     assert client.get_experiment_by_name("own").tags["mlflow.experimentKind"] == "custom_model_development"
+    # the golden model of a module that is not a spikefi SpikingNetwork: its state_dict, plain tensors
+    golden = {f.path for f in client.list_artifacts(run.info.run_id, "golden/model")}
+    assert {"golden/model/DigitsMLP.state_dict.pt", "golden/model/network.json"} <= golden
+    weights = torch.load(client.download_artifacts(run.info.run_id, "golden/model/DigitsMLP.state_dict.pt",
+                                                   str(tmp_path / "golden")), weights_only=True)
+    assert set(weights) == set(cmpn.net.state_dict())
     # a result computed already is logged as it is
     again = track_campaign(cmpn, "py-again", experiment="own", result=tracked["result"], output_dir=tmp_path / "py")
     assert steps(client, again["run_id"], "round_critical") == list(range(10))

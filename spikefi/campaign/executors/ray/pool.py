@@ -96,8 +96,15 @@ class RayExecutor(Executor):
 
     # -- cluster ----------------------------------------------------------------------
     def connect(self) -> Any:
-        """Starts or joins Ray (once per process); returns the ``ray`` module."""
-        return connect(self.address, self.temp_dir, self.init_kwargs)
+        """Starts or joins Ray (once per process); returns the ``ray`` module. A local Ray this
+        process starts is watched by a guard (:mod:`.guard`): it goes down with the driver,
+        also after a SIGKILL."""
+        ray = connect(self.address, self.temp_dir, self.init_kwargs)
+        if self.address is None:
+            from .guard import ensure_guard
+
+            ensure_guard(ray)
+        return ray
 
     def check_resources(self, ray: Any) -> int:
         """The worker count, checked against the cluster's GPUs and CPUs (sets :attr:`cpus_each`)."""
