@@ -230,12 +230,13 @@ def _summary_section(loaded: LoadedRuns, confidence: float, summary: pd.DataFram
     section.bullets.append(_baseline_bullet(loaded, searches))
     words = {r["run_name"]: _campaign_words(r, thresholds) for r in
              sv.severity_table(loaded, None, thresholds).to_dict("records")}
+    golden_of = dict(zip(loaded.runs["run_id"], loaded.runs["golden_accuracy"], strict=True))  # run names may repeat
     for s, f in zip(summary.to_dict("records"), facts.to_dict("records"), strict=True):
         section.bullets.append(
             f"{s['run_name']} ({f['faults injected']} in {f['layers']}; {f['timing']}; quantization "
             f"{f['quantization']}): critical-fault rate {100 * s['critical_rate']:.1f}% "
             f"{_pct(s['ci_low'], s['ci_high'])} over {s['rounds']} faults; mean accuracy drop "
-            f"{s['mean_drop_pp']:.2f} pp, worst {100 * (loaded.runs.set_index('run_name').loc[s['run_name'], 'golden_accuracy'] - s['accuracy_min']):.2f} pp; "
+            f"{s['mean_drop_pp']:.2f} pp, worst {100 * (golden_of[s['run_id']] - s['accuracy_min']):.2f} pp; "
             f"{words[s['run_name']]}.")
     for r in searches:
         m = r.metrics
