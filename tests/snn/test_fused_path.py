@@ -172,3 +172,15 @@ def test_triton_kernels_compile_for_the_h100():
                   **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}
     assert ".entry sum_pool_time_major_kernel" in compile_(kernels.sum_pool_time_major_kernel, pool_types,
                                                            dict(KH=2, KW=2, BLOCK=512))
+
+
+def test_fused_kernel_addressing_refuses_a_scalar_and_densifies_a_strided_tensor():
+    """The fused kernel's (N, F, T) addressing: a strided view is copied dense, a 0-d tensor is
+    refused with a ValueError naming its shape (no bare assert)."""
+    from spikefi.snn.cuda.spike_kernel import _addressable
+
+    x = torch.randn(2, 3, 4, 5)[:, ::2]  # middle dimensions not contiguous among themselves
+    y, geo = _addressable(x, lambda t: t.contiguous())
+    assert y.is_contiguous() and geo == (2, 2 * 4, 40, 5, 1)
+    with pytest.raises(ValueError, match=r"shape \(\)"):
+        _addressable(torch.tensor(1.0), lambda t: t.contiguous())

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -191,6 +192,21 @@ def nft_strides(x: torch.Tensor) -> tuple[int, int, int, int, int] | None:
     return n, feat, x.stride(0), sf, x.stride(-1)
 
 
+def _addressable(t: torch.Tensor, dense: Callable[[torch.Tensor], torch.Tensor]
+                 ) -> tuple[torch.Tensor, tuple[int, int, int, int, int]]:
+    """``t`` (or ``dense(t)``, a dense copy, where ``t``'s layout cannot be addressed as
+    ``(N, F, T)``) with its :func:`nft_strides`; ``ValueError`` for a tensor no layout
+    addresses (fewer than one dimension)."""
+    geo = nft_strides(t)
+    if geo is None:
+        t = dense(t)
+        geo = nft_strides(t)
+    if geo is None:
+        raise ValueError(f"the fused spike kernel needs a tensor with time last and at least one dimension, "
+                         f"got shape {tuple(t.shape)}")
+    return t, geo
+
+
 def _dense_like(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """An empty tensor of ``x``'s shape with ``x``'s memory layout where that is dense."""
     return torch.empty_like(x, dtype=dtype or x.dtype)
@@ -212,12 +228,7 @@ def fused_fire(
     triton, _ = _triton()
     from ._triton_kernels import psp_spike_kernel
 
-    x = x.detach()
-    geo = nft_strides(x)
-    if geo is None:
-        x = x.contiguous()
-        geo = nft_strides(x)
-    assert geo is not None
+    x, geo = _addressable(x.detach(), lambda t: t.contiguous())
     n, feat, xs_n, xs_f, xs_t = geo
     steps = x.shape[-1]
     k = max(int(ref.numel()), 1)
@@ -231,12 +242,7 @@ def fused_fire(
     srm = srm.detach().to(device=dev, dtype=dt).contiguous()
     if length == 0:
         srm = torch.zeros(1, dtype=dt, device=dev)
-    spikes = _dense_like(x)
-    sg = nft_strides(spikes)
-    if sg is None:
-        spikes = torch.empty(x.shape, dtype=dt, device=dev)
-        sg = nft_strides(spikes)
-    assert sg is not None
+    spikes, sg = _addressable(_dense_like(x), lambda t: torch.empty(t.shape, dtype=dt, device=dev))
     psp = torch.empty_like(spikes) if want_psp else None
     per_neuron = isinstance(theta, torch.Tensor) and theta.dim() > 0
     if per_neuron:
