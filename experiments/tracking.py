@@ -20,6 +20,7 @@ import mlflow
 import spikefi
 from analysis.schema import TAG_GIT_COMMIT, TAG_KIND, TAG_VERSION
 from spikefi.errors import SpikeFIError
+from spikefi.utils.process import process_start_ticks
 
 from .config import DEFAULT_EXPERIMENT
 
@@ -209,14 +210,6 @@ def common_tags(kind: str, **extra: Any) -> dict[str, str]:
 
 
 # -- process liveness (stale RUNNING runs) ---------------------------------------------------
-def _start_ticks(pid: int) -> str:
-    """Start time of a process in clock ticks since boot (Linux), '' when unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else ""
 
 
 def _machine() -> str:
@@ -230,7 +223,7 @@ def _machine() -> str:
 
 def process_identity() -> str:
     """``host/pidns:pid:start`` of this process, stored on the runs it owns."""
-    return f"{_machine()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+    return f"{_machine()}:{os.getpid()}:{process_start_ticks(os.getpid())}"
 
 
 def process_state(identity: str) -> bool | None:
@@ -243,7 +236,7 @@ def process_state(identity: str) -> bool | None:
     if host != _machine():
         return None
     if Path("/proc").is_dir():
-        ticks = _start_ticks(pid)
+        ticks = process_start_ticks(pid)
         return bool(ticks) and (not start or ticks == start)
     try:
         os.kill(pid, 0)

@@ -117,6 +117,21 @@ def _mask(bits: Iterable[int]) -> int:
 # the weight memory
 
 
+def _synaptic_layers(layers: Mapping[str, Any], only: Sequence[str] | None) -> list[Any]:
+    """The synaptic layers (LayerInfo) of ``layers`` in network order, or of ``only`` among
+    them; a one-line error for an unknown or non-synaptic layer, or none at all."""
+    infos = sorted((i for i in layers.values() if i.synapse_shape is not None), key=lambda i: i.index)
+    if only is not None:
+        for name in only:
+            if name not in layers:
+                raise FaultSpecError(f"unknown layer {name!r}; layers: {list(layers)}")
+            layers[name].shape_for("synapse")
+        infos = [i for i in infos if i.name in set(only)]
+    if not infos:
+        raise FaultSpecError("the network has no synaptic layer (conv, dense): no weight memory")
+    return infos
+
+
 @dataclass(frozen=True)
 class WeightMemory:
     """The quantized weight memory: synaptic layers in network order, each flattened.
@@ -136,15 +151,7 @@ class WeightMemory:
            only: Sequence[str] | None = None) -> WeightMemory:
         """The memory of a campaign's ``layers`` (LayerInfo by name) quantized with ``qparams``;
         ``only``: these layers alone (in network order)."""
-        infos = sorted((i for i in layers.values() if i.synapse_shape is not None), key=lambda i: i.index)
-        if only is not None:
-            for name in only:
-                if name not in layers:
-                    raise FaultSpecError(f"unknown layer {name!r}; layers: {list(layers)}")
-                layers[name].shape_for("synapse")
-            infos = [i for i in infos if i.name in set(only)]
-        if not infos:
-            raise FaultSpecError("the network has no synaptic layer (conv, dense): no weight memory")
+        infos = _synaptic_layers(layers, only)
         missing = [i.name for i in infos if i.name not in qparams]
         if missing:
             raise FaultSpecError(f"the weight memory is the quantized codes; layer(s) {missing} are not quantized "
@@ -158,15 +165,7 @@ class WeightMemory:
     def of_float32(cls, layers: Mapping[str, Any], only: Sequence[str] | None = None) -> WeightMemory:
         """The float32 weight memory of a campaign's ``layers``: 32 bit cells per weight (the
         IEEE-754 binary32 encoding of the effective weight); ``only``: these layers alone."""
-        infos = sorted((i for i in layers.values() if i.synapse_shape is not None), key=lambda i: i.index)
-        if only is not None:
-            for name in only:
-                if name not in layers:
-                    raise FaultSpecError(f"unknown layer {name!r}; layers: {list(layers)}")
-                layers[name].shape_for("synapse")
-            infos = [i for i in infos if i.name in set(only)]
-        if not infos:
-            raise FaultSpecError("the network has no synaptic layer (conv, dense): no weight memory")
+        infos = _synaptic_layers(layers, only)
         return cls(tuple(i.name for i in infos), tuple(tuple(i.synapse_shape) for i in infos), 32)
 
     @property

@@ -39,19 +39,21 @@ def info_for(round_ids: list[int], attempt: int = 1) -> dict:
 
 def dead_identity() -> str:
     """The identity (``host/pidns:pid:start``) of a process of this machine that has ended."""
-    from experiments.tracking import _machine, _start_ticks
+    from experiments.tracking import _machine
+    from spikefi.utils.process import process_start_ticks
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    ticks = _start_ticks(proc.pid) or "1"
+    ticks = process_start_ticks(proc.pid) or "1"
     proc.wait()
     return f"{_machine()}:{proc.pid}:{ticks}"
 
 
 def live_other_identity() -> str:
     """The identity of a live process other than this one (the parent)."""
-    from experiments.tracking import _machine, _start_ticks
+    from experiments.tracking import _machine
+    from spikefi.utils.process import process_start_ticks
 
-    return f"{_machine()}:{os.getppid()}:{_start_ticks(os.getppid())}"
+    return f"{_machine()}:{os.getppid()}:{process_start_ticks(os.getppid())}"
 
 
 @pytest.fixture()

@@ -20,23 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ....utils.process import process_start_ticks
+
 __all__ = ["ensure_guard", "start_guard", "local_ray_pids"]
 
 _POLL_S = 0.5
 _GUARD: dict[str, Any] = {}
 
 
-def _ticks(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else ""
 
 
 def _alive(pid: int, ticks: str) -> bool:
-    now = _ticks(pid)
+    now = process_start_ticks(pid)
     if now:
         return not ticks or now == ticks
     if Path("/proc").is_dir():
@@ -64,7 +59,7 @@ def start_guard(pids: Sequence[int]) -> subprocess.Popen | None:
     if not pids:
         return None
     args = [sys.executable, "-m", "spikefi.campaign.executors.ray.guard", "--driver",
-            f"{os.getpid()}:{_ticks(os.getpid())}", *[f"{p}:{_ticks(p)}" for p in pids]]
+            f"{os.getpid()}:{process_start_ticks(os.getpid())}", *[f"{p}:{process_start_ticks(p)}" for p in pids]]
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, close_fds=True)
 
@@ -93,7 +88,7 @@ def _descendants(roots: set[int]) -> list[tuple[int, str]]:
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
         for pid in frontier:
-            found[pid] = _ticks(pid)
+            found[pid] = process_start_ticks(pid)
     return list(found.items())
 
 
