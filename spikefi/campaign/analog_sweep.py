@@ -12,18 +12,16 @@ that the golden network classifies correctly is misclassified) with its Wilson i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from scipy.stats import t as student_t
 
 from ..errors import ConfigError, FaultSpecError
 from ..faults.analog import AnalogDevices
 from ..faults.sites import Fault, Site
-from .stats import normal_quantile, wilson_interval
+from .stats import draw_statistics, normal_quantile
 
 __all__ = ["AnalogSweep", "analog_sweep", "SWEEPABLE"]
 
@@ -53,19 +51,9 @@ class AnalogSweep:
             if missing:
                 raise ConfigError(f"the result lacks rounds {missing[:5]} of the sweep point {self.parameter}={value}")
             part = table.loc[list(ids)]
-            acc = part["accuracy"].to_numpy(dtype=float)
-            n = len(acc)
-            mean = float(acc.mean())
-            std = float(acc.std(ddof=1)) if n > 1 else float("nan")
-            half = float(student_t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
-            critical = int((part["critical"].to_numpy() > 0).sum())
-            low, high = wilson_interval(critical, n, confidence)
             rows.append({
-                self.parameter: value, "draws": n, "accuracy_mean": mean, "accuracy_low": mean - half,
-                "accuracy_high": mean + half, "accuracy_std": std,
+                self.parameter: value, **draw_statistics(part["accuracy"], part["critical"], confidence),
                 "golden_accuracy": float(part["golden_accuracy"].iloc[0]),
-                "critical_draws": critical, "critical_draw_rate": critical / n,
-                "critical_draw_low": low, "critical_draw_high": high,
                 "spike_count_deviation": float(part["spike_count_deviation"].mean()),
             })
         return pd.DataFrame(rows)

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from scipy.stats import t as student_t
 
 from ..errors import ConfigError, FaultSpecError
 from ..faults.memory import Float32SoftErrors, SoftErrors
 from ..faults.neuron_state import StateSoftErrors
 from ..faults.sites import Fault, Site
-from .stats import normal_quantile, sample_size, wilson_interval
+from .stats import draw_statistics, normal_quantile, sample_size
 
 __all__ = ["RateSweep", "soft_error_sweep", "draws_for_margin", "SWEEP_MODELS", "SWEEP_KEYS", "check_sweep_section",
            "sweep_from_spec"]
@@ -91,21 +90,11 @@ class RateSweep:
             if missing:
                 raise ConfigError(f"the result lacks rounds {missing[:5]} of the sweep point rate={rate:g}")
             part = table.loc[list(ids)]
-            acc = part["accuracy"].to_numpy(dtype=float)
-            n = len(acc)
-            mean = float(acc.mean())
-            if n > 1:
-                half = float(student_t.ppf(0.5 + confidence / 2, n - 1) * acc.std(ddof=1) / math.sqrt(n))
-            else:
-                half = float("nan")
-            critical = int((part["critical"].to_numpy() > 0).sum())
-            low, high = wilson_interval(critical, n, confidence)
+            st = draw_statistics(part["accuracy"], part["critical"], confidence)
+            del st["accuracy_std"]
             rows.append({
                 "rate": rate, "exposure": exposure, "bit_upset_probability": -math.expm1(-rate * exposure),
-                "draws": n, "mean_upsets": float(part["n_faults"].mean()),
-                "accuracy_mean": mean, "accuracy_low": mean - half, "accuracy_high": mean + half,
-                "critical_draws": critical, "critical_draw_rate": critical / n,
-                "critical_draw_low": low, "critical_draw_high": high,
+                "draws": st.pop("draws"), "mean_upsets": float(part["n_faults"].mean()), **st,
             })
         return pd.DataFrame(rows)
 

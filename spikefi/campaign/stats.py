@@ -36,6 +36,7 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from ..errors import ConfigError
 
@@ -45,6 +46,7 @@ __all__ = [
     "margin_of_error",
     "wilson_interval",
     "wilson_intervals",
+    "draw_statistics",
 ]
 
 
@@ -257,3 +259,20 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         raise ConfigError(f"k must satisfy 0 <= k <= n, got k={k} > n={n}")
     low, high = wilson_intervals(k, n, confidence)
     return float(low), float(high)
+
+
+def draw_statistics(accuracy: ArrayLike, critical: ArrayLike, confidence: float = 0.95) -> dict[str, float]:
+    """Monte-Carlo draws of one sweep point (one round each): ``draws``, ``accuracy_mean``, the
+    Student-t interval ``accuracy_low``/``accuracy_high`` and ``accuracy_std`` (NaN for one
+    draw), ``critical_draws`` (rounds with a critical count above 0), ``critical_draw_rate`` and
+    its Wilson interval ``critical_draw_low``/``critical_draw_high``."""
+    acc = np.asarray(accuracy, dtype=float)
+    n = len(acc)
+    mean = float(acc.mean())
+    std = float(acc.std(ddof=1)) if n > 1 else float("nan")
+    half = float(student_t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
+    k = int((np.asarray(critical) > 0).sum())
+    low, high = wilson_interval(k, n, confidence)
+    return {"draws": n, "accuracy_mean": mean, "accuracy_low": mean - half, "accuracy_high": mean + half,
+            "accuracy_std": std, "critical_draws": k, "critical_draw_rate": k / n,
+            "critical_draw_low": low, "critical_draw_high": high}
