@@ -123,7 +123,7 @@ class Phases:
             return out
 
         self._saved.append((par.ParallelEngine, "evaluate_many", original_many))
-        par.ParallelEngine.evaluate_many = many  # type: ignore[method-assign]
+        par.ParallelEngine.evaluate_many = many  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
