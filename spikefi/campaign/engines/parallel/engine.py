@@ -48,8 +48,11 @@ __all__ = ["ParallelEngine", "rows_budget"]
 
 def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
+        # the driver's free memory, plus what PyTorch's caching allocator holds unused (after
+        # the first chunk the cache holds most of it: counting it out shrank sub-chunks 5x)
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(free + max(0, cached))
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
