@@ -21,6 +21,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -77,7 +78,7 @@ class Phases:
                 after(label, out, *args, **kwargs)
             return out
 
-        self._saved.append((owner, attr, original))
+        self._saved.append((owner, attr, inspect.getattr_static(owner, attr)))  # staticmethods stay static
         setattr(owner, attr, staticmethod(wrapper) if isinstance(owner, type) else wrapper)
 
     def __enter__(self) -> Phases:
