@@ -112,7 +112,10 @@ def measure(kinds: dict[str, Inject], quant: dict[str, Any] | None, args: argpar
     out: dict[str, Any] = {}
     engines = args.engines.split(",")
     ref_rate: dict[str, float] = {}
+    words = [w.strip().lower() for w in args.kinds.split(",") if w.strip()]
     for name, inject in kinds.items():
+        if words and "reference" not in name and not any(w in name.lower() for w in words):
+            continue
         row: dict[str, Any] = {}
         results: dict[str, Any] = {}
         for engine in engines:
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engines", default="naive,sequential,parallel")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="float kinds only, one repeat")
+    parser.add_argument("--kinds", default="", help="only kinds whose name contains one of these comma-separated "
+                        "words (the dead-synapse references always run)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if args.quick:
