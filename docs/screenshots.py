@@ -3,20 +3,30 @@
     python docs/screenshots.py --store sqlite:///mlflow.db --out docs/img --prefix after
 
 starts ``mlflow ui`` on the store (on 127.0.0.1, a free port), opens it in headless Chromium
-(Debian's ``chromium`` package, driven by Playwright: ``pip install playwright``; no browser
-download) and saves, for the experiment holding campaign runs:
+and saves, for the experiment holding campaign runs (1280 x 720 window):
 
 * ``<prefix>-runs-table.png``: the experiment's runs table, as it opens (classic runs view);
 * ``<prefix>-campaigns.png``: the runs table filtered to campaign runs (``tags.spikefi.kind``),
-  the comparing columns chosen, sorted by ``crit_rate`` (the Assistant pane closed);
-* ``<prefix>-charts.png``: the same campaigns in the runs page's chart view, the charts
-  filtered to ``crit_rate``: one bar per campaign, side by side;
+  the comparing columns chosen, sorted by ``crit_rate`` (the Assistant pane closed, the left
+  sidebar folded away);
+* ``<prefix>-charts.png``, ``<prefix>-charts-acc_drop.png``: the same campaigns in the runs
+  page's chart view, the charts filtered to ``crit_rate``, then to ``acc_drop``: one bar per
+  campaign, side by side;
 * ``<prefix>-compare.png``: the campaigns side by side (MLflow's compare-runs page);
 * ``<prefix>-run.png``: one campaign run's page, its description opening with the result.
 
 It checks what it shows and exits 1 when a page is not what a user should see (the GenAI
-view instead of the runs table, a campaign missing). The store is only read. ``make demo``
-(or ``python -m experiments.main``) makes a store to photograph.
+view instead of the runs table, a campaign missing, the table not sorted, a chart missing).
+The store is only read. ``make demo`` (or ``python -m experiments.main``) makes a store to
+photograph.
+
+**Browser.** Playwright (``pip install 'spikefi[screenshots]'``, i.e. ``playwright==1.65.2``)
+drives a Chromium that is already installed; ``playwright install`` (a browser download) is
+not needed. The executable is ``--chromium PATH``, else the ``CHROMIUM`` environment variable,
+else ``chromium`` / ``chromium-browser`` on PATH (Debian: ``apt-get install chromium`` gives
+``/usr/bin/chromium``). It runs headless with ``--no-sandbox --disable-gpu --disable-quic``
+and no first-run, background-networking, component-update or sync traffic, in a fresh
+profile (Playwright's own temporary user-data dir). Exit code 2 when either is missing.
 """
 
 from __future__ import annotations
@@ -187,24 +197,33 @@ def take(store: str, out: Path, prefix: str, chromium: str, width: int = 1280, h
                 for button in page.locator("[role=row] button[class*='btn-link']:visible").all():
                     button.click()
                     time.sleep(2)
+            fold_sidebar(page)  # 1280 px: the last column (fault.model) is cut off beside the sidebar
             choose_columns(page, columns)
             dismiss(page)
-            sort_by(page, columns[0])
+            if not sort_by(page, columns[0]) and check:
+                raise AssertionError(f"the runs table could not be sorted by {columns[0]}")
             page.mouse.move(5, height - 5)  # no tooltip over the table
             page.get_by_text(first_name, exact=True).first.wait_for(timeout=30000)
             path = out / f"{prefix}-campaigns.png"
             page.screenshot(path=str(path))
             shots["campaigns"] = str(path)
-            # 2b. the same runs as charts: the chart view, filtered to the critical-fault rate's chart
-            if chart_view(page, CHART_FILTER):
-                dismiss(page)
-                path = out / f"{prefix}-charts.png"
-                page.screenshot(path=str(path))
-                shots["charts"] = str(path)
-                if check:
-                    body = page.inner_text("body")
-                    missing = [n for _, n in runs if n not in body]
-                    assert not missing, f"chart view: campaigns {missing} not shown"
+            # 2b. the same runs as charts: the chart view, filtered to one metric's chart at a time
+            #     (the critical-fault rate, then the mean accuracy drop: step 5 of docs/mlflow-ui.md)
+            if chart_view(page, CHART_FILTERS[0]):
+                for i, metric in enumerate(CHART_FILTERS):
+                    if i:
+                        chart_view(page, metric, switch=False)
+                    dismiss(page)
+                    page.mouse.move(5, height - 5)
+                    name = "charts" if i == 0 else f"charts-{metric}"
+                    path = out / f"{prefix}-{name}.png"
+                    page.screenshot(path=str(path))
+                    shots[name] = str(path)
+                    if check:
+                        body = page.inner_text("body")
+                        missing = [n for _, n in runs if n not in body]
+                        assert not missing, f"chart view: campaigns {missing} not shown"
+                        assert "No metric charts" not in body, f"chart view: no chart of {metric}"
                 toggle_view(page, "Table")
             elif check:
                 raise AssertionError("the runs page has no chart view toggle")
@@ -221,13 +240,19 @@ def take(store: str, out: Path, prefix: str, chromium: str, width: int = 1280, h
     return shots
 
 
-#: what the chart view's search box gets: the critical-fault rate's chart (docs/mlflow-ui.md)
-CHART_FILTER = "crit_rate"
+#: what the chart view's search box gets, one at a time (a substring, no regular expression): the
+#: critical-fault rate's chart, then the mean accuracy drop's (docs/mlflow-ui.md, step 5)
+CHART_FILTERS = ("crit_rate", "acc_drop")
 
 
 def toggle_view(page: object, which: str) -> bool:
     """Switches the runs page between its table and chart views (``which``: ``Table`` or
     ``Chart``): the segmented control left of the search box; True when it was found."""
+    radio = page.locator(f"label:has(input[type=radio][value={which.upper()}])")  # type: ignore[attr-defined]
+    if radio.count():  # MLflow 3.17: a radio group of icons (runs-view-mode TABLE / CHART / ARTIFACT)
+        radio.first.click()
+        time.sleep(3)
+        return True
     for name in (f"{which} view", which):
         for role in ("radio", "tab", "button"):
             control = page.get_by_role(role, name=name, exact=True)  # type: ignore[attr-defined]
@@ -238,10 +263,10 @@ def toggle_view(page: object, which: str) -> bool:
     return False
 
 
-def chart_view(page: object, text: str) -> bool:
-    """The chart view with only the charts whose metric name contains ``text``; False when the
-    page has no chart view."""
-    if not toggle_view(page, "Chart"):
+def chart_view(page: object, text: str, switch: bool = True) -> bool:
+    """The chart view with only the charts whose metric name contains ``text`` (``switch``:
+    switch from the table first); False when the page has no chart view."""
+    if switch and not toggle_view(page, "Chart"):
         return False
     search = page.get_by_placeholder("Search metric charts", exact=False)  # type: ignore[attr-defined]
     if search.count():
@@ -250,11 +275,28 @@ def chart_view(page: object, text: str) -> bool:
     return True
 
 
-def sort_by(page: object, column: str) -> None:
-    """Sorts the runs table by ``column``, largest first (its header's sort menu)."""
+def sort_by(page: object, column: str) -> bool:
+    """Sorts the runs table by ``column``, largest first: the *Sort* dropdown above the table
+    (MLflow 3.17), else the column header's menu. True when the table is sorted by it."""
+    dropdown = page.locator("[data-testid=sort-select-dropdown]")  # type: ignore[attr-defined]
+    if dropdown.count():
+        dropdown.first.click()
+        time.sleep(1)
+        page.get_by_placeholder("Search", exact=True).first.fill(column)  # type: ignore[attr-defined]
+        time.sleep(1)
+        # descending (the arrow beside the search box) is the default; the items are menu checkboxes
+        item = page.locator(f"[data-testid='sort-select-{column}']")  # type: ignore[attr-defined]
+        if not item.count():
+            item = page.get_by_role("menuitemcheckbox", name=column, exact=True)  # type: ignore[attr-defined]
+        if item.count():
+            item.first.click()
+            time.sleep(2)
+        page.keyboard.press("Escape")  # type: ignore[attr-defined]
+        time.sleep(0.5)
+        return column in dropdown.first.inner_text()
     header = page.get_by_role("columnheader", name=column, exact=False)  # type: ignore[attr-defined]
     if not header.count():
-        return
+        return False
     header.first.hover()
     menu = header.first.get_by_role("button")
     if menu.count():
@@ -265,8 +307,9 @@ def sort_by(page: object, column: str) -> None:
             if item.count():
                 item.first.click()
                 time.sleep(1.5)
-                return
+                return True
     page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    return False
 
 
 def choose_columns(page: object, names: list[str]) -> None:
@@ -283,6 +326,14 @@ def choose_columns(page: object, names: list[str]) -> None:
             time.sleep(0.3)
     page.keyboard.press("Escape")  # type: ignore[attr-defined]
     time.sleep(2)
+
+
+def fold_sidebar(page: object) -> None:
+    """Folds MLflow's left sidebar away (the icon right of the logo), making room for columns."""
+    button = page.get_by_role("button", name="Toggle sidebar", exact=True)  # type: ignore[attr-defined]
+    if button.count():
+        button.first.click()
+        time.sleep(1)
 
 
 def dismiss(page: object) -> None:
