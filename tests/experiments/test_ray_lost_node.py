@@ -1,7 +1,9 @@
 """A Ray campaign whose node is lost ends cleanly (local Ray, CPU actors): the raylet of the
 local Ray is SIGKILLed mid-campaign (after the 2nd chunk result, by the driver-side test hook),
 the entry point prints one line of ours, exits 4 and marks the run FAILED with the reason;
-the same command then resumes the run and computes only the missing rounds, each once."""
+a rerun then resumes the run and computes only the missing rounds, each once. (The rerun is the
+same command without Ray, in this process, to keep the test short: the executor is no part of a
+run's identity, and test_ray_entry resumes a Ray run with Ray.)"""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.schema import TAG_STATUS_REASON
+from experiments import campaign as entry
 from experiments import campaign_run as cr
 from experiments.run_lookup import EXIT_EXECUTOR_LOST
 from spikefi.campaign.executors.ray.health import KILL_HOOK_ENV
@@ -23,10 +26,11 @@ from .test_ray_lifecycle import _children, _gone_within
 
 pytest.importorskip("ray", reason="the Ray tests need spikefi[ray]")
 
-RAY = ["--executor", "ray", "--workers", "2", "--gpus-per-worker", "0"]
+RAY = ["--executor", "ray", "--workers", "1", "--gpus-per-worker", "0"]
 
 
-def test_a_lost_raylet_fails_the_run_with_one_line_and_the_same_command_resumes_it(store, small_config, tmp_path):
+def test_a_lost_raylet_fails_the_run_with_one_line_and_a_rerun_resumes_it(store, small_config, tmp_path, capsys):
+    t0 = time.perf_counter()
     args = [sys.executable, "-u", "-m", "experiments.campaign", "--config", str(small_config), "--no-progress", *RAY]
     err_path = tmp_path / "stderr.txt"
     with err_path.open("w") as err:
@@ -62,14 +66,16 @@ def test_a_lost_raylet_fails_the_run_with_one_line_and_the_same_command_resumes_
     assert ray_procs and any("raylet" in c for c in ray_procs.values())
     assert _gone_within(list(ray_procs), 20) == []
 
-    t0 = time.perf_counter()
-    again = subprocess.run(args, cwd=tmp_path, env=entry_env(store), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"resuming run {run_id} (attempt 2): {len(done)} of 10 rounds already done" in again.stdout
+    t1 = time.perf_counter()
+    capsys.readouterr()
+    assert entry.main(["--config", str(small_config), "--no-progress"]) == 0
+    again = capsys.readouterr().out
+    assert f"resuming run {run_id} (attempt 2): {len(done)} of 10 rounds already done" in again
     assert [r.info.run_id for r in runs_of(store)] == [run_id]  # the original run, no second one
     assert client.get_run(run_id).info.status == "FINISHED"
     for key in cr.ROUND_METRICS:  # every round exactly once
         assert steps(client, run_id, key) == list(range(10))
     table = pd.read_parquet(tmp_path / "out" / run_id / "results" / "rounds.parquet")
     assert list(table["round_id"]) == list(range(10))
-    print(f"resume: {time.perf_counter() - t0:.1f} s")
+    with capsys.disabled():
+        print(f"\nlost-raylet run {t1 - t0:.1f} s, rerun {time.perf_counter() - t1:.1f} s")
