@@ -14,7 +14,9 @@ keeps it resumable: after a crash or kill the same command continues the origina
     python -m experiments.campaign --config X --executor ray --address auto   # an existing cluster
 
 Exit codes: 0 done, 2 bad input or failed run (marked FAILED with the reason), 3 finished
-but the tracking server failed (results kept locally; rerun with --resume), 130/143 killed.
+but the tracking server failed (results kept locally; rerun with --resume), 4 the Ray executor
+lost the driver's node, the cluster's head or every worker (run marked FAILED with the reason;
+the same command resumes it), 130/143 killed.
 """
 
 from __future__ import annotations
@@ -285,7 +287,8 @@ class Launch:
 
 def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupted") -> int:
     """Runs an entry point's ``body`` and turns its errors into exit codes: 2 bad input or a
-    failed run (3 when the tracking server failed mid-run), 143 SIGTERM, 130 interrupted.
+    failed run (3 when the tracking server failed mid-run, 4 when the Ray executor lost its
+    node, head or workers: ``run_lookup.exit_code_for``), 143 SIGTERM, 130 interrupted.
     Bad input and failures also mark the ``mlflow run`` launcher run FAILED with the reason."""
     launch = Launch()
     try:
