@@ -55,6 +55,7 @@ class ClusterWatch:
             self.node_id: str | None = context.get_node_id() if context is not None else None
         except Exception:  # noqa: BLE001 - Ray Client has no node of its own
             self.node_id = None
+        self.client_mode = _client_mode()
         self._next_remote = time.monotonic() + interval_s
         #: what was lost (set once a check failed)
         self.lost: str | None = None
@@ -80,8 +81,8 @@ class ClusterWatch:
         return None
 
     def _remote_loss(self) -> str | None:
-        if self.local:  # a local Ray: its processes are watched directly
-            return None
+        if self.local or self.client_mode:  # a local Ray: its processes are watched directly; Ray Client:
+            return None                     # the GCS is the client server's to reach, not this machine's
         if self.gcs_address and not _accepts(self.gcs_address, self.probe_timeout_s):
             return f"the cluster's head: its GCS at {self.gcs_address} does not answer"
         if self.node_id:
@@ -115,6 +116,18 @@ def _local_processes(ray: Any) -> list[tuple[str, Any]]:
     processes = getattr(node, "all_processes", None) or {}
     return [(name, info.process) for name in _LOCAL for info in processes.get(name, ())
             if hasattr(getattr(info, "process", None), "poll")]
+
+
+def _client_mode() -> bool:
+    """Whether this process reaches Ray through Ray Client (``ray://``)."""
+    try:
+        from ray.util.client import ray as client
+    except ImportError:
+        return False
+    try:
+        return bool(client.is_connected())
+    except Exception:  # noqa: BLE001 - no verdict: treat as a direct connection
+        return False
 
 
 def _runtime_context(ray: Any) -> Any:
