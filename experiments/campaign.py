@@ -14,7 +14,9 @@ keeps it resumable: after a crash or kill the same command continues the origina
     python -m experiments.campaign --config X --executor ray --address auto   # an existing cluster
 
 Exit codes: 0 done, 2 bad input or failed run (marked FAILED with the reason), 3 finished
-but the tracking server failed (results kept locally; rerun with --resume), 130/143 killed.
+but the tracking server failed (results kept locally; rerun with --resume), 4 the Ray executor
+lost the driver's node, the cluster's head or every worker (run marked FAILED with the reason;
+the same command resumes it), 130/143 killed.
 """
 
 from __future__ import annotations
@@ -285,7 +287,8 @@ class Launch:
 
 def run_main(body: Callable[[Launch], int | None], interrupted: str = "interrupted") -> int:
     """Runs an entry point's ``body`` and turns its errors into exit codes: 2 bad input or a
-    failed run (3 when the tracking server failed mid-run), 143 SIGTERM, 130 interrupted.
+    failed run (3 when the tracking server failed mid-run, 4 when the Ray executor lost its
+    node, head or workers: ``run_lookup.exit_code_for``), 143 SIGTERM, 130 interrupted.
     Bad input and failures also mark the ``mlflow run`` launcher run FAILED with the reason."""
     launch = Launch()
     try:
@@ -435,8 +438,34 @@ def run_local(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSp
                               progress=not args.no_progress, executor=executor, sink=sink)
     tracked.prebuilt = built
     result = tracked.run()
+    point_launcher_to_folder(result)
     print_done(result, None)
     return result
+
+
+def point_launcher_to_folder(result: dict[str, Any]) -> None:
+    """Under ``mlflow run``, tags the launcher run it created (``MLFLOW_RUN_ID``) as a launcher
+    whose campaign the local sink recorded, with the run folder (it holds no results itself)."""
+    launcher = os.environ.get("MLFLOW_RUN_ID") or None
+    if not launcher:
+        return
+    from analysis.schema import KIND_LAUNCHER, TAG_PREFIX
+
+    folder = str(result.get("local_dir") or "")
+    try:
+        from mlflow.entities import RunTag
+        from mlflow.tracking import MlflowClient
+
+        from .tracking import resolve_tracking_uri
+
+        MlflowClient(resolve_tracking_uri()).log_batch(launcher, tags=[
+            RunTag(TAG_PREFIX + "kind", KIND_LAUNCHER), RunTag(TAG_PREFIX + "local_run", str(result["run_id"])),
+            RunTag(TAG_PREFIX + "local_dir", folder),
+            RunTag("mlflow.note.content", f"Launcher created by `mlflow run`; it holds no results. The local sink "
+                                          f"recorded the campaign (run {result['run_id']}) in {folder}."),
+        ])
+    except Exception as exc:  # noqa: BLE001 - cosmetic: the results are in the folder either way
+        print(f"[spikefi] WARNING: could not tag the launcher run {launcher}: {exc}", file=sys.stderr)
 
 
 def print_done(result: dict[str, Any], uri: str | None, experiment_id: str | None = None) -> None:

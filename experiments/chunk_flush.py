@@ -40,6 +40,7 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
     ROUND_TABLE_VIEW_COLUMNS,
     ROUND_TABLE_VIEW_ROWS,
     SUMMARY_METRICS,
+    TAG_PREFIX,
     THROUGHPUT_METRIC,
     metric_of,
     summary_from_metrics,
@@ -169,6 +170,22 @@ def publish_results(client: MlflowClient, run_id: str, root: Path, summary: Mapp
     values.update({k: float(v) for k, v in extra.items()})
     metrics = [Metric(k, v, now, 0) for k, v in values.items() if k not in present]
     track("logging summary metrics", lambda: client.log_batch(run_id, metrics=metrics))
+
+
+def publish_finished(client: MlflowClient, run_id: str, root: Path, summary: Mapping[str, Any],
+                     extra: Mapping[str, float], table: Any, mode: RoundMetricsMode, description: str | None,
+                     track: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """Everything a finished run shows, short of its status: the result files and summary
+    metrics (:func:`publish_results`), the rounds done, the curves, the round table and the
+    description (None: left as it is). Shared by a campaign run's end
+    (:meth:`~experiments.mlflow_sink.MlflowSink.finish`) and a sharded parent's merge
+    (:func:`~experiments.shards.merge_shards`)."""
+    publish_results(client, run_id, root, summary, extra, track)
+    track("tagging", lambda: client.set_tag(run_id, TAG_PREFIX + "rounds_done", str(summary["rounds"])))
+    log_curves(client, run_id, table, float(summary["golden_accuracy"]), mode, track)
+    log_round_table(client, run_id, table, track)
+    if description:
+        track("describing the run", lambda: client.set_tag(run_id, "mlflow.note.content", description))
 
 
 def golden_metrics(golden: Mapping[str, Any]) -> dict[str, float]:

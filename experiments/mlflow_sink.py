@@ -32,11 +32,9 @@ from spikefi.campaign.result import CampaignResult
 
 from . import artifacts as art
 from .chunk_flush import (
-    log_curves,
     log_dataset_input,
     log_missing_round_metrics,
-    log_round_table,
-    publish_results,
+    publish_finished,
     round_metric_points,
     write_setup_files,
 )
@@ -267,11 +265,7 @@ class MlflowSink(FolderSink):
                description: str) -> None:
         root = self.local_dir
         run_id = str(self.run_id)
-        publish_results(self.client, run_id, root, summary, extra, self.track)
-        self.track("tagging", lambda: self.client.set_tag(run_id, T + "rounds_done", str(summary["rounds"])))
-        log_curves(self.client, run_id, table, float(summary["golden_accuracy"]), mode, self.track)
-        log_round_table(self.client, run_id, table, self.track)
-        self.track("describing the run", lambda: self.client.set_tag(run_id, "mlflow.note.content", description))
+        publish_finished(self.client, run_id, root, summary, extra, table, mode, description, self.track)
         if self.offline_reason is not None:
             return
         self.client.set_tag(run_id, T + "status_reason", "finished")

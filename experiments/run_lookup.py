@@ -29,7 +29,7 @@ from analysis.schema import (  # noqa: F401 - run kinds, re-exported for the tra
     KIND_SWEEP,
     TAG_PREFIX,
 )
-from spikefi.campaign import CampaignSpec
+from spikefi.campaign import CampaignSpec, ExecutorLostError
 from spikefi.errors import ConfigError, SpikeFIError
 
 from .config import config_hash
@@ -263,7 +263,16 @@ def point_launcher(client: MlflowClient, launcher_run_id: str, target: str) -> N
         say(f"WARNING: could not tag the launcher run {launcher_run_id}: {exc}")
 
 
+#: exit codes of the entry points (besides 0 done, 130/143 interrupted or terminated)
+EXIT_FAILED, EXIT_TRACKING_LOST, EXIT_EXECUTOR_LOST = 2, 3, 4
+
+
 def exit_code_for(exc: BaseException) -> int:
+    """2: bad input or a failed run; 3: the tracking server failed mid-run (results kept
+    locally); 4: the Ray executor lost the driver's node, the head or every worker (the run is
+    marked FAILED with the reason; the same command resumes it)."""
     if isinstance(exc, TrackingLostError):
-        return 3
-    return 2
+        return EXIT_TRACKING_LOST
+    if isinstance(exc, ExecutorLostError):
+        return EXIT_EXECUTOR_LOST
+    return EXIT_FAILED

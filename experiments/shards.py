@@ -1,5 +1,15 @@
 """Sharded campaigns (``--shard i/n``: Slurm arrays, Kubernetes Indexed Jobs): the parent
 run, converging duplicate parents, and merging the finished shards' tables into it.
+
+Each shard is an ordinary tracked campaign and writes its chunks through its sink
+(:class:`~experiments.mlflow_sink.MlflowSink`). The merge writes no chunks: it reads the
+finished shards' tables and publishes the parent's result with
+:func:`~experiments.chunk_flush.publish_finished`, the step ``MlflowSink.finish`` takes too. It
+keeps its own ``MlflowClient`` calls rather than going through a
+:class:`~experiments.sink.CampaignSink`: a sharded parent exists only in MLflow (the local sink
+refuses ``--shard``), it is found and converged by search across runs, and it ends differently
+(status reason ``merged``, the ``merged_from`` tag that makes a second merge a no-op, no
+offline fallback).
 """
 
 from __future__ import annotations
@@ -30,10 +40,8 @@ from . import artifacts as art
 from .chunk_flush import (
     THROUGHPUT_METRIC,
     golden_metrics,
-    log_curves,
     log_missing_round_metrics,
-    log_round_table,
-    publish_results,
+    publish_finished,
     with_result,
 )
 from .round_metrics import mode_label, parse_round_metrics, selected_rounds
@@ -180,15 +188,10 @@ def merge_shards(client: MlflowClient, parent_run_id: str, output_dir: str | Pat
     wall = max(float(c.data.metrics.get("duration_s", 0.0)) for c in finished.values())
     extra = {"compute_s": compute_s, "duration_s": wall,
              THROUGHPUT_METRIC: total * int(meta["samples"]) / compute_s if compute_s > 0 else 0.0}
-    publish_results(client, parent_run_id, root, summary, extra, track)
-    log_curves(client, parent_run_id, table, float(summary["golden_accuracy"]), mode, track)
-    log_round_table(client, parent_run_id, table, track)
     note = finished[0].data.tags.get("mlflow.note.content")
-    if note:
-        track("describing the run", lambda: client.set_tag(parent_run_id, "mlflow.note.content",
-                                                          with_result(note, summary)))
-    client.log_batch(parent_run_id, tags=[RunTag(T + "rounds_done", str(total)), RunTag(T + "status_reason", "merged"),
-                                          RunTag(T + "merged_from", sources),
+    publish_finished(client, parent_run_id, root, summary, extra, table, mode,
+                     with_result(note, summary) if note else None, track)
+    client.log_batch(parent_run_id, tags=[RunTag(T + "status_reason", "merged"), RunTag(T + "merged_from", sources),
                                           RunTag(T + "local_dir", str(root.resolve()))])
     client.set_terminated(parent_run_id, "FINISHED")
     say(f"merged {count} shards into run {parent_run_id}: {total} rounds, critical-fault rate "

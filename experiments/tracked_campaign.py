@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from analysis.schema import PARAM_ROUND_METRICS, RATE_SWEEP_TABLE, ROUND_METRICS_DEFAULT
 from spikefi.campaign import CampaignResult, CampaignSpec
-from spikefi.campaign.executors import Executor, InProcessExecutor, RunOptions
+from spikefi.campaign.executors import Executor, ExecutorLostError, InProcessExecutor, RunOptions
 from spikefi.campaign.result import RESULT_SCHEMA_VERSION
 from spikefi.errors import ConfigError
 from spikefi.golden_health import HEALTH_TAG, golden_problems, health_tag, warning_line
@@ -237,6 +237,13 @@ class TrackedCampaign:
             raise
         except TrackingLostError:
             raise
+        except ExecutorLostError as exc:
+            # the chunks delivered before the loss are durable once the writer has drained
+            self._settle()
+            reason = (f"{exc}; the {self.flushed} chunk(s) written by this attempt are kept: the same command "
+                      f"resumes run {self.run_id}")
+            self._stop(FAILED, f"{type(exc).__name__}: {reason}")
+            raise ExecutorLostError(reason) from None
         except Exception as exc:
             self._settle()
             self._stop(FAILED, f"{type(exc).__name__}: {exc}")

@@ -7,7 +7,7 @@ Layers, each importing only those below it: ``campaign.py`` (with ``fault_traini
 
 from .campaign import Campaign
 from .engines import ENGINES, Engine, NaiveEngine, ParallelEngine, SequentialEngine
-from .executors import Executor, ExecutorError, InProcessExecutor
+from .executors import Executor, ExecutorError, ExecutorLostError, InProcessExecutor
 from .executors.ray import RayExecutor
 from .multidevice import available_devices, run_on_devices
 from .network import NetworkMap
@@ -20,6 +20,6 @@ __all__ = [
     "Campaign", "Round", "CampaignResult", "CampaignSpec", "NetworkMap",
     "Engine", "NaiveEngine", "SequentialEngine", "ParallelEngine", "ENGINES", "ChunkResult",
     "run_on_devices", "available_devices", "Executor", "InProcessExecutor", "RayExecutor", "RunOptions",
-    "ExecutorError",
+    "ExecutorError", "ExecutorLostError",
     "sample_size", "margin_of_error", "wilson_interval", "wilson_intervals",
 ]

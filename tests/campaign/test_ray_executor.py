@@ -13,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spikefi.campaign import Campaign, CampaignSpec, ExecutorError, InProcessExecutor, RayExecutor
+from spikefi.campaign import (
+    Campaign,
+    CampaignSpec,
+    ExecutorError,
+    ExecutorLostError,
+    InProcessExecutor,
+    RayExecutor,
+)
 from spikefi.campaign.ray_executor import DIE_HOOK_ENV
 from spikefi.errors import ConfigError
 
@@ -94,8 +101,26 @@ def test_a_chunk_that_keeps_failing_fails_the_campaign_with_its_error(local_ray,
     assert "FileNotFoundError" in str(info.value)
 
 
+def test_every_worker_lost_with_no_restart_left_ends_the_campaign_with_executor_lost(local_ray, reference,
+                                                                                    short_tmp):
+    """Ray's own restarts are off and the pool has none left: the chunks delivered so far
+    arrive, then an ExecutorLostError names the loss (a tracked campaign keeps those chunks)."""
+    spec, _ = reference
+    marker = Path(short_tmp) / "lost-all"
+    executor = RayExecutor(workers=1, max_restarts=0, prefetch=1,
+                           runtime_env={"env_vars": {DIE_HOOK_ENV: f"1:{marker}"}})
+    got = []
+    with pytest.raises(ExecutorLostError) as info:
+        for chunk in spec.build().iter_chunks("parallel", 3, progress=False, executor=executor):
+            got.append(chunk.chunk_index)
+    assert marker.is_file() and got == [0]  # chunk 0 delivered, the worker died on chunk 1
+    assert "every Ray worker died and no restarts are left (0 used)" in str(info.value)
+    assert isinstance(info.value, ExecutorError) and executor._session is None  # noqa: SLF001 - actors released
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"workers": 0}, "workers must be an int >= 1"),
+    ({"health_interval_s": 0}, "health_interval_s must be a number of seconds in (0, 60]"),
     ({"gpus_per_worker": 2}, "gpus_per_worker must be a number in [0, 1]"),
     ({"cpus_per_worker": 0}, "cpus_per_worker must be an int >= 1"),
 ])

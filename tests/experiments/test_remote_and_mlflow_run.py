@@ -141,3 +141,24 @@ def test_mlflow_run_entry_point_launcher_becomes_or_points_to_the_campaign_run(s
     assert launcher[0].data.tags["spikefi.launched_run"] == run.info.run_id
     assert "round_acc" not in launcher[0].data.metrics  # holds no results
     assert client.get_run(run.info.run_id).data.tags["spikefi.attempts"] == "1"
+
+
+def test_mlflow_run_with_the_local_sink_records_the_campaign_in_the_folder(store, tmp_path):
+    """``-P sink=local -P sink_dir=...`` reach ``--sink`` / ``--sink-dir``: the campaign is a
+    finished run of the folder, and the launcher run ``mlflow run`` created points to it."""
+    from experiments.local_sink import LocalSink
+
+    MlflowClient(store).create_experiment(EXPERIMENT)
+    folder = tmp_path / "local sink"
+    done = _mlflow_run(store, tmp_path, "-P", "sink=local", "-P", f"sink_dir={folder}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (local_run,) = [p.name for p in folder.iterdir() if p.is_dir()]
+    assert LocalSink(str(folder)).status(local_run)[0] == "FINISHED"
+    table = pd.read_parquet(folder / local_run / "results" / "rounds.parquet")
+    assert list(table["round_id"]) == list(range(10))
+    (launcher,) = runs_of(store)  # no campaign run in the store: only the launcher
+    assert launcher.info.status == "FINISHED" and launcher.data.tags["spikefi.kind"] == "launcher"
+    assert launcher.data.tags["spikefi.local_run"] == local_run
+    assert launcher.data.tags["spikefi.local_dir"] == str(folder / local_run)
+    # MLflow logs the parameter as it quoted it for the shell (the folder name holds a space)
+    assert launcher.data.params["sink"] == "local" and launcher.data.params["sink_dir"].strip("'") == str(folder)

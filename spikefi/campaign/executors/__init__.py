@@ -24,8 +24,9 @@ Example:
 """
 
 from ..types import RunOptions
-from .base import Executor, ExecutorError, plan_chunks
+from .base import Executor, ExecutorError, ExecutorLostError, plan_chunks
 from .in_process import InProcessExecutor
 from .select import get_executor
 
-__all__ = ["Executor", "InProcessExecutor", "RunOptions", "plan_chunks", "get_executor", "ExecutorError"]
+__all__ = ["Executor", "InProcessExecutor", "RunOptions", "plan_chunks", "get_executor", "ExecutorError",
+           "ExecutorLostError"]

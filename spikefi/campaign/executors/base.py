@@ -10,11 +10,18 @@ from ...errors import SpikeFIError
 from ..context import ShippableCampaign
 from ..types import ChunkResult, Round, RunOptions
 
-__all__ = ["Executor", "ExecutorError", "plan_chunks"]
+__all__ = ["Executor", "ExecutorError", "ExecutorLostError", "plan_chunks"]
 
 
 class ExecutorError(SpikeFIError, RuntimeError):
     """An executor could not run the campaign (no workers, retries exhausted, bad cluster)."""
+
+
+class ExecutorLostError(ExecutorError):
+    """The executor lost what the campaign cannot go on without: the driver's own Ray node (its
+    raylet), the cluster's head (GCS), or every worker with no replacement left. The chunks
+    delivered before the loss stay with the caller (a tracked campaign has made them durable);
+    running the same command again resumes from them. The message names what was lost."""
 
 
 def plan_chunks(rounds: Sequence[Round], chunk_size: int) -> list[tuple[int, list[int]]]:

@@ -12,8 +12,9 @@ from typing import Any
 from ....errors import ConfigError
 from ...context import ShippableCampaign
 from ...types import ChunkResult, Round, RunOptions
-from ..base import Executor, ExecutorError, plan_chunks
+from ..base import Executor, ExecutorError, ExecutorLostError, plan_chunks
 from .cluster import check_resources, connect, cpu_share
+from .health import ClusterWatch, kill_hook
 from .worker import _Worker
 
 __all__ = ["RayExecutor"]
@@ -51,6 +52,9 @@ class RayExecutor(Executor):
         init_kwargs: extra ``ray.init`` arguments for a local start (e.g. ``num_cpus``).
         runtime_env: Ray runtime environment of the actors (``env_vars``, ``pip``,
             ``working_dir`` for a user's own network module on a cluster).
+        health_interval_s: how often the driver checks, while it waits for results, that its
+            own Ray node and the cluster's head are alive (:mod:`.health`; a loss ends the
+            campaign with :class:`ExecutorLostError`).
     """
 
     name = "ray"
@@ -58,7 +62,8 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None = None, workers: int | None = None, gpus_per_worker: float = 0.0,
                  cpus_per_worker: int | None = None, prefetch: int = 2, max_retries: int = 3, max_restarts: int = 4,
                  start_timeout_s: float = 300.0, temp_dir: str | None = None,
-                 init_kwargs: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None) -> None:
+                 init_kwargs: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None,
+                 health_interval_s: float = 1.0) -> None:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
         if isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, (int, float)) \
@@ -86,6 +91,10 @@ class RayExecutor(Executor):
         self.temp_dir = temp_dir
         self.init_kwargs = dict(init_kwargs or {})
         self.runtime_env = dict(runtime_env) if runtime_env else None
+        if isinstance(health_interval_s, bool) or not isinstance(health_interval_s, (int, float)) \
+                or not 0 < health_interval_s <= 60:
+            raise ConfigError(f"health_interval_s must be a number of seconds in (0, 60], got {health_interval_s!r}")
+        self.health_interval_s = float(health_interval_s)
         #: golden summary of the first worker that came up (the driver adopts it)
         self.golden_summary: dict[str, Any] | None = None
         #: timings and facts of the last run: actor start, build, golden, evaluation, retries
@@ -140,7 +149,7 @@ class RayExecutor(Executor):
         ref = ray.put(shipped)
         actor_cls = ray.remote(_Worker)
         self._session = {"campaign": campaign, "options": options, "ray": ray, "ref": ref, "actor_cls": actor_cls,
-                         "t0": t0, "ship_s": time.perf_counter() - t0, "workers": n_workers,
+                         "watch": ClusterWatch(ray, interval_s=self.health_interval_s), "t0": t0, "ship_s": time.perf_counter() - t0, "workers": n_workers,
                          "restarts_left": self.max_restarts, "facts": [], "first_ready": None}
         self._slots = [self._start(ray, actor_cls, ref, options) for _ in range(n_workers)]
         self._starting = {s.ready_ref: s for s in self._slots}
@@ -180,6 +189,7 @@ class RayExecutor(Executor):
         try:
             slot.facts = ray.get(ref)
         except self._lost_errors() as exc:
+            self._session["watch"].check(force=True)  # type: ignore[index]
             self._retire(slot, type(exc).__name__)
             return None
         except ray.exceptions.RayTaskError as exc:
@@ -196,11 +206,12 @@ class RayExecutor(Executor):
 
     def _wait_started(self, block: bool) -> None:
         ray = self._session["ray"]  # type: ignore[index]
+        self._session["watch"].check()  # type: ignore[index]
         if not self._starting:
             if not any(s.state == "ready" for s in self._slots):
-                raise ExecutorError(f"every Ray worker died and no restarts are left ({self.max_restarts} used)")
+                raise ExecutorLostError(f"every Ray worker died and no restarts are left ({self.max_restarts} used)")
             return
-        ready, _ = ray.wait(list(self._starting), num_returns=1, timeout=5.0 if block else 0)
+        ready, _ = ray.wait(list(self._starting), num_returns=1, timeout=self.health_interval_s if block else 0)
         if ready:
             self._on_started(ready[0])
         else:
@@ -238,11 +249,13 @@ class RayExecutor(Executor):
         if session is None:  # start() always sets it; a clear error rather than an AttributeError below
             raise ExecutorError("the Ray executor did not start its workers")
         ray = session["ray"]
+        watch: ClusterWatch = session["watch"]
         lost = self._lost_errors()
         queue: deque[tuple[int, list[int]]] = deque(plan_chunks(rounds, options.chunk_size))
         attempts: dict[int, int] = {}
         inflight: dict[Any, tuple[_Slot, tuple[int, list[int]]]] = {}
         retries = 0
+        received = 0
         busy: dict[str, float] = {}  # engine seconds per actor (the rest of the evaluation is Ray and waiting)
         eval_start = time.perf_counter() if session["first_ready"] is not None else None
 
@@ -265,10 +278,16 @@ class RayExecutor(Executor):
             for s in self._slots:
                 feed(s)
             while queue or inflight:
+                watch.check()
                 if not any(s.state != "dead" for s in self._slots):
-                    raise ExecutorError(f"every Ray worker died and no restarts are left ({self.max_restarts} used); "
-                                        f"{len(queue)} chunk(s) not computed")
-                ready, _ = ray.wait(list(inflight) + list(self._starting), num_returns=1, timeout=5.0)
+                    raise ExecutorLostError(f"every Ray worker died and no restarts are left ({self.max_restarts} "
+                                            f"used); {len(queue)} chunk(s) not computed")
+                try:
+                    ready, _ = ray.wait(list(inflight) + list(self._starting), num_returns=1,
+                                        timeout=self.health_interval_s)
+                except ray.exceptions.RayError as exc:
+                    watch.check(force=True)
+                    raise ExecutorLostError(f"Ray failed while waiting for results: {_cause(exc)}") from None
                 if not ready:
                     self._check_start_timeout()
                     continue
@@ -285,11 +304,17 @@ class RayExecutor(Executor):
                 try:
                     chunk = ray.get(done_ref)
                 except lost as exc:
+                    watch.check(force=True)  # the driver's node or the head: the campaign ends here
                     self._retire(slot, type(exc).__name__)
                     requeue(item, f"{type(exc).__name__}: worker or node lost")
                 except ray.exceptions.RayTaskError as exc:
                     requeue(item, _cause(exc))
+                except ray.exceptions.RayError as exc:  # RaySystemError and the like: Ray itself failed
+                    watch.check(force=True)
+                    raise ExecutorLostError(f"Ray failed on chunk {item[0]}: {_cause(exc)}") from None
                 else:
+                    received += 1
+                    kill_hook(ray, received)
                     who = f"{slot.facts.get('host')}:{slot.facts.get('device')}:{slot.facts.get('pid')}"
                     busy[who] = busy.get(who, 0.0) + chunk.seconds
                     # the actors get their next chunks before the consumer (e.g. a tracked
@@ -314,7 +339,7 @@ class RayExecutor(Executor):
                 "gpu_free_gib_min": min((f["gpu_memory_gib"][0] for f in facts if f.get("gpu_memory_gib")),
                                         default=None),
                 "evaluation_s": end - (eval_start or end), "total_s": end - session["t0"],
-                "engine_s_by_worker": dict(sorted(busy.items())),
+                "engine_s_by_worker": dict(sorted(busy.items())), "lost": watch.lost,
             }
             self.close()
 
