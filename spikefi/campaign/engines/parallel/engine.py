@@ -33,7 +33,6 @@ import torch
 from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
-from ....snn import functional as fn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
 from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, _Neuron, _Parametric
@@ -506,7 +505,7 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     if info.kind == "pool":
         a = module(window)
     else:
-        a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
+        a = cast(Any, netmap).synaptic_conv(name, window, padding=0)  # croppable: a SLAYER NetworkMap
     return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
                    channel=rows.channel if channel_wise else None)]
 
@@ -572,7 +571,6 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     alone (a channel patch)."""
     netmap = campaign.netmap
     name = netmap.order[layer]
-    module: Any = netmap.modules[name]
     weight = netmap.effective_weight(name).detach()
     device = weight.device
     syn = [prepared[r].layers[name].synapse[0] for r in rounds]
@@ -581,7 +579,7 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     ar = torch.arange(len(rounds), device=device)
     stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
           torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
-    a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
+    a = cast(Any, netmap).synaptic_conv(name, golden_input(layer), stack)  # croppable: a SLAYER NetworkMap
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
     g_spikes = golden.spikes[name]
     g = g_spikes[:, out_ch]
