@@ -41,7 +41,7 @@ import torch
 
 from ..snn import functional as fn
 
-__all__ = ["IntegerLayer", "integer_weights", "spike_rows", "exact_conv3d", "exact_calls"]
+__all__ = ["IntegerLayer", "integer_weights", "spike_rows", "exact_conv3d", "exact_calls", "count_call"]
 
 #: largest integer below which every integer is exact, per floating dtype
 _EXACT_LIMIT: dict[torch.dtype, float] = {torch.float64: 2.0 ** 53, torch.float32: 2.0 ** 24,
@@ -52,7 +52,8 @@ _EXACT_LIMIT: dict[torch.dtype, float] = {torch.float64: 2.0 ** 53, torch.float3
 exact_calls: dict[str, int] = {}
 
 
-def _count(key: str) -> None:
+def count_call(key: str) -> None:
+    """Counts one call of ``key`` in :data:`exact_calls`."""
     exact_calls[key] = exact_calls.get(key, 0) + 1
 
 
@@ -101,22 +102,22 @@ def exact_conv3d(x: torch.Tensor, weight: torch.Tensor, layer: IntegerLayer, str
         golden: ``weight`` is the layer's own weight (its integers are cached).
     """
     if torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad):
-        _count("float:grad")
+        count_call("float:grad")
         return fn.conv3d(x, weight, stride, padding, dilation, groups)
     k, ok_ch = layer.golden(weight) if golden else integer_weights(weight, layer.scale)
     ok_rows = spike_rows(x, layer.value)
     flags = torch.stack([ok_ch.all(), ok_ch.any(), ok_rows.all(), ok_rows.any()]).tolist()  # one transfer
     all_ch, any_ch, all_rows, any_rows = flags
     if not (any_ch and any_rows):
-        _count("float:weights" if not any_ch else "float:input")
+        count_call("float:weights" if not any_ch else "float:input")
         return fn.conv3d(x, weight, stride, padding, dilation, groups)
     s01 = (x != 0).to(x.dtype)
     a = torch.round(fn.conv3d(s01, k, stride, padding, dilation, groups))
     a = a * torch.tensor(layer.scale * layer.value, dtype=a.dtype, device=a.device)
     if all_ch and all_rows:
-        _count("integer")
+        count_call("integer")
         return a
-    _count("mixed")
+    count_call("mixed")
     f = fn.conv3d(x, weight, stride, padding, dilation, groups)
     sel = ok_rows[:, None, None, None, None] & ok_ch[None, :, None, None, None]
     return torch.where(sel, a, f)

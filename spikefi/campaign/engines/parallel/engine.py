@@ -33,6 +33,8 @@ import torch
 from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
+from ....snn import functional as fn
+from ... import integer_synapses as isyn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
 from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, _Neuron, _Parametric
@@ -245,6 +247,7 @@ class ParallelEngine(Engine):
                 golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
             return golden_a[layer]
 
+        integer_sums: dict[str, torch.Tensor] = {}  # golden integer synaptic sums (integer-exact layers)
         reentries: dict[int, dict[int, torch.Tensor]] = {}
         active: list[_Patch] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -259,7 +262,7 @@ class ParallelEngine(Engine):
                 if bool(plain.any()):
                     sub = group.select(plain)
                     outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
-                                               self.crop and netmap.croppable))
+                                               self.crop and netmap.croppable, integer_sums))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -462,13 +465,20 @@ class ParallelEngine(Engine):
 
 
 def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
-                crop: bool) -> list[_Patch]:
+                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None) -> list[_Patch]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
     recomputed, with the same per-neuron arithmetic as the full layer; a pooling layer
-    keeps channel patches to their channel. Large row sets are processed in slices.
+    keeps channel patches to their channel. A dense layer computed integer-exactly
+    (:mod:`spikefi.campaign.integer_synapses`) takes rows that differ in one input channel as
+    the golden integer sums plus that channel's contribution (:func:`_integer_channel_rows`).
+    Large row sets are processed in slices.
     """
+    if integer_sums is not None and rows.channel is not None:
+        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums)
+        if done is not None:
+            return done
     netmap = campaign.netmap
     info = netmap.layers[name]
     module: Any = netmap.modules[name]
@@ -484,7 +494,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
                               else geometry[4] * geometry[5])
     pieces = _slices(rows.rounds.numel(), per_row)
     if len(pieces) > 1:
-        return [p for sl in pieces for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop)]
+        return [p for sl in pieces
+                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums)]
 
     if geometry is None:  # the whole layer
         if channel_wise:  # the row's channel, whole map
@@ -508,6 +519,48 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
         a = cast(Any, netmap).synaptic_conv(name, window, padding=0)  # croppable: a SLAYER NetworkMap
     return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
                    channel=rows.channel if channel_wise else None)]
+
+
+def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
+                          value: float, integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+    """A dense integer-exact layer's output for rows whose input differs from golden in one
+    channel (channel patches covering the whole map), or ``None`` where that does not apply.
+
+    The synaptic output is ``S * fl(scale * value)`` with ``S`` an integer sum (see
+    :mod:`spikefi.campaign.integer_synapses`); ``S`` of a row is the golden ``S`` of its
+    sample plus the integer weights of the changed channel times the change of its 0/1
+    spikes: integers below ``2**24``, exact in any order, so the result equals the full
+    recomputation bit for bit at ``1/C_in`` of its multiply-adds.
+    """
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    info = netmap.layers[name]
+    if (layer is None or info.kind != "dense" or golden_prev.dtype != torch.bool
+            or rows.patch.shape[2:4] != golden_prev.shape[2:4] or rows.channel is None):
+        return None
+    module: Any = netmap.modules[name]
+    k, ok = layer.golden(netmap.effective_weight(name))
+    if getattr(module, "groups", 1) != 1 or not bool(ok.all()) or not bool(isyn.spike_rows(rows.patch, value).all()):
+        return None
+    dtype = rows.patch.dtype
+    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
+        s01 = golden_prev.to(dtype)
+        integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))[:, :, 0, 0]
+    gold_sum = integer_sums[name]
+    m, _, h, w, steps = rows.patch.shape
+    c_out = k.shape[0]
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=rows.patch.device)
+    # the changed channel's integer weights per row, (C_in, C_out, h*w) gathered by channel
+    k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, h * w)
+    isyn.count_call("dense channel delta")
+    out = []
+    for sl in _slices(m, c_out * h * w + h * w * steps):
+        part = rows.select(sl)
+        diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
+        delta = torch.bmm(k_in[part.channel], diff.reshape(-1, h * w, steps))  # (M, C_out, T), exact integers
+        a = ((gold_sum[part.samples] + delta) * scale)[:, :, None, None, :]
+        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a)))
+    return out
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
