@@ -44,6 +44,7 @@ def _mixed_rounds(cmpn: Campaign) -> None:
     cmpn.then_inject(Fault(SaturatedSynapse("upper", "extreme"), Site("SF3"), count=2))
     # non-integer weights: those channels (and rounds) keep the float path
     cmpn.then_inject(Fault(PerturbedSynapse(1.3), Site("SC2"), count=2))
+    cmpn.then_inject(Fault(PerturbedSynapse(1.3), Site("SC1")))  # one synapse: SC1's entry group keeps the float path
     cmpn.then_inject([Fault(BitFlipSynapse(7), Site("SF3"), count=2), Fault(PerturbedSynapse(1.3), Site("SF3"))])
     cmpn.then_inject(Fault(AnalogDevices(program_sigma=0.1), Site("SC2")))
     cmpn.then_inject(Fault(AnalogDevices(read_sigma=0.1), Site("SF3")))
@@ -62,6 +63,7 @@ def test_engines_identical_on_int8_campaign(digits):
     counts = dict(isyn.exact_calls)
     assert counts.get("integer", 0) > 50  # the integer path is taken ...
     assert counts.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
+    assert counts.get("entry synapse delta", 0) > 0  # single-synapse rounds: golden sums + one shifted map
     assert counts.get("mixed", 0) + counts.get("float:weights", 0) > 0  # ... and the float path where it must be
     ref = results["naive"]
     for e in ("sequential", "parallel"):

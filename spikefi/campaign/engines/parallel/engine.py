@@ -277,7 +277,8 @@ class ParallelEngine(Engine):
                 prepared, [r for r in entering if len(faulty_layers[r]) == 1 and r not in {x for g in grouped for x in g}],
                 name) if netmap.croppable and getattr(netmap.modules[name], "groups", 1) == 1 else []
             for rounds_g in syn_groups:  # many single-synapse rounds: one convolution
-                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value))
+                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value,
+                                                    integer_sums))
             done = {x for g in (*grouped, *syn_groups) for x in g}
             for r in entering:
                 if r in done:
@@ -617,11 +618,13 @@ def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[in
 
 
 def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
-                         golden: GoldenBatch, golden_input: Any, value: float) -> _Patch:
+                         golden: GoldenBatch, golden_input: Any, value: float,
+                         integer_sums: dict[str, torch.Tensor] | None = None) -> _Patch:
     """Rows of many single-synapse rounds at their faulty layer: one output channel per
     round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
-    weights for its affected output channel. The rows that differ travel as that channel
-    alone (a channel patch)."""
+    weights for its affected output channel (or, in an integer-exact layer, as the golden
+    integer sums plus the changed weight times one shifted input map: :func:`_integer_entry`).
+    The rows that differ travel as that channel alone (a channel patch)."""
     netmap = campaign.netmap
     name = netmap.order[layer]
     weight = netmap.effective_weight(name).detach()
@@ -632,7 +635,10 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     ar = torch.arange(len(rounds), device=device)
     stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
           torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
-    a = cast(Any, netmap).synaptic_conv(name, golden_input(layer), stack)  # croppable: a SLAYER NetworkMap
+    xin = golden_input(layer)
+    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums)
+    if a is None:
+        a = cast(Any, netmap).synaptic_conv(name, xin, stack)  # croppable: a SLAYER NetworkMap
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
     g_spikes = golden.spikes[name]
     g = g_spikes[:, out_ch]
@@ -641,6 +647,50 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
     return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
                   channel=out_ch[r_idx])
+
+
+def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stack: torch.Tensor,
+                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The synaptic outputs ``(B, R, H, W, T)`` of :func:`_entry_synapse_group`'s stacked
+    channels in an integer-exact layer, without a convolution: round ``r``'s integer sum is
+    the golden one of its output channel plus (faulty code - golden code) times its
+    synapse's input map, shifted to the synapse's kernel offset (integers below ``2**24``:
+    exact, hence equal to the full recomputation). ``None`` where that does not apply
+    (the campaign is not integer-quantized, a faulty weight or an input is not integer)."""
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    module: Any = netmap.modules[name]
+    if layer is None or getattr(module, "groups", 1) != 1:
+        return None
+    k, ok = layer.golden(netmap.effective_weight(name))
+    k_stack, ok_stack = isyn.integer_weights(stack, layer.scale)  # the naive engine's per-channel decision
+    in_ok = isyn.spike_rows(xin, value=layer.value)
+    if not bool(torch.stack([ok.all(), ok_stack.all(), in_ok.all()]).all()):
+        return None
+    dtype = xin.dtype
+    s01 = (xin != 0).to(dtype)
+    key = f"{name}:entry"
+    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
+        integer_sums[key] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
+    gold = integer_sums[key]
+    ci = torch.stack([q.idx[1][0] for q in syn])
+    ki = torch.stack([q.idx[2][0] for q in syn])
+    kj = torch.stack([q.idx[3][0] for q in syn])
+    r = torch.arange(len(syn), device=stack.device)
+    dk = k_stack[r, ci, ki, kj, 0] - k[out_ch, ci, ki, kj, 0]  # (R,) integers
+    _, _, h_out, w_out, _ = gold.shape
+    sh, sw = module.stride[0], module.stride[1]
+    ph, pw = module.padding[0], module.padding[1]
+    dh, dw = module.dilation[0], module.dilation[1]
+    hh = ki[:, None] * dh - ph + torch.arange(h_out, device=stack.device)[None] * sh  # (R, H') input rows
+    ww = kj[:, None] * dw - pw + torch.arange(w_out, device=stack.device)[None] * sw
+    valid = ((hh >= 0) & (hh < s01.shape[2]))[:, :, None] & ((ww >= 0) & (ww < s01.shape[3]))[:, None, :]
+    shifted = s01[:, ci[:, None, None], hh.clamp(0, s01.shape[2] - 1)[:, :, None],
+                  ww.clamp(0, s01.shape[3] - 1)[:, None, :], :]  # (B, R, H', W', T)
+    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
+    isyn.count_call("entry synapse delta")
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=stack.device)
+    return (gold[:, out_ch] + shifted) * scale
 
 
 #: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
