@@ -64,6 +64,7 @@ def test_engines_identical_on_int8_campaign(digits):
     assert counts.get("integer", 0) > 50  # the integer path is taken ...
     assert counts.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
     assert counts.get("entry synapse delta", 0) > 0  # single-synapse rounds: golden sums + one shifted map
+    assert counts.get("conv channel delta", 0) > 0  # SC2 rows from SC1 faults: golden sums + one channel's kernel
     assert counts.get("mixed", 0) + counts.get("float:weights", 0) > 0  # ... and the float path where it must be
     ref = results["naive"]
     for e in ("sequential", "parallel"):

@@ -536,12 +536,15 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
     info = netmap.layers[name]
-    if (layer is None or info.kind != "dense" or golden_prev.dtype != torch.bool
-            or rows.patch.shape[2:4] != golden_prev.shape[2:4] or rows.channel is None):
+    if layer is None or golden_prev.dtype != torch.bool or rows.channel is None:
         return None
     module: Any = netmap.modules[name]
     k, ok = layer.golden(netmap.effective_weight(name))
     if getattr(module, "groups", 1) != 1 or not bool(ok.all()) or not bool(isyn.spike_rows(rows.patch, value).all()):
+        return None
+    if info.kind == "conv":
+        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums)
+    if info.kind != "dense" or rows.patch.shape[2:4] != golden_prev.shape[2:4]:
         return None
     dtype = rows.patch.dtype
     if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
@@ -561,6 +564,60 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         delta = torch.bmm(k_in[part.channel], diff.reshape(-1, h * w, steps))  # (M, C_out, T), exact integers
         a = ((gold_sum[part.samples] + delta) * scale)[:, :, None, None, :]
         out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a)))
+    return out
+
+
+def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
+                               layer: isyn.IntegerLayer, k: torch.Tensor,
+                               integer_sums: dict[str, torch.Tensor]) -> list[_Patch]:
+    """:func:`_integer_channel_rows` for a conv layer: over the output window the changed
+    channel reaches, ``S`` = the golden integer sums there plus the changed channel's
+    integer kernel applied to the change of its 0/1 spikes (a per-row matrix product over
+    the kernel's taps)."""
+    netmap: Any = campaign.netmap
+    module: Any = netmap.modules[name]
+    _, h_out, w_out = netmap.layers[name].neuron_shape
+    kh, kw = k.shape[2], k.shape[3]
+    sh, sw = module.stride[0], module.stride[1]
+    dh, dw = module.dilation[0], module.dilation[1]
+    device, dtype = rows.patch.device, rows.patch.dtype
+    geometry = _crop_geometry(module, "conv", rows.box, h_out, w_out) if rows.box is not None else None
+    m = rows.rounds.numel()
+    if geometry is None:  # the whole map
+        zero = torch.zeros(m, dtype=torch.long, device=device)
+        oh0, ow0 = zero, zero.clone()
+        ih0 = torch.full_like(zero, -module.padding[0])
+        iw0 = torch.full_like(zero, -module.padding[1])
+        size_h, size_w = h_out, w_out
+    else:
+        oh0, ow0, ih0, iw0, _, _ = geometry
+        size_h = int(((geometry[4] - (kh - 1) * dh - 1) // sh) + 1)
+        size_w = int(((geometry[5] - (kw - 1) * dw - 1) // sw) + 1)
+    in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
+    in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
+    key = f"{name}:entry"
+    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
+        integer_sums[key] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
+                                                  module.dilation))
+    gold = integer_sums[key]
+    c_out, steps = k.shape[0], golden_prev.shape[-1]
+    k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, kh * kw)  # (C_in, C_out, taps)
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
+    isyn.count_call("conv channel delta")
+    out = []
+    for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
+        part = rows.select(sl)
+        g_win = _window(golden_prev, part.samples, (ih0[sl], iw0[sl], in_h, in_w), part.channel)  # (M, 1, h, w, T)
+        g01 = g_win.to(dtype)
+        new01 = (_overlay(g01.clone(), ih0[sl], iw0[sl], part) != 0).to(dtype)
+        diff = (new01 - g01)[:, 0]  # (M, in_h, in_w, T) in {-1, 0, 1}
+        taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
+                            for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
+        delta = torch.bmm(k_in[part.channel], taps.reshape(taps.shape[0], kh * kw, -1))
+        delta = delta.reshape(-1, c_out, size_h, size_w, steps)
+        g_sum = _window(gold, part.samples, (oh0[sl], ow0[sl], size_h, size_w))
+        a = (g_sum + delta) * scale
+        out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
     return out
 
 
