@@ -176,7 +176,7 @@ class NetworkMap:
         pad = module.padding if padding is None else padding
         exact = self.integer.get(name)
         own = weight is None
-        w = self.effective_weight(name) if own else weight
+        w: torch.Tensor = self.effective_weight(name) if weight is None else weight
         if exact is None:
             return fn.conv3d(x, w, module.stride, pad, module.dilation, module.groups)
         return exact_conv3d(x, w, exact, module.stride, pad, module.dilation, module.groups, golden=own)
