@@ -44,6 +44,7 @@ from ..training import dataset_tensors, one_hot_target, raise_if_nonfinite
 from .engines import Engine, get_engine, run_rounds, tied_top
 from .executors import Executor, InProcessExecutor, get_executor
 from .inject import layer_spikes_with_stats, parametric_fire, scoped_injection
+from .integer_synapses import IntegerLayer
 from .mixups import refuse_legacy_call
 from .network import network_map
 from .progress import WorkProgress
@@ -281,6 +282,9 @@ class Campaign:
             self.netmap.set_weight(name, dequantize(codes, qp, dtype=weight.dtype))
             self.qparams[name] = qp
             self.qcodes[name] = codes
+            integer = getattr(self.netmap, "integer", None)
+            if integer is not None:  # SLAYER layers: synaptic outputs computed integer-exactly
+                integer[name] = IntegerLayer(qp.scale, self.netmap.spike_value)
 
     def _loss(self, net_params: Any) -> Any:
         """NumSpikes loss when the network's parameters have a ``training: error:`` section."""

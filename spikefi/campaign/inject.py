@@ -373,7 +373,12 @@ def scoped_injection(
     for name, module in netmap.modules.items():
         def hook(module: Any, inputs: tuple, output: torch.Tensor, name: str = name) -> torch.Tensor:
             lf = prep.layers.get(name) if prep is not None else None
-            a = synaptic_output(campaign, name, inputs[0], lf, samples, round_id) if lf is not None and lf.synapse else output
+            if lf is not None and lf.synapse:
+                a = synaptic_output(campaign, name, inputs[0], lf, samples, round_id)
+            elif name in getattr(netmap, "integer", {}):  # integer-exact like the chain engines
+                a = netmap.layer_forward(name, inputs[0])
+            else:
+                a = output
             state["last"], state["a"] = name, a
             return a
         handles.append(module.register_forward_hook(hook))

@@ -23,6 +23,7 @@ from ..errors import FaultSpecError, ShapeError
 from ..faults.sites import LayerInfo
 from ..snn import functional as fn
 from ..snn.loss import spike_counts
+from .integer_synapses import IntegerLayer, exact_conv3d
 
 if TYPE_CHECKING:
     from ..nir.netmap import NIRNetworkMap
@@ -122,6 +123,9 @@ class NetworkMap:
         if len({t.name for t in traced}) != len(traced):
             raise FaultSpecError("a synaptic layer is called more than once per forward; such networks are not supported")
         self._traced = traced
+        #: layers computed integer-exactly (:mod:`spikefi.campaign.integer_synapses`), set by a
+        #: campaign that quantized their weights
+        self.integer: dict[str, IntegerLayer] = {}
         self.order: list[str] = [t.name for t in traced]
         self.modules: dict[str, nn.Module] = {t.name: t.module for t in traced}
         self.layers: dict[str, LayerInfo] = {}
@@ -157,9 +161,25 @@ class NetworkMap:
         if weight is None:
             if channels is not None:
                 weight = self.effective_weight(name)[list(channels)]
+            elif name in self.integer:
+                return self.synaptic_conv(name, x)
             else:
                 return module(x)
-        return fn.conv3d(x, weight, module.stride, module.padding, module.dilation, module.groups)
+        return self.synaptic_conv(name, x, weight)
+
+    def synaptic_conv(self, name: str, x: torch.Tensor, weight: torch.Tensor | None = None,
+                      padding: Any = None) -> torch.Tensor:
+        """``conv3d`` of layer ``name`` with ``weight`` (default: its own) and ``padding``
+        (default: its own; 0 for an input window that already holds the padding), integer-exact
+        where :mod:`spikefi.campaign.integer_synapses` allows it."""
+        module: Any = self.modules[name]
+        pad = module.padding if padding is None else padding
+        exact = self.integer.get(name)
+        own = weight is None
+        w: torch.Tensor = self.effective_weight(name) if weight is None else weight
+        if exact is None:
+            return fn.conv3d(x, w, module.stride, pad, module.dilation, module.groups)
+        return exact_conv3d(x, w, exact, module.stride, pad, module.dilation, module.groups, golden=own)
 
     @property
     def spike_value(self) -> float:

@@ -34,6 +34,7 @@ from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
 from ....snn import functional as fn
+from ... import integer_synapses as isyn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
 from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, RoundStats, _Neuron, _Parametric
@@ -258,6 +259,7 @@ class ParallelEngine(Engine):
                 golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
             return golden_a[layer]
 
+        integer_sums: dict[str, torch.Tensor] = {}  # golden integer synaptic sums (integer-exact layers)
         reentries: dict[int, dict[int, torch.Tensor]] = {}
         active: list[_Patch] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -272,7 +274,7 @@ class ParallelEngine(Engine):
                 if bool(plain.any()):
                     sub = group.select(plain)
                     outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
-                                               self.crop and netmap.croppable))
+                                               self.crop and netmap.croppable, integer_sums))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -287,7 +289,8 @@ class ParallelEngine(Engine):
                 prepared, [r for r in entering if len(faulty_layers[r]) == 1 and r not in {x for g in grouped for x in g}],
                 name) if netmap.croppable and getattr(netmap.modules[name], "groups", 1) == 1 else []
             for rounds_g in syn_groups:  # many single-synapse rounds: one convolution
-                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value))
+                outputs.append(_entry_synapse_group(campaign, prepared, rounds_g, layer, golden, golden_input, value,
+                                                    integer_sums))
             done = {x for g in (*grouped, *syn_groups) for x in g}
             for r in entering:
                 if r in done:
@@ -475,13 +478,20 @@ class ParallelEngine(Engine):
 
 
 def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
-                crop: bool) -> list[_Patch]:
+                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None) -> list[_Patch]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
     recomputed, with the same per-neuron arithmetic as the full layer; a pooling layer
-    keeps channel patches to their channel. Large row sets are processed in slices.
+    keeps channel patches to their channel. A dense layer computed integer-exactly
+    (:mod:`spikefi.campaign.integer_synapses`) takes rows that differ in one input channel as
+    the golden integer sums plus that channel's contribution (:func:`_integer_channel_rows`).
+    Large row sets are processed in slices.
     """
+    if integer_sums is not None and rows.channel is not None:
+        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums)
+        if done is not None:
+            return done
     netmap = campaign.netmap
     info = netmap.layers[name]
     module: Any = netmap.modules[name]
@@ -497,7 +507,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
                               else geometry[4] * geometry[5])
     pieces = _slices(rows.rounds.numel(), per_row)
     if len(pieces) > 1:
-        return [p for sl in pieces for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop)]
+        return [p for sl in pieces
+                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums)]
 
     if geometry is None:  # the whole layer
         if channel_wise:  # the row's channel, whole map
@@ -518,9 +529,108 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     if info.kind == "pool":
         a = module(window)
     else:
-        a = fn.conv3d(window, netmap.effective_weight(name), module.stride, 0, module.dilation, module.groups)
+        a = cast(Any, netmap).synaptic_conv(name, window, padding=0)  # croppable: a SLAYER NetworkMap
     return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
                    channel=rows.channel if channel_wise else None)]
+
+
+def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
+                          value: float, integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+    """A dense integer-exact layer's output for rows whose input differs from golden in one
+    channel (channel patches covering the whole map), or ``None`` where that does not apply.
+
+    The synaptic output is ``S * fl(scale * value)`` with ``S`` an integer sum (see
+    :mod:`spikefi.campaign.integer_synapses`); ``S`` of a row is the golden ``S`` of its
+    sample plus the integer weights of the changed channel times the change of its 0/1
+    spikes: integers below ``2**24``, exact in any order, so the result equals the full
+    recomputation bit for bit at ``1/C_in`` of its multiply-adds.
+    """
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    info = netmap.layers[name]
+    if layer is None or golden_prev.dtype != torch.bool or rows.channel is None:
+        return None
+    module: Any = netmap.modules[name]
+    k, ok = layer.golden(netmap.effective_weight(name))
+    if getattr(module, "groups", 1) != 1 or not bool(ok.all()) or not bool(isyn.spike_rows(rows.patch, value).all()):
+        return None
+    if info.kind == "conv":
+        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums)
+    if info.kind != "dense" or rows.patch.shape[2:4] != golden_prev.shape[2:4]:
+        return None
+    dtype = rows.patch.dtype
+    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
+        s01 = golden_prev.to(dtype)
+        integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))[:, :, 0, 0]
+    gold_sum = integer_sums[name]
+    m, _, h, w, steps = rows.patch.shape
+    c_out = k.shape[0]
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=rows.patch.device)
+    # the changed channel's integer weights per row, (C_in, C_out, h*w) gathered by channel
+    k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, h * w)
+    isyn.count_call("dense channel delta")
+    out = []
+    for sl in _slices(m, c_out * h * w + h * w * steps):
+        part = rows.select(sl)
+        diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
+        delta = torch.bmm(k_in[part.channel], diff.reshape(-1, h * w, steps))  # (M, C_out, T), exact integers
+        a = ((gold_sum[part.samples] + delta) * scale)[:, :, None, None, :]
+        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a)))
+    return out
+
+
+def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
+                               layer: isyn.IntegerLayer, k: torch.Tensor,
+                               integer_sums: dict[str, torch.Tensor]) -> list[_Patch]:
+    """:func:`_integer_channel_rows` for a conv layer: over the output window the changed
+    channel reaches, ``S`` = the golden integer sums there plus the changed channel's
+    integer kernel applied to the change of its 0/1 spikes (a per-row matrix product over
+    the kernel's taps)."""
+    netmap: Any = campaign.netmap
+    module: Any = netmap.modules[name]
+    _, h_out, w_out = netmap.layers[name].neuron_shape
+    kh, kw = k.shape[2], k.shape[3]
+    sh, sw = module.stride[0], module.stride[1]
+    dh, dw = module.dilation[0], module.dilation[1]
+    device, dtype = rows.patch.device, rows.patch.dtype
+    geometry = _crop_geometry(module, "conv", rows.box, h_out, w_out) if rows.box is not None else None
+    m = rows.rounds.numel()
+    if geometry is None:  # the whole map
+        zero = torch.zeros(m, dtype=torch.long, device=device)
+        oh0, ow0 = zero, zero.clone()
+        ih0 = torch.full_like(zero, -module.padding[0])
+        iw0 = torch.full_like(zero, -module.padding[1])
+        size_h, size_w = h_out, w_out
+    else:
+        oh0, ow0, ih0, iw0, _, _ = geometry
+        size_h = int(((geometry[4] - (kh - 1) * dh - 1) // sh) + 1)
+        size_w = int(((geometry[5] - (kw - 1) * dw - 1) // sw) + 1)
+    in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
+    in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
+    key = f"{name}:entry"
+    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
+        integer_sums[key] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
+                                                  module.dilation))
+    gold = integer_sums[key]
+    c_out, steps = k.shape[0], golden_prev.shape[-1]
+    k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, kh * kw)  # (C_in, C_out, taps)
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
+    isyn.count_call("conv channel delta")
+    out = []
+    for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
+        part = rows.select(sl)
+        g_win = _window(golden_prev, part.samples, (ih0[sl], iw0[sl], in_h, in_w), part.channel)  # (M, 1, h, w, T)
+        g01 = g_win.to(dtype)
+        new01 = (_overlay(g01.clone(), ih0[sl], iw0[sl], part) != 0).to(dtype)
+        diff = (new01 - g01)[:, 0]  # (M, in_h, in_w, T) in {-1, 0, 1}
+        taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
+                            for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
+        delta = torch.bmm(k_in[part.channel], taps.reshape(taps.shape[0], kh * kw, -1))
+        delta = delta.reshape(-1, c_out, size_h, size_w, steps)
+        g_sum = _window(gold, part.samples, (oh0[sl], ow0[sl], size_h, size_w))
+        a = (g_sum + delta) * scale
+        out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
+    return out
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
@@ -577,14 +687,15 @@ def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[in
 
 
 def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
-                         golden: GoldenBatch, golden_input: Any, value: float) -> _Patch:
+                         golden: GoldenBatch, golden_input: Any, value: float,
+                         integer_sums: dict[str, torch.Tensor] | None = None) -> _Patch:
     """Rows of many single-synapse rounds at their faulty layer: one output channel per
     round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
-    weights for its affected output channel. The rows that differ travel as that channel
-    alone (a channel patch)."""
+    weights for its affected output channel (or, in an integer-exact layer, as the golden
+    integer sums plus the changed weight times one shifted input map: :func:`_integer_entry`).
+    The rows that differ travel as that channel alone (a channel patch)."""
     netmap = campaign.netmap
     name = netmap.order[layer]
-    module: Any = netmap.modules[name]
     weight = netmap.effective_weight(name).detach()
     device = weight.device
     syn = [prepared[r].layers[name].synapse[0] for r in rounds]
@@ -593,7 +704,10 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     ar = torch.arange(len(rounds), device=device)
     stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
           torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
-    a = fn.conv3d(golden_input(layer), stack, module.stride, module.padding, module.dilation, 1)
+    xin = golden_input(layer)
+    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums)
+    if a is None:
+        a = cast(Any, netmap).synaptic_conv(name, xin, stack)  # croppable: a SLAYER NetworkMap
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
     g_spikes = golden.spikes[name]
     g = g_spikes[:, out_ch]
@@ -602,6 +716,50 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
     return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
                   channel=out_ch[r_idx])
+
+
+def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stack: torch.Tensor,
+                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The synaptic outputs ``(B, R, H, W, T)`` of :func:`_entry_synapse_group`'s stacked
+    channels in an integer-exact layer, without a convolution: round ``r``'s integer sum is
+    the golden one of its output channel plus (faulty code - golden code) times its
+    synapse's input map, shifted to the synapse's kernel offset (integers below ``2**24``:
+    exact, hence equal to the full recomputation). ``None`` where that does not apply
+    (the campaign is not integer-quantized, a faulty weight or an input is not integer)."""
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    module: Any = netmap.modules[name]
+    if layer is None or getattr(module, "groups", 1) != 1:
+        return None
+    k, ok = layer.golden(netmap.effective_weight(name))
+    k_stack, ok_stack = isyn.integer_weights(stack, layer.scale)  # the naive engine's per-channel decision
+    in_ok = isyn.spike_rows(xin, value=layer.value)
+    if not bool(torch.stack([ok.all(), ok_stack.all(), in_ok.all()]).all()):
+        return None
+    dtype = xin.dtype
+    s01 = (xin != 0).to(dtype)
+    key = f"{name}:entry"
+    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
+        integer_sums[key] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
+    gold = integer_sums[key]
+    ci = torch.stack([q.idx[1][0] for q in syn])
+    ki = torch.stack([q.idx[2][0] for q in syn])
+    kj = torch.stack([q.idx[3][0] for q in syn])
+    r = torch.arange(len(syn), device=stack.device)
+    dk = k_stack[r, ci, ki, kj, 0] - k[out_ch, ci, ki, kj, 0]  # (R,) integers
+    _, _, h_out, w_out, _ = gold.shape
+    sh, sw = module.stride[0], module.stride[1]
+    ph, pw = module.padding[0], module.padding[1]
+    dh, dw = module.dilation[0], module.dilation[1]
+    hh = ki[:, None] * dh - ph + torch.arange(h_out, device=stack.device)[None] * sh  # (R, H') input rows
+    ww = kj[:, None] * dw - pw + torch.arange(w_out, device=stack.device)[None] * sw
+    valid = ((hh >= 0) & (hh < s01.shape[2]))[:, :, None] & ((ww >= 0) & (ww < s01.shape[3]))[:, None, :]
+    shifted = s01[:, ci[:, None, None], hh.clamp(0, s01.shape[2] - 1)[:, :, None],
+                  ww.clamp(0, s01.shape[3] - 1)[:, None, :], :]  # (B, R, H', W', T)
+    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
+    isyn.count_call("entry synapse delta")
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=stack.device)
+    return (gold[:, out_ch] + shifted) * scale
 
 
 #: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)

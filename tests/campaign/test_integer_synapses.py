@@ -1,0 +1,147 @@
+"""Integer-exact synaptic outputs of int-quantized campaigns (spikefi.campaign.integer_synapses)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from spikefi.campaign import Campaign
+from spikefi.campaign import integer_synapses as isyn
+from spikefi.data import load_spiking_digits
+from spikefi.faults import (
+    AnalogDevices,
+    BitFlipSynapse,
+    DeadNeuron,
+    DeadSynapse,
+    Fault,
+    PerturbedSynapse,
+    SaturatedSynapse,
+    Site,
+    Window,
+)
+from spikefi.snn import functional as fn
+from spikefi.zoo import load_pretrained
+
+
+@pytest.fixture(scope="module")
+def digits():
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits(seed=0)
+    return net.float(), (test.tensors[:16].float(), test.labels[:16])
+
+
+def _campaign(digits, **kw) -> Campaign:
+    net, data = digits
+    return Campaign(net, data, batch_size=8, seed=3, **kw)
+
+
+def _mixed_rounds(cmpn: Campaign) -> None:
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # int8 sign bit
+    cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=8)
+    cmpn.exhaustive(BitFlipSynapse(6), layers=["SF3"], sample=30)
+    cmpn.then_inject(Fault(PerturbedSynapse(2.0), Site("SC2"), count=3))  # integer codes: exact path
+    cmpn.then_inject(Fault(SaturatedSynapse("upper", "extreme"), Site("SF3"), count=2))
+    # non-integer weights: those channels (and rounds) keep the float path
+    cmpn.then_inject(Fault(PerturbedSynapse(1.3), Site("SC2"), count=2))
+    cmpn.then_inject(Fault(PerturbedSynapse(1.3), Site("SC1")))  # one synapse: SC1's entry group keeps the float path
+    cmpn.then_inject([Fault(BitFlipSynapse(7), Site("SF3"), count=2), Fault(PerturbedSynapse(1.3), Site("SF3"))])
+    cmpn.then_inject(Fault(AnalogDevices(program_sigma=0.1), Site("SC2")))
+    cmpn.then_inject(Fault(AnalogDevices(read_sigma=0.1), Site("SF3")))
+    # transient and multi-layer rounds
+    cmpn.then_inject(Fault(BitFlipSynapse(7), Site("SC1"), Window(5, 20), count=2))
+    cmpn.then_inject([Fault(BitFlipSynapse(7), Site("SC1")), Fault(DeadNeuron(), Site("SF3"), count=2)])
+
+
+def test_engines_identical_on_int8_campaign(digits):
+    cmpn = _campaign(digits, quantization={"dtype": "int8"})
+    assert set(cmpn.netmap.integer) == {"SC1", "SC2", "SF3", "SF4"}
+    _mixed_rounds(cmpn)
+    isyn.exact_calls.clear()
+    results = {e: cmpn.run(engine=e, progress=False, keep_predictions=True, chunk_size=16)
+               for e in ("naive", "sequential", "parallel")}
+    counts = dict(isyn.exact_calls)
+    assert counts.get("integer", 0) > 50  # the integer path is taken ...
+    assert counts.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
+    assert counts.get("entry synapse delta", 0) > 0  # single-synapse rounds: golden sums + one shifted map
+    assert counts.get("conv channel delta", 0) > 0  # SC2 rows from SC1 faults: golden sums + one channel's kernel
+    assert counts.get("mixed", 0) + counts.get("float:weights", 0) > 0  # ... and the float path where it must be
+    ref = results["naive"]
+    for e in ("sequential", "parallel"):
+        pd.testing.assert_frame_equal(results[e].table, ref.table, check_exact=True, obj=e)
+        assert (results[e].predictions == ref.predictions).all(), e
+    assert (ref.table["spike_count_deviation"] > 0).sum() > 40  # the faults do something
+
+
+def test_golden_uses_integer_path_and_float_campaigns_do_not(digits, monkeypatch):
+    calls: list[str] = []
+    real = isyn.exact_conv3d
+
+    def spy(*args, **kw):
+        calls.append("x")
+        return real(*args, **kw)
+
+    import spikefi.campaign.network as network_mod
+
+    monkeypatch.setattr(network_mod, "exact_conv3d", spy)
+    plain = _campaign(digits)
+    assert plain.netmap.integer == {}
+    plain.golden()
+    assert calls == []
+    q = _campaign(digits, quantization={"dtype": "int8"})
+    q.golden()
+    assert len(calls) == 4 * 2  # four synaptic layers, two batches
+    # the integer path equals the float path wherever no spike sits on the threshold: same accuracy here
+    assert q.golden()["accuracy"] == pytest.approx(plain.golden()["accuracy"], abs=0.13)
+
+
+def test_integer_weights_rule():
+    scale = 0.037
+    k = torch.randint(-128, 128, (4, 3, 2, 2, 1), generator=torch.Generator().manual_seed(1)).double()
+    w = (k * scale).float()
+    k2, ok = isyn.integer_weights(w, scale)
+    assert ok.all() and torch.equal(k2, k.float())
+    w2 = w.clone()
+    w2[1, 0, 0, 0, 0] *= 1.3  # a non-integer code in channel 1
+    w2[2, 1, 1, 1, 0] *= 2  # twice a code: still an integer
+    _, ok2 = isyn.integer_weights(w2, scale)
+    assert ok2.tolist() == [True, False, True, True] or bool(k[1, 0, 0, 0, 0] == 0)
+    big = torch.full((1, 2 ** 14, 4, 4, 1), 127 * scale).float()  # sum |k| = 2**18 * 127 > 2**24
+    assert not isyn.integer_weights(big, scale)[1].any()
+
+
+def test_golden_plus_one_channel_delta_equals_full_recompute():
+    g = torch.Generator().manual_seed(0)
+    scale, value = 0.0123, 1 / 6
+    layer = isyn.IntegerLayer(scale, value)
+    k = torch.randint(-128, 128, (32, 24, 5, 5, 1), generator=g).double()
+    w = (k * scale).float()
+    x = (torch.rand(6, 24, 5, 5, 20, generator=g) < 0.3).float() * value
+    golden = isyn.exact_conv3d(x, w, layer, 1, 0, 1, 1)
+    x2 = x.clone()
+    c = 7
+    x2[:, c] = (torch.rand(6, 5, 5, 20, generator=g) < 0.5).float() * value
+    full = isyn.exact_conv3d(x2, w, layer, 1, 0, 1, 1)
+    # golden integer sum + the changed channel's contribution, then scaled: the same bits
+    k_f = k.float()
+    s_gold = torch.round(fn.conv3d((x != 0).float(), k_f))
+    diff = (x2[:, c:c + 1] != 0).float() - (x[:, c:c + 1] != 0).float()
+    s_new = s_gold + fn.conv3d(diff, k_f[:, c:c + 1])
+    delta = s_new * torch.tensor(scale * value, dtype=torch.float32)
+    assert torch.equal(delta, full)
+    assert not torch.equal(full, golden)
+    # and both equal a float64 reference rounded once
+    ref = (fn.conv3d((x2 != 0).double(), k) * (scale * value)).float()
+    assert torch.allclose(full, ref, rtol=1e-6, atol=0)
+
+
+def test_non_spike_rows_take_the_float_path():
+    scale, value = 0.05, 1.0
+    layer = isyn.IntegerLayer(scale, value)
+    w = (torch.randint(-20, 20, (3, 2, 3, 3, 1), generator=torch.Generator().manual_seed(3)).double() * scale).float()
+    x = (torch.rand(4, 2, 6, 6, 5, generator=torch.Generator().manual_seed(2)) < 0.4).float()
+    x[1, 0, 0, 0, 0] = 0.5  # not a spike: row 1 stays float
+    isyn.exact_calls.clear()
+    out = isyn.exact_conv3d(x, w, layer, 1, 1, 1, 1)
+    assert isyn.exact_calls == {"mixed": 1}
+    assert torch.equal(out[1], fn.conv3d(x, w, 1, 1, 1, 1)[1])
