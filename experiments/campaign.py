@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "output_dir": "outputs/campaigns",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800,
                  "round_metrics": ROUND_METRICS_DEFAULT, "sink": "mlflow", "dir": None,
-                 "writer_queue": 4, "compact_every": 64},
+                 "writer_queue": 4, "compact_every": 64, "flush_every_s": 5.0},
 }
 
 #: the options this entry point takes (as MLproject parameters: config, overrides, resume, shard, parent)
@@ -429,11 +429,11 @@ def run_local(args: argparse.Namespace, config: dict[str, Any], spec: CampaignSp
               executor: Any = None, built: Any = None) -> dict[str, Any]:
     """The campaign recorded by the local-folder sink (no tracking store)."""
     from .local_sink import LocalSink
-    from .tracked_campaign import TrackedCampaign, compact_every, writer_queue
+    from .tracked_campaign import TrackedCampaign, compact_every, flush_every_s, writer_queue
 
     stale_after = float(config["tracking"]["stale_after_s"])
     sink = LocalSink(directory, stale_after_s=stale_after, writer_capacity=writer_queue(config),
-                     compact_every=compact_every(config))
+                     compact_every=compact_every(config), flush_every_s=flush_every_s(config))
     tracked = TrackedCampaign(spec, config, None, None, directory, resume=args.resume or "auto",
                               progress=not args.no_progress, executor=executor, sink=sink)
     tracked.prebuilt = built

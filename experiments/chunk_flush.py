@@ -226,11 +226,19 @@ def _fault_groups(rounds: Sequence[Any]) -> list[dict[str, Any]]:
     """The campaign's faults grouped by (model, timing): model spec, timing spec, layers,
     rounds holding such a fault and sites per fault, in order of appearance."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
+    # the faults of an exhaustive entry share their model and timing objects: describe each
+    # pair once (the objects live as long as ``rounds``, so their ids stay theirs)
+    described: dict[tuple[int, int], tuple[tuple[str, str], Any, Any]] = {}
     for rnd in rounds:
         for f in rnd.faults:
             # faults of a weight-memory model (fault map, burst) are named by that model
-            model, timing = (getattr(f, "source", None) or f.model).spec(), f.timing.spec()
-            key = (json.dumps(model, sort_keys=True, default=str), json.dumps(timing, sort_keys=True, default=str))
+            source = getattr(f, "source", None) or f.model
+            seen = described.get((id(source), id(f.timing)))
+            if seen is None:
+                model, timing = source.spec(), f.timing.spec()
+                key = (json.dumps(model, sort_keys=True, default=str), json.dumps(timing, sort_keys=True, default=str))
+                seen = described[(id(source), id(f.timing))] = (key, model, timing)
+            key, model, timing = seen
             g = groups.setdefault(key, {"model": model, "timing": timing, "target": getattr(f.model, "target", ""),
                                         "layers": {}, "rounds": set(), "sites": set()})
             g["layers"][f.layer] = None

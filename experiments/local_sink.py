@@ -46,8 +46,10 @@ class LocalSink(FolderSink):
     name = "local"
 
     def __init__(self, directory: str | Path, *, stale_after_s: float = DEFAULT_STALE_AFTER_S,
-                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
-        super().__init__(directory, writer_capacity=writer_capacity, compact_every=compact_every)
+                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY,
+                 flush_every_s: float = 0.0) -> None:
+        super().__init__(directory, writer_capacity=writer_capacity, compact_every=compact_every,
+                         flush_every_s=flush_every_s)
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
 

@@ -71,8 +71,10 @@ class MlflowSink(FolderSink):
     def __init__(self, client: MlflowClient, experiment_id: str, output_dir: str | Path, *,
                  parent_run_id: str | None = None, launcher_run_id: str | None = None,
                  heartbeat_runs: Sequence[str] = (), stale_after_s: float = DEFAULT_STALE_AFTER_S,
-                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
-        super().__init__(output_dir, writer_capacity=writer_capacity, compact_every=compact_every)
+                 writer_capacity: int = DEFAULT_CAPACITY, compact_every: int = DEFAULT_COMPACT_EVERY,
+                 flush_every_s: float = 0.0) -> None:
+        super().__init__(output_dir, writer_capacity=writer_capacity, compact_every=compact_every,
+                         flush_every_s=flush_every_s)
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id

@@ -5,6 +5,14 @@ Every sink keeps each finished chunk as an atomically written, checksummed Parqu
 file is renamed into place and the sink's store has it (:meth:`FolderSink._publish_chunk`).
 :class:`FolderSink` writes chunks (directly or through its bounded background writer), reads
 them back, compacts them, and leaves the store-specific steps to its subclasses.
+
+Fast chunks are coalesced (``flush_every_s``): a finished chunk is handed to the writer at
+once when the last hand-off is at least ``flush_every_s`` seconds old (the first chunk always
+is), else it waits in memory with the chunks after it, and they are written together as one
+file with one ``log_batch``. Every flush has a fixed cost (an fsync'd Parquet file, an artifact
+copy, sqlite commits); coalescing pays it about once per ``flush_every_s`` however short the
+chunks are. A chunk still waiting is not durable: a kill loses at most the last
+``flush_every_s`` seconds of rounds (plus the writer's queue), which a resume recomputes.
 """
 
 from __future__ import annotations
@@ -21,10 +29,29 @@ from .chunk_flush import _test_hold
 from .chunk_writer import DEFAULT_CAPACITY, ChunkWriter
 from .run_lookup import say
 
-__all__ = ["FolderSink", "DEFAULT_COMPACT_EVERY"]
+__all__ = ["FolderSink", "DEFAULT_COMPACT_EVERY", "DEFAULT_FLUSH_EVERY_S", "FLUSH_MAX_ROWS", "merge_infos"]
 
 #: chunks of an attempt merged into one file during the run, by default
 DEFAULT_COMPACT_EVERY = 64
+#: a tracked campaign's default ``tracking.flush_every_s``: at most about one flush per this many
+#: seconds (chunks finished in between are written together)
+DEFAULT_FLUSH_EVERY_S = 5.0
+#: coalesced chunks are handed off once they hold this many rows, however young the last flush
+FLUSH_MAX_ROWS = 16384
+
+
+def merge_infos(infos: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chunk info of chunks written together (coalesced): their round ids and compute
+    seconds summed, the first chunk's index, the last one's finish time."""
+    if len(infos) == 1:
+        return dict(infos[0])
+    first, last = infos[0], infos[-1]
+    out = {**dict(last), "chunk_index": first.get("chunk_index", 0),
+           "round_ids": [int(r) for i in infos for r in (i.get("round_ids") or [])],
+           "seconds": float(sum(float(i.get("seconds", 0.0)) for i in infos)),
+           "attempt_started": first.get("attempt_started", last.get("attempt_started")),
+           "finished_at": max(float(i.get("finished_at", 0.0)) for i in infos), "coalesced": len(infos)}
+    return out
 
 
 class FolderSink:
@@ -39,13 +66,21 @@ class FolderSink:
         compact_every: every this many chunks of an attempt, their files are merged into one
             (:meth:`compact`; 0 or 1: never), so a run of C chunks keeps about C / N files
             locally and in its store, and a resume lists and checks that many.
+        flush_every_s: coalesce chunks that finish within this many seconds of the last
+            hand-off into one write (see the module docstring; 0: write every chunk by itself).
     """
 
     name = "folder"
 
     def __init__(self, root: str | Path, *, writer_capacity: int = DEFAULT_CAPACITY,
-                 compact_every: int = DEFAULT_COMPACT_EVERY) -> None:
+                 compact_every: int = DEFAULT_COMPACT_EVERY, flush_every_s: float = 0.0) -> None:
         self.root = Path(root)
+        self.flush_every_s = float(flush_every_s)
+        #: finished chunks waiting to be handed off together (rows, info), and their row count
+        self._held: list[tuple[list[Mapping[str, Any]], Mapping[str, Any]]] = []
+        self._held_rows = 0
+        self._rounds_total = 0
+        self._last_handoff: float | None = None
         self.writer_capacity = int(writer_capacity)
         self.compact_every = int(compact_every)
         self._writer: ChunkWriter | None = None
@@ -75,24 +110,45 @@ class FolderSink:
 
     # -- chunks ----------------------------------------------------------------------------
     def write_chunk(self, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], rounds_total: int) -> None:
+        """Takes a finished chunk: handed to the writer now, or held to be written with the
+        chunks after it (``flush_every_s``; :meth:`drain` hands off what is held)."""
+        self._held.append((list(rows), info))
+        self._held_rows += len(rows)
+        self._rounds_total = rounds_total
+        now = time.monotonic()
+        if (self.flush_every_s <= 0 or self._last_handoff is None or now - self._last_handoff >= self.flush_every_s
+                or self._held_rows >= FLUSH_MAX_ROWS):
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Writes the held chunks as one (directly, or through the background writer)."""
+        if not self._held:
+            return
+        held, self._held, self._held_rows = self._held, [], 0
+        self._last_handoff = time.monotonic()
+        rows = held[0][0] if len(held) == 1 else [r for chunk_rows, _ in held for r in chunk_rows]
+        info = merge_infos([i for _, i in held])
         if self.writer_capacity <= 0:
-            self._write_now(rows, info, rounds_total)
+            self._write_now(rows, info, self._rounds_total)
             return
         if self._writer is None:
             self._writer = ChunkWriter(self._write_now, self.writer_capacity, on_wait=self._behind)
-        self._writer.submit(rows, info, rounds_total)
+        self._writer.submit(rows, info, self._rounds_total)
 
     @staticmethod
     def _behind(capacity: int) -> None:
         say(f"the chunk writer is {capacity} chunk(s) behind: computing waits for it (back-pressure)")
 
     def drain(self, timeout: float | None = None) -> bool:
-        """True once every accepted chunk is durable (False: ``timeout`` passed first)."""
+        """Hands off the held chunks; True once every accepted chunk is durable (False:
+        ``timeout`` passed first)."""
+        self._hand_off()
         return True if self._writer is None else self._writer.drain(timeout)
 
     def pending(self) -> int:
-        """Chunks accepted but not durable yet."""
-        return 0 if self._writer is None else self._writer.pending()
+        """Chunks accepted but not durable yet (held, queued or being written; chunks
+        coalesced into one write count once)."""
+        return len(self._held) + (0 if self._writer is None else self._writer.pending())
 
     def close(self) -> None:
         if self._writer is not None:

@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "output_dir": "outputs/campaigns",
     "tracking": {"experiment": DEFAULT_EXPERIMENT, "uri": None, "stale_after_s": 1800, "writer_queue": 4,
-                 "compact_every": 64,
+                 "compact_every": 64, "flush_every_s": 5.0,
                  "round_metrics": ROUND_METRICS_DEFAULT},
 }
 #: the metrics of each campaign in ``sweep/campaigns.csv``

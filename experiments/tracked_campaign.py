@@ -54,10 +54,10 @@ from .run_lookup import (
     say,
 )
 from .sink import FAILED, KILLED, CampaignSink, SetupInfo, SinkRun
-from .sink_base import DEFAULT_COMPACT_EVERY
+from .sink_base import DEFAULT_COMPACT_EVERY, DEFAULT_FLUSH_EVERY_S
 from .tracking import process_identity
 
-__all__ = ["TrackedCampaign", "driver_spec", "executor_params", "writer_queue", "compact_every"]
+__all__ = ["TrackedCampaign", "driver_spec", "executor_params", "writer_queue", "compact_every", "flush_every_s"]
 
 
 # -- the tracked campaign -------------------------------------------------------------------
@@ -100,7 +100,7 @@ class TrackedCampaign:
             sink = MlflowSink(client, experiment_id, output_dir, parent_run_id=parent_run_id,
                               launcher_run_id=launcher_run_id, heartbeat_runs=heartbeat_runs,
                               stale_after_s=stale_after_s, writer_capacity=writer_queue(self.config),
-                              compact_every=compact_every(self.config))
+                              compact_every=compact_every(self.config), flush_every_s=flush_every_s(self.config))
         self.sink: Any = sink
         self.output_dir = Path(output_dir)
         self.resume = resume
@@ -366,6 +366,20 @@ def compact_every(config: Mapping[str, Any]) -> int:
     if number < 0 or isinstance(value, bool):
         raise ConfigError(f"tracking.compact_every must be a whole number >= 0 (0: never merge chunk files), "
                           f"got {value!r}")
+    return number
+
+
+def flush_every_s(config: Mapping[str, Any]) -> float:
+    """``tracking.flush_every_s`` of a config: chunks finished within this many seconds of the
+    last flush are written together (default ``DEFAULT_FLUSH_EVERY_S``; 0: every chunk by itself)."""
+    value = (config.get("tracking") or {}).get("flush_every_s", DEFAULT_FLUSH_EVERY_S)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number >= 0 or number == float("inf") or isinstance(value, bool):
+        raise ConfigError(f"tracking.flush_every_s must be a number of seconds >= 0 (0: write every chunk by "
+                          f"itself), got {value!r}")
     return number
 
 

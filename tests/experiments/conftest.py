@@ -1,5 +1,6 @@
 """Fixtures for the MLflow campaign tests: real sqlite stores in temporary folders, small
-campaigns (10 rounds: one dead neuron of SF4 at a time, 32 samples, chunks of 2)."""
+campaigns (10 rounds: one dead neuron of SF4 at a time, 32 samples, chunks of 2, each chunk
+written by itself: ``tracking.flush_every_s: 0``, so that tests can stop after a given chunk)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ SMALL_CAMPAIGN = {
 def write_campaign_config(path: Path, output_dir: Path, **campaign_updates) -> Path:
     campaign = {**SMALL_CAMPAIGN, **campaign_updates}
     path.write_text(yaml.safe_dump({"campaign": campaign, "output_dir": str(output_dir),
-                                    "tracking": {"experiment": EXPERIMENT}}, sort_keys=False))
+                                    "tracking": {"experiment": EXPERIMENT, "flush_every_s": 0}}, sort_keys=False))
     return path
 
 

@@ -133,7 +133,8 @@ def test_sweep_parent_with_nested_children_resumes_after_interrupt(store, tmp_pa
                            "options": {"chunk_size": 4, "batch_size": 32}},
                   "campaigns": [{"name": "dead-SF4", "exhaustive": [{"model": "DeadNeuron", "layers": ["SF4"]}]},
                                 {"name": "saturated-SF4", "exhaustive": [{"model": "SaturatedNeuron", "layers": ["SF4"]}]}]},
-        "output_dir": str(tmp_path / "out"), "tracking": {"experiment": EXPERIMENT}}))
+        # each chunk written by itself (flush_every_s: 0): the interrupt comes at a given flush
+        "output_dir": str(tmp_path / "out"), "tracking": {"experiment": EXPERIMENT, "flush_every_s": 0}}))
     real_hold = cr._test_hold
     calls = {"n": 0}
 
