@@ -121,3 +121,20 @@ def test_bad_rate_sweep_sections_one_line(tmp_path, capsys, campaigns, base_swee
     assert len(err) == 1, err
     with pytest.raises(ConfigError, match=match):
         sweep_entry.sweep_specs(load_config(cfg, sweep_entry.DEFAULTS)["sweep"])
+
+
+def test_bundled_sweep_config_builds():
+    from experiments.config import bundled_config
+
+    config = load_config(bundled_config("sweep_soft_error_rates.yaml"), sweep_entry.DEFAULTS,
+                         ["sweep.base.data.max_samples=4"])
+    specs = sweep_entry.sweep_specs(config["sweep"])
+    assert [s.name for s in specs] == ["int8-weight-codes", "float32-weights", "membrane-float32"]
+    models = []
+    for spec in specs:
+        cmpn = spec.build()
+        assert len(cmpn.rounds) == 3 * 20  # 3 rates x 20 draws
+        models.append({r.specs[0].model.name for r in cmpn.rounds})
+    assert models == [{"SoftErrors"}, {"Float32SoftErrors"}, {"StateSoftErrors"}]
+    assert specs[2].rate_sweep == {"model": "StateSoftErrors", "rates": [1e-5, 1e-4, 1e-3], "exposure": 1.0,
+                                   "draws": 20, "confidence": 0.95, "state": "membrane"}
