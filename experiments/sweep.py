@@ -94,8 +94,9 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
         check_campaign_section(entry, f"sweep.campaigns[{i}]")
     from spikefi.campaign.spec import CampaignSpec
 
-    template = {k: v for k, v in sweep["base"].items() if k not in ("network", "rate_sweep")}
+    template = {k: v for k, v in sweep["base"].items() if k != "network"}
     template["name"] = None
+    template["rate_sweep"] = None  # merged on its own (merged_rate_sweep); named among the allowed keys
     specs = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -103,7 +104,9 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
         merged = merge_checked(template, {k: v for k, v in entry.items() if k not in ("network", "rate_sweep")},
                                f"sweep.campaigns[{i}].")
         rate_sweep = merged_rate_sweep(sweep["base"].get("rate_sweep"), entry, f"sweep.campaigns[{i}].rate_sweep")
-        if rate_sweep is not None:
+        if rate_sweep is None:
+            merged.pop("rate_sweep")
+        else:
             merged["rate_sweep"] = rate_sweep
         merged["network"] = entry.get("network") or sweep["base"]["network"]
         if merged["network"] is None:

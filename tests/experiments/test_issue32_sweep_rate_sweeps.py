@@ -111,6 +111,8 @@ def test_rate_sweep_sections_merge_over_base():
     ([{"name": "a", "rate_sweep": {"seed": 3}}], BASE_SWEEP, r"^unknown key\(s\) \['seed'\] in sweep.campaigns\[0\]"),
     ([{"name": "a", "rate_sweep": [1e-3]}], BASE_SWEEP, r"^sweep.campaigns\[0\].rate_sweep must be a mapping"),
     ([{"name": "a"}], [1e-3], r"^sweep.base.rate_sweep must be a mapping"),
+    ([{"name": "a", "rate_swep": {"draws": 3}}], BASE_SWEEP,
+     r"^unknown config key 'sweep.campaigns\[0\].rate_swep'.*did you mean 'sweep.campaigns\[0\].rate_sweep'\?$"),
     ([{"name": "a", "rate_sweep": {"rates": [1e-3, 1e-2], "exposure": [1, 2, 3]}}], BASE_SWEEP,
      r"rates and exposures must pair up: 2 rates, 3 exposures$"),
 ])
