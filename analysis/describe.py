@@ -75,8 +75,12 @@ def model_parameter(spec: Mapping[str, Any]) -> str:
     if name == "FaultMap":
         digest = str(spec.get("sha256") or "")[:12]
         return f"fault map {spec.get('file')}" + (f" (sha256 {digest})" if digest else "")
-    if name == "AdjacentBitUpset":
-        words = f"{spec['word_bits']}-bit words" if spec.get("word_bits") else "words of one code"
+    if name in ("AdjacentBitUpset", "Float32AdjacentBitUpset"):
+        if name == "Float32AdjacentBitUpset":
+            per = int(spec.get("word_bits") or 32) // 32
+            words = f"{32 * per}-bit words ({per} float32 weight{'s' if per > 1 else ''} each)"
+        else:
+            words = f"{spec['word_bits']}-bit words" if spec.get("word_bits") else "words of one code"
         inter = int(spec.get("interleave") or 1)
         where = f"start cell {spec['start']}" if spec.get("start") is not None else \
             f"{int(spec.get('bursts') or 1)} random burst{'s' if int(spec.get('bursts') or 1) > 1 else ''}"
@@ -166,6 +170,8 @@ def describe_model(spec: Mapping[str, Any] | str) -> str:
         return f"soft errors of the quantized weight memory ({param}), one random draw per round"
     if name == "AdjacentBitUpset":
         return f"adjacent multi-bit upset of the quantized weight memory ({param})"
+    if name == "Float32AdjacentBitUpset":
+        return f"adjacent multi-bit upset of the float32 weight memory ({param})"
     if name == "RandomModel":
         return f"one of several models at random ({param.removeprefix('random: ')})"
     return f"{name} ({param})" if param else name

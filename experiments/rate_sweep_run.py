@@ -8,14 +8,15 @@ index as step (the accuracy vs. rate curve in the MLflow UI's chart view).
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from analysis.schema import RATE_SWEEP_METRICS, RATE_SWEEP_PREFIX, RATE_SWEEP_TABLE
 
-__all__ = ["describe_rate_sweep", "publish_rate_sweep"]
+__all__ = ["describe_rate_sweep", "publish_rate_sweep", "collect_rate_sweeps", "rate_sweeps_result"]
 
 
 def describe_rate_sweep(section: Mapping[str, Any]) -> str:
@@ -51,3 +52,33 @@ def publish_rate_sweep(client: Any, run_id: str, root: Path, cmpn: Any, result: 
                for i, row in table.iterrows() for name in RATE_SWEEP_METRICS]
     track("logging the rate sweep", lambda: client.log_batch(run_id, metrics=metrics))
     return table
+
+
+def collect_rate_sweeps(client: Any, campaigns: Sequence[tuple[str, str]]) -> Any:
+    """The curves of a sweep's rate-sweep campaigns in one table: ``campaign``, ``run_id``,
+    ``point`` (the step of the run's ``rate_sweep.*`` histories), then the columns of
+    ``results/rate_sweep.csv``, read back from each ``(campaign name, run id)``'s artifacts
+    (so a resumed sweep reads the curves of campaigns finished in an earlier attempt)."""
+    import pandas as pd
+
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="spikefi-rate-sweeps-") as tmp:
+        for name, run_id in campaigns:
+            table = pd.read_csv(client.download_artifacts(run_id, RATE_SWEEP_TABLE, str(Path(tmp) / run_id)))
+            table.insert(0, "point", range(len(table)))
+            table.insert(0, "run_id", run_id)
+            table.insert(0, "campaign", name)
+            frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def rate_sweeps_result(table: Any) -> str:
+    """A line for the sweep's description: each curve's first and last point."""
+    parts = []
+    for name, curve in table.groupby("campaign", sort=False):
+        a, b = curve.iloc[0], curve.iloc[-1]
+        parts.append(f"{name}: accuracy {100 * a['accuracy_mean']:.1f} % at upset probability "
+                     f"{a['bit_upset_probability']:.3g} per bit, {100 * b['accuracy_mean']:.1f} % at "
+                     f"{b['bit_upset_probability']:.3g} (critical draws {a['critical_draw_rate']:.2f} -> "
+                     f"{b['critical_draw_rate']:.2f})")
+    return "**Rate sweeps** (every point in sweep/rate_sweeps.csv): " + "; ".join(parts) + "."

@@ -10,7 +10,14 @@ A sweep config lists several campaigns over a shared ``base`` (network, data, op
         - {name: saturated-SF3, exhaustive: [{model: SaturatedNeuron, layers: [SF3]}]}
 
 It becomes one parent run (kind ``sweep``) with one nested child run per campaign, all with
-the same metric names, so the MLflow UI compares them side by side. Each child is a
+the same metric names, so the MLflow UI compares them side by side.
+
+A campaign may be a soft-error rate sweep (a ``rate_sweep:`` section, in ``base`` for every
+campaign -- the rate curve as the axis, the campaigns as the curves -- or per campaign; a
+campaign's keys replace those of ``base``, ``rate_sweep: null`` turns it off). Each such
+child run holds its own curve (``results/rate_sweep.csv``, histories ``rate_sweep.*``); the
+sweep run holds every curve in one table, ``sweep/rate_sweeps.csv`` (one row per campaign
+and point), and says each curve's ends in its description. Each child is a
 resumable campaign run (experiments.campaign); a killed sweep continues with the same
 command (automatic resume by config hash) or ``--resume SWEEP_RUN_ID``: finished
 campaigns are skipped, an interrupted one continues where it stopped.
@@ -52,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "sweep": {
         "name": "sweep",
         "base": {"network": None, "data": dict(DEFAULT_DATA), "options": dict(DEFAULT_OPTIONS), "rounds": [],
-                 "exhaustive": []},
+                 "exhaustive": [], "rate_sweep": None},
         "campaigns": [],
     },
     "output_dir": "outputs/campaigns",
@@ -65,7 +72,10 @@ SWEEP_TABLE_METRICS = ("rounds", "crit_rate", "crit_ci_low", "crit_ci_high", "ac
                        "golden.accuracy", "golden.float_accuracy", "deployment.accuracy_change", "throughput",
                        "duration_s")
 #: the deployment format of each campaign in ``sweep/campaigns.csv`` (issue 34: accuracy vs bits), in words
-SWEEP_TABLE_PARAMS = ("deployment.weights", "deployment.layers", "deployment.membrane", "deployment.psp_kernel")
+SWEEP_TABLE_PARAMS = ("deployment.weights", "deployment.layers", "deployment.membrane", "deployment.psp_kernel",
+                      "rate_sweep")
+#: every rate-sweep campaign's curve, one row per campaign and point (``sweep/rate_sweeps.csv``)
+SWEEP_RATE_TABLE = "rate_sweeps.csv"
 OPTIONS = ("--config", "--set", "--overrides", "--resume", "--stale-after", "--no-progress", "--executor", "--address",
            "--workers", "--gpus-per-worker", "--cpus-per-worker", "--round-metrics")
 
@@ -86,11 +96,18 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
 
     template = {k: v for k, v in sweep["base"].items() if k != "network"}
     template["name"] = None
+    template["rate_sweep"] = None  # merged on its own (merged_rate_sweep); named among the allowed keys
     specs = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ConfigError(f"sweep.campaigns[{i}] must be a mapping, got {entry!r}")
-        merged = merge_checked(template, {k: v for k, v in entry.items() if k != "network"}, f"sweep.campaigns[{i}].")
+        merged = merge_checked(template, {k: v for k, v in entry.items() if k not in ("network", "rate_sweep")},
+                               f"sweep.campaigns[{i}].")
+        rate_sweep = merged_rate_sweep(sweep["base"].get("rate_sweep"), entry, f"sweep.campaigns[{i}].rate_sweep")
+        if rate_sweep is None:
+            merged.pop("rate_sweep")
+        else:
+            merged["rate_sweep"] = rate_sweep
         merged["network"] = entry.get("network") or sweep["base"]["network"]
         if merged["network"] is None:
             raise ConfigError(f"sweep.campaigns[{i}] has no network (set sweep.base.network)")
@@ -104,6 +121,34 @@ def sweep_specs(sweep: dict[str, Any]) -> list[CampaignSpec]:
     return specs
 
 
+def merged_rate_sweep(base: Any, entry: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """A campaign's ``rate_sweep`` section: ``base``'s (``sweep.base.rate_sweep``) with the
+    campaign's keys in place of its own (a campaign's ``draws`` replaces ``base``'s
+    ``margin`` and the other way round); ``rate_sweep: null`` in the campaign: none. Checked
+    (:func:`spikefi.campaign.rate_sweep.check_sweep_section`), errors naming ``where``."""
+    from spikefi.campaign.rate_sweep import check_sweep_section
+
+    if base is not None and not isinstance(base, dict):
+        raise ConfigError(f"sweep.base.rate_sweep must be a mapping (model, rates, draws or margin, ...) or null, "
+                          f"got {base!r}")
+    if "rate_sweep" in entry and entry["rate_sweep"] is None:
+        return None
+    own = entry.get("rate_sweep")
+    if own is None:
+        return None if base is None else check_sweep_section(base, where)
+    if not isinstance(own, dict):
+        raise ConfigError(f"{where} must be a mapping (model, rates, draws or margin, ...) or null, got {own!r}")
+    merged = dict(base or {})
+    if "draws" in own or "margin" in own:  # the campaign says how many draws: base's other way goes
+        merged.pop("draws", None)
+        merged.pop("margin", None)
+    if "model" in own and own["model"] != merged.get("model", "SoftErrors"):  # another model: base's register keys go
+        for key in ("state", "width", "frac_bits"):
+            merged.pop(key, None)
+    merged.update(own)
+    return check_sweep_section(merged, where)
+
+
 def sweep_description(name: str, specs: list[CampaignSpec]) -> str:
     """The sweep run's description (``mlflow.note.content``): its campaigns and how to compare them."""
     lines = [f"**{name}**: a sweep of {len(specs)} fault-injection campaigns, one child run each (expand this "
@@ -112,6 +157,10 @@ def sweep_description(name: str, specs: list[CampaignSpec]) -> str:
         what = [f"{e.get('model')} in {', '.join(e.get('layers') or ['every layer'])}" for e in spec.exhaustive]
         if spec.rounds:
             what.append(f"{len(spec.rounds)} explicit rounds")
+        if spec.rate_sweep:
+            from .rate_sweep_run import describe_rate_sweep
+
+            what.append(f"rate sweep of {describe_rate_sweep(spec.rate_sweep)}")
         lines.append(f"- {spec.name}: {'; '.join(what) or 'no faults'}")
     return "\n".join(lines)
 
@@ -204,9 +253,17 @@ def run_sweep(config: dict[str, Any], client: Any, experiment_id: str, *, resume
                          **{k: metric_of(run.data.metrics, k) for k in SWEEP_TABLE_METRICS},
                          **{k: run.data.params.get(k) for k in SWEEP_TABLE_PARAMS}})
         table = pd.DataFrame(rows)
-        client.set_tag(run_id, "mlflow.note.content",
-                       f"{sweep_result(rows)}\n\n{sweep_description(sweep['name'], specs)}")
+        result_lines = [sweep_result(rows)]
         (root / "sweep").mkdir(parents=True, exist_ok=True)
+        curves = [(spec.name, child["run_id"]) for spec, child in zip(specs, children, strict=True) if spec.rate_sweep]
+        if curves:
+            from .rate_sweep_run import collect_rate_sweeps, rate_sweeps_result
+
+            rate_table = collect_rate_sweeps(client, curves)
+            rate_table.to_csv(root / "sweep" / SWEEP_RATE_TABLE, index=False)
+            result_lines.append(rate_sweeps_result(rate_table))
+        client.set_tag(run_id, "mlflow.note.content",
+                       "\n\n".join([*result_lines, sweep_description(sweep["name"], specs)]))
         table.to_csv(root / "sweep" / "campaigns.csv", index=False)
         (root / "sweep" / "config.yaml").write_text(yaml.safe_dump(copy.deepcopy(config), sort_keys=False))
         art.write_manifest(root, cr.KIND_SWEEP, run_id=run_id, config_hash=shash,

@@ -32,7 +32,7 @@ FAULT_MODEL_NAMES: tuple[str, ...] = (
     "BiasShift", "BitFlipSynapse", "DeadNeuron", "DeadSynapse", "FloatBitFlipSynapse", "LeakFault", "MembraneBitFlip",
     "NeuronDrift", "NoReset", "ParametricNeuron", "PerturbedSynapse", "SaturatedNeuron", "SaturatedSynapse",
     "StuckNeuron", "StuckSynapse", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
-    "Float32SoftErrors", "MembraneUpset", "RefractoryUpset", "StateSoftErrors",
+    "Float32SoftErrors", "Float32AdjacentBitUpset", "MembraneUpset", "RefractoryUpset", "StateSoftErrors",
     "AnalogDevices", "AnalogLayer",
     "RandomModel")
 #: the campaign engines (``spikefi.campaign.spec.ENGINES``)

@@ -12,7 +12,8 @@ built from the result names fixed faults).
 
 * :class:`FaultMap` — stuck-at cells read from a fault-map file (:func:`read_fault_map`).
 * :class:`AdjacentBitUpset` — bursts of ``width`` physically adjacent cells, for a word
-  layout of ``word_bits`` bits per memory word and an interleaving distance.
+  layout of ``word_bits`` bits per memory word and an interleaving distance;
+  :class:`Float32AdjacentBitUpset` the same over the float32 encoding of the weights.
 * :class:`SoftErrors` — upsets at a bit-error rate over the integer codes;
   :class:`Float32SoftErrors` over the float32 encoding of the weights (no quantization).
 """
@@ -38,7 +39,7 @@ from .quantization import QuantParams, dequantize, quantize
 __all__ = [
     "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "PARQUET_SCHEMA_KEY", "FaultMapCell", "read_fault_map", "write_fault_map",
     "WeightMemory", "MemoryFaultModel", "StuckBitSynapse", "FaultMap", "AdjacentBitUpset", "SoftErrors",
-    "Float32SoftErrors",
+    "Float32SoftErrors", "Float32AdjacentBitUpset",
     "cells_to_faults",
 ]
 
@@ -240,6 +241,8 @@ class MemoryFaultModel(SynapseFaultModel):
     needs_quantization: ClassVar[bool] = True
     #: whether the model restricts itself to the layers its sites name
     takes_layers: ClassVar[bool] = True
+    #: the model that does the same over the float32 weights (named when a campaign is not quantized)
+    float32_variant: ClassVar[str | None] = None
 
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
         raise FaultSpecError(f"{self.name} chooses its own cells of the weight memory; a campaign turns it into "
@@ -249,7 +252,9 @@ class MemoryFaultModel(SynapseFaultModel):
                       only: Sequence[str] | None = None) -> WeightMemory:
         """The memory the model acts on (default: the quantized codes, :meth:`WeightMemory.of`)."""
         if not qparams:
-            raise FaultSpecError(f"{self.name} needs a quantized campaign: Campaign(..., quantization={{'dtype': 'int8'}})")
+            other = f"; over the float32 weights use {self.float32_variant}" if self.float32_variant else ""
+            raise FaultSpecError(f"{self.name} needs a quantized campaign (it acts on the quantized weight codes): "
+                                 f"Campaign(..., quantization={{'dtype': 'int8'}}){other}")
         return WeightMemory.of(layers, qparams, only)
 
     @abstractmethod
@@ -503,18 +508,22 @@ class AdjacentBitUpset(MemoryFaultModel):
         start: the first cell of the one burst (instead of a random start), for a fixed fault.
     """
 
+    float32_variant: ClassVar[str | None] = "Float32AdjacentBitUpset"
+    #: the per-weight faults the cells become (:func:`cells_to_faults`)
+    _cells: ClassVar[str] = "flip"
+
     def __init__(self, width: int, word_bits: int | None = None, interleave: int = 1, bursts: int = 1,
                  start: int | None = None) -> None:
         for name, value, low in (("width", width, 1), ("interleave", interleave, 1), ("bursts", bursts, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FaultSpecError(f"AdjacentBitUpset {name} must be an int >= {low}, got {value!r}")
+                raise FaultSpecError(f"{self.name} {name} must be an int >= {low}, got {value!r}")
         if word_bits is not None and (isinstance(word_bits, bool) or not isinstance(word_bits, int) or word_bits < 1):
-            raise FaultSpecError(f"AdjacentBitUpset word_bits must be null or an int >= 1, got {word_bits!r}")
+            raise FaultSpecError(f"{self.name} word_bits must be null or an int >= 1, got {word_bits!r}")
         if start is not None:
             if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-                raise FaultSpecError(f"AdjacentBitUpset start must be null or a cell index >= 0, got {start!r}")
+                raise FaultSpecError(f"{self.name} start must be null or a cell index >= 0, got {start!r}")
             if bursts != 1:
-                raise FaultSpecError(f"AdjacentBitUpset start= fixes one burst; got bursts={bursts}")
+                raise FaultSpecError(f"{self.name} start= fixes one burst; got bursts={bursts}")
         self.width, self.word_bits, self.interleave, self.bursts, self.start = width, word_bits, interleave, bursts, start
 
     @property
@@ -533,7 +542,7 @@ class AdjacentBitUpset(MemoryFaultModel):
         """``(word_bits, number of physical cells)`` of ``memory`` in this layout."""
         word_bits = self.word_bits or memory.code_bits
         if word_bits % memory.code_bits:
-            raise FaultSpecError(f"AdjacentBitUpset word_bits {word_bits} must be a multiple of the code width "
+            raise FaultSpecError(f"{self.name} word_bits {word_bits} must be a multiple of the code width "
                                  f"{memory.code_bits}")
         per_word = word_bits // memory.code_bits
         words = -(-memory.words // per_word)
@@ -553,16 +562,16 @@ class AdjacentBitUpset(MemoryFaultModel):
     def resolve(self, memory: WeightMemory, rng: np.random.Generator, timing: Any) -> list[Any]:
         _, total = self.layout(memory)
         if self.width > total:
-            raise FaultSpecError(f"AdjacentBitUpset width {self.width} exceeds the {total} cells of the weight memory")
+            raise FaultSpecError(f"{self.name} width {self.width} exceeds the {total} cells of the weight memory")
         starts_n = total - self.width + 1
         if self.start is not None:
             if self.start >= starts_n:
-                raise FaultSpecError(f"AdjacentBitUpset start {self.start} out of range; allowed 0..{starts_n - 1} "
+                raise FaultSpecError(f"{self.name} start {self.start} out of range; allowed 0..{starts_n - 1} "
                                      f"(the memory has {total} cells, width {self.width})")
             starts = [self.start]
         else:
             if self.bursts > starts_n:
-                raise FaultSpecError(f"AdjacentBitUpset bursts {self.bursts} exceed the {starts_n} possible starts")
+                raise FaultSpecError(f"{self.name} bursts {self.bursts} exceed the {starts_n} possible starts")
             starts = sorted(int(s) for s in rng.choice(starts_n, size=self.bursts, replace=False))
         masks: dict[tuple[str, int], int] = {}
         for s in starts:
@@ -573,8 +582,38 @@ class AdjacentBitUpset(MemoryFaultModel):
                 key = memory.locate(hit[0])
                 masks[key] = masks.get(key, 0) | (1 << hit[1])
         if not masks:
-            raise FaultSpecError("AdjacentBitUpset hit only padding cells of the last memory word; nothing to flip")
-        return cells_to_faults(masks, memory, timing, "flip", self)
+            raise FaultSpecError(f"{self.name} hit only padding cells of the last memory word; nothing to flip")
+        return cells_to_faults(masks, memory, timing, self._cells, self)
+
+
+class Float32AdjacentBitUpset(AdjacentBitUpset):
+    """Bursts of ``width`` adjacent bit cells of the float32 weight memory flipped at once:
+    :class:`AdjacentBitUpset` over the 32 bits of the IEEE-754 binary32 encoding of every
+    weight (bit 31 the sign, 23-30 the exponent, 0-22 the mantissa; cell ``c`` of a word
+    holding one weight is bit ``c`` of it), resolved into
+    :class:`~spikefi.faults.models.FloatBitFlipSynapse` faults, as
+    :class:`Float32SoftErrors` does for single upsets. Needs no quantization (on a quantized
+    campaign it flips the float32 encoding of the dequantized weights).
+
+    ``word_bits`` is the memory word (default 32: one weight per word) and must be a
+    multiple of 32: a word packs ``word_bits / 32`` weights, weight ``j`` of a word in its
+    bits ``32*j .. 32*j + 31``; ``interleave`` is as for :class:`AdjacentBitUpset`.
+    """
+
+    needs_quantization: ClassVar[bool] = False
+    float32_variant: ClassVar[str | None] = None
+    _cells: ClassVar[str] = "float"
+
+    def __init__(self, width: int, word_bits: int | None = None, interleave: int = 1, bursts: int = 1,
+                 start: int | None = None) -> None:
+        super().__init__(width, word_bits, interleave, bursts, start)
+        if word_bits is not None and word_bits % 32:
+            raise FaultSpecError(f"{self.name} word_bits must be a multiple of 32 (a float32 weight is 32 cells of "
+                                 f"one word), got {word_bits}")
+
+    def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
+                      only: Sequence[str] | None = None) -> WeightMemory:
+        return WeightMemory.of_float32(layers, only)
 
 
 # ---------------------------------------------------------------------------------
@@ -597,6 +636,8 @@ class SoftErrors(MemoryFaultModel):
             bit per inference).
         exposure: the exposure in the same unit (hours, inferences; >= 0).
     """
+
+    float32_variant: ClassVar[str | None] = "Float32SoftErrors"
 
     def __init__(self, rate: float, exposure: float = 1.0) -> None:
         self.rate = _finite_nonneg("SoftErrors rate", rate)
@@ -648,6 +689,7 @@ class Float32SoftErrors(SoftErrors):
     """
 
     needs_quantization: ClassVar[bool] = False
+    float32_variant: ClassVar[str | None] = None
     _cells: ClassVar[str] = "float"
 
     def weight_memory(self, layers: Mapping[str, Any], qparams: Mapping[str, QuantParams],
@@ -662,4 +704,4 @@ def _finite_nonneg(name: str, value: Any) -> float:
 
 
 _REGISTRY.update({cls.__name__: cls for cls in (StuckBitSynapse, FaultMap, AdjacentBitUpset, SoftErrors,
-                                                Float32SoftErrors)})
+                                                Float32SoftErrors, Float32AdjacentBitUpset)})

@@ -16,7 +16,7 @@ A space is read from a mapping (the ``space:`` section of a search config)::
     # timing: {timing: Window, start: {low: 0, high: 29}, length: {low: 1, high: 30}}
 
 Models that choose their own cells (soft errors at a rate: ``SoftErrors``,
-``Float32SoftErrors``, ``StateSoftErrors``; ``AdjacentBitUpset``) are searched by their
+``Float32SoftErrors``, ``StateSoftErrors``; ``AdjacentBitUpset``, ``Float32AdjacentBitUpset``) are searched by their
 parameters (e.g. ``rate: {low: 1.0e-6, high: 1.0e-3, log: true}``) and a layer, never a
 position: the fault's site is the layer (its memory or neurons), and each trial is the draw
 of the trial's round. ``FaultMap`` takes no layer: its site is the whole network.
