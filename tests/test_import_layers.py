@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("spikefi", "analysis", "experiments", "benchmarks", "tests")
 #: the campaign package's layers, bottom first; a module may import its own layer and those below
-CAMPAIGN_LAYERS = ("types", "context", "inject", "engines", "executors")
+CAMPAIGN_LAYERS = ("types", "context", "integer_synapses", "inject", "engines", "executors")
 CAMPAIGN = "spikefi.campaign"
 
 
