@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/tracking_overhead.py                       # SF3 synapses, 8 samples, ~2-4 min
     .venv/bin/python benchmarks/tracking_overhead.py --round-metrics 1000,all,none
     .venv/bin/python benchmarks/tracking_overhead.py --quick               # SF4 neurons (CI size)
+    PYTHONPATH=. python benchmarks/tracking_overhead.py --device cuda --faults all --round-metrics 1000
+        # the GPU case (MLflow wheels: ../shared/tools/mlflow_wheels_for_device.sh): 40,554 rounds x 359 samples
 
 The case: the digits net, ``--samples`` test samples (8), every synapse of ``--layer`` (SF3:
 16,384 rounds) dead, default options (engine, chunk size). Measured:
@@ -43,13 +45,24 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def campaign(samples: int, layer: str, model: str, sample: int | None = None) -> dict[str, Any]:
-    fault: dict[str, Any] = {"model": model, "layers": [layer]}
-    if sample:
-        fault["sample"] = sample
-    return {"name": f"overhead-{model}-{layer}", "network": {"pretrained": "digits_cnn"},
-            "data": {"name": "spiking_digits", "seed": 0, "max_samples": samples},
-            "options": {"seed": 0}, "exhaustive": [fault]}
+def campaign(samples: int, layer: str, model: str, sample: int | None = None, device: str = "cpu",
+             faults: str = "layer") -> dict[str, Any]:
+    """The benchmark's campaign: every ``model`` fault of ``layer`` on ``samples`` test samples, or
+    (``faults="all"``) the issue's GPU case: every single fault of the digits net (every dead
+    neuron, every dead synapse, every synapse x2: 40,554 rounds) on all 359 test samples;
+    ``sample`` keeps that many rounds per entry (the 10-round command)."""
+    if faults == "all":
+        entries: list[dict[str, Any]] = [{"model": "DeadNeuron"}, {"model": "DeadSynapse"},
+                                         {"model": "PerturbedSynapse", "factor": 2.0}]
+        name, max_samples = "overhead-all-single-faults", None
+    else:
+        entries, name, max_samples = [{"model": model, "layers": [layer]}], f"overhead-{model}-{layer}", samples
+    if sample:  # ``sample`` rounds split over the entries
+        n = len(entries)
+        entries = [{**e, "sample": sample // n + (1 if i < sample % n else 0)} for i, e in enumerate(entries)]
+    return {"name": name, "network": {"pretrained": "digits_cnn"},
+            "data": {"name": "spiking_digits", "seed": 0, "max_samples": max_samples},
+            "options": {"seed": 0, "device": device}, "exhaustive": entries}
 
 
 def untracked_seconds(spec_data: dict[str, Any], warm_up: dict[str, Any]) -> tuple[float, float, int]:
@@ -108,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                          "1 keeps spinning thread pools from distorting numbers on shared cores")
     ap.add_argument("--repeats", type=int, default=1, help="alternate everything this many times (default 1)")
     ap.add_argument("--quick", action="store_true", help="dead neurons of SF4 (10 rounds): checks the benchmark")
+    ap.add_argument("--device", default="cpu", help="campaign device of both sides (cuda: the GPU case)")
+    ap.add_argument("--faults", choices=["layer", "all"], default="layer",
+                    help="layer: every --model fault of --layer (default); all: every single fault of the digits "
+                         "net on all 359 test samples (40,554 rounds; the issue's GPU case, with --device cuda)")
     ap.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -120,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
-    full = campaign(args.samples, args.layer, args.model)
-    small = campaign(args.samples, args.layer, args.model, sample=10)
-    print(f"# tracked vs untracked: digits net, {args.samples} samples, every {args.model} of {args.layer}; "
+    full = campaign(args.samples, args.layer, args.model, device=args.device, faults=args.faults)
+    small = campaign(args.samples, args.layer, args.model, sample=10, device=args.device, faults=args.faults)
+    what = ("every single fault (DeadNeuron, DeadSynapse, PerturbedSynapse x2), all test samples"
+            if args.faults == "all" else f"{args.samples} samples, every {args.model} of {args.layer}")
+    print(f"# tracked vs untracked: digits net, {what}, device {args.device}; "
           f"{os.cpu_count()} CPU cores, torch threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}", flush=True)
     results = []
     untracked_all: list[tuple[float, float]] = []
@@ -159,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average {os.getloadavg()[0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"samples": args.samples, "layer": args.layer, "model": args.model,
+                                               "device": args.device, "faults": args.faults,
                                                "measurements": results}, indent=2))
     return 0
 
