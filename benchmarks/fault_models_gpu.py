@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.common import sync  # noqa: E402
+from benchmarks.nmnist_real_throughput import realistic_inputs  # noqa: E402
 from spikefi.campaign import Campaign  # noqa: E402
-from spikefi.data import NMNIST  # noqa: E402
 from spikefi.faults import (  # noqa: E402
     AdjacentBitUpset,
     AnalogDevices,
@@ -89,16 +89,6 @@ FLOAT: dict[str, Inject] = {
                                                       drift_nu_std=0.02)),
     "Analog threshold mismatch": _repeat(AnalogDevices(mapping="none", threshold_sigma=0.1)),
 }
-
-
-def recordings(root: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    test = NMNIST(root, "test", sample_list="test100.txt")
-    parts = [(torch.stack([test[i][0] for i in range(min(n, len(test)))]), torch.tensor(test.targets[:n]))]
-    if n > len(test):
-        train = NMNIST(root, "train", sample_list="train1K.txt")
-        k = n - len(test)
-        parts.append((torch.stack([train[i][0] for i in range(k)]), torch.tensor(train.targets[:k])))
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -175,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         args.repeats = 1
     device = torch.device(args.device)
     torch.manual_seed(0)
-    x, y = recordings(args.root, args.samples)
+    x, y = realistic_inputs(args.root, min(args.samples, 100), max(0, args.samples - 100))
     net, _, _ = load_pretrained("nmnist_cnn")
     net = net.to(device).eval()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
