@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from spikefi import plots
+from spikefi.campaign.stats import format_percent
 from spikefi.errors import SpikeFIError
 
 from . import schema as sc
@@ -137,7 +138,7 @@ def heatmap_figures(rounds: pd.DataFrame, layer_shapes: Mapping[str, Sequence[in
 
 
 def _pct(low: float, high: float) -> str:
-    return f"[{100 * low:.1f}%, {100 * high:.1f}%]"
+    return f"[{format_percent(low)}, {format_percent(high)}]"
 
 
 def _worst(ranked: pd.DataFrame, rates: pd.DataFrame, by: str, thresholds: Sequence[float]) -> str | None:

@@ -7,6 +7,8 @@ misclassified under the round's faults (``critical > 0``).
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,8 @@ from .load import LoadedRuns
 
 __all__ = [
     "campaign_summary", "campaign_facts", "golden_baseline", "golden_notes", "golden_warnings", "accuracy_drops", "critical_rates",
-    "site_ranking", "spike_changes", "site_label", "round_site", "round_fault", "run_faults", "holm", "compare_groups",
+    "site_ranking", "spike_changes", "site_label", "round_site", "round_fault", "run_faults", "merge_bit_flips", "holm",
+    "compare_groups",
 ]
 
 
@@ -58,8 +61,44 @@ def run_faults(rounds: pd.DataFrame) -> dict[str, str]:
     else:
         models.update(dict.fromkeys(rounds["model"].astype(str)))
     layers = dict.fromkeys(x for v in pd.unique(rounds["layer"]) for x in str(v).split(";"))
-    return {"faults": "; ".join(models) or "none", "layers": ", ".join(layers),
+    return {"faults": "; ".join(merge_bit_flips(list(models))) or "none", "layers": ", ".join(layers),
             "timing": "; ".join(timings) or "permanent"}
+
+
+_ONE_BIT = re.compile(r"^bit flip of bit (\d+) of (.+)$")
+
+
+def _bit_ranges(bits: Sequence[int]) -> str:
+    """``[0, 1, 2, 3, 5, 7]`` -> ``0-3, 5, 7``."""
+    out: list[str] = []
+    run: list[int] = []
+    for b in sorted(set(bits)):
+        if run and b != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)))
+            run = []
+        run.append(b)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)))
+    return ", ".join(out)
+
+
+def merge_bit_flips(descriptions: Sequence[str]) -> list[str]:
+    """Single-bit flips of the same word that differ only in the bit, in one phrase: a campaign over
+    every bit of an int8 code reads ``bit flips of bits 0-7 of the quantized weight code (one bit per
+    fault)`` instead of eight phrases. Other descriptions keep their place and wording."""
+    bits: dict[str, list[int]] = {}
+    for d in descriptions:
+        m = _ONE_BIT.match(d)
+        if m:
+            bits.setdefault(m.group(2), []).append(int(m.group(1)))
+    out: list[str] = []
+    for d in descriptions:
+        m = _ONE_BIT.match(d)
+        if not m or len(bits[m.group(2)]) == 1:
+            out.append(d)
+        elif int(m.group(1)) == bits[m.group(2)][0]:  # the first of the group stands for all of them
+            out.append(f"bit flips of bits {_bit_ranges(bits[m.group(2)])} of {m.group(2)} (one bit per fault)")
+    return out
 
 
 def golden_baseline(loaded: LoadedRuns) -> pd.DataFrame:

@@ -10,7 +10,7 @@ campaign/config.yaml           the experiment config after --set overrides
 golden/baseline.json           golden accuracy, loss, ties, spike counts, firing rates
 golden/model/<name>.pt|.yaml   the golden network (plain-data checkpoint + SLAYER yaml)
 progress/chunks/rounds-<first>-<last>.parquet   rows of each finished chunk (resume)
-results/rounds.parquet|.csv    the per-fault table, one row per round (merged for shards)
+results/rounds.parquet|.csv    the per-fault table, one row per round (merged for shards; CSV up to 100,000)
 results/meta.json              CampaignResult metadata
 results/summary.json           summary statistics under the run's metric names (crit_rate, crit_ci_low, ...)
 spikes/per_layer.parquet|.csv  spike statistics per layer (golden and under faults)

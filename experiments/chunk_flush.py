@@ -46,6 +46,7 @@ from analysis.schema import (  # noqa: F401 - the run schema, re-exported for th
     summary_from_metrics,
 )
 from spikefi.campaign import CampaignSpec
+from spikefi.campaign.stats import format_percent
 
 from . import artifacts as art
 from .deployment_tracking import deployment_params
@@ -342,9 +343,9 @@ def with_result(description: str, summary: Mapping[str, Any]) -> str:
     head = head.split(RESULT_HEADING)[0].strip()
     golden = float(summary["golden_accuracy"])
     worst = f", worst {100 * (golden - float(summary['accuracy_min'])):.2f} pp" if "accuracy_min" in summary else ""
-    result = (f"{RESULT_HEADING} {100 * float(summary['critical_fault_rate']):.1f}% of {summary['rounds']} faults "
-              f"critical [{100 * float(summary['critical_fault_rate_low']):.1f}%, "
-              f"{100 * float(summary['critical_fault_rate_high']):.1f}%] (95% Wilson interval); mean accuracy drop "
+    result = (f"{RESULT_HEADING} {format_percent(summary['critical_fault_rate'])} of {summary['rounds']} faults "
+              f"critical [{format_percent(summary['critical_fault_rate_low'])}, "
+              f"{format_percent(summary['critical_fault_rate_high'])}] (95% Wilson interval); mean accuracy drop "
               f"{100 * float(summary['mean_accuracy_drop']):.2f} percentage points{worst} (golden accuracy {golden:.4f},"
               f" mean under faults {float(summary['accuracy_mean']):.4f}).")
     return f"{result}\n\n{head}" if head else result

@@ -47,6 +47,7 @@ __all__ = [
     "wilson_interval",
     "wilson_intervals",
     "draw_statistics",
+    "format_percent",
 ]
 
 
@@ -276,3 +277,19 @@ def draw_statistics(accuracy: ArrayLike, critical: ArrayLike, confidence: float 
     return {"draws": n, "accuracy_mean": mean, "accuracy_low": mean - half, "accuracy_high": mean + half,
             "accuracy_std": std, "critical_draws": k, "critical_draw_rate": k / n,
             "critical_draw_low": low, "critical_draw_high": high}
+
+
+def format_percent(fraction: float, decimals: int = 1) -> str:
+    """``fraction`` as a percentage with ``decimals`` decimals, or with two significant digits
+    when that would print a non-zero value as zero (the upper bound of a Wilson interval over a
+    million rounds is about 0.0004%, which ``.1f`` shows as "0.0%").
+
+    >>> format_percent(0.1234), format_percent(0.0), format_percent(3.84e-6), format_percent(1.0)
+    ('12.3%', '0.0%', '0.00038%', '100.0%')
+    """
+    value = 100.0 * float(fraction)
+    text = f"{value:.{decimals}f}"
+    if value != 0.0 and math.isfinite(value) and float(text) == 0.0:
+        digits = 1 - math.floor(math.log10(abs(value)))
+        text = f"{value:.{digits}f}"
+    return f"{text}%"

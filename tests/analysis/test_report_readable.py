@@ -69,3 +69,21 @@ def test_html_tables_wrap_and_scroll_inside_the_page():
     page = to_html(Report("t", [Section("s", tables=[("", wide)])], [], []))
     assert "<div class='table'><table>" in page
     assert ".table{overflow-x:auto" in page and "overflow-wrap:anywhere" in page and "max-width:min(1200px,96vw)" in page
+
+
+def test_bit_flips_of_one_word_read_as_one_phrase() -> None:
+    import pandas as pd
+
+    from analysis.describe import describe_model
+    from analysis.stats import merge_bit_flips, run_faults
+
+    specs = [{"model": "BitFlipSynapse", "bits": [b]} for b in (7, 0, 1, 2, 3, 5)]
+    words = [describe_model(s) for s in specs] + ["dead synapse (weight 0)",
+                                                  describe_model({"model": "FloatBitFlipSynapse", "bits": [30]})]
+    merged = merge_bit_flips(words)
+    assert merged == ["bit flips of bits 0-3, 5, 7 of the quantized weight code (one bit per fault)",
+                      "dead synapse (weight 0)", "bit flip of bit 30 of the float32 weight"]
+    assert merge_bit_flips(words[-2:]) == words[-2:]
+    rounds = pd.DataFrame({"layer": ["SF1"] * 8, "faults": [
+        json.dumps([{"layer": "SF1", "model": "BitFlipSynapse", "bits": [b], "positions": [[0, b]]}]) for b in range(8)]})
+    assert run_faults(rounds)["faults"] == "bit flips of bits 0-7 of the quantized weight code (one bit per fault)"

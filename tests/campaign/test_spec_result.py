@@ -70,6 +70,22 @@ def test_result_save_load(tmp_path):
         CampaignResult.load(tmp_path / "nothing")
 
 
+def test_result_csv_only_up_to_csv_max_rows(tmp_path):
+    result = CampaignSpec.from_yaml(SPEC).build().run(progress=False)
+    n = len(result.table)
+    assert n > 1
+    result.save(tmp_path / "res", csv_max_rows=n)
+    assert (tmp_path / "res" / "rounds.csv").is_file()
+    result.save(tmp_path / "res", csv_max_rows=n - 1)  # a bigger table than allowed: the stale CSV goes
+    assert not (tmp_path / "res" / "rounds.csv").exists()
+    pd.testing.assert_frame_equal(CampaignResult.load(tmp_path / "res").table, result.table)
+    result.save(tmp_path / "res", csv_max_rows=None)
+    assert len(pd.read_csv(tmp_path / "res" / "rounds.csv")) == n
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ConfigError, match="csv_max_rows must be an integer >= 0 or None"):
+            result.save(tmp_path / "bad", csv_max_rows=bad)
+
+
 def test_spec_errors_are_early():
     with pytest.raises(ConfigError, match="unknown key"):
         CampaignSpec.from_yaml("network: {pretrained: digits_cnn}\noptions: {sead: 3}")

@@ -237,3 +237,28 @@ def test_wilson_rejects_bad_arguments() -> None:
 def test_normal_quantile() -> None:
     assert normal_quantile(0.95) == pytest.approx(1.959963984540054)
     assert normal_quantile(0.99) == pytest.approx(2.5758293035489004)
+
+
+def test_format_percent_keeps_small_nonzero_bounds_visible() -> None:
+    from spikefi.campaign.stats import format_percent
+
+    assert format_percent(0.1234) == "12.3%"
+    assert format_percent(0.0) == "0.0%"
+    assert format_percent(1.0) == "100.0%"
+    # the upper Wilson bound of 0 critical faults in 1,002,240 rounds
+    low, high = wilson_interval(0, 1_002_240)
+    assert low == 0.0 and 0 < high < 1e-5
+    assert format_percent(low) == "0.0%"
+    text = format_percent(high)
+    assert text.endswith("%") and float(text[:-1]) > 0 and len(text[:-1].lstrip("0.")) == 2
+    assert format_percent(-2.5e-6) == "-0.00025%"
+
+
+def test_result_line_shows_the_upper_bound_of_zero_critical_faults() -> None:
+    from experiments.chunk_flush import with_result
+
+    summary = {"rounds": 1_002_240, "critical_fault_rate": 0.0, "critical_fault_rate_low": 0.0,
+               "critical_fault_rate_high": wilson_interval(0, 1_002_240)[1], "golden_accuracy": 1.0,
+               "accuracy_min": 1.0, "accuracy_mean": 1.0, "mean_accuracy_drop": 0.0}
+    line = with_result("what was injected", summary).splitlines()[0]
+    assert "critical [0.0%, 0.00038%]" in line, line
