@@ -6,6 +6,8 @@ VENV ?= .venv
 #   make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
+# pytest-xdist workers of `make test` (CI has 2 cores; 1 runs the suite in one process)
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.spikefi-installed
 
 .PHONY: setup demo test lint train bench-train clean
@@ -25,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/python -m experiments.main
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check spikefi experiments analysis tests benchmarks

@@ -20,6 +20,18 @@ REQUIRE_REFERENCE = os.environ.get("SPIKEFI_REQUIRE_REFERENCE", "0") == "1"
 # the suite fast and predictable on a 2-core CI machine (override: SPIKEFI_TEST_THREADS).
 torch.set_num_threads(int(os.environ.get("SPIKEFI_TEST_THREADS", "1")))
 
+#: test modules that start a local Ray cluster. ``make test`` runs the suite on two pytest-xdist
+#: workers with ``--dist loadgroup``: these modules share one group, so they run on one worker one
+#: after the other, and never two Ray clusters (nor their process and port checks) at once.
+RAY_MODULES = frozenset({"test_ray_executor", "test_ray_entry", "test_ray_lifecycle", "test_ray_lost_node",
+                         "test_campaign_throughput"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).stem in RAY_MODULES:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
 
 def _reference_file(name: str) -> Path:
     path = REFERENCE_DIR / name
