@@ -6,7 +6,7 @@ VENV ?= .venv
 #   make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
-# pytest-xdist workers of `make test` (CI has 2 cores; 1 runs the suite in one process)
+# pytest-xdist workers of `make test` (CI has 2 cores; 0 runs the suite in this process, without xdist)
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.spikefi-installed
 
