@@ -41,7 +41,7 @@ from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, Roun
 from ..base import Engine, tied_top
 from ..naive import NaiveEngine, _naive_round, _resolve_naive
 from ..sequential import SequentialEngine
-from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _window
+from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _Sparse, _window
 from .views import _remap_neurons, _synaptic_channels
 
 __all__ = ["ParallelEngine", "rows_budget"]
@@ -261,12 +261,12 @@ class ParallelEngine(Engine):
 
         integer_sums: dict[str, torch.Tensor] = {}  # golden integer synaptic sums (integer-exact layers)
         reentries: dict[int, dict[int, torch.Tensor]] = {}
-        active: list[_Patch] = []
+        active: list[Any] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for layer in range(n_layers):
             name = order[layer]
             g_spikes = golden.spikes[name]
-            outputs: list[_Patch] = []
+            outputs: list[Any] = []
             # 1. rows carried from the previous layer
             for group in active:
                 with_faults = has_fault_dev[group.rounds, layer]
@@ -274,7 +274,7 @@ class ParallelEngine(Engine):
                 if bool(plain.any()):
                     sub = group.select(plain)
                     outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
-                                               self.crop and netmap.croppable, integer_sums))
+                                               self.crop and netmap.croppable, integer_sums, g_spikes))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -338,11 +338,13 @@ class ParallelEngine(Engine):
                         entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
                 if differs_np[k].all():
                     kept = group
-                    kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    if isinstance(kept, _Patch):
+                        kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
                     active.append(kept)
                 elif differs_np[k].any():
                     kept = group.select(differs)
-                    kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    if isinstance(kept, _Patch):
+                        kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
                     active.append(kept)
             active = _merge(active)
             if layer == n_layers - 1:
@@ -477,8 +479,9 @@ class ParallelEngine(Engine):
                 st.predictions.append(p)
 
 
-def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
-                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None) -> list[_Patch]:
+def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: torch.Tensor, value: float,
+                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None,
+                golden_out: torch.Tensor | None = None) -> list[Any]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
@@ -486,10 +489,13 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     keeps channel patches to their channel. A dense layer computed integer-exactly
     (:mod:`spikefi.campaign.integer_synapses`) takes rows that differ in one input channel as
     the golden integer sums plus that channel's contribution (:func:`_integer_channel_rows`).
-    Large row sets are processed in slices.
+    Large row sets are processed in slices. Sparse rows (:class:`_Sparse`) take
+    :func:`_sparse_rows`; ``golden_out`` (the layer's golden spikes) lets a layer return them.
     """
+    if isinstance(rows, _Sparse):
+        return _sparse_rows(campaign, name, rows, golden_prev, golden_out, value, crop, integer_sums)
     if integer_sums is not None and rows.channel is not None:
-        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums)
+        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums, golden_out)
         if done is not None:
             return done
     netmap = campaign.netmap
@@ -508,7 +514,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     pieces = _slices(rows.rounds.numel(), per_row)
     if len(pieces) > 1:
         return [p for sl in pieces
-                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums)]
+                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums,
+                                     golden_out)]
 
     if geometry is None:  # the whole layer
         if channel_wise:  # the row's channel, whole map
@@ -535,7 +542,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
 
 
 def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
-                          value: float, integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+                          value: float, integer_sums: dict[str, torch.Tensor],
+                          golden_out: torch.Tensor | None = None) -> list[Any] | None:
     """A dense integer-exact layer's output for rows whose input differs from golden in one
     channel (channel patches covering the whole map), or ``None`` where that does not apply.
 
@@ -555,7 +563,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     if getattr(module, "groups", 1) != 1 or not bool(ok.all()) or not bool(isyn.spike_rows(rows.patch, value).all()):
         return None
     if info.kind == "conv":
-        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums)
+        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums, golden_out)
     if info.kind != "dense" or rows.patch.shape[2:4] != golden_prev.shape[2:4]:
         return None
     dtype = rows.patch.dtype
@@ -580,12 +588,13 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
 
 
 def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
-                               layer: isyn.IntegerLayer, k: torch.Tensor,
-                               integer_sums: dict[str, torch.Tensor]) -> list[_Patch]:
+                               layer: isyn.IntegerLayer, k: torch.Tensor, integer_sums: dict[str, torch.Tensor],
+                               golden_out: torch.Tensor | None = None) -> list[Any]:
     """:func:`_integer_channel_rows` for a conv layer: over the output window the changed
     channel reaches, ``S`` = the golden integer sums there plus the changed channel's
     integer kernel applied to the change of its 0/1 spikes (a per-row matrix product over
-    the kernel's taps)."""
+    the kernel's taps). With ``golden_out`` (the layer's golden spikes), only the neurons
+    whose sum changed are fired and the rows come back sparse (:class:`_Sparse`)."""
     netmap: Any = campaign.netmap
     module: Any = netmap.modules[name]
     _, h_out, w_out = netmap.layers[name].neuron_shape
@@ -616,7 +625,8 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, kh * kw)  # (C_in, C_out, taps)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
-    out = []
+    sparse = golden_out is not None and _neuronwise(netmap)
+    out: list[Any] = []
     for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
         part = rows.select(sl)
         g_win = _window(golden_prev, part.samples, (ih0[sl], iw0[sl], in_h, in_w), part.channel)  # (M, 1, h, w, T)
@@ -627,10 +637,137 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                             for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
         delta = torch.bmm(k_in[part.channel], taps.reshape(taps.shape[0], kh * kw, -1))
         delta = delta.reshape(-1, c_out, size_h, size_w, steps)
+        if sparse:
+            # only neurons whose integer sum changed can fire otherwise: fire those alone
+            # (a neuron's spikes depend on its own synaptic input only)
+            isyn.count_call("conv channel delta: changed neurons only")
+            r_i, c_i, i_i, j_i = torch.nonzero((delta != 0).any(-1), as_tuple=True)
+            hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
+            a_e = (gold[part.samples[r_i], c_i, hh, ww] + delta[r_i, c_i, i_i, j_i]) * scale  # (E, T)
+            s_e = netmap.fire(name, a_e[:, None, None, None, :])[:, 0, 0, 0]
+            out.append(_sparse_changes(part.rounds, part.samples, r_i, c_i, hh, ww, s_e,
+                                       cast(torch.Tensor, golden_out)))
+            continue
         g_sum = _window(gold, part.samples, (oh0[sl], ow0[sl], size_h, size_w))
         a = (g_sum + delta) * scale
         out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
     return out
+
+
+def _neuronwise(netmap: Any) -> bool:
+    """Whether the layer's neurons may be fired one by one: one threshold for all (a
+    per-neuron ``theta`` would need the neurons' positions)."""
+    theta = netmap.neuron().get("theta")
+    return not (isinstance(theta, torch.Tensor) and theta.dim() > 0)
+
+
+def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor, row: torch.Tensor, c: torch.Tensor, h: torch.Tensor,
+                    w: torch.Tensor, trains: torch.Tensor, golden_out: torch.Tensor) -> _Sparse:
+    """Sparse rows from recomputed neurons ``(row, c, h, w)`` with spikes ``trains`` (E, T):
+    only the neurons whose trains differ from golden are kept; the comparison with golden
+    (spike-count delta and whether each row differs) is known from them."""
+    g = golden_out[samples[row], c, h, w]  # (E, T) bool
+    fired = trains != 0
+    moved = (fired != g).any(-1)
+    m = rounds.numel()
+    delta = torch.zeros(m, dtype=torch.long, device=rounds.device)
+    delta.index_add_(0, row, fired.sum(-1) - g.sum(-1))
+    idx = torch.nonzero(moved).flatten()
+    row_k = row[idx]
+    differs = torch.zeros(m, dtype=torch.bool, device=rounds.device)
+    differs[row_k] = True
+    return _Sparse(rounds, samples, row_k, c[idx], h[idx], w[idx], trains[idx], known=(None, delta, differs))
+
+
+def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                 golden_out: torch.Tensor | None, value: float, crop: bool,
+                 integer_sums: dict[str, torch.Tensor] | None) -> list[Any]:
+    """Layer output (golden weights) of sparse rows: a sum-pooling layer recomputes only the
+    pooled neurons a changed neuron feeds (:func:`_sparse_pool`); an integer-exact dense
+    layer adds the changed neurons' integer contributions to the golden integer sums
+    (:func:`_sparse_dense`); elsewhere the rows are made whole and computed as before."""
+    if golden_prev.dtype == torch.bool and golden_out is not None and campaign.netmap.layers[name].kind == "pool":
+        done = _sparse_pool(campaign, name, rows, golden_prev, golden_out, value)
+        if done is not None:
+            return [done]
+    if integer_sums is not None and golden_prev.dtype == torch.bool:
+        dense = _sparse_dense(campaign, name, rows, golden_prev, integer_sums)
+        if dense is not None:
+            return dense
+    whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
+    return _plain_rows(campaign, name, whole, golden_prev, value, crop, integer_sums, golden_out)
+
+
+def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                 golden_out: torch.Tensor, value: float) -> _Sparse | None:
+    """A sum-pooling layer (stride = kernel, no padding or dilation) for sparse rows: each
+    pooled neuron a changed input neuron feeds is recomputed from its own input window
+    (golden spikes with the changed trains written in) by the layer itself, as a cropped
+    window is; the others keep their golden spikes. ``None`` where that does not apply."""
+    netmap: Any = campaign.netmap
+    module: Any = netmap.modules[name]
+    kh, kw = int(module.weight.shape[2]), int(module.weight.shape[3])
+    if (tuple(module.stride[:2]) != (kh, kw) or any(module.padding) or any(d != 1 for d in module.dilation)
+            or not _neuronwise(netmap)):
+        return None
+    _, c_in, h_in, w_in, steps = golden_prev.shape
+    _, h_out, w_out = netmap.layers[name].neuron_shape
+    device = rows.row.device
+    ho, wo = torch.div(rows.h, kh, rounding_mode="floor"), torch.div(rows.w, kw, rounding_mode="floor")
+    key = ((rows.row * c_in + rows.c) * h_out + ho) * w_out + wo
+    uniq, inv = torch.unique(key, return_inverse=True)
+    wo_u = uniq % w_out
+    rest = torch.div(uniq, w_out, rounding_mode="floor")
+    ho_u = rest % h_out
+    rest = torch.div(rest, h_out, rounding_mode="floor")
+    c_u = rest % c_in
+    row_u = torch.div(rest, c_in, rounding_mode="floor")
+    hi = ho_u[:, None] * kh + torch.arange(kh, device=device)[None]  # (P, kh) input rows
+    wi = wo_u[:, None] * kw + torch.arange(kw, device=device)[None]
+    valid = (hi < h_in)[:, :, None] & (wi < w_in)[:, None, :]  # the layer pads odd sizes with zeros
+    win = golden_prev[rows.samples[row_u][:, None, None], c_u[:, None, None], hi.clamp(max=h_in - 1)[:, :, None],
+                      wi.clamp(max=w_in - 1)[:, None, :]]  # (P, kh, kw, T) bool
+    win = (win & valid[..., None]).to(campaign.dtype) * value
+    win[inv, rows.h - ho * kh, rows.w - wo * kw] = rows.trains.to(win.dtype)
+    isyn.count_call("pool: changed neurons only")
+    s = netmap.fire(name, module(win[:, None]))[:, 0, 0, 0]  # (P, T)
+    return _sparse_changes(rows.rounds, rows.samples, row_u, c_u, ho_u, wo_u, s, golden_out)
+
+
+def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                  integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+    """An integer-exact dense layer for sparse rows: ``S`` = the golden integer sums plus,
+    per changed input neuron, its integer weights times the change of its 0/1 spikes
+    (integers below ``2**24``: exact in any order, so equal to the full recomputation).
+    ``None`` where that does not apply."""
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    info = netmap.layers[name]
+    module: Any = netmap.modules[name]
+    if layer is None or info.kind != "dense" or getattr(module, "groups", 1) != 1:
+        return None
+    k, ok = layer.golden(netmap.effective_weight(name))
+    c_out, c_in, kh, kw = (int(v) for v in k.shape[:4])
+    if (c_in, kh, kw) != tuple(golden_prev.shape[1:4]) or any(module.padding) or not bool(ok.all()):
+        return None
+    dtype, device = campaign.dtype, rows.row.device
+    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
+        integer_sums[name] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
+                                                   module.dilation))[:, :, 0, 0]
+    gold_sum = integer_sums[name]
+    steps = golden_prev.shape[-1]
+    m = rows.rounds.numel()
+    k_cols = k[..., 0].reshape(c_out, -1).t()  # (C_in*kh*kw, C_out)
+    delta = torch.zeros(m, c_out, steps, dtype=dtype, device=device)
+    isyn.count_call("dense: changed neurons only")
+    for sl in _slices(rows.row.numel(), c_out * steps):
+        row, c, h, w = rows.row[sl], rows.c[sl], rows.h[sl], rows.w[sl]
+        g01 = golden_prev[rows.samples[row], c, h, w].to(dtype)
+        diff = (rows.trains[sl] != 0).to(dtype) - g01  # (E, T) in {-1, 0, 1}
+        delta.index_add_(0, row, k_cols[(c * kh + h) * kw + w][:, :, None] * diff[:, None, :])
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
+    a = ((gold_sum[rows.samples] + delta) * scale)[:, :, None, None, :]
+    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
