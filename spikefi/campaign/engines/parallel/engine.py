@@ -671,7 +671,7 @@ def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor, row: torch.Tens
     moved = (fired != g).any(-1)
     m = rounds.numel()
     delta = torch.zeros(m, dtype=torch.long, device=rounds.device)
-    delta.index_add_(0, row, fired.sum(-1) - g.sum(-1))
+    delta.index_add_(0, row, _count(fired) - _count(g))
     idx = torch.nonzero(moved).flatten()
     row_k = row[idx]
     differs = torch.zeros(m, dtype=torch.bool, device=rounds.device)
@@ -913,6 +913,8 @@ def _count(fired: torch.Tensor) -> torch.Tensor:
     time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
     if fired.shape[-1] < 256 and fired.dim() > 2:
         return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).flatten(1).sum(1)
+    if fired.shape[-1] < 256 and fired.dim() == 2:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).long()
     return fired.flatten(1).sum(1)
 
 

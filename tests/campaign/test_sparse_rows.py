@@ -1,0 +1,126 @@
+"""Sparse rows of the parallel engine (rows that differ from golden at a few neurons):
+each shortcut is taken and equals the full recomputation of the layer, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikefi.campaign import Campaign
+from spikefi.campaign import integer_synapses as isyn
+from spikefi.campaign.engines.parallel import engine as par
+from spikefi.campaign.engines.parallel.patches import _Patch, _Sparse
+from spikefi.data import load_spiking_digits
+from spikefi.zoo import load_pretrained
+
+
+@pytest.fixture(scope="module")
+def setup():
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits(seed=0)
+    x, y = test.tensors[:6].float(), test.labels[:6]
+    cmpn = Campaign(net.float(), (x, y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+    netmap = cmpn.netmap
+    golden, prev = {}, x.to(cmpn.dtype)
+    with torch.no_grad():
+        for name in netmap.order:  # golden spikes per layer, stored as bool like the engine's
+            s = netmap.fire(name, netmap.layer_forward(name, prev))
+            golden[name] = s != 0
+            prev = s
+    return cmpn, golden
+
+
+def _full_layer(cmpn: Campaign, name: str, xin: torch.Tensor) -> torch.Tensor:
+    return cmpn.netmap.fire(name, cmpn.netmap.layer_forward(name, xin))
+
+
+def _check_sparse(out: _Sparse, full: torch.Tensor, golden: torch.Tensor, value: float) -> None:
+    """``out`` holds exactly the neurons of ``full`` that differ from golden, and its known
+    comparison (spike-count delta, differs) is that of ``full``."""
+    assert torch.equal(out.full(golden, full.dtype, value), full)
+    moved = ((full != 0) != golden[out.samples]).any(-1)  # (M, C, H, W)
+    assert out.row.numel() == int(moved.sum())
+    _, delta, differs = out.known
+    assert torch.equal(differs, moved.flatten(1).any(1))
+    assert torch.equal(delta, (full != 0).flatten(1).sum(1) - golden[out.samples].flatten(1).sum(1))
+
+
+def _random_sparse(golden: torch.Tensor, rows: int, per_row: int, gen: torch.Generator, value: float) -> _Sparse:
+    """Sparse rows at a layer's output: ``per_row`` random neurons per row with new random trains."""
+    n, c, h, w, steps = golden.shape
+    row = torch.arange(rows).repeat_interleave(per_row)
+    flat = torch.stack([torch.randperm(c * h * w, generator=gen)[:per_row] for _ in range(rows)]).flatten()
+    trains = (torch.rand(row.numel(), steps, generator=gen) < 0.3).float() * value
+    return _Sparse(torch.arange(rows), torch.randint(0, n, (rows,), generator=gen), row,
+                   flat // (h * w), (flat // w) % h, flat % w, trains)
+
+
+def test_conv_channel_rows_fire_only_changed_neurons(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(5)
+    g_in = golden["SP1"]  # SC2's input
+    m = 8
+    samples = torch.randint(0, g_in.shape[0], (m,), generator=gen)
+    channel = torch.randint(0, g_in.shape[1], (m,), generator=gen)
+    patch = (torch.rand(m, 1, *g_in.shape[2:], generator=gen) < 0.25).float() * value
+    zero = torch.zeros(m, dtype=torch.long)
+    rows = _Patch(torch.arange(m), samples, patch, zero, zero.clone(), channel=channel)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SC2", rows, g_in, value, True, {}, golden["SC2"])
+    assert isyn.exact_calls.get("conv channel delta: changed neurons only", 0) == 1
+    assert len(out) == 1 and isinstance(out[0], _Sparse)
+    full = _full_layer(cmpn, "SC2", rows.full(g_in, cmpn.dtype, value))
+    _check_sparse(out[0], full, golden["SC2"], value)
+    assert 0 < out[0].row.numel() < full[0].numel() // full.shape[-1] * m  # non-trivial and sparse
+
+
+def test_pool_recomputes_only_the_pooled_neurons_fed(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(6)
+    rows = _random_sparse(golden["SC2"], 7, 5, gen, value)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SP2", rows, golden["SC2"], value, True, {}, golden["SP2"])
+    assert isyn.exact_calls.get("pool: changed neurons only", 0) == 1
+    assert len(out) == 1 and isinstance(out[0], _Sparse)
+    full = _full_layer(cmpn, "SP2", rows.full(golden["SC2"], cmpn.dtype, value))
+    _check_sparse(out[0], full, golden["SP2"], value)
+    assert out[0].row.numel() > 0
+
+
+def test_dense_adds_changed_neurons_to_golden_integer_sums(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(7)
+    rows = _random_sparse(golden["SP2"], 9, 4, gen, value)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
+    assert isyn.exact_calls.get("dense: changed neurons only", 0) == 1
+    assert len(out) == 1 and isinstance(out[0], _Patch)
+    full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
+    assert torch.equal(out[0].patch, full)
+    assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
+
+
+def test_sparse_rows_select_merge_and_fallback(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(8)
+    a = _random_sparse(golden["SC2"], 4, 3, gen, value)
+    b = _random_sparse(golden["SC2"], 3, 2, gen, value)
+    merged = par._merge([a, b])
+    assert len(merged) == 1
+    both = torch.cat([a.full(golden["SC2"], cmpn.dtype, value), b.full(golden["SC2"], cmpn.dtype, value)])
+    assert torch.equal(merged[0].full(golden["SC2"], cmpn.dtype, value), both)
+    mask = torch.tensor([True, False, True, False, False, True, True])
+    assert torch.equal(merged[0].select(mask).full(golden["SC2"], cmpn.dtype, value), both[mask])
+    # without the layer's golden spikes the pool takes sparse rows as whole rows, and so does a
+    # conv layer (no sparse shortcut): still the full layer's result
+    out = par._plain_rows(cmpn, "SP2", a, golden["SC2"], value, True, {}, None)
+    full = _full_layer(cmpn, "SP2", a.full(golden["SC2"], cmpn.dtype, value))
+    assert torch.equal(out[0].full(golden["SP2"], cmpn.dtype, value), full)
+    c = _random_sparse(golden["SP1"], 3, 4, gen, value)
+    out = par._plain_rows(cmpn, "SC2", c, golden["SP1"], value, True, {}, golden["SC2"])
+    full = _full_layer(cmpn, "SC2", c.full(golden["SP1"], cmpn.dtype, value))
+    assert torch.equal(torch.cat([o.full(golden["SC2"], cmpn.dtype, value) for o in out]), full)
