@@ -11,6 +11,7 @@ from spikefi.campaign import integer_synapses as isyn
 from spikefi.campaign.engines.parallel import engine as par
 from spikefi.campaign.engines.parallel.patches import _Patch, _Sparse
 from spikefi.data import load_spiking_digits
+from spikefi.faults import BitFlipSynapse
 from spikefi.zoo import load_pretrained
 
 
@@ -124,3 +125,35 @@ def test_sparse_rows_select_merge_and_fallback(setup):
     out = par._plain_rows(cmpn, "SC2", c, golden["SP1"], value, True, {}, golden["SC2"])
     full = _full_layer(cmpn, "SC2", c.full(golden["SP1"], cmpn.dtype, value))
     assert torch.equal(torch.cat([o.full(golden["SC2"], cmpn.dtype, value) for o in out]), full)
+
+
+def test_entry_of_single_synapse_rounds_fires_only_fed_neurons(setup, monkeypatch):
+    cmpn0, _ = setup
+    captured: dict[bool, list[_Patch]] = {True: [], False: []}
+    real = par._entry_synapse_group
+
+    def spy(campaign, prepared, rounds, layer, golden, *a, **k):
+        out = real(campaign, prepared, rounds, layer, golden, *a, **k)
+        if out.known is not None:  # the comparison the engine skips equals the one it would make
+            diff_map, delta, differs = par._compare(out, golden.spikes[campaign.netmap.order[layer]])
+            assert torch.equal(out.known[0], diff_map) and torch.equal(out.known[1], delta)
+            assert bool(differs.all())
+        captured[sparse].append(out)
+        return out
+
+    monkeypatch.setattr(par, "_entry_synapse_group", spy)
+    for sparse in (True, False):
+        if not sparse:
+            monkeypatch.setattr(par, "_neuronwise", lambda netmap: False)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=20)
+        isyn.exact_calls.clear()
+        cmpn.run(engine="parallel", progress=False, chunk_size=80)
+        assert (isyn.exact_calls.get("entry synapse delta: changed neurons only", 0) > 0) == sparse
+    assert len(captured[True]) == len(captured[False]) == 2  # SC1 and SC2 entries
+    for s, d in zip(captured[True], captured[False], strict=True):
+        assert s.known is not None and d.known is None
+        assert s.rounds.numel() > 0
+        for f in ("rounds", "samples", "channel", "patch", "h0", "w0"):
+            assert torch.equal(getattr(s, f), getattr(d, f)), f

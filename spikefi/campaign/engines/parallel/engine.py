@@ -842,7 +842,11 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
           torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
     xin = golden_input(layer)
-    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums)
+    round_ids = torch.tensor(rounds, device=device)
+    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums,
+                                                         (golden.spikes[name], round_ids))
+    if isinstance(a, _Patch):
+        return a
     if a is None:
         a = cast(Any, netmap).synaptic_conv(name, xin, stack)  # croppable: a SLAYER NetworkMap
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
@@ -851,18 +855,23 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
     b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
     zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
-    return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
-                  channel=out_ch[r_idx])
+    return _Patch(round_ids[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(), channel=out_ch[r_idx])
 
 
 def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stack: torch.Tensor,
-                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor]) -> torch.Tensor | None:
+                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor],
+                   rows_of: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | _Patch | None:
     """The synaptic outputs ``(B, R, H, W, T)`` of :func:`_entry_synapse_group`'s stacked
     channels in an integer-exact layer, without a convolution: round ``r``'s integer sum is
     the golden one of its output channel plus (faulty code - golden code) times its
     synapse's input map, shifted to the synapse's kernel offset (integers below ``2**24``:
     exact, hence equal to the full recomputation). ``None`` where that does not apply
-    (the campaign is not integer-quantized, a faulty weight or an input is not integer)."""
+    (the campaign is not integer-quantized, a faulty weight or an input is not integer).
+
+    With ``rows_of`` (the layer's golden spikes and the rounds' ids) and neurons that fire
+    one by one, only the neurons whose sum changes (the shifted input spiked there at
+    least once) are fired, and the rows that differ come back as channel patches with
+    their comparison known (:func:`_entry_changed_rows`)."""
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
     module: Any = netmap.modules[name]
@@ -891,12 +900,50 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
     hh = ki[:, None] * dh - ph + torch.arange(h_out, device=stack.device)[None] * sh  # (R, H') input rows
     ww = kj[:, None] * dw - pw + torch.arange(w_out, device=stack.device)[None] * sw
     valid = ((hh >= 0) & (hh < s01.shape[2]))[:, :, None] & ((ww >= 0) & (ww < s01.shape[3]))[:, None, :]
-    shifted = s01[:, ci[:, None, None], hh.clamp(0, s01.shape[2] - 1)[:, :, None],
-                  ww.clamp(0, s01.shape[3] - 1)[:, None, :], :]  # (B, R, H', W', T)
-    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
     isyn.count_call("entry synapse delta")
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=stack.device)
+    hc = hh.clamp(0, s01.shape[2] - 1)[:, :, None]
+    wc = ww.clamp(0, s01.shape[3] - 1)[:, None, :]
+    if rows_of is not None and _neuronwise(netmap):
+        # neurons whose input map never spiked (or a change of 0) keep the golden sum: golden spikes
+        isyn.count_call("entry synapse delta: changed neurons only")
+        fed = s01.any(-1)[:, ci[:, None, None], hc, wc] & (valid & (dk != 0)[:, None, None])[None]  # (B, R, H', W')
+        b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
+        shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
+        a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
+        s_e = netmap.fire(name, a_e[:, None, None, None, :])[:, 0, 0, 0]
+        return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value)
+    shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
+    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
     return (gold[:, out_ch] + shifted) * scale
+
+
+def _entry_changed_rows(rows_of: tuple[torch.Tensor, torch.Tensor], out_ch: torch.Tensor, n_rounds: int,
+                        b_e: torch.Tensor, r_e: torch.Tensor, i_e: torch.Tensor, j_e: torch.Tensor,
+                        s_e: torch.Tensor, value: float) -> _Patch:
+    """Channel patches of the (sample, round) rows whose recomputed neurons ``(b_e, r_e, i_e,
+    j_e)`` (spikes ``s_e``, (E, T)) differ from golden, in the order of the full entry's rows,
+    with their comparison with golden known (difference map, spike-count delta)."""
+    g_spikes, round_ids = rows_of
+    g = g_spikes[b_e, out_ch[r_e], i_e, j_e]  # (E, T) bool
+    fired = s_e != 0
+    moved = torch.nonzero((fired != g).any(-1)).flatten()
+    key = b_e[moved] * n_rounds + r_e[moved]
+    pairs, inv = torch.unique(key, return_inverse=True)  # sorted: (sample, round) order
+    b_idx = torch.div(pairs, n_rounds, rounding_mode="floor")
+    r_idx = pairs % n_rounds
+    m = pairs.numel()
+    device = s_e.device
+    ch = out_ch[r_idx]
+    patch = g_spikes[b_idx, ch].to(s_e.dtype) * value  # (M, H, W, T)
+    patch[inv, i_e[moved], j_e[moved]] = s_e[moved]
+    diff_map = torch.zeros(patch.shape[:3], dtype=torch.bool, device=device)
+    diff_map[inv, i_e[moved], j_e[moved]] = True
+    delta = torch.zeros(m, dtype=torch.long, device=device)
+    delta.index_add_(0, inv, _count(fired[moved]) - _count(g[moved]))
+    zero = torch.zeros(m, dtype=torch.long, device=device)
+    known = (diff_map, delta, torch.ones(m, dtype=torch.bool, device=device))
+    return _Patch(round_ids[r_idx], b_idx, patch.unsqueeze(1), zero, zero.clone(), channel=ch, known=known)
 
 
 #: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
