@@ -626,6 +626,8 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
     sparse = golden_out is not None and _neuronwise(netmap)
+    tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
+    tap_w = torch.arange(kw, device=device).repeat(kh) * dw
     out: list[Any] = []
     for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
         part = rows.select(sl)
@@ -633,21 +635,33 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
         g01 = g_win.to(dtype)
         new01 = (_overlay(g01.clone(), ih0[sl], iw0[sl], part) != 0).to(dtype)
         diff = (new01 - g01)[:, 0]  # (M, in_h, in_w, T) in {-1, 0, 1}
+        if sparse:
+            # only the output positions a changed input reaches can change: their sums are
+            # golden + (the changed channel's kernel x the change under it), all output
+            # channels at once; fired alone (a neuron's spikes depend on its own input only)
+            isyn.count_call("conv channel delta: changed neurons only")
+            changed = (diff != 0).any(-1)  # (M, in_h, in_w)
+            reached = torch.zeros(changed.shape[0], size_h, size_w, dtype=torch.bool, device=device)
+            for i in range(kh):
+                for j in range(kw):
+                    reached |= changed[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
+            r_i, i_i, j_i = torch.nonzero(reached, as_tuple=True)
+            taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]  # (P, taps, T)
+            delta_p = torch.bmm(k_in[part.channel[r_i]], taps_p)  # (P, C_out, T), exact integers
+            hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
+            smp = part.samples[r_i]
+            a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
+            s_p = netmap.fire(name, a_p[:, :, None, None, :])[:, :, 0, 0]
+            p = r_i.numel()
+            out.append(_sparse_changes(part.rounds, part.samples, r_i.repeat_interleave(c_out),
+                                       torch.arange(c_out, device=device).repeat(p), hh.repeat_interleave(c_out),
+                                       ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
+                                       cast(torch.Tensor, golden_out), golden_out[smp, :, hh, ww].reshape(p * c_out, steps)))
+            continue
         taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
                             for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
         delta = torch.bmm(k_in[part.channel], taps.reshape(taps.shape[0], kh * kw, -1))
         delta = delta.reshape(-1, c_out, size_h, size_w, steps)
-        if sparse:
-            # only neurons whose integer sum changed can fire otherwise: fire those alone
-            # (a neuron's spikes depend on its own synaptic input only)
-            isyn.count_call("conv channel delta: changed neurons only")
-            r_i, c_i, i_i, j_i = torch.nonzero((delta != 0).any(-1), as_tuple=True)
-            hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
-            a_e = (gold[part.samples[r_i], c_i, hh, ww] + delta[r_i, c_i, i_i, j_i]) * scale  # (E, T)
-            s_e = netmap.fire(name, a_e[:, None, None, None, :])[:, 0, 0, 0]
-            out.append(_sparse_changes(part.rounds, part.samples, r_i, c_i, hh, ww, s_e,
-                                       cast(torch.Tensor, golden_out)))
-            continue
         g_sum = _window(gold, part.samples, (oh0[sl], ow0[sl], size_h, size_w))
         a = (g_sum + delta) * scale
         out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
@@ -662,11 +676,14 @@ def _neuronwise(netmap: Any) -> bool:
 
 
 def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor, row: torch.Tensor, c: torch.Tensor, h: torch.Tensor,
-                    w: torch.Tensor, trains: torch.Tensor, golden_out: torch.Tensor) -> _Sparse:
+                    w: torch.Tensor, trains: torch.Tensor, golden_out: torch.Tensor,
+                    g: torch.Tensor | None = None) -> _Sparse:
     """Sparse rows from recomputed neurons ``(row, c, h, w)`` with spikes ``trains`` (E, T):
     only the neurons whose trains differ from golden are kept; the comparison with golden
-    (spike-count delta and whether each row differs) is known from them."""
-    g = golden_out[samples[row], c, h, w]  # (E, T) bool
+    (spike-count delta and whether each row differs) is known from them. ``g``: the
+    neurons' golden trains, where the caller has them."""
+    if g is None:
+        g = golden_out[samples[row], c, h, w]  # (E, T) bool
     fired = trains != 0
     moved = (fired != g).any(-1)
     m = rounds.numel()
