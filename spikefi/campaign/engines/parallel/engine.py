@@ -775,13 +775,15 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     steps = golden_prev.shape[-1]
     m = rows.rounds.numel()
     k_cols = k[..., 0].reshape(c_out, -1).t()  # (C_in*kh*kw, C_out)
-    delta = torch.zeros(m, c_out, steps, dtype=dtype, device=device)
     isyn.count_call("dense: changed neurons only")
-    for sl in _slices(rows.row.numel(), c_out * steps):
-        row, c, h, w = rows.row[sl], rows.c[sl], rows.h[sl], rows.w[sl]
-        g01 = golden_prev[rows.samples[row], c, h, w].to(dtype)
-        diff = (rows.trains[sl] != 0).to(dtype) - g01  # (E, T) in {-1, 0, 1}
-        delta.index_add_(0, row, k_cols[(c * kh + h) * kw + w][:, :, None] * diff[:, None, :])
+    g01 = golden_prev[rows.samples[rows.row], rows.c, rows.h, rows.w].to(dtype)
+    diff = (rows.trains != 0).to(dtype) - g01  # (E, T) in {-1, 0, 1}
+    # the change as a sparse (M*T, C_in*kh*kw) matrix of its non-zero time bins, times the
+    # integer weights: (M*T, C_out) integer sums, exact in any order
+    e_i, t_i = torch.nonzero(diff, as_tuple=True)
+    index = torch.stack([rows.row[e_i] * steps + t_i, (rows.c[e_i] * kh + rows.h[e_i]) * kw + rows.w[e_i]])
+    change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
+    delta = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out).transpose(1, 2)  # (M, C_out, T)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     a = ((gold_sum[rows.samples] + delta) * scale)[:, :, None, None, :]
     return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
