@@ -56,7 +56,16 @@ def _random_sparse(golden: torch.Tensor, rows: int, per_row: int, gen: torch.Gen
                    flat // (h * w), (flat // w) % h, flat % w, trains)
 
 
-def test_conv_channel_rows_fire_only_changed_neurons(setup):
+@pytest.fixture(params=["one slice", "many slices"])
+def slices(request, monkeypatch):
+    """The default slice budget, and one so small that rows, positions and sparse rows are
+    processed in many parts (each part's result must be the same)."""
+    if request.param == "many slices":
+        monkeypatch.setattr(par, "_SLICE_ELEMS", 4000)
+    return request.param
+
+
+def test_conv_channel_rows_fire_only_changed_neurons(setup, slices):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value
     gen = torch.Generator().manual_seed(5)
@@ -69,38 +78,43 @@ def test_conv_channel_rows_fire_only_changed_neurons(setup):
     rows = _Patch(torch.arange(m), samples, patch, zero, zero.clone(), channel=channel)
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SC2", rows, g_in, value, True, {}, golden["SC2"])
-    assert isyn.exact_calls.get("conv channel delta: changed neurons only", 0) == 1
-    assert len(out) == 1 and isinstance(out[0], _Sparse)
+    assert isyn.exact_calls.get("conv channel delta: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Sparse) for o in out)
+    merged = par._merge(out)[0]
+    merged.known = (None, torch.cat([o.known[1] for o in out]), torch.cat([o.known[2] for o in out]))
     full = _full_layer(cmpn, "SC2", rows.full(g_in, cmpn.dtype, value))
-    _check_sparse(out[0], full, golden["SC2"], value)
-    assert 0 < out[0].row.numel() < full[0].numel() // full.shape[-1] * m  # non-trivial and sparse
+    _check_sparse(merged, full, golden["SC2"], value)
+    assert 0 < merged.row.numel() < full[0].numel() // full.shape[-1] * m  # non-trivial and sparse
 
 
-def test_pool_recomputes_only_the_pooled_neurons_fed(setup):
+def test_pool_recomputes_only_the_pooled_neurons_fed(setup, slices):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value
     gen = torch.Generator().manual_seed(6)
     rows = _random_sparse(golden["SC2"], 7, 5, gen, value)
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SP2", rows, golden["SC2"], value, True, {}, golden["SP2"])
-    assert isyn.exact_calls.get("pool: changed neurons only", 0) == 1
-    assert len(out) == 1 and isinstance(out[0], _Sparse)
+    assert isyn.exact_calls.get("pool: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Sparse) for o in out)
+    merged = par._merge(out)[0]
+    merged.known = (None, torch.cat([o.known[1] for o in out]), torch.cat([o.known[2] for o in out]))
     full = _full_layer(cmpn, "SP2", rows.full(golden["SC2"], cmpn.dtype, value))
-    _check_sparse(out[0], full, golden["SP2"], value)
-    assert out[0].row.numel() > 0
+    _check_sparse(merged, full, golden["SP2"], value)
+    assert merged.row.numel() > 0
 
 
-def test_dense_adds_changed_neurons_to_golden_integer_sums(setup):
+def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value
     gen = torch.Generator().manual_seed(7)
     rows = _random_sparse(golden["SP2"], 9, 4, gen, value)
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
-    assert isyn.exact_calls.get("dense: changed neurons only", 0) == 1
-    assert len(out) == 1 and isinstance(out[0], _Patch)
+    assert isyn.exact_calls.get("dense: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Patch) for o in out)
     full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
-    assert torch.equal(out[0].patch, full)
+    assert torch.equal(torch.cat([o.patch for o in out]), full)
+    assert torch.equal(torch.cat([o.samples for o in out]), rows.samples)
     assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
 
 

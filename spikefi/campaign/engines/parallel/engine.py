@@ -629,7 +629,9 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
     tap_w = torch.arange(kw, device=device).repeat(kh) * dw
     out: list[Any] = []
-    for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
+    # sparse: the rows' windows and changes per row slice, the recomputed positions in pieces
+    per_row = 4 * in_h * in_w * steps if sparse else c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps
+    for sl in _slices(m, per_row):
         part = rows.select(sl)
         g_win = _window(golden_prev, part.samples, (ih0[sl], iw0[sl], in_h, in_w), part.channel)  # (M, 1, h, w, T)
         g01 = g_win.to(dtype)
@@ -645,18 +647,21 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
             for i in range(kh):
                 for j in range(kw):
                     reached |= changed[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
-            r_i, i_i, j_i = torch.nonzero(reached, as_tuple=True)
-            taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]  # (P, taps, T)
-            delta_p = torch.bmm(k_in[part.channel[r_i]], taps_p)  # (P, C_out, T), exact integers
-            hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
-            smp = part.samples[r_i]
-            a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
-            s_p = netmap.fire(name, a_p[:, :, None, None, :])[:, :, 0, 0]
-            p = r_i.numel()
-            out.append(_sparse_changes(part.rounds, part.samples, r_i.repeat_interleave(c_out),
-                                       torch.arange(c_out, device=device).repeat(p), hh.repeat_interleave(c_out),
-                                       ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
-                                       cast(torch.Tensor, golden_out), golden_out[smp, :, hh, ww].reshape(p * c_out, steps)))
+            pos_r, pos_i, pos_j = torch.nonzero(reached, as_tuple=True)
+            pieces = []
+            for ps in _slices(pos_r.numel(), 4 * c_out * steps + kh * kw * steps):
+                r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
+                taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
+                delta_p = torch.bmm(k_in[part.channel[r_i]], taps_p)  # (P, C_out, T), exact integers
+                hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
+                smp = part.samples[r_i]
+                a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
+                s_p = netmap.fire(name, a_p[:, :, None, None, :])[:, :, 0, 0]
+                p = r_i.numel()
+                pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
+                               hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
+                               cast(torch.Tensor, golden_out)[smp, :, hh, ww].reshape(p * c_out, steps)))
+            out.append(_sparse_changes(part.rounds, part.samples, pieces))
             continue
         taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
                             for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
@@ -675,25 +680,48 @@ def _neuronwise(netmap: Any) -> bool:
     return not (isinstance(theta, torch.Tensor) and theta.dim() > 0)
 
 
-def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor, row: torch.Tensor, c: torch.Tensor, h: torch.Tensor,
-                    w: torch.Tensor, trains: torch.Tensor, golden_out: torch.Tensor,
-                    g: torch.Tensor | None = None) -> _Sparse:
-    """Sparse rows from recomputed neurons ``(row, c, h, w)`` with spikes ``trains`` (E, T):
-    only the neurons whose trains differ from golden are kept; the comparison with golden
-    (spike-count delta and whether each row differs) is known from them. ``g``: the
-    neurons' golden trains, where the caller has them."""
-    if g is None:
-        g = golden_out[samples[row], c, h, w]  # (E, T) bool
-    fired = trains != 0
-    moved = (fired != g).any(-1)
+def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor,
+                    pieces: Sequence[tuple[torch.Tensor, ...]]) -> _Sparse:
+    """Sparse rows from recomputed neurons: each piece holds ``(row, c, h, w, trains, golden)``
+    of some of them (their new and golden spike trains, (E, T)). Only the neurons whose
+    trains differ from golden are kept (in the pieces' order: by row where the pieces are);
+    the comparison with golden (spike-count delta and whether each row differs) is known
+    from them."""
     m = rounds.numel()
-    delta = torch.zeros(m, dtype=torch.long, device=rounds.device)
-    delta.index_add_(0, row, _count(fired) - _count(g))
-    idx = torch.nonzero(moved).flatten()
-    row_k = row[idx]
-    differs = torch.zeros(m, dtype=torch.bool, device=rounds.device)
+    device = rounds.device
+    delta = torch.zeros(m, dtype=torch.long, device=device)
+    kept: list[list[torch.Tensor]] = [[], [], [], [], []]
+    for row, c, h, w, trains, g in pieces:
+        fired = trains != 0
+        delta.index_add_(0, row, _count(fired) - _count(g))
+        idx = torch.nonzero((fired != g).any(-1)).flatten()
+        for dst, src in zip(kept, (row, c, h, w, trains), strict=True):
+            dst.append(src[idx])
+    row_k, c_k, h_k, w_k, trains_k = (torch.cat(v) if len(v) != 1 else v[0] for v in kept)
+    differs = torch.zeros(m, dtype=torch.bool, device=device)
     differs[row_k] = True
-    return _Sparse(rounds, samples, row_k, c[idx], h[idx], w[idx], trains[idx], known=(None, delta, differs))
+    return _Sparse(rounds, samples, row_k, c_k, h_k, w_k, trains_k, known=(None, delta, differs))
+
+
+def _sparse_parts(rows: _Sparse, per_entry: int, per_row: int) -> list[_Sparse]:
+    """``rows`` in parts of consecutive rows whose temporaries (``per_entry`` elements per
+    changed neuron plus ``per_row`` per row) stay within a slice's budget; a part never
+    splits a row. The entries are ordered by row (as every producer of sparse rows keeps them)."""
+    m = rows.rounds.numel()
+    counts = torch.bincount(rows.row, minlength=m).cpu().numpy()
+    cost = np.cumsum(counts.astype(np.int64) * per_entry + per_row)
+    if m == 0 or cost[-1] <= _SLICE_ELEMS:
+        return [rows]
+    parts, start, base = [], 0, 0
+    first_entry = np.concatenate([[0], np.cumsum(counts)])
+    while start < m:
+        end = max(start + 1, int(np.searchsorted(cost, base + _SLICE_ELEMS, side="right")))
+        e0, e1 = int(first_entry[start]), int(first_entry[end])
+        parts.append(_Sparse(rows.rounds[start:end], rows.samples[start:end], rows.row[e0:e1] - start,
+                             rows.c[e0:e1], rows.h[e0:e1], rows.w[e0:e1], rows.trains[e0:e1]))
+        base = int(cost[end - 1])
+        start = end
+    return parts
 
 
 def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
@@ -703,14 +731,18 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     pooled neurons a changed neuron feeds (:func:`_sparse_pool`); an integer-exact dense
     layer adds the changed neurons' integer contributions to the golden integer sums
     (:func:`_sparse_dense`); elsewhere the rows are made whole and computed as before."""
+    steps = golden_prev.shape[-1]
     if golden_prev.dtype == torch.bool and golden_out is not None and campaign.netmap.layers[name].kind == "pool":
-        done = _sparse_pool(campaign, name, rows, golden_prev, golden_out, value)
-        if done is not None:
-            return [done]
+        pooled = [_sparse_pool(campaign, name, part, golden_prev, golden_out, value)
+                  for part in _sparse_parts(rows, 8 * steps, 0)]
+        if all(p is not None for p in pooled):
+            return pooled
     if integer_sums is not None and golden_prev.dtype == torch.bool:
-        dense = _sparse_dense(campaign, name, rows, golden_prev, integer_sums)
-        if dense is not None:
-            return dense
+        c_out = int(campaign.netmap.layers[name].neuron_shape[0])
+        parts = _sparse_parts(rows, 4 * steps, 4 * c_out * steps)
+        dense = [_sparse_dense(campaign, name, part, golden_prev, integer_sums) for part in parts]
+        if all(d is not None for d in dense):
+            return [p for d in dense for p in cast(list, d)]
     whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
     return _plain_rows(campaign, name, whole, golden_prev, value, crop, integer_sums, golden_out)
 
@@ -748,7 +780,8 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     win[inv, rows.h - ho * kh, rows.w - wo * kw] = rows.trains.to(win.dtype)
     isyn.count_call("pool: changed neurons only")
     s = netmap.fire(name, module(win[:, None]))[:, 0, 0, 0]  # (P, T)
-    return _sparse_changes(rows.rounds, rows.samples, row_u, c_u, ho_u, wo_u, s, golden_out)
+    g = golden_out[rows.samples[row_u], c_u, ho_u, wo_u]
+    return _sparse_changes(rows.rounds, rows.samples, [(row_u, c_u, ho_u, wo_u, s, g)])
 
 
 def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
