@@ -15,6 +15,13 @@ dropping): it takes the golden result — or, when its round has faults in a lat
 re-enters there with golden input. Statistics of rows that left are the golden ones,
 looked up per sample.
 
+Rows travel as patches (a window of all channels, or of one channel) or, in an
+integer-exact campaign (:mod:`spikefi.campaign.integer_synapses`), as *sparse rows*: the
+spike trains of only the neurons that differ from golden (a conv layer fed by a
+one-channel change fires only the positions that change reaches; a pooling layer then
+recomputes only the pooled neurons those feed, a dense layer adds their integer
+contributions to the golden integer sums). See ``docs/parity.md``.
+
 Partial recomputation changes the float summation order of the recomputed neurons
 (a one-channel convolution instead of the full one). In float64 this never flips a spike
 in practice; in float32 a flip can occur only where the potential is within rounding of
