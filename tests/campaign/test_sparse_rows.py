@@ -171,3 +171,18 @@ def test_entry_of_single_synapse_rounds_fires_only_fed_neurons(setup, monkeypatc
         assert s.rounds.numel() > 0
         for f in ("rounds", "samples", "channel", "patch", "h0", "w0"):
             assert torch.equal(getattr(s, f), getattr(d, f)), f
+
+
+def test_parts_never_split_a_row_and_order_entries(setup, monkeypatch):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(9)
+    rows = _random_sparse(golden["SC2"], 6, 7, gen, value)
+    perm = torch.randperm(rows.row.numel(), generator=gen)  # entries out of row order
+    shuffled = _Sparse(rows.rounds, rows.samples, rows.row[perm], rows.c[perm], rows.h[perm], rows.w[perm],
+                       rows.trains[perm])
+    monkeypatch.setattr(par, "_SLICE_ELEMS", 500)
+    parts = par._sparse_parts(shuffled, 30, 0)  # 16 entries per part at most: rows of 7 entries
+    assert len(parts) == 3 and [p.rounds.numel() for p in parts] == [2, 2, 2]
+    whole = torch.cat([p.full(golden["SC2"], cmpn.dtype, value) for p in parts])
+    assert torch.equal(whole, rows.full(golden["SC2"], cmpn.dtype, value))

@@ -713,12 +713,17 @@ def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor,
 def _sparse_parts(rows: _Sparse, per_entry: int, per_row: int) -> list[_Sparse]:
     """``rows`` in parts of consecutive rows whose temporaries (``per_entry`` elements per
     changed neuron plus ``per_row`` per row) stay within a slice's budget; a part never
-    splits a row. The entries are ordered by row (as every producer of sparse rows keeps them)."""
+    splits a row. Every producer of sparse rows keeps their entries ordered by row; others
+    are ordered here first."""
     m = rows.rounds.numel()
     counts = torch.bincount(rows.row, minlength=m).cpu().numpy()
     cost = np.cumsum(counts.astype(np.int64) * per_entry + per_row)
     if m == 0 or cost[-1] <= _SLICE_ELEMS:
         return [rows]
+    if not bool((rows.row[1:] >= rows.row[:-1]).all()):  # order the entries by row (stable)
+        order = torch.sort(rows.row, stable=True).indices
+        rows = _Sparse(rows.rounds, rows.samples, rows.row[order], rows.c[order], rows.h[order], rows.w[order],
+                       rows.trains[order])
     parts, start, base = [], 0, 0
     first_entry = np.concatenate([[0], np.cumsum(counts)])
     while start < m:
