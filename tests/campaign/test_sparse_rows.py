@@ -186,3 +186,33 @@ def test_parts_never_split_a_row_and_order_entries(setup, monkeypatch):
     assert len(parts) == 3 and [p.rounds.numel() for p in parts] == [2, 2, 2]
     whole = torch.cat([p.full(golden["SC2"], cmpn.dtype, value) for p in parts])
     assert torch.equal(whole, rows.full(golden["SC2"], cmpn.dtype, value))
+
+
+def test_sub_chunks_share_the_golden_integer_sums(setup, monkeypatch):
+    cmpn0, _ = setup
+    seen: list[tuple[object, object]] = []
+    real_many = par.ParallelEngine.evaluate_many
+
+    def many(self, campaign, prepared, samples, x, y, golden, stats, integer_sums=None):
+        seen.append((golden, integer_sums))
+        return real_many(self, campaign, prepared, samples, x, y, golden, stats, integer_sums=integer_sums)
+
+    tables = []
+    for budget in (None, 1):
+        if budget is not None:
+            monkeypatch.setattr(par, "rows_budget", lambda campaign, fraction=0.25: 1)
+            monkeypatch.setattr(par.ParallelEngine, "evaluate_many", many)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=3, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=6)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=6)
+        tables.append(cmpn.run(engine="parallel", progress=False, chunk_size=12, keep_predictions=True))
+    assert len(seen) > 2 * 2  # several sub-chunks per batch (two batches)
+    per_batch: dict[int, list[object]] = {}
+    for golden, sums in seen:
+        per_batch.setdefault(id(golden), []).append(sums)
+    assert len(per_batch) == 2
+    first, second = (v for v in per_batch.values())
+    assert isinstance(first[0], dict) and first[0] is not second[0]  # one dict per batch ...
+    assert all(d is first[0] for d in first) and all(d is second[0] for d in second)  # ... for all its sub-chunks
+    assert tables[0].table.equals(tables[1].table)
+    assert (tables[0].predictions == tables[1].predictions).all()

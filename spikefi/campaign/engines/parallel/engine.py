@@ -206,6 +206,7 @@ class ParallelEngine(Engine):
         skip = set(whole) | set(sequential)
         todo = sorted((i for i in range(len(prepared)) if i not in skip), key=lambda i: prepared[i].first)
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
+        sums: dict[str, torch.Tensor] = {}  # the batch's golden integer sums, shared by its sub-chunks
         start = 0
         while start < len(todo):
             end, used = start, 0.0
@@ -216,7 +217,7 @@ class ParallelEngine(Engine):
             saved = [_snapshot(stats[i]) for i in sub]
             try:
                 self.evaluate_many(campaign, [prepared[i] for i in sub], samples, x, y, golden,
-                                   [stats[i] for i in sub])
+                                   [stats[i] for i in sub], integer_sums=sums)
             except torch.cuda.OutOfMemoryError:
                 if len(sub) == 1:
                     raise
@@ -228,8 +229,12 @@ class ParallelEngine(Engine):
             start = end
 
     def evaluate_many(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
-                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats],
+                      integer_sums: dict[str, torch.Tensor] | None = None) -> None:
         """Evaluates several rounds on one batch together.
+
+        ``integer_sums``: the batch's golden integer sums per integer-exact layer, filled on
+        first use (sub-chunks of one batch share them).
 
         Active rows travel as *patches*: a spatial window of the layer's output (all
         channels) at a per-row origin; outside it the row equals the golden spikes.
@@ -266,7 +271,8 @@ class ParallelEngine(Engine):
                 golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
             return golden_a[layer]
 
-        integer_sums: dict[str, torch.Tensor] = {}  # golden integer synaptic sums (integer-exact layers)
+        if integer_sums is None:  # golden integer synaptic sums (integer-exact layers)
+            integer_sums = {}
         reentries: dict[int, dict[int, torch.Tensor]] = {}
         active: list[Any] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
