@@ -216,3 +216,16 @@ def test_sub_chunks_share_the_golden_integer_sums(setup, monkeypatch):
     assert all(d is first[0] for d in first) and all(d is second[0] for d in second)  # ... for all its sub-chunks
     assert tables[0].table.equals(tables[1].table)
     assert (tables[0].predictions == tables[1].predictions).all()
+
+
+def test_rows_without_changed_neurons(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    g_in = golden["SP1"]
+    zero = torch.zeros(2, dtype=torch.long)
+    same = _Patch(torch.arange(2), torch.tensor([0, 1]), g_in[[0, 1]][:, 2:3].float() * value, zero, zero.clone(),
+                  channel=torch.tensor([2, 2]))  # channel patches equal to golden
+    out = par._plain_rows(cmpn, "SC2", same, g_in, value, True, {}, golden["SC2"])
+    assert out[0].row.numel() == 0 and not out[0].known[2].any() and not out[0].known[1].any()
+    empty = par._plain_rows(cmpn, "SP2", out[0], golden["SC2"], value, True, {}, golden["SP2"])
+    assert empty[0].row.numel() == 0

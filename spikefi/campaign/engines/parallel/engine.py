@@ -662,14 +662,14 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                     reached |= changed[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
             pos_r, pos_i, pos_j = torch.nonzero(reached, as_tuple=True)
             pieces = []
-            for ps in _slices(pos_r.numel(), 4 * c_out * steps + kh * kw * steps):
+            for ps in _slices(max(1, pos_r.numel()), 4 * c_out * steps + kh * kw * steps):  # >= 1 piece
                 r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
                 taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
                 delta_p = torch.bmm(k_in[part.channel[r_i]], taps_p)  # (P, C_out, T), exact integers
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
                 a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
-                s_p = netmap.fire(name, a_p[:, :, None, None, :])[:, :, 0, 0]
+                s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
                                hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
@@ -684,6 +684,11 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
         a = (g_sum + delta) * scale
         out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
     return out
+
+
+def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
+    """``netmap.fire`` of some of a layer's neurons ``a`` (N, ..., T); none when N is 0."""
+    return netmap.fire(name, a) if a.shape[0] else torch.zeros_like(a)
 
 
 def _neuronwise(netmap: Any) -> bool:
@@ -797,7 +802,7 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     win = (win & valid[..., None]).to(campaign.dtype) * value
     win[inv, rows.h - ho * kh, rows.w - wo * kw] = rows.trains.to(win.dtype)
     isyn.count_call("pool: changed neurons only")
-    s = netmap.fire(name, module(win[:, None]))[:, 0, 0, 0]  # (P, T)
+    s = _fire_some(netmap, name, module(win[:, None]) if win.shape[0] else win[:, None, :1, :1])[:, 0, 0, 0]
     g = golden_out[rows.samples[row_u], c_u, ho_u, wo_u]
     return _sparse_changes(rows.rounds, rows.samples, [(row_u, c_u, ho_u, wo_u, s, g)])
 
@@ -981,7 +986,7 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
         b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
         shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
         a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
-        s_e = netmap.fire(name, a_e[:, None, None, None, :])[:, 0, 0, 0]
+        s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
         return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value)
     shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
     shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
