@@ -665,7 +665,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
             for ps in _slices(max(1, pos_r.numel()), 4 * c_out * steps + kh * kw * steps):  # >= 1 piece
                 r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
                 taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
-                delta_p = torch.bmm(k_in[part.channel[r_i]], taps_p)  # (P, C_out, T), exact integers
+                delta_p = torch.bmm(k_in[cast(torch.Tensor, part.channel)[r_i]], taps_p)  # (P, C_out, T), exact integers
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
                 a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
