@@ -85,6 +85,10 @@ class Phases:
         def plain_after(label: str, out: list[Any], campaign: Any, name: str, rows: Any, *a: Any, **k: Any) -> None:
             self.rows_in[name] += int(rows.rounds.numel())
             for p in out:
+                if isinstance(p, par._Sparse):  # rows that differ at a few neurons
+                    self.shapes[name]["sparse"] += int(p.rounds.numel())
+                    self.shapes[name]["sparse: neurons differing"] += int(p.row.numel())
+                    continue
                 shape = "x".join(str(v) for v in p.patch.shape[1:4]) + ("/ch" if p.channel is not None else "")
                 self.shapes[name][shape] += int(p.rounds.numel())
 

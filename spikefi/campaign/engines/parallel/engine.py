@@ -15,6 +15,13 @@ dropping): it takes the golden result — or, when its round has faults in a lat
 re-enters there with golden input. Statistics of rows that left are the golden ones,
 looked up per sample.
 
+Rows travel as patches (a window of all channels, or of one channel) or, in an
+integer-exact campaign (:mod:`spikefi.campaign.integer_synapses`), as *sparse rows*: the
+spike trains of only the neurons that differ from golden (a conv layer fed by a
+one-channel change fires only the positions that change reaches; a pooling layer then
+recomputes only the pooled neurons those feed, a dense layer adds their integer
+contributions to the golden integer sums). See ``docs/parity.md``.
+
 Partial recomputation changes the float summation order of the recomputed neurons
 (a one-channel convolution instead of the full one). In float64 this never flips a spike
 in practice; in float32 a flip can occur only where the potential is within rounding of
@@ -41,7 +48,7 @@ from ...types import Batch, ChunkResult, GoldenBatch, PreparedRound, Round, Roun
 from ..base import Engine, tied_top
 from ..naive import NaiveEngine, _naive_round, _resolve_naive
 from ..sequential import SequentialEngine
-from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _window
+from .patches import _boxes, _crop_geometry, _merge, _overlay, _Patch, _Sparse, _window
 from .views import _remap_neurons, _synaptic_channels
 
 __all__ = ["ParallelEngine", "rows_budget"]
@@ -199,6 +206,7 @@ class ParallelEngine(Engine):
         skip = set(whole) | set(sequential)
         todo = sorted((i for i in range(len(prepared)) if i not in skip), key=lambda i: prepared[i].first)
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
+        sums: dict[str, torch.Tensor] = {}  # the batch's golden integer sums, shared by its sub-chunks
         start = 0
         while start < len(todo):
             end, used = start, 0.0
@@ -209,7 +217,7 @@ class ParallelEngine(Engine):
             saved = [_snapshot(stats[i]) for i in sub]
             try:
                 self.evaluate_many(campaign, [prepared[i] for i in sub], samples, x, y, golden,
-                                   [stats[i] for i in sub])
+                                   [stats[i] for i in sub], integer_sums=sums)
             except torch.cuda.OutOfMemoryError:
                 if len(sub) == 1:
                     raise
@@ -221,8 +229,12 @@ class ParallelEngine(Engine):
             start = end
 
     def evaluate_many(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
-                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:
+                      x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats],
+                      integer_sums: dict[str, torch.Tensor] | None = None) -> None:
         """Evaluates several rounds on one batch together.
+
+        ``integer_sums``: the batch's golden integer sums per integer-exact layer, filled on
+        first use (sub-chunks of one batch share them).
 
         Active rows travel as *patches*: a spatial window of the layer's output (all
         channels) at a per-row origin; outside it the row equals the golden spikes.
@@ -259,14 +271,15 @@ class ParallelEngine(Engine):
                 golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
             return golden_a[layer]
 
-        integer_sums: dict[str, torch.Tensor] = {}  # golden integer synaptic sums (integer-exact layers)
+        if integer_sums is None:  # golden integer synaptic sums (integer-exact layers)
+            integer_sums = {}
         reentries: dict[int, dict[int, torch.Tensor]] = {}
-        active: list[_Patch] = []
+        active: list[Any] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for layer in range(n_layers):
             name = order[layer]
             g_spikes = golden.spikes[name]
-            outputs: list[_Patch] = []
+            outputs: list[Any] = []
             # 1. rows carried from the previous layer
             for group in active:
                 with_faults = has_fault_dev[group.rounds, layer]
@@ -274,7 +287,7 @@ class ParallelEngine(Engine):
                 if bool(plain.any()):
                     sub = group.select(plain)
                     outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
-                                               self.crop and netmap.croppable, integer_sums))
+                                               self.crop and netmap.croppable, integer_sums, g_spikes))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -338,11 +351,13 @@ class ParallelEngine(Engine):
                         entry[r] = torch.sort(torch.cat([entry[r], rows_s])).values if r in entry else rows_s
                 if differs_np[k].all():
                     kept = group
-                    kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    if isinstance(kept, _Patch):
+                        kept.box = _boxes(diff_map) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
                     active.append(kept)
                 elif differs_np[k].any():
                     kept = group.select(differs)
-                    kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
+                    if isinstance(kept, _Patch):
+                        kept.box = _boxes(diff_map[differs]) + torch.stack([kept.h0, kept.h0, kept.w0, kept.w0], 1)
                     active.append(kept)
             active = _merge(active)
             if layer == n_layers - 1:
@@ -477,8 +492,9 @@ class ParallelEngine(Engine):
                 st.predictions.append(p)
 
 
-def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor, value: float,
-                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None) -> list[_Patch]:
+def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: torch.Tensor, value: float,
+                crop: bool, integer_sums: dict[str, torch.Tensor] | None = None,
+                golden_out: torch.Tensor | None = None) -> list[Any]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
@@ -486,10 +502,13 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     keeps channel patches to their channel. A dense layer computed integer-exactly
     (:mod:`spikefi.campaign.integer_synapses`) takes rows that differ in one input channel as
     the golden integer sums plus that channel's contribution (:func:`_integer_channel_rows`).
-    Large row sets are processed in slices.
+    Large row sets are processed in slices. Sparse rows (:class:`_Sparse`) take
+    :func:`_sparse_rows`; ``golden_out`` (the layer's golden spikes) lets a layer return them.
     """
+    if isinstance(rows, _Sparse):
+        return _sparse_rows(campaign, name, rows, golden_prev, golden_out, value, crop, integer_sums)
     if integer_sums is not None and rows.channel is not None:
-        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums)
+        done = _integer_channel_rows(campaign, name, rows, golden_prev, value, integer_sums, golden_out)
         if done is not None:
             return done
     netmap = campaign.netmap
@@ -508,7 +527,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
     pieces = _slices(rows.rounds.numel(), per_row)
     if len(pieces) > 1:
         return [p for sl in pieces
-                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums)]
+                for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums,
+                                     golden_out)]
 
     if geometry is None:  # the whole layer
         if channel_wise:  # the row's channel, whole map
@@ -535,7 +555,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev:
 
 
 def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
-                          value: float, integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+                          value: float, integer_sums: dict[str, torch.Tensor],
+                          golden_out: torch.Tensor | None = None) -> list[Any] | None:
     """A dense integer-exact layer's output for rows whose input differs from golden in one
     channel (channel patches covering the whole map), or ``None`` where that does not apply.
 
@@ -555,7 +576,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     if getattr(module, "groups", 1) != 1 or not bool(ok.all()) or not bool(isyn.spike_rows(rows.patch, value).all()):
         return None
     if info.kind == "conv":
-        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums)
+        return _integer_conv_channel_rows(campaign, name, rows, golden_prev, layer, k, integer_sums, golden_out)
     if info.kind != "dense" or rows.patch.shape[2:4] != golden_prev.shape[2:4]:
         return None
     dtype = rows.patch.dtype
@@ -580,12 +601,13 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
 
 
 def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
-                               layer: isyn.IntegerLayer, k: torch.Tensor,
-                               integer_sums: dict[str, torch.Tensor]) -> list[_Patch]:
+                               layer: isyn.IntegerLayer, k: torch.Tensor, integer_sums: dict[str, torch.Tensor],
+                               golden_out: torch.Tensor | None = None) -> list[Any]:
     """:func:`_integer_channel_rows` for a conv layer: over the output window the changed
     channel reaches, ``S`` = the golden integer sums there plus the changed channel's
     integer kernel applied to the change of its 0/1 spikes (a per-row matrix product over
-    the kernel's taps)."""
+    the kernel's taps). With ``golden_out`` (the layer's golden spikes), only the neurons
+    whose sum changed are fired and the rows come back sparse (:class:`_Sparse`)."""
     netmap: Any = campaign.netmap
     module: Any = netmap.modules[name]
     _, h_out, w_out = netmap.layers[name].neuron_shape
@@ -616,13 +638,44 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, kh * kw)  # (C_in, C_out, taps)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
-    out = []
-    for sl in _slices(m, c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps):
+    sparse = golden_out is not None and _neuronwise(netmap)
+    tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
+    tap_w = torch.arange(kw, device=device).repeat(kh) * dw
+    out: list[Any] = []
+    # sparse: the rows' windows and changes per row slice, the recomputed positions in pieces
+    per_row = 4 * in_h * in_w * steps if sparse else c_out * size_h * size_w * steps + kh * kw * size_h * size_w * steps
+    for sl in _slices(m, per_row):
         part = rows.select(sl)
         g_win = _window(golden_prev, part.samples, (ih0[sl], iw0[sl], in_h, in_w), part.channel)  # (M, 1, h, w, T)
         g01 = g_win.to(dtype)
         new01 = (_overlay(g01.clone(), ih0[sl], iw0[sl], part) != 0).to(dtype)
         diff = (new01 - g01)[:, 0]  # (M, in_h, in_w, T) in {-1, 0, 1}
+        if sparse:
+            # only the output positions a changed input reaches can change: their sums are
+            # golden + (the changed channel's kernel x the change under it), all output
+            # channels at once; fired alone (a neuron's spikes depend on its own input only)
+            isyn.count_call("conv channel delta: changed neurons only")
+            changed = (diff != 0).any(-1)  # (M, in_h, in_w)
+            reached = torch.zeros(changed.shape[0], size_h, size_w, dtype=torch.bool, device=device)
+            for i in range(kh):
+                for j in range(kw):
+                    reached |= changed[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
+            pos_r, pos_i, pos_j = torch.nonzero(reached, as_tuple=True)
+            pieces = []
+            for ps in _slices(max(1, pos_r.numel()), 4 * c_out * steps + kh * kw * steps):  # >= 1 piece
+                r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
+                taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
+                delta_p = torch.bmm(k_in[cast(torch.Tensor, part.channel)[r_i]], taps_p)  # (P, C_out, T), exact integers
+                hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
+                smp = part.samples[r_i]
+                a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
+                s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
+                p = r_i.numel()
+                pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
+                               hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
+                               cast(torch.Tensor, golden_out)[smp, :, hh, ww].reshape(p * c_out, steps)))
+            out.append(_sparse_changes(part.rounds, part.samples, pieces))
+            continue
         taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
                             for i in range(kh) for j in range(kw)], 1)  # (M, taps, size_h, size_w, T)
         delta = torch.bmm(k_in[part.channel], taps.reshape(taps.shape[0], kh * kw, -1))
@@ -631,6 +684,165 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
         a = (g_sum + delta) * scale
         out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
     return out
+
+
+def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
+    """``netmap.fire`` of some of a layer's neurons ``a`` (N, ..., T); none when N is 0."""
+    return netmap.fire(name, a) if a.shape[0] else torch.zeros_like(a)
+
+
+def _neuronwise(netmap: Any) -> bool:
+    """Whether the layer's neurons may be fired one by one: one threshold for all (a
+    per-neuron ``theta`` would need the neurons' positions)."""
+    theta = netmap.neuron().get("theta")
+    return not (isinstance(theta, torch.Tensor) and theta.dim() > 0)
+
+
+def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor,
+                    pieces: Sequence[tuple[torch.Tensor, ...]]) -> _Sparse:
+    """Sparse rows from recomputed neurons: each piece holds ``(row, c, h, w, trains, golden)``
+    of some of them (their new and golden spike trains, (E, T)). Only the neurons whose
+    trains differ from golden are kept (in the pieces' order: by row where the pieces are);
+    the comparison with golden (spike-count delta and whether each row differs) is known
+    from them."""
+    m = rounds.numel()
+    device = rounds.device
+    delta = torch.zeros(m, dtype=torch.long, device=device)
+    kept: list[list[torch.Tensor]] = [[], [], [], [], []]
+    for row, c, h, w, trains, g in pieces:
+        fired = trains != 0
+        delta.index_add_(0, row, _count(fired) - _count(g))
+        idx = torch.nonzero((fired != g).any(-1)).flatten()
+        for dst, src in zip(kept, (row, c, h, w, trains), strict=True):
+            dst.append(src[idx])
+    row_k, c_k, h_k, w_k, trains_k = (torch.cat(v) if len(v) != 1 else v[0] for v in kept)
+    differs = torch.zeros(m, dtype=torch.bool, device=device)
+    differs[row_k] = True
+    return _Sparse(rounds, samples, row_k, c_k, h_k, w_k, trains_k, known=(None, delta, differs))
+
+
+def _sparse_parts(rows: _Sparse, per_entry: int, per_row: int) -> list[_Sparse]:
+    """``rows`` in parts of consecutive rows whose temporaries (``per_entry`` elements per
+    changed neuron plus ``per_row`` per row) stay within a slice's budget; a part never
+    splits a row. Every producer of sparse rows keeps their entries ordered by row; others
+    are ordered here first."""
+    m = rows.rounds.numel()
+    counts = torch.bincount(rows.row, minlength=m).cpu().numpy()
+    cost = np.cumsum(counts.astype(np.int64) * per_entry + per_row)
+    if m == 0 or cost[-1] <= _SLICE_ELEMS:
+        return [rows]
+    if not bool((rows.row[1:] >= rows.row[:-1]).all()):  # order the entries by row (stable)
+        order = torch.sort(rows.row, stable=True).indices
+        rows = _Sparse(rows.rounds, rows.samples, rows.row[order], rows.c[order], rows.h[order], rows.w[order],
+                       rows.trains[order])
+    parts, start, base = [], 0, 0
+    first_entry = np.concatenate([[0], np.cumsum(counts)])
+    while start < m:
+        end = max(start + 1, int(np.searchsorted(cost, base + _SLICE_ELEMS, side="right")))
+        e0, e1 = int(first_entry[start]), int(first_entry[end])
+        parts.append(_Sparse(rows.rounds[start:end], rows.samples[start:end], rows.row[e0:e1] - start,
+                             rows.c[e0:e1], rows.h[e0:e1], rows.w[e0:e1], rows.trains[e0:e1]))
+        base = int(cost[end - 1])
+        start = end
+    return parts
+
+
+def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                 golden_out: torch.Tensor | None, value: float, crop: bool,
+                 integer_sums: dict[str, torch.Tensor] | None) -> list[Any]:
+    """Layer output (golden weights) of sparse rows: a sum-pooling layer recomputes only the
+    pooled neurons a changed neuron feeds (:func:`_sparse_pool`); an integer-exact dense
+    layer adds the changed neurons' integer contributions to the golden integer sums
+    (:func:`_sparse_dense`); elsewhere the rows are made whole and computed as before."""
+    steps = golden_prev.shape[-1]
+    if golden_prev.dtype == torch.bool and golden_out is not None and campaign.netmap.layers[name].kind == "pool":
+        pooled = [_sparse_pool(campaign, name, part, golden_prev, golden_out, value)
+                  for part in _sparse_parts(rows, 8 * steps, 0)]
+        if all(p is not None for p in pooled):
+            return pooled
+    if integer_sums is not None and golden_prev.dtype == torch.bool:
+        c_out = int(campaign.netmap.layers[name].neuron_shape[0])
+        parts = _sparse_parts(rows, 4 * steps, 4 * c_out * steps)
+        dense = [_sparse_dense(campaign, name, part, golden_prev, integer_sums) for part in parts]
+        if all(d is not None for d in dense):
+            return [p for d in dense for p in cast(list, d)]
+    whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
+    return _plain_rows(campaign, name, whole, golden_prev, value, crop, integer_sums, golden_out)
+
+
+def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                 golden_out: torch.Tensor, value: float) -> _Sparse | None:
+    """A sum-pooling layer (stride = kernel, no padding or dilation) for sparse rows: each
+    pooled neuron a changed input neuron feeds is recomputed from its own input window
+    (golden spikes with the changed trains written in) by the layer itself, as a cropped
+    window is; the others keep their golden spikes. ``None`` where that does not apply."""
+    netmap: Any = campaign.netmap
+    module: Any = netmap.modules[name]
+    kh, kw = int(module.weight.shape[2]), int(module.weight.shape[3])
+    if (tuple(module.stride[:2]) != (kh, kw) or any(module.padding) or any(d != 1 for d in module.dilation)
+            or not _neuronwise(netmap)):
+        return None
+    _, c_in, h_in, w_in, steps = golden_prev.shape
+    _, h_out, w_out = netmap.layers[name].neuron_shape
+    device = rows.row.device
+    ho, wo = torch.div(rows.h, kh, rounding_mode="floor"), torch.div(rows.w, kw, rounding_mode="floor")
+    key = ((rows.row * c_in + rows.c) * h_out + ho) * w_out + wo
+    uniq, inv = torch.unique(key, return_inverse=True)
+    wo_u = uniq % w_out
+    rest = torch.div(uniq, w_out, rounding_mode="floor")
+    ho_u = rest % h_out
+    rest = torch.div(rest, h_out, rounding_mode="floor")
+    c_u = rest % c_in
+    row_u = torch.div(rest, c_in, rounding_mode="floor")
+    hi = ho_u[:, None] * kh + torch.arange(kh, device=device)[None]  # (P, kh) input rows
+    wi = wo_u[:, None] * kw + torch.arange(kw, device=device)[None]
+    valid = (hi < h_in)[:, :, None] & (wi < w_in)[:, None, :]  # the layer pads odd sizes with zeros
+    win = golden_prev[rows.samples[row_u][:, None, None], c_u[:, None, None], hi.clamp(max=h_in - 1)[:, :, None],
+                      wi.clamp(max=w_in - 1)[:, None, :]]  # (P, kh, kw, T) bool
+    win = (win & valid[..., None]).to(campaign.dtype) * value
+    win[inv, rows.h - ho * kh, rows.w - wo * kw] = rows.trains.to(win.dtype)
+    isyn.count_call("pool: changed neurons only")
+    s = _fire_some(netmap, name, module(win[:, None]) if win.shape[0] else win[:, None, :1, :1])[:, 0, 0, 0]
+    g = golden_out[rows.samples[row_u], c_u, ho_u, wo_u]
+    return _sparse_changes(rows.rounds, rows.samples, [(row_u, c_u, ho_u, wo_u, s, g)])
+
+
+def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
+                  integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+    """An integer-exact dense layer for sparse rows: ``S`` = the golden integer sums plus,
+    per changed input neuron, its integer weights times the change of its 0/1 spikes
+    (integers below ``2**24``: exact in any order, so equal to the full recomputation).
+    ``None`` where that does not apply."""
+    netmap: Any = campaign.netmap
+    layer = getattr(netmap, "integer", {}).get(name)
+    info = netmap.layers[name]
+    module: Any = netmap.modules[name]
+    if layer is None or info.kind != "dense" or getattr(module, "groups", 1) != 1:
+        return None
+    k, ok = layer.golden(netmap.effective_weight(name))
+    c_out, c_in, kh, kw = (int(v) for v in k.shape[:4])
+    if (c_in, kh, kw) != tuple(golden_prev.shape[1:4]) or any(module.padding) or not bool(ok.all()):
+        return None
+    dtype, device = campaign.dtype, rows.row.device
+    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
+        integer_sums[name] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
+                                                   module.dilation))[:, :, 0, 0]
+    gold_sum = integer_sums[name]
+    steps = golden_prev.shape[-1]
+    m = rows.rounds.numel()
+    k_cols = k[..., 0].reshape(c_out, -1).t()  # (C_in*kh*kw, C_out)
+    isyn.count_call("dense: changed neurons only")
+    g01 = golden_prev[rows.samples[rows.row], rows.c, rows.h, rows.w].to(dtype)
+    diff = (rows.trains != 0).to(dtype) - g01  # (E, T) in {-1, 0, 1}
+    # the change as a sparse (M*T, C_in*kh*kw) matrix of its non-zero time bins, times the
+    # integer weights: (M*T, C_out) integer sums, exact in any order
+    e_i, t_i = torch.nonzero(diff, as_tuple=True)
+    index = torch.stack([rows.row[e_i] * steps + t_i, (rows.c[e_i] * kh + rows.h[e_i]) * kw + rows.w[e_i]])
+    change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
+    delta = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out).transpose(1, 2)  # (M, C_out, T)
+    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
+    a = ((gold_sum[rows.samples] + delta) * scale)[:, :, None, None, :]
+    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
@@ -705,7 +917,11 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     stack[ar, torch.stack([q.idx[1][0] for q in syn]), torch.stack([q.idx[2][0] for q in syn]),
           torch.stack([q.idx[3][0] for q in syn]), 0] = torch.stack([q.values[0] for q in syn])
     xin = golden_input(layer)
-    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums)
+    round_ids = torch.tensor(rounds, device=device)
+    a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums,
+                                                         (golden.spikes[name], round_ids))
+    if isinstance(a, _Patch):
+        return a
     if a is None:
         a = cast(Any, netmap).synaptic_conv(name, xin, stack)  # croppable: a SLAYER NetworkMap
     s = netmap.fire(name, a)  # (B, R, H, W, T) (SLAYER only: needs croppable)
@@ -714,18 +930,23 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     changed = ((s != 0) != g).flatten(2).any(-1)  # (B, R)
     b_idx, r_idx = torch.nonzero(changed, as_tuple=True)
     zero = torch.zeros(b_idx.numel(), dtype=torch.long, device=device)
-    return _Patch(torch.tensor(rounds, device=device)[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(),
-                  channel=out_ch[r_idx])
+    return _Patch(round_ids[r_idx], b_idx, s[b_idx, r_idx].unsqueeze(1), zero, zero.clone(), channel=out_ch[r_idx])
 
 
 def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stack: torch.Tensor,
-                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor]) -> torch.Tensor | None:
+                   out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor],
+                   rows_of: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | _Patch | None:
     """The synaptic outputs ``(B, R, H, W, T)`` of :func:`_entry_synapse_group`'s stacked
     channels in an integer-exact layer, without a convolution: round ``r``'s integer sum is
     the golden one of its output channel plus (faulty code - golden code) times its
     synapse's input map, shifted to the synapse's kernel offset (integers below ``2**24``:
     exact, hence equal to the full recomputation). ``None`` where that does not apply
-    (the campaign is not integer-quantized, a faulty weight or an input is not integer)."""
+    (the campaign is not integer-quantized, a faulty weight or an input is not integer).
+
+    With ``rows_of`` (the layer's golden spikes and the rounds' ids) and neurons that fire
+    one by one, only the neurons whose sum changes (the shifted input spiked there at
+    least once) are fired, and the rows that differ come back as channel patches with
+    their comparison known (:func:`_entry_changed_rows`)."""
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
     module: Any = netmap.modules[name]
@@ -754,12 +975,50 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
     hh = ki[:, None] * dh - ph + torch.arange(h_out, device=stack.device)[None] * sh  # (R, H') input rows
     ww = kj[:, None] * dw - pw + torch.arange(w_out, device=stack.device)[None] * sw
     valid = ((hh >= 0) & (hh < s01.shape[2]))[:, :, None] & ((ww >= 0) & (ww < s01.shape[3]))[:, None, :]
-    shifted = s01[:, ci[:, None, None], hh.clamp(0, s01.shape[2] - 1)[:, :, None],
-                  ww.clamp(0, s01.shape[3] - 1)[:, None, :], :]  # (B, R, H', W', T)
-    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
     isyn.count_call("entry synapse delta")
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=stack.device)
+    hc = hh.clamp(0, s01.shape[2] - 1)[:, :, None]
+    wc = ww.clamp(0, s01.shape[3] - 1)[:, None, :]
+    if rows_of is not None and _neuronwise(netmap):
+        # neurons whose input map never spiked (or a change of 0) keep the golden sum: golden spikes
+        isyn.count_call("entry synapse delta: changed neurons only")
+        fed = s01.any(-1)[:, ci[:, None, None], hc, wc] & (valid & (dk != 0)[:, None, None])[None]  # (B, R, H', W')
+        b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
+        shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
+        a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
+        s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
+        return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value)
+    shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
+    shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
     return (gold[:, out_ch] + shifted) * scale
+
+
+def _entry_changed_rows(rows_of: tuple[torch.Tensor, torch.Tensor], out_ch: torch.Tensor, n_rounds: int,
+                        b_e: torch.Tensor, r_e: torch.Tensor, i_e: torch.Tensor, j_e: torch.Tensor,
+                        s_e: torch.Tensor, value: float) -> _Patch:
+    """Channel patches of the (sample, round) rows whose recomputed neurons ``(b_e, r_e, i_e,
+    j_e)`` (spikes ``s_e``, (E, T)) differ from golden, in the order of the full entry's rows,
+    with their comparison with golden known (difference map, spike-count delta)."""
+    g_spikes, round_ids = rows_of
+    g = g_spikes[b_e, out_ch[r_e], i_e, j_e]  # (E, T) bool
+    fired = s_e != 0
+    moved = torch.nonzero((fired != g).any(-1)).flatten()
+    key = b_e[moved] * n_rounds + r_e[moved]
+    pairs, inv = torch.unique(key, return_inverse=True)  # sorted: (sample, round) order
+    b_idx = torch.div(pairs, n_rounds, rounding_mode="floor")
+    r_idx = pairs % n_rounds
+    m = pairs.numel()
+    device = s_e.device
+    ch = out_ch[r_idx]
+    patch = g_spikes[b_idx, ch].to(s_e.dtype) * value  # (M, H, W, T)
+    patch[inv, i_e[moved], j_e[moved]] = s_e[moved]
+    diff_map = torch.zeros(patch.shape[:3], dtype=torch.bool, device=device)
+    diff_map[inv, i_e[moved], j_e[moved]] = True
+    delta = torch.zeros(m, dtype=torch.long, device=device)
+    delta.index_add_(0, inv, _count(fired[moved]) - _count(g[moved]))
+    zero = torch.zeros(m, dtype=torch.long, device=device)
+    known = (diff_map, delta, torch.ones(m, dtype=torch.bool, device=device))
+    return _Patch(round_ids[r_idx], b_idx, patch.unsqueeze(1), zero, zero.clone(), channel=ch, known=known)
 
 
 #: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
@@ -776,6 +1035,8 @@ def _count(fired: torch.Tensor) -> torch.Tensor:
     time in uint8 first (no int64 copy of the whole tensor) when ``T`` < 256."""
     if fired.shape[-1] < 256 and fired.dim() > 2:
         return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).flatten(1).sum(1)
+    if fired.shape[-1] < 256 and fired.dim() == 2:
+        return fired.view(torch.uint8).sum(-1, dtype=torch.uint8).long()
     return fired.flatten(1).sum(1)
 
 

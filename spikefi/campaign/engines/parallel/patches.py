@@ -51,6 +51,42 @@ class _Patch:
                        self.channel)
 
 
+@dataclass
+class _Sparse:
+    """Rows (round, sample) of one layer that differ from golden at a few neurons only:
+    ``trains`` (E, T) holds the new spike trains of exactly those neurons (entry ``e``
+    belongs to row ``row[e]`` and is neuron ``(c[e], h[e], w[e])``); every other neuron of
+    the rows is golden. A conv layer fed by a one-channel change alters a few of its
+    neurons' spikes (about 1 % of SC3's after an SC2 synapse fault), which a pooling or a
+    dense layer can take as such (``engine._sparse_rows``)."""
+
+    rounds: torch.Tensor  # (M,)
+    samples: torch.Tensor  # (M,)
+    row: torch.Tensor  # (E,) index into the M rows
+    c: torch.Tensor  # (E,)
+    h: torch.Tensor  # (E,)
+    w: torch.Tensor  # (E,)
+    trains: torch.Tensor  # (E, T) spike values
+    #: ``(None, spike-count delta (M,), differs (M,))``: known when built (see ``_sparse_changes``)
+    known: tuple[Any, torch.Tensor, torch.Tensor] | None = None
+
+    def select(self, mask: torch.Tensor | slice) -> _Sparse:
+        m = self.rounds.numel()
+        keep = torch.zeros(m, dtype=torch.bool, device=self.rounds.device)
+        keep[mask] = True
+        new_index = torch.cumsum(keep.long(), 0) - 1
+        entries = keep[self.row]
+        return _Sparse(self.rounds[keep], self.samples[keep], new_index[self.row[entries]], self.c[entries],
+                       self.h[entries], self.w[entries], self.trains[entries])
+
+    def full(self, golden: torch.Tensor, dtype: torch.dtype, value: float) -> torch.Tensor:
+        """Whole rows: the golden spikes (bool) with the changed neurons' trains written in."""
+        out = golden[self.samples]
+        out = out.to(dtype) * value if out.dtype == torch.bool else out.clone()
+        out[self.row, self.c, self.h, self.w] = self.trains.to(out.dtype)
+        return out
+
+
 def _boxes(diff_map: torch.Tensor) -> torch.Tensor:
     """Bounding boxes ``(h0, h1, w0, w1)`` of the True cells of ``(M, H, W)`` maps."""
     m, h, w = diff_map.shape
@@ -93,12 +129,24 @@ def _crop_geometry(module: Any, kind: str, box: torch.Tensor, h_out: int, w_out:
     return oh0, ow0, oh0 * sh - ph, ow0 * sw - pw, in_h, in_w
 
 
-def _merge(groups: list[_Patch]) -> list[_Patch]:
-    """Concatenates groups whose patches have the same shape (fewer, larger operations)."""
+def _merge(groups: list[Any]) -> list[Any]:
+    """Concatenates groups whose patches have the same shape, and all sparse groups (fewer,
+    larger operations)."""
     by_shape: dict[tuple[Any, ...], list[_Patch]] = {}
+    sparse = [g for g in groups if isinstance(g, _Sparse)]
     for g in groups:
-        by_shape.setdefault((g.channel is None, *g.patch.shape[1:]), []).append(g)
-    merged = []
+        if not isinstance(g, _Sparse):
+            by_shape.setdefault((g.channel is None, *g.patch.shape[1:]), []).append(g)
+    merged: list[Any] = []
+    if len(sparse) == 1:
+        merged.append(sparse[0])
+    elif sparse:
+        offsets = torch.cumsum(torch.tensor([0] + [g.rounds.numel() for g in sparse[:-1]]), 0).tolist()
+        merged.append(_Sparse(
+            torch.cat([g.rounds for g in sparse]), torch.cat([g.samples for g in sparse]),
+            torch.cat([g.row + o for g, o in zip(sparse, offsets, strict=True)]),
+            torch.cat([g.c for g in sparse]), torch.cat([g.h for g in sparse]), torch.cat([g.w for g in sparse]),
+            torch.cat([g.trains for g in sparse])))
     for same in by_shape.values():
         if len(same) == 1:
             merged.append(same[0])

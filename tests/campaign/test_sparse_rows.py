@@ -1,0 +1,231 @@
+"""Sparse rows of the parallel engine (rows that differ from golden at a few neurons):
+each shortcut is taken and equals the full recomputation of the layer, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikefi.campaign import Campaign
+from spikefi.campaign import integer_synapses as isyn
+from spikefi.campaign.engines.parallel import engine as par
+from spikefi.campaign.engines.parallel.patches import _Patch, _Sparse
+from spikefi.data import load_spiking_digits
+from spikefi.faults import BitFlipSynapse
+from spikefi.zoo import load_pretrained
+
+
+@pytest.fixture(scope="module")
+def setup():
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits(seed=0)
+    x, y = test.tensors[:6].float(), test.labels[:6]
+    cmpn = Campaign(net.float(), (x, y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+    netmap = cmpn.netmap
+    golden, prev = {}, x.to(cmpn.dtype)
+    with torch.no_grad():
+        for name in netmap.order:  # golden spikes per layer, stored as bool like the engine's
+            s = netmap.fire(name, netmap.layer_forward(name, prev))
+            golden[name] = s != 0
+            prev = s
+    return cmpn, golden
+
+
+def _full_layer(cmpn: Campaign, name: str, xin: torch.Tensor) -> torch.Tensor:
+    return cmpn.netmap.fire(name, cmpn.netmap.layer_forward(name, xin))
+
+
+def _check_sparse(out: _Sparse, full: torch.Tensor, golden: torch.Tensor, value: float) -> None:
+    """``out`` holds exactly the neurons of ``full`` that differ from golden, and its known
+    comparison (spike-count delta, differs) is that of ``full``."""
+    assert torch.equal(out.full(golden, full.dtype, value), full)
+    moved = ((full != 0) != golden[out.samples]).any(-1)  # (M, C, H, W)
+    assert out.row.numel() == int(moved.sum())
+    _, delta, differs = out.known
+    assert torch.equal(differs, moved.flatten(1).any(1))
+    assert torch.equal(delta, (full != 0).flatten(1).sum(1) - golden[out.samples].flatten(1).sum(1))
+
+
+def _random_sparse(golden: torch.Tensor, rows: int, per_row: int, gen: torch.Generator, value: float) -> _Sparse:
+    """Sparse rows at a layer's output: ``per_row`` random neurons per row with new random trains."""
+    n, c, h, w, steps = golden.shape
+    row = torch.arange(rows).repeat_interleave(per_row)
+    flat = torch.stack([torch.randperm(c * h * w, generator=gen)[:per_row] for _ in range(rows)]).flatten()
+    trains = (torch.rand(row.numel(), steps, generator=gen) < 0.3).float() * value
+    return _Sparse(torch.arange(rows), torch.randint(0, n, (rows,), generator=gen), row,
+                   flat // (h * w), (flat // w) % h, flat % w, trains)
+
+
+@pytest.fixture(params=["one slice", "many slices"])
+def slices(request, monkeypatch):
+    """The default slice budget, and one so small that rows, positions and sparse rows are
+    processed in many parts (each part's result must be the same)."""
+    if request.param == "many slices":
+        monkeypatch.setattr(par, "_SLICE_ELEMS", 4000)
+    return request.param
+
+
+def test_conv_channel_rows_fire_only_changed_neurons(setup, slices):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(5)
+    g_in = golden["SP1"]  # SC2's input
+    m = 8
+    samples = torch.randint(0, g_in.shape[0], (m,), generator=gen)
+    channel = torch.randint(0, g_in.shape[1], (m,), generator=gen)
+    patch = (torch.rand(m, 1, *g_in.shape[2:], generator=gen) < 0.25).float() * value
+    zero = torch.zeros(m, dtype=torch.long)
+    rows = _Patch(torch.arange(m), samples, patch, zero, zero.clone(), channel=channel)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SC2", rows, g_in, value, True, {}, golden["SC2"])
+    assert isyn.exact_calls.get("conv channel delta: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Sparse) for o in out)
+    merged = par._merge(out)[0]
+    merged.known = (None, torch.cat([o.known[1] for o in out]), torch.cat([o.known[2] for o in out]))
+    full = _full_layer(cmpn, "SC2", rows.full(g_in, cmpn.dtype, value))
+    _check_sparse(merged, full, golden["SC2"], value)
+    assert 0 < merged.row.numel() < full[0].numel() // full.shape[-1] * m  # non-trivial and sparse
+
+
+def test_pool_recomputes_only_the_pooled_neurons_fed(setup, slices):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(6)
+    rows = _random_sparse(golden["SC2"], 7, 5, gen, value)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SP2", rows, golden["SC2"], value, True, {}, golden["SP2"])
+    assert isyn.exact_calls.get("pool: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Sparse) for o in out)
+    merged = par._merge(out)[0]
+    merged.known = (None, torch.cat([o.known[1] for o in out]), torch.cat([o.known[2] for o in out]))
+    full = _full_layer(cmpn, "SP2", rows.full(golden["SC2"], cmpn.dtype, value))
+    _check_sparse(merged, full, golden["SP2"], value)
+    assert merged.row.numel() > 0
+
+
+def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(7)
+    rows = _random_sparse(golden["SP2"], 9, 4, gen, value)
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
+    assert isyn.exact_calls.get("dense: changed neurons only", 0) == len(out)
+    assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Patch) for o in out)
+    full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
+    assert torch.equal(torch.cat([o.patch for o in out]), full)
+    assert torch.equal(torch.cat([o.samples for o in out]), rows.samples)
+    assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
+
+
+def test_sparse_rows_select_merge_and_fallback(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(8)
+    a = _random_sparse(golden["SC2"], 4, 3, gen, value)
+    b = _random_sparse(golden["SC2"], 3, 2, gen, value)
+    merged = par._merge([a, b])
+    assert len(merged) == 1
+    both = torch.cat([a.full(golden["SC2"], cmpn.dtype, value), b.full(golden["SC2"], cmpn.dtype, value)])
+    assert torch.equal(merged[0].full(golden["SC2"], cmpn.dtype, value), both)
+    mask = torch.tensor([True, False, True, False, False, True, True])
+    assert torch.equal(merged[0].select(mask).full(golden["SC2"], cmpn.dtype, value), both[mask])
+    # without the layer's golden spikes the pool takes sparse rows as whole rows, and so does a
+    # conv layer (no sparse shortcut): still the full layer's result
+    out = par._plain_rows(cmpn, "SP2", a, golden["SC2"], value, True, {}, None)
+    full = _full_layer(cmpn, "SP2", a.full(golden["SC2"], cmpn.dtype, value))
+    assert torch.equal(out[0].full(golden["SP2"], cmpn.dtype, value), full)
+    c = _random_sparse(golden["SP1"], 3, 4, gen, value)
+    out = par._plain_rows(cmpn, "SC2", c, golden["SP1"], value, True, {}, golden["SC2"])
+    full = _full_layer(cmpn, "SC2", c.full(golden["SP1"], cmpn.dtype, value))
+    assert torch.equal(torch.cat([o.full(golden["SC2"], cmpn.dtype, value) for o in out]), full)
+
+
+def test_entry_of_single_synapse_rounds_fires_only_fed_neurons(setup, monkeypatch):
+    cmpn0, _ = setup
+    captured: dict[bool, list[_Patch]] = {True: [], False: []}
+    real = par._entry_synapse_group
+
+    def spy(campaign, prepared, rounds, layer, golden, *a, **k):
+        out = real(campaign, prepared, rounds, layer, golden, *a, **k)
+        if out.known is not None:  # the comparison the engine skips equals the one it would make
+            diff_map, delta, differs = par._compare(out, golden.spikes[campaign.netmap.order[layer]])
+            assert torch.equal(out.known[0], diff_map) and torch.equal(out.known[1], delta)
+            assert bool(differs.all())
+        captured[sparse].append(out)
+        return out
+
+    monkeypatch.setattr(par, "_entry_synapse_group", spy)
+    for sparse in (True, False):
+        if not sparse:
+            monkeypatch.setattr(par, "_neuronwise", lambda netmap: False)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=20)
+        isyn.exact_calls.clear()
+        cmpn.run(engine="parallel", progress=False, chunk_size=80)
+        assert (isyn.exact_calls.get("entry synapse delta: changed neurons only", 0) > 0) == sparse
+    assert len(captured[True]) == len(captured[False]) == 2  # SC1 and SC2 entries
+    for s, d in zip(captured[True], captured[False], strict=True):
+        assert s.known is not None and d.known is None
+        assert s.rounds.numel() > 0
+        for f in ("rounds", "samples", "channel", "patch", "h0", "w0"):
+            assert torch.equal(getattr(s, f), getattr(d, f)), f
+
+
+def test_parts_never_split_a_row_and_order_entries(setup, monkeypatch):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(9)
+    rows = _random_sparse(golden["SC2"], 6, 7, gen, value)
+    perm = torch.randperm(rows.row.numel(), generator=gen)  # entries out of row order
+    shuffled = _Sparse(rows.rounds, rows.samples, rows.row[perm], rows.c[perm], rows.h[perm], rows.w[perm],
+                       rows.trains[perm])
+    monkeypatch.setattr(par, "_SLICE_ELEMS", 500)
+    parts = par._sparse_parts(shuffled, 30, 0)  # 16 entries per part at most: rows of 7 entries
+    assert len(parts) == 3 and [p.rounds.numel() for p in parts] == [2, 2, 2]
+    whole = torch.cat([p.full(golden["SC2"], cmpn.dtype, value) for p in parts])
+    assert torch.equal(whole, rows.full(golden["SC2"], cmpn.dtype, value))
+
+
+def test_sub_chunks_share_the_golden_integer_sums(setup, monkeypatch):
+    cmpn0, _ = setup
+    seen: list[tuple[object, object]] = []
+    real_many = par.ParallelEngine.evaluate_many
+
+    def many(self, campaign, prepared, samples, x, y, golden, stats, integer_sums=None):
+        seen.append((golden, integer_sums))
+        return real_many(self, campaign, prepared, samples, x, y, golden, stats, integer_sums=integer_sums)
+
+    tables = []
+    for budget in (None, 1):
+        if budget is not None:
+            monkeypatch.setattr(par, "rows_budget", lambda campaign, fraction=0.25: 1)
+            monkeypatch.setattr(par.ParallelEngine, "evaluate_many", many)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=3, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=6)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=6)
+        tables.append(cmpn.run(engine="parallel", progress=False, chunk_size=12, keep_predictions=True))
+    assert len(seen) > 2 * 2  # several sub-chunks per batch (two batches)
+    per_batch: dict[int, list[object]] = {}
+    for golden, sums in seen:
+        per_batch.setdefault(id(golden), []).append(sums)
+    assert len(per_batch) == 2
+    first, second = (v for v in per_batch.values())
+    assert isinstance(first[0], dict) and first[0] is not second[0]  # one dict per batch ...
+    assert all(d is first[0] for d in first) and all(d is second[0] for d in second)  # ... for all its sub-chunks
+    assert tables[0].table.equals(tables[1].table)
+    assert (tables[0].predictions == tables[1].predictions).all()
+
+
+def test_rows_without_changed_neurons(setup):
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    g_in = golden["SP1"]
+    zero = torch.zeros(2, dtype=torch.long)
+    same = _Patch(torch.arange(2), torch.tensor([0, 1]), g_in[[0, 1]][:, 2:3].float() * value, zero, zero.clone(),
+                  channel=torch.tensor([2, 2]))  # channel patches equal to golden
+    out = par._plain_rows(cmpn, "SC2", same, g_in, value, True, {}, golden["SC2"])
+    assert out[0].row.numel() == 0 and not out[0].known[2].any() and not out[0].known[1].any()
+    empty = par._plain_rows(cmpn, "SP2", out[0], golden["SC2"], value, True, {}, golden["SP2"])
+    assert empty[0].row.numel() == 0
