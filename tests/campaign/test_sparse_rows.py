@@ -229,3 +229,19 @@ def test_rows_without_changed_neurons(setup):
     assert out[0].row.numel() == 0 and not out[0].known[2].any() and not out[0].known[1].any()
     empty = par._plain_rows(cmpn, "SP2", out[0], golden["SC2"], value, True, {}, golden["SP2"])
     assert empty[0].row.numel() == 0
+
+
+def test_sparse_rows_switch_off_gives_the_same_table(setup, monkeypatch):
+    """``SPIKEFI_SPARSE_ROWS=0`` (for on/off measurements) keeps rows whole; the table is the same."""
+    cmpn0, _ = setup
+    tables, calls = {}, {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(par.SPARSE_ROWS_ENV, flag)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=24)
+        isyn.exact_calls.clear()
+        result = cmpn.run(engine="parallel", progress=False, chunk_size=12)
+        tables[flag] = result.table.drop(columns=["seconds"], errors="ignore")
+        calls[flag] = sum(v for k, v in isyn.exact_calls.items() if "changed neurons only" in k)
+    assert calls["1"] > 0 and calls["0"] == 0
+    assert tables["1"].equals(tables["0"])

@@ -31,6 +31,7 @@ the threshold (the exactness suite and ``benchmarks/campaign_throughput.py`` cou
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -691,9 +692,18 @@ def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
     return netmap.fire(name, a) if a.shape[0] else torch.zeros_like(a)
 
 
+#: ``SPIKEFI_SPARSE_ROWS=0`` turns the sparse-row shortcuts off (rows stay whole, as before
+#: them): the tables are the same either way; the switch is there to measure them on and off in
+#: consecutive runs on one machine.
+SPARSE_ROWS_ENV = "SPIKEFI_SPARSE_ROWS"
+
+
 def _neuronwise(netmap: Any) -> bool:
     """Whether the layer's neurons may be fired one by one: one threshold for all (a
-    per-neuron ``theta`` would need the neurons' positions)."""
+    per-neuron ``theta`` would need the neurons' positions), and sparse rows not switched off
+    (:data:`SPARSE_ROWS_ENV`)."""
+    if os.environ.get(SPARSE_ROWS_ENV, "1").strip() == "0":
+        return False
     theta = netmap.neuron().get("theta")
     return not (isinstance(theta, torch.Tensor) and theta.dim() > 0)
 
