@@ -141,9 +141,11 @@ class UpsetPlan:
                 cols.extend(range(first_col, first_col + k))
                 masks.extend([mask] * k)
             self.by_step.append((t, start, len(cols)))
-        mask_dtype = torch.int32 if self.register.width is None else torch.int64
-        self.cols = torch.tensor(cols, dtype=torch.long).to(device)
-        self.masks = torch.tensor(masks, dtype=mask_dtype).to(device)
+        host = torch.tensor(cols + masks, dtype=torch.long)
+        device = torch.device(device)
+        on_device = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host
+        self.cols = on_device[:len(cols)]
+        self.masks = on_device[len(cols):].to(torch.int32 if self.register.width is None else torch.int64)
 
     @property
     def last_step(self) -> int:
@@ -154,22 +156,23 @@ def _register_key(model: NeuronStateUpset) -> tuple[str, int | None, int]:
     return model.state, model.register.width, model.register.frac_bits
 
 
-def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float,
-                  plan: UpsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
+def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float, plan: UpsetPlan,
+                  stretches: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """SLAYER's threshold and refractory loop with the upsets of ``plan``: ``(spikes, u_after)``.
 
     ``u``: membrane potentials ``(B, K, T)`` of the faulty neurons (their ``psp``), column
-    ``k`` carrying the plan's upsets of column ``k`` in every sample. Only the steps with
-    upsets run one at a time (all columns in one operation each); the stretches between
-    them run the golden spiking function (:func:`spikefi.snn.functional._simulate_spikes`:
-    the fused kernel on CUDA, the PyTorch loop elsewhere), and the refractory response of
-    a stretch's last spikes is then added to the steps after it. Every potential gets the
-    same additions in the same order as in
-    :func:`spikefi.snn.functional._simulate_spikes_torch` (a refractory kernel added at its
-    firing step, earliest firing first), so the result is bit-identical to that loop with
-    the upsets applied at their steps.
+    ``k`` carrying the plan's upsets of column ``k`` in every sample. Every step is one set
+    of operations on all ``B * K`` neurons (a step with upsets adds one gather, flip and
+    scatter over the columns it upsets); with ``stretches`` (default: where the fused CUDA
+    kernel runs, :mod:`spikefi.snn.cuda.spike_kernel`) a stretch of more than two steps
+    without upsets runs the golden spiking function
+    (:func:`spikefi.snn.functional._simulate_spikes`) instead, and the refractory response of
+    its last spikes is then added to the steps after it. Every potential gets the same
+    additions in the same order as in :func:`spikefi.snn.functional._simulate_spikes_torch`
+    (a refractory kernel added at its firing step, earliest firing first), so the result is
+    bit-identical to that loop with the upsets applied at their steps.
     """
-    from ..snn.functional import _simulate_spikes
+    from ..snn.functional import _fused, _simulate_spikes
 
     steps = u.shape[-1]
     if u.dim() != 3 or u.shape[1] != plan.columns:
@@ -183,20 +186,32 @@ def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float,
     fired = torch.zeros_like(x)
     ref = ref.to(dtype=u.dtype, device=u.device)
     klen = ref.numel()
+    if stretches is None:
+        fused = _fused() if x.is_cuda and x.dtype in (torch.float32, torch.float64) else None
+        stretches = fused is not None and klen <= fused[1]
 
-    def stretch(a: int, c: int) -> None:  # golden steps a .. c-1, then their responses beyond c
+    def step(t: int) -> None:  # threshold at t, its refractory response to the steps after
+        fired[..., t] = x[..., t] >= theta
+        hi = min(t + klen - 1, steps - 1)
+        if hi > t:
+            x[..., t + 1:hi + 1].addcmul_(ref[1:hi - t + 1], fired[..., t:t + 1])
+
+    def golden(a: int, c: int) -> None:  # steps a .. c-1 (no upsets)
+        if not stretches or c - a <= 2:
+            for t in range(a, c):
+                step(t)
+            return
         _, u_after = _simulate_spikes(x[..., a:c].clone(), theta, ref, ts)  # (its own memory)
         x[..., a:c] = u_after
         fired[..., a:c] = u_after >= theta
-        for s in range(max(a, c - klen + 1), c):  # earliest firing first
+        for s in range(max(a, c - klen + 1), c):  # the responses beyond c, earliest firing first
             hi = min(s + klen - 1, steps - 1)
             if hi >= c:
                 x[..., c:hi + 1].addcmul_(ref[c - s:hi - s + 1], fired[..., s:s + 1])
 
     cursor = 0
     for t, start, end in plan.by_step:
-        if t > cursor:
-            stretch(cursor, t)
+        golden(cursor, t)
         cols: Any = slice(None) if start < 0 else plan.cols[start:end]
         mask: int | torch.Tensor = end if start < 0 else plan.masks[start:end]
         if psp is None:
@@ -206,13 +221,9 @@ def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float,
             for s in range(max(0, t - klen + 1), t):
                 r.addcmul_(ref[t - s:t - s + 1], fired[:, cols, s])
             x[:, cols, t] = psp[:, cols, t] + plan.register.flip_mask(r, mask)
-        fired[..., t] = x[..., t] >= theta
-        hi = min(t + klen - 1, steps - 1)
-        if hi > t:
-            x[..., t + 1:hi + 1].addcmul_(ref[1:hi - t + 1], fired[..., t:t + 1])
+        step(t)
         cursor = t + 1
-    if cursor < steps:
-        stretch(cursor, steps)
+    golden(cursor, steps)
     fired.mul_(torch.tensor(1.0 / ts, dtype=u.dtype, device=u.device))
     return fired, x
 

@@ -13,6 +13,7 @@ import torch
 
 from spikefi.faults import Fault, MembraneUpset, RefractoryUpset, Site, StateSoftErrors
 from spikefi.faults.neuron_state import UpsetPlan, simulate_plan, simulate_with_upsets
+from spikefi.snn import functional
 from spikefi.snn.functional import _simulate_spikes_torch
 
 from .test_issue32_neuron_state import (
@@ -66,21 +67,27 @@ def random_models(rng: np.random.Generator, cls: type, n: int, steps: int, nbits
 @pytest.mark.parametrize(("state", "dtype", "width", "frac"), [
     ("membrane", torch.float32, None, 0), ("refractory", torch.float32, None, 0),
     ("membrane", torch.float64, 16, 8), ("refractory", torch.float32, 12, 4), ("membrane", torch.float64, None, 0)])
-def test_many_upsets_in_one_simulation_equal_brute_force(state, dtype, width, frac):
+@pytest.mark.parametrize("stretches", [False, True])  # True: the CUDA way (here the PyTorch loop runs them)
+@pytest.mark.parametrize("n_models", [60, 4])  # dense upset steps; long stretches between them
+def test_many_upsets_in_one_simulation_equal_brute_force(state, dtype, width, frac, stretches, n_models, monkeypatch):
     rng = np.random.default_rng([32, len(state), 0 if width is None else width])
     steps, theta, samples = 41, 1.0, 3
     ref = -2.0 * theta * np.exp(-np.arange(6) / 2.0) * np.arange(6) / 2.0  # a 6-step refractory kernel
     cls = MembraneUpset if state == "membrane" else RefractoryUpset
     nbits = 32 if width is None else width
     bits_used = [b for b in (30, 29, 23, 31, 3) if b < nbits] if width is None else list(range(nbits))
-    parts = random_models(rng, cls, 60, steps, nbits, width, frac)
+    parts = random_models(rng, cls, n_models, steps, nbits, width, frac)
     # many flips of the exponent and the sign: most of them change spikes
     parts = [(cls([[int(rng.choice(bits_used))] if rng.random() < 0.7 else list(b) for _, b in m.upsets],
                   m.steps, width, frac), k) for m, k in parts]
     cols = sum(k for _, k in parts)
     u = torch.tensor(rng.normal(0.7, 0.6, size=(samples, cols, steps)), dtype=dtype)
     ref_t = torch.tensor(ref, dtype=dtype)
-    spikes, u_after = simulate_plan(u, theta, ref_t, 1.0, UpsetPlan(parts, "cpu"))
+    runs: list[int] = []
+    simulate = functional._simulate_spikes
+    monkeypatch.setattr(functional, "_simulate_spikes", lambda v, *a: runs.append(v.shape[-1]) or simulate(v, *a))
+    spikes, u_after = simulate_plan(u, theta, ref_t, 1.0, UpsetPlan(parts, "cpu"), stretches=stretches)
+    monkeypatch.undo()
     assert spikes.shape == u.shape
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
     offset, changed = 0, 0
@@ -101,7 +108,9 @@ def test_many_upsets_in_one_simulation_equal_brute_force(state, dtype, width, fr
         assert torch.equal(one_s, spikes[:, offset:offset + k])
         changed += int(not torch.equal(spikes[:, offset:offset + k], golden[:, offset:offset + k]))
         offset += k
-    assert changed >= 10  # the upsets change spikes for real
+    assert changed >= (10 if n_models > 10 else 1)  # the upsets change spikes for real
+    if stretches and n_models < 10:  # the golden spiking function ran stretches of more than two steps
+        assert any(n > 2 for n in runs), runs
 
 
 def test_plan_layout_and_errors():
