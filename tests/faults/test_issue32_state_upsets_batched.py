@@ -17,6 +17,7 @@ from spikefi.snn import functional
 from spikefi.snn.functional import _simulate_spikes_torch
 
 from .test_issue32_neuron_state import (
+    T,
     assert_engines_agree,
     brute_force_predictions,
     campaign,
@@ -150,3 +151,28 @@ def test_round_with_many_upsets_in_every_engine(digits):  # noqa: F811
         row = ref.table.set_index("round_id").loc[rnd.round_id]
         for name, count in counts.items():
             assert row[f"spikes.{name}"] == count, (rnd.round_id, name)
+
+
+def test_batched_faults_give_each_fault_its_own_spikes_and_gradient(digits):  # noqa: F811
+    """Training under faults: the batched simulation's spikes and surrogate gradients equal
+    those of every fault's neurons simulated on their own."""
+    from spikefi.faults.neuron_state import UpsetFire, fire_upsets
+
+    slayer = digits[0].slayer
+    rng = np.random.default_rng(5)
+    parts = random_models(rng, MembraneUpset, 5, T, 32, None, 0)
+    cols = sum(k for _, k in parts)
+    a = torch.tensor(rng.normal(0.3, 0.4, size=(2, cols, T)), dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor(rng.normal(size=(2, cols, T)), dtype=torch.float64)
+    (fire_upsets(slayer, parts, a) * weight).sum().backward()
+    batched = a.grad.clone()
+    a.grad = None
+    offset, outs = 0, []
+    for model, k in parts:
+        block = a[:, offset:offset + k]
+        outs.append(UpsetFire(slayer, model)(block))
+        offset += k
+    single = torch.cat(outs, dim=1)
+    (single * weight).sum().backward()
+    assert torch.equal(single.detach(), fire_upsets(slayer, parts, a.detach()))
+    assert torch.equal(batched, a.grad) and batched.abs().sum() > 0
