@@ -181,7 +181,7 @@ def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float, p
         bad = [t for t, _, _ in plan.by_step if t >= steps]
         raise FaultSpecError(f"upset step(s) {bad} out of range: the input has T = {steps} steps; "
                              f"allowed 0..{steps - 1}")
-    x = u.detach().contiguous().clone()
+    x = u.detach().clone(memory_format=torch.contiguous_format)
     psp = u.detach() if plan.state == "refractory" else None
     fired = torch.zeros_like(x)
     ref = ref.to(dtype=u.dtype, device=u.device)
@@ -224,7 +224,7 @@ def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float, p
         step(t)
         cursor = t + 1
     golden(cursor, steps)
-    fired.mul_(torch.tensor(1.0 / ts, dtype=u.dtype, device=u.device))
+    fired.mul_(1.0 / ts)  # 0 or the spike value (a Python scalar: no host-to-device copy)
     return fired, x
 
 
