@@ -176,3 +176,23 @@ def test_batched_faults_give_each_fault_its_own_spikes_and_gradient(digits):  # 
     (single * weight).sum().backward()
     assert torch.equal(single.detach(), fire_upsets(slayer, parts, a.detach()))
     assert torch.equal(batched, a.grad) and batched.abs().sum() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("state", ["membrane", "refractory"])
+def test_cuda_stretches_by_the_fused_kernel_equal_the_step_loop_and_the_cpu(state):
+    """On CUDA the stretches without upsets run the fused kernel (where Triton is): the same
+    spikes and potentials, bit for bit, as the step-by-step loop there and on the CPU."""
+    rng = np.random.default_rng(9)
+    cls = MembraneUpset if state == "membrane" else RefractoryUpset
+    parts = random_models(rng, cls, 6, 50, 32, None, 0)
+    cols = sum(k for _, k in parts)
+    u = torch.tensor(rng.normal(0.7, 0.6, size=(16, cols, 50)), dtype=torch.float32)
+    ref = torch.tensor(-2.0 * np.exp(-np.arange(4) / 2.0) * np.arange(4) / 2.0, dtype=torch.float32)
+    want = simulate_plan(u, 1.0, ref, 1.0, UpsetPlan(parts, "cpu"), stretches=False)
+    for stretches in (None, False):
+        got = simulate_plan(u.cuda(), 1.0, ref.cuda(), 1.0, UpsetPlan(parts, "cuda"), stretches=stretches)
+        for g, w in zip(got, want, strict=True):
+            g = g.cpu()
+            assert torch.equal(torch.isnan(g), torch.isnan(w))
+            assert torch.equal(torch.nan_to_num(g).view(torch.int32), torch.nan_to_num(w).view(torch.int32))
