@@ -240,12 +240,14 @@ def simulate_with_upsets(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: f
     operations, same order, so the result is bit-identical there (see :func:`simulate_plan`).
     """
     shape = u.shape
-    if not upsets:
+    items = sorted((int(t), bits) for t, bits in upsets.items() if len(bits))
+    if not items:
         from ..snn.functional import _simulate_spikes_torch
 
         return _simulate_spikes_torch(u, theta, ref, ts)
-    steps, bits = zip(*sorted(upsets.items()), strict=True)
-    model = _STATES[state]([list(b) for b in bits], list(steps), register.width, register.frac_bits)
+    steps, bits = zip(*items, strict=True)
+    model = _STATES[state]([[int(b) for b in bs] for bs in bits], list(steps), register.width,
+                           register.frac_bits)
     flat = u.reshape(1, -1, shape[-1])
     spikes, u_after = simulate_plan(flat, theta, ref, ts, UpsetPlan([(model, flat.shape[1])], u.device))
     return spikes.reshape(shape), u_after.reshape(shape)
