@@ -326,9 +326,17 @@ def neuron_output(
     seed = campaign.seed
     device = a.device
     s_out = s_out.clone()
-    for p in lf.parametric:
-        a_sel = a[_at(p.idx)]  # (B, k, T)
-        s_f = p.fire(a_sel)
+    upsets = _batched_upsets(lf.parametric, a)
+    if len(upsets) == 1 and upsets[0][0] is None:  # every parametric fault: one write
+        s_out[_at(upsets[0][1])] = upsets[0][2]
+        parametric: Sequence[_Parametric] = ()
+    else:
+        parametric = lf.parametric
+    done = {i: s_f for members, _, spikes in upsets if members is not None
+            for i, s_f in zip(members, spikes.split([lf.parametric[i].idx[0].numel() for i in members], dim=1),
+                              strict=True)}
+    for i, p in enumerate(parametric):
+        s_f = done[i] if i in done else p.fire(a[_at(p.idx)])  # (B, k, T)
         if isinstance(p.fault.timing, PerSample):
             hit = torch.as_tensor(p.fault.timing.affected(samples, seed, round_id, p.index), device=device)
             s_f = torch.where(hit[:, None, None], s_f, s_out[_at(p.idx)])
@@ -349,6 +357,33 @@ def neuron_output(
             new = torch.where(m[:, None, :], new, cur)
         s_out[_at(n.idx)] = new
     return s_out
+
+
+def _batched_upsets(parametric: Sequence[_Parametric], a: torch.Tensor,
+                    ) -> list[tuple[list[int] | None, tuple[torch.Tensor, ...], torch.Tensor]]:
+    """The spikes of a layer's neuron-state upset faults (:mod:`spikefi.faults.neuron_state`),
+    those of one register format simulated together: per group ``(members, index, spikes)``,
+    the faults' positions in ``parametric``, their concatenated neuron index and spikes
+    ``(B, sum k, T)``. ``members`` is ``None`` when the group is every fault of the list, on
+    distinct neurons, all on every sample: its spikes are then written at once."""
+    from ..faults.neuron_state import fire_upsets
+
+    groups: dict[Any, list[int]] = {}
+    for i, p in enumerate(parametric):
+        key = getattr(p.fire, "batch_key", None)
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    out: list[tuple[list[int] | None, tuple[torch.Tensor, ...], torch.Tensor]] = []
+    for members in groups.values():
+        faults = [parametric[i] for i in members]
+        idx = tuple(torch.cat(dims) for dims in zip(*(p.idx for p in faults), strict=True))
+        parts = [(p.fire.model, p.idx[0].numel()) for p in faults]
+        spikes = fire_upsets(faults[0].fire.slayer, parts, a[_at(idx)])
+        positions = [tuple(int(v) for v in q) for p in faults for q in p.fault.positions]
+        whole = (len(members) == len(parametric) and len(set(positions)) == len(positions)
+                 and not any(isinstance(p.fault.timing, PerSample) for p in faults))
+        out.append((None if whole else members, idx, spikes))
+    return out
 
 
 @contextlib.contextmanager

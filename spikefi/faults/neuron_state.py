@@ -30,8 +30,7 @@ upsets at a rate (one Monte-Carlo draw per round).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,10 +38,9 @@ import torch
 
 from ..errors import FaultSpecError
 from .models import _REGISTRY, FaultModel, ParametricFaultModel
-from .quantization import flip_bits_float32
 
 __all__ = ["StateRegister", "NeuronStateUpset", "MembraneUpset", "RefractoryUpset", "StateSoftErrors",
-           "simulate_with_upsets"]
+           "UpsetPlan", "UpsetFire", "simulate_plan", "simulate_with_upsets", "fire_upsets"]
 
 
 # ---------------------------------------------------------------------------------
@@ -74,12 +72,23 @@ class StateRegister:
 
     def flip(self, x: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
         """``x`` with ``bits`` of its stored encoding flipped (a new tensor, ``x``'s dtype)."""
-        if self.width is None:
-            return flip_bits_float32(x, list(bits))
-        w, f = self.width, self.frac_bits
         mask = 0
         for b in bits:
             mask |= 1 << b
+        return self.flip_mask(x, self.signed_mask(mask))
+
+    def signed_mask(self, mask: int) -> int:
+        """The XOR mask ``mask`` (bits ``0 .. bits-1``) as :meth:`flip_mask` takes it: a float32
+        register's as a signed int32 value."""
+        return mask - (1 << 32) if self.width is None and mask >= 1 << 31 else mask
+
+    def flip_mask(self, x: torch.Tensor, mask: int | torch.Tensor) -> torch.Tensor:
+        """``x`` with its stored encoding XOR ``mask`` (:meth:`signed_mask`): one mask for all, or
+        a tensor of masks broadcast against ``x`` (int32 for float32, int64 for fixed point)."""
+        if self.width is None:  # the IEEE-754 binary32 encoding (a float64 value rounded to float32 first)
+            pattern = x.to(torch.float32).contiguous().view(torch.int32)
+            return torch.bitwise_xor(pattern, mask).view(torch.float32).to(x.dtype)
+        w, f = self.width, self.frac_bits
         finite = torch.isfinite(x)
         scaled = torch.where(finite, x.double() * 2.0**f, torch.zeros_like(x, dtype=torch.float64))
         q = torch.round(scaled).clamp(-(2.0 ** (w - 1)), 2.0 ** (w - 1) - 1).to(torch.int64)
@@ -93,6 +102,132 @@ class StateRegister:
 # the simulation with upsets
 
 
+class UpsetPlan:
+    """The upsets of several faults' neurons, laid out as the columns of one ``(B, K, T)``
+    tensor: ``parts`` gives each fault's model and its number of neurons (consecutive
+    columns, in order). Built once per call, on the host: per step with upsets, the slice of
+    one column-index tensor and one mask tensor (both copied to ``device`` once)."""
+
+    def __init__(self, parts: Sequence[tuple[NeuronStateUpset, int]], device: torch.device | str) -> None:
+        if not parts:
+            raise ValueError("an upset plan needs at least one model")
+        first = parts[0][0]
+        self.state, self.register = first.state, first.register
+        key = _register_key(first)
+        if any(_register_key(m) != key for m, _ in parts):
+            raise ValueError("an upset plan takes models of one state and one register format")
+        self.columns = sum(k for _, k in parts)
+        entries: dict[int, list[tuple[int, int, int]]] = {}  # step -> [(first column, count, mask)]
+        offset = 0
+        for model, k in parts:
+            for t, bits in model.upsets:
+                mask = 0
+                for b in bits:
+                    mask |= 1 << b
+                entries.setdefault(t, []).append((offset, k, self.register.signed_mask(mask)))
+            offset += k
+        cols: list[int] = []
+        masks: list[int] = []
+        #: per step with upsets, ascending: (step, start, end) into :attr:`cols`/:attr:`masks`,
+        #: or (step, -1, mask) when every column is upset with the same mask
+        self.by_step: list[tuple[int, int, int]] = []
+        for t in sorted(entries):
+            runs = entries[t]
+            if sum(k for _, k, _ in runs) == self.columns and len({m for _, _, m in runs}) == 1:
+                self.by_step.append((t, -1, runs[0][2]))
+                continue
+            start = len(cols)
+            for first_col, k, mask in runs:
+                cols.extend(range(first_col, first_col + k))
+                masks.extend([mask] * k)
+            self.by_step.append((t, start, len(cols)))
+        host = torch.tensor(cols + masks, dtype=torch.long)
+        device = torch.device(device)
+        on_device = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host
+        self.cols = on_device[:len(cols)]
+        self.masks = on_device[len(cols):].to(torch.int32 if self.register.width is None else torch.int64)
+
+    @property
+    def last_step(self) -> int:
+        return self.by_step[-1][0] if self.by_step else -1
+
+
+def _register_key(model: NeuronStateUpset) -> tuple[str, int | None, int]:
+    return model.state, model.register.width, model.register.frac_bits
+
+
+def simulate_plan(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float, plan: UpsetPlan,
+                  stretches: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """SLAYER's threshold and refractory loop with the upsets of ``plan``: ``(spikes, u_after)``.
+
+    ``u``: membrane potentials ``(B, K, T)`` of the faulty neurons (their ``psp``), column
+    ``k`` carrying the plan's upsets of column ``k`` in every sample. Every step is one set
+    of operations on all ``B * K`` neurons (a step with upsets adds one gather, flip and
+    scatter over the columns it upsets); with ``stretches`` (default: where the fused CUDA
+    kernel runs, :mod:`spikefi.snn.cuda.spike_kernel`) a stretch of more than two steps
+    without upsets runs the golden spiking function
+    (:func:`spikefi.snn.functional._simulate_spikes`) instead, and the refractory response of
+    its last spikes is then added to the steps after it. Every potential gets the same
+    additions in the same order as in :func:`spikefi.snn.functional._simulate_spikes_torch`
+    (a refractory kernel added at its firing step, earliest firing first), so the result is
+    bit-identical to that loop with the upsets applied at their steps.
+    """
+    from ..snn.functional import _fused, _simulate_spikes
+
+    steps = u.shape[-1]
+    if u.dim() != 3 or u.shape[1] != plan.columns:
+        raise ValueError(f"the potentials must be (B, {plan.columns}, T), got {tuple(u.shape)}")
+    if plan.last_step >= steps:
+        bad = [t for t, _, _ in plan.by_step if t >= steps]
+        raise FaultSpecError(f"upset step(s) {bad} out of range: the input has T = {steps} steps; "
+                             f"allowed 0..{steps - 1}")
+    x = u.detach().clone(memory_format=torch.contiguous_format)
+    psp = u.detach() if plan.state == "refractory" else None
+    fired = torch.zeros_like(x)
+    ref = ref.to(dtype=u.dtype, device=u.device)
+    klen = ref.numel()
+    if stretches is None:
+        fused = _fused() if x.is_cuda and x.dtype in (torch.float32, torch.float64) else None
+        stretches = fused is not None and klen <= fused[1]
+
+    def step(t: int) -> None:  # threshold at t, its refractory response to the steps after
+        fired[..., t] = x[..., t] >= theta
+        hi = min(t + klen - 1, steps - 1)
+        if hi > t:
+            x[..., t + 1:hi + 1].addcmul_(ref[1:hi - t + 1], fired[..., t:t + 1])
+
+    def golden(a: int, c: int) -> None:  # steps a .. c-1 (no upsets)
+        if not stretches or c - a <= 2:
+            for t in range(a, c):
+                step(t)
+            return
+        _, u_after = _simulate_spikes(x[..., a:c].clone(), theta, ref, ts)  # (its own memory)
+        x[..., a:c] = u_after
+        fired[..., a:c] = u_after >= theta
+        for s in range(max(a, c - klen + 1), c):  # the responses beyond c, earliest firing first
+            hi = min(s + klen - 1, steps - 1)
+            if hi >= c:
+                x[..., c:hi + 1].addcmul_(ref[c - s:hi - s + 1], fired[..., s:s + 1])
+
+    cursor = 0
+    for t, start, end in plan.by_step:
+        golden(cursor, t)
+        cols: Any = slice(None) if start < 0 else plan.cols[start:end]
+        mask: int | torch.Tensor = end if start < 0 else plan.masks[start:end]
+        if psp is None:
+            x[:, cols, t] = plan.register.flip_mask(x[:, cols, t], mask)
+        else:  # r[t]: the refractory responses of the earlier spikes, from 0, earliest first
+            r = torch.zeros_like(x[:, cols, t])
+            for s in range(max(0, t - klen + 1), t):
+                r.addcmul_(ref[t - s:t - s + 1], fired[:, cols, s])
+            x[:, cols, t] = psp[:, cols, t] + plan.register.flip_mask(r, mask)
+        step(t)
+        cursor = t + 1
+    golden(cursor, steps)
+    fired.mul_(1.0 / ts)  # 0 or the spike value (a Python scalar: no host-to-device copy)
+    return fired, x
+
+
 def simulate_with_upsets(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: float,
                          upsets: Mapping[int, Sequence[int]], state: str,
                          register: StateRegister) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,48 +235,31 @@ def simulate_with_upsets(u: torch.Tensor, theta: float, ref: torch.Tensor, ts: f
 
     ``u``: membrane potentials ``(..., T)`` of the faulty neurons (their ``psp``);
     ``upsets``: ``{step: bits}`` flipped at that step in the ``state`` register
-    (``membrane`` or ``refractory``). At every other step the arithmetic is the golden
-    loop's (:func:`spikefi.snn.functional._simulate_spikes_torch`): same operations, same
-    order, so the result is bit-identical there.
+    (``membrane`` or ``refractory``), in every neuron. At every other step the arithmetic
+    is the golden loop's (:func:`spikefi.snn.functional._simulate_spikes_torch`): same
+    operations, same order, so the result is bit-identical there (see :func:`simulate_plan`).
     """
     shape = u.shape
-    steps = shape[-1]
-    bad = [t for t in upsets if t >= steps]
-    if bad:
-        raise FaultSpecError(f"upset step(s) {sorted(bad)} out of range: the input has T = {steps} steps; "
-                             f"allowed 0..{steps - 1}")
-    ut = u.detach().reshape(-1, steps).t().contiguous()
-    psp = ut.clone() if state == "refractory" else None
-    rt = torch.zeros_like(ut) if state == "refractory" else None
-    st = torch.zeros_like(ut)
-    ref = ref.to(dtype=u.dtype, device=u.device)
-    klen = ref.numel()
-    for t in range(steps):
-        bits = upsets.get(t)
-        if bits:
-            if rt is None:
-                ut[t] = register.flip(ut[t], bits)
-            else:
-                ut[t] = psp[t] + register.flip(rt[t], bits)  # type: ignore[index]
-        fired = (ut[t] >= theta).to(ut.dtype)
-        st[t] = fired
-        span = min(klen - 1, steps - 1 - t)
-        if span > 0:
-            ut[t + 1 : t + 1 + span].addcmul_(ref[1 : 1 + span, None], fired)
-            if rt is not None:
-                rt[t + 1 : t + 1 + span].addcmul_(ref[1 : 1 + span, None], fired)
-    st.mul_(torch.tensor(1.0 / ts, dtype=u.dtype, device=u.device))
-    return st.t().reshape(shape), ut.t().reshape(shape)
+    items = sorted((int(t), bits) for t, bits in upsets.items() if len(bits))
+    if not items:
+        from ..snn.functional import _simulate_spikes_torch
+
+        return _simulate_spikes_torch(u, theta, ref, ts)
+    steps, bits = zip(*items, strict=True)
+    model = _STATES[state]([[int(b) for b in bs] for bs in bits], list(steps), register.width,
+                           register.frac_bits)
+    flat = u.reshape(1, -1, shape[-1])
+    spikes, u_after = simulate_plan(flat, theta, ref, ts, UpsetPlan([(model, flat.shape[1])], u.device))
+    return spikes.reshape(shape), u_after.reshape(shape)
 
 
 class _UpsetSpike(torch.autograd.Function):
     """Spikes with upsets; the gradient is SLAYER's surrogate on the upset potential."""
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, model: NeuronStateUpset, neuron: dict[str, Any],  # type: ignore[override]
+    def forward(ctx: Any, u: torch.Tensor, plan: UpsetPlan, neuron: dict[str, Any],  # type: ignore[override]
                 ref: torch.Tensor, ts: float) -> torch.Tensor:
-        spikes, u_after = simulate_with_upsets(u, float(neuron["theta"]), ref, ts, model.upsets_by_step,
-                                               model.state, model.register)
+        spikes, u_after = simulate_plan(u, float(neuron["theta"]), ref, ts, plan)
         ctx.save_for_backward(u_after)
         ctx.neuron = neuron
         return spikes
@@ -155,8 +273,28 @@ class _UpsetSpike(torch.autograd.Function):
         return grad * surrogate_pdf(u_after, n["theta"], n["tauRho"], n["scaleRho"]), None, None, None, None
 
 
-def _fire(slayer: Any, model: NeuronStateUpset, a: torch.Tensor) -> torch.Tensor:
-    return _UpsetSpike.apply(slayer.psp(a), model, slayer.neuron, slayer.refKernel, float(slayer.Ts))
+def fire_upsets(slayer: Any, parts: Sequence[tuple[NeuronStateUpset, int]], a: torch.Tensor) -> torch.Tensor:
+    """Spikes ``(B, K, T)`` of the golden spiking layer ``slayer`` for synaptic outputs ``a``
+    ``(B, K, T)`` whose consecutive column blocks carry the upsets of ``parts`` (model,
+    number of columns): several faults of one layer in one simulation (:class:`UpsetPlan`)."""
+    plan = UpsetPlan(parts, a.device)
+    return _UpsetSpike.apply(slayer.psp(a), plan, slayer.neuron, slayer.refKernel, float(slayer.Ts))
+
+
+class UpsetFire:
+    """The faulty neurons' spiking function of one neuron-state upset model for the golden
+    spiking layer ``slayer``: ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes.
+    Faults whose :attr:`batch_key` is equal run together through :func:`fire_upsets`."""
+
+    def __init__(self, slayer: Any, model: NeuronStateUpset) -> None:
+        self.slayer, self.model = slayer, model
+
+    @property
+    def batch_key(self) -> tuple[int, str, int | None, int]:
+        return (id(self.slayer), *_register_key(self.model))
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        return fire_upsets(self.slayer, [(self.model, a.shape[1])], a)
 
 
 # ---------------------------------------------------------------------------------
@@ -245,10 +383,10 @@ class NeuronStateUpset(ParametricFaultModel):
         raise FaultSpecError(f"{self.name} upsets the state of SLAYER neurons (a campaign re-simulates them); "
                              "it has no faulty neuron parameters")
 
-    def slayer_fire(self, slayer: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    def slayer_fire(self, slayer: Any) -> UpsetFire:
         """The faulty neurons' spiking function for the golden spiking layer ``slayer``:
         ``(B, k, T)`` synaptic outputs to ``(B, k, T)`` spikes."""
-        return partial(_fire, slayer, self)
+        return UpsetFire(slayer, self)
 
     def check_steps(self, steps: int) -> None:
         bad = [t for t in self.steps if t >= steps]
