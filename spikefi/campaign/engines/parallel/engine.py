@@ -581,10 +581,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     if info.kind != "dense" or rows.patch.shape[2:4] != golden_prev.shape[2:4]:
         return None
     dtype = rows.patch.dtype
-    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
-        s01 = golden_prev.to(dtype)
-        integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))[:, :, 0, 0]
-    gold_sum = integer_sums[name]
+    gold_sum = _golden_integer_sums(integer_sums, name, module, k, golden_prev)[:, :, 0, 0]  # (B, C_out, T)
     m, _, h, w, steps = rows.patch.shape
     c_out = k.shape[0]
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=rows.patch.device)
@@ -630,11 +627,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
         size_w = int(((geometry[5] - (kw - 1) * dw - 1) // sw) + 1)
     in_h = (size_h - 1) * sh + (kh - 1) * dh + 1
     in_w = (size_w - 1) * sw + (kw - 1) * dw + 1
-    key = f"{name}:entry"
-    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
-        integer_sums[key] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
-                                                  module.dilation))
-    gold = integer_sums[key]
+    gold = _golden_integer_sums(integer_sums, name, module, k, golden_prev)
     c_out, steps = k.shape[0], golden_prev.shape[-1]
     k_in = k[..., 0].permute(1, 0, 2, 3).reshape(k.shape[1], c_out, kh * kw)  # (C_in, C_out, taps)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
@@ -685,6 +678,18 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
         a = (g_sum + delta) * scale
         out.append(_Patch(part.rounds, part.samples, netmap.fire(name, a), oh0[sl], ow0[sl]))
     return out
+
+
+def _golden_integer_sums(integer_sums: dict[str, torch.Tensor], name: str, module: Any, k: torch.Tensor,
+                         golden_in: torch.Tensor) -> torch.Tensor:
+    """The batch's golden integer sums of layer ``name``, ``(B, C_out, H, W, T)``:
+    ``round(conv3d(0/1 golden input, k))`` with the layer's geometry, computed on first use and
+    kept in ``integer_sums`` (one entry per layer, shared by the batch's sub-chunks and by every
+    shortcut that reads them)."""
+    if name not in integer_sums:
+        s01 = (golden_in != 0).to(k.dtype)
+        integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
+    return integer_sums[name]
 
 
 def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
@@ -834,10 +839,7 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     if (c_in, kh, kw) != tuple(golden_prev.shape[1:4]) or any(module.padding) or not bool(ok.all()):
         return None
     dtype, device = campaign.dtype, rows.row.device
-    if name not in integer_sums:  # golden integer sums of the batch, (B, C_out, T)
-        integer_sums[name] = torch.round(fn.conv3d(golden_prev.to(dtype), k, module.stride, module.padding,
-                                                   module.dilation))[:, :, 0, 0]
-    gold_sum = integer_sums[name]
+    gold_sum = _golden_integer_sums(integer_sums, name, module, k, golden_prev)[:, :, 0, 0]  # (B, C_out, T)
     steps = golden_prev.shape[-1]
     m = rows.rounds.numel()
     k_cols = k[..., 0].reshape(c_out, -1).t()  # (C_in*kh*kw, C_out)
@@ -969,10 +971,7 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
         return None
     dtype = xin.dtype
     s01 = (xin != 0).to(dtype)
-    key = f"{name}:entry"
-    if key not in integer_sums:  # golden integer sums of the batch, (B, C_out, H, W, T)
-        integer_sums[key] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
-    gold = integer_sums[key]
+    gold = _golden_integer_sums(integer_sums, name, module, k, s01)
     ci = torch.stack([q.idx[1][0] for q in syn])
     ki = torch.stack([q.idx[2][0] for q in syn])
     kj = torch.stack([q.idx[3][0] for q in syn])
