@@ -2,7 +2,9 @@
 
 The workload of ``nmnist_real_throughput.py --workload synapses`` (zoo ``nmnist_cnn``, int8 golden,
 SC3 synapses as sign-bit flips and SC2 synapses dead, real recordings), or a seeded ``--rounds``
-subset of it (half SC3, half SC2). Three measurements on the same campaign:
+subset of it (half SC3, half SC2), or with ``--workload a|b|b'|c`` a workload of the GPU suite
+(``campaign_throughput.py --suite gpu``: SpikeFI's N-MNIST CNN, 256 synthetic inputs, the fault
+sites of ../shared/spikefi_baseline). Three measurements on the same campaign:
 
 1. **plain**: the parallel engine's evaluation, wall seconds and faults x samples per second;
 2. **phases**: the same run with the engine's steps wrapped (the device synchronised around
@@ -36,8 +38,9 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from benchmarks.common import SHARED, sync  # noqa: E402
+from benchmarks.common import SHARED, gpu_workloads, nmnist_inputs, sync  # noqa: E402
 from benchmarks.nmnist_real_throughput import realistic_inputs, synapse_campaign  # noqa: E402
+from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.campaign.engines.parallel import engine as par  # noqa: E402
 from spikefi.zoo import load_pretrained  # noqa: E402
 
@@ -175,20 +178,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-size", type=int, default=256)
     ap.add_argument("--kernels", action="store_true", help="CUDA: torch.profiler table of one chunk")
     ap.add_argument("--golden-ref", type=float, default=8400.0, help="fixed golden rate for the efficiency figure")
+    ap.add_argument("--workload", default="realistic", choices=["realistic", "a", "b", "b'", "c"],
+                    help="realistic: the synapse workload on real recordings; a/b/b'/c: the GPU suite's workloads")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    n_test = min(100, args.samples)
-    x, y = realistic_inputs(args.root, n_test, args.samples - n_test)
-    net, _, _ = load_pretrained("nmnist_cnn")
-    net = net.to(device).eval()
     rounds = args.rounds or None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"# synapse campaign profile: {name}, torch {torch.__version__}; {x.shape[0]} recordings; "
-          f"rounds {rounds or 'all (51,840)'}; batch {args.batch_size}; chunk {args.chunk_size}")
+    if args.workload == "realistic":
+        n_test = min(100, args.samples)
+        x, y = realistic_inputs(args.root, n_test, args.samples - n_test)
+        net, _, _ = load_pretrained("nmnist_cnn")
+        net = net.to(device).eval()
+        print(f"# synapse campaign profile: {name}, torch {torch.__version__}; {x.shape[0]} recordings; "
+              f"rounds {rounds or 'all (51,840)'}; batch {args.batch_size}; chunk {args.chunk_size}")
+    else:
+        baseline = json.loads((SHARED / "spikefi_baseline" / "spikefi_1.3.0_h100_2026-12-06.json").read_text())
+        inject = gpu_workloads(baseline)[args.workload]
+        net, x, y = nmnist_inputs(device, min(args.samples, 256))
+        print(f"# campaign profile, GPU suite workload {args.workload}: {name}, torch {torch.__version__}; "
+              f"{x.shape[0]} synthetic inputs; batch {args.batch_size}; chunk {args.chunk_size}")
 
     def make() -> Any:
-        c = synapse_campaign(net, x, y, device, args.batch_size, rounds=rounds)
+        if args.workload == "realistic":
+            c = synapse_campaign(net, x, y, device, args.batch_size, rounds=rounds)
+        else:
+            c = Campaign(net, (x, y), batch_size=args.batch_size, seed=0, device=device)
+            inject(c)
         c.golden()
         return c
 
