@@ -237,7 +237,7 @@ def faulty_layer(
     if lf is None:
         return netmap.fire(name, netmap.layer_forward(name, x))
     a = synaptic_output(campaign, name, x, lf, samples, round_id)
-    return neuron_output(campaign, a, netmap.fire(name, a), lf, samples, round_id)
+    return neuron_output(campaign, a, netmap.fire(name, a), lf, samples, round_id, owned=True)
 
 
 def synaptic_output(
@@ -313,19 +313,25 @@ def neuron_output(
     lf: LayerFaults,
     samples: Sequence[int],
     round_id: int,
+    owned: bool = False,
 ) -> torch.Tensor:
     """Spikes after parametric and neuron-output faults (stages 3 and 4).
 
     Args:
         a: the layer's (faulty) synaptic output.
         s_out: its spikes with golden neuron parameters.
+        owned: ``s_out`` is a fresh tensor no one else reads (a layer's just-fired spikes): the
+            faults are written into it in place instead of into a copy (a whole layer's spikes:
+            hundreds of MB for an early conv layer). It is copied all the same when it shares
+            memory with ``a``.
     """
     if not lf.parametric and not lf.neuron:
         return s_out
     steps = a.shape[-1]
     seed = campaign.seed
     device = a.device
-    s_out = s_out.clone()
+    if not owned or s_out.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
+        s_out = s_out.clone()
     upsets = _batched_upsets(lf.parametric, a)
     if len(upsets) == 1 and upsets[0][0] is None:  # every parametric fault: one write
         s_out[_at(upsets[0][1])] = upsets[0][2]
@@ -425,7 +431,7 @@ def scoped_injection(
             return s
         lf = prep.layers.get(name) if prep is not None else None
         if lf is not None:
-            s = neuron_output(campaign, state["a"], s, lf, samples, round_id)
+            s = neuron_output(campaign, state["a"], s, lf, samples, round_id, owned=True)
         record[name] = s
         state["last"] = None
         return s

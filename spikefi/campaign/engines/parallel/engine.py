@@ -373,7 +373,7 @@ class ParallelEngine(Engine):
         lf = prep.layers[name]
         smp = [samples[i] for i in rows_s.tolist()]
         a = synaptic_output(campaign, name, xin, lf, smp, prep.round_id)
-        out = neuron_output(campaign, a, campaign.netmap.fire(name, a), lf, smp, prep.round_id)
+        out = neuron_output(campaign, a, campaign.netmap.fire(name, a), lf, smp, prep.round_id, owned=True)
         return _Patch.whole(torch.full((rows_s.numel(),), r, device=xin.device), rows_s, out)
 
     @staticmethod
@@ -392,7 +392,7 @@ class ParallelEngine(Engine):
         if lf.synapse and (whole or not netmap.channels_aligned(name)):
             # weights' channels are not neuron channels, or analog devices change the whole layer
             a = synaptic_output(campaign, name, golden_input(layer), lf, samples, prep.round_id)
-            out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id)
+            out = neuron_output(campaign, a, netmap.fire(name, a), lf, samples, prep.round_id, owned=True)
             return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
         if lf.synapse:
             # only the output channels fed by a faulty synapse change: recompute those
@@ -403,7 +403,7 @@ class ParallelEngine(Engine):
             a = golden_synaptic(layer).clone() if lf.parametric else s
             if lf.parametric:
                 a[:, channels] = a_ch
-            out = neuron_output(campaign, a, s, lf, samples, prep.round_id)
+            out = neuron_output(campaign, a, s, lf, samples, prep.round_id, owned=True)
             return _Patch.whole(torch.full((batch,), r, device=device), all_rows, out)
         # neuron-output and parametric faults: work on the faulty neurons' trains only
         faulty: list[_Parametric | _Neuron] = [*lf.parametric, *lf.neuron]
