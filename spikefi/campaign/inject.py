@@ -124,7 +124,8 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
             codes = campaign.qcodes.get(fault.layer)
             qp = campaign.qparams.get(fault.layer)
             at_sites = getattr(qp, "at_sites", None)  # per-channel scales of a deployment format: one per site
-            ctx = SynapseContext(weight, at_sites(idx) if at_sites is not None else qp, None if codes is None else codes[idx])
+            ctx = SynapseContext(weight, at_sites(idx) if at_sites is not None else qp,
+                                 None if codes is None else codes[idx], codes_in_range=codes is not None)
             values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
             lf.synapse.append(_Synapse(fault, i, idx, values))
         elif isinstance(model, ParametricFaultModel):

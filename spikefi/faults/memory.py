@@ -34,7 +34,7 @@ import torch
 
 from ..errors import FaultMapError, FaultSpecError
 from .models import _REGISTRY, BitFlipSynapse, FloatBitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
-from .quantization import QuantParams, dequantize, quantize
+from .quantization import QuantParams, _check_codes, dequantize_codes, quantize
 
 __all__ = [
     "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "PARQUET_SCHEMA_KEY", "FaultMapCell", "read_fault_map", "write_fault_map",
@@ -92,13 +92,16 @@ class StuckBitSynapse(SynapseFaultModel):
         qp = context.qparams
         if qp is None:
             raise FaultSpecError("StuckBitSynapse needs a quantized campaign (quantization: {dtype: int8, ...})")
-        codes = context.site_codes if context.site_codes is not None else quantize(golden, qp)
+        if context.site_codes is not None and context.codes_in_range:
+            codes = context.site_codes
+        else:  # quantize's codes are in range; others are checked here
+            codes = _check_codes(context.site_codes, qp) if context.site_codes is not None else quantize(golden, qp)
         n = qp.bits
         clear = ((1 << n) - 1) & ~_mask(self.stuck_at_0)
         stored = (torch.bitwise_and(codes.to(torch.int64), (1 << n) - 1) & clear) | _mask(self.stuck_at_1)
         if qp.signed:
             stored = torch.where(stored >= (1 << (n - 1)), stored - (1 << n), stored)
-        return dequantize(stored, qp, dtype=golden.dtype)
+        return dequantize_codes(stored, qp, golden.dtype)  # stuck bits keep the codes in range
 
 
 def _bit_list(value: int | Sequence[int], what: str) -> list[int]:

@@ -34,7 +34,15 @@ import torch
 
 from ..errors import FaultSpecError
 from ..plugins import FAULT_MODELS_GROUP, load_object, registered_name
-from .quantization import QuantParams, dequantize, flip_bits_float32, flip_bits_int, quantize
+from .quantization import (
+    QuantParams,
+    _check_bits,
+    _check_codes,
+    dequantize_codes,
+    flip_bits_float32,
+    flip_codes,
+    quantize,
+)
 
 __all__ = [
     "FaultModel",
@@ -168,6 +176,9 @@ class SynapseContext:
     qparams: QuantParams | None = None
     #: the quantized codes of the faulty synapses (quantized campaigns), in site order
     site_codes: torch.Tensor | None = None
+    #: ``site_codes`` come from the campaign's own quantization (in range by construction):
+    #: models may skip the range check, which reads the codes back (a GPU synchronisation)
+    codes_in_range: bool = False
 
 
 # ---------------------------------------------------------------------------------
@@ -602,8 +613,13 @@ class BitFlipSynapse(_BitFlips, SynapseFaultModel):
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
         if context.qparams is None:
             raise FaultSpecError("BitFlipSynapse needs a quantized campaign (quantization: {dtype: int8, ...})")
-        codes = context.site_codes if context.site_codes is not None else quantize(golden, context.qparams)
-        return dequantize(flip_bits_int(codes, self.bits, context.qparams), context.qparams, dtype=golden.dtype)
+        qp = context.qparams
+        if context.site_codes is not None and context.codes_in_range:
+            codes = context.site_codes
+        else:  # quantize's codes are in range; others are checked here
+            codes = _check_codes(context.site_codes, qp) if context.site_codes is not None else quantize(golden, qp)
+        flips = _check_bits(self.bits, qp.bits, f"{qp.dtype} codes")
+        return dequantize_codes(flip_codes(codes, flips, qp), qp, golden.dtype)
 
 
 class FloatBitFlipSynapse(_BitFlips, SynapseFaultModel):

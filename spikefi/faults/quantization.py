@@ -371,6 +371,13 @@ def dequantize(codes: torch.Tensor, qp: QuantParams, dtype: torch.dtype = torch.
         raise FaultSpecError(
             f"dtype must be a floating torch dtype (e.g. torch.float32, torch.float64), got {dtype!r}"
         )
+    return dequantize_codes(codes, qp, dtype)
+
+
+def dequantize_codes(codes: torch.Tensor, qp: QuantParams, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`dequantize` without its checks, for codes in range by construction (the
+    library's own quantization, bit operations on such codes): the range check reads the
+    codes back, a device synchronisation per call on a GPU. Not exported."""
     return ((codes.to(torch.float64) - qp.zero_point) * qp.scale).to(dtype)
 
 
@@ -439,7 +446,13 @@ def flip_bits_int(codes: torch.Tensor, bits: int | Sequence[int], qp: QuantParam
     """
     qp = _check_qparams(qp)
     flips = _check_bits(bits, qp.bits, f"{qp.dtype} codes")
-    codes = _check_codes(codes, qp).to(torch.int64)
+    return flip_codes(_check_codes(codes, qp), flips, qp)
+
+
+def flip_codes(codes: torch.Tensor, flips: Sequence[int], qp: QuantParams) -> torch.Tensor:
+    """:func:`flip_bits_int` without its checks (valid ``flips``, codes in range by
+    construction); the result is in range. Not exported."""
+    codes = codes.to(torch.int64)
     n = qp.bits
     stored = torch.bitwise_and(codes, (1 << n) - 1) ^ _mask(flips)
     if qp.signed:
