@@ -33,7 +33,7 @@ from .context import InjectionContext, NetworkMapLike
 from .types import LayerFaults, PreparedRound, Round, _LazyIndex, _Neuron, _Parametric, _Synapse
 
 __all__ = [
-    "prepare_round", "prepare_rounds", "parametric_fire", "faulty_layer", "synaptic_output", "neuron_output",
+    "prepare_round", "prepare_rounds", "permanent_weight", "parametric_fire", "faulty_layer", "synaptic_output", "neuron_output",
     "spikes_with_stats", "layer_spikes_with_stats", "scoped_injection",
 ]
 
@@ -85,11 +85,93 @@ def _device_indices(campaign: InjectionContext, rounds: Sequence[Round]) -> list
 
 
 def prepare_rounds(campaign: InjectionContext, rounds: Sequence[Round]) -> list[PreparedRound]:
-    """:func:`prepare_round` for several rounds, with one host-to-device copy of their indices."""
-    if campaign.device.type != "cuda" or not rounds:
-        return [prepare_round(campaign, r) for r in rounds]
-    indices = _device_indices(campaign, rounds)
-    return [prepare_round(campaign, r, indices=ix) for r, ix in zip(rounds, indices, strict=True)]
+    """:func:`prepare_round` for several rounds, with one host-to-device copy of their indices.
+
+    Rounds of one permanent synapse fault whose model is elementwise
+    (:attr:`~spikefi.faults.models.SynapseFaultModel.elementwise`) are prepared together, per
+    layer and model: one call of the model for all their sites instead of one per round (on a
+    GPU: a dozen kernel launches per round saved). The values are those of
+    :func:`prepare_round`, bit for bit.
+    """
+    if not rounds:
+        return []
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, rnd in enumerate(rounds):
+        key = _group_key(rnd)
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    grouped = {i for members in groups.values() if len(members) > 1 for i in members}
+    rest = [i for i in range(len(rounds)) if i not in grouped]
+    out: list[PreparedRound | None] = [None] * len(rounds)
+    if rest:
+        if campaign.device.type == "cuda":
+            indices = _device_indices(campaign, [rounds[i] for i in rest])
+            for i, ix in zip(rest, indices, strict=True):
+                out[i] = prepare_round(campaign, rounds[i], indices=ix)
+        else:
+            for i in rest:
+                out[i] = prepare_round(campaign, rounds[i])
+    for members in groups.values():
+        if len(members) > 1:
+            for i, prep in zip(members, _prepare_group(campaign, [rounds[i] for i in members]), strict=True):
+                out[i] = prep
+    return cast(list[PreparedRound], out)
+
+
+def _group_key(rnd: Round) -> tuple[Any, ...] | None:
+    """The key of rounds :func:`prepare_rounds` prepares together, or None."""
+    if len(rnd.faults) != 1:
+        return None
+    fault = rnd.faults[0]
+    model = fault.model
+    if not isinstance(model, SynapseFaultModel) or not type(model).__dict__.get("elementwise", False) \
+            or not isinstance(fault.timing, Permanent) or not fault.positions:
+        return None
+    return fault.layer, type(model), repr(sorted(model.params().items()))
+
+
+def _prepare_group(campaign: InjectionContext, rounds: Sequence[Round]) -> list[PreparedRound]:
+    """Rounds of one elementwise synapse model in one layer (see :func:`_group_key`): the
+    sites of all in one index, the model called once, each round a view of its part."""
+    netmap = campaign.netmap
+    name = rounds[0].faults[0].layer
+    model = cast(SynapseFaultModel, rounds[0].faults[0].model)
+    sizes = [len(r.faults[0].positions) for r in rounds]
+    host = torch.tensor([(*p, 0) for r in rounds for p in r.faults[0].positions], dtype=torch.long)
+    device = campaign.device
+    dev = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host
+    idx_all = tuple(dev[:, j] for j in range(dev.shape[1]))
+    weight = netmap.effective_weight(name).detach()
+    codes = campaign.qcodes.get(name)
+    qp = campaign.qparams.get(name)
+    at_sites = getattr(qp, "at_sites", None)
+    ctx = SynapseContext(weight, at_sites(idx_all) if at_sites is not None else qp,
+                         None if codes is None else codes[idx_all], codes_in_range=codes is not None)
+    values = model.faulty_weights(weight[idx_all].clone(), ctx).to(weight.dtype)
+    layer = {n: i for i, n in enumerate(netmap.order)}[name]
+    out = []
+    start = 0
+    for rnd, n in zip(rounds, sizes, strict=True):
+        idx = tuple(col[start:start + n] for col in idx_all)
+        lf = LayerFaults(synapse=[_Synapse(rnd.faults[0], 0, idx, values[start:start + n])])
+        out.append(PreparedRound(rnd.round_id, {name: lf}, layer, layer))
+        start += n
+    return out
+
+
+def permanent_weight(netmap: NetworkMapLike, name: str, lf: LayerFaults) -> torch.Tensor | None:
+    """The effective weight of layer ``name`` with the round's permanent synapse faults written
+    in (``None`` without any, or when training: faulty values are then recomputed at every
+    forward). Built at first use and kept on ``lf``: engines that never compute the whole
+    faulty layer (the parallel engine's channel rows) never copy the layer's weight."""
+    if lf.permanent_weight is None and not lf.trainable:
+        perm = [s for s in lf.synapse if isinstance(s.fault.timing, Permanent)]
+        if perm:
+            w = netmap.effective_weight(name).detach().clone()
+            for s in perm:
+                w[s.idx] = s.values
+            lf.permanent_weight = w
+    return lf.permanent_weight
 
 
 def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = False,
@@ -136,13 +218,6 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
             lf.neuron.append(_Neuron(fault, i, indices[i] if indices is not None else _index(fault.positions, device)))
         else:
             raise ConfigError(f"fault model {model!r} has an unknown target {getattr(model, 'target', None)!r}")
-    for name, lf in layers.items():
-        perm = [s for s in lf.synapse if isinstance(s.fault.timing, Permanent)]
-        if perm and not trainable:
-            w = netmap.effective_weight(name).detach().clone()
-            for s in perm:
-                w[s.idx] = s.values
-            lf.permanent_weight = w
     order = {name: i for i, name in enumerate(netmap.order)}
     idxs = [order[n] for n in layers]
     return PreparedRound(rnd.round_id, layers, min(idxs, default=len(order)), max(idxs, default=-1))
@@ -260,7 +335,8 @@ def synaptic_output(
                 base = base.index_put(s.idx, s.values)
         a = netmap.layer_forward(name, x, base)
     else:
-        base = netmap.effective_weight(name).detach() if lf.permanent_weight is None else lf.permanent_weight
+        perm_w = permanent_weight(netmap, name, lf)
+        base = netmap.effective_weight(name).detach() if perm_w is None else perm_w
         noisy = [s for s in lf.synapse if s.read_std is not None]
         if noisy:  # read noise: other weights for every sample (one read per inference)
             a = _read_noise_output(campaign, name, x, base, noisy, samples)
@@ -324,14 +400,15 @@ def neuron_output(
         owned: ``s_out`` is a fresh tensor no one else reads (a layer's just-fired spikes): the
             faults are written into it in place instead of into a copy (a whole layer's spikes:
             hundreds of MB for an early conv layer). It is copied all the same when it shares
-            memory with ``a``.
+            memory with ``a`` or records a gradient (training under faults: autograd forbids
+            writing into a custom function's output).
     """
     if not lf.parametric and not lf.neuron:
         return s_out
     steps = a.shape[-1]
     seed = campaign.seed
     device = a.device
-    if not owned or s_out.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
+    if not owned or s_out.requires_grad or s_out.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
         s_out = s_out.clone()
     upsets = _batched_upsets(lf.parametric, a)
     if len(upsets) == 1 and upsets[0][0] is None:  # every parametric fault: one write

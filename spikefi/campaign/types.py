@@ -99,7 +99,9 @@ class LayerFaults:
     synapse: list[_Synapse] = field(default_factory=list)
     parametric: list[_Parametric] = field(default_factory=list)
     neuron: list[_Neuron] = field(default_factory=list)
-    permanent_weight: torch.Tensor | None = None  # effective weight with every permanent synapse fault
+    #: effective weight with every permanent synapse fault, built at first use
+    #: (:func:`spikefi.campaign.inject.permanent_weight`)
+    permanent_weight: torch.Tensor | None = None
     #: recompute faulty weights from the current (trainable) weights at every call
     trainable: bool = False
     #: per-neuron factor ``(C, H, W)`` of the synaptic output (threshold mismatch), or None

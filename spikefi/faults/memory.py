@@ -63,6 +63,7 @@ class StuckBitSynapse(SynapseFaultModel):
     """
 
     needs_quantization: ClassVar[bool] = True
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, stuck_at_0: int | Sequence[int] = (), stuck_at_1: int | Sequence[int] = ()) -> None:
         zero = _bit_list(stuck_at_0, "stuck_at_0")

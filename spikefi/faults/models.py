@@ -152,6 +152,11 @@ class SynapseFaultModel(FaultModel):
     target: ClassVar[str] = "synapse"
     #: whether the model needs a quantized golden network (``SynapseContext.qparams``)
     needs_quantization: ClassVar[bool] = False
+    #: ``faulty_weights`` maps each site on its own (the faulty values of several sites'
+    #: weights in one call equal those of one call per site, for one layer's context), and
+    #: ``params()`` describes the model entirely. The engines then prepare many rounds of
+    #: the model in one call. Read from the class itself: a subclass declares it again.
+    elementwise: ClassVar[bool] = False
 
     @abstractmethod
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
@@ -490,12 +495,16 @@ class MembraneBitFlip(NeuronStageFaultModel):
 class DeadSynapse(SynapseFaultModel):
     """The synapse weight is 0."""
 
+    elementwise: ClassVar[bool] = True
+
     def faulty_weights(self, golden: torch.Tensor, context: SynapseContext) -> torch.Tensor:
         return torch.zeros_like(golden)
 
 
 class StuckSynapse(SynapseFaultModel):
     """The synapse weight is stuck at ``value``."""
+
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, value: float) -> None:
         self.value = _finite("StuckSynapse value", value)
@@ -516,6 +525,8 @@ class SaturatedSynapse(SynapseFaultModel):
     ``upper``: ``Q3 + k * IQR``; ``lower``: ``Q1 - k * IQR``, with ``k = 1.5`` (mild) or
     ``3`` (extreme), quartiles of all weights of the layer (linear interpolation).
     """
+
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, side: str = "upper", severity: str = "extreme") -> None:
         if side not in ("upper", "lower"):
@@ -540,6 +551,8 @@ class SaturatedSynapse(SynapseFaultModel):
 
 class PerturbedSynapse(SynapseFaultModel):
     """The weight is multiplied by ``factor`` (any finite number)."""
+
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, factor: float) -> None:
         self.factor = _finite("PerturbedSynapse factor", factor)
@@ -603,6 +616,7 @@ class BitFlipSynapse(_BitFlips, SynapseFaultModel):
     """
 
     needs_quantization: ClassVar[bool] = True
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, bits: int | Sequence[int]) -> None:
         self.bits = _bits(bits, 32, "BitFlipSynapse")
@@ -631,6 +645,8 @@ class FloatBitFlipSynapse(_BitFlips, SynapseFaultModel):
     (``NaN >= theta`` is false). Downstream the NaN or Inf does not propagate through
     spikes, which stay ``{0, 1/Ts}``. ``bits=[30, 31]`` is one multi-bit upset.
     """
+
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, bits: int | Sequence[int]) -> None:
         self.bits = _bits(bits, 32, "FloatBitFlipSynapse")

@@ -48,3 +48,15 @@ def test_owned_spikes_sharing_memory_with_the_synaptic_output_are_copied():
     expected = neuron_output(cmpn, a0.clone(), a0.clone(), lf, list(range(8)), 0)
     out = neuron_output(cmpn, a, a, lf, list(range(8)), 0, owned=True)  # spikes are the synaptic output itself
     assert out.data_ptr() != a.data_ptr() and torch.equal(a, a0) and torch.equal(out, expected)
+
+
+def test_owned_spikes_that_record_a_gradient_are_copied():
+    cmpn, lf = _layer_faults()
+    shape = (8, *cmpn.netmap.layers["SC2"].neuron_shape, 40)
+    a = (torch.rand(shape, generator=torch.Generator().manual_seed(2), dtype=cmpn.dtype) * 3).requires_grad_()
+    s = cmpn.netmap.fire("SC2", a)
+    assert s.requires_grad
+    out = neuron_output(cmpn, a, s, lf, list(range(8)), 0, owned=True)
+    assert out.data_ptr() != s.data_ptr()
+    out.sum().backward()  # the graph through the spiking function stays usable
+    assert a.grad is not None
