@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, cast
 
 import numpy as np
@@ -288,7 +289,8 @@ class ParallelEngine(Engine):
                 if bool(plain.any()):
                     sub = group.select(plain)
                     outputs.extend(_plain_rows(campaign, name, sub, golden_prev(layer), value,
-                                               self.crop and netmap.croppable, integer_sums, g_spikes))
+                                               self.crop and netmap.croppable, integer_sums, g_spikes,
+                                               partial(golden_synaptic, layer)))
                 for r in torch.unique(group.rounds[with_faults]).tolist():
                     sub = group.select(group.rounds == r)
                     xin = sub.full(golden_prev(layer), campaign.dtype, value)
@@ -495,7 +497,8 @@ class ParallelEngine(Engine):
 
 def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: torch.Tensor, value: float,
                 crop: bool, integer_sums: dict[str, torch.Tensor] | None = None,
-                golden_out: torch.Tensor | None = None) -> list[Any]:
+                golden_out: torch.Tensor | None = None,
+                golden_a: Callable[[], torch.Tensor] | None = None) -> list[Any]:
     """Layer output (golden weights) of rows whose input differs from golden only inside ``rows.box``.
 
     For conv and pool layers only the output window the differences can reach is
@@ -505,6 +508,8 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
     the golden integer sums plus that channel's contribution (:func:`_integer_channel_rows`).
     Large row sets are processed in slices. Sparse rows (:class:`_Sparse`) take
     :func:`_sparse_rows`; ``golden_out`` (the layer's golden spikes) lets a layer return them.
+    ``golden_a`` (the batch's golden synaptic output of the layer, on demand) lets a dense
+    layer recompute only the time steps whose input differs (:func:`_time_sparse_dense`).
     """
     if isinstance(rows, _Sparse):
         return _sparse_rows(campaign, name, rows, golden_prev, golden_out, value, crop, integer_sums)
@@ -529,7 +534,7 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
     if len(pieces) > 1:
         return [p for sl in pieces
                 for p in _plain_rows(campaign, name, rows.select(sl), golden_prev, value, crop, integer_sums,
-                                     golden_out)]
+                                     golden_out, golden_a)]
 
     if geometry is None:  # the whole layer
         if channel_wise:  # the row's channel, whole map
@@ -541,6 +546,10 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
             out = netmap.fire(name, module(xin))  # SLAYER only (channel patches need croppable)
             return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
         xin = rows.full(golden_prev, dtype, value)
+        if info.kind == "dense" and golden_a is not None and _time_sparse_on() and _per_step(netmap, name):
+            a = _time_sparse_dense(netmap, name, rows, xin, golden_prev, golden_a)
+            if a is not None:
+                return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
         return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, netmap.layer_forward(name, xin)))]
     oh0, ow0, ih0, iw0, in_h, in_w = geometry
     window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w), rows.channel if channel_wise else None)
@@ -553,6 +562,62 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
         a = cast(Any, netmap).synaptic_conv(name, window, padding=0)  # croppable: a SLAYER NetworkMap
     return [_Patch(rows.rounds, rows.samples, netmap.fire(name, a), oh0, ow0,
                    channel=rows.channel if channel_wise else None)]
+
+
+#: ``SPIKEFI_TIME_SPARSE_ROWS=0`` turns :func:`_time_sparse_dense` off (whole rows through the
+#: dense layer, as before it): the tables are the same either way.
+TIME_SPARSE_ENV = "SPIKEFI_TIME_SPARSE_ROWS"
+#: a dense layer recomputes only the differing time steps when they are at most this share
+TIME_SPARSE_MAX_SHARE = 0.5
+
+
+def _time_sparse_on() -> bool:
+    return os.environ.get(TIME_SPARSE_ENV, "1") != "0"
+
+
+def _per_step(netmap: Any, name: str) -> bool:
+    """Whether layer ``name``'s synaptic output at a step depends on its input at that step
+    alone: a SLAYER layer (NIR stages may hold delays) whose kernel spans one time bin with
+    no temporal stride or padding."""
+    if not netmap.croppable:
+        return False
+    module: Any = netmap.modules[name]
+    weight = getattr(module, "weight", None)
+    stride, padding = getattr(module, "stride", 1), getattr(module, "padding", 0)
+    last = [v[-1] if isinstance(v, (tuple, list)) else v for v in (stride, padding)]
+    return weight is not None and weight.dim() == 5 and weight.shape[-1] == 1 and last == [1, 0]
+
+
+def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, golden_prev: torch.Tensor,
+                       golden_a: Callable[[], torch.Tensor]) -> torch.Tensor | None:
+    """A dense layer's synaptic output for whole rows ``xin`` ``(M, C, H, W, T)``, recomputing
+    only the (row, step) pairs whose input differs from golden; ``None`` when more than
+    :data:`TIME_SPARSE_MAX_SHARE` of them do.
+
+    A SLAYER layer's synaptic output at step ``t`` depends on its input at ``t`` alone, so an
+    unchanged step's output is the batch's golden one. The changed steps are packed, in order,
+    into blocks of ``T`` steps of the same shape and memory layout as the rows (the same
+    convolution, so each output column comes out as the whole-row computation gives it), and
+    written over the golden outputs of the rows' samples.
+    """
+    m, steps = xin.shape[0], xin.shape[-1]
+    g_in = golden_prev[rows.samples]
+    # spikes compare as bools (rows of 0 and ``value``): no float copy of the golden rows
+    changed = ((xin != 0) != g_in if g_in.dtype == torch.bool else xin != g_in).flatten(1, -2).any(1)  # (M, T)
+    n = int(changed.sum())
+    if n > TIME_SPARSE_MAX_SHARE * m * steps:
+        return None
+    a = golden_a()[rows.samples]  # (M, C_out, H', W', T): a copy
+    if n == 0:
+        return a
+    m_i, t_i = torch.nonzero(changed, as_tuple=True)
+    blocks = -(-n // steps)
+    packed = torch.zeros_like(xin[:blocks])  # the rows' layout
+    slot = torch.arange(n, device=xin.device)
+    packed[slot // steps, ..., slot % steps] = xin[m_i, ..., t_i]
+    out = netmap.layer_forward(name, packed)
+    a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
+    return a
 
 
 def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
