@@ -133,22 +133,11 @@ def _group_key(rnd: Round) -> tuple[Any, ...] | None:
 def _prepare_group(campaign: InjectionContext, rounds: Sequence[Round]) -> list[PreparedRound]:
     """Rounds of one elementwise synapse model in one layer (see :func:`_group_key`): the
     sites of all in one index, the model called once, each round a view of its part."""
-    netmap = campaign.netmap
     name = rounds[0].faults[0].layer
-    model = cast(SynapseFaultModel, rounds[0].faults[0].model)
     sizes = [len(r.faults[0].positions) for r in rounds]
-    host = torch.tensor([(*p, 0) for r in rounds for p in r.faults[0].positions], dtype=torch.long)
-    device = campaign.device
-    dev = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host
-    idx_all = tuple(dev[:, j] for j in range(dev.shape[1]))
-    weight = netmap.effective_weight(name).detach()
-    codes = campaign.qcodes.get(name)
-    qp = campaign.qparams.get(name)
-    at_sites = getattr(qp, "at_sites", None)
-    ctx = SynapseContext(weight, at_sites(idx_all) if at_sites is not None else qp,
-                         None if codes is None else codes[idx_all], codes_in_range=codes is not None)
-    values = model.faulty_weights(weight[idx_all].clone(), ctx).to(weight.dtype)
-    layer = {n: i for i, n in enumerate(netmap.order)}[name]
+    idx_all = _index([(*p, 0) for r in rounds for p in r.faults[0].positions], campaign.device)
+    values = _synapse_values(campaign, name, cast(SynapseFaultModel, rounds[0].faults[0].model), idx_all)
+    layer = list(campaign.netmap.order).index(name)
     out = []
     start = 0
     for rnd, n in zip(rounds, sizes, strict=True):
@@ -157,6 +146,19 @@ def _prepare_group(campaign: InjectionContext, rounds: Sequence[Round]) -> list[
         out.append(PreparedRound(rnd.round_id, {name: lf}, layer, layer))
         start += n
     return out
+
+
+def _synapse_values(campaign: InjectionContext, name: str, model: SynapseFaultModel,
+                    idx: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Faulty values of layer ``name``'s synapses ``idx`` under ``model`` (golden weights, and the
+    campaign's quantized codes and parameters at those sites where it has them)."""
+    weight = campaign.netmap.effective_weight(name).detach()
+    codes = campaign.qcodes.get(name)
+    qp = campaign.qparams.get(name)
+    at_sites = getattr(qp, "at_sites", None)  # per-channel scales of a deployment format: one per site
+    ctx = SynapseContext(weight, at_sites(idx) if at_sites is not None else qp,
+                         None if codes is None else codes[idx], codes_in_range=codes is not None)
+    return model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
 
 
 def permanent_weight(netmap: NetworkMapLike, name: str, lf: LayerFaults) -> torch.Tensor | None:
@@ -201,15 +203,8 @@ def prepare_round(campaign: InjectionContext, rnd: Round, trainable: bool = Fals
             if draw.neuron_scale is not None:
                 lf.neuron_scale = draw.neuron_scale if lf.neuron_scale is None else lf.neuron_scale * draw.neuron_scale
         elif isinstance(model, SynapseFaultModel):
-            weight = netmap.effective_weight(fault.layer).detach()
             idx = indices[i].get() if indices is not None else _index([(*p, 0) for p in fault.positions], device)
-            codes = campaign.qcodes.get(fault.layer)
-            qp = campaign.qparams.get(fault.layer)
-            at_sites = getattr(qp, "at_sites", None)  # per-channel scales of a deployment format: one per site
-            ctx = SynapseContext(weight, at_sites(idx) if at_sites is not None else qp,
-                                 None if codes is None else codes[idx], codes_in_range=codes is not None)
-            values = model.faulty_weights(weight[idx].clone(), ctx).to(weight.dtype)
-            lf.synapse.append(_Synapse(fault, i, idx, values))
+            lf.synapse.append(_Synapse(fault, i, idx, _synapse_values(campaign, fault.layer, model, idx)))
         elif isinstance(model, ParametricFaultModel):
             p_idx = indices[i] if indices is not None else _index(fault.positions, device)
             fire = parametric_fire(campaign, fault.layer, model, p_idx)
