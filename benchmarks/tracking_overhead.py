@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/tracking_overhead.py                       # SF3 synapses, 8 samples, ~2-4 min
     .venv/bin/python benchmarks/tracking_overhead.py --round-metrics 1000,all,none
     .venv/bin/python benchmarks/tracking_overhead.py --quick               # SF4 neurons (CI size)
-    PYTHONPATH=. python benchmarks/tracking_overhead.py --device cuda --faults all --round-metrics 1000
+    PYTHONPATH=. python benchmarks/tracking_overhead.py --device cuda --faults all --engine parallel --round-metrics 1000
         # the GPU case (MLflow wheels: ../shared/tools/mlflow_wheels_for_device.sh): 40,554 rounds x 359 samples
 
 The case: the digits net, ``--samples`` test samples (8), every synapse of ``--layer`` (SF3:
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def campaign(samples: int, layer: str, model: str, sample: int | None = None, device: str = "cpu",
-             faults: str = "layer") -> dict[str, Any]:
+             faults: str = "layer", engine: str = "") -> dict[str, Any]:
     """The benchmark's campaign: every ``model`` fault of ``layer`` on ``samples`` test samples, or
     (``faults="all"``) the issue's GPU case: every single fault of the digits net (every dead
     neuron, every dead synapse, every synapse x2: 40,554 rounds) on all 359 test samples;
@@ -60,9 +60,12 @@ def campaign(samples: int, layer: str, model: str, sample: int | None = None, de
     if sample:  # ``sample`` rounds split over the entries
         n = len(entries)
         entries = [{**e, "sample": sample // n + (1 if i < sample % n else 0)} for i, e in enumerate(entries)]
+    options: dict[str, Any] = {"seed": 0, "device": device}
+    if engine:
+        options["engine"] = engine
     return {"name": name, "network": {"pretrained": "digits_cnn"},
             "data": {"name": "spiking_digits", "seed": 0, "max_samples": max_samples},
-            "options": {"seed": 0, "device": device}, "exhaustive": entries}
+            "options": options, "exhaustive": entries}
 
 
 def untracked_seconds(spec_data: dict[str, Any], warm_up: dict[str, Any]) -> tuple[float, float, int]:
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faults", choices=["layer", "all"], default="layer",
                     help="layer: every --model fault of --layer (default); all: every single fault of the digits "
                          "net on all 359 test samples (40,554 rounds; the issue's GPU case, with --device cuda)")
+    ap.add_argument("--engine", default="", help="campaign engine of both sides (default: the spec's default, "
+                    "sequential; the GPU case takes parallel: 40,554 sequential rounds run for minutes)")
     ap.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -137,11 +142,12 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
-    full = campaign(args.samples, args.layer, args.model, device=args.device, faults=args.faults)
-    small = campaign(args.samples, args.layer, args.model, sample=10, device=args.device, faults=args.faults)
+    full = campaign(args.samples, args.layer, args.model, device=args.device, faults=args.faults, engine=args.engine)
+    small = campaign(args.samples, args.layer, args.model, sample=10, device=args.device, faults=args.faults,
+                     engine=args.engine)
     what = ("every single fault (DeadNeuron, DeadSynapse, PerturbedSynapse x2), all test samples"
             if args.faults == "all" else f"{args.samples} samples, every {args.model} of {args.layer}")
-    print(f"# tracked vs untracked: digits net, {what}, device {args.device}; "
+    print(f"# tracked vs untracked: digits net, {what}, device {args.device}, engine {args.engine or 'default'}; "
           f"{os.cpu_count()} CPU cores, torch threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}", flush=True)
     results = []
     untracked_all: list[tuple[float, float]] = []

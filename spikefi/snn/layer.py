@@ -432,25 +432,36 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
         fn.check_spike_tensor(spike, "psp input", min_rank=1)
         return fn.psp(spike, self.srmKernel, self.Ts, matrix=self._psp_matrix(spike))
 
+    def _own_dynamics(self, replaced_ok: bool = False) -> bool:
+        """Whether ``psp`` and ``spike`` are this class's SRM neuron: not overridden by a
+        subclass (a deployed fixed-point neuron) nor replaced on this instance
+        (``replaced_ok``: a wrapper that handles an instance's replacement asks)."""
+        cls = type(self)
+        if cls.psp is not layer.psp or cls.spike is not layer.spike:
+            return False
+        return replaced_ok or ("spike" not in vars(self) and "psp" not in vars(self))
+
     def _fuses(self, a: torch.Tensor, replaced_ok: bool = False) -> bool:
-        """Whether :meth:`fire` runs the fused kernel for ``a``: the fused path, and neither
-        ``psp`` nor ``spike`` replaced on this instance (``replaced_ok``: a wrapper that
-        handles the replacement asks)."""
-        if not replaced_ok and ("spike" in vars(self) or "psp" in vars(self)):
+        """Whether :meth:`fire` runs the fused kernel for ``a``: the fused path, and the
+        layer's own neuron dynamics (:meth:`_own_dynamics`)."""
+        if not self._own_dynamics(replaced_ok):
             return False
         return fused_active(a) and fn._fire_kernel_ok(a, self.srmKernel, self.refKernel)
 
-    def fire(self, a: torch.Tensor) -> torch.Tensor:
+    def fire(self, a: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Spikes of synaptic input ``a``: ``spike(psp(a))``, fused into one kernel on the
-        fused path (see :mod:`spikefi.snn.paths`)."""
-        if self._fuses(a):
-            return self.fire_fused(a)
+        fused path (see :mod:`spikefi.snn.paths`). ``prefix``: spikes known before a start
+        step per neuron (see :func:`spikefi.snn.functional.fire`); ignored where ``psp`` or
+        ``spike`` are not the layer's own (every step is computed there)."""
+        if self._fuses(a) or (prefix is not None and self._own_dynamics()):
+            return self.fire_fused(a, prefix)
         return self.spike(self.psp(a))
 
-    def fire_fused(self, a: torch.Tensor) -> torch.Tensor:
+    def fire_fused(self, a: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """:meth:`fire` by the fused kernel, whatever replaces ``spike`` (for wrappers)."""
         n = self.neuron
-        return fn.fire(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"])
+        return fn.fire(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"],
+                       prefix=prefix)
 
     def fire_stats(self, a: torch.Tensor, keep_mask: bool = False, golden: torch.Tensor | None = None,
                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
