@@ -99,7 +99,9 @@ def command_seconds(spec_data: dict[str, Any], mode: str, work: Path, writer: st
     config.write_text(yaml.safe_dump({"campaign": spec_data, "output_dir": str(work / "out"),
                                       "tracking": tracking}, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=str(REPO))
+    # the repository first, then what the caller put there (mlflow from wheels on the GPU machine)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", PYTHONPATH=path)
     cmd = [sys.executable, "-m", "experiments.campaign", "--config", str(config), "--round-metrics", mode,
            "--no-progress"]
     t0, c0 = time.perf_counter(), children_cpu()

@@ -191,15 +191,6 @@ class NetworkMap:
         ``a`` holds; the neuron is the same for all)."""
         return self.slayer.fire(a)
 
-    def fire_resumed(self, name: str, a: torch.Tensor, start: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        """:meth:`fire` where each neuron's spikes before step ``start`` (``a.shape[:-1]``)
-        are known to be ``known``'s (bool, ``a``'s shape: the layer's golden spikes) because
-        its input there equals the golden one: the fused kernel computes from the block's
-        earliest start on (the reference path computes all and takes the known spikes before
-        ``start``); the same spikes as :meth:`fire` when that holds. An optional capability:
-        engines call ``fire`` on maps without it."""
-        return self.slayer.fire(a, prefix=(start, known))
-
     def faulty_fire(self, name: str, change: Callable[[Any], Any],
                     index: tuple[torch.Tensor, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
         """Not for SLAYER layers: a faulty neuron's spiking layer comes from its changed

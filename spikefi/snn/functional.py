@@ -265,40 +265,20 @@ def _fire_kernel_ok(x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor) -> bo
 
 def fire(
     x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
-    tau_rho: float = 1.0, scale_rho: float = 1.0, *, prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
+    tau_rho: float = 1.0, scale_rho: float = 1.0,
 ) -> torch.Tensor:
     """Spikes of synaptic input ``x``: ``spike(psp(x))``.
 
     On the fused path (:mod:`spikefi.snn.paths`) one Triton kernel computes psp,
     refractory response and threshold without writing the potential, keeping ``x``'s
     memory layout (time-major stays time-major); elsewhere the reference functions.
-
-    ``prefix = (start, spikes)``: each neuron's spikes before step ``start`` (integers,
-    ``x.shape[:-1]``) are known to be ``spikes``' (bool, ``x``'s shape), which came from an
-    input equal to ``x`` before that step (a layer's golden spikes where a faulty run's
-    input first differs at ``start``). The fused kernel copies them and computes from the
-    block's earliest start; the reference path computes every step and takes the known
-    spikes before ``start``. Both equal the plain result when the claim holds. A neuron
-    with a non-finite input is computed whole on either path (the matrix product spreads
-    ``inf * 0 = nan`` over all its steps, before ``start`` too).
     """
     check_spike_tensor(x, "synaptic input", min_rank=1)
     if fused_active(x) and _fire_kernel_ok(x, srm, ref):
         from .cuda.spike_kernel import fused_fire
 
-        return fused_fire(x, srm, ref, _check_theta(theta, x), float(ts), prefix=prefix)[0]
-    s = spike(psp(x, srm, ts), theta, ref, ts, tau_rho, scale_rho)
-    if prefix is None:
-        return s
-    start, known = prefix
-    if tuple(start.shape) != tuple(x.shape[:-1]) or known.shape != x.shape or known.dtype != torch.bool:
-        raise ShapeError(f"prefix must be start steps of shape {tuple(x.shape[:-1])} and bool spikes of shape "
-                         f"{tuple(x.shape)}, got {tuple(start.shape)} and {known.dtype} {tuple(known.shape)}")
-    steps = torch.arange(x.shape[-1], device=x.device)
-    # a non-finite input reaches every step of its neuron through the psp's matrix product
-    # (``inf * 0``): such neurons keep what was computed, as the kernel recomputes them whole
-    before = (steps < start.to(x.device)[..., None]) & torch.isfinite(x).all(-1, keepdim=True)
-    return torch.where(before, known.to(s.dtype) * (1.0 / ts), s)
+        return fused_fire(x, srm, ref, _check_theta(theta, x), float(ts))[0]
+    return spike(psp(x, srm, ts), theta, ref, ts, tau_rho, scale_rho)
 
 
 def fire_stats(

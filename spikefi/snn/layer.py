@@ -448,20 +448,18 @@ class layer(nn.Module):  # noqa: N801 - SLAYER's name
             return False
         return fused_active(a) and fn._fire_kernel_ok(a, self.srmKernel, self.refKernel)
 
-    def fire(self, a: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def fire(self, a: torch.Tensor) -> torch.Tensor:
         """Spikes of synaptic input ``a``: ``spike(psp(a))``, fused into one kernel on the
-        fused path (see :mod:`spikefi.snn.paths`). ``prefix``: spikes known before a start
-        step per neuron (see :func:`spikefi.snn.functional.fire`); ignored where ``psp`` or
-        ``spike`` are not the layer's own (every step is computed there)."""
-        if self._fuses(a) or (prefix is not None and self._own_dynamics()):
-            return self.fire_fused(a, prefix)
+        fused path (see :mod:`spikefi.snn.paths`) where the neuron dynamics are the layer's
+        own (:meth:`_own_dynamics`)."""
+        if self._fuses(a):
+            return self.fire_fused(a)
         return self.spike(self.psp(a))
 
-    def fire_fused(self, a: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def fire_fused(self, a: torch.Tensor) -> torch.Tensor:
         """:meth:`fire` by the fused kernel, whatever replaces ``spike`` (for wrappers)."""
         n = self.neuron
-        return fn.fire(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"],
-                       prefix=prefix)
+        return fn.fire(a, self.srmKernel, self.refKernel, n["theta"], self.Ts, n["tauRho"], n["scaleRho"])
 
     def fire_stats(self, a: torch.Tensor, keep_mask: bool = False, golden: torch.Tensor | None = None,
                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:

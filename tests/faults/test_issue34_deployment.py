@@ -388,8 +388,7 @@ def test_exact_rounding_when_the_spike_value_is_not_a_binary_fraction():
 
 def test_deployed_neuron_never_takes_the_float_fused_kernel(digits, monkeypatch):
     """Where the fused path is active (CUDA), a deployed (fixed-point) neuron still fires through
-    its own psp and spike: the fused kernel is the float SRM neuron. A known-prefix fire on it
-    computes every step with its own dynamics."""
+    its own psp and spike: the fused kernel is the float SRM neuron."""
     import sys
 
     snn_layer = sys.modules["spikefi.snn.layer"]  # the module (``spikefi.snn.layer`` is the class)
@@ -402,6 +401,4 @@ def test_deployed_neuron_never_takes_the_float_fused_kernel(digits, monkeypatch)
     a = torch.randn(2, 3, 1, 1, 30, generator=torch.Generator().manual_seed(2)) * 2
     plain = snn_layer.layer(dict(slayer.neuron), dict(slayer.simulation))
     assert plain._fuses(a) and not slayer._fuses(a) and not slayer._fuses(a, replaced_ok=True)
-    own = slayer.spike(slayer.psp(a))
-    known = torch.zeros(a.shape, dtype=torch.bool)
-    assert torch.equal(slayer.fire(a, prefix=(torch.full(a.shape[:-1], 30), known)), own)
+    assert torch.equal(slayer.fire(a), slayer.spike(slayer.psp(a)))

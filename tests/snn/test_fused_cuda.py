@@ -56,34 +56,6 @@ def test_fire_kernel_against_cublas_psp(layout, dtype):
     assert bool(st["differs"]) == bool(report.mismatches)
 
 
-@pytest.mark.parametrize("layout", ["standard", "time-major"])
-def test_fire_from_a_known_prefix_equals_the_whole_computation(layout):
-    """``fused_fire(prefix=...)`` compiled: neurons whose input equals a golden one before a
-    start step of their own (many blocks, starts 0..T) give the spikes of the whole
-    computation, statistics included; a claim of every step known is copied as given."""
-    from spikefi.snn.cuda.spike_kernel import fused_fire
-
-    steps = 300
-    slayer = snn.layer(NEURON, dict(Ts=6, tSample=steps)).cuda()
-    g = torch.Generator(device="cuda").manual_seed(6)
-    gx = torch.randn(32, 24, 9, 9, steps, device="cuda", generator=g) * 4
-    start = torch.randint(0, steps + 1, gx.shape[:-1], device="cuda", generator=g)
-    late = torch.arange(steps, device="cuda") >= start[..., None]
-    x = torch.where(late, gx + torch.randn(gx.shape, device="cuda", generator=g) * 2, gx)
-    gl, xl = (gx, x) if layout == "standard" else (fn.time_major(gx), fn.time_major(x))
-    golden, _ = fused_fire(gl, slayer.srmKernel, slayer.refKernel, 10.0, 6.0)
-    full, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 10.0, 6.0)
-    assert not torch.equal(full, golden)
-    stats: dict = {"mask": True, "golden": golden != 0}
-    s, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 10.0, 6.0, stats=stats, prefix=(start, golden != 0))
-    assert torch.equal(s, full)
-    assert int(stats["count"]) == int((full != 0).sum()) and torch.equal(stats["fired"], full != 0)
-    assert bool(stats["differs"])
-    every = torch.full_like(start, steps)
-    s2, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 10.0, 6.0, prefix=(every, golden != 0))
-    assert torch.equal(s2, golden)
-
-
 @pytest.mark.parametrize(("kernel", "size"), [(2, (34, 34)), (2, (17, 17)), (2, (9, 9)), (3, (9, 7))])
 def test_time_major_pool_equals_convolution(kernel, size):
     from spikefi.snn.cuda.spike_kernel import fused_sum_pool_time_major, is_time_major

@@ -160,13 +160,13 @@ def test_triton_kernels_compile_for_the_h100():
 
     ptrs = ["x_ptr", "s_ptr", "u_ptr", "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr"]
     ints = ["n_neurons", "feat", "steps", "xs_n", "xs_f", "xs_t", "ss_n", "ss_f", "ss_t", "ms_n", "ms_f", "ms_t",
-            "gs_n", "gs_f", "gs_t", "ps_n", "ps_f", "ps_t"]
+            "gs_n", "gs_f", "gs_t"]
     types = {**{p: "*fp32" for p in ptrs}, "mask_ptr": "*u8", "gold_ptr": "*u8", "count_ptr": "*i64",
-             "diff_ptr": "*i32", "start_ptr": "*i32", "pre_ptr": "*u8", **{i: "i32" for i in ints}}
-    for stats, start in ((False, False), (True, False), (False, True), (True, True)):
+             "diff_ptr": "*i32", **{i: "i32" for i in ints}}
+    for stats in (False, True):
         ptx = compile_(kernels.psp_spike_kernel, types,
-                       dict(L=13, K=2, PER_NEURON=stats, HIST64=False, WRITE_U=stats and not start, MASK=stats,
-                            COUNT=stats, COMPARE=stats, START=start, BLOCK=128), enable_fp_fusion=False)
+                       dict(L=13, K=2, PER_NEURON=stats, HIST64=False, WRITE_U=stats, MASK=stats, COUNT=stats,
+                            COMPARE=stats, BLOCK=128), enable_fp_fusion=False)
         assert ".entry psp_spike_kernel" in ptx
     pool_types = {"x_ptr": "*fp32", "w_ptr": "*fp32", "out_ptr": "*fp32",
                   **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}

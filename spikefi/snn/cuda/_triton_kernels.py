@@ -170,17 +170,15 @@ def _fire_bin(x_ptr, xb, xs_t, t, nmask, srm_ptr, ts, hist, theta, ref_ptr, zero
 
 
 @triton.jit(do_not_specialize=["x_ptr", "s_ptr", "u_ptr", "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr",
-                               "mask_ptr", "gold_ptr", "count_ptr", "diff_ptr", "start_ptr", "pre_ptr",
-                               "n_neurons", "feat", "steps",
+                               "mask_ptr", "gold_ptr", "count_ptr", "diff_ptr", "n_neurons", "feat", "steps",
                                "xs_n", "xs_f", "xs_t", "ss_n", "ss_f", "ss_t", "ms_n", "ms_f", "ms_t",
-                               "gs_n", "gs_f", "gs_t", "ps_n", "ps_f", "ps_t"])
+                               "gs_n", "gs_f", "gs_t"])
 def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr, ts_ptr,  # noqa: PLR0913, PLR0915
-                     mask_ptr, gold_ptr, count_ptr, diff_ptr, start_ptr, pre_ptr, n_neurons, feat, steps,
-                     xs_n, xs_f, xs_t, ss_n, ss_f, ss_t, ms_n, ms_f, ms_t, gs_n, gs_f, gs_t, ps_n, ps_f, ps_t,
+                     mask_ptr, gold_ptr, count_ptr, diff_ptr, n_neurons, feat, steps,
+                     xs_n, xs_f, xs_t, ss_n, ss_f, ss_t, ms_n, ms_f, ms_t, gs_n, gs_f, gs_t,
                      L: tl.constexpr, K: tl.constexpr, PER_NEURON: tl.constexpr,  # noqa: N803
                      HIST64: tl.constexpr, WRITE_U: tl.constexpr, MASK: tl.constexpr,  # noqa: N803
-                     COUNT: tl.constexpr, COMPARE: tl.constexpr, START: tl.constexpr,  # noqa: N803
-                     BLOCK: tl.constexpr):  # noqa: N803
+                     COUNT: tl.constexpr, COMPARE: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
     """Spikes of ``BLOCK`` neurons from their synaptic input ``x``: psp, refractory
     response and threshold over all ``T`` bins in one pass, the potential kept in registers.
 
@@ -189,13 +187,7 @@ def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr
     contiguous) and SLAYER's ``(N, F, T)`` take the same kernel. ``WRITE_U`` stores the
     potential before refractory responses (the psp, for tests); ``MASK``, ``COUNT`` and
     ``COMPARE`` are the statistics of :func:`spike_kernel`. A neuron whose input holds a
-    non-finite value is computed again with the dense sum (the GEMM's result there).
-
-    ``START``: the spikes of neuron ``i`` before step ``start[i]`` are known, ``pre``'s
-    (0/1 bytes), and its input before that step is the input they came from. The block
-    copies them up to its earliest start (building the refractory history from them, as
-    the computation would) and computes from there on: a neuron starting later computes
-    the same spikes as ``pre`` in between, from the same input."""
+    non-finite value is computed again with the dense sum (the GEMM's result there)."""
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     nmask = offs < n_neurons
@@ -220,26 +212,7 @@ def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr
     total = tl.zeros([BLOCK], dtype=tl.int32)
     differs = tl.zeros([BLOCK], dtype=tl.int32)
     bad = offs < 0  # no non-finite input seen yet
-    first = 0
-    if START:
-        begin = tl.load(start_ptr + offs, mask=nmask, other=steps)
-        first = tl.min(begin, axis=0)
-        pb = n * ps_n + f * ps_f
-        for t in tl.range(0, first):
-            fired = tl.load(pre_ptr + pb + t * ps_t, mask=nmask, other=0) != 0
-            xt = tl.load(x_ptr + xb + t * xs_t, mask=nmask, other=0.0)
-            bad = bad | ((xt - xt) != 0)
-            hist = (hist << 1) | fired.to(hist.dtype)
-            tl.store(s_ptr + sb + t * ss_t, tl.where(fired, value, zero), mask=nmask)
-            fi = (fired & nmask).to(tl.int8)
-            if MASK:
-                tl.store(mask_ptr + mb + t * ms_t, fi, mask=nmask)
-            if COUNT:
-                total += fi.to(tl.int32)
-            if COMPARE:
-                g = tl.load(gold_ptr + gb + t * gs_t, mask=nmask, other=0)
-                differs = tl.maximum(differs, (fi != g.to(tl.int8)).to(tl.int32))
-    for t in tl.range(first, steps):
+    for t in tl.range(0, steps):
         u, fired, hist = _fire_bin(x_ptr, xb, xs_t, t, nmask, srm_ptr, ts, hist, theta, ref_ptr, zero,
                                    L, K, False, steps)
         xt = tl.load(x_ptr + xb + t * xs_t, mask=nmask, other=0.0)

@@ -215,18 +215,10 @@ def _dense_like(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tens
 def fused_fire(
     x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
     *, stats: dict[str, Any] | None = None, want_psp: bool = False,
-    prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Spikes of the synaptic input ``x`` (time last): ``spike(psp(x))`` in one kernel,
     the potential never written to memory. Returns ``(spikes, psp)`` (``psp`` with
     ``want_psp=True``, for tests; else ``None``).
-
-    ``prefix = (start, spikes)`` says that each neuron's spikes before step ``start``
-    (integers of shape ``x.shape[:-1]``) are ``spikes``' (bool, ``x``'s shape), computed
-    by this kernel from an input equal to ``x`` before that step (a layer's golden spikes,
-    where a faulty run's input first differs from golden at ``start``). Those steps are
-    copied rather than computed, so the result is the same as without ``prefix`` when that
-    holds; a caller that claims it wrongly gets the claimed spikes. Not with ``want_psp``.
 
     The spikes (and the firing mask of ``stats``) keep ``x``'s memory layout, so a
     time-major input gives time-major spikes. ``stats`` as in :func:`fused_spikes`.
@@ -259,11 +251,8 @@ def fused_fire(
         theta_t = _scalar(float(theta), dt, dev)
     value = _scalar(1.0 / ts, dt, dev)
     ts_t = _scalar(float(ts), dt, dev)
-    mask = count = differs = gold = start = pre = None
-    mg = gg = pg = (0, 0, 0, 0, 0)
-    if prefix is not None:
-        start, pre = _prefix(prefix, x, want_psp)
-        pg = nft_strides(pre) or pg
+    mask = count = differs = gold = None
+    mg = gg = (0, 0, 0, 0, 0)
     if stats is not None:
         count = torch.zeros((), dtype=torch.int64, device=dev)
         if stats.get("mask"):
@@ -287,12 +276,9 @@ def fused_fire(
             x, spikes, spare if psp is None else psp, theta_t, srm, ref, value, ts_t,
             spare if mask is None else mask.view(torch.uint8), spare if gold is None else gold,
             spare if count is None else count, spare if differs is None else differs,
-            spare if start is None else start, spare if pre is None else pre,
             rows, feat, steps, xs_n, xs_f, xs_t, sg[2], sg[3], sg[4], mg[2], mg[3], mg[4], gg[2], gg[3], gg[4],
-            pg[2], pg[3], pg[4],
             L=max(length, 1), K=k, PER_NEURON=per_neuron, HIST64=k > 32, WRITE_U=psp is not None,
-            MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, START=start is not None,
-            BLOCK=block, num_warps=4,
+            MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, BLOCK=block, num_warps=4,
             # no contraction of ``psp * Ts + ref`` into one rounding: the reference rounds the
             # psp first (the psp's own sum uses explicit fused multiply-adds, as the GEMM)
             enable_fp_fusion=False)
@@ -301,25 +287,6 @@ def fused_fire(
         stats["fired"] = mask
         stats["differs"] = None if differs is None else differs.bool()
     return spikes, psp
-
-
-def _prefix(prefix: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, want_psp: bool
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``fused_fire``'s ``prefix`` checked and laid out for the kernel: the start steps as
-    contiguous int32 in neuron order, the known spikes as bytes addressable as ``(N, F, T)``."""
-    start, spikes = prefix
-    if want_psp:
-        raise ValueError("prefix skips computing the potential of the known steps: not with want_psp")
-    if tuple(start.shape) != tuple(x.shape[:-1]) or start.dtype.is_floating_point or start.dtype == torch.bool:
-        raise ValueError(f"prefix start must be integers of shape {tuple(x.shape[:-1])}, "
-                         f"got {start.dtype} {tuple(start.shape)}")
-    if spikes.shape != x.shape or spikes.dtype != torch.bool or spikes.device != x.device:
-        raise ValueError(f"prefix spikes must be a bool tensor of shape {tuple(x.shape)} on {x.device}, "
-                         f"got {spikes.dtype} {tuple(spikes.shape)} on {spikes.device}")
-    if nft_strides(spikes) is None:
-        spikes = spikes.contiguous()
-    start = start.to(device=x.device, dtype=torch.int32).clamp(0, x.shape[-1]).contiguous()
-    return start, spikes.view(torch.uint8)
 
 
 def is_time_major(x: torch.Tensor) -> bool:

@@ -99,48 +99,9 @@ def network_checks() -> None:
         check(f"network {name} ({int((ref[name] != 0).sum())} spikes)", torch.equal(out[name], ref[name]))
 
 
-def prefix_checks() -> None:
-    """``fused_fire``'s ``prefix``: neurons whose input equals a golden input before a start
-    step of their own (0 to T, two blocks of neurons) take the golden spikes there and give
-    the spikes of the whole computation, statistics included, non-finite inputs before and
-    after the start too."""
-    g = torch.Generator().manual_seed(11)
-    neuron = dict(type="SRMALPHA", theta=4, tauSr=2.0, tauRef=4.0, scaleRef=2, tauRho=1, scaleRho=1)
-    for dtype, steps in ((torch.float32, 21), (torch.float64, 17)):
-        slayer = snn.layer(neuron, {"Ts": 1, "tSample": steps})
-        gx = (torch.randn(4, 3, 4, 5, steps, generator=g) * 3).to(dtype)
-        start = torch.randint(0, steps + 1, (4, 3, 4, 5), generator=g)
-        start[0, 0, 0, :] = torch.tensor([0, 1, 2, steps - 1, steps])
-        start[1, 1, 1, 1], start[2, 2, 2, 2] = 6, 3
-        late = torch.arange(steps) >= start[..., None]
-        x = torch.where(late, gx + (torch.randn(gx.shape, generator=g) * 2).to(dtype), gx)
-        gx[1, 1, 1, 1, 2] = x[1, 1, 1, 1, 2] = float("nan")  # before the start: golden had it too
-        x[2, 2, 2, 2, 5] = float("inf")  # after the start
-        for layout in ("standard", "time-major"):
-            gl, xl = (gx, x) if layout == "standard" else (fn.time_major(gx), fn.time_major(x))
-            golden, _ = fused_fire(gl, slayer.srmKernel, slayer.refKernel, 4.0, 1.0)
-            full, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 4.0, 1.0)
-            tag = f"prefix {dtype} {layout}"
-            check(f"{tag} full equals the reference", torch.equal(full, slayer.spike(slayer.psp(x))))
-            st: dict = {"mask": True, "golden": full != 0}
-            s, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 4.0, 1.0, stats=st, prefix=(start, golden != 0))
-            check(f"{tag} spikes", torch.equal(s, full))
-            check(f"{tag} stats", int(st["count"]) == int((full != 0).sum()) and not bool(st["differs"])
-                  and torch.equal(st["fired"], full != 0))
-            check(f"{tag} reference path", torch.equal(
-                fn.fire(x, slayer.srmKernel, slayer.refKernel, 4.0, 1.0, prefix=(start, golden != 0)), full))
-            wrong = (golden != 0).clone()
-            wrong[3, 2, 3, 4, :] = ~wrong[3, 2, 3, 4, :]
-            wrong[2, 2, 2, 2] = full[2, 2, 2, 2] != 0  # a non-finite input: computed whole whatever is claimed
-            every = torch.full_like(start, steps)  # all steps claimed known: copied, not computed
-            s2, _ = fused_fire(xl, slayer.srmKernel, slayer.refKernel, 4.0, 1.0, prefix=(every, wrong))
-            check(f"{tag} a false claim shows", torch.equal(s2 != 0, wrong))
-
-
 if __name__ == "__main__":
     if os.environ.get("TRITON_INTERPRET") != "1":
         sys.exit("run with TRITON_INTERPRET=1")
-    prefix_checks()
     fire_checks()
     pool_checks()
     network_checks()

@@ -547,12 +547,9 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
             return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
         xin = rows.full(golden_prev, dtype, value)
         if info.kind == "dense" and golden_a is not None and _time_sparse_on() and _per_step(netmap, name):
-            sparse = _time_sparse_dense(netmap, name, rows, xin, golden_prev, golden_a)
-            if sparse is not None:
-                a, changed = sparse
-                start = _first_change(changed)[:, None, None, None].expand(a.shape[:-1])
-                g_out = None if golden_out is None else golden_out[rows.samples]
-                return [_Patch.whole(rows.rounds, rows.samples, _fire_changed(netmap, name, a, start, g_out))]
+            a = _time_sparse_dense(netmap, name, rows, xin, golden_prev, golden_a)
+            if a is not None:
+                return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
         return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, netmap.layer_forward(name, xin)))]
     oh0, ow0, ih0, iw0, in_h, in_w = geometry
     window = _window(golden_prev, rows.samples, (ih0, iw0, in_h, in_w), rows.channel if channel_wise else None)
@@ -592,10 +589,10 @@ def _per_step(netmap: Any, name: str) -> bool:
 
 
 def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, golden_prev: torch.Tensor,
-                       golden_a: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor] | None:
+                       golden_a: Callable[[], torch.Tensor]) -> torch.Tensor | None:
     """A dense layer's synaptic output for whole rows ``xin`` ``(M, C, H, W, T)``, recomputing
-    only the (row, step) pairs whose input differs from golden, with those pairs ``(M, T)``
-    (bool); ``None`` when more than :data:`TIME_SPARSE_MAX_SHARE` of them differ.
+    only the (row, step) pairs whose input differs from golden; ``None`` when more than
+    :data:`TIME_SPARSE_MAX_SHARE` of them do.
 
     A SLAYER layer's synaptic output at step ``t`` depends on its input at ``t`` alone, so an
     unchanged step's output is the batch's golden one. The changed steps are packed, in order,
@@ -612,7 +609,7 @@ def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, gol
         return None
     a = golden_a()[rows.samples]  # (M, C_out, H', W', T): a copy
     if n == 0:
-        return a, changed
+        return a
     m_i, t_i = torch.nonzero(changed, as_tuple=True)
     blocks = -(-n // steps)
     packed = torch.zeros_like(xin[:blocks])  # the rows' layout
@@ -620,7 +617,7 @@ def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, gol
     packed[slot // steps, ..., slot % steps] = xin[m_i, ..., t_i]
     out = netmap.layer_forward(name, packed)
     a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
-    return a, changed
+    return a
 
 
 def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
@@ -662,9 +659,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
         delta = torch.bmm(k_in[part.channel], diff.reshape(-1, h * w, steps))  # (M, C_out, T), exact integers
         a = ((gold_sum[part.samples] + delta) * scale)[:, :, None, None, :]
-        g_out = None if golden_out is None else golden_out[part.samples]
-        out.append(_Patch.whole(part.rounds, part.samples,
-                                _fire_changed(netmap, name, a, _first_change(delta != 0)[:, :, None, None], g_out)))
+        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a)))
     return out
 
 
@@ -733,14 +728,11 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
                 a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
-                g_p = cast(torch.Tensor, golden_out)[smp, :, hh, ww]  # (P, C_out, T) bool
-                # golden before the first step the change is not zero (exact integers)
-                s_p = _fire_changed(netmap, name, a_p[:, :, None, None, :], _first_change(delta_p != 0)[:, :, None, None],
-                                    g_p[:, :, None, None, :])[:, :, 0, 0]
+                s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
                                hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
-                               g_p.reshape(p * c_out, steps)))
+                               cast(torch.Tensor, golden_out)[smp, :, hh, ww].reshape(p * c_out, steps)))
             out.append(_sparse_changes(part.rounds, part.samples, pieces))
             continue
         taps = torch.stack([diff[:, i * dh:i * dh + (size_h - 1) * sh + 1:sh, j * dw:j * dw + (size_w - 1) * sw + 1:sw]
@@ -768,34 +760,6 @@ def _golden_integer_sums(integer_sums: dict[str, torch.Tensor], name: str, modul
 def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
     """``netmap.fire`` of some of a layer's neurons ``a`` (N, ..., T); none when N is 0."""
     return netmap.fire(name, a) if a.shape[0] else torch.zeros_like(a)
-
-
-#: ``SPIKEFI_FIRE_FROM_CHANGE=0`` fires rows over all steps again (as before :func:`_fire_changed`):
-#: the tables are the same either way; the switch is there to measure it on and off.
-FIRE_FROM_CHANGE_ENV = "SPIKEFI_FIRE_FROM_CHANGE"
-
-
-def _first_change(changed: torch.Tensor) -> torch.Tensor:
-    """The first step ``t`` where ``changed`` (bool, ``(..., T)``) holds, ``T`` where it never does."""
-    steps = changed.shape[-1]
-    first = changed.view(torch.uint8).argmax(-1)  # the first maximum
-    return torch.where(changed.any(-1), first, torch.full_like(first, steps))
-
-
-def _fire_changed(netmap: Any, name: str, a: torch.Tensor, start: torch.Tensor | None,
-                  golden: torch.Tensor | None) -> torch.Tensor:
-    """Spikes of some of a layer's neurons ``a`` (N, ..., T; none when N is 0) whose synaptic
-    input equals golden before step ``start`` (``a.shape[:-1]``, e.g. :func:`_first_change`
-    of a change that is exactly zero elsewhere): their spikes there are ``golden``'s (bool,
-    ``a``'s shape), and the fused kernel computes each block of neurons from its earliest
-    start only (:meth:`NetworkMap.fire_resumed`). Plain ``fire`` where the map has no such
-    method, ``start`` or ``golden`` is missing, or :data:`FIRE_FROM_CHANGE_ENV` is ``0``."""
-    if not a.shape[0]:
-        return torch.zeros_like(a)
-    resume = getattr(netmap, "fire_resumed", None)
-    if resume is None or start is None or golden is None or os.environ.get(FIRE_FROM_CHANGE_ENV, "1") == "0":
-        return netmap.fire(name, a)
-    return resume(name, a, start, golden)
 
 
 #: ``SPIKEFI_SPARSE_ROWS=0`` turns the sparse-row shortcuts off (rows stay whole, as before
@@ -879,7 +843,7 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     if integer_sums is not None and golden_prev.dtype == torch.bool:
         c_out = int(campaign.netmap.layers[name].neuron_shape[0])
         parts = _sparse_parts(rows, 4 * steps, 4 * c_out * steps)
-        dense = [_sparse_dense(campaign, name, part, golden_prev, integer_sums, golden_out) for part in parts]
+        dense = [_sparse_dense(campaign, name, part, golden_prev, integer_sums) for part in parts]
         if all(d is not None for d in dense):
             return [p for d in dense for p in cast(list, d)]
     whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
@@ -918,17 +882,13 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     win = (win & valid[..., None]).to(campaign.dtype) * value
     win[inv, rows.h - ho * kh, rows.w - wo * kw] = rows.trains.to(win.dtype)
     isyn.count_call("pool: changed neurons only")
-    g = golden_out[rows.samples[row_u], c_u, ho_u, wo_u]  # (P, T) bool
-    # a pooled neuron's input first differs where one of its changed inputs' trains first does
-    moved = ((rows.trains != 0) != golden_prev[rows.samples[rows.row], rows.c, rows.h, rows.w]).to(torch.int32)
-    changed = torch.zeros(uniq.numel(), steps, dtype=torch.int32, device=device).index_add_(0, inv, moved) != 0
-    s = _fire_changed(netmap, name, module(win[:, None]) if win.shape[0] else win[:, None, :1, :1],
-                      _first_change(changed)[:, None, None, None], g[:, None, None, None, :])[:, 0, 0, 0]
+    s = _fire_some(netmap, name, module(win[:, None]) if win.shape[0] else win[:, None, :1, :1])[:, 0, 0, 0]
+    g = golden_out[rows.samples[row_u], c_u, ho_u, wo_u]
     return _sparse_changes(rows.rounds, rows.samples, [(row_u, c_u, ho_u, wo_u, s, g)])
 
 
 def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
-                  integer_sums: dict[str, torch.Tensor], golden_out: torch.Tensor | None = None) -> list[_Patch] | None:
+                  integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
     """An integer-exact dense layer for sparse rows: ``S`` = the golden integer sums plus,
     per changed input neuron, its integer weights times the change of its 0/1 spikes
     (integers below ``2**24``: exact in any order, so equal to the full recomputation).
@@ -959,9 +919,7 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     delta = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out).transpose(1, 2)  # (M, C_out, T)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     a = ((gold_sum[rows.samples] + delta) * scale)[:, :, None, None, :]
-    g_out = None if golden_out is None else golden_out[rows.samples]
-    return [_Patch.whole(rows.rounds, rows.samples,
-                         _fire_changed(netmap, name, a, _first_change(delta != 0)[:, :, None, None], g_out))]
+    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
@@ -1102,9 +1060,7 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
         b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
         shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
         a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
-        g_e = rows_of[0][b_e, out_ch[r_e], i_e, j_e]  # (E, T) bool
-        s_e = _fire_changed(netmap, name, a_e[:, None, None, None, :], _first_change(shifted_e != 0)[:, None, None, None],
-                            g_e[:, None, None, None, :])[:, 0, 0, 0]
+        s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
         return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value)
     shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
     shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
