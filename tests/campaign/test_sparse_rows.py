@@ -11,7 +11,7 @@ from spikefi.campaign import integer_synapses as isyn
 from spikefi.campaign.engines.parallel import engine as par
 from spikefi.campaign.engines.parallel.patches import _Patch, _Sparse
 from spikefi.data import load_spiking_digits
-from spikefi.faults import BitFlipSynapse
+from spikefi.faults import BitFlipSynapse, DeadSynapse
 from spikefi.zoo import load_pretrained
 
 
@@ -65,7 +65,19 @@ def slices(request, monkeypatch):
     return request.param
 
 
-def test_conv_channel_rows_fire_only_changed_neurons(setup, slices):
+@pytest.fixture(params=["time last", "time-major"])
+def layout(request, monkeypatch):
+    """Rows built from the golden integer sums with time last (the CPU's layout), or time-major
+    (the fused kernel's, on CUDA: forced here) in memory; the spikes must be the same."""
+    calls: list[int] = []
+    if request.param == "time-major":
+        monkeypatch.setattr(par, "_time_major_rows", lambda gold: True)
+        original = par._time_major_sums
+        monkeypatch.setattr(par, "_time_major_sums", lambda *a: calls.append(1) or original(*a))
+    return request.param, calls
+
+
+def test_conv_channel_rows_fire_only_changed_neurons(setup, slices, layout):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value
     gen = torch.Generator().manual_seed(5)
@@ -79,6 +91,7 @@ def test_conv_channel_rows_fire_only_changed_neurons(setup, slices):
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SC2", rows, g_in, value, True, {}, golden["SC2"])
     assert isyn.exact_calls.get("conv channel delta: changed neurons only", 0) == len(out)
+    assert bool(layout[1]) == (layout[0] == "time-major")
     assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Sparse) for o in out)
     merged = par._merge(out)[0]
     merged.known = (None, torch.cat([o.known[1] for o in out]), torch.cat([o.known[2] for o in out]))
@@ -103,7 +116,7 @@ def test_pool_recomputes_only_the_pooled_neurons_fed(setup, slices):
     assert merged.row.numel() > 0
 
 
-def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices):
+def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices, layout):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value
     gen = torch.Generator().manual_seed(7)
@@ -111,6 +124,7 @@ def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices):
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
     assert isyn.exact_calls.get("dense: changed neurons only", 0) == len(out)
+    assert bool(layout[1]) == (layout[0] == "time-major")
     assert (len(out) == 1) == (slices == "one slice") and all(isinstance(o, _Patch) for o in out)
     full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
     assert torch.equal(torch.cat([o.patch for o in out]), full)
@@ -245,3 +259,27 @@ def test_sparse_rows_switch_off_gives_the_same_table(setup, monkeypatch):
         calls[flag] = sum(v for k, v in isyn.exact_calls.items() if "changed neurons only" in k)
     assert calls["1"] > 0 and calls["0"] == 0
     assert tables["1"].equals(tables["0"])
+
+
+def test_time_major_rows_give_the_same_table(setup, monkeypatch):
+    """Rows built time-major from the golden integer sums (the layout the fused kernel reads
+    coalesced; forced here on the CPU) give the same table as rows with time last: the conv
+    channel deltas of SC1 synapse rounds reaching SC2, the dense deltas reaching SF3 and SF4."""
+    cmpn0, _ = setup
+    tables, calls = {}, {}
+    count: list[int] = []
+    original = par._time_major_sums
+    for forced in (False, True):
+        if forced:
+            monkeypatch.setattr(par, "_time_major_rows", lambda gold: True)
+            monkeypatch.setattr(par, "_time_major_sums", lambda *a: count.append(1) or original(*a))
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1", "SC2"], sample=24)
+        cmpn.exhaustive(DeadSynapse(), layers=["SF3"], sample=12)
+        result = cmpn.run(engine="parallel", progress=False, chunk_size=12)
+        tables[forced] = result.table.drop(columns=["seconds"], errors="ignore")
+        calls[forced] = len(count)
+        count.clear()
+    assert calls[True] > 0
+    assert tables[True].equals(tables[False])
+    assert (tables[False]["spike_count_deviation"] > 0).sum() > 0

@@ -183,10 +183,11 @@ def nft_strides(x: torch.Tensor) -> tuple[int, int, int, int, int] | None:
     feat = 1
     for d in mid:
         feat *= d
-    sf = x.stride(-2) if len(mid) else 1
+    dims = [i for i in range(len(mid)) if mid[i] != 1]  # a dimension of size 1 addresses nothing
+    sf = x.stride(1 + dims[-1]) if dims else 1
     expected = sf
-    for i in range(len(mid) - 1, -1, -1):
-        if mid[i] != 1 and x.stride(1 + i) != expected:
+    for i in reversed(dims):
+        if x.stride(1 + i) != expected:
             return None
         expected *= mid[i]
     return n, feat, x.stride(0), sf, x.stride(-1)

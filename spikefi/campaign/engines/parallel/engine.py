@@ -43,6 +43,7 @@ from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
 from ....snn import functional as fn
+from ....snn.paths import fused_active
 from ... import integer_synapses as isyn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
@@ -657,9 +658,13 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     for sl in _slices(m, c_out * h * w + h * w * steps):
         part = rows.select(sl)
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
-        delta = torch.bmm(k_in[part.channel], diff.reshape(-1, h * w, steps))  # (M, C_out, T), exact integers
-        a = ((gold_sum[part.samples] + delta) * scale)[:, :, None, None, :]
-        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a)))
+        taps = diff.reshape(-1, h * w, steps)
+        if _time_major_rows(gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
+            delta_t = torch.bmm(taps.transpose(1, 2), k_in[part.channel].transpose(1, 2))  # exact integers
+            a = ((_time_major_sums(integer_sums, name, gold_sum)[part.samples] + delta_t) * scale).transpose(1, 2)
+        else:
+            a = (gold_sum[part.samples] + torch.bmm(k_in[part.channel], taps)) * scale  # (M, C_out, T), exact integers
+        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a[:, :, None, None, :])))
     return out
 
 
@@ -698,6 +703,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
     sparse = golden_out is not None and _neuronwise(netmap)
+    time_major = _time_major_rows(gold)
     tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
     tap_w = torch.arange(kw, device=device).repeat(kh) * dw
     out: list[Any] = []
@@ -724,10 +730,14 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
             for ps in _slices(max(1, pos_r.numel()), 4 * c_out * steps + kh * kw * steps):  # >= 1 piece
                 r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
                 taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
-                delta_p = torch.bmm(k_in[cast(torch.Tensor, part.channel)[r_i]], taps_p)  # (P, C_out, T), exact integers
+                k_p = k_in[cast(torch.Tensor, part.channel)[r_i]]  # (P, C_out, taps)
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
-                a_p = (gold[smp, :, hh, ww] + delta_p) * scale  # (P, C_out, T)
+                if time_major:  # (P, T, C_out) in memory: the fused kernel reads one step of many neurons at once
+                    delta_t = torch.bmm(taps_p.transpose(1, 2), k_p.transpose(1, 2))  # (P, T, C_out), exact integers
+                    a_p = ((_time_major_sums(integer_sums, name, gold)[smp, hh, ww] + delta_t) * scale).transpose(1, 2)
+                else:
+                    a_p = (gold[smp, :, hh, ww] + torch.bmm(k_p, taps_p)) * scale  # (P, C_out, T), exact integers
                 s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
@@ -755,6 +765,30 @@ def _golden_integer_sums(integer_sums: dict[str, torch.Tensor], name: str, modul
         s01 = (golden_in != 0).to(k.dtype)
         integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
     return integer_sums[name]
+
+
+#: ``SPIKEFI_TIME_MAJOR_ROWS=0`` builds rows from the golden integer sums with time last again
+#: (:func:`_time_major_rows`): the tables are the same either way; the switch is for on/off measurements.
+TIME_MAJOR_ROWS_ENV = "SPIKEFI_TIME_MAJOR_ROWS"
+
+
+def _time_major_rows(gold: torch.Tensor) -> bool:
+    """Whether rows built from golden integer sums ``gold`` are laid out time-major, ``(rows,
+    T, C_out)`` in memory: where the fused psp + spike kernel runs, which then reads and writes
+    one step of many neurons in one coalesced access (with time last, each neuron's steps are
+    contiguous and a warp's access touches as many cache lines as it has threads). The values
+    are the same either way (integer sums, exact in any order)."""
+    return fused_active(gold) and os.environ.get(TIME_MAJOR_ROWS_ENV, "1") != "0"
+
+
+def _time_major_sums(integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor) -> torch.Tensor:
+    """``gold`` (the golden integer sums of layer ``name``, ``(B, C_out, ..., T)``) with the
+    channels last, ``(B, ..., T, C_out)`` contiguous: rows gathered from it come out time-major.
+    Kept in ``integer_sums`` beside the sums (one copy per batch)."""
+    key = f"{name}\ttime-major"
+    if key not in integer_sums:
+        integer_sums[key] = torch.movedim(gold, 1, -1).contiguous()
+    return integer_sums[key]
 
 
 def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
@@ -916,10 +950,13 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     e_i, t_i = torch.nonzero(diff, as_tuple=True)
     index = torch.stack([rows.row[e_i] * steps + t_i, (rows.c[e_i] * kh + rows.h[e_i]) * kw + rows.w[e_i]])
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
-    delta = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out).transpose(1, 2)  # (M, C_out, T)
+    delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    a = ((gold_sum[rows.samples] + delta) * scale)[:, :, None, None, :]
-    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
+    if _time_major_rows(gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
+        a = ((_time_major_sums(integer_sums, name, gold_sum)[rows.samples] + delta_t) * scale).transpose(1, 2)
+    else:
+        a = (gold_sum[rows.samples] + delta_t.transpose(1, 2)) * scale
+    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a[:, :, None, None, :]))]
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
