@@ -71,7 +71,7 @@ def layout(request, monkeypatch):
     (the fused kernel's, on CUDA: forced here) in memory; the spikes must be the same."""
     calls: list[int] = []
     if request.param == "time-major":
-        monkeypatch.setattr(par, "_time_major_rows", lambda gold: True)
+        monkeypatch.setattr(par, "_time_major_rows", lambda netmap, gold: True)
         original = par._time_major_sums
         monkeypatch.setattr(par, "_time_major_sums", lambda *a: calls.append(1) or original(*a))
     return request.param, calls
@@ -263,15 +263,16 @@ def test_sparse_rows_switch_off_gives_the_same_table(setup, monkeypatch):
 
 def test_time_major_rows_give_the_same_table(setup, monkeypatch):
     """Rows built time-major from the golden integer sums (the layout the fused kernel reads
-    coalesced; forced here on the CPU) give the same table as rows with time last: the conv
-    channel deltas of SC1 synapse rounds reaching SC2, the dense deltas reaching SF3 and SF4."""
+    coalesced; forced here on the CPU) give the same table as rows with time last in a campaign
+    (its rows take the dense channel delta; the conv channel and sparse dense deltas are checked
+    against the full layer by the unit tests above, in both layouts)."""
     cmpn0, _ = setup
     tables, calls = {}, {}
     count: list[int] = []
     original = par._time_major_sums
     for forced in (False, True):
         if forced:
-            monkeypatch.setattr(par, "_time_major_rows", lambda gold: True)
+            monkeypatch.setattr(par, "_time_major_rows", lambda netmap, gold: True)
             monkeypatch.setattr(par, "_time_major_sums", lambda *a: count.append(1) or original(*a))
         cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
         cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1", "SC2"], sample=24)
@@ -283,3 +284,29 @@ def test_time_major_rows_give_the_same_table(setup, monkeypatch):
     assert calls[True] > 0
     assert tables[True].equals(tables[False])
     assert (tables[False]["spike_count_deviation"] > 0).sum() > 0
+
+
+def test_time_major_copy_of_the_sums_is_kept_per_layer(setup):
+    """The channels-last copy of a layer's golden integer sums is made once per batch and per
+    layer (two layers in one batch's dict do not share it), with the same values."""
+    conv = torch.randn(3, 4, 5, 6, 7)
+    dense = torch.randn(3, 8, 7)
+    sums: dict = {"SC2": conv, "SF3": dense}
+    a = par._time_major_sums(sums, "SC2", conv)
+    b = par._time_major_sums(sums, "SF3", dense)
+    assert a.is_contiguous() and tuple(a.shape) == (3, 5, 6, 7, 4) and torch.equal(a, conv.permute(0, 2, 3, 4, 1))
+    assert tuple(b.shape) == (3, 7, 8) and torch.equal(b, dense.transpose(1, 2))
+    assert par._time_major_sums(sums, "SC2", conv) is a and len(sums) == 4
+
+
+def test_time_major_rows_only_where_the_layer_fires_through_the_fused_kernel(setup, monkeypatch):
+    """Time-major rows only where the layer's spikes come from the fused kernel: the reference
+    path's psp is a matrix product whose summation may follow the memory layout."""
+    cmpn, _ = setup
+    gold = torch.zeros(2, 3, 30)
+    assert not par._time_major_rows(cmpn.netmap, gold)  # the CPU: the reference path
+    slayer = type(cmpn.netmap.slayer)
+    monkeypatch.setattr(slayer, "_fuses", lambda self, a, replaced_ok=False: True)
+    assert par._time_major_rows(cmpn.netmap, gold)
+    monkeypatch.setenv(par.TIME_MAJOR_ROWS_ENV, "0")
+    assert not par._time_major_rows(cmpn.netmap, gold)

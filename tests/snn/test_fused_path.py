@@ -184,3 +184,23 @@ def test_fused_kernel_addressing_refuses_a_scalar_and_densifies_a_strided_tensor
     assert y.is_contiguous() and geo == (2, 2 * 4, 40, 5, 1)
     with pytest.raises(ValueError, match=r"shape \(\)"):
         _addressable(torch.tensor(1.0), lambda t: t.contiguous())
+
+
+def test_fused_kernel_addressing_ignores_size_one_dimensions():
+    """``nft_strides`` addresses a tensor as ``(N, F, T)`` where it lies: a ``(P, C, 1, 1, T)``
+    view of a time-major ``(P, T, C)`` tensor (the parallel engine's time-major rows) is
+    addressed without a copy, and every element it addresses is the logical one."""
+    from spikefi.snn.cuda.spike_kernel import nft_strides
+
+    base = torch.randn(5, 7, 4)  # (P, T, C) in memory
+    layouts = [base.permute(0, 2, 1)[:, :, None, None, :], torch.randn(5, 4, 1, 1, 7),
+               torch.randn(5, 7, 3, 4).permute(0, 2, 3, 1)[:, :, None],  # (P, 3, 1, 4, T) time-major
+               torch.randn(2, 3, 4, 5, 6).permute(0, 4, 1, 2, 3).contiguous().permute(0, 2, 3, 4, 1)]
+    for x in layouts:
+        geo = nft_strides(x)
+        assert geo is not None, tuple(x.stride())
+        n, feat, sn, sf, st = geo
+        logical = x.reshape(n, feat, x.shape[-1])
+        addressed = torch.as_strided(x, (n, feat, x.shape[-1]), (sn, sf, st), x.storage_offset())
+        assert torch.equal(addressed, logical)
+    assert nft_strides(torch.randn(2, 3, 4, 5)[:, ::2]) is None  # still refused: copied dense

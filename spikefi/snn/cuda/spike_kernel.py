@@ -175,7 +175,10 @@ def nft_strides(x: torch.Tensor) -> tuple[int, int, int, int, int] | None:
     ``(N, F, T)`` (``N`` the first dimension, ``F`` the product of the middle ones), or
     ``None`` where its memory layout does not allow it (the middle dimensions are not
     contiguous among themselves). Works for SLAYER's ``(N, C, H, W, T)`` and for its
-    time-major form ``(N, T, C, H, W)`` seen as ``(N, C, H, W, T)``."""
+    time-major form ``(N, T, C, H, W)`` seen as ``(N, C, H, W, T)``; middle dimensions of size
+    1 address nothing and may have any stride (a ``(P, C, 1, 1, T)`` view of a time-major
+    ``(P, T, C)`` tensor is addressed as it lies). A stride of 0 (an expanded tensor) is
+    accepted: fine for inputs; outputs are always allocated dense."""
     if x.dim() < 2:
         return (1, 1, 0, 0, x.stride(0)) if x.dim() == 1 else None
     n = x.shape[0]

@@ -43,7 +43,6 @@ from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
 from ....snn import functional as fn
-from ....snn.paths import fused_active
 from ... import integer_synapses as isyn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
@@ -659,7 +658,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         part = rows.select(sl)
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
         taps = diff.reshape(-1, h * w, steps)
-        if _time_major_rows(gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
+        if _time_major_rows(netmap, gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
             delta_t = torch.bmm(taps.transpose(1, 2), k_in[part.channel].transpose(1, 2))  # exact integers
             a = ((_time_major_sums(integer_sums, name, gold_sum)[part.samples] + delta_t) * scale).transpose(1, 2)
         else:
@@ -703,7 +702,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
     sparse = golden_out is not None and _neuronwise(netmap)
-    time_major = _time_major_rows(gold)
+    time_major = _time_major_rows(netmap, gold)
     tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
     tap_w = torch.arange(kw, device=device).repeat(kh) * dw
     out: list[Any] = []
@@ -772,13 +771,19 @@ def _golden_integer_sums(integer_sums: dict[str, torch.Tensor], name: str, modul
 TIME_MAJOR_ROWS_ENV = "SPIKEFI_TIME_MAJOR_ROWS"
 
 
-def _time_major_rows(gold: torch.Tensor) -> bool:
+def _time_major_rows(netmap: Any, gold: torch.Tensor) -> bool:
     """Whether rows built from golden integer sums ``gold`` are laid out time-major, ``(rows,
-    T, C_out)`` in memory: where the fused psp + spike kernel runs, which then reads and writes
-    one step of many neurons in one coalesced access (with time last, each neuron's steps are
-    contiguous and a warp's access touches as many cache lines as it has threads). The values
-    are the same either way (integer sums, exact in any order)."""
-    return fused_active(gold) and os.environ.get(TIME_MAJOR_ROWS_ENV, "1") != "0"
+    T, C_out)`` in memory: where the layer's spikes come from the fused psp + spike kernel
+    (``slayer._fuses``: the fused path, the layer's own neuron dynamics, kernels short enough),
+    which then reads and writes one step of many neurons in one coalesced access (with time
+    last, each neuron's steps are contiguous and a warp's access touches as many cache lines as
+    it has threads). The values are the same either way (integer sums, exact in any order) and
+    so are the kernel's spikes; the reference path's psp is a matrix product whose summation may
+    follow the layout, so it keeps time last."""
+    if os.environ.get(TIME_MAJOR_ROWS_ENV, "1") == "0":
+        return False
+    fuses = getattr(getattr(netmap, "slayer", None), "_fuses", None)
+    return fuses is not None and bool(fuses(gold))
 
 
 def _time_major_sums(integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor) -> torch.Tensor:
@@ -952,7 +957,7 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
     delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    if _time_major_rows(gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
+    if _time_major_rows(netmap, gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
         a = ((_time_major_sums(integer_sums, name, gold_sum)[rows.samples] + delta_t) * scale).transpose(1, 2)
     else:
         a = (gold_sum[rows.samples] + delta_t.transpose(1, 2)) * scale
