@@ -34,7 +34,7 @@ import torch
 
 from ..errors import FaultMapError, FaultSpecError
 from .models import _REGISTRY, BitFlipSynapse, FloatBitFlipSynapse, SynapseContext, SynapseFaultModel, _bits
-from .quantization import QuantParams, _check_codes, dequantize_codes, quantize
+from .quantization import QuantParams, dequantize_codes
 
 __all__ = [
     "FAULT_MAP_SCHEMA", "FAULT_MAP_COLUMNS", "PARQUET_SCHEMA_KEY", "FaultMapCell", "read_fault_map", "write_fault_map",
@@ -93,10 +93,7 @@ class StuckBitSynapse(SynapseFaultModel):
         qp = context.qparams
         if qp is None:
             raise FaultSpecError("StuckBitSynapse needs a quantized campaign (quantization: {dtype: int8, ...})")
-        if context.site_codes is not None and context.codes_in_range:
-            codes = context.site_codes
-        else:  # quantize's codes are in range; others are checked here
-            codes = _check_codes(context.site_codes, qp) if context.site_codes is not None else quantize(golden, qp)
+        codes = context.codes(golden, qp)
         n = qp.bits
         clear = ((1 << n) - 1) & ~_mask(self.stuck_at_0)
         stored = (torch.bitwise_and(codes.to(torch.int64), (1 << n) - 1) & clear) | _mask(self.stuck_at_1)

@@ -185,6 +185,13 @@ class SynapseContext:
     #: models may skip the range check, which reads the codes back (a GPU synchronisation)
     codes_in_range: bool = False
 
+    def codes(self, golden: torch.Tensor, qp: QuantParams) -> torch.Tensor:
+        """The sites' integer codes under ``qp``: ``site_codes`` (range-checked unless
+        :attr:`codes_in_range`), or ``golden`` quantized (in range by construction)."""
+        if self.site_codes is None:
+            return quantize(golden, qp)
+        return self.site_codes if self.codes_in_range else _check_codes(self.site_codes, qp)
+
 
 # ---------------------------------------------------------------------------------
 # neuron output faults
@@ -628,12 +635,8 @@ class BitFlipSynapse(_BitFlips, SynapseFaultModel):
         if context.qparams is None:
             raise FaultSpecError("BitFlipSynapse needs a quantized campaign (quantization: {dtype: int8, ...})")
         qp = context.qparams
-        if context.site_codes is not None and context.codes_in_range:
-            codes = context.site_codes
-        else:  # quantize's codes are in range; others are checked here
-            codes = _check_codes(context.site_codes, qp) if context.site_codes is not None else quantize(golden, qp)
         flips = _check_bits(self.bits, qp.bits, f"{qp.dtype} codes")
-        return dequantize_codes(flip_codes(codes, flips, qp), qp, golden.dtype)
+        return dequantize_codes(flip_codes(context.codes(golden, qp), flips, qp), qp, golden.dtype)
 
 
 class FloatBitFlipSynapse(_BitFlips, SynapseFaultModel):

@@ -65,11 +65,9 @@ def test_a_quantized_campaign_prepares_bit_flip_rounds_without_reading_codes_bac
     calls = []
     original = quantization._check_codes
     monkeypatch.setattr(quantization, "_check_codes", lambda *a, **k: calls.append(1) or original(*a, **k))
-    import spikefi.faults.memory as memory
-    import spikefi.faults.models as models
+    import spikefi.faults.models as models  # SynapseContext.codes: the one place both models check codes
 
     monkeypatch.setattr(models, "_check_codes", quantization._check_codes)
-    monkeypatch.setattr(memory, "_check_codes", quantization._check_codes)
     prepared = prepare_rounds(cmpn, cmpn.rounds)
     assert calls == []
     codes = cmpn.qcodes["SC2"]

@@ -657,12 +657,9 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
     for sl in _slices(m, c_out * h * w + h * w * steps):
         part = rows.select(sl)
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
-        taps = diff.reshape(-1, h * w, steps)
-        if _time_major_rows(netmap, gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
-            delta_t = torch.bmm(taps.transpose(1, 2), k_in[part.channel].transpose(1, 2))  # exact integers
-            a = ((_time_major_sums(integer_sums, name, gold_sum)[part.samples] + delta_t) * scale).transpose(1, 2)
-        else:
-            a = (gold_sum[part.samples] + torch.bmm(k_in[part.channel], taps)) * scale  # (M, C_out, T), exact integers
+        # (M, T, C_out), exact integers
+        delta_t = torch.bmm(diff.reshape(-1, h * w, steps).transpose(1, 2), k_in[part.channel].transpose(1, 2))
+        a = _rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale)
         out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a[:, :, None, None, :])))
     return out
 
@@ -702,7 +699,6 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
     isyn.count_call("conv channel delta")
     sparse = golden_out is not None and _neuronwise(netmap)
-    time_major = _time_major_rows(netmap, gold)
     tap_h = torch.arange(kh, device=device).repeat_interleave(kw) * dh  # kernel row of tap i * kw + j
     tap_w = torch.arange(kw, device=device).repeat(kh) * dw
     out: list[Any] = []
@@ -730,13 +726,10 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                 r_i, i_i, j_i = pos_r[ps], pos_i[ps], pos_j[ps]
                 taps_p = diff[r_i[:, None], (i_i * sh)[:, None] + tap_h[None], (j_i * sw)[:, None] + tap_w[None]]
                 k_p = k_in[cast(torch.Tensor, part.channel)[r_i]]  # (P, C_out, taps)
+                delta_t = torch.bmm(taps_p.transpose(1, 2), k_p.transpose(1, 2))  # (P, T, C_out), exact integers
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
-                if time_major:  # (P, T, C_out) in memory: the fused kernel reads one step of many neurons at once
-                    delta_t = torch.bmm(taps_p.transpose(1, 2), k_p.transpose(1, 2))  # (P, T, C_out), exact integers
-                    a_p = ((_time_major_sums(integer_sums, name, gold)[smp, hh, ww] + delta_t) * scale).transpose(1, 2)
-                else:
-                    a_p = (gold[smp, :, hh, ww] + torch.bmm(k_p, taps_p)) * scale  # (P, C_out, T), exact integers
+                a_p = _rows_of_sums(netmap, integer_sums, name, gold, (smp, hh, ww), delta_t, scale)  # (P, C_out, T)
                 s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
@@ -794,6 +787,19 @@ def _time_major_sums(integer_sums: dict[str, torch.Tensor], name: str, gold: tor
     if key not in integer_sums:
         integer_sums[key] = torch.movedim(gold, 1, -1).contiguous()
     return integer_sums[key]
+
+
+def _rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor,
+                  index: tuple[torch.Tensor, ...], delta_t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Synaptic outputs ``(rows, C_out, T)`` of rows of an integer-exact layer: its golden integer
+    sums ``gold`` (``(B, C_out, [H, W,] T)``) at ``index`` (sample, and the position where there
+    is one) plus each row's integer change ``delta_t`` (``(rows, T, C_out)``), times ``scale``.
+    Time-major in memory where :func:`_time_major_rows` says so, time last otherwise (the same
+    values: sums of integers, exact in any order)."""
+    if _time_major_rows(netmap, gold):
+        return ((_time_major_sums(integer_sums, name, gold)[index] + delta_t) * scale).transpose(1, 2)
+    at: tuple[Any, ...] = (index[0], slice(None), *index[1:])  # every channel
+    return (gold[at] + delta_t.transpose(1, 2)) * scale
 
 
 def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
@@ -957,10 +963,7 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
     delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    if _time_major_rows(netmap, gold_sum):  # (M, T, C_out) in memory (see _time_major_rows)
-        a = ((_time_major_sums(integer_sums, name, gold_sum)[rows.samples] + delta_t) * scale).transpose(1, 2)
-    else:
-        a = (gold_sum[rows.samples] + delta_t.transpose(1, 2)) * scale
+    a = _rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale)
     return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a[:, :, None, None, :]))]
 
 
