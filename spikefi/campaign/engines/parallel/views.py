@@ -13,7 +13,7 @@ from torch import nn
 from ....faults.quantization import QuantParams
 from ....faults.sites import LayerInfo
 from ...context import CampaignContext, InjectionContext, NetworkMapLike
-from ...inject import permanent_weight, synaptic_output
+from ...inject import synaptic_output
 from ...types import LayerFaults
 
 __all__: list[str] = []
@@ -34,7 +34,6 @@ def _remap_neurons(lf: LayerFaults, index: dict[tuple[int, ...], int], device: t
 def _synaptic_channels(campaign: CampaignContext, name: str, x: torch.Tensor, lf: LayerFaults, samples: list[int],
                        round_id: int, channels: list[int]) -> torch.Tensor:
     """Synaptic output of the given output channels only, with the layer's synapse faults."""
-    permanent_weight(campaign.netmap, name, lf)  # built before the view takes its channels
     sub = _ChannelView(lf, channels)
     view = _NetmapChannels(campaign.netmap, name, channels)
     return synaptic_output(_CampaignView(campaign, view), name, x, sub, samples, round_id)
