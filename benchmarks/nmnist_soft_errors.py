@@ -30,18 +30,11 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import SHARED  # noqa: E402
+from benchmarks.nmnist_real_throughput import real_inputs  # noqa: E402
 from spikefi.campaign import Campaign  # noqa: E402
 from spikefi.campaign.rate_sweep import soft_error_sweep  # noqa: E402
-from spikefi.data import NMNIST  # noqa: E402
 from spikefi.zoo import load_pretrained  # noqa: E402
-
-
-def recordings(samples: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    root = os.environ.get("SPIKEFI_NMNIST_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "nmnist_small")
-    ds = NMNIST(root, "test", sample_list="test100.txt")
-    n = min(samples, len(ds))
-    x, y = torch.stack([ds[i][0] for i in range(n)]), torch.tensor(ds.targets[:n])
-    return x, y, f"{root} test100.txt, first {n}"
 
 
 def sweep(memory: str, rates: list[float], args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
@@ -81,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    x, y, where = recordings(args.samples)
+    root = os.environ.get("SPIKEFI_NMNIST_DIR") or str(SHARED / "nmnist_small")
+    x, y = real_inputs(root, "test100.txt", args.samples)
+    where = f"{root} test100.txt, first {len(y)}"
     print(f"# soft errors on the zoo nmnist_cnn: {where}; seed {args.seed}; torch threads {torch.get_num_threads()}")
     out: dict[str, Any] = {"recordings": where, "draws": args.draws, "seed": args.seed, "sweeps": []}
     for memory, rates in (("int8", args.int8_rates), ("float32", args.float_rates)):
