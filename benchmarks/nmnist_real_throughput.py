@@ -122,19 +122,24 @@ def realistic_inputs(root: str, n_test: int, n_train: int) -> tuple[torch.Tensor
 
 
 def synapse_campaign(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-                     batch_size: int, fraction: float | None = None, rounds: int | None = None) -> Campaign:
+                     batch_size: int, fraction: float | None = None, rounds: int | None = None,
+                     share_sc3: float = 0.5) -> Campaign:
     """int8 golden; every SC3 synapse as a sign-bit flip, every SC2 synapse dead (or a seeded
-    ``fraction`` of each layer's synapses, or ``rounds`` rounds split evenly between them)."""
+    ``fraction`` of each layer's synapses, or ``rounds`` rounds of which ``share_sc3`` in SC3:
+    an even split by default; the whole workload's share is 41,472 / 51,840 = 0.8)."""
     cmpn = Campaign(net, (x, y), batch_size=batch_size, seed=0, device=device, quantization={"dtype": "int8"})
     sc3, sc2 = (int(torch.tensor(cmpn.netmap.layers[n].synapse_shape).prod()) for n in ("SC3", "SC2"))
     if rounds is not None:
-        k3, k2 = rounds - rounds // 2, rounds // 2
+        k3 = min(rounds, max(0, round(share_sc3 * rounds)))
+        k2 = rounds - k3
     elif fraction is not None:
         k3, k2 = max(1, round(fraction * sc3)), max(1, round(fraction * sc2))
     else:
         k3, k2 = sc3, sc2
-    cmpn.exhaustive(BitFlipSynapse(7), layers=["SC3"], sample=None if k3 == sc3 else k3)  # int8 sign bit
-    cmpn.exhaustive(DeadSynapse(), layers=["SC2"], sample=None if k2 == sc2 else k2)
+    if k3:
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC3"], sample=None if k3 == sc3 else k3)  # int8 sign bit
+    if k2:
+        cmpn.exhaustive(DeadSynapse(), layers=["SC2"], sample=None if k2 == sc2 else k2)
     return cmpn
 
 

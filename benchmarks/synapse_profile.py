@@ -168,6 +168,34 @@ class Phases:
                 "subchunks": self.subchunks, "instrumented_wall_s": wall}
 
 
+class Labels(Phases):
+    """The steps :class:`Phases` wraps, as ``torch.profiler.record_function`` ranges (no sync):
+    a profiler table then gives each step's host time and the device time of its kernels."""
+
+    def __init__(self) -> None:
+        super().__init__(torch.device("cpu"))
+        self.names: set[str] = set()
+
+    def _wrap(self, owner: Any, attr: str, key: Callable[..., str], after: Callable[..., None] | None = None) -> None:
+        original = getattr(owner, attr)
+        labels = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if labels._depth:
+                return original(*args, **kwargs)
+            label = key(*args, **kwargs)
+            labels.names.add(label)
+            labels._depth += 1
+            try:
+                with torch.profiler.record_function(label):
+                    return original(*args, **kwargs)
+            finally:
+                labels._depth -= 1
+
+        self._saved.append((owner, attr, inspect.getattr_static(owner, attr)))
+        setattr(owner, attr, staticmethod(wrapper) if isinstance(owner, type) else wrapper)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=os.environ.get("SPIKEFI_NMNIST_DIR", str(SHARED / "nmnist_small")))
@@ -177,6 +205,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--chunk-size", type=int, default=256)
     ap.add_argument("--kernels", action="store_true", help="CUDA: torch.profiler table of one chunk")
+    ap.add_argument("--share-sc3", type=float, default=0.5,
+                    help="realistic --rounds subset: share of SC3 rounds (the whole workload has 0.8)")
+    ap.add_argument("--no-phases", action="store_true", help="skip the instrumented (phases) run")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="N",
+                    help="cProfile one plain run: the N functions with the most own time (host side, sync waits)")
     ap.add_argument("--golden-ref", type=float, default=8400.0, help="fixed golden rate for the efficiency figure")
     ap.add_argument("--workload", default="realistic", choices=["realistic", "a", "b", "b'", "c"],
                     help="realistic: the synapse workload on real recordings; a/b/b'/c: the GPU suite's workloads")
@@ -201,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def make() -> Any:
         if args.workload == "realistic":
-            c = synapse_campaign(net, x, y, device, args.batch_size, rounds=rounds)
+            c = synapse_campaign(net, x, y, device, args.batch_size, rounds=rounds, share_sc3=args.share_sc3)
         else:
             c = Campaign(net, (x, y), batch_size=args.batch_size, seed=0, device=device)
             inject(c)
@@ -227,13 +260,34 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rows budget (memory fraction {0.6 if device.type == 'cuda' else 0.25}): {budget:,} worst-case rows")
     out["rows_budget"] = budget
 
-    cmpn = make()
-    with Phases(device) as ph:
+    if not args.no_phases:
+        cmpn = make()
+        with Phases(device) as ph:
+            sync(device)
+            t0 = time.perf_counter()
+            cmpn.run(engine="parallel", chunk_size=args.chunk_size, progress=False)
+            sync(device)
+            out["phases"] = ph.report(time.perf_counter() - t0)
+
+    if args.cprofile:
+        import cProfile
+        import io
+        import pstats
+
+        cmpn = make()
         sync(device)
+        prof_c = cProfile.Profile()
         t0 = time.perf_counter()
+        prof_c.enable()
         cmpn.run(engine="parallel", chunk_size=args.chunk_size, progress=False)
         sync(device)
-        out["phases"] = ph.report(time.perf_counter() - t0)
+        prof_c.disable()
+        wall_c = time.perf_counter() - t0
+        text = io.StringIO()
+        pstats.Stats(prof_c, stream=text).sort_stats("tottime").print_stats(args.cprofile)
+        print(f"\n## host profile of one plain run (cProfile, {wall_c:.2f} s with its overhead; own time per "
+              f"function: a sync's wait lands in the call that waits)")
+        print("\n".join(line for line in text.getvalue().splitlines()[4:] if line.strip()))
 
     if args.kernels and device.type == "cuda":
         from torch.profiler import ProfilerActivity, profile
@@ -242,16 +296,23 @@ def main(argv: list[str] | None = None) -> None:
         for i in reversed(range(min(args.chunk_size, n), n)):
             cmpn.eject(i)
         sync(device)
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        with Labels() as labels, profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             t0 = time.perf_counter()
             cmpn.run(engine="parallel", chunk_size=args.chunk_size, progress=False)
             sync(device)
             chunk_wall = time.perf_counter() - t0
         events = prof.key_averages()
-        busy = sum(e.self_device_time_total for e in events) / 1e6
+        # kernels only (an operator's self device time repeats its kernels')
+        busy = sum(e.self_device_time_total for e in events
+                   if e.device_type == torch.autograd.DeviceType.CUDA) / 1e6
         print(f"\n## kernels of one chunk ({min(args.chunk_size, n)} rounds): wall {chunk_wall:.3f} s (profiled), "
-              f"device busy {busy:.3f} s = {100 * busy / chunk_wall:.0f} %")
+              f"device busy {busy:.3f} s = {100 * busy / chunk_wall:.0f} % (kernel time / wall)")
         print(events.table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=60))
+        print("## device time per phase of that chunk (record_function labels: CPU total = host time inside, "
+              "device total = its kernels)")
+        for e in sorted((e for e in events if e.key in labels.names), key=lambda e: -e.device_time_total):
+            print(f"  {e.key:<44} host {e.cpu_time_total / 1e3:8.1f} ms  device {e.device_time_total / 1e3:8.1f} ms"
+                  f"  calls {e.count}")
         out["kernels"] = {"chunk_wall_s": chunk_wall, "device_busy_s": busy}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
