@@ -156,7 +156,9 @@ def test_sparse_rows_select_merge_and_fallback(setup):
 
 
 def test_entry_of_single_synapse_rounds_fires_only_fed_neurons(setup, monkeypatch):
+    """Channel patches out of the entry (sparse entry rows are checked by the next test)."""
     cmpn0, _ = setup
+    monkeypatch.setenv(par.SPARSE_ENTRY_ENV, "0")
     captured: dict[bool, list[_Patch]] = {True: [], False: []}
     real = par._entry_synapse_group
 
@@ -185,6 +187,57 @@ def test_entry_of_single_synapse_rounds_fires_only_fed_neurons(setup, monkeypatc
         assert s.rounds.numel() > 0
         for f in ("rounds", "samples", "channel", "patch", "h0", "w0"):
             assert torch.equal(getattr(s, f), getattr(d, f)), f
+
+
+def test_entry_rows_go_sparse_where_the_next_layers_take_them(setup, monkeypatch):
+    """Single-synapse rounds of SC2 (then a sum pool and an integer dense layer) and of SF3
+    (then an integer dense layer) leave it as sparse rows holding exactly the neurons the
+    channel patches change, with the same known comparison; SC1's (a conv layer two layers
+    on) stay channel patches. The tables are those of the channel patches and of the naive
+    engine."""
+    cmpn0, golden = setup
+    value = cmpn0.netmap.spike_value
+    netmap = cmpn0.netmap
+    assert [par._sparse_consumer(netmap, i) for i in range(len(netmap.order) + 1)] == [
+        False, False, False, True, True, True, False]  # SP2 (then SF3), SF3, SF4; not SP1 (then SC2)
+    captured: dict[str, list] = {"1": [], "0": []}
+    real = par._entry_synapse_group
+    flag = "1"
+
+    def spy(campaign, prepared, rounds, layer, *a, **k):
+        out = real(campaign, prepared, rounds, layer, *a, **k)
+        captured[flag].append((campaign.netmap.order[layer], out))
+        return out
+
+    monkeypatch.setattr(par, "_entry_synapse_group", spy)
+    tables = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(par.SPARSE_ENTRY_ENV, flag)
+        cmpn = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=30)
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SF3"], sample=30)
+        tables[flag] = cmpn.run(engine="parallel", progress=False, chunk_size=50).table
+    naive = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
+    naive.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
+    naive.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=30)
+    naive.exhaustive(BitFlipSynapse(7), layers=["SF3"], sample=30)
+    tables["naive"] = naive.run(engine="naive", progress=False, chunk_size=50).table
+    kinds = {name: type(out).__name__ for name, out in captured["1"]}
+    assert kinds == {"SC1": "_Patch", "SC2": "_Sparse", "SF3": "_Sparse"}
+    for (name, on), (_, off) in zip(captured["1"], captured["0"], strict=True):
+        assert isinstance(off, _Patch)
+        if name == "SC1":
+            continue
+        assert on.rounds.numel() > 0 and torch.equal(on.rounds, off.rounds) and torch.equal(on.samples, off.samples)
+        assert bool((on.row[1:] >= on.row[:-1]).all())  # entries ordered by row
+        full_off = off.full(golden[name], cmpn0.dtype, value)
+        _check_sparse(on, full_off, golden[name], value)
+        assert torch.equal(on.known[1], off.known[1])
+    drop = ["seconds"]
+    assert tables["1"].drop(columns=drop, errors="ignore").equals(tables["0"].drop(columns=drop, errors="ignore"))
+    assert tables["1"].drop(columns=drop, errors="ignore").equals(tables["naive"].drop(columns=drop, errors="ignore"))
+    assert (tables["1"]["spike_count_deviation"] > 0).sum() > 0
 
 
 def test_parts_never_split_a_row_and_order_entries(setup, monkeypatch):

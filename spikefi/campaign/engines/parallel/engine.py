@@ -823,6 +823,42 @@ def _neuronwise(netmap: Any) -> bool:
     return not (isinstance(theta, torch.Tensor) and theta.dim() > 0)
 
 
+#: ``SPIKEFI_SPARSE_ENTRY=0``: single-synapse rounds leave their integer-exact layer as channel
+#: patches even where the layers after it take sparse rows (:func:`_sparse_consumer`); the tables
+#: are the same either way (the switch is for on/off measurements).
+SPARSE_ENTRY_ENV = "SPIKEFI_SPARSE_ENTRY"
+
+
+def _sparse_entry_on() -> bool:
+    return os.environ.get(SPARSE_ENTRY_ENV, "1").strip() != "0"
+
+
+def _sparse_consumer(netmap: Any, layer: int) -> bool:
+    """Whether the layer at position ``layer`` of the chain takes sparse rows (:class:`_Sparse`)
+    as such, and so do the layers it hands them to: a sum-pooling layer that pools each
+    input neuron into one output neuron (stride = kernel, no padding or dilation: it
+    recomputes only the pooled neurons a changed neuron feeds, :func:`_sparse_pool`) followed
+    by such a layer, or an integer-exact dense layer over its whole input map (it adds the
+    changed neurons' integer contributions to the golden sums, :func:`_sparse_dense`).
+    Anything else would make the rows whole."""
+    order = netmap.order
+    if not 0 < layer < len(order):
+        return False
+    name = order[layer]
+    module: Any = netmap.modules[name]
+    kind = netmap.layers[name].kind
+    weight = getattr(module, "weight", None)
+    if weight is None or weight.dim() != 5 or getattr(module, "groups", 1) != 1:
+        return False
+    kh, kw = int(weight.shape[2]), int(weight.shape[3])
+    if kind == "pool":
+        return (tuple(module.stride[:2]) == (kh, kw) and not any(module.padding)
+                and all(d == 1 for d in module.dilation) and _sparse_consumer(netmap, layer + 1))
+    if kind != "dense" or getattr(netmap, "integer", {}).get(name) is None or any(module.padding):
+        return False
+    return (int(weight.shape[1]), kh, kw) == tuple(netmap.layers[order[layer - 1]].neuron_shape)
+
+
 def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor,
                     pieces: Sequence[tuple[torch.Tensor, ...]]) -> _Sparse:
     """Sparse rows from recomputed neurons: each piece holds ``(row, c, h, w, trains, golden)``
@@ -1022,12 +1058,13 @@ def _uniform_synapse_groups(prepared: Sequence[PreparedRound], entering: list[in
 
 def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedRound], rounds: list[int], layer: int,
                          golden: GoldenBatch, golden_input: Any, value: float,
-                         integer_sums: dict[str, torch.Tensor] | None = None) -> _Patch:
+                         integer_sums: dict[str, torch.Tensor] | None = None) -> _Patch | _Sparse:
     """Rows of many single-synapse rounds at their faulty layer: one output channel per
     round, all computed by one convolution whose channel ``r`` holds round ``r``'s faulty
     weights for its affected output channel (or, in an integer-exact layer, as the golden
     integer sums plus the changed weight times one shifted input map: :func:`_integer_entry`).
-    The rows that differ travel as that channel alone (a channel patch)."""
+    The rows that differ travel as that channel alone (a channel patch), or as their
+    differing neurons alone where the next layers take sparse rows."""
     netmap = campaign.netmap
     name = netmap.order[layer]
     weight = netmap.effective_weight(name).detach()
@@ -1042,7 +1079,7 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
     round_ids = torch.tensor(rounds, device=device)
     a = None if integer_sums is None else _integer_entry(campaign, name, xin, stack, out_ch, syn, integer_sums,
                                                          (golden.spikes[name], round_ids))
-    if isinstance(a, _Patch):
+    if isinstance(a, (_Patch, _Sparse)):
         return a
     if a is None:
         a = cast(Any, netmap).synaptic_conv(name, xin, stack)  # croppable: a SLAYER NetworkMap
@@ -1057,7 +1094,7 @@ def _entry_synapse_group(campaign: CampaignContext, prepared: Sequence[PreparedR
 
 def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stack: torch.Tensor,
                    out_ch: torch.Tensor, syn: Sequence[Any], integer_sums: dict[str, torch.Tensor],
-                   rows_of: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | _Patch | None:
+                   rows_of: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | _Patch | _Sparse | None:
     """The synaptic outputs ``(B, R, H, W, T)`` of :func:`_entry_synapse_group`'s stacked
     channels in an integer-exact layer, without a convolution: round ``r``'s integer sum is
     the golden one of its output channel plus (faulty code - golden code) times its
@@ -1067,8 +1104,9 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
 
     With ``rows_of`` (the layer's golden spikes and the rounds' ids) and neurons that fire
     one by one, only the neurons whose sum changes (the shifted input spiked there at
-    least once) are fired, and the rows that differ come back as channel patches with
-    their comparison known (:func:`_entry_changed_rows`)."""
+    least once) are fired, and the rows that differ come back as channel patches (sparse
+    rows where the next layers take them, :func:`_sparse_consumer`) with their comparison
+    known (:func:`_entry_changed_rows`)."""
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
     module: Any = netmap.modules[name]
@@ -1101,12 +1139,13 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
     if rows_of is not None and _neuronwise(netmap):
         # neurons whose input map never spiked (or a change of 0) keep the golden sum: golden spikes
         isyn.count_call("entry synapse delta: changed neurons only")
+        sparse = _sparse_entry_on() and _sparse_consumer(netmap, netmap.order.index(name) + 1)
         fed = s01.any(-1)[:, ci[:, None, None], hc, wc] & (valid & (dk != 0)[:, None, None])[None]  # (B, R, H', W')
         b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
         shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
         a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
         s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
-        return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value)
+        return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value, sparse)
     shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
     shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
     return (gold[:, out_ch] + shifted) * scale
@@ -1114,10 +1153,12 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
 
 def _entry_changed_rows(rows_of: tuple[torch.Tensor, torch.Tensor], out_ch: torch.Tensor, n_rounds: int,
                         b_e: torch.Tensor, r_e: torch.Tensor, i_e: torch.Tensor, j_e: torch.Tensor,
-                        s_e: torch.Tensor, value: float) -> _Patch:
+                        s_e: torch.Tensor, value: float, sparse: bool = False) -> _Patch | _Sparse:
     """Channel patches of the (sample, round) rows whose recomputed neurons ``(b_e, r_e, i_e,
     j_e)`` (spikes ``s_e``, (E, T)) differ from golden, in the order of the full entry's rows,
-    with their comparison with golden known (difference map, spike-count delta)."""
+    with their comparison with golden known (difference map, spike-count delta); with
+    ``sparse``, the same rows as :class:`_Sparse` (the differing neurons' trains alone, ordered
+    by row), for layers that take them as such (:func:`_sparse_consumer`)."""
     g_spikes, round_ids = rows_of
     g = g_spikes[b_e, out_ch[r_e], i_e, j_e]  # (E, T) bool
     fired = s_e != 0
@@ -1128,13 +1169,17 @@ def _entry_changed_rows(rows_of: tuple[torch.Tensor, torch.Tensor], out_ch: torc
     r_idx = pairs % n_rounds
     m = pairs.numel()
     device = s_e.device
+    delta = torch.zeros(m, dtype=torch.long, device=device)
+    delta.index_add_(0, inv, _count(fired[moved]) - _count(g[moved]))
+    if sparse:
+        known_s = (None, delta, torch.ones(m, dtype=torch.bool, device=device))
+        return _Sparse(round_ids[r_idx], b_idx, inv, out_ch[r_e[moved]], i_e[moved], j_e[moved], s_e[moved],
+                       known=known_s)
     ch = out_ch[r_idx]
     patch = g_spikes[b_idx, ch].to(s_e.dtype) * value  # (M, H, W, T)
     patch[inv, i_e[moved], j_e[moved]] = s_e[moved]
     diff_map = torch.zeros(patch.shape[:3], dtype=torch.bool, device=device)
     diff_map[inv, i_e[moved], j_e[moved]] = True
-    delta = torch.zeros(m, dtype=torch.long, device=device)
-    delta.index_add_(0, inv, _count(fired[moved]) - _count(g[moved]))
     zero = torch.zeros(m, dtype=torch.long, device=device)
     known = (diff_map, delta, torch.ones(m, dtype=torch.bool, device=device))
     return _Patch(round_ids[r_idx], b_idx, patch.unsqueeze(1), zero, zero.clone(), channel=ch, known=known)
