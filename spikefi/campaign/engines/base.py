@@ -75,8 +75,8 @@ class Engine(ABC):
             t0 = time.perf_counter()
             prepared = prepare_rounds(campaign, chunk)
             stats = [RoundStats() for _ in chunk]
-            for b, (samples, x, y) in enumerate(self.batches(campaign)):
-                self.evaluate_chunk(campaign, prepared, samples, x, y, campaign.golden_batch(b), stats)
+            for samples, x, y, golden in self.golden_batches(campaign):
+                self.evaluate_chunk(campaign, prepared, samples, x, y, golden, stats)
                 if on_progress is not None:
                     on_progress(len(chunk), len(samples))
             rows = [campaign.result_row(r, p, s) for r, p, s in zip(chunk, prepared, stats, strict=True)]
@@ -86,6 +86,13 @@ class Engine(ABC):
     def batches(self, campaign: CampaignContext) -> Iterator[Batch]:
         """The test set in batches ``(sample indices, inputs, labels)`` (the campaign's)."""
         return campaign.batches()
+
+    def golden_batches(self, campaign: CampaignContext) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor,
+                                                                         GoldenBatch]]:
+        """The batches the chunk loop evaluates, each with its golden run: :meth:`batches` with
+        the campaign's golden batch of the same index (an engine may join consecutive ones)."""
+        for b, (samples, x, y) in enumerate(self.batches(campaign)):
+            yield samples, x, y, campaign.golden_batch(b)
 
     def evaluate_chunk(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
                        x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats]) -> None:

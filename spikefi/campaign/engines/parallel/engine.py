@@ -95,6 +95,42 @@ class _OnDevice:
         return self._x
 
 
+#: ``SPIKEFI_ENGINE_BATCH=N``: the parallel engine evaluates up to ``N`` samples at once,
+#: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); the
+#: campaign's batch size when unset. The tables are the same either way.
+ENGINE_BATCH_ENV = "SPIKEFI_ENGINE_BATCH"
+
+
+def engine_batch(campaign: CampaignContext) -> int:
+    """Samples the parallel engine evaluates at once (:data:`ENGINE_BATCH_ENV`)."""
+    raw = os.environ.get(ENGINE_BATCH_ENV, "").strip()
+    if not raw:
+        return campaign.batch_size
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{ENGINE_BATCH_ENV} must be a whole number of samples >= 1, got {raw!r}")
+    return max(int(raw), campaign.batch_size)
+
+
+def _joined(group: Sequence[tuple[list[int], torch.Tensor, torch.Tensor, GoldenBatch]]
+            ) -> tuple[list[int], torch.Tensor, torch.Tensor, GoldenBatch]:
+    """Consecutive batches and their golden runs as one batch (one of them: itself)."""
+    if len(group) == 1:
+        return group[0]
+    goldens = [g[3] for g in group]
+
+    def cat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(tensors))
+
+    first = goldens[0]
+    golden = GoldenBatch(
+        spikes={name: cat([g.spikes[name] for g in goldens]) for name in first.spikes},
+        output=cat([g.output for g in goldens]), counts=cat([g.counts for g in goldens]),
+        pred=cat([g.pred for g in goldens]), tied=cat([g.tied for g in goldens]),
+        losses=None if first.losses is None else cat([cast(torch.Tensor, g.losses) for g in goldens]),
+        spike_counts={name: sum(g.spike_counts[name] for g in goldens) for name in first.spike_counts})
+    return [s for g in group for s in g[0]], cat([g[1] for g in group]), cat([g[2] for g in group]), golden
+
+
 def _round_rows(campaign: CampaignContext, prep: PreparedRound, batch: int) -> float:
     """Estimated rows (in units of :func:`rows_budget`'s worst-case row) that a round may hold.
 
@@ -171,6 +207,22 @@ class ParallelEngine(Engine):
         for start in range(0, campaign.num_samples, campaign.batch_size):
             stop = min(start + campaign.batch_size, campaign.num_samples)
             yield Batch(list(range(start, stop)), campaign.x[start:stop], campaign.y[start:stop].to(campaign.device))
+
+    def golden_batches(self, campaign: CampaignContext) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor,
+                                                                         GoldenBatch]]:
+        """The campaign's batches, consecutive ones joined up to :func:`engine_batch` samples:
+        a (round, sample) stack costs host work per layer whatever its size, so fewer, larger
+        stacks keep a GPU busier. The memory budget still splits a chunk's rounds into
+        sub-chunks (:meth:`evaluate_chunk`), for the joined batch as for any other."""
+        limit = engine_batch(campaign)
+        group: list[tuple[list[int], torch.Tensor, torch.Tensor, GoldenBatch]] = []
+        for item in super().golden_batches(campaign):
+            if group and sum(len(g[0]) for g in group) + len(item[0]) > limit:
+                yield _joined(group)
+                group = []
+            group.append(item)
+        if group:
+            yield _joined(group)
 
     def evaluate(self, campaign: CampaignContext, prep: PreparedRound, samples: list[int], x: torch.Tensor,
                  y: torch.Tensor, golden: GoldenBatch, stats: RoundStats) -> None:
