@@ -8,6 +8,7 @@ import torch
 
 from spikefi.campaign import Campaign
 from spikefi.campaign import integer_synapses as isyn
+from spikefi.campaign.engines.parallel import engine as par
 from spikefi.data import load_spiking_digits
 from spikefi.faults import (
     AnalogDevices,
@@ -53,7 +54,7 @@ def _mixed_rounds(cmpn: Campaign) -> None:
     cmpn.then_inject([Fault(BitFlipSynapse(7), Site("SC1")), Fault(DeadNeuron(), Site("SF3"), count=2)])
 
 
-def test_engines_identical_on_int8_campaign(digits):
+def test_engines_identical_on_int8_campaign(digits, monkeypatch):
     cmpn = _campaign(digits, quantization={"dtype": "int8"})
     assert set(cmpn.netmap.integer) == {"SC1", "SC2", "SF3", "SF4"}
     _mixed_rounds(cmpn)
@@ -61,13 +62,21 @@ def test_engines_identical_on_int8_campaign(digits):
     results = {e: cmpn.run(engine=e, progress=False, keep_predictions=True, chunk_size=16)
                for e in ("naive", "sequential", "parallel")}
     counts = dict(isyn.exact_calls)
+    # SC2's single-synapse rounds as channel patches (sparse entry rows off): SF3 takes them
+    # as golden sums + one channel; with sparse entry rows (above), as changed neurons only
+    monkeypatch.setenv(par.SPARSE_ENTRY_ENV, "0")
+    isyn.exact_calls.clear()
+    results["parallel, channel patches"] = cmpn.run(engine="parallel", progress=False, keep_predictions=True,
+                                                    chunk_size=16)
+    assert isyn.exact_calls.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
+    assert counts.get("dense: changed neurons only", 0) > 0
+    assert counts.get("dense rows delta", 0) > 0  # SF4's whole rows: golden sums + one product of the change
     assert counts.get("integer", 0) > 50  # the integer path is taken ...
-    assert counts.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
     assert counts.get("entry synapse delta", 0) > 0  # single-synapse rounds: golden sums + one shifted map
     assert counts.get("conv channel delta", 0) > 0  # SC2 rows from SC1 faults: golden sums + one channel's kernel
     assert counts.get("mixed", 0) + counts.get("float:weights", 0) > 0  # ... and the float path where it must be
     ref = results["naive"]
-    for e in ("sequential", "parallel"):
+    for e in ("sequential", "parallel", "parallel, channel patches"):
         pd.testing.assert_frame_equal(results[e].table, ref.table, check_exact=True, obj=e)
         assert (results[e].predictions == ref.predictions).all(), e
     assert (ref.table["spike_count_deviation"] > 0).sum() > 40  # the faults do something
