@@ -38,22 +38,23 @@ def test_joined_batches_give_the_same_table(monkeypatch, quantized):
 
     monkeypatch.setattr(par.ParallelEngine, "evaluate_chunk", spy)
     results = {}
-    for flag in ("", "7"):
+    for flag in ("", "0", "7"):
         monkeypatch.setenv(par.ENGINE_BATCH_ENV, flag)
         joined.clear()
         results[flag] = _campaign(net.float(), x, y, quantized).run(engine="parallel", progress=False, chunk_size=16, keep_predictions=True)
         sizes = list(joined)
-        assert sizes == ([3, 3, 3, 1] * 2 if flag == "" else [6, 4] * 2)
+        # unset: the campaign's batches on the CPU (joined on CUDA)
+        assert sizes == ([6, 4] * 2 if flag == "7" else [3, 3, 3, 1] * 2)
     naive = _campaign(net.float(), x, y, quantized).run(engine="naive", progress=False, chunk_size=16, keep_predictions=True)
     drop = ["seconds"]
-    for flag in ("", "7"):
+    for flag in ("", "0", "7"):
         assert results[flag].table.drop(columns=drop, errors="ignore").equals(
             naive.table.drop(columns=drop, errors="ignore")), flag
         assert naive.predictions is not None and (results[flag].predictions == naive.predictions).all()
     assert (naive.table["spike_count_deviation"] > 0).sum() > 0
 
 
-@pytest.mark.parametrize("raw", ["0", "-4", "many", "2.5"])
+@pytest.mark.parametrize("raw", ["-4", "many", "2.5"])
 def test_engine_batch_must_be_a_positive_whole_number(monkeypatch, raw):
     net, _, _ = load_pretrained("digits_cnn")
     _, test = load_spiking_digits(seed=0)
@@ -61,3 +62,22 @@ def test_engine_batch_must_be_a_positive_whole_number(monkeypatch, raw):
     monkeypatch.setenv(par.ENGINE_BATCH_ENV, raw)
     with pytest.raises(ConfigError, match="SPIKEFI_ENGINE_BATCH"):
         cmpn.run(engine="parallel", progress=False)
+
+
+def test_default_engine_batch_joins_on_cuda_only(monkeypatch):
+    """Unset: stacks of ENGINE_BATCH_CUDA samples on CUDA, the campaign's batches on the CPU;
+    never fewer samples than a batch of the campaign."""
+    from types import SimpleNamespace
+
+    import torch
+
+    monkeypatch.delenv(par.ENGINE_BATCH_ENV, raising=False)
+    cuda = SimpleNamespace(device=torch.device("cuda"), batch_size=256)
+    cpu = SimpleNamespace(device=torch.device("cpu"), batch_size=256)
+    assert par.engine_batch(cuda) == par.ENGINE_BATCH_CUDA == 1024
+    assert par.engine_batch(cpu) == 256
+    assert par.engine_batch(SimpleNamespace(device=torch.device("cuda"), batch_size=4096)) == 4096
+    monkeypatch.setenv(par.ENGINE_BATCH_ENV, "0")
+    assert par.engine_batch(cuda) == 256
+    monkeypatch.setenv(par.ENGINE_BATCH_ENV, "512")
+    assert par.engine_batch(cpu) == 512

@@ -96,19 +96,28 @@ class _OnDevice:
 
 
 #: ``SPIKEFI_ENGINE_BATCH=N``: the parallel engine evaluates up to ``N`` samples at once,
-#: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); the
-#: campaign's batch size when unset. The tables are the same either way.
+#: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); ``0``:
+#: the campaign's batches as they are. Unset: :data:`ENGINE_BATCH_CUDA` on CUDA, the
+#: campaign's batches on the CPU (no launch overhead to spread there). The tables are the
+#: same either way.
 ENGINE_BATCH_ENV = "SPIKEFI_ENGINE_BATCH"
+#: samples per stack on CUDA by default (the memory budget splits a chunk's rounds into
+#: sub-chunks whatever the stack's size)
+ENGINE_BATCH_CUDA = 1024
 
 
 def engine_batch(campaign: CampaignContext) -> int:
-    """Samples the parallel engine evaluates at once (:data:`ENGINE_BATCH_ENV`)."""
+    """Samples the parallel engine evaluates at once (:data:`ENGINE_BATCH_ENV`), never fewer
+    than the campaign's batch size."""
     raw = os.environ.get(ENGINE_BATCH_ENV, "").strip()
     if not raw:
-        return campaign.batch_size
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{ENGINE_BATCH_ENV} must be a whole number of samples >= 1, got {raw!r}")
-    return max(int(raw), campaign.batch_size)
+        wanted = ENGINE_BATCH_CUDA if campaign.device.type == "cuda" else 0
+    elif raw.isdigit():
+        wanted = int(raw)
+    else:
+        raise ConfigError(f"{ENGINE_BATCH_ENV} must be a whole number of samples (0: the campaign's batches), "
+                          f"got {raw!r}")
+    return max(wanted, campaign.batch_size)
 
 
 def _joined(group: Sequence[tuple[list[int], torch.Tensor, torch.Tensor, GoldenBatch]]
