@@ -81,3 +81,15 @@ def test_default_engine_batch_joins_on_cuda_only(monkeypatch):
     assert par.engine_batch(cuda) == 256
     monkeypatch.setenv(par.ENGINE_BATCH_ENV, "512")
     assert par.engine_batch(cpu) == 512
+
+
+def test_a_stack_never_outgrows_the_memory_budget(monkeypatch):
+    """Joined batches stop at the rows budget's worst-case rows (one round of the stack
+    fits), and never below one batch of the campaign."""
+    net, _, _ = load_pretrained("digits_cnn")
+    _, test = load_spiking_digits(seed=0)
+    cmpn = _campaign(net.float(), test.tensors[:10].float(), test.labels[:10], False)  # batches 3, 3, 3, 1
+    monkeypatch.setenv(par.ENGINE_BATCH_ENV, "10")
+    for budget, sizes in ((10, [10]), (7, [6, 4]), (1, [3, 3, 3, 1])):
+        monkeypatch.setattr(par, "rows_budget", lambda campaign, fraction, b=budget: b)
+        assert [len(s) for s, *_ in par.ParallelEngine().golden_batches(cmpn)] == sizes

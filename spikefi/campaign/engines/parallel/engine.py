@@ -197,6 +197,12 @@ class ParallelEngine(Engine):
             raise ConfigError("the parallel engine drops rows only when exactly golden: early_stop_tolerance must be 0")
         self.memory_fraction = memory_fraction
 
+    def _fraction(self, campaign: CampaignContext) -> float:
+        """The share of free memory the stacked rows may use (see the class's docstring)."""
+        if self.memory_fraction is not None:
+            return self.memory_fraction
+        return 0.6 if campaign.device.type == "cuda" else 0.25
+
     def run(self, campaign: CampaignContext, rounds: Sequence[Round], chunk_size: int = 64,
             on_progress: Any = None) -> Iterator[ChunkResult]:
         if self.observed:
@@ -222,8 +228,11 @@ class ParallelEngine(Engine):
         """The campaign's batches, consecutive ones joined up to :func:`engine_batch` samples:
         a (round, sample) stack costs host work per layer whatever its size, so fewer, larger
         stacks keep a GPU busier. The memory budget still splits a chunk's rounds into
-        sub-chunks (:meth:`evaluate_chunk`), for the joined batch as for any other."""
+        sub-chunks (:meth:`evaluate_chunk`), for the joined batch as for any other; a stack
+        never holds more samples than the budget's worst-case rows (so one round of it fits)."""
         limit = engine_batch(campaign)
+        if limit > campaign.batch_size:
+            limit = max(campaign.batch_size, min(limit, rows_budget(campaign, self._fraction(campaign))))
         group: list[tuple[list[int], torch.Tensor, torch.Tensor, GoldenBatch]] = []
         for item in super().golden_batches(campaign):
             if group and sum(len(g[0]) for g in group) + len(item[0]) > limit:
@@ -262,10 +271,7 @@ class ParallelEngine(Engine):
             xd = x.to(device=campaign.device, dtype=campaign.dtype) if any(prepared[i].first == 0 for i in sequential) else x
             for i in sequential:
                 seq.evaluate(campaign, prepared[i], samples, xd, y, golden, stats[i])
-        fraction = self.memory_fraction
-        if fraction is None:
-            fraction = 0.6 if campaign.device.type == "cuda" else 0.25
-        capacity = float(rows_budget(campaign, fraction))
+        capacity = float(rows_budget(campaign, self._fraction(campaign)))
         skip = set(whole) | set(sequential)
         todo = sorted((i for i in range(len(prepared)) if i not in skip), key=lambda i: prepared[i].first)
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
