@@ -132,32 +132,6 @@ def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices, layout
     assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
 
 
-def test_dense_whole_rows_add_their_change_to_golden_integer_sums(setup, layout):
-    """Whole rows into an integer dense layer (SF3 over SP2's map, SF4 over SF3's neurons):
-    golden integer sums plus one matrix product of the change, equal to the full layer."""
-    cmpn, golden = setup
-    value = cmpn.netmap.spike_value
-    gen = torch.Generator().manual_seed(11)
-    for prev, name in (("SP2", "SF3"), ("SF3", "SF4")):
-        g_in = golden[prev]
-        samples = torch.randint(0, g_in.shape[0], (7,), generator=gen)
-        flip = torch.rand(7, *g_in.shape[1:], generator=gen) < 0.05
-        xin = (g_in[samples] ^ flip).to(cmpn.dtype) * value
-        rows = _Patch.whole(torch.arange(7), samples, xin)
-        isyn.exact_calls.clear()
-        out = par._plain_rows(cmpn, name, rows, g_in, value, True, {}, golden[name])
-        assert isyn.exact_calls.get("dense rows delta", 0) == 1, name
-        full = _full_layer(cmpn, name, xin)
-        assert torch.equal(out[0].patch, full), name
-        assert not torch.equal(full != 0, golden[name][samples])  # the change reaches the layer's spikes
-    # rows that are not spikes (0 or the spike value) take the full layer
-    odd = _Patch.whole(torch.arange(2), torch.tensor([0, 1]), golden["SF3"][[0, 1]].to(cmpn.dtype) * 0.5)
-    isyn.exact_calls.clear()
-    out = par._plain_rows(cmpn, "SF4", odd, golden["SF3"], value, True, {}, golden["SF4"])
-    assert "dense rows delta" not in isyn.exact_calls
-    assert torch.equal(out[0].patch, _full_layer(cmpn, "SF4", odd.patch))
-
-
 def test_sparse_rows_select_merge_and_fallback(setup):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value

@@ -613,10 +613,6 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
             out = netmap.fire(name, module(xin))  # SLAYER only (channel patches need croppable)
             return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
         xin = rows.full(golden_prev, dtype, value)
-        if info.kind == "dense" and integer_sums is not None:
-            a_int = _integer_dense_rows(campaign, name, xin, rows.samples, golden_prev, integer_sums)
-            if a_int is not None:
-                return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a_int))]
         if info.kind == "dense" and golden_a is not None and _time_sparse_on() and _per_step(netmap, name):
             a = _time_sparse_dense(netmap, name, rows, xin, golden_prev, golden_a)
             if a is not None:
@@ -733,35 +729,6 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         a = _rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale)
         out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a[:, :, None, None, :])))
     return out
-
-
-def _integer_dense_rows(campaign: CampaignContext, name: str, xin: torch.Tensor, samples: torch.Tensor,
-                        golden_prev: torch.Tensor, integer_sums: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """An integer-exact dense layer's synaptic output ``(M, C_out, 1, 1, T)`` for whole rows
-    ``xin`` (spikes over its whole input map) of samples ``samples``: the golden integer sums
-    plus the integer weights times the change of the 0/1 input spikes, one matrix product for
-    all rows and steps (integers below ``2**24``: exact in any order, so equal to the full
-    recomputation; no packing of changed steps). ``None`` where that does not apply."""
-    netmap: Any = campaign.netmap
-    layer = getattr(netmap, "integer", {}).get(name)
-    module: Any = netmap.modules[name]
-    if layer is None or golden_prev.dtype != torch.bool or getattr(module, "groups", 1) != 1 or any(module.padding):
-        return None
-    k, ok = layer.golden(netmap.effective_weight(name))
-    c_out, c_in, kh, kw = (int(v) for v in k.shape[:4])
-    if (c_in, kh, kw) != tuple(golden_prev.shape[1:4]) or tuple(xin.shape[1:4]) != (c_in, kh, kw):
-        return None
-    if not bool(torch.stack([ok.all(), isyn.spike_rows(xin, layer.value).all()]).all()):
-        return None
-    isyn.count_call("dense rows delta")
-    dtype = xin.dtype
-    m, steps = xin.shape[0], xin.shape[-1]
-    gold_sum = _golden_integer_sums(integer_sums, name, module, k, golden_prev)[:, :, 0, 0]  # (B, C_out, T)
-    diff = (xin != 0).to(dtype) - golden_prev[samples].to(dtype)  # (M, C_in, kh, kw, T) in {-1, 0, 1}
-    k_cols = k[..., 0].reshape(c_out, -1).t()  # (C_in*kh*kw, C_out)
-    delta_t = torch.matmul(diff.reshape(m, -1, steps).transpose(1, 2), k_cols)  # (M, T, C_out), exact integers
-    scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=xin.device)
-    return _rows_of_sums(netmap, integer_sums, name, gold_sum, (samples,), delta_t, scale)[:, :, None, None, :]
 
 
 def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
