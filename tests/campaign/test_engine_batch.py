@@ -43,7 +43,7 @@ def test_joined_batches_give_the_same_table(monkeypatch, quantized):
         joined.clear()
         results[flag] = _campaign(net.float(), x, y, quantized).run(engine="parallel", progress=False, chunk_size=16, keep_predictions=True)
         sizes = list(joined)
-        # unset: the campaign's batches on the CPU (joined on CUDA)
+        # unset or 0: the campaign's batches
         assert sizes == ([6, 4] * 2 if flag == "7" else [3, 3, 3, 1] * 2)
     naive = _campaign(net.float(), x, y, quantized).run(engine="naive", progress=False, chunk_size=16, keep_predictions=True)
     drop = ["seconds"]
@@ -64,23 +64,24 @@ def test_engine_batch_must_be_a_positive_whole_number(monkeypatch, raw):
         cmpn.run(engine="parallel", progress=False)
 
 
-def test_default_engine_batch_joins_on_cuda_only(monkeypatch):
-    """Unset: stacks of ENGINE_BATCH_CUDA samples on CUDA, the campaign's batches on the CPU;
-    never fewer samples than a batch of the campaign."""
+def test_engine_batch_is_opt_in(monkeypatch):
+    """Unset or 0: the campaign's batches on any device; never fewer samples than a batch."""
     from types import SimpleNamespace
 
     import torch
 
-    monkeypatch.delenv(par.ENGINE_BATCH_ENV, raising=False)
     cuda = SimpleNamespace(device=torch.device("cuda"), batch_size=256)
     cpu = SimpleNamespace(device=torch.device("cpu"), batch_size=256)
-    assert par.engine_batch(cuda) == par.ENGINE_BATCH_CUDA == 1024
-    assert par.engine_batch(cpu) == 256
-    assert par.engine_batch(SimpleNamespace(device=torch.device("cuda"), batch_size=4096)) == 4096
-    monkeypatch.setenv(par.ENGINE_BATCH_ENV, "0")
-    assert par.engine_batch(cuda) == 256
+    for raw in (None, "0"):
+        if raw is None:
+            monkeypatch.delenv(par.ENGINE_BATCH_ENV, raising=False)
+        else:
+            monkeypatch.setenv(par.ENGINE_BATCH_ENV, raw)
+        assert par.engine_batch(cuda) == par.engine_batch(cpu) == 256
     monkeypatch.setenv(par.ENGINE_BATCH_ENV, "512")
-    assert par.engine_batch(cpu) == 512
+    assert par.engine_batch(cpu) == par.engine_batch(cuda) == 512
+    monkeypatch.setenv(par.ENGINE_BATCH_ENV, "100")
+    assert par.engine_batch(cuda) == 256
 
 
 def test_a_stack_never_outgrows_the_memory_budget(monkeypatch):

@@ -96,14 +96,11 @@ class _OnDevice:
 
 
 #: ``SPIKEFI_ENGINE_BATCH=N``: the parallel engine evaluates up to ``N`` samples at once,
-#: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); ``0``:
-#: the campaign's batches as they are. Unset: :data:`ENGINE_BATCH_CUDA` on CUDA, the
-#: campaign's batches on the CPU (no launch overhead to spread there). The tables are the
-#: same either way.
+#: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); unset
+#: or ``0``: the campaign's batches as they are. Opt-in until it is measured on a GPU (where
+#: fewer, larger stacks should spread the host's per-layer work; on the CPU there is no launch
+#: overhead to spread). The tables are the same either way.
 ENGINE_BATCH_ENV = "SPIKEFI_ENGINE_BATCH"
-#: samples per stack on CUDA by default (the memory budget splits a chunk's rounds into
-#: sub-chunks whatever the stack's size)
-ENGINE_BATCH_CUDA = 1024
 
 
 def engine_batch(campaign: CampaignContext) -> int:
@@ -111,7 +108,7 @@ def engine_batch(campaign: CampaignContext) -> int:
     than the campaign's batch size."""
     raw = os.environ.get(ENGINE_BATCH_ENV, "").strip()
     if not raw:
-        wanted = ENGINE_BATCH_CUDA if campaign.device.type == "cuda" else 0
+        wanted = 0
     elif raw.isdigit():
         wanted = int(raw)
     else:
