@@ -130,7 +130,7 @@ def synapse_campaign(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dev
     cmpn = Campaign(net, (x, y), batch_size=batch_size, seed=0, device=device, quantization={"dtype": "int8"})
     sc3, sc2 = (int(torch.tensor(cmpn.netmap.layers[n].synapse_shape).prod()) for n in ("SC3", "SC2"))
     if rounds is not None:
-        k3 = min(rounds, max(0, round(share_sc3 * rounds)))
+        k3 = min(rounds, max(0, int(share_sc3 * rounds + 0.5)))  # half up: an odd count gives SC3 the extra one
         k2 = rounds - k3
     elif fraction is not None:
         k3, k2 = max(1, round(fraction * sc3)), max(1, round(fraction * sc2))

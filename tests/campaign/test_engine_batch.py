@@ -54,7 +54,7 @@ def test_joined_batches_give_the_same_table(monkeypatch, quantized):
     assert (naive.table["spike_count_deviation"] > 0).sum() > 0
 
 
-@pytest.mark.parametrize("raw", ["-4", "many", "2.5"])
+@pytest.mark.parametrize("raw", ["-4", "many", "2.5", "\u00b2"])
 def test_engine_batch_must_be_a_positive_whole_number(monkeypatch, raw):
     net, _, _ = load_pretrained("digits_cnn")
     _, test = load_spiking_digits(seed=0)

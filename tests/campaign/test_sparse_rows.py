@@ -210,6 +210,17 @@ def test_entry_rows_go_sparse_where_the_next_layers_take_them(setup, monkeypatch
         return out
 
     monkeypatch.setattr(par, "_entry_synapse_group", spy)
+    shortcuts: list[bool] = []  # whether each sparse pool / sparse dense call took its shortcut
+
+    def recording(real):
+        def taken(*a, **k):
+            out = real(*a, **k)
+            shortcuts.append(out is not None)
+            return out
+        return taken
+
+    for fn_name in ("_sparse_pool", "_sparse_dense"):
+        monkeypatch.setattr(par, fn_name, recording(getattr(par, fn_name)))
     tables = {}
     for flag in ("1", "0"):
         monkeypatch.setenv(par.SPARSE_ENTRY_ENV, flag)
@@ -217,7 +228,10 @@ def test_entry_rows_go_sparse_where_the_next_layers_take_them(setup, monkeypatch
         cmpn.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
         cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=30)
         cmpn.exhaustive(BitFlipSynapse(7), layers=["SF3"], sample=30)
+        shortcuts.clear()
         tables[flag] = cmpn.run(engine="parallel", progress=False, chunk_size=50).table
+        if flag == "1":  # the sparse entry rows go on as such: never made whole
+            assert len(shortcuts) >= 2 and all(shortcuts)
     naive = Campaign(cmpn0.net, (cmpn0.x, cmpn0.y), batch_size=6, seed=3, quantization={"dtype": "int8"})
     naive.exhaustive(BitFlipSynapse(7), layers=["SC1"], sample=20)
     naive.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=30)

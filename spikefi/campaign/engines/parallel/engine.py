@@ -109,7 +109,7 @@ def engine_batch(campaign: CampaignContext) -> int:
     raw = os.environ.get(ENGINE_BATCH_ENV, "").strip()
     if not raw:
         wanted = 0
-    elif raw.isdigit():
+    elif raw.isascii() and raw.isdigit():
         wanted = int(raw)
     else:
         raise ConfigError(f"{ENGINE_BATCH_ENV} must be a whole number of samples (0: the campaign's batches), "
@@ -1011,6 +1011,13 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     _, h_out, w_out = netmap.layers[name].neuron_shape
     device = rows.row.device
     ho, wo = torch.div(rows.h, kh, rounding_mode="floor"), torch.div(rows.w, kw, rounding_mode="floor")
+    if h_out * kh < h_in or w_out * kw < w_in:
+        # the layer's windows leave the map's last rows or columns out: neurons there feed no
+        # pooled neuron (their changes go no further)
+        fed = torch.nonzero((ho < h_out) & (wo < w_out)).flatten()
+        rows = _Sparse(rows.rounds, rows.samples, rows.row[fed], rows.c[fed], rows.h[fed], rows.w[fed],
+                       rows.trains[fed])
+        ho, wo = ho[fed], wo[fed]
     key = ((rows.row * c_in + rows.c) * h_out + ho) * w_out + wo
     uniq, inv = torch.unique(key, return_inverse=True)
     wo_u = uniq % w_out
