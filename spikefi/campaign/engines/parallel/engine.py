@@ -897,12 +897,31 @@ def _sparse_entry_on() -> bool:
     return os.environ.get(SPARSE_ENTRY_ENV, "1").strip() != "0"
 
 
+def _pools_each_neuron_once(module: Any) -> bool:
+    """Whether a pooling layer reads each input neuron in at most one window (stride =
+    kernel, no padding or dilation): :func:`_sparse_pool`'s condition on the layer."""
+    kh, kw = int(module.weight.shape[2]), int(module.weight.shape[3])
+    return (tuple(module.stride[:2]) == (kh, kw) and not any(module.padding)
+            and all(d == 1 for d in module.dilation))
+
+
+def _dense_over_map(netmap: Any, name: str, in_shape: tuple[int, ...]) -> bool:
+    """Whether layer ``name`` is an integer-exact dense layer over a whole input map of shape
+    ``in_shape`` ``(C, H, W)``: :func:`_sparse_dense`'s condition on the layer (its weights'
+    integer check aside, made on the weights in use)."""
+    module: Any = netmap.modules[name]
+    if (getattr(netmap, "integer", {}).get(name) is None or netmap.layers[name].kind != "dense"
+            or getattr(module, "groups", 1) != 1 or any(module.padding)):
+        return False
+    return tuple(int(v) for v in module.weight.shape[1:4]) == tuple(in_shape)
+
+
 def _sparse_consumer(netmap: Any, layer: int) -> bool:
     """Whether the layer at position ``layer`` of the chain takes sparse rows (:class:`_Sparse`)
     as such, and so do the layers it hands them to: a sum-pooling layer that pools each
-    input neuron into one output neuron (stride = kernel, no padding or dilation: it
-    recomputes only the pooled neurons a changed neuron feeds, :func:`_sparse_pool`) followed
-    by such a layer, or an integer-exact dense layer over its whole input map (it adds the
+    input neuron at most once (:func:`_pools_each_neuron_once`: it recomputes only the pooled
+    neurons a changed neuron feeds, :func:`_sparse_pool`) followed by such a layer, or an
+    integer-exact dense layer over its whole input map (:func:`_dense_over_map`: it adds the
     changed neurons' integer contributions to the golden sums, :func:`_sparse_dense`).
     Anything else would make the rows whole."""
     order = netmap.order
@@ -910,17 +929,12 @@ def _sparse_consumer(netmap: Any, layer: int) -> bool:
         return False
     name = order[layer]
     module: Any = netmap.modules[name]
-    kind = netmap.layers[name].kind
     weight = getattr(module, "weight", None)
     if weight is None or weight.dim() != 5 or getattr(module, "groups", 1) != 1:
         return False
-    kh, kw = int(weight.shape[2]), int(weight.shape[3])
-    if kind == "pool":
-        return (tuple(module.stride[:2]) == (kh, kw) and not any(module.padding)
-                and all(d == 1 for d in module.dilation) and _sparse_consumer(netmap, layer + 1))
-    if kind != "dense" or getattr(netmap, "integer", {}).get(name) is None or any(module.padding):
-        return False
-    return (int(weight.shape[1]), kh, kw) == tuple(netmap.layers[order[layer - 1]].neuron_shape)
+    if netmap.layers[name].kind == "pool":
+        return _pools_each_neuron_once(module) and _sparse_consumer(netmap, layer + 1)
+    return _dense_over_map(netmap, name, tuple(netmap.layers[order[layer - 1]].neuron_shape))
 
 
 def _sparse_changes(rounds: torch.Tensor, samples: torch.Tensor,
@@ -1004,8 +1018,7 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
     netmap: Any = campaign.netmap
     module: Any = netmap.modules[name]
     kh, kw = int(module.weight.shape[2]), int(module.weight.shape[3])
-    if (tuple(module.stride[:2]) != (kh, kw) or any(module.padding) or any(d != 1 for d in module.dilation)
-            or not _neuronwise(netmap)):
+    if not _pools_each_neuron_once(module) or not _neuronwise(netmap):
         return None
     _, c_in, h_in, w_in, steps = golden_prev.shape
     _, h_out, w_out = netmap.layers[name].neuron_shape
@@ -1047,13 +1060,12 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     ``None`` where that does not apply."""
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
-    info = netmap.layers[name]
     module: Any = netmap.modules[name]
-    if layer is None or info.kind != "dense" or getattr(module, "groups", 1) != 1:
+    if layer is None or not _dense_over_map(netmap, name, tuple(golden_prev.shape[1:4])):
         return None
     k, ok = layer.golden(netmap.effective_weight(name))
     c_out, c_in, kh, kw = (int(v) for v in k.shape[:4])
-    if (c_in, kh, kw) != tuple(golden_prev.shape[1:4]) or any(module.padding) or not bool(ok.all()):
+    if not bool(ok.all()):
         return None
     dtype, device = campaign.dtype, rows.row.device
     gold_sum = _golden_integer_sums(integer_sums, name, module, k, golden_prev)[:, :, 0, 0]  # (B, C_out, T)
