@@ -67,22 +67,30 @@ class Phases:
             if phases._depth:
                 return original(*args, **kwargs)
             label = key(*args, **kwargs)
-            sync(phases.device)
-            t0 = time.perf_counter()
             phases._depth += 1
             try:
-                out = original(*args, **kwargs)
+                out = phases._step(label, lambda: original(*args, **kwargs))
             finally:
                 phases._depth -= 1
-            sync(phases.device)
-            phases.seconds[label] += time.perf_counter() - t0
-            phases.calls[label] += 1
-            if after is not None:
+            if after is not None and phases.counting:
                 after(label, out, *args, **kwargs)
             return out
 
         self._saved.append((owner, attr, inspect.getattr_static(owner, attr)))  # staticmethods stay static
         setattr(owner, attr, staticmethod(wrapper) if isinstance(owner, type) else wrapper)
+
+    #: whether the wrapped steps' counters (rows, shapes, comparisons) are kept
+    counting = True
+
+    def _step(self, label: str, call: Callable[[], Any]) -> Any:
+        """Runs one wrapped step: timed, the device synchronised around it."""
+        sync(self.device)
+        t0 = time.perf_counter()
+        out = call()
+        sync(self.device)
+        self.seconds[label] += time.perf_counter() - t0
+        self.calls[label] += 1
+        return out
 
     def __enter__(self) -> Phases:
         def plain_after(label: str, out: list[Any], campaign: Any, name: str, rows: Any, *a: Any, **k: Any) -> None:
@@ -176,24 +184,12 @@ class Labels(Phases):
         super().__init__(torch.device("cpu"))
         self.names: set[str] = set()
 
-    def _wrap(self, owner: Any, attr: str, key: Callable[..., str], after: Callable[..., None] | None = None) -> None:
-        original = getattr(owner, attr)
-        labels = self
+    counting = False  # no counters: some of them would synchronise the device
 
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if labels._depth:
-                return original(*args, **kwargs)
-            label = key(*args, **kwargs)
-            labels.names.add(label)
-            labels._depth += 1
-            try:
-                with torch.profiler.record_function(label):
-                    return original(*args, **kwargs)
-            finally:
-                labels._depth -= 1
-
-        self._saved.append((owner, attr, inspect.getattr_static(owner, attr)))
-        setattr(owner, attr, staticmethod(wrapper) if isinstance(owner, type) else wrapper)
+    def _step(self, label: str, call: Callable[[], Any]) -> Any:
+        self.names.add(label)
+        with torch.profiler.record_function(label):
+            return call()
 
 
 def main(argv: list[str] | None = None) -> None:

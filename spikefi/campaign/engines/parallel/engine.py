@@ -123,10 +123,7 @@ def _joined(group: Sequence[tuple[list[int], torch.Tensor, torch.Tensor, GoldenB
     if len(group) == 1:
         return group[0]
     goldens = [g[3] for g in group]
-
-    def cat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(list(tensors))
-
+    cat = torch.cat
     first = goldens[0]
     golden = GoldenBatch(
         spikes={name: cat([g.spikes[name] for g in goldens]) for name in first.spikes},
