@@ -377,3 +377,18 @@ def test_time_major_rows_only_where_the_layer_fires_through_the_fused_kernel(set
     assert par._time_major_rows(cmpn.netmap, gold)
     monkeypatch.setenv(par.TIME_MAJOR_ROWS_ENV, "0")
     assert not par._time_major_rows(cmpn.netmap, gold)
+
+
+def test_sparse_entry_default_is_by_device_and_bad_values_are_refused(monkeypatch):
+    """Unset: sparse entry rows on the CPU, channel patches on CUDA (measured, see
+    ``_sparse_entry_on``); 0 and 1 force either on any device; anything else is refused."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv(par.SPARSE_ENTRY_ENV, raising=False)
+    assert par._sparse_entry_on(cpu) and not par._sparse_entry_on(cuda)
+    for flag, on in (("1", True), (" 0 ", False)):
+        monkeypatch.setenv(par.SPARSE_ENTRY_ENV, flag)
+        assert par._sparse_entry_on(cpu) is on and par._sparse_entry_on(cuda) is on
+    for bad in ("yes", "off", "2"):
+        monkeypatch.setenv(par.SPARSE_ENTRY_ENV, bad)
+        with pytest.raises(ValueError, match=f"SPIKEFI_SPARSE_ENTRY must be .*got '{bad}'"):
+            par._sparse_entry_on(cpu)
