@@ -132,6 +132,32 @@ def test_dense_adds_changed_neurons_to_golden_integer_sums(setup, slices, layout
     assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
 
 
+def test_dense_takes_one_channel_rows_as_channel_patches(setup, slices, layout):
+    """Sparse rows whose changed neurons lie in one channel (a conv single-synapse round's, after
+    pooling) go through the channel delta, the others through the sparse product; every row
+    equals the full layer."""
+    cmpn, golden = setup
+    value = cmpn.netmap.spike_value
+    gen = torch.Generator().manual_seed(8)
+    mixed = _random_sparse(golden["SP2"], 6, 5, gen, value)  # 5 random neurons of any channel per row
+    one = _random_sparse(golden["SP2"], 7, 5, gen, value)
+    n_ch = golden["SP2"].shape[1]
+    one.c = torch.randint(0, n_ch, (7,), generator=gen).repeat_interleave(5)  # one channel per row
+    one.h, one.w = torch.arange(35) // 7 % golden["SP2"].shape[2], torch.arange(35) % 7 % golden["SP2"].shape[3]
+    assert bool((mixed.c.view(6, 5) != mixed.c.view(6, 5)[:, :1]).any(1).all())  # several channels per row
+    rows = par._merge([one, _Sparse(mixed.rounds + 7, mixed.samples, mixed.row, mixed.c, mixed.h, mixed.w,
+                                    mixed.trains)])[0]
+    isyn.exact_calls.clear()
+    out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
+    assert isyn.exact_calls.get("dense channel delta", 0) > 0 and isyn.exact_calls.get("dense: changed neurons only", 0) > 0
+    got = {int(r): (int(s), p) for o in out for r, s, p in zip(o.rounds, o.samples, o.patch, strict=True)}
+    assert sorted(got) == list(range(13))
+    full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
+    for i, r in enumerate(rows.rounds.tolist()):
+        assert got[r][0] == int(rows.samples[i]) and torch.equal(got[r][1], full[i])
+    assert not torch.equal(full != 0, golden["SF3"][rows.samples])  # the change reaches SF3
+
+
 def test_sparse_rows_select_merge_and_fallback(setup):
     cmpn, golden = setup
     value = cmpn.netmap.spike_value

@@ -1010,12 +1010,48 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
             return pooled
     if integer_sums is not None and golden_prev.dtype == torch.bool:
         c_out = int(campaign.netmap.layers[name].neuron_shape[0])
-        parts = _sparse_parts(rows, 4 * steps, 4 * c_out * steps)
-        dense = [_sparse_dense(campaign, name, part, golden_prev, integer_sums) for part in parts]
+        taps = int(golden_prev.shape[2] * golden_prev.shape[3])  # a channel patch of the whole map, per row
+        parts = _sparse_parts(rows, 4 * steps, (4 * c_out + 2 * taps) * steps)
+        dense = [_sparse_into_dense(campaign, name, part, golden_prev, value, integer_sums) for part in parts]
         if all(d is not None for d in dense):
             return [p for d in dense for p in cast(list, d)]
     whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
     return _plain_rows(campaign, name, whole, golden_prev, value, crop, integer_sums, golden_out)
+
+
+def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor, value: float,
+                       integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+    """An integer-exact dense layer for sparse rows. Rows whose changed neurons all lie in one
+    input channel (a conv layer's single-synapse round keeps its change to one output channel,
+    a pooling layer to that channel) go as channel patches of the whole map through the
+    batched channel delta (:func:`_integer_channel_rows`); the others through the sparse
+    product (:func:`_sparse_dense`). The same sums either way (exact integers); on an H100 the
+    sparse product of such rows took twice the channel delta's time (2026-12-07: SF4a 0.41
+    against 0.20 s for 2,048 realistic rounds). ``None`` where neither applies."""
+    m = rows.rounds.numel()
+    device = rows.row.device
+    ch = torch.full((m,), -1, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, rows.c, "amax")
+    low = torch.full((m,), 1 << 30, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, rows.c, "amin")
+    one = (ch == low) | (ch < 0)  # rows without changed neurons count as one channel (their own golden)
+    n_one = int(one.sum())
+    out: list[_Patch] = []
+    if n_one:
+        single = rows if n_one == m else rows.select(one)
+        channel = ch[one].clamp(min=0)
+        patch = golden_prev[single.samples, channel][:, None].to(campaign.dtype) * value  # (M, 1, H, W, T)
+        patch[single.row, 0, single.h, single.w] = single.trains.to(patch.dtype)
+        as_patch = _Patch.whole(single.rounds, single.samples, patch)
+        as_patch.channel = channel
+        from_patches = _integer_channel_rows(campaign, name, as_patch, golden_prev, value, integer_sums)
+        if from_patches is None:  # the channel delta does not apply: every row through the sparse product
+            return _sparse_dense(campaign, name, rows, golden_prev, integer_sums)
+        out.extend(from_patches)
+    if n_one < m:
+        from_sparse = _sparse_dense(campaign, name, rows.select(~one), golden_prev, integer_sums)
+        if from_sparse is None:
+            return None
+        out.extend(from_sparse)
+    return out
 
 
 def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
