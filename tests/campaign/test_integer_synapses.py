@@ -58,18 +58,19 @@ def test_engines_identical_on_int8_campaign(digits, monkeypatch):
     cmpn = _campaign(digits, quantization={"dtype": "int8"})
     assert set(cmpn.netmap.integer) == {"SC1", "SC2", "SF3", "SF4"}
     _mixed_rounds(cmpn)
-    monkeypatch.setenv(par.SPARSE_ENTRY_ENV, "1")  # sparse entry rows first, whatever the device
+    monkeypatch.setenv(par.SPARSE_ENTRY_ENV, "1")  # sparse entry rows first
     isyn.exact_calls.clear()
     results = {e: cmpn.run(engine=e, progress=False, keep_predictions=True, chunk_size=16)
                for e in ("naive", "sequential", "parallel")}
     counts = dict(isyn.exact_calls)
-    # SC2's single-synapse rounds as channel patches (sparse entry rows off): SF3 takes them
-    # as golden sums + one channel; with sparse entry rows (above), as changed neurons only
+    # SC2's single-synapse rounds as channel patches (sparse entry rows off): SP2 pools them as
+    # windows; with sparse entry rows (above), SP2 pools only the pooled neurons they feed
     monkeypatch.setenv(par.SPARSE_ENTRY_ENV, "0")
     isyn.exact_calls.clear()
     results["parallel, channel patches"] = cmpn.run(engine="parallel", progress=False, keep_predictions=True,
                                                     chunk_size=16)
     assert isyn.exact_calls.get("dense channel delta", 0) > 0  # SF3 rows from SC2 faults: golden sums + one channel
+    assert counts.get("pool: changed neurons only", 0) > isyn.exact_calls.get("pool: changed neurons only", 0)
     assert counts.get("dense: changed neurons only", 0) > 0
     assert counts.get("integer", 0) > 50  # the integer path is taken ...
     assert counts.get("entry synapse delta", 0) > 0  # single-synapse rounds: golden sums + one shifted map
@@ -154,3 +155,25 @@ def test_non_spike_rows_take_the_float_path():
     out = isyn.exact_conv3d(x, w, layer, 1, 1, 1, 1)
     assert isyn.exact_calls == {"mixed": 1}
     assert torch.equal(out[1], fn.conv3d(x, w, 1, 1, 1, 1)[1])
+
+
+@pytest.mark.parametrize("sparse_entry", ["1", "0"])
+def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, monkeypatch, sparse_entry):
+    """The int8 campaign's integer and sparse shortcuts on the test device (``SPIKEFI_TEST_DEVICE``:
+    CUDA on the GPU machine, where rows built from golden integer sums are time-major), with
+    sparse entry rows forced on and off: the parallel engine's table and predictions equal the
+    naive engine's."""
+    monkeypatch.setenv(par.SPARSE_ENTRY_ENV, sparse_entry)
+    cmpn = _campaign(digits, quantization={"dtype": "int8"}, device=device)
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # sparse entry rows (SP2, SF3), channel patches
+    cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=12)  # channel patches into SC2: sparse rows, several channels
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SF3"], sample=20)
+    isyn.exact_calls.clear()
+    par_res = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
+    assert isyn.exact_calls.get("dense channel delta", 0) > 0 and isyn.exact_calls.get("pool: changed neurons only", 0) > 0
+    naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
+    drop = ["seconds"]
+    pd.testing.assert_frame_equal(par_res.table.drop(columns=drop, errors="ignore"),
+                                  naive.table.drop(columns=drop, errors="ignore"), check_exact=True)
+    assert torch.equal(torch.as_tensor(par_res.predictions), torch.as_tensor(naive.predictions))
+    assert (naive.table["spike_count_deviation"] > 0).sum() > 0

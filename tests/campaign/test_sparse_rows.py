@@ -143,13 +143,16 @@ def test_dense_takes_one_channel_rows_as_channel_patches(setup, slices, layout):
     one = _random_sparse(golden["SP2"], 7, 5, gen, value)
     n_ch = golden["SP2"].shape[1]
     one.c = torch.randint(0, n_ch, (7,), generator=gen).repeat_interleave(5)  # one channel per row
-    one.h, one.w = torch.arange(35) // 7 % golden["SP2"].shape[2], torch.arange(35) % 7 % golden["SP2"].shape[3]
+    h, w = golden["SP2"].shape[2:4]
+    flat = torch.stack([torch.randperm(h * w, generator=gen)[:5] for _ in range(7)]).flatten()  # distinct per row
+    one.h, one.w = flat // w, flat % w
     assert bool((mixed.c.view(6, 5) != mixed.c.view(6, 5)[:, :1]).any(1).all())  # several channels per row
     rows = par._merge([one, _Sparse(mixed.rounds + 7, mixed.samples, mixed.row, mixed.c, mixed.h, mixed.w,
                                     mixed.trains)])[0]
     isyn.exact_calls.clear()
     out = par._plain_rows(cmpn, "SF3", rows, golden["SP2"], value, True, {}, golden["SF3"])
     assert isyn.exact_calls.get("dense channel delta", 0) > 0 and isyn.exact_calls.get("dense: changed neurons only", 0) > 0
+    assert sum(o.rounds.numel() for o in out) == 13  # every row once
     got = {int(r): (int(s), p) for o in out for r, s, p in zip(o.rounds, o.samples, o.patch, strict=True)}
     assert sorted(got) == list(range(13))
     full = _full_layer(cmpn, "SF3", rows.full(golden["SP2"], cmpn.dtype, value))
@@ -236,7 +239,7 @@ def test_entry_rows_go_sparse_where_the_next_layers_take_them(setup, monkeypatch
         return out
 
     monkeypatch.setattr(par, "_entry_synapse_group", spy)
-    shortcuts: list[bool] = []  # whether each sparse pool / sparse dense call took its shortcut
+    shortcuts: list[bool] = []  # whether each sparse pool / sparse-into-dense call took its shortcut
 
     def recording(real):
         def taken(*a, **k):
@@ -245,7 +248,7 @@ def test_entry_rows_go_sparse_where_the_next_layers_take_them(setup, monkeypatch
             return out
         return taken
 
-    for fn_name in ("_sparse_pool", "_sparse_dense"):
+    for fn_name in ("_sparse_pool", "_sparse_into_dense"):
         monkeypatch.setattr(par, fn_name, recording(getattr(par, fn_name)))
     tables = {}
     for flag in ("1", "0"):

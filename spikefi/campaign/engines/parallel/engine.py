@@ -1028,18 +1028,23 @@ def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, gold
     product (:func:`_sparse_dense`). The same sums either way (exact integers); on an H100 the
     sparse product of such rows took twice the channel delta's time (2026-12-07: SF4a 0.41
     against 0.20 s for 2,048 realistic rounds). ``None`` where neither applies."""
+    netmap: Any = campaign.netmap
+    if getattr(netmap, "integer", {}).get(name) is None or not _dense_over_map(netmap, name,
+                                                                               tuple(golden_prev.shape[1:4])):
+        return None
     m = rows.rounds.numel()
     device = rows.row.device
-    ch = torch.full((m,), -1, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, rows.c, "amax")
-    low = torch.full((m,), 1 << 30, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, rows.c, "amin")
+    c = rows.c.long()
+    ch = torch.full((m,), -1, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, c, "amax")
+    low = torch.full((m,), 1 << 30, dtype=torch.long, device=device).scatter_reduce_(0, rows.row, c, "amin")
     one = (ch == low) | (ch < 0)  # rows without changed neurons count as one channel (their own golden)
     n_one = int(one.sum())
     out: list[_Patch] = []
     if n_one:
         single = rows if n_one == m else rows.select(one)
         channel = ch[one].clamp(min=0)
-        patch = golden_prev[single.samples, channel][:, None].to(campaign.dtype) * value  # (M, 1, H, W, T)
-        patch[single.row, 0, single.h, single.w] = single.trains.to(patch.dtype)
+        patch = _channel_patch(golden_prev, single.samples, channel, (single.row, single.h, single.w), single.trains,
+                               campaign.dtype, value)
         as_patch = _Patch.whole(single.rounds, single.samples, patch)
         as_patch.channel = channel
         from_patches = _integer_channel_rows(campaign, name, as_patch, golden_prev, value, integer_sums)
@@ -1304,13 +1309,23 @@ def _entry_changed_rows(rows_of: tuple[torch.Tensor, torch.Tensor], out_ch: torc
         return _Sparse(round_ids[r_idx], b_idx, inv, out_ch[r_e[moved]], i_e[moved], j_e[moved], s_e[moved],
                        known=known_s)
     ch = out_ch[r_idx]
-    patch = g_spikes[b_idx, ch].to(s_e.dtype) * value  # (M, H, W, T)
-    patch[inv, i_e[moved], j_e[moved]] = s_e[moved]
-    diff_map = torch.zeros(patch.shape[:3], dtype=torch.bool, device=device)
+    patch = _channel_patch(g_spikes, b_idx, ch, (inv, i_e[moved], j_e[moved]), s_e[moved], s_e.dtype, value)
+    diff_map = torch.zeros(patch.shape[:1] + patch.shape[2:4], dtype=torch.bool, device=device)
     diff_map[inv, i_e[moved], j_e[moved]] = True
     zero = torch.zeros(m, dtype=torch.long, device=device)
     known = (diff_map, delta, torch.ones(m, dtype=torch.bool, device=device))
-    return _Patch(round_ids[r_idx], b_idx, patch.unsqueeze(1), zero, zero.clone(), channel=ch, known=known)
+    return _Patch(round_ids[r_idx], b_idx, patch, zero, zero.clone(), channel=ch, known=known)
+
+
+def _channel_patch(g_spikes: torch.Tensor, samples: torch.Tensor, channel: torch.Tensor,
+                   at: tuple[torch.Tensor, torch.Tensor, torch.Tensor], trains: torch.Tensor, dtype: torch.dtype,
+                   value: float) -> torch.Tensor:
+    """Whole-map channel patches ``(M, 1, H, W, T)``: each row's channel of the golden spikes
+    (bool ``g_spikes``) as spike values, with ``trains`` (E, T) written at ``at`` = (row, h, w)
+    of each changed neuron (each at most once per row)."""
+    patch = g_spikes[samples, channel].to(dtype) * value  # (M, H, W, T)
+    patch[at] = trains.to(dtype)
+    return patch.unsqueeze(1)
 
 
 #: elements a temporary of one row-sliced operation may hold (2**28 float32 = 1 GiB)
