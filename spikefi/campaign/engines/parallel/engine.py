@@ -898,7 +898,9 @@ def _sparse_entry_on(device: torch.device) -> bool:
     workload ran at 0.95x the rate (369,648 against 388,229 f·s/s, consecutive runs,
     2026-12-07): the pooling and the conv entry got faster there, but the integer dense layer's
     sparse product of the rows' changes (SF4a) took twice the time of the channel patches'
-    batched product."""
+    batched product. Such rows now enter the dense layer as channel patches
+    (:func:`_sparse_into_dense`, not yet measured on a GPU): the CUDA default waits for that
+    measurement (``benchmarks/gpu_ab.sh``)."""
     flag = os.environ.get(SPARSE_ENTRY_ENV, "").strip()
     if flag not in ("", "0", "1"):
         raise ConfigError(f"{SPARSE_ENTRY_ENV} must be 1 (sparse entry rows), 0 (channel patches) or unset "
