@@ -1010,7 +1010,8 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
                   for part in _sparse_parts(rows, 8 * steps, 0)]
         if all(p is not None for p in pooled):
             return pooled
-    if integer_sums is not None and golden_prev.dtype == torch.bool:
+    if (integer_sums is not None and golden_prev.dtype == torch.bool
+            and _dense_over_map(campaign.netmap, name, tuple(golden_prev.shape[1:4]))):
         c_out = int(campaign.netmap.layers[name].neuron_shape[0])
         taps = int(golden_prev.shape[2] * golden_prev.shape[3])  # a channel patch of the whole map, per row
         parts = _sparse_parts(rows, 4 * steps, (4 * c_out + 2 * taps) * steps)
@@ -1029,11 +1030,8 @@ def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, gold
     batched channel delta (:func:`_integer_channel_rows`); the others through the sparse
     product (:func:`_sparse_dense`). The same sums either way (exact integers); on an H100 the
     sparse product of such rows took twice the channel delta's time (2026-12-07: SF4a 0.41
-    against 0.20 s for 2,048 realistic rounds). ``None`` where neither applies."""
-    netmap: Any = campaign.netmap
-    if getattr(netmap, "integer", {}).get(name) is None or not _dense_over_map(netmap, name,
-                                                                               tuple(golden_prev.shape[1:4])):
-        return None
+    against 0.20 s for 2,048 realistic rounds). The caller checks the layer
+    (:func:`_dense_over_map`); ``None`` where the weights in use are not integer codes."""
     m = rows.rounds.numel()
     device = rows.row.device
     c = rows.c.long()
@@ -1047,8 +1045,8 @@ def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, gold
         channel = ch[one].clamp(min=0)
         patch = _channel_patch(golden_prev, single.samples, channel, (single.row, single.h, single.w), single.trains,
                                campaign.dtype, value)
-        as_patch = _Patch.whole(single.rounds, single.samples, patch)
-        as_patch.channel = channel
+        zero = torch.zeros(n_one, dtype=torch.long, device=device)
+        as_patch = _Patch(single.rounds, single.samples, patch, zero, zero.clone(), channel=channel)
         from_patches = _integer_channel_rows(campaign, name, as_patch, golden_prev, value, integer_sums)
         if from_patches is None:  # the channel delta does not apply: every row through the sparse product
             return _sparse_dense(campaign, name, rows, golden_prev, integer_sums)
