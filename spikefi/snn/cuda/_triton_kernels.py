@@ -5,7 +5,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["spike_kernel", "sum_pool_kernel", "psp_spike_kernel", "sum_pool_time_major_kernel"]
+__all__ = ["spike_kernel", "sum_pool_kernel", "psp_spike_kernel", "sum_pool_time_major_kernel", "sums_psp_spike_kernel"]
 
 
 @triton.jit
@@ -257,6 +257,63 @@ def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr
         tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
     if COMPARE:
         tl.atomic_max(diff_ptr, tl.max(differs, axis=0))
+
+
+@triton.jit
+def _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, s, ok, MULT: tl.constexpr):  # noqa: N803
+    """Synaptic input at bin ``s`` of rows of an integer-exact layer: ``(gold + change [*
+    mult]) * scale``, 0 where not ``ok`` (before the first bin, past the neurons)."""
+    g = tl.load(g_ptr + gb + s * gs_t, mask=ok, other=0.0)
+    d = tl.load(d_ptr + db + s * ds_t, mask=ok, other=0.0)
+    if MULT:
+        d = d * mult
+    return (g + d) * scale
+
+
+@triton.jit(do_not_specialize=["g_ptr", "gbase_ptr", "d_ptr", "dbase_ptr", "mult_ptr", "scale_ptr", "s_ptr",
+                               "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr", "n_neurons", "feat",
+                               "steps", "gs_f", "gs_t", "ds_f", "ds_t", "ss_n", "ss_f", "ss_t"])
+def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_ptr, s_ptr,  # noqa: PLR0913
+                          theta_ptr, srm_ptr, ref_ptr, value_ptr, ts_ptr, n_neurons, feat, steps,
+                          gs_f, gs_t, ds_f, ds_t, ss_n, ss_f, ss_t,
+                          L: tl.constexpr, K: tl.constexpr, HIST64: tl.constexpr,  # noqa: N803
+                          MULT: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+    """:func:`psp_spike_kernel`'s spikes (one threshold) of rows whose synaptic input is never
+    written: neuron ``(n, f)`` at bin ``t`` has the input ``(g[gbase[n] + f*gs_f + t*gs_t] +
+    d[dbase[n] + f*ds_f + t*ds_t] [* mult[n]]) * scale``, computed where the psp reads it.
+    The same operations in the same order as writing that input first and firing it (no
+    contraction: launched with ``enable_fp_fusion=False``), so the same spikes; the inputs
+    are finite (integer sums times a finite scale), so the dense re-sum is not needed."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    nmask = offs < n_neurons
+    o = offs.to(tl.int64)
+    n = o // feat
+    f = o % feat
+    gb = tl.load(gbase_ptr + n, mask=nmask, other=0) + f * gs_f
+    db = tl.load(dbase_ptr + n, mask=nmask, other=0) + f * ds_f
+    sb = n * ss_n + f * ss_f
+    zero = tl.zeros([BLOCK], dtype=g_ptr.dtype.element_ty)
+    if MULT:
+        mult = tl.load(mult_ptr + n, mask=nmask, other=0.0)
+    else:
+        mult = zero
+    scale = tl.load(scale_ptr)
+    theta = tl.load(theta_ptr)
+    value = tl.load(value_ptr)
+    ts = tl.load(ts_ptr)
+    if HIST64:
+        hist = tl.zeros([BLOCK], dtype=tl.int64)
+    else:
+        hist = tl.zeros([BLOCK], dtype=tl.int32)
+    for t in tl.range(0, steps):
+        acc = zero
+        for j in tl.static_range(0, L):
+            s = t - (L - 1 - j)  # the oldest input first, as _fire_bin
+            xv = _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, s, nmask & ((o * 0 + s) >= 0), MULT)
+            acc = tl.fma(xv, tl.load(srm_ptr + (L - 1 - j)), acc)
+        a, fired, hist = _bin(acc * ts, hist, theta, ref_ptr, K)
+        tl.store(s_ptr + sb + t * ss_t, tl.where(fired, value, zero), mask=nmask)
 
 
 @triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out"])

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["triton_available", "interpreted", "fused_spikes", "fused_fire", "fused_sum_pool",
+__all__ = ["triton_available", "interpreted", "fused_spikes", "fused_fire", "fused_fire_sums", "fused_sum_pool",
            "fused_sum_pool_time_major", "is_time_major", "nft_strides", "MAX_KERNEL_LENGTH", "MAX_PSP_LENGTH"]
 
 #: longest refractory kernel the fused kernel handles (the firing history is an int64 mask)
@@ -216,6 +216,24 @@ def _dense_like(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tens
     return torch.empty_like(x, dtype=dtype or x.dtype)
 
 
+def _kernels(srm: torch.Tensor, ref: torch.Tensor, steps: int, dev: torch.device, dt: torch.dtype
+             ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """``(srm, ref, L, K)``: the psp and refractory kernels on ``dev`` as ``dt`` and the
+    lengths the fused kernels unroll (``ValueError`` past :data:`MAX_PSP_LENGTH` /
+    :data:`MAX_KERNEL_LENGTH`)."""
+    k = max(int(ref.numel()), 1)
+    if k > MAX_KERNEL_LENGTH:
+        raise ValueError(f"refractory kernel of {k} bins; the fused kernel handles at most {MAX_KERNEL_LENGTH}")
+    length = min(int(srm.numel()), steps)
+    if length > MAX_PSP_LENGTH:
+        raise ValueError(f"psp kernel of {length} taps; the fused kernel handles at most {MAX_PSP_LENGTH}")
+    ref = ref.detach().to(device=dev, dtype=dt).contiguous()
+    srm = srm.detach().to(device=dev, dtype=dt).contiguous()
+    if length == 0:
+        srm = torch.zeros(1, dtype=dt, device=dev)
+    return srm, ref, max(length, 1), k
+
+
 def fused_fire(
     x: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float | torch.Tensor, ts: float,
     *, stats: dict[str, Any] | None = None, want_psp: bool = False,
@@ -235,17 +253,8 @@ def fused_fire(
     x, geo = _addressable(x.detach(), lambda t: t.contiguous())
     n, feat, xs_n, xs_f, xs_t = geo
     steps = x.shape[-1]
-    k = max(int(ref.numel()), 1)
-    if k > MAX_KERNEL_LENGTH:
-        raise ValueError(f"refractory kernel of {k} bins; the fused kernel handles at most {MAX_KERNEL_LENGTH}")
-    length = min(int(srm.numel()), steps)
-    if length > MAX_PSP_LENGTH:
-        raise ValueError(f"psp kernel of {length} taps; the fused kernel handles at most {MAX_PSP_LENGTH}")
     dev, dt = x.device, x.dtype
-    ref = ref.detach().to(device=dev, dtype=dt).contiguous()
-    srm = srm.detach().to(device=dev, dtype=dt).contiguous()
-    if length == 0:
-        srm = torch.zeros(1, dtype=dt, device=dev)
+    srm, ref, length, k = _kernels(srm, ref, steps, dev, dt)
     spikes, sg = _addressable(_dense_like(x), lambda t: torch.empty(t.shape, dtype=dt, device=dev))
     psp = torch.empty_like(spikes) if want_psp else None
     per_neuron = isinstance(theta, torch.Tensor) and theta.dim() > 0
@@ -281,7 +290,7 @@ def fused_fire(
             spare if mask is None else mask.view(torch.uint8), spare if gold is None else gold,
             spare if count is None else count, spare if differs is None else differs,
             rows, feat, steps, xs_n, xs_f, xs_t, sg[2], sg[3], sg[4], mg[2], mg[3], mg[4], gg[2], gg[3], gg[4],
-            L=max(length, 1), K=k, PER_NEURON=per_neuron, HIST64=k > 32, WRITE_U=psp is not None,
+            L=length, K=k, PER_NEURON=per_neuron, HIST64=k > 32, WRITE_U=psp is not None,
             MASK=mask is not None, COUNT=count is not None, COMPARE=differs is not None, BLOCK=block, num_warps=4,
             # no contraction of ``psp * Ts + ref`` into one rounding: the reference rounds the
             # psp first (the psp's own sum uses explicit fused multiply-adds, as the GEMM)
@@ -291,6 +300,55 @@ def fused_fire(
         stats["fired"] = mask
         stats["differs"] = None if differs is None else differs.bool()
     return spikes, psp
+
+
+def fused_fire_sums(
+    gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
+    change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
+    scale: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float, ts: float, out: torch.Tensor,
+    mult: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Spikes of rows of an integer-exact layer (:mod:`spikefi.campaign.integer_synapses`)
+    whose synaptic input is never written: neuron ``(n, f)`` of ``out`` (``(N, F, T)``, any
+    strides; written and returned) has at bin ``t`` the input
+
+        (gold[gold_base[n] + f * gs_f + t * gs_t] + change[change_base[n] + f * cs_f + t * cs_t] [* mult[n]]) * scale
+
+    (``gold_strides = (gs_f, gs_t)``, ``change_strides = (cs_f, cs_t)``: element offsets from
+    the first element of ``gold`` and ``change``, e.g. from their strides; ``gold_base`` and
+    ``change_base`` int64 ``(N,)``; ``scale`` one value; ``mult`` ``(N,)`` contiguous). The spikes equal :func:`fused_fire` of that
+    input written out first: the kernel computes each value with the same operations and
+    fires it as :func:`fused_fire` does. The offsets are the caller's to keep in range."""
+    triton, _ = _triton()
+    from ._triton_kernels import sums_psp_spike_kernel
+
+    if out.dim() != 3:
+        raise ValueError(f"out must be (N, F, T), got shape {tuple(out.shape)}")
+    n, feat, steps = out.shape
+    dev, dt = out.device, out.dtype
+    tensors = {"gold": gold, "change": change, "scale": scale, **({"mult": mult} if mult is not None else {})}
+    for label, t in tensors.items():
+        if t.dtype != dt or t.device != dev:
+            raise ValueError(f"{label} must be a {dt} tensor on {dev} (out's), got {t.dtype} on {t.device}")
+    if scale.numel() != 1 or (mult is not None and mult.shape != (n,)):
+        raise ValueError(f"scale must hold one value and mult ({n},) values, got shapes {tuple(scale.shape)} and "
+                         f"{None if mult is None else tuple(mult.shape)}")
+    for label, t in (("gold_base", gold_base), ("change_base", change_base)):
+        if t.dtype != torch.int64 or t.shape != (n,) or t.device != dev:
+            raise ValueError(f"{label} must be an int64 tensor of shape ({n},) on {dev}, "
+                             f"got {t.dtype} {tuple(t.shape)} on {t.device}")
+    if isinstance(theta, torch.Tensor):
+        raise ValueError("fused_fire_sums takes one threshold for all neurons (a float), got a tensor")
+    srm, ref, length, k = _kernels(srm, ref, steps, dev, dt)
+    if n * feat and steps:
+        block = 128
+        sums_psp_spike_kernel[(triton.cdiv(n * feat, block),)](
+            gold, gold_base, change, change_base, change if mult is None else mult.contiguous(), scale.reshape(1), out,
+            _scalar(float(theta), dt, dev), srm, ref, _scalar(1.0 / ts, dt, dev), _scalar(float(ts), dt, dev),
+            n * feat, feat, steps, gold_strides[0], gold_strides[1], change_strides[0], change_strides[1],
+            out.stride(0), out.stride(1), out.stride(2),
+            L=length, K=k, HIST64=k > 32, MULT=mult is not None, BLOCK=block, num_warps=4, enable_fp_fusion=False)
+    return out
 
 
 def is_time_major(x: torch.Tensor) -> bool:

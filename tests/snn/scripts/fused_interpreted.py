@@ -14,14 +14,19 @@ import torch
 
 import spikefi.snn as snn
 from spikefi.snn import functional as fn
-from spikefi.snn.cuda.spike_kernel import fused_fire, fused_sum_pool_time_major, is_time_major
+from spikefi.snn.cuda.spike_kernel import (
+    fused_fire,
+    fused_fire_sums,
+    fused_sum_pool_time_major,
+    is_time_major,
+)
 from spikefi.zoo import LayerSpec, SpikingNetwork
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)  # numpy: inf - inf in the interpreter
 
 
 def check(name: str, ok: bool) -> None:
-    print(f"{name}: {'ok' if ok else 'MISMATCH'}")
+    print(f"{name}: {'ok' if ok else 'MISMATCH'}", flush=True)
     if not ok:
         sys.exit(1)
 
@@ -64,6 +69,47 @@ def fire_checks() -> None:
             check(f"{tag} per-neuron theta", torch.equal(s_n, ref_n))
 
 
+def sums_checks() -> None:
+    """fused_fire_sums against fused_fire of the same inputs written out: integer golden sums
+    plus an integer change (times a per-neuron factor or not), times a scale, for time-major
+    and time-last sums, gathered at random rows; a psp kernel longer than T; a refractory
+    kernel past 32 bins (the 64-bit history)."""
+    g = torch.Generator().manual_seed(9)
+    neuron = dict(type="SRMALPHA", theta=3, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+    for steps, tau_ref, dtype in ((21, 1.0, torch.float32), (5, 1.0, torch.float32), (40, 12.0, torch.float64)):
+        slayer = snn.layer({**neuron, "tauRef": tau_ref}, {"Ts": 1, "tSample": steps})
+        scale = torch.tensor(0.37, dtype=dtype)
+        gold = torch.randint(-12, 13, (4, 3, 5, steps), generator=g).to(dtype)  # (B, C, H, T)
+        rows_b = torch.randint(0, 4, (7,), generator=g)
+        rows_h = torch.randint(0, 5, (7,), generator=g)
+        change = torch.randint(-4, 5, (7, steps, 3), generator=g).to(dtype)  # (M, T, C) per row and channel
+        written = ((gold[rows_b, :, rows_h] + change.transpose(1, 2)) * scale)  # (M, C, T)
+        ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0]
+        tm = gold.permute(0, 2, 3, 1).contiguous()  # (B, H, T, C)
+        for layout, sums in (("time-major", tm), ("time-last", gold)):
+            st = sums.stride()
+            base = rows_b * st[0] + rows_h * (st[1] if layout == "time-major" else st[2])
+            strides = (st[3], st[2]) if layout == "time-major" else (st[1], st[3])
+            for out in (torch.empty(7, 3, steps, dtype=dtype), torch.empty(7, steps, 3, dtype=dtype).transpose(1, 2)):
+                s = fused_fire_sums(sums, base, strides, change, torch.arange(7) * change.stride(0),
+                                    (change.stride(2), change.stride(1)), scale, slayer.srmKernel, slayer.refKernel,
+                                    3.0, 1.0, out)
+                check(f"sums {layout} T={steps} K={slayer.refKernel.numel()} {dtype} out {tuple(out.stride())} "
+                      f"({int((ref != 0).sum())} spikes)", torch.equal(s, ref) and s is out)
+        # per-neuron factor: one change train per neuron times an integer
+        mult = torch.randint(-3, 4, (7,), generator=g).to(dtype)
+        trains = torch.randint(0, 2, (5, steps), generator=g).to(dtype)
+        pick = torch.randint(0, 5, (7,), generator=g)
+        c_of = torch.randint(0, 3, (7,), generator=g)
+        written = (gold[rows_b, c_of, rows_h] + trains[pick] * mult[:, None]) * scale  # (E, T)
+        ref = fused_fire(written[:, None], slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0]
+        st = gold.stride()
+        s = fused_fire_sums(gold, rows_b * st[0] + c_of * st[1] + rows_h * st[2], (0, st[3]), trains,
+                            pick * trains.stride(0), (0, 1), scale, slayer.srmKernel, slayer.refKernel, 3.0, 1.0,
+                            torch.empty(7, 1, steps, dtype=dtype), mult)
+        check(f"sums x factor T={steps} {dtype} ({int((ref != 0).sum())} spikes)", torch.equal(s, ref))
+
+
 def pool_checks() -> None:
     g = torch.Generator().manual_seed(6)
     for h, w, k in ((6, 6, 2), (7, 5, 2), (9, 9, 3)):
@@ -99,10 +145,56 @@ def network_checks() -> None:
         check(f"network {name} ({int((ref[name] != 0).sum())} spikes)", torch.equal(out[name], ref[name]))
 
 
+def engine_checks() -> None:
+    """An int8 campaign's parallel engine on the fused path (a tiny network), its integer rows
+    fired from their golden sums (fused_fire_sums): the table and predictions equal the naive
+    engine's, and equal those with the inputs written first (SPIKEFI_FUSED_SUMS=0)."""
+    from spikefi.campaign import Campaign
+    from spikefi.campaign import integer_synapses as isyn
+    from spikefi.campaign.engines.parallel.engine import FUSED_SUMS_ENV
+    from spikefi.faults import BitFlipSynapse, DeadSynapse
+
+    neuron = dict(type="SRMALPHA", theta=5, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+    cfg = {"neuron": neuron, "simulation": {"Ts": 1, "tSample": 12}}
+    layers = [
+        LayerSpec("C1", "conv", dict(inFeatures=2, outFeatures=4, kernelSize=3, padding=1, weightScale=30)),
+        LayerSpec("C2", "conv", dict(inFeatures=4, outFeatures=4, kernelSize=3, padding=1, weightScale=30)),
+        LayerSpec("P2", "pool", dict(kernelSize=2)),
+        LayerSpec("D1", "dense", dict(inFeatures=(3, 3, 4), outFeatures=6, weightScale=40)),
+        LayerSpec("D2", "dense", dict(inFeatures=6, outFeatures=3, weightScale=40)),
+    ]
+    with torch.random.fork_rng():
+        torch.manual_seed(11)
+        net = SpikingNetwork(cfg, layers, (2, 6, 6), "tiny").eval()
+    x = (torch.rand(6, 2, 6, 6, 12, generator=torch.Generator().manual_seed(12)) < 0.4).float()
+    labels = torch.arange(6) % 3
+    with snn.compute_path("fused"):
+        cmpn = Campaign(net, (x, labels), batch_size=6, seed=3, quantization={"dtype": "int8"})
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["C2"], sample=6)  # entry neurons, channel rows on
+        cmpn.exhaustive(DeadSynapse(), layers=["C1"], sample=4)  # conv channel rows into C2
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["D1"], sample=3)
+        runs = {}
+        for flag in ("1", "0"):
+            os.environ[FUSED_SUMS_ENV] = flag
+            isyn.exact_calls.clear()
+            runs[flag] = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
+            taken = {k: v for k, v in isyn.exact_calls.items() if "delta" in k or "sums" in k}
+            check(f"engine fused sums={flag}: {taken}", (taken.get("fused sums", 0) > 0) == (flag == "1"))
+        os.environ.pop(FUSED_SUMS_ENV)
+        naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
+    cols = [c for c in naive.table if c != "seconds"]
+    for flag, res in runs.items():
+        check(f"engine fused sums={flag} equals naive ({int(naive.table['spike_count_deviation'].gt(0).sum())} "
+              "rounds with changed spikes)",
+              res.table[cols].equals(naive.table[cols]) and bool((res.predictions == naive.predictions).all()))
+
+
 if __name__ == "__main__":
     if os.environ.get("TRITON_INTERPRET") != "1":
         sys.exit("run with TRITON_INTERPRET=1")
     fire_checks()
+    sums_checks()
     pool_checks()
     network_checks()
+    engine_checks()
     print("all interpreted checks passed")

@@ -720,8 +720,8 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
         # (M, T, C_out), exact integers
         delta_t = torch.bmm(diff.reshape(-1, h * w, steps).transpose(1, 2), k_in[part.channel].transpose(1, 2))
-        a = _rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale)
-        out.append(_Patch.whole(part.rounds, part.samples, netmap.fire(name, a[:, :, None, None, :])))
+        s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale)
+        out.append(_Patch.whole(part.rounds, part.samples, s[:, :, None, None, :]))
     return out
 
 
@@ -790,8 +790,8 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                 delta_t = torch.bmm(taps_p.transpose(1, 2), k_p.transpose(1, 2))  # (P, T, C_out), exact integers
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
-                a_p = _rows_of_sums(netmap, integer_sums, name, gold, (smp, hh, ww), delta_t, scale)  # (P, C_out, T)
-                s_p = _fire_some(netmap, name, a_p[:, :, None, None, :])[:, :, 0, 0]
+                s_p = _fire_rows_of_sums(netmap, integer_sums, name, gold, (smp, hh, ww), delta_t, scale,
+                                         time_last=True)  # (P, C_out, T)
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
                                hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
@@ -861,6 +861,65 @@ def _rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str,
         return ((_time_major_sums(integer_sums, name, gold)[index] + delta_t) * scale).transpose(1, 2)
     at: tuple[Any, ...] = (index[0], slice(None), *index[1:])  # every channel
     return (gold[at] + delta_t.transpose(1, 2)) * scale
+
+
+#: ``SPIKEFI_FUSED_SUMS=0`` writes the synaptic inputs of integer rows (golden sums plus their
+#: change, times the scale) before firing them, as before :func:`_sums_fuse`: the tables are the
+#: same either way; the switch is there to measure it on and off in consecutive runs.
+FUSED_SUMS_ENV = "SPIKEFI_FUSED_SUMS"
+
+
+def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether rows of an integer-exact layer fire straight from their golden sums and
+    change (:func:`spikefi.snn.cuda.spike_kernel.fused_fire_sums`: the input is computed where
+    the psp reads it, never written): a SLAYER network map (its ``fire`` is the spiking
+    layer's), one threshold for all neurons, a layer ``fire`` would run fused for ``probe``
+    (the golden sums, time last), ``others`` (the change, the scale) of its dtype and device,
+    and :data:`FUSED_SUMS_ENV` not ``0``."""
+    if os.environ.get(FUSED_SUMS_ENV, "1").strip() == "0" or not netmap.croppable:
+        return False
+    if any(t.dtype != probe.dtype or t.device != probe.device for t in others):
+        return False
+    theta = netmap.neuron().get("theta")
+    if isinstance(theta, torch.Tensor) and theta.dim() > 0:
+        return False
+    fuses = getattr(getattr(netmap, "slayer", None), "_fuses", None)
+    return fuses is not None and bool(fuses(probe))
+
+
+def _fire_sums(netmap: Any, gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
+               change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
+               scale: torch.Tensor, out: torch.Tensor, mult: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~spikefi.snn.cuda.spike_kernel.fused_fire_sums` with the network's spiking layer
+    (where :func:`_sums_fuse` holds)."""
+    from ....snn.cuda.spike_kernel import fused_fire_sums
+
+    slayer = netmap.slayer
+    isyn.count_call("fused sums")
+    return fused_fire_sums(gold, gold_base, gold_strides, change, change_base, change_strides, scale,
+                           slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult)
+
+
+def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor,
+                       index: tuple[torch.Tensor, ...], delta_t: torch.Tensor, scale: torch.Tensor,
+                       time_last: bool = False) -> torch.Tensor:
+    """Spikes ``(rows, C_out, T)`` of :func:`_rows_of_sums`'s rows: fired straight from the
+    golden sums and ``delta_t`` where :func:`_sums_fuse` holds and the rows are time-major
+    (the same spikes), else their synaptic outputs written and fired. ``time_last`` asks the
+    fused spikes with time last in memory (for a caller that reshapes them per neuron);
+    otherwise they lie as the written outputs would."""
+    m, steps, c_out = delta_t.shape
+    if m and _time_major_rows(netmap, gold) and _sums_fuse(netmap, gold, delta_t, scale):
+        tm = _time_major_sums(integer_sums, name, gold)  # (B, [H, W,] T, C_out), contiguous
+        base = sum(i * tm.stride(d) for d, i in enumerate(index))
+        delta_t = delta_t.contiguous()
+        out = (torch.empty(m, c_out, steps, dtype=tm.dtype, device=tm.device) if time_last
+               else torch.empty(m, steps, c_out, dtype=tm.dtype, device=tm.device).transpose(1, 2))
+        rows = torch.arange(m, device=tm.device) * delta_t.stride(0)
+        return _fire_sums(netmap, tm, cast(torch.Tensor, base), (tm.stride(-1), tm.stride(-2)), delta_t, rows,
+                          (delta_t.stride(2), delta_t.stride(1)), scale, out)
+    a = _rows_of_sums(netmap, integer_sums, name, gold, index, delta_t, scale)
+    return _fire_some(netmap, name, a[:, :, None, None, :])[:, :, 0, 0]
 
 
 def _fire_some(netmap: Any, name: str, a: torch.Tensor) -> torch.Tensor:
@@ -1132,8 +1191,8 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
     delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    a = _rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale)
-    return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a[:, :, None, None, :]))]
+    s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale)
+    return [_Patch.whole(rows.rounds, rows.samples, s[:, :, None, None, :])]
 
 
 def _uniform_neuron_groups(prepared: Sequence[PreparedRound], entering: list[int],
@@ -1275,9 +1334,18 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
         sparse = _sparse_entry_on(stack.device) and _sparse_consumer(netmap, netmap.order.index(name) + 1)
         fed = s01.any(-1)[:, ci[:, None, None], hc, wc] & (valid & (dk != 0)[:, None, None])[None]  # (B, R, H', W')
         b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
-        shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
-        a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
-        s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
+        if b_e.numel() and _sums_fuse(netmap, gold, s01, scale):  # inputs computed where they are fired
+            g_st, s_st = gold.stride(), s01.stride()
+            s_e = _fire_sums(netmap, gold, b_e * g_st[0] + out_ch[r_e] * g_st[1] + i_e * g_st[2] + j_e * g_st[3],
+                             (0, g_st[4]), s01,
+                             b_e * s_st[0] + ci[r_e] * s_st[1] + hc[r_e, i_e, 0] * s_st[2] + wc[r_e, 0, j_e] * s_st[3],
+                             (0, s_st[4]), scale,
+                             torch.empty(b_e.numel(), 1, gold.shape[-1], dtype=dtype, device=gold.device),
+                             dk[r_e].to(dtype))[:, 0]
+        else:
+            shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
+            a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
+            s_e = _fire_some(netmap, name, a_e[:, None, None, None, :])[:, 0, 0, 0]
         return _entry_changed_rows(rows_of, out_ch, len(syn), b_e, r_e, i_e, j_e, s_e, layer.value, sparse)
     shifted = s01[:, ci[:, None, None], hc, wc, :]  # (B, R, H', W', T)
     shifted = shifted * (valid.to(dtype) * dk[:, None, None])[None, :, :, :, None]
