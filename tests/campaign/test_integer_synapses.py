@@ -162,9 +162,10 @@ def test_non_spike_rows_take_the_float_path():
 def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, monkeypatch, sparse_entry):
     """The int8 campaign's integer and sparse shortcuts on the test device (``SPIKEFI_TEST_DEVICE``:
     CUDA on the GPU machine, where rows built from golden integer sums are time-major), with
-    sparse entry rows forced on and off: the parallel engine's table and predictions equal the
-    naive engine's."""
+    sparse entry rows forced on and off and fused sums asked for: the parallel engine's table and
+    predictions equal the naive engine's."""
     monkeypatch.setenv(par.SPARSE_ENTRY_ENV, sparse_entry)
+    monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")  # CUDA: integer rows fired from their golden sums
     cmpn = _campaign(digits, quantization={"dtype": "int8"}, device=device)
     cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # sparse entry rows (SP2, SF3), channel patches
     cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=12)  # channel patches into SC2: sparse rows, several channels
@@ -172,7 +173,7 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
     isyn.exact_calls.clear()
     par_res = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
     assert isyn.exact_calls.get("dense channel delta", 0) > 0 and isyn.exact_calls.get("pool: changed neurons only", 0) > 0
-    # on CUDA the integer rows fire straight from their golden sums (fused_fire_sums)
+    # on the fused path (CUDA) the integer rows fire straight from their golden sums (fused_fire_sums)
     assert (isyn.exact_calls.get("fused sums", 0) > 0) == (device.type == "cuda" and snn.path_name(device) == "fused")
     naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
     drop = ["seconds"]

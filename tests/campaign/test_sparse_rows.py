@@ -421,3 +421,30 @@ def test_sparse_entry_default_is_by_device_and_bad_values_are_refused(monkeypatc
         monkeypatch.setenv(par.SPARSE_ENTRY_ENV, bad)
         with pytest.raises(ValueError, match=f"SPIKEFI_SPARSE_ENTRY must be .*got '{bad}'"):
             par._sparse_entry_on(cpu)
+
+
+def test_fused_sums_only_when_asked_and_where_the_layer_fires_fused(setup, monkeypatch):
+    """Integer rows fire from their golden sums (``_sums_fuse``) only with ``SPIKEFI_FUSED_SUMS=1``
+    (off by default until measured on a GPU), where the layer fires through the fused kernel,
+    with one threshold and the change and scale of the sums' dtype and device; bad values of
+    the switch are refused."""
+    cmpn, _ = setup
+    gold = torch.zeros(2, 3, 30)
+    change, scale = torch.zeros(2, 30, 3), torch.tensor(0.5)
+    monkeypatch.delenv(par.FUSED_SUMS_ENV, raising=False)
+    assert not par._fused_sums_on()
+    monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")
+    assert not par._sums_fuse(cmpn.netmap, gold, change, scale)  # the CPU: the reference path fires
+    monkeypatch.setattr(type(cmpn.netmap.slayer), "_fuses", lambda self, a, replaced_ok=False: True)
+    assert par._sums_fuse(cmpn.netmap, gold, change, scale)
+    assert not par._sums_fuse(cmpn.netmap, gold, change.double(), scale)
+    monkeypatch.setenv(par.FUSED_SUMS_ENV, "0")
+    assert not par._sums_fuse(cmpn.netmap, gold, change, scale)
+    monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")
+    monkeypatch.setattr(type(cmpn.netmap), "neuron", lambda self: {"theta": torch.full((3,), 5.0)})
+    assert not par._sums_fuse(cmpn.netmap, gold, change, scale)  # per-neuron thresholds
+    monkeypatch.undo()
+    for bad in ("yes", "2"):
+        monkeypatch.setenv(par.FUSED_SUMS_ENV, bad)
+        with pytest.raises(ValueError, match=f"SPIKEFI_FUSED_SUMS must be .*got '{bad}'"):
+            par._fused_sums_on()

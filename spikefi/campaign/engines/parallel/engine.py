@@ -863,20 +863,31 @@ def _rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str,
     return (gold[at] + delta_t.transpose(1, 2)) * scale
 
 
-#: ``SPIKEFI_FUSED_SUMS=0`` writes the synaptic inputs of integer rows (golden sums plus their
-#: change, times the scale) before firing them, as before :func:`_sums_fuse`: the tables are the
-#: same either way; the switch is there to measure it on and off in consecutive runs.
+#: ``SPIKEFI_FUSED_SUMS=1`` fires rows of integer-exact layers straight from their golden sums
+#: and change (:func:`_sums_fuse`); ``0`` or unset writes their synaptic inputs (golden sums plus
+#: the change, times the scale) first and fires those. The tables are the same either way. Off
+#: by default until measured on a GPU (``benchmarks/gpu_ab.sh``, ``VARIANTS``).
 FUSED_SUMS_ENV = "SPIKEFI_FUSED_SUMS"
+
+
+def _fused_sums_on() -> bool:
+    """Whether :data:`FUSED_SUMS_ENV` asks for fused sums (``1``; ``0`` or unset: no; anything
+    else is refused with a :class:`~spikefi.errors.ConfigError`)."""
+    flag = os.environ.get(FUSED_SUMS_ENV, "").strip()
+    if flag not in ("", "0", "1"):
+        raise ConfigError(f"{FUSED_SUMS_ENV} must be 1 (fire integer rows from their golden sums), 0 or unset "
+                          f"(write their inputs first), got {flag!r}")
+    return flag == "1"
 
 
 def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
     """Whether rows of an integer-exact layer fire straight from their golden sums and
     change (:func:`spikefi.snn.cuda.spike_kernel.fused_fire_sums`: the input is computed where
-    the psp reads it, never written): a SLAYER network map (its ``fire`` is the spiking
-    layer's), one threshold for all neurons, a layer ``fire`` would run fused for ``probe``
-    (the golden sums, time last), ``others`` (the change, the scale) of its dtype and device,
-    and :data:`FUSED_SUMS_ENV` not ``0``."""
-    if os.environ.get(FUSED_SUMS_ENV, "1").strip() == "0" or not netmap.croppable:
+    the psp reads it, never written): asked for (:func:`_fused_sums_on`), a SLAYER network
+    map (its ``fire`` is the spiking layer's), one threshold for all neurons, a layer whose
+    ``fire`` would run fused for ``probe`` (the golden sums, time last), and ``others`` (the
+    change, the scale) of its dtype and device."""
+    if not _fused_sums_on() or not netmap.croppable:
         return False
     if any(t.dtype != probe.dtype or t.device != probe.device for t in others):
         return False
