@@ -14,7 +14,9 @@
 # Each step runs under its own limit and is skipped when it would end past BUDGET seconds (default 585) after
 # the start; logs go to $OUT/r (and $OUT/logs.tgz), a summary to stdout; the exit status is 1 when a step failed
 # or ran out of its limit. HEAD_ENV="A=1 B=2" sets variables for the head runs only (tests, whole, sub, guard,
-# prof; e.g. an on/off switch).
+# prof; e.g. an on/off switch). VARIANTS="A=1;A=1 B=0" adds one more head run per variant (its variables on top
+# of HEAD_ENV) to whole and sub, after base and head (logs whole_v1, sub_v1, ...): several switches compared
+# with one base in one call.
 set -u
 mode=${1:-}
 shift || true
@@ -67,6 +69,18 @@ step() {  # name limit dir [env...] command...
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 read -ra head_vars <<< "${HEAD_ENV:-}"
 head_env=(env "${head_vars[@]}")
+IFS=';' read -ra variant_list <<< "${VARIANTS:-}"
+variants() {  # step-name limit command...: the head once more per variant
+  local name=$1 lim=$2 i=0 v
+  shift 2
+  for v in "${variant_list[@]}"; do
+    i=$((i + 1))
+    read -ra vv <<< "$v"
+    [ ${#vv[@]} -gt 0 ] || continue
+    echo "### ${name}_v$i: ${vv[*]}"
+    step "${name}_v$i" "$lim" "$R" "${head_env[@]}" "${vv[@]}" python3 "$@"
+  done
+}
 W=(benchmarks/nmnist_real_throughput.py --workload synapses --repeats 1 --check-rounds 32)
 S=(benchmarks/synapse_profile.py --rounds 4096 --share-sc3 0.8 --no-phases)
 for s1 in $steps; do case $s1 in
@@ -74,9 +88,11 @@ for s1 in $steps; do case $s1 in
            tests/campaign/test_sparse_rows.py tests/campaign/test_engine_batch.py tests/campaign/test_integer_synapses.py \
            tests/campaign/test_sparse_odd_pool.py tests/campaign/test_cuda_engines.py ;;
   whole) step whole_base 110 "$B" python3 "${W[@]}"
-         step whole_head 110 "$R" "${head_env[@]}" python3 "${W[@]}" ;;
+         step whole_head 110 "$R" "${head_env[@]}" python3 "${W[@]}"
+         variants whole 110 "${W[@]}" ;;
   sub)   step sub_base 45 "$B" python3 "${S[@]}"
-         step sub_head 45 "$R" "${head_env[@]}" python3 "${S[@]}" ;;
+         step sub_head 45 "$R" "${head_env[@]}" python3 "${S[@]}"
+         variants sub 45 "${S[@]}" ;;
   guard) step guard 80 "$R" "${head_env[@]}" python3 benchmarks/campaign_throughput.py --suite gpu --batch-size 256 --repeats 5 \
            --guard benchmarks/results/gpu_guard ;;
   prof)  step prof 70 "$R" "${head_env[@]}" python3 benchmarks/synapse_profile.py --rounds 2048 --share-sc3 0.8 \
