@@ -143,6 +143,15 @@ def sum_pool_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, w_out, step
 
 
 @triton.jit
+def _neurons(n_neurons, feat, BLOCK: tl.constexpr):  # noqa: N803
+    """This program's ``BLOCK`` neurons: their flat index, mask, and ``(n, f)`` of the
+    ``(N, F, T)`` addressing (64-bit)."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    o = offs.to(tl.int64)
+    return offs, offs < n_neurons, o, o // feat, o % feat
+
+
+@triton.jit
 def _fire_bin(x_ptr, xb, xs_t, t, nmask, srm_ptr, ts, hist, theta, ref_ptr, zero,
               L: tl.constexpr, K: tl.constexpr, DENSE: tl.constexpr, steps):  # noqa: N803
     """Bin ``t`` of the fused psp + spike: the potential ``Ts * sum_s x[s] * srm[t - s]``
@@ -188,12 +197,7 @@ def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr
     potential before refractory responses (the psp, for tests); ``MASK``, ``COUNT`` and
     ``COMPARE`` are the statistics of :func:`spike_kernel`. A neuron whose input holds a
     non-finite value is computed again with the dense sum (the GEMM's result there)."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    nmask = offs < n_neurons
-    o = offs.to(tl.int64)
-    n = o // feat
-    f = o % feat
+    offs, nmask, o, n, f = _neurons(n_neurons, feat, BLOCK)
     xb = n * xs_n + f * xs_f
     sb = n * ss_n + f * ss_f
     mb = n * ms_n + f * ms_f
@@ -284,12 +288,7 @@ def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_pt
     The same operations in the same order as writing that input first and firing it (no
     contraction: launched with ``enable_fp_fusion=False``), so the same spikes; the inputs
     are finite (integer sums times a finite scale), so the dense re-sum is not needed."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    nmask = offs < n_neurons
-    o = offs.to(tl.int64)
-    n = o // feat
-    f = o % feat
+    offs, nmask, o, n, f = _neurons(n_neurons, feat, BLOCK)
     gb = tl.load(gbase_ptr + n, mask=nmask, other=0) + f * gs_f
     db = tl.load(dbase_ptr + n, mask=nmask, other=0) + f * ds_f
     sb = n * ss_n + f * ss_f

@@ -122,18 +122,22 @@ def pool_checks() -> None:
         check(f"pool {h}x{w} k={k}", torch.equal(out, ref) and is_time_major(out))
 
 
-def network_checks() -> None:
+def tiny_network(layers: list[LayerSpec], seed: int) -> SpikingNetwork:
+    """A network of ``layers`` over (2, 6, 6) inputs and 12 time bins, seeded weights."""
     neuron = dict(type="SRMALPHA", theta=5, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
     cfg = {"neuron": neuron, "simulation": {"Ts": 1, "tSample": 12}}
-    layers = [
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return SpikingNetwork(cfg, layers, (2, 6, 6), "tiny").eval()
+
+
+def network_checks() -> None:
+    net = tiny_network([
         LayerSpec("C1", "conv", dict(inFeatures=2, outFeatures=3, kernelSize=3, padding=1, weightScale=8)),
         LayerSpec("P1", "pool", dict(kernelSize=2)),
         LayerSpec("D1", "dense", dict(inFeatures=(3, 3, 3), outFeatures=6, weightScale=12)),
         LayerSpec("D2", "dense", dict(inFeatures=6, outFeatures=4, weightScale=12)),
-    ]
-    with torch.random.fork_rng():
-        torch.manual_seed(7)
-        net = SpikingNetwork(cfg, layers, (2, 6, 6), "tiny").eval()
+    ], seed=7)
     x = (torch.rand(3, 2, 6, 6, 12, generator=torch.Generator().manual_seed(8)) < 0.3).float()
     with torch.no_grad():
         with snn.compute_path("reference"):
@@ -154,18 +158,13 @@ def engine_checks() -> None:
     from spikefi.campaign.engines.parallel.engine import FUSED_SUMS_ENV
     from spikefi.faults import BitFlipSynapse, DeadSynapse
 
-    neuron = dict(type="SRMALPHA", theta=5, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
-    cfg = {"neuron": neuron, "simulation": {"Ts": 1, "tSample": 12}}
-    layers = [
+    net = tiny_network([
         LayerSpec("C1", "conv", dict(inFeatures=2, outFeatures=4, kernelSize=3, padding=1, weightScale=30)),
         LayerSpec("C2", "conv", dict(inFeatures=4, outFeatures=4, kernelSize=3, padding=1, weightScale=30)),
         LayerSpec("P2", "pool", dict(kernelSize=2)),
         LayerSpec("D1", "dense", dict(inFeatures=(3, 3, 4), outFeatures=6, weightScale=40)),
         LayerSpec("D2", "dense", dict(inFeatures=6, outFeatures=3, weightScale=40)),
-    ]
-    with torch.random.fork_rng():
-        torch.manual_seed(11)
-        net = SpikingNetwork(cfg, layers, (2, 6, 6), "tiny").eval()
+    ], seed=11)
     x = (torch.rand(6, 2, 6, 6, 12, generator=torch.Generator().manual_seed(12)) < 0.4).float()
     labels = torch.arange(6) % 3
     with snn.compute_path("fused"):
