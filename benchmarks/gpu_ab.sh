@@ -15,8 +15,8 @@
 # the start; logs go to $OUT/r (and $OUT/logs.tgz), a summary to stdout; the exit status is 1 when a step failed
 # or ran out of its limit. HEAD_ENV="A=1 B=2" sets variables for the head runs only (tests, whole, sub, guard,
 # prof; e.g. an on/off switch). VARIANTS="A=1;A=1 B=0" adds one more head run per variant (its variables on top
-# of HEAD_ENV) to whole and sub, after base and head (logs whole_v1, sub_v1, ...): several switches compared
-# with one base in one call.
+# of HEAD_ENV) to whole and sub, after base and head (logs whole_v1, sub_v1, ... in the order of VARIANTS):
+# several switch sets compared with one base in one call.
 set -u
 mode=${1:-}
 shift || true
@@ -77,7 +77,6 @@ variants() {  # step-name limit command...: the head once more per variant
     i=$((i + 1))
     read -ra vv <<< "$v"
     [ ${#vv[@]} -gt 0 ] || continue
-    echo "### ${name}_v$i: ${vv[*]}"
     step "${name}_v$i" "$lim" "$R" "${head_env[@]}" "${vv[@]}" python3 "$@"
   done
 }

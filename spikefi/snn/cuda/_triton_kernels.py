@@ -265,8 +265,9 @@ def psp_spike_kernel(x_ptr, s_ptr, u_ptr, theta_ptr, srm_ptr, ref_ptr, value_ptr
 
 @triton.jit
 def _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, s, ok, MULT: tl.constexpr):  # noqa: N803
-    """Synaptic input at bin ``s`` of rows of an integer-exact layer: ``(gold + change [*
-    mult]) * scale``, 0 where not ``ok`` (before the first bin, past the neurons)."""
+    """Synaptic input at bin ``s`` (a 64-bit vector) of rows of an integer-exact layer:
+    ``(gold + change [* mult]) * scale``, 0 where not ``ok`` (before the first bin, past the
+    neurons)."""
     g = tl.load(g_ptr + gb + s * gs_t, mask=ok, other=0.0)
     d = tl.load(d_ptr + db + s * ds_t, mask=ok, other=0.0)
     if MULT:
@@ -306,13 +307,14 @@ def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_pt
     else:
         hist = tl.zeros([BLOCK], dtype=tl.int32)
     for t in tl.range(0, steps):
+        tv = o * 0 + t  # 64-bit offsets from here on
         acc = zero
         for j in tl.static_range(0, L):
-            s = t - (L - 1 - j)  # the oldest input first, as _fire_bin
-            xv = _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, s, nmask & ((o * 0 + s) >= 0), MULT)
+            sv = tv - (L - 1 - j)  # the oldest input first, as _fire_bin
+            xv = _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, sv, nmask & (sv >= 0), MULT)
             acc = tl.fma(xv, tl.load(srm_ptr + (L - 1 - j)), acc)
         a, fired, hist = _bin(acc * ts, hist, theta, ref_ptr, K)
-        tl.store(s_ptr + sb + t * ss_t, tl.where(fired, value, zero), mask=nmask)
+        tl.store(s_ptr + sb + tv * ss_t, tl.where(fired, value, zero), mask=nmask)
 
 
 @triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out"])

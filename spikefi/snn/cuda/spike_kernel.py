@@ -343,7 +343,8 @@ def fused_fire_sums(
     if n * feat and steps:
         block = 128
         sums_psp_spike_kernel[(triton.cdiv(n * feat, block),)](
-            gold, gold_base, change, change_base, change if mult is None else mult.contiguous(), scale.reshape(1), out,
+            gold, gold_base.contiguous(), change, change_base.contiguous(), change if mult is None else mult.contiguous(),
+            scale.reshape(1), out,
             _scalar(float(theta), dt, dev), srm, ref, _scalar(1.0 / ts, dt, dev), _scalar(float(ts), dt, dev),
             n * feat, feat, steps, gold_strides[0], gold_strides[1], change_strides[0], change_strides[1],
             out.stride(0), out.stride(1), out.stride(2),

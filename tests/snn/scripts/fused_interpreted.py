@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import cast
 
 import torch
 
@@ -69,45 +70,60 @@ def fire_checks() -> None:
             check(f"{tag} per-neuron theta", torch.equal(s_n, ref_n))
 
 
+def sharp(x: torch.Tensor, slayer: snn.layer, g: torch.Generator, n: int = 4) -> list[float]:
+    """Thresholds that potentials of ``x`` meet exactly (some of its positive psp values): a
+    spike there depends on the last rounding of the psp, so a kernel that rounds any
+    differently fires differently."""
+    psp = fused_fire(x, slayer.srmKernel, slayer.refKernel, 1e9, 1.0, want_psp=True)[1]
+    vals = cast(torch.Tensor, psp)[cast(torch.Tensor, psp) > 0].unique()
+    return vals[torch.randperm(vals.numel(), generator=g)[:n]].tolist()
+
+
 def sums_checks() -> None:
     """fused_fire_sums against fused_fire of the same inputs written out: integer golden sums
-    plus an integer change (times a per-neuron factor or not), times a scale, for time-major
-    and time-last sums, gathered at random rows; a psp kernel longer than T; a refractory
-    kernel past 32 bins (the 64-bit history)."""
+    plus an integer change (times a per-neuron factor or not), times a scale (negative too),
+    for time-major and time-last sums, gathered at random rows; a psp kernel longer than T; a
+    refractory kernel past 32 bins (the 64-bit history); thresholds a potential meets exactly
+    (:func:`sharp`), where one rounding of the psp decides the spike."""
     g = torch.Generator().manual_seed(9)
     neuron = dict(type="SRMALPHA", theta=3, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
-    for steps, tau_ref, dtype in ((21, 1.0, torch.float32), (5, 1.0, torch.float32), (40, 12.0, torch.float64)):
+    for steps, tau_ref, dtype, scale_v in ((21, 1.0, torch.float32, 0.37), (21, 1.0, torch.float32, -0.37),
+                                           (5, 1.0, torch.float32, 0.37), (40, 12.0, torch.float64, 0.1)):
         slayer = snn.layer({**neuron, "tauRef": tau_ref}, {"Ts": 1, "tSample": steps})
-        scale = torch.tensor(0.37, dtype=dtype)
-        gold = torch.randint(-12, 13, (4, 3, 5, steps), generator=g).to(dtype)  # (B, C, H, T)
+        scale = torch.tensor(scale_v, dtype=dtype)
+        gold = torch.randint(-40, 41, (4, 3, 5, steps), generator=g).to(dtype)  # (B, C, H, T)
         rows_b = torch.randint(0, 4, (7,), generator=g)
         rows_h = torch.randint(0, 5, (7,), generator=g)
-        change = torch.randint(-4, 5, (7, steps, 3), generator=g).to(dtype)  # (M, T, C) per row and channel
+        change = torch.randint(-9, 10, (7, steps, 3), generator=g).to(dtype)  # (M, T, C) per row and channel
         written = ((gold[rows_b, :, rows_h] + change.transpose(1, 2)) * scale)  # (M, C, T)
-        ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0]
         tm = gold.permute(0, 2, 3, 1).contiguous()  # (B, H, T, C)
-        for layout, sums in (("time-major", tm), ("time-last", gold)):
-            st = sums.stride()
-            base = rows_b * st[0] + rows_h * (st[1] if layout == "time-major" else st[2])
-            strides = (st[3], st[2]) if layout == "time-major" else (st[1], st[3])
-            for out in (torch.empty(7, 3, steps, dtype=dtype), torch.empty(7, steps, 3, dtype=dtype).transpose(1, 2)):
-                s = fused_fire_sums(sums, base, strides, change, torch.arange(7) * change.stride(0),
-                                    (change.stride(2), change.stride(1)), scale, slayer.srmKernel, slayer.refKernel,
-                                    3.0, 1.0, out)
-                check(f"sums {layout} T={steps} K={slayer.refKernel.numel()} {dtype} out {tuple(out.stride())} "
-                      f"({int((ref != 0).sum())} spikes)", torch.equal(s, ref) and s is out)
+        tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} scale {scale_v}"
+        for theta in [3.0, *sharp(written, slayer, g)]:
+            ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0]
+            for layout, sums in (("time-major", tm), ("time-last", gold))[:2 if theta == 3.0 else 1]:
+                st = sums.stride()
+                base = rows_b * st[0] + rows_h * (st[1] if layout == "time-major" else st[2])
+                strides = (st[3], st[2]) if layout == "time-major" else (st[1], st[3])
+                outs = [torch.empty(7, steps, 3, dtype=dtype).transpose(1, 2), torch.empty(7, 3, steps, dtype=dtype)]
+                for out in outs[:2 if theta == 3.0 else 1]:  # every layout at the plain threshold
+                    s = fused_fire_sums(sums, base, strides, change, torch.arange(7) * change.stride(0),
+                                        (change.stride(2), change.stride(1)), scale, slayer.srmKernel,
+                                        slayer.refKernel, theta, 1.0, out)
+                    check(f"sums {layout} {tag} theta {theta:.6g} out {tuple(out.stride())} "
+                          f"({int((ref != 0).sum())} spikes)", torch.equal(s, ref) and s is out)
         # per-neuron factor: one change train per neuron times an integer
         mult = torch.randint(-3, 4, (7,), generator=g).to(dtype)
         trains = torch.randint(0, 2, (5, steps), generator=g).to(dtype)
         pick = torch.randint(0, 5, (7,), generator=g)
         c_of = torch.randint(0, 3, (7,), generator=g)
         written = (gold[rows_b, c_of, rows_h] + trains[pick] * mult[:, None]) * scale  # (E, T)
-        ref = fused_fire(written[:, None], slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0]
         st = gold.stride()
-        s = fused_fire_sums(gold, rows_b * st[0] + c_of * st[1] + rows_h * st[2], (0, st[3]), trains,
-                            pick * trains.stride(0), (0, 1), scale, slayer.srmKernel, slayer.refKernel, 3.0, 1.0,
-                            torch.empty(7, 1, steps, dtype=dtype), mult)
-        check(f"sums x factor T={steps} {dtype} ({int((ref != 0).sum())} spikes)", torch.equal(s, ref))
+        for theta in [3.0, *sharp(written[:, None], slayer, g)]:
+            ref = fused_fire(written[:, None], slayer.srmKernel, slayer.refKernel, theta, 1.0)[0]
+            s = fused_fire_sums(gold, rows_b * st[0] + c_of * st[1] + rows_h * st[2], (0, st[3]), trains,
+                                pick * trains.stride(0), (0, 1), scale, slayer.srmKernel, slayer.refKernel, theta, 1.0,
+                                torch.empty(7, 1, steps, dtype=dtype), mult)
+            check(f"sums x factor {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes)", torch.equal(s, ref))
 
 
 def pool_checks() -> None:
@@ -178,7 +194,9 @@ def engine_checks() -> None:
             isyn.exact_calls.clear()
             runs[flag] = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
             taken = {k: v for k, v in isyn.exact_calls.items() if "delta" in k or "sums" in k}
-            check(f"engine fused sums={flag}: {taken}", (taken.get("fused sums", 0) > 0) == (flag == "1"))
+            sites = [taken.get(f"fused sums: {site}", 0) > 0
+                     for site in ("entry", "conv channel", "dense channel", "sparse dense")]
+            check(f"engine fused sums={flag}: {taken}", all(sites) if flag == "1" else not any(sites))
         os.environ.pop(FUSED_SUMS_ENV)
         naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
     cols = [c for c in naive.table if c != "seconds"]

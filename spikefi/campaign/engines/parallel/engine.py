@@ -720,7 +720,7 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
         # (M, T, C_out), exact integers
         delta_t = torch.bmm(diff.reshape(-1, h * w, steps).transpose(1, 2), k_in[part.channel].transpose(1, 2))
-        s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale)
+        s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale, "dense channel")
         out.append(_Patch.whole(part.rounds, part.samples, s[:, :, None, None, :]))
     return out
 
@@ -791,7 +791,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
                 s_p = _fire_rows_of_sums(netmap, integer_sums, name, gold, (smp, hh, ww), delta_t, scale,
-                                         time_last=True)  # (P, C_out, T)
+                                         "conv channel", time_last=True)  # (P, C_out, T)
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
                                hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
@@ -894,25 +894,30 @@ def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
     theta = netmap.neuron().get("theta")
     if isinstance(theta, torch.Tensor) and theta.dim() > 0:
         return False
-    fuses = getattr(getattr(netmap, "slayer", None), "_fuses", None)
-    return fuses is not None and bool(fuses(probe))
+    from ....snn.layer import layer as spiking_layer
+
+    slayer = getattr(netmap, "slayer", None)
+    if not isinstance(slayer, spiking_layer) or type(slayer).fire is not spiking_layer.fire or "fire" in vars(slayer):
+        return False  # a fire of its own (a wrapper) would not be the kernel's
+    return bool(slayer._fuses(probe))
 
 
-def _fire_sums(netmap: Any, gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
+def _fire_sums(netmap: Any, site: str, gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
                change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
                scale: torch.Tensor, out: torch.Tensor, mult: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`~spikefi.snn.cuda.spike_kernel.fused_fire_sums` with the network's spiking layer
-    (where :func:`_sums_fuse` holds)."""
+    (where :func:`_sums_fuse` holds), counted as ``fused sums: {site}``."""
     from ....snn.cuda.spike_kernel import fused_fire_sums
 
     slayer = netmap.slayer
     isyn.count_call("fused sums")
+    isyn.count_call(f"fused sums: {site}")
     return fused_fire_sums(gold, gold_base, gold_strides, change, change_base, change_strides, scale,
                            slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult)
 
 
 def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor,
-                       index: tuple[torch.Tensor, ...], delta_t: torch.Tensor, scale: torch.Tensor,
+                       index: tuple[torch.Tensor, ...], delta_t: torch.Tensor, scale: torch.Tensor, site: str,
                        time_last: bool = False) -> torch.Tensor:
     """Spikes ``(rows, C_out, T)`` of :func:`_rows_of_sums`'s rows: fired straight from the
     golden sums and ``delta_t`` where :func:`_sums_fuse` holds and the rows are time-major
@@ -927,7 +932,7 @@ def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name:
         out = (torch.empty(m, c_out, steps, dtype=tm.dtype, device=tm.device) if time_last
                else torch.empty(m, steps, c_out, dtype=tm.dtype, device=tm.device).transpose(1, 2))
         rows = torch.arange(m, device=tm.device) * delta_t.stride(0)
-        return _fire_sums(netmap, tm, cast(torch.Tensor, base), (tm.stride(-1), tm.stride(-2)), delta_t, rows,
+        return _fire_sums(netmap, site, tm, cast(torch.Tensor, base), (tm.stride(-1), tm.stride(-2)), delta_t, rows,
                           (delta_t.stride(2), delta_t.stride(1)), scale, out)
     a = _rows_of_sums(netmap, integer_sums, name, gold, index, delta_t, scale)
     return _fire_some(netmap, name, a[:, :, None, None, :])[:, :, 0, 0]
@@ -1202,7 +1207,7 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
     delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale)
+    s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale, "sparse dense")
     return [_Patch.whole(rows.rounds, rows.samples, s[:, :, None, None, :])]
 
 
@@ -1347,7 +1352,7 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
         b_e, r_e, i_e, j_e = torch.nonzero(fed, as_tuple=True)
         if b_e.numel() and _sums_fuse(netmap, gold, s01, scale):  # inputs computed where they are fired
             g_st, s_st = gold.stride(), s01.stride()
-            s_e = _fire_sums(netmap, gold, b_e * g_st[0] + out_ch[r_e] * g_st[1] + i_e * g_st[2] + j_e * g_st[3],
+            s_e = _fire_sums(netmap, "entry", gold, b_e * g_st[0] + out_ch[r_e] * g_st[1] + i_e * g_st[2] + j_e * g_st[3],
                              (0, g_st[4]), s01,
                              b_e * s_st[0] + ci[r_e] * s_st[1] + hc[r_e, i_e, 0] * s_st[2] + wc[r_e, 0, j_e] * s_st[3],
                              (0, s_st[4]), scale,
