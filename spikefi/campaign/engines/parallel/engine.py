@@ -910,7 +910,6 @@ def _fire_sums(netmap: Any, site: str, gold: torch.Tensor, gold_base: torch.Tens
     from ....snn.cuda.spike_kernel import fused_fire_sums
 
     slayer = netmap.slayer
-    isyn.count_call("fused sums")
     isyn.count_call(f"fused sums: {site}")
     return fused_fire_sums(gold, gold_base, gold_strides, change, change_base, change_strides, scale,
                            slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult)
