@@ -166,6 +166,7 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
     predictions equal the naive engine's."""
     monkeypatch.setenv(par.SPARSE_ENTRY_ENV, sparse_entry)
     monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")  # CUDA: integer rows fired from their golden sums
+    monkeypatch.delenv(par.SUMS_PREFIX_ENV, raising=False)
     cmpn = _campaign(digits, quantization={"dtype": "int8"}, device=device)
     cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # sparse entry rows (SP2, SF3), channel patches
     cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=12)  # channel patches into SC2: sparse rows, several channels
@@ -174,8 +175,10 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
     par_res = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
     assert isyn.exact_calls.get("dense channel delta", 0) > 0 and isyn.exact_calls.get("pool: changed neurons only", 0) > 0
     # on the fused path (CUDA) the integer rows fire straight from their golden sums (fused_fire_sums)
-    fused = sum(v for k, v in isyn.exact_calls.items() if k.startswith("fused sums: "))
-    assert (fused > 0) == (device.type == "cuda" and snn.path_name(device) == "fused")
+    # (with each row's golden spikes copied before its first change: SPIKEFI_SUMS_PREFIX unset)
+    fused = sum(v for k, v in isyn.exact_calls.items() if k.startswith("fused sums: ") and "golden" not in k)
+    prefix = sum(v for k, v in isyn.exact_calls.items() if k.startswith("fused sums: ") and k.endswith("golden prefix"))
+    assert (fused > 0) == (prefix > 0) == (device.type == "cuda" and snn.path_name(device) == "fused")
     naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
     drop = ["seconds"]
     pd.testing.assert_frame_equal(par_res.table.drop(columns=drop, errors="ignore"),

@@ -448,3 +448,35 @@ def test_fused_sums_only_when_asked_and_where_the_layer_fires_fused(setup, monke
         monkeypatch.setenv(par.FUSED_SUMS_ENV, bad)
         with pytest.raises(ValueError, match=f"SPIKEFI_FUSED_SUMS must be .*got '{bad}'"):
             par._fused_sums_on()
+
+
+def test_golden_prefix_addresses_each_rows_golden_spikes(monkeypatch):
+    """``_golden_at`` gives fused sums each row's golden spikes: ``spikes[base + f*ks_f +
+    t*ks_t]`` is the layer's golden spike of the row's sample and position (its features the
+    channels, or one given channel); none without golden spikes or with
+    ``SPIKEFI_SUMS_PREFIX=0``; bad values of the switch are refused."""
+    g = torch.Generator().manual_seed(4)
+    spikes = torch.rand(3, 4, 5, 6, 7, generator=g) < 0.5  # (B, C, H, W, T)
+    smp, hh, ww = torch.tensor([2, 0, 1]), torch.tensor([4, 1, 0]), torch.tensor([5, 2, 3])
+    monkeypatch.delenv(par.SUMS_PREFIX_ENV, raising=False)
+    flat = spikes.flatten()
+    k, base, (ks_f, ks_t) = par._golden_at(spikes, (smp, hh, ww))
+    assert k is spikes
+    f, t = torch.arange(4), torch.arange(7)
+    got = flat[base[:, None, None] + f[None, :, None] * ks_f + t[None, None, :] * ks_t]
+    assert torch.equal(got, spikes[smp, :, hh, ww])
+    ch = torch.tensor([3, 0, 2])
+    _, base, (ks_f, ks_t) = par._golden_at(spikes, (smp, hh, ww), ch)
+    assert ks_f == 0 and torch.equal(flat[base[:, None] + t[None] * ks_t], spikes[smp, ch, hh, ww])
+    dense = spikes[:, :, :1, :1]  # a dense layer's (B, C, 1, 1, T), a view into the same memory
+    _, base, (ks_f, ks_t) = par._golden_at(dense, (smp,))
+    got = flat[base[:, None, None] + f[None, :, None] * ks_f + t[None, None, :] * ks_t]
+    assert torch.equal(got, dense[smp, :, 0, 0])
+    assert par._golden_at(None, (smp,)) is None
+    monkeypatch.setenv(par.SUMS_PREFIX_ENV, "0")
+    assert par._golden_at(spikes, (smp, hh, ww)) is None
+    monkeypatch.setenv(par.SUMS_PREFIX_ENV, "1")
+    assert par._golden_at(spikes, (smp, hh, ww)) is not None
+    monkeypatch.setenv(par.SUMS_PREFIX_ENV, "on")
+    with pytest.raises(ValueError, match="SPIKEFI_SUMS_PREFIX must be .*got 'on'"):
+        par._golden_at(spikes, (smp,))

@@ -170,12 +170,12 @@ def test_triton_kernels_compile_for_the_h100():
         assert ".entry psp_spike_kernel" in ptx
     sums_ptrs = ["g_ptr", "gbase_ptr", "d_ptr", "dbase_ptr", "mult_ptr", "scale_ptr", "s_ptr", "theta_ptr", "srm_ptr",
                  "ref_ptr", "value_ptr", "ts_ptr"]
-    sums_types = {**{p: "*i64" if "base" in p else "*fp32" for p in sums_ptrs},
+    sums_types = {**{p: "*i64" if "base" in p else "*fp32" for p in sums_ptrs}, "k_ptr": "*u8", "kbase_ptr": "*i64",
                   **{i: "i32" for i in ["n_neurons", "feat", "steps", "gs_f", "gs_t", "ds_f", "ds_t", "ss_n", "ss_f",
-                                        "ss_t"]}}
-    for mult in (False, True):
-        ptx = compile_(kernels.sums_psp_spike_kernel, sums_types, dict(L=13, K=2, HIST64=False, MULT=mult, BLOCK=128),
-                       enable_fp_fusion=False)
+                                        "ss_t", "ks_f", "ks_t"]}}
+    for mult, golden in ((False, False), (True, False), (False, True), (True, True)):
+        ptx = compile_(kernels.sums_psp_spike_kernel, sums_types,
+                       dict(L=13, K=2, HIST64=golden, MULT=mult, GOLDEN=golden, BLOCK=128), enable_fp_fusion=False)
         assert ".entry sums_psp_spike_kernel" in ptx
     pool_types = {"x_ptr": "*fp32", "w_ptr": "*fp32", "out_ptr": "*fp32",
                   **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}

@@ -275,20 +275,41 @@ def _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, s, ok, MULT: tl.const
     return (g + d) * scale
 
 
+@triton.jit
+def _sums_bin(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, tv, live, srm_ptr, ts, hist, theta, ref_ptr, zero,
+              L: tl.constexpr, K: tl.constexpr, MULT: tl.constexpr):  # noqa: N803
+    """Bin ``tv`` of :func:`sums_psp_spike_kernel` for the ``live`` lanes: the psp of the
+    computed inputs (:func:`_sum_at`), oldest first as :func:`_fire_bin`, then :func:`_bin`."""
+    acc = zero
+    for j in tl.static_range(0, L):
+        sv = tv - (L - 1 - j)  # the oldest input first, as _fire_bin
+        xv = _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, sv, live & (sv >= 0), MULT)
+        acc = tl.fma(xv, tl.load(srm_ptr + (L - 1 - j)), acc)
+    a, fired, hist = _bin(acc * ts, hist, theta, ref_ptr, K)
+    return fired, hist
+
+
 @triton.jit(do_not_specialize=["g_ptr", "gbase_ptr", "d_ptr", "dbase_ptr", "mult_ptr", "scale_ptr", "s_ptr",
-                               "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr", "n_neurons", "feat",
-                               "steps", "gs_f", "gs_t", "ds_f", "ds_t", "ss_n", "ss_f", "ss_t"])
-def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_ptr, s_ptr,  # noqa: PLR0913
-                          theta_ptr, srm_ptr, ref_ptr, value_ptr, ts_ptr, n_neurons, feat, steps,
-                          gs_f, gs_t, ds_f, ds_t, ss_n, ss_f, ss_t,
+                               "theta_ptr", "srm_ptr", "ref_ptr", "value_ptr", "ts_ptr", "k_ptr", "kbase_ptr",
+                               "n_neurons", "feat", "steps", "gs_f", "gs_t", "ds_f", "ds_t", "ss_n", "ss_f", "ss_t",
+                               "ks_f", "ks_t"])
+def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_ptr, s_ptr,  # noqa: PLR0913, PLR0915
+                          theta_ptr, srm_ptr, ref_ptr, value_ptr, ts_ptr, k_ptr, kbase_ptr, n_neurons, feat, steps,
+                          gs_f, gs_t, ds_f, ds_t, ss_n, ss_f, ss_t, ks_f, ks_t,
                           L: tl.constexpr, K: tl.constexpr, HIST64: tl.constexpr,  # noqa: N803
-                          MULT: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
+                          MULT: tl.constexpr, GOLDEN: tl.constexpr, BLOCK: tl.constexpr):  # noqa: N803
     """:func:`psp_spike_kernel`'s spikes (one threshold) of rows whose synaptic input is never
     written: neuron ``(n, f)`` at bin ``t`` has the input ``(g[gbase[n] + f*gs_f + t*gs_t] +
     d[dbase[n] + f*ds_f + t*ds_t] [* mult[n]]) * scale``, computed where the psp reads it.
     The same operations in the same order as writing that input first and firing it (no
     contraction: launched with ``enable_fp_fusion=False``), so the same spikes; the inputs
-    are finite (integer sums times a finite scale), so the dense re-sum is not needed."""
+    are finite (integer sums times a finite scale), so the dense re-sum is not needed.
+
+    ``GOLDEN``: the layer's golden spikes (bytes, 0/1) at ``k[kbase[n] + f*ks_f + t*ks_t]``.
+    Before a neuron's first bin with a non-zero change its input is golden, so its spikes
+    (and its refractory history) are the golden ones (the psp and the refractory response
+    are causal): they are copied, not computed; bins before the block's earliest change are
+    not computed at all."""
     offs, nmask, o, n, f = _neurons(n_neurons, feat, BLOCK)
     gb = tl.load(gbase_ptr + n, mask=nmask, other=0) + f * gs_f
     db = tl.load(dbase_ptr + n, mask=nmask, other=0) + f * ds_f
@@ -306,15 +327,33 @@ def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_pt
         hist = tl.zeros([BLOCK], dtype=tl.int64)
     else:
         hist = tl.zeros([BLOCK], dtype=tl.int32)
-    for t in tl.range(0, steps):
-        tv = o * 0 + t  # 64-bit offsets from here on
-        acc = zero
-        for j in tl.static_range(0, L):
-            sv = tv - (L - 1 - j)  # the oldest input first, as _fire_bin
-            xv = _sum_at(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, sv, nmask & (sv >= 0), MULT)
-            acc = tl.fma(xv, tl.load(srm_ptr + (L - 1 - j)), acc)
-        a, fired, hist = _bin(acc * ts, hist, theta, ref_ptr, K)
-        tl.store(s_ptr + sb + tv * ss_t, tl.where(fired, value, zero), mask=nmask)
+    if GOLDEN:
+        kb = tl.load(kbase_ptr + n, mask=nmask, other=0) + f * ks_f
+        first = o * 0 + steps  # each neuron's first bin with a change (steps: none)
+        for t in tl.range(0, steps):
+            d = tl.load(d_ptr + db + t * ds_t, mask=nmask, other=0.0)
+            first = tl.where((d != 0) & (first == steps), t, first)
+        start = tl.min(tl.where(nmask, first, steps), axis=0).to(tl.int32)
+        for t in tl.range(0, start):  # golden for every lane of the block
+            tv = o * 0 + t
+            gk = tl.load(k_ptr + kb + tv * ks_t, mask=nmask, other=0) != 0
+            hist = (hist << 1) | gk.to(hist.dtype)
+            tl.store(s_ptr + sb + tv * ss_t, tl.where(gk, value, zero), mask=nmask)
+        for t in tl.range(start, steps):
+            tv = o * 0 + t
+            live = nmask & (tv >= first)
+            fired_c, hist_c = _sums_bin(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, tv, live, srm_ptr, ts, hist,
+                                        theta, ref_ptr, zero, L, K, MULT)
+            gk = tl.load(k_ptr + kb + tv * ks_t, mask=nmask & (tv < first), other=0) != 0
+            fired = tl.where(live, fired_c, gk)
+            hist = tl.where(live, hist_c, (hist << 1) | gk.to(hist.dtype))
+            tl.store(s_ptr + sb + tv * ss_t, tl.where(fired, value, zero), mask=nmask)
+    else:
+        for t in tl.range(0, steps):
+            tv = o * 0 + t  # 64-bit offsets from here on
+            fired, hist = _sums_bin(g_ptr, gb, gs_t, d_ptr, db, ds_t, mult, scale, tv, nmask, srm_ptr, ts, hist,
+                                    theta, ref_ptr, zero, L, K, MULT)
+            tl.store(s_ptr + sb + tv * ss_t, tl.where(fired, value, zero), mask=nmask)
 
 
 @triton.jit(do_not_specialize=["x_ptr", "w_ptr", "out_ptr", "n_out", "h_in", "w_in", "h_out", "w_out"])

@@ -307,6 +307,7 @@ def fused_fire_sums(
     change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
     scale: torch.Tensor, srm: torch.Tensor, ref: torch.Tensor, theta: float, ts: float, out: torch.Tensor,
     mult: torch.Tensor | None = None,
+    golden: tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None = None,
 ) -> torch.Tensor:
     """Spikes of rows of an integer-exact layer (:mod:`spikefi.campaign.integer_synapses`)
     whose synaptic input is never written: neuron ``(n, f)`` of ``out`` (``(N, F, T)``, any
@@ -318,7 +319,13 @@ def fused_fire_sums(
     the first element of ``gold`` and ``change``, e.g. from their strides; ``gold_base`` and
     ``change_base`` int64 ``(N,)``; ``scale`` one value; ``mult`` ``(N,)`` contiguous). The spikes equal :func:`fused_fire` of that
     input written out first: the kernel computes each value with the same operations and
-    fires it as :func:`fused_fire` does. The offsets are the caller's to keep in range."""
+    fires it as :func:`fused_fire` does. The offsets are the caller's to keep in range.
+
+    ``golden = (spikes, base, (ks_f, ks_t))``: the layer's golden spikes (a bool tensor, the
+    spikes of the input with no change) at ``spikes[base[n] + f * ks_f + t * ks_t]``. A
+    neuron's spikes before its first bin with a non-zero change are then copied from them,
+    not computed (the same spikes where they are golden spikes of that input: the psp and
+    the refractory response depend on past bins only)."""
     triton, _ = _triton()
     from ._triton_kernels import sums_psp_spike_kernel
 
@@ -333,7 +340,14 @@ def fused_fire_sums(
     if scale.numel() != 1 or (mult is not None and mult.shape != (n,)):
         raise ValueError(f"scale must hold one value and mult ({n},) values, got shapes {tuple(scale.shape)} and "
                          f"{None if mult is None else tuple(mult.shape)}")
-    for label, t in (("gold_base", gold_base), ("change_base", change_base)):
+    bases = [("gold_base", gold_base), ("change_base", change_base)]
+    k_spikes, k_base, k_strides = golden if golden is not None else (None, gold_base, (0, 0))
+    if k_spikes is not None:
+        if k_spikes.dtype != torch.bool or k_spikes.device != dev:
+            raise ValueError(f"golden spikes must be a bool tensor on {dev}, got {k_spikes.dtype} on "
+                             f"{k_spikes.device}")
+        bases.append(("golden base", k_base))
+    for label, t in bases:
         if t.dtype != torch.int64 or t.shape != (n,) or t.device != dev:
             raise ValueError(f"{label} must be an int64 tensor of shape ({n},) on {dev}, "
                              f"got {t.dtype} {tuple(t.shape)} on {t.device}")
@@ -346,9 +360,11 @@ def fused_fire_sums(
             gold, gold_base.contiguous(), change, change_base.contiguous(), change if mult is None else mult.contiguous(),
             scale.reshape(1), out,
             _scalar(float(theta), dt, dev), srm, ref, _scalar(1.0 / ts, dt, dev), _scalar(float(ts), dt, dev),
+            out if k_spikes is None else k_spikes.view(torch.uint8), k_base.contiguous(),
             n * feat, feat, steps, gold_strides[0], gold_strides[1], change_strides[0], change_strides[1],
-            out.stride(0), out.stride(1), out.stride(2),
-            L=length, K=k, HIST64=k > 32, MULT=mult is not None, BLOCK=block, num_warps=4, enable_fp_fusion=False)
+            out.stride(0), out.stride(1), out.stride(2), k_strides[0], k_strides[1],
+            L=length, K=k, HIST64=k > 32, MULT=mult is not None, GOLDEN=k_spikes is not None, BLOCK=block,
+            num_warps=4, enable_fp_fusion=False)
     return out
 
 

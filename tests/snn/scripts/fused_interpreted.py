@@ -126,6 +126,56 @@ def sums_checks() -> None:
             check(f"sums x factor {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes)", torch.equal(s, ref))
 
 
+def prefix_sums(tm: torch.Tensor, rows_b: torch.Tensor, change: torch.Tensor, scale: torch.Tensor,
+                slayer: snn.layer, theta: float, golden: torch.Tensor) -> torch.Tensor:
+    """fused_fire_sums of time-major golden sums ``tm`` (B, T, C) at samples ``rows_b`` plus
+    ``change`` (M, T, C), with the golden spikes ``golden`` (B, C, T) at the same samples."""
+    (n, steps, feat), gst, kst = change.shape, tm.stride(), golden.stride()
+    return fused_fire_sums(tm, rows_b * gst[0], (gst[2], gst[1]), change, torch.arange(n) * change.stride(0),
+                           (change.stride(2), change.stride(1)), scale, slayer.srmKernel, slayer.refKernel, theta,
+                           1.0, torch.empty(n, feat, steps, dtype=tm.dtype), golden=(golden, rows_b * kst[0],
+                                                                                     (kst[1], kst[2])))
+
+
+def prefix_checks() -> None:
+    """fused_fire_sums with the layer's golden spikes: a change that starts late (at a bin of
+    its own per row, none for some rows, bin 0 for one) gives the spikes of the written inputs;
+    the spikes before the change are the golden ones given (a wrong golden train there shows),
+    and with K past 32 bins the copied history feeds the refractory response."""
+    g = torch.Generator().manual_seed(11)
+    neuron = dict(type="SRMALPHA", theta=3, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+    for steps, tau_ref, dtype, feat, n in ((21, 1.0, torch.float32, 3, 7), (40, 12.0, torch.float64, 3, 7),
+                                           (30, 1.0, torch.float32, 1, 150)):  # one feature: 2 blocks
+        slayer = snn.layer({**neuron, "tauRef": tau_ref}, {"Ts": 1, "tSample": steps})
+        scale = torch.tensor(0.37, dtype=dtype)
+        gold = torch.randint(-40, 41, (4, feat, steps), generator=g).to(dtype)  # (B, C, T)
+        rows_b = torch.randint(0, 4, (n,), generator=g)
+        change = torch.randint(-9, 10, (n, steps, feat), generator=g).to(dtype)  # (M, T, C)
+        first = torch.randint(0, steps + 3, (n,), generator=g).clamp(max=steps)  # steps: no change
+        if dtype == torch.float32 and feat == 3:
+            first[0] = 0  # one block, one change from bin 0: every bin computed, the lanes' prefixes copied
+        else:
+            first.clamp_(min=2)  # the blocks' first bins skipped: golden spikes and history alone
+        change[torch.arange(steps)[None, :] < first[:, None]] = 0
+        golden = fused_fire(gold * scale, slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0] != 0  # (B, C, T)
+        written = (gold[rows_b] + change.transpose(1, 2)) * scale
+        tm = gold.transpose(1, 2).contiguous()  # (B, T, C)
+        tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} F={feat} N={n}"
+        for theta in [3.0, *sharp(written, slayer, g)]:
+            ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0]
+            gold_t = fused_fire(gold * scale, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0] != 0
+            check(f"prefix {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes, first {first.tolist()[:6]})",
+                  torch.equal(prefix_sums(tm, rows_b, change, scale, slayer, theta, gold_t), ref))
+        # the copied prefix is the given golden train: a spike added before a late change shows
+        late = int(torch.argmax(first))
+        if int(first[late]) > 1:
+            wrong = golden.clone()
+            wrong[rows_b[late], 0, 0] ^= True
+            moved = prefix_sums(tm, rows_b, change, scale, slayer, 3.0, wrong)
+            check(f"prefix {tag}: golden spikes copied before the change",
+                  bool(moved[late, 0, 0] != 0) == bool(wrong[rows_b[late], 0, 0]))
+
+
 def pool_checks() -> None:
     g = torch.Generator().manual_seed(6)
     for h, w, k in ((6, 6, 2), (7, 5, 2), (9, 9, 3)):
@@ -168,10 +218,11 @@ def network_checks() -> None:
 def engine_checks() -> None:
     """An int8 campaign's parallel engine on the fused path (a tiny network), its integer rows
     fired from their golden sums (fused_fire_sums): the table and predictions equal the naive
-    engine's, and equal those with the inputs written first (SPIKEFI_FUSED_SUMS=0)."""
+    engine's, with the golden spikes copied before each row's first change and without
+    (SPIKEFI_SUMS_PREFIX=0), and with the inputs written first (SPIKEFI_FUSED_SUMS=0)."""
     from spikefi.campaign import Campaign
     from spikefi.campaign import integer_synapses as isyn
-    from spikefi.campaign.engines.parallel.engine import FUSED_SUMS_ENV
+    from spikefi.campaign.engines.parallel.engine import FUSED_SUMS_ENV, SUMS_PREFIX_ENV
     from spikefi.faults import BitFlipSynapse, DeadSynapse
 
     net = tiny_network([
@@ -189,19 +240,24 @@ def engine_checks() -> None:
         cmpn.exhaustive(DeadSynapse(), layers=["C1"], sample=4)  # conv channel rows into C2
         cmpn.exhaustive(BitFlipSynapse(7), layers=["D1"], sample=3)
         runs = {}
-        for flag in ("1", "0"):
-            os.environ[FUSED_SUMS_ENV] = flag
+        # fused sums with the golden prefix (the default when on), without it, and off
+        for flag, prefix in (("1", ""), ("1", "0"), ("0", "")):
+            os.environ[FUSED_SUMS_ENV], os.environ[SUMS_PREFIX_ENV] = flag, prefix
             isyn.exact_calls.clear()
-            runs[flag] = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
+            key = f"fused sums={flag}, prefix={prefix or 'unset'}"
+            runs[key] = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=32)
             taken = {k: v for k, v in isyn.exact_calls.items() if "delta" in k or "sums" in k}
-            sites = [taken.get(f"fused sums: {site}", 0) > 0
-                     for site in ("entry", "conv channel", "dense channel", "sparse dense")]
-            check(f"engine fused sums={flag}: {taken}", all(sites) if flag == "1" else not any(sites))
+            sites = ("entry", "conv channel", "dense channel", "sparse dense")
+            fused = [taken.get(f"fused sums: {site}", 0) > 0 for site in sites]
+            golden = [taken.get(f"fused sums: {site}: golden prefix", 0) > 0 for site in sites]
+            check(f"engine {key}: {taken}", (all(fused) and all(golden) == (prefix == "") and any(golden) == all(golden))
+                  if flag == "1" else not any(fused) and not any(golden))
         os.environ.pop(FUSED_SUMS_ENV)
+        os.environ.pop(SUMS_PREFIX_ENV)
         naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
     cols = [c for c in naive.table if c != "seconds"]
-    for flag, res in runs.items():
-        check(f"engine fused sums={flag} equals naive ({int(naive.table['spike_count_deviation'].gt(0).sum())} "
+    for key, res in runs.items():
+        check(f"engine {key} equals naive ({int(naive.table['spike_count_deviation'].gt(0).sum())} "
               "rounds with changed spikes)",
               res.table[cols].equals(naive.table[cols]) and bool((res.predictions == naive.predictions).all()))
 
@@ -211,6 +267,7 @@ if __name__ == "__main__":
         sys.exit("run with TRITON_INTERPRET=1")
     fire_checks()
     sums_checks()
+    prefix_checks()
     pool_checks()
     network_checks()
     engine_checks()

@@ -720,7 +720,8 @@ def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, go
         diff = (part.patch != 0).to(dtype) - part.golden_window(golden_prev).to(dtype)  # (M, 1, h, w, T) in {-1, 0, 1}
         # (M, T, C_out), exact integers
         delta_t = torch.bmm(diff.reshape(-1, h * w, steps).transpose(1, 2), k_in[part.channel].transpose(1, 2))
-        s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale, "dense channel")
+        s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (part.samples,), delta_t, scale, "dense channel",
+                               golden=golden_out)
         out.append(_Patch.whole(part.rounds, part.samples, s[:, :, None, None, :]))
     return out
 
@@ -791,7 +792,7 @@ def _integer_conv_channel_rows(campaign: CampaignContext, name: str, rows: _Patc
                 hh, ww = oh0[sl][r_i] + i_i, ow0[sl][r_i] + j_i
                 smp = part.samples[r_i]
                 s_p = _fire_rows_of_sums(netmap, integer_sums, name, gold, (smp, hh, ww), delta_t, scale,
-                                         "conv channel", time_last=True)  # (P, C_out, T)
+                                         "conv channel", time_last=True, golden=golden_out)  # (P, C_out, T)
                 p = r_i.numel()
                 pieces.append((r_i.repeat_interleave(c_out), torch.arange(c_out, device=device).repeat(p),
                                hh.repeat_interleave(c_out), ww.repeat_interleave(c_out), s_p.reshape(p * c_out, steps),
@@ -880,6 +881,32 @@ def _fused_sums_on() -> bool:
     return flag == "1"
 
 
+#: ``SPIKEFI_SUMS_PREFIX=0`` computes fused-sum rows over every bin; ``1`` or unset copies each
+#: neuron's golden spikes before its first changed bin where the caller has them
+#: (:func:`_golden_at`). The tables are the same either way; the switch is for measurements.
+SUMS_PREFIX_ENV = "SPIKEFI_SUMS_PREFIX"
+
+
+def _golden_at(golden: torch.Tensor | None, index: tuple[torch.Tensor, ...], channel: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None:
+    """``fused_fire_sums``'s ``golden`` for rows at ``index`` (sample, and the position where
+    there is one) of a layer's golden spikes ``golden`` (``(B, C, [H, W,] T)`` bool), their
+    features the channels (or, with ``channel``, each row that one channel alone), or
+    ``None`` (no golden spikes, or :data:`SUMS_PREFIX_ENV` is ``0``; another value is refused
+    with a :class:`~spikefi.errors.ConfigError`)."""
+    flag = os.environ.get(SUMS_PREFIX_ENV, "").strip()
+    if flag not in ("", "0", "1"):
+        raise ConfigError(f"{SUMS_PREFIX_ENV} must be 1 or unset (copy golden spikes before a row's first change) "
+                          f"or 0 (compute every bin), got {flag!r}")
+    if golden is None or flag == "0":
+        return None
+    st = golden.stride()
+    base = index[0] * st[0] + sum((i * st[d + 2] for d, i in enumerate(index[1:])), torch.zeros_like(index[0]))
+    if channel is not None:
+        return golden, base + channel * st[1], (0, st[-1])
+    return golden, base, (st[1], st[-1])
+
+
 def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
     """Whether rows of an integer-exact layer fire straight from their golden sums and
     change (:func:`spikefi.snn.cuda.spike_kernel.fused_fire_sums`: the input is computed where
@@ -904,25 +931,32 @@ def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
 
 def _fire_sums(netmap: Any, site: str, gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
                change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
-               scale: torch.Tensor, out: torch.Tensor, mult: torch.Tensor | None = None) -> torch.Tensor:
+               scale: torch.Tensor, out: torch.Tensor, mult: torch.Tensor | None = None,
+               golden: tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None = None) -> torch.Tensor:
     """:func:`~spikefi.snn.cuda.spike_kernel.fused_fire_sums` with the network's spiking layer
-    (where :func:`_sums_fuse` holds), counted as ``fused sums: {site}``."""
+    (where :func:`_sums_fuse` holds), counted as ``fused sums: {site}`` (and ``fused sums:
+    {site}: golden prefix`` with ``golden``, :func:`_golden_at`)."""
     from ....snn.cuda.spike_kernel import fused_fire_sums
 
     slayer = netmap.slayer
     isyn.count_call(f"fused sums: {site}")
+    if golden is not None:
+        isyn.count_call(f"fused sums: {site}: golden prefix")
     return fused_fire_sums(gold, gold_base, gold_strides, change, change_base, change_strides, scale,
-                           slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult)
+                           slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult,
+                           golden)
 
 
 def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor,
                        index: tuple[torch.Tensor, ...], delta_t: torch.Tensor, scale: torch.Tensor, site: str,
-                       time_last: bool = False) -> torch.Tensor:
+                       time_last: bool = False, golden: torch.Tensor | None = None) -> torch.Tensor:
     """Spikes ``(rows, C_out, T)`` of :func:`_rows_of_sums`'s rows: fired straight from the
     golden sums and ``delta_t`` where :func:`_sums_fuse` holds and the rows are time-major
     (the same spikes), else their synaptic outputs written and fired. ``time_last`` asks the
     fused spikes with time last in memory (for a caller that reshapes them per neuron);
-    otherwise they lie as the written outputs would."""
+    otherwise they lie as the written outputs would. ``golden``: the layer's golden spikes
+    (``(B, C_out, [H, W,] T)`` bool), whose bins before a row's first change are copied
+    (:func:`_golden_at`)."""
     m, steps, c_out = delta_t.shape
     if m and _time_major_rows(netmap, gold) and _sums_fuse(netmap, gold, delta_t, scale):
         tm = _time_major_sums(integer_sums, name, gold)  # (B, [H, W,] T, C_out), contiguous
@@ -932,7 +966,7 @@ def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name:
                else torch.empty(m, steps, c_out, dtype=tm.dtype, device=tm.device).transpose(1, 2))
         rows = torch.arange(m, device=tm.device) * delta_t.stride(0)
         return _fire_sums(netmap, site, tm, cast(torch.Tensor, base), (tm.stride(-1), tm.stride(-2)), delta_t, rows,
-                          (delta_t.stride(2), delta_t.stride(1)), scale, out)
+                          (delta_t.stride(2), delta_t.stride(1)), scale, out, golden=_golden_at(golden, index))
     a = _rows_of_sums(netmap, integer_sums, name, gold, index, delta_t, scale)
     return _fire_some(netmap, name, a[:, :, None, None, :])[:, :, 0, 0]
 
@@ -1089,7 +1123,8 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
         c_out = int(campaign.netmap.layers[name].neuron_shape[0])
         taps = int(golden_prev.shape[2] * golden_prev.shape[3])  # a channel patch of the whole map, per row
         parts = _sparse_parts(rows, 4 * steps, (4 * c_out + 2 * taps) * steps)
-        dense = [_sparse_into_dense(campaign, name, part, golden_prev, value, integer_sums) for part in parts]
+        dense = [_sparse_into_dense(campaign, name, part, golden_prev, value, integer_sums, golden_out)
+                 for part in parts]
         if all(d is not None for d in dense):
             return [p for d in dense for p in cast(list, d)]
     whole = _Patch.whole(rows.rounds, rows.samples, rows.full(golden_prev, campaign.dtype, value))
@@ -1097,7 +1132,8 @@ def _sparse_rows(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
 
 
 def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor, value: float,
-                       integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+                       integer_sums: dict[str, torch.Tensor], golden_out: torch.Tensor | None = None
+                       ) -> list[_Patch] | None:
     """An integer-exact dense layer for sparse rows. Rows whose changed neurons all lie in one
     input channel (a conv layer's single-synapse round keeps its change to one output channel,
     a pooling layer to that channel) go as channel patches of the whole map through the
@@ -1105,7 +1141,8 @@ def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, gold
     product (:func:`_sparse_dense`). The same sums either way (exact integers); on an H100 the
     sparse product of such rows took twice the channel delta's time (2026-12-07: SF4a 0.41
     against 0.20 s for 2,048 realistic rounds). The caller checks the layer
-    (:func:`_dense_over_map`); ``None`` where the weights in use are not integer codes."""
+    (:func:`_dense_over_map`); ``None`` where the weights in use are not integer codes.
+    ``golden_out``: the layer's golden spikes, for fused sums (:func:`_fire_rows_of_sums`)."""
     m = rows.rounds.numel()
     device = rows.row.device
     c = rows.c.long()
@@ -1121,12 +1158,12 @@ def _sparse_into_dense(campaign: CampaignContext, name: str, rows: _Sparse, gold
                                campaign.dtype, value)
         zero = torch.zeros(n_one, dtype=torch.long, device=device)
         as_patch = _Patch(single.rounds, single.samples, patch, zero, zero.clone(), channel=channel)
-        from_patches = _integer_channel_rows(campaign, name, as_patch, golden_prev, value, integer_sums)
+        from_patches = _integer_channel_rows(campaign, name, as_patch, golden_prev, value, integer_sums, golden_out)
         if from_patches is None:  # the channel delta does not apply: every row through the sparse product
-            return _sparse_dense(campaign, name, rows, golden_prev, integer_sums)
+            return _sparse_dense(campaign, name, rows, golden_prev, integer_sums, golden_out)
         out.extend(from_patches)
     if n_one < m:
-        from_sparse = _sparse_dense(campaign, name, rows.select(~one), golden_prev, integer_sums)
+        from_sparse = _sparse_dense(campaign, name, rows.select(~one), golden_prev, integer_sums, golden_out)
         if from_sparse is None:
             return None
         out.extend(from_sparse)
@@ -1177,11 +1214,12 @@ def _sparse_pool(campaign: CampaignContext, name: str, rows: _Sparse, golden_pre
 
 
 def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_prev: torch.Tensor,
-                  integer_sums: dict[str, torch.Tensor]) -> list[_Patch] | None:
+                  integer_sums: dict[str, torch.Tensor], golden_out: torch.Tensor | None = None) -> list[_Patch] | None:
     """An integer-exact dense layer for sparse rows: ``S`` = the golden integer sums plus,
     per changed input neuron, its integer weights times the change of its 0/1 spikes
     (integers below ``2**24``: exact in any order, so equal to the full recomputation).
-    ``None`` where that does not apply."""
+    ``None`` where that does not apply. ``golden_out``: the layer's golden spikes, for fused
+    sums (:func:`_fire_rows_of_sums`)."""
     netmap: Any = campaign.netmap
     layer = getattr(netmap, "integer", {}).get(name)
     module: Any = netmap.modules[name]
@@ -1206,7 +1244,8 @@ def _sparse_dense(campaign: CampaignContext, name: str, rows: _Sparse, golden_pr
     change = torch.sparse_coo_tensor(index, diff[e_i, t_i], (m * steps, k_cols.shape[0]), check_invariants=False)
     delta_t = torch.sparse.mm(change, k_cols).reshape(m, steps, c_out)  # (M, T, C_out)
     scale = torch.tensor(layer.scale * layer.value, dtype=dtype, device=device)
-    s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale, "sparse dense")
+    s = _fire_rows_of_sums(netmap, integer_sums, name, gold_sum, (rows.samples,), delta_t, scale, "sparse dense",
+                           golden=golden_out)
     return [_Patch.whole(rows.rounds, rows.samples, s[:, :, None, None, :])]
 
 
@@ -1356,7 +1395,7 @@ def _integer_entry(campaign: CampaignContext, name: str, xin: torch.Tensor, stac
                              b_e * s_st[0] + ci[r_e] * s_st[1] + hc[r_e, i_e, 0] * s_st[2] + wc[r_e, 0, j_e] * s_st[3],
                              (0, s_st[4]), scale,
                              torch.empty(b_e.numel(), 1, gold.shape[-1], dtype=dtype, device=gold.device),
-                             dk[r_e].to(dtype))[:, 0]
+                             dk[r_e].to(dtype), _golden_at(rows_of[0], (b_e, i_e, j_e), out_ch[r_e]))[:, 0]
         else:
             shifted_e = s01[b_e, ci[r_e], hc[r_e, i_e, 0], wc[r_e, 0, j_e]] * dk[r_e][:, None]  # (E, T)
             a_e = (gold[b_e, out_ch[r_e], i_e, j_e] + shifted_e) * scale
