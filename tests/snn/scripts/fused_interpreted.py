@@ -161,7 +161,7 @@ def prefix_checks() -> None:
         written = (gold[rows_b] + change.transpose(1, 2)) * scale
         tm = gold.transpose(1, 2).contiguous()  # (B, T, C)
         tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} F={feat} N={n}"
-        for theta in [3.0, *sharp(written, slayer, g)]:
+        for theta in [3.0, *sharp(written, slayer, g, 2)]:
             ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0]
             gold_t = fused_fire(gold * scale, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0] != 0
             check(f"prefix {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes, first {first.tolist()[:6]})",
