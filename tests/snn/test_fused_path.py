@@ -8,6 +8,7 @@ PyTorch; the Triton kernels run in Triton's interpreter (a subprocess with
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -173,9 +174,10 @@ def test_triton_kernels_compile_for_the_h100():
     sums_types = {**{p: "*i64" if "base" in p else "*fp32" for p in sums_ptrs}, "k_ptr": "*u8", "kbase_ptr": "*i64",
                   **{i: "i32" for i in ["n_neurons", "feat", "steps", "gs_f", "gs_t", "ds_f", "ds_t", "ss_n", "ss_f",
                                         "ss_t", "ks_f", "ks_t"]}}
-    for mult, golden in ((False, False), (True, False), (False, True), (True, True)):
+    for mult, golden, hist64 in itertools.product((False, True), repeat=3):
         ptx = compile_(kernels.sums_psp_spike_kernel, sums_types,
-                       dict(L=13, K=2, HIST64=golden, MULT=mult, GOLDEN=golden, BLOCK=128), enable_fp_fusion=False)
+                       dict(L=13, K=40 if hist64 else 2, HIST64=hist64, MULT=mult, GOLDEN=golden, BLOCK=128),
+                       enable_fp_fusion=False)
         assert ".entry sums_psp_spike_kernel" in ptx
     pool_types = {"x_ptr": "*fp32", "w_ptr": "*fp32", "out_ptr": "*fp32",
                   **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}

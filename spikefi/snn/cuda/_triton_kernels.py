@@ -306,7 +306,8 @@ def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_pt
     are finite (integer sums times a finite scale), so the dense re-sum is not needed.
 
     ``GOLDEN``: the layer's golden spikes (bytes, 0/1) at ``k[kbase[n] + f*ks_f + t*ks_t]``.
-    Before a neuron's first bin with a non-zero change its input is golden, so its spikes
+    Before a neuron's first bin with a non-zero ``d`` (as stored; ``mult`` finite) its input
+    is golden, so its spikes
     (and its refractory history) are the golden ones (the psp and the refractory response
     are causal): they are copied, not computed; bins before the block's earliest change are
     not computed at all."""

@@ -323,9 +323,10 @@ def fused_fire_sums(
 
     ``golden = (spikes, base, (ks_f, ks_t))``: the layer's golden spikes (a bool tensor, the
     spikes of the input with no change) at ``spikes[base[n] + f * ks_f + t * ks_t]``. A
-    neuron's spikes before its first bin with a non-zero change are then copied from them,
-    not computed (the same spikes where they are golden spikes of that input: the psp and
-    the refractory response depend on past bins only)."""
+    neuron's spikes before its first bin where ``change`` (as stored, before ``mult``) is
+    non-zero are then copied from them, not computed (the same spikes where they are golden
+    spikes of that input: the psp and the refractory response depend on past bins only;
+    ``mult`` must then be finite, as a 0 change times it must be 0)."""
     triton, _ = _triton()
     from ._triton_kernels import sums_psp_spike_kernel
 

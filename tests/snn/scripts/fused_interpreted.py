@@ -127,53 +127,62 @@ def sums_checks() -> None:
 
 
 def prefix_sums(tm: torch.Tensor, rows_b: torch.Tensor, change: torch.Tensor, scale: torch.Tensor,
-                slayer: snn.layer, theta: float, golden: torch.Tensor) -> torch.Tensor:
+                kernels: tuple[torch.Tensor, torch.Tensor], theta: float, golden: torch.Tensor) -> torch.Tensor:
     """fused_fire_sums of time-major golden sums ``tm`` (B, T, C) at samples ``rows_b`` plus
-    ``change`` (M, T, C), with the golden spikes ``golden`` (B, C, T) at the same samples."""
+    ``change`` (M, T, C), with the golden spikes ``golden`` (B, C, T) at the same samples;
+    ``kernels`` = (psp, refractory)."""
     (n, steps, feat), gst, kst = change.shape, tm.stride(), golden.stride()
     return fused_fire_sums(tm, rows_b * gst[0], (gst[2], gst[1]), change, torch.arange(n) * change.stride(0),
-                           (change.stride(2), change.stride(1)), scale, slayer.srmKernel, slayer.refKernel, theta,
-                           1.0, torch.empty(n, feat, steps, dtype=tm.dtype), golden=(golden, rows_b * kst[0],
-                                                                                     (kst[1], kst[2])))
+                           (change.stride(2), change.stride(1)), scale, *kernels, theta, 1.0,
+                           torch.empty(n, feat, steps, dtype=tm.dtype), golden=(golden, rows_b * kst[0],
+                                                                                (kst[1], kst[2])))
 
 
 def prefix_checks() -> None:
     """fused_fire_sums with the layer's golden spikes: a change that starts late (at a bin of
-    its own per row, none for some rows, bin 0 for one) gives the spikes of the written inputs;
+    its own per neuron, none for some, bin 0 for one) gives the spikes of the written inputs;
     the spikes before the change are the golden ones given (a wrong golden train there shows),
-    and with K past 32 bins the copied history feeds the refractory response."""
+    and with K past 32 bins the copied history feeds the refractory response. A psp kernel
+    whose first tap is not zero (SLAYER's is) makes the input at a neuron's first changed bin
+    count at that bin: a kernel that copies that bin, or starts a block one bin late, fails."""
     g = torch.Generator().manual_seed(11)
     neuron = dict(type="SRMALPHA", theta=3, tauSr=2.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
-    for steps, tau_ref, dtype, feat, n in ((21, 1.0, torch.float32, 3, 7), (40, 12.0, torch.float64, 3, 7),
-                                           (30, 1.0, torch.float32, 1, 150)):  # one feature: 2 blocks
+    for steps, tau_ref, dtype, feat, n, own_srm in ((21, 1.0, torch.float32, 3, 7, False),
+                                                    (40, 12.0, torch.float64, 3, 7, False),
+                                                    (30, 1.0, torch.float32, 1, 150, False),  # one feature: 2 blocks
+                                                    (24, 1.0, torch.float32, 3, 50, True)):  # 2 blocks
         slayer = snn.layer({**neuron, "tauRef": tau_ref}, {"Ts": 1, "tSample": steps})
+        srm = slayer.srmKernel
+        if own_srm:
+            srm = torch.rand(9, generator=g).to(dtype) + 0.5  # srm[0] != 0
+        kernels = (srm, slayer.refKernel)
         scale = torch.tensor(0.37, dtype=dtype)
         gold = torch.randint(-40, 41, (4, feat, steps), generator=g).to(dtype)  # (B, C, T)
         rows_b = torch.randint(0, 4, (n,), generator=g)
         change = torch.randint(-9, 10, (n, steps, feat), generator=g).to(dtype)  # (M, T, C)
-        first = torch.randint(0, steps + 3, (n,), generator=g).clamp(max=steps)  # steps: no change
-        if dtype == torch.float32 and feat == 3:
-            first[0] = 0  # one block, one change from bin 0: every bin computed, the lanes' prefixes copied
+        change[change == 0] = 1  # every bin from a neuron's first on changes
+        first = torch.randint(0, steps + 3, (n, feat), generator=g).clamp(max=steps)  # steps: no change
+        if dtype == torch.float32 and feat == 3 and not own_srm:
+            first[0, 0] = 0  # one block, one change from bin 0: every bin computed, the lanes' prefixes copied
         else:
             first.clamp_(min=2)  # the blocks' first bins skipped: golden spikes and history alone
-        change[torch.arange(steps)[None, :] < first[:, None]] = 0
-        golden = fused_fire(gold * scale, slayer.srmKernel, slayer.refKernel, 3.0, 1.0)[0] != 0  # (B, C, T)
+        change[torch.arange(steps)[None, :, None] < first[:, None, :]] = 0
         written = (gold[rows_b] + change.transpose(1, 2)) * scale
         tm = gold.transpose(1, 2).contiguous()  # (B, T, C)
-        tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} F={feat} N={n}"
+        tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} F={feat} N={n}{' own psp kernel' if own_srm else ''}"
         for theta in [3.0, *sharp(written, slayer, g, 2)]:
-            ref = fused_fire(written, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0]
-            gold_t = fused_fire(gold * scale, slayer.srmKernel, slayer.refKernel, theta, 1.0)[0] != 0
-            check(f"prefix {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes, first {first.tolist()[:6]})",
-                  torch.equal(prefix_sums(tm, rows_b, change, scale, slayer, theta, gold_t), ref))
+            ref = fused_fire(written, *kernels, theta, 1.0)[0]
+            gold_t = fused_fire(gold * scale, *kernels, theta, 1.0)[0] != 0
+            check(f"prefix {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes, first {first[:3].tolist()})",
+                  torch.equal(prefix_sums(tm, rows_b, change, scale, kernels, theta, gold_t), ref))
         # the copied prefix is the given golden train: a spike added before a late change shows
-        late = int(torch.argmax(first))
-        if int(first[late]) > 1:
-            wrong = golden.clone()
-            wrong[rows_b[late], 0, 0] ^= True
-            moved = prefix_sums(tm, rows_b, change, scale, slayer, 3.0, wrong)
+        late = int(torch.argmax(first[:, 0]))
+        if int(first[late, 0]) > 1:
+            golden = fused_fire(gold * scale, *kernels, 3.0, 1.0)[0] != 0  # (B, C, T)
+            golden[rows_b[late], 0, 0] ^= True
+            moved = prefix_sums(tm, rows_b, change, scale, kernels, 3.0, golden)
             check(f"prefix {tag}: golden spikes copied before the change",
-                  bool(moved[late, 0, 0] != 0) == bool(wrong[rows_b[late], 0, 0]))
+                  bool(moved[late, 0, 0] != 0) == bool(golden[rows_b[late], 0, 0]))
 
 
 def pool_checks() -> None:

@@ -932,19 +932,19 @@ def _sums_fuse(netmap: Any, probe: torch.Tensor, *others: torch.Tensor) -> bool:
 def _fire_sums(netmap: Any, site: str, gold: torch.Tensor, gold_base: torch.Tensor, gold_strides: tuple[int, int],
                change: torch.Tensor, change_base: torch.Tensor, change_strides: tuple[int, int],
                scale: torch.Tensor, out: torch.Tensor, mult: torch.Tensor | None = None,
-               golden: tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None = None) -> torch.Tensor:
+               golden_at: tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None = None) -> torch.Tensor:
     """:func:`~spikefi.snn.cuda.spike_kernel.fused_fire_sums` with the network's spiking layer
     (where :func:`_sums_fuse` holds), counted as ``fused sums: {site}`` (and ``fused sums:
-    {site}: golden prefix`` with ``golden``, :func:`_golden_at`)."""
+    {site}: golden prefix`` with ``golden_at``, the rows' golden spikes: :func:`_golden_at`)."""
     from ....snn.cuda.spike_kernel import fused_fire_sums
 
     slayer = netmap.slayer
     isyn.count_call(f"fused sums: {site}")
-    if golden is not None:
+    if golden_at is not None:
         isyn.count_call(f"fused sums: {site}: golden prefix")
     return fused_fire_sums(gold, gold_base, gold_strides, change, change_base, change_strides, scale,
                            slayer.srmKernel, slayer.refKernel, float(slayer.neuron["theta"]), slayer.Ts, out, mult,
-                           golden)
+                           golden_at)
 
 
 def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str, gold: torch.Tensor,
@@ -966,7 +966,7 @@ def _fire_rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name:
                else torch.empty(m, steps, c_out, dtype=tm.dtype, device=tm.device).transpose(1, 2))
         rows = torch.arange(m, device=tm.device) * delta_t.stride(0)
         return _fire_sums(netmap, site, tm, cast(torch.Tensor, base), (tm.stride(-1), tm.stride(-2)), delta_t, rows,
-                          (delta_t.stride(2), delta_t.stride(1)), scale, out, golden=_golden_at(golden, index))
+                          (delta_t.stride(2), delta_t.stride(1)), scale, out, golden_at=_golden_at(golden, index))
     a = _rows_of_sums(netmap, integer_sums, name, gold, index, delta_t, scale)
     return _fire_some(netmap, name, a[:, :, None, None, :])[:, :, 0, 0]
 
