@@ -162,10 +162,10 @@ def test_non_spike_rows_take_the_float_path():
 def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, monkeypatch, sparse_entry):
     """The int8 campaign's integer and sparse shortcuts on the test device (``SPIKEFI_TEST_DEVICE``:
     CUDA on the GPU machine, where rows built from golden integer sums are time-major), with
-    sparse entry rows forced on and off and fused sums asked for: the parallel engine's table and
+    sparse entry rows forced on and off and fused sums by default: the parallel engine's table and
     predictions equal the naive engine's."""
     monkeypatch.setenv(par.SPARSE_ENTRY_ENV, sparse_entry)
-    monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")  # CUDA: integer rows fired from their golden sums
+    monkeypatch.delenv(par.FUSED_SUMS_ENV, raising=False)  # CUDA: integer rows fired from their golden sums
     monkeypatch.delenv(par.SUMS_PREFIX_ENV, raising=False)
     cmpn = _campaign(digits, quantization={"dtype": "int8"}, device=device)
     cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # sparse entry rows (SP2, SF3), channel patches

@@ -423,16 +423,15 @@ def test_sparse_entry_default_is_by_device_and_bad_values_are_refused(monkeypatc
             par._sparse_entry_on(cpu)
 
 
-def test_fused_sums_only_when_asked_and_where_the_layer_fires_fused(setup, monkeypatch):
-    """Integer rows fire from their golden sums (``_sums_fuse``) only with ``SPIKEFI_FUSED_SUMS=1``
-    (off by default until measured on a GPU), where the layer fires through the fused kernel,
-    with one threshold and the change and scale of the sums' dtype and device; bad values of
-    the switch are refused."""
+def test_fused_sums_unless_switched_off_and_where_the_layer_fires_fused(setup, monkeypatch):
+    """Integer rows fire from their golden sums (``_sums_fuse``) unless ``SPIKEFI_FUSED_SUMS=0``,
+    where the layer fires through the fused kernel, with one threshold and the change and
+    scale of the sums' dtype and device; bad values of the switch are refused."""
     cmpn, _ = setup
     gold = torch.zeros(2, 3, 30)
     change, scale = torch.zeros(2, 30, 3), torch.tensor(0.5)
     monkeypatch.delenv(par.FUSED_SUMS_ENV, raising=False)
-    assert not par._fused_sums_on()
+    assert par._fused_sums_on()  # on by default (on the fused path)
     monkeypatch.setenv(par.FUSED_SUMS_ENV, "1")
     assert not par._sums_fuse(cmpn.netmap, gold, change, scale)  # the CPU: the reference path fires
     monkeypatch.setattr(type(cmpn.netmap.slayer), "_fuses", lambda self, a, replaced_ok=False: True)
