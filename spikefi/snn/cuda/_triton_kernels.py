@@ -307,10 +307,9 @@ def sums_psp_spike_kernel(g_ptr, gbase_ptr, d_ptr, dbase_ptr, mult_ptr, scale_pt
 
     ``GOLDEN``: the layer's golden spikes (bytes, 0/1) at ``k[kbase[n] + f*ks_f + t*ks_t]``.
     Before a neuron's first bin with a non-zero ``d`` (as stored; ``mult`` finite) its input
-    is golden, so its spikes
-    (and its refractory history) are the golden ones (the psp and the refractory response
-    are causal): they are copied, not computed; bins before the block's earliest change are
-    not computed at all."""
+    is golden, so its spikes and refractory history are the golden ones (the psp and the
+    refractory response are causal): they are copied, not computed; bins before the block's
+    earliest change are not computed at all."""
     offs, nmask, o, n, f = _neurons(n_neurons, feat, BLOCK)
     gb = tl.load(gbase_ptr + n, mask=nmask, other=0) + f * gs_f
     db = tl.load(dbase_ptr + n, mask=nmask, other=0) + f * ds_f
