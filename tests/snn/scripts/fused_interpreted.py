@@ -70,11 +70,12 @@ def fire_checks() -> None:
             check(f"{tag} per-neuron theta", torch.equal(s_n, ref_n))
 
 
-def sharp(x: torch.Tensor, slayer: snn.layer, g: torch.Generator, n: int = 4) -> list[float]:
-    """Thresholds that potentials of ``x`` meet exactly (some of its positive psp values): a
-    spike there depends on the last rounding of the psp, so a kernel that rounds any
-    differently fires differently."""
-    psp = fused_fire(x, slayer.srmKernel, slayer.refKernel, 1e9, 1.0, want_psp=True)[1]
+def sharp(x: torch.Tensor, slayer: snn.layer, g: torch.Generator, n: int = 4,
+          srm: torch.Tensor | None = None) -> list[float]:
+    """Thresholds that potentials of ``x`` meet exactly (some of its positive psp values, with
+    the layer's psp kernel or ``srm``): a spike there depends on the last rounding of the
+    psp, so a kernel that rounds any differently fires differently."""
+    psp = fused_fire(x, slayer.srmKernel if srm is None else srm, slayer.refKernel, 1e9, 1.0, want_psp=True)[1]
     vals = cast(torch.Tensor, psp)[cast(torch.Tensor, psp) > 0].unique()
     return vals[torch.randperm(vals.numel(), generator=g)[:n]].tolist()
 
@@ -170,7 +171,7 @@ def prefix_checks() -> None:
         written = (gold[rows_b] + change.transpose(1, 2)) * scale
         tm = gold.transpose(1, 2).contiguous()  # (B, T, C)
         tag = f"T={steps} K={slayer.refKernel.numel()} {dtype} F={feat} N={n}{' own psp kernel' if own_srm else ''}"
-        for theta in [3.0, *sharp(written, slayer, g, 2)]:
+        for theta in [3.0, *sharp(written, slayer, g, 2, srm)]:
             ref = fused_fire(written, *kernels, theta, 1.0)[0]
             gold_t = fused_fire(gold * scale, *kernels, theta, 1.0)[0] != 0
             check(f"prefix {tag} theta {theta:.6g} ({int((ref != 0).sum())} spikes, first {first[:3].tolist()})",
