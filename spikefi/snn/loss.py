@@ -80,6 +80,10 @@ class loss(nn.Module):  # noqa: N801 - SLAYER's name
                 f"target region ends at bin {self.stop} but spikeOut has only {steps} time bins"
             )
         start, stop = self.start, self.stop
+        # time last in memory: the psp's matrix product may sum in another order for another
+        # layout (a time-major output of the fused path), and the loss must depend on the values
+        # alone (a campaign compares the engines' losses exactly)
+        spikeOut = spikeOut.contiguous()  # noqa: N806
         with torch.no_grad():
             actual = spikeOut[..., start:stop].sum(-1, keepdim=True).to(torch.float64) * self.Ts
             desired = torch.where(

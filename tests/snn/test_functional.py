@@ -220,3 +220,28 @@ def test_inf_and_nan_potentials_follow_ieee():
     u = torch.tensor([[float("inf"), float("nan"), -float("inf"), 12.0]])
     s = fn.spike(u, 10.0, torch.tensor([0.0, -1.0]), 1.0)
     assert s.tolist() == [[1.0, 0.0, 0.0, 1.0]]
+
+
+@pytest.mark.parametrize("region", [(0, 50), (40, 260)])
+def test_num_spikes_loss_does_not_depend_on_the_memory_layout(region):
+    """The NumSpikes loss of an output is a function of its values alone: time-major and
+    permuted-channel layouts of the same spikes give bit-equal per-sample losses (the fused
+    path's rows may arrive time-major while the naive engine's are time-last; a campaign
+    compares the two engines' losses exactly)."""
+    neuron = dict(type="SRMALPHA", theta=10, tauSr=10.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+    start, stop = region
+    loss = snn.loss({"neuron": neuron, "simulation": {"Ts": 1, "tSample": 300},
+                     "training": {"error": {"type": "NumSpikes", "tgtSpikeRegion": {"start": start, "stop": stop},
+                                            "tgtSpikeCount": {True: 60, False: 10}}}})
+    g = torch.Generator().manual_seed(21)
+    out = (torch.rand(2000, 10, 1, 1, 300, generator=g) < 0.1).float()
+    target = torch.zeros(2000, 10, 1, 1, 1)
+    target[torch.arange(2000), torch.randint(0, 10, (2000,), generator=g)] = 1
+    ref = loss.numSpikes(out, target, reduction="none")
+    assert ref.abs().min() > 0
+    tm = fn.time_major(out)
+    assert not tm.is_contiguous()
+    assert torch.equal(loss.numSpikes(tm, target, reduction="none"), ref)
+    chan = out.transpose(0, 1).contiguous().transpose(0, 1)  # channels outermost in memory
+    assert torch.equal(loss.numSpikes(chan, target, reduction="none"), ref)
+    assert torch.equal(loss.numSpikes(tm, target), loss.numSpikes(out, target))
