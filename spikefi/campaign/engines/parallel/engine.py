@@ -864,6 +864,16 @@ def _rows_of_sums(netmap: Any, integer_sums: dict[str, torch.Tensor], name: str,
     return (gold[at] + delta_t.transpose(1, 2)) * scale
 
 
+def _switch(env: str, on: str, off: str) -> bool | None:
+    """An on/off switch in the environment: ``True`` for ``1``, ``False`` for ``0``, ``None``
+    when unset or empty; any other value is refused with a :class:`~spikefi.errors.ConfigError`
+    naming what ``1`` (``on``) and ``0`` (``off``) do."""
+    flag = os.environ.get(env, "").strip()
+    if flag not in ("", "0", "1"):
+        raise ConfigError(f"{env} must be 1 ({on}), 0 ({off}) or unset, got {flag!r}")
+    return None if flag == "" else flag == "1"
+
+
 #: ``SPIKEFI_FUSED_SUMS=0`` writes the synaptic inputs of integer rows (golden sums plus the
 #: change, times the scale) first and fires those; ``1`` or unset fires them straight from their
 #: golden sums and change where :func:`_sums_fuse` holds (the fused path: CUDA). The tables are
@@ -875,11 +885,8 @@ FUSED_SUMS_ENV = "SPIKEFI_FUSED_SUMS"
 def _fused_sums_on() -> bool:
     """Whether :data:`FUSED_SUMS_ENV` allows fused sums (``1`` or unset; ``0``: no; anything
     else is refused with a :class:`~spikefi.errors.ConfigError`)."""
-    flag = os.environ.get(FUSED_SUMS_ENV, "").strip()
-    if flag not in ("", "0", "1"):
-        raise ConfigError(f"{FUSED_SUMS_ENV} must be 1 or unset (fire integer rows from their golden sums) or 0 "
-                          f"(write their inputs first), got {flag!r}")
-    return flag != "0"
+    return _switch(FUSED_SUMS_ENV, "fire integer rows from their golden sums, also when unset",
+                   "write their inputs first") is not False
 
 
 #: ``SPIKEFI_SUMS_PREFIX=0`` computes fused-sum rows over every bin; ``1`` or unset copies each
@@ -895,11 +902,9 @@ def _golden_at(golden: torch.Tensor | None, index: tuple[torch.Tensor, ...], cha
     features the channels (or, with ``channel``, each row that one channel alone), or
     ``None`` (no golden spikes, or :data:`SUMS_PREFIX_ENV` is ``0``; another value is refused
     with a :class:`~spikefi.errors.ConfigError`)."""
-    flag = os.environ.get(SUMS_PREFIX_ENV, "").strip()
-    if flag not in ("", "0", "1"):
-        raise ConfigError(f"{SUMS_PREFIX_ENV} must be 1 or unset (copy golden spikes before a row's first change) "
-                          f"or 0 (compute every bin), got {flag!r}")
-    if golden is None or flag == "0":
+    off = _switch(SUMS_PREFIX_ENV, "copy golden spikes before a row's first change, also when unset",
+                  "compute every bin") is False
+    if golden is None or off:
         return None
     st = golden.stride()
     base = index[0] * st[0] + sum((i * st[d + 2] for d, i in enumerate(index[1:])), torch.zeros_like(index[0]))
@@ -1010,11 +1015,8 @@ def _sparse_entry_on(device: torch.device) -> bool:
     batched product. Such rows now enter the dense layer as channel patches
     (:func:`_sparse_into_dense`, not yet measured on a GPU): the CUDA default waits for that
     measurement (``benchmarks/gpu_ab.sh``)."""
-    flag = os.environ.get(SPARSE_ENTRY_ENV, "").strip()
-    if flag not in ("", "0", "1"):
-        raise ConfigError(f"{SPARSE_ENTRY_ENV} must be 1 (sparse entry rows), 0 (channel patches) or unset "
-                          f"(by device), got {flag!r}")
-    return flag == "1" if flag else device.type == "cpu"
+    flag = _switch(SPARSE_ENTRY_ENV, "sparse entry rows", "channel patches; unset: by device")
+    return device.type == "cpu" if flag is None else flag
 
 
 def _pools_each_neuron_once(module: Any) -> bool:
