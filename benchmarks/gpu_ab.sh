@@ -85,7 +85,7 @@ S=(benchmarks/synapse_profile.py --rounds 4096 --share-sc3 0.8 --no-phases)
 for s1 in $steps; do case $s1 in
   tests) step tests 100 "$R" "${head_env[@]}" SPIKEFI_TEST_DEVICE=cuda python3 -m pytest -q -x -p no:cacheprovider \
            tests/campaign/test_sparse_rows.py tests/campaign/test_engine_batch.py tests/campaign/test_integer_synapses.py \
-           tests/campaign/test_sparse_odd_pool.py tests/campaign/test_cuda_engines.py ;;
+           tests/campaign/test_sparse_odd_pool.py tests/campaign/test_cuda_engines.py tests/campaign/test_fused_compare.py ;;
   whole) step whole_base 110 "$B" python3 "${W[@]}"
          step whole_head 110 "$R" "${head_env[@]}" python3 "${W[@]}"
          variants whole 110 "${W[@]}" ;;

@@ -167,6 +167,7 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
     monkeypatch.setenv(par.SPARSE_ENTRY_ENV, sparse_entry)
     monkeypatch.delenv(par.FUSED_SUMS_ENV, raising=False)  # CUDA: integer rows fired from their golden sums
     monkeypatch.delenv(par.SUMS_PREFIX_ENV, raising=False)
+    monkeypatch.delenv(par.FUSED_COMPARE_ENV, raising=False)
     cmpn = _campaign(digits, quantization={"dtype": "int8"}, device=device)
     cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=40)  # sparse entry rows (SP2, SF3), channel patches
     cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=12)  # channel patches into SC2: sparse rows, several channels
@@ -179,6 +180,8 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
     fused = sum(v for k, v in isyn.exact_calls.items() if k.startswith("fused sums: ") and "golden" not in k)
     prefix = sum(v for k, v in isyn.exact_calls.items() if k.startswith("fused sums: ") and k.endswith("golden prefix"))
     assert (fused > 0) == (prefix > 0) == (device.type == "cuda" and snn.path_name(device) == "fused")
+    # and rows are compared with golden in one kernel there (fused_compare)
+    assert (isyn.exact_calls.get("fused compare", 0) > 0) == (device.type == "cuda" and snn.path_name(device) == "fused")
     naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=32)
     drop = ["seconds"]
     pd.testing.assert_frame_equal(par_res.table.drop(columns=drop, errors="ignore"),

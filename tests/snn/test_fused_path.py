@@ -183,6 +183,14 @@ def test_triton_kernels_compile_for_the_h100():
                   **{i: "i32" for i in ["n_out", "h_in", "w_in", "h_out", "w_out"]}}
     assert ".entry sum_pool_time_major_kernel" in compile_(kernels.sum_pool_time_major_kernel, pool_types,
                                                            dict(KH=2, KW=2, BLOCK=512))
+    cmp_types = {"p_ptr": "*fp32", "g_ptr": "*u8", **{p: "*i64" for p in ("smp_ptr", "h0_ptr", "w0_ptr", "ch_ptr")},
+                 "diff_ptr": "*u8", "delta_ptr": "*i32",
+                 **{i: "i32" for i in ["n_cells", "pw", "n_k", "inner", "g_h", "g_w", "ps_m", "ps_c", "ps_h", "ps_w",
+                                       "ps_t", "gs_b", "gs_c", "gs_h", "gs_w", "gs_t"]}}
+    for channel, time_outer in itertools.product((False, True), repeat=2):
+        ptx = compile_(kernels.compare_kernel, cmp_types,
+                       dict(CHANNEL=channel, TIME_OUTER=time_outer, BLOCK_P=16, BLOCK_K=64))
+        assert ".entry compare_kernel" in ptx
 
 
 def test_fused_kernel_addressing_refuses_a_scalar_and_densifies_a_strided_tensor():

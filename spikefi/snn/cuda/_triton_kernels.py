@@ -5,7 +5,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["spike_kernel", "sum_pool_kernel", "psp_spike_kernel", "sum_pool_time_major_kernel", "sums_psp_spike_kernel"]
+__all__ = ["spike_kernel", "sum_pool_kernel", "psp_spike_kernel", "sum_pool_time_major_kernel", "sums_psp_spike_kernel",
+           "compare_kernel"]
 
 
 @triton.jit
@@ -380,3 +381,59 @@ def sum_pool_time_major_kernel(x_ptr, w_ptr, out_ptr, n_out, h_in, w_in, h_out, 
         xv = tl.load(x_ptr + (plane * h_in + hi) * w_in + wi, mask=ok, other=0.0)
         acc = tl.fma(xv, tl.load(w_ptr + i * KW + j), acc)
     tl.store(out_ptr + offs, acc, mask=mask)
+
+
+@triton.jit(do_not_specialize=["p_ptr", "g_ptr", "smp_ptr", "h0_ptr", "w0_ptr", "ch_ptr", "diff_ptr", "delta_ptr",
+                               "n_cells", "pw", "n_k", "inner", "g_h", "g_w", "ps_m", "ps_c", "ps_h", "ps_w", "ps_t",
+                               "gs_b", "gs_c", "gs_h", "gs_w", "gs_t"])
+def compare_kernel(p_ptr, g_ptr, smp_ptr, h0_ptr, w0_ptr, ch_ptr, diff_ptr, delta_ptr,  # noqa: PLR0913
+                   n_cells, pw, n_k, inner, g_h, g_w, ps_m, ps_c, ps_h, ps_w, ps_t, gs_b, gs_c, gs_h, gs_w, gs_t,
+                   CHANNEL: tl.constexpr, TIME_OUTER: tl.constexpr,  # noqa: N803
+                   BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr):  # noqa: N803
+    """Rows against golden in one pass: row ``m``'s window ``p[m]`` (C, h, w, T; any
+    dtype, a spike where non-zero) against the golden spikes ``g`` (bytes, 0/1) of sample
+    ``smp[m]`` at origin ``(h0[m], w0[m])`` (channel ``ch[m]`` alone with ``CHANNEL``; cells
+    outside the map are not spikes). Writes ``diff[m, i, j]`` (1 where any bin of any channel
+    differs) and adds the row's spike-count difference (window minus golden) to ``delta[m]``
+    (int32 atomics: integers, so the order does not matter).
+
+    One program: row ``m`` (axis 0), ``BLOCK_P`` cells (axis 1), all ``n_k = C*T`` (channel,
+    bin) pairs in tiles of ``BLOCK_K``; ``inner`` is the pair index's fastest dimension's size
+    (T, or C with ``TIME_OUTER`` for time-major windows)."""
+    m = tl.program_id(0).to(tl.int64)
+    cells = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+    cmask = cells < n_cells
+    i = cells // pw
+    j = cells % pw
+    b = tl.load(smp_ptr + m).to(tl.int64)
+    hh = tl.load(h0_ptr + m) + i
+    ww = tl.load(w0_ptr + m) + j
+    inside = cmask & (hh >= 0) & (hh < g_h) & (ww >= 0) & (ww < g_w)
+    p_row = m * ps_m + i * ps_h + j * ps_w
+    g_row = b * gs_b + hh.to(tl.int64) * gs_h + ww.to(tl.int64) * gs_w
+    if CHANNEL:
+        g_row += tl.load(ch_ptr + m) * gs_c
+    diff = tl.zeros([BLOCK_P], dtype=tl.int32)
+    count = tl.zeros([BLOCK_P], dtype=tl.int32)
+    for k0 in tl.range(0, n_k, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        kmask = k < n_k
+        if TIME_OUTER:
+            t = k // inner
+            c = k % inner
+        else:
+            c = k // inner
+            t = k % inner
+        pk = c.to(tl.int64) * ps_c + t * ps_t
+        if CHANNEL:
+            gk = t.to(tl.int64) * gs_t
+        else:
+            gk = c.to(tl.int64) * gs_c + t * gs_t
+        pv = tl.load(p_ptr + p_row[:, None] + pk[None, :], mask=cmask[:, None] & kmask[None, :], other=0)
+        gv = tl.load(g_ptr + g_row[:, None] + gk[None, :], mask=inside[:, None] & kmask[None, :], other=0)
+        fired = (pv != 0).to(tl.int32)
+        gold = (gv != 0).to(tl.int32)
+        diff = tl.maximum(diff, tl.max(fired ^ gold, axis=1))
+        count += tl.sum(fired - gold, axis=1)
+    tl.store(diff_ptr + m * n_cells + cells, diff.to(tl.int8), mask=cmask)
+    tl.atomic_add(delta_ptr + m, tl.sum(count, axis=0))

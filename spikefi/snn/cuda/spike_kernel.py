@@ -31,7 +31,8 @@ from typing import Any
 import torch
 
 __all__ = ["triton_available", "interpreted", "fused_spikes", "fused_fire", "fused_fire_sums", "fused_sum_pool",
-           "fused_sum_pool_time_major", "is_time_major", "nft_strides", "MAX_KERNEL_LENGTH", "MAX_PSP_LENGTH"]
+           "fused_sum_pool_time_major", "is_time_major", "nft_strides", "fused_compare", "MAX_KERNEL_LENGTH",
+           "MAX_PSP_LENGTH"]
 
 #: longest refractory kernel the fused kernel handles (the firing history is an int64 mask)
 MAX_KERNEL_LENGTH = 64
@@ -393,3 +394,54 @@ def fused_sum_pool_time_major(x: torch.Tensor, weight: torch.Tensor) -> torch.Te
             xt, weight.detach().reshape(-1).to(x.dtype).contiguous(), out, total, h, w, h_out, w_out,
             KH=kh, KW=kw, BLOCK=block)
     return out.permute(0, 2, 3, 4, 1)
+
+
+def fused_compare(patch: torch.Tensor, golden: torch.Tensor, samples: torch.Tensor, h0: torch.Tensor,
+                  w0: torch.Tensor, channel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows of rows against a layer's golden spikes, in one kernel: ``(diff_map, delta)``.
+
+    ``patch`` ``(M, C, h, w, T)`` (any dtype and strides; a spike where non-zero) holds row
+    ``m``'s spikes in the window at ``(h0[m], w0[m])`` of sample ``samples[m]``'s golden
+    spikes ``golden`` ``(B, C_all, H, W, T)`` (bool) — channel ``channel[m]`` alone when
+    ``channel`` is given (``C`` is then 1), else all ``C = C_all`` channels; window cells
+    outside the map compare with no spike. ``diff_map`` ``(M, h, w)`` (bool): where any
+    channel or bin differs; ``delta`` ``(M,)`` (int64): the window's spike count minus the
+    golden one's. Nothing is synchronised with the host."""
+    triton, _ = _triton()
+    from ._triton_kernels import compare_kernel
+
+    if patch.dim() != 5 or golden.dim() != 5 or golden.dtype != torch.bool:
+        raise ValueError(f"patch must be (M, C, h, w, T) and golden a bool (B, C, H, W, T) tensor, got shapes "
+                         f"{tuple(patch.shape)} and {tuple(golden.shape)} ({golden.dtype})")
+    m, c, ph, pw, steps = patch.shape
+    dev = patch.device
+    if golden.shape[-1] != steps or (channel is None and golden.shape[1] != c) or (channel is not None and c != 1):
+        raise ValueError(f"patch {tuple(patch.shape)} does not fit golden spikes {tuple(golden.shape)} "
+                         f"({'one channel per row' if channel is not None else 'all channels'})")
+    index = [("samples", samples), ("h0", h0), ("w0", w0), *([("channel", channel)] if channel is not None else [])]
+    for label, t in index:
+        if t.dtype != torch.int64 or t.shape != (m,) or t.device != dev:
+            raise ValueError(f"{label} must be an int64 tensor of shape ({m},) on {dev}, "
+                             f"got {t.dtype} {tuple(t.shape)} on {t.device}")
+    if golden.device != dev:
+        raise ValueError(f"golden spikes must be on {dev} (the patch's), got {golden.device}")
+    diff = torch.empty((m, ph, pw), dtype=torch.uint8, device=dev)
+    delta = torch.zeros(m, dtype=torch.int32, device=dev)
+    cells, n_k = ph * pw, c * steps
+    if m and cells:
+        if n_k:
+            time_outer = c > 1 and patch.stride(4) < patch.stride(1)  # time-major windows: channels fastest
+            block_p = min(16, triton.next_power_of_2(cells))
+            block_k = max(16, min(2048 // block_p, triton.next_power_of_2(n_k)))
+            gold = golden.view(torch.uint8)
+            if patch.dtype == torch.bool:
+                patch = patch.view(torch.uint8)
+            ps, gs = patch.stride(), gold.stride()
+            compare_kernel[(m, triton.cdiv(cells, block_p))](
+                patch, gold, samples.contiguous(), h0.contiguous(), w0.contiguous(),
+                samples if channel is None else channel.contiguous(), diff, delta,
+                cells, pw, n_k, c if time_outer else steps, golden.shape[2], golden.shape[3], *ps, *gs,
+                CHANNEL=channel is not None, TIME_OUTER=time_outer, BLOCK_P=block_p, BLOCK_K=block_k, num_warps=4)
+        else:
+            diff.zero_()
+    return diff.view(torch.bool), delta.long()

@@ -43,6 +43,7 @@ from ....errors import ConfigError
 from ....faults.models import NeuronFaultModel
 from ....faults.timing import Permanent
 from ....snn import functional as fn
+from ....snn.paths import fused_active, triton_usable
 from ... import integer_synapses as isyn
 from ...context import CampaignContext
 from ...inject import neuron_output, synaptic_output
@@ -1472,9 +1473,33 @@ def _count(fired: torch.Tensor) -> torch.Tensor:
     return fired.flatten(1).sum(1)
 
 
+#: ``SPIKEFI_FUSED_COMPARE=0`` compares rows with golden by tensor operations in row slices;
+#: ``1`` or unset, in one kernel where the rows' spikes take the fused path (CUDA;
+#: :func:`spikefi.snn.cuda.spike_kernel.fused_compare`). The tables are the same either way.
+FUSED_COMPARE_ENV = "SPIKEFI_FUSED_COMPARE"
+
+
+def _fused_compare(group: _Patch, g_spikes: torch.Tensor) -> bool:
+    """Whether :func:`_compare` runs as one kernel: allowed (:data:`FUSED_COMPARE_ENV`, ``1`` or
+    unset; another value is refused with a :class:`~spikefi.errors.ConfigError`), the rows'
+    spikes on the fused path (:func:`spikefi.snn.paths.fused_active`) where Triton runs
+    (:func:`spikefi.snn.paths.triton_usable`), bool golden spikes beside them."""
+    on = _switch(FUSED_COMPARE_ENV, "compare rows with golden in one kernel, also when unset",
+                 "by tensor operations") is not False
+    return (on and g_spikes.dtype == torch.bool and g_spikes.device == group.patch.device
+            and fused_active(group.patch) and triton_usable(group.patch.device))
+
+
 def _compare(group: _Patch, g_spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(diff_map (M, h, w), spike-count delta (M,), differs (M,))`` of rows against golden,
-    computed in row slices (bounded temporaries)."""
+    """``(diff_map (M, h, w), spike-count delta (M,), differs (M,))`` of rows against golden:
+    one kernel where :func:`_fused_compare` holds, else computed in row slices (bounded
+    temporaries)."""
+    if _fused_compare(group, g_spikes):
+        from ....snn.cuda.spike_kernel import fused_compare
+
+        isyn.count_call("fused compare")
+        diff_map, delta = fused_compare(group.patch, g_spikes, group.samples, group.h0, group.w0, group.channel)
+        return diff_map, delta, diff_map.flatten(1).any(1)
     maps, deltas = [], []
     per_row = group.patch[0].numel() if group.patch.shape[0] else 1
     for sl in _slices(group.rounds.numel(), per_row):
