@@ -115,3 +115,23 @@ def test_fused_compare_switch(monkeypatch):
     with snn.compute_path("fused"):  # forced: the kernel where Triton can run it (here its interpreter)
         assert par._fused_compare(rows, gold) == snn.paths.triton_usable(torch.device("cpu"))
         assert not par._fused_compare(rows, gold.float())  # golden spikes must be bool
+
+
+@needs_triton
+def test_fused_compare_refuses_what_it_cannot_address():
+    """Shapes and index tensors are checked before any launch: a ValueError names what is wrong."""
+    from spikefi.snn.cuda.spike_kernel import fused_compare
+
+    gold = torch.zeros(2, 3, 4, 4, 5, dtype=torch.bool)
+    patch = torch.zeros(2, 3, 2, 2, 5)
+    idx = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="bool"):
+        fused_compare(patch, gold.float(), idx, idx, idx)
+    with pytest.raises(ValueError, match="does not fit"):
+        fused_compare(torch.zeros(2, 2, 2, 2, 5), gold, idx, idx, idx)  # 2 channels against 3
+    with pytest.raises(ValueError, match="does not fit"):
+        fused_compare(patch, gold, idx, idx, idx, channel=idx)  # a channel per row needs C = 1
+    with pytest.raises(ValueError, match="h0 must be an integer tensor of shape \\(2,\\)"):
+        fused_compare(patch, gold, idx, idx.float(), idx)
+    with pytest.raises(ValueError, match="samples must be an integer tensor of shape \\(2,\\)"):
+        fused_compare(patch, gold, torch.zeros(3, dtype=torch.long), idx, idx)

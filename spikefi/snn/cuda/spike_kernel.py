@@ -403,7 +403,8 @@ def fused_compare(patch: torch.Tensor, golden: torch.Tensor, samples: torch.Tens
     ``patch`` ``(M, C, h, w, T)`` (any dtype and strides; a spike where non-zero) holds row
     ``m``'s spikes in the window at ``(h0[m], w0[m])`` of sample ``samples[m]``'s golden
     spikes ``golden`` ``(B, C_all, H, W, T)`` (bool) — channel ``channel[m]`` alone when
-    ``channel`` is given (``C`` is then 1), else all ``C = C_all`` channels; window cells
+    ``channel`` is given (``C`` is then 1), else all ``C = C_all`` channels (the index tensors
+    ``(M,)`` of any integer dtype, on the patch's device); window cells
     outside the map compare with no spike. ``diff_map`` ``(M, h, w)`` (bool): where any
     channel or bin differs; ``delta`` ``(M,)`` (int64): the window's spike count minus the
     golden one's. Nothing is synchronised with the host."""
@@ -420,9 +421,13 @@ def fused_compare(patch: torch.Tensor, golden: torch.Tensor, samples: torch.Tens
                          f"({'one channel per row' if channel is not None else 'all channels'})")
     index = [("samples", samples), ("h0", h0), ("w0", w0), *([("channel", channel)] if channel is not None else [])]
     for label, t in index:
-        if t.dtype != torch.int64 or t.shape != (m,) or t.device != dev:
-            raise ValueError(f"{label} must be an int64 tensor of shape ({m},) on {dev}, "
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool or t.shape != (m,) \
+                or t.device != dev:
+            raise ValueError(f"{label} must be an integer tensor of shape ({m},) on {dev}, "
                              f"got {t.dtype} {tuple(t.shape)} on {t.device}")
+    samples, h0, w0 = (t.to(torch.int64).contiguous() for t in (samples, h0, w0))
+    if channel is not None:
+        channel = channel.to(torch.int64).contiguous()
     if golden.device != dev:
         raise ValueError(f"golden spikes must be on {dev} (the patch's), got {golden.device}")
     diff = torch.empty((m, ph, pw), dtype=torch.uint8, device=dev)
@@ -438,8 +443,7 @@ def fused_compare(patch: torch.Tensor, golden: torch.Tensor, samples: torch.Tens
                 patch = patch.view(torch.uint8)
             ps, gs = patch.stride(), gold.stride()
             compare_kernel[(m, triton.cdiv(cells, block_p))](
-                patch, gold, samples.contiguous(), h0.contiguous(), w0.contiguous(),
-                samples if channel is None else channel.contiguous(), diff, delta,
+                patch, gold, samples, h0, w0, samples if channel is None else channel, diff, delta,
                 cells, pw, n_k, c if time_outer else steps, golden.shape[2], golden.shape[3], *ps, *gs,
                 CHANNEL=channel is not None, TIME_OUTER=time_outer, BLOCK_P=block_p, BLOCK_K=block_k, num_warps=4)
         else:
