@@ -11,6 +11,7 @@ from spikefi.campaign import Campaign
 from spikefi.campaign import integer_synapses as isyn
 from spikefi.campaign.engines.parallel import engine as par
 from spikefi.data import load_spiking_digits
+from spikefi.errors import ConfigError
 from spikefi.faults import (
     AnalogDevices,
     BitFlipSynapse,
@@ -188,3 +189,37 @@ def test_sparse_and_patch_paths_match_naive_on_the_test_device(digits, device, m
                                   naive.table.drop(columns=drop, errors="ignore"), check_exact=True)
     assert torch.equal(torch.as_tensor(par_res.predictions), torch.as_tensor(naive.predictions))
     assert (naive.table["spike_count_deviation"] > 0).sum() > 0
+
+
+def test_golden_sums_kept_across_chunks(digits, monkeypatch):
+    """The parallel engine keeps each batch's golden integer sums (and golden synaptic outputs)
+    from one chunk to the next within a run (``_GoldenCache``): with 6 chunks over 2 batches the
+    sums of each (batch, layer) are computed once, not once per chunk; with the cache off
+    (``SPIKEFI_GOLDEN_CACHE=0``) or no memory for it they are computed per chunk as before. The
+    tables and predictions are the same in the three runs and equal the naive engine's."""
+    cmpn = _campaign(digits, quantization={"dtype": "int8"})
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=24)
+    cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=12)
+    cmpn.exhaustive(BitFlipSynapse(7), layers=["SF3"], sample=12)  # 48 rounds: 6 chunks of 8
+    runs, computed = {}, {}
+    for label, env, fraction in (("kept", None, par.GOLDEN_CACHE_FRACTION), ("off", "0", par.GOLDEN_CACHE_FRACTION),
+                                 ("no memory", "1", 0.0)):
+        if env is None:
+            monkeypatch.delenv(par.GOLDEN_CACHE_ENV, raising=False)
+        else:
+            monkeypatch.setenv(par.GOLDEN_CACHE_ENV, env)
+        monkeypatch.setattr(par, "GOLDEN_CACHE_FRACTION", fraction)
+        isyn.exact_calls.clear()
+        runs[label] = cmpn.run(engine="parallel", progress=False, keep_predictions=True, chunk_size=8)
+        computed[label] = isyn.exact_calls.get("golden integer sums", 0)
+    layers = computed["kept"] // 2  # 16 samples in batches of 8: 2 batches
+    assert layers >= 2 and computed["kept"] == 2 * layers, computed
+    assert computed["off"] == computed["no memory"] > 2 * computed["kept"], computed  # per chunk: 6x for layers used by all
+    naive = cmpn.run(engine="naive", progress=False, keep_predictions=True, chunk_size=8)
+    cols = [c for c in naive.table if c != "seconds"]
+    for label, res in runs.items():
+        pd.testing.assert_frame_equal(res.table[cols], naive.table[cols], check_exact=True, obj=label)
+        assert torch.equal(torch.as_tensor(res.predictions), torch.as_tensor(naive.predictions)), label
+    monkeypatch.setenv(par.GOLDEN_CACHE_ENV, "on")
+    with pytest.raises(ConfigError, match="SPIKEFI_GOLDEN_CACHE.*'on'"):
+        cmpn.run(engine="parallel", progress=False, chunk_size=8)

@@ -96,6 +96,55 @@ class _OnDevice:
         return self._x
 
 
+#: ``SPIKEFI_GOLDEN_CACHE=0``: every chunk computes its batches' golden integer sums and golden
+#: synaptic outputs again (as before the cache); ``1`` or unset: they are kept across the chunks
+#: of one run (:class:`_GoldenCache`). The tables are the same either way.
+GOLDEN_CACHE_ENV = "SPIKEFI_GOLDEN_CACHE"
+#: share of the memory free at a run's start (GPU, or RAM) that :class:`_GoldenCache` may hold
+GOLDEN_CACHE_FRACTION = 0.1
+
+
+def _nbytes(data: dict[Any, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in data.values())
+
+
+class _GoldenCache:
+    """Golden data of a run's batches that does not depend on the rounds (each layer's golden
+    integer sums, their time-major copies, golden synaptic outputs), kept from one chunk to the
+    next: without it every chunk computes them again for every batch (on an H100 the
+    realistic synapse workload recomputed the golden sums of SC2, SC3 and SF4a for each of its
+    203 chunks). A batch's data is kept while the whole cache stays within ``limit`` bytes;
+    the first batches that fit stay, later ones are computed per chunk as before (chunks visit
+    the batches in the same order, so evicting would only trade one batch for another). The
+    values are those a recomputation gives: the same tables either way."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[tuple[int, int, int], dict[Any, torch.Tensor]] = {}
+        self.sizes: dict[tuple[int, int, int], int] = {}
+        self.used = 0
+
+    @staticmethod
+    def _key(samples: list[int]) -> tuple[int, int, int]:
+        return (samples[0], samples[-1], len(samples)) if samples else (0, -1, 0)
+
+    def get(self, samples: list[int]) -> dict[Any, torch.Tensor]:
+        """The batch's kept data (a chunk adds to it in place), or a new dict."""
+        return self.entries.get(self._key(samples), {})
+
+    def keep(self, samples: list[int], data: dict[Any, torch.Tensor]) -> None:
+        """Keeps the batch's ``data`` after a chunk if the cache stays within its limit (a kept
+        entry that grew past it is dropped: computed per chunk from then on)."""
+        key = self._key(samples)
+        if self.entries.pop(key, None) is not None:
+            self.used -= self.sizes.pop(key)
+        size = _nbytes(data)
+        if data and self.used + size <= self.limit:
+            self.entries[key] = data
+            self.sizes[key] = size
+            self.used += size
+
+
 #: ``SPIKEFI_ENGINE_BATCH=N``: the parallel engine evaluates up to ``N`` samples at once,
 #: joining consecutive batches of the campaign (:meth:`ParallelEngine.golden_batches`); unset
 #: or ``0``: the campaign's batches as they are. Opt-in until it is measured on a GPU (where
@@ -206,7 +255,13 @@ class ParallelEngine(Engine):
         if not campaign.netmap.chain or campaign.options.force_hooks:
             yield from _fallback(self, campaign, rounds, chunk_size, on_progress)
             return
-        yield from super().run(campaign, rounds, chunk_size, on_progress)
+        on = _switch(GOLDEN_CACHE_ENV, "keep golden sums across chunks, also when unset", "compute them per chunk")
+        self._golden_cache = (_GoldenCache(int(GOLDEN_CACHE_FRACTION * _available_bytes(campaign.device)))
+                              if on is not False else None)
+        try:
+            yield from super().run(campaign, rounds, chunk_size, on_progress)
+        finally:
+            self._golden_cache = None
 
     def batches(self, campaign: CampaignContext) -> Iterator[Batch]:
         """Like the campaign's batches, but the inputs stay where the campaign keeps them:
@@ -270,7 +325,10 @@ class ParallelEngine(Engine):
         skip = set(whole) | set(sequential)
         todo = sorted((i for i in range(len(prepared)) if i not in skip), key=lambda i: prepared[i].first)
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
-        sums: dict[str, torch.Tensor] = {}  # the batch's golden integer sums, shared by its sub-chunks
+        # the batch's golden integer sums (and golden synaptic outputs), shared by its sub-chunks
+        # and, within a run, by later chunks (_GoldenCache)
+        cache: _GoldenCache | None = getattr(self, "_golden_cache", None)
+        sums: dict[str, torch.Tensor] = cache.get(samples) if cache is not None else {}
         start = 0
         while start < len(todo):
             end, used = start, 0.0
@@ -291,14 +349,17 @@ class ParallelEngine(Engine):
                 capacity = used / 2
                 continue
             start = end
+        if cache is not None:
+            cache.keep(samples, sums)
 
     def evaluate_many(self, campaign: CampaignContext, prepared: Sequence[PreparedRound], samples: list[int],
                       x: torch.Tensor, y: torch.Tensor, golden: GoldenBatch, stats: Sequence[RoundStats],
                       integer_sums: dict[str, torch.Tensor] | None = None) -> None:
         """Evaluates several rounds on one batch together.
 
-        ``integer_sums``: the batch's golden integer sums per integer-exact layer, filled on
-        first use (sub-chunks of one batch share them).
+        ``integer_sums``: the batch's golden integer sums per integer-exact layer (and its
+        golden synaptic outputs), filled on first use (sub-chunks of one batch share them, and
+        later chunks of a run: :class:`_GoldenCache`).
 
         Active rows travel as *patches*: a spatial window of the layer's output (all
         channels) at a per-row origin; outside it the row equals the golden spikes.
@@ -321,7 +382,9 @@ class ParallelEngine(Engine):
         for st in stats:  # golden baseline; active rows add their differences
             for name in order:
                 st.spikes[name] = st.spikes.get(name, 0) + golden.spike_counts[name]
-        golden_a: dict[int, torch.Tensor] = {}
+        if integer_sums is None:  # golden integer synaptic sums (integer-exact layers)
+            integer_sums = {}
+        golden_a = integer_sums  # golden synaptic outputs, under "<layer>\tgolden synaptic"
 
         def golden_input(layer: int) -> torch.Tensor:
             return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]].to(campaign.dtype) * value
@@ -331,12 +394,11 @@ class ParallelEngine(Engine):
             return inputs.get() if layer == 0 else golden.spikes[order[layer - 1]]
 
         def golden_synaptic(layer: int) -> torch.Tensor:
-            if layer not in golden_a:
-                golden_a[layer] = netmap.layer_forward(order[layer], golden_input(layer))
-            return golden_a[layer]
+            key = f"{order[layer]}\tgolden synaptic"
+            if key not in golden_a:
+                golden_a[key] = netmap.layer_forward(order[layer], golden_input(layer))
+            return golden_a[key]
 
-        if integer_sums is None:  # golden integer synaptic sums (integer-exact layers)
-            integer_sums = {}
         reentries: dict[int, dict[int, torch.Tensor]] = {}
         active: list[Any] = []
         end_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -817,6 +879,7 @@ def _golden_integer_sums(integer_sums: dict[str, torch.Tensor], name: str, modul
     kept in ``integer_sums`` (one entry per layer, shared by the batch's sub-chunks and by every
     shortcut that reads them)."""
     if name not in integer_sums:
+        isyn.count_call("golden integer sums")
         s01 = (golden_in != 0).to(k.dtype)
         integer_sums[name] = torch.round(fn.conv3d(s01, k, module.stride, module.padding, module.dilation))
     return integer_sums[name]
