@@ -85,7 +85,9 @@ class loss(nn.Module):  # noqa: N801 - SLAYER's name
         # alone (a campaign compares the engines' losses exactly)
         spikeOut = spikeOut.contiguous()  # noqa: N806
         with torch.no_grad():
-            actual = spikeOut[..., start:stop].sum(-1, keepdim=True).to(torch.float64) * self.Ts
+            # summed in float64: spike trains (0 or one spike value) sum exactly in any order, so
+            # the count does not depend on the reduction kernel CUDA picks for the batch's size
+            actual = spikeOut[..., start:stop].to(torch.float64).sum(-1, keepdim=True) * self.Ts
             desired = torch.where(
                 desiredClass.bool(),
                 torch.tensor(self.count_true, dtype=torch.float64, device=spikeOut.device),
@@ -98,8 +100,20 @@ class loss(nn.Module):  # noqa: N801 - SLAYER's name
         residual = spikeOut - spikeOut.detach() * region
         error = self.slayer.psp(residual) + count_error * region
         if reduction == "none":
-            return 0.5 * (error**2).flatten(1).sum(1) * self.Ts
+            return 0.5 * _row_sums((error**2).flatten(1)) * self.Ts
         return 0.5 * torch.sum(error**2) * self.Ts
+
+
+def _row_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums of the rows of ``x`` ``(N, K)`` in a fixed pairwise order (halves added element by
+    element until one column is left): each row's sum does not depend on ``N`` or the device,
+    whereas CUDA's reduction kernels choose their order by the tensor's size (a campaign
+    compares the per-sample losses of rows evaluated in batches of other sizes exactly)."""
+    while x.shape[1] > 1:
+        half = x.shape[1] // 2
+        pairs = x[:, :half] + x[:, half:2 * half]
+        x = torch.cat([pairs, x[:, 2 * half:]], 1) if x.shape[1] % 2 else pairs
+    return x[:, 0] if x.shape[1] else x.new_zeros(x.shape[0])
 
 
 def spike_counts(spikes: torch.Tensor) -> torch.Tensor:

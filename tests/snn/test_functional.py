@@ -245,3 +245,31 @@ def test_num_spikes_loss_does_not_depend_on_the_memory_layout(region):
     chan = out.transpose(0, 1).contiguous().transpose(0, 1)  # channels outermost in memory
     assert torch.equal(loss.numSpikes(chan, target, reduction="none"), ref)
     assert torch.equal(loss.numSpikes(tm, target), loss.numSpikes(out, target))
+
+
+def test_num_spikes_per_sample_loss_does_not_depend_on_the_batch(device):
+    """A sample's NumSpikes loss is the same bit for bit whether it is computed alone, in a batch
+    of 5 or in one of 3,000 (on the test device: CUDA's reduction kernels pick their summation
+    order by the tensor's size, so the count and the per-sample sum use orders that do not
+    depend on it: a float64 count, exact for spike trains, and a fixed pairwise sum); and the
+    fixed-order sum agrees with a float64 sum within float32 rounding, odd widths included."""
+    from spikefi.snn.loss import _row_sums
+
+    neuron = dict(type="SRMALPHA", theta=10, tauSr=10.0, tauRef=1.0, scaleRef=2, tauRho=1, scaleRho=1)
+    loss = snn.loss({"neuron": neuron, "simulation": {"Ts": 6, "tSample": 300},
+                     "training": {"error": {"type": "NumSpikes", "tgtSpikeRegion": {"start": 30, "stop": 270},
+                                            "tgtSpikeCount": {True: 60, False: 10}}}})
+    g = torch.Generator().manual_seed(22)
+    n = 3000
+    out = ((torch.rand(n, 10, 1, 1, 50, generator=g) < 0.3).float() / 6).to(device)  # spike value 1/Ts
+    target = torch.zeros(n, 10, 1, 1, 1)
+    target[torch.arange(n), torch.randint(0, 10, (n,), generator=g)] = 1
+    target = target.to(device)
+    whole = loss.numSpikes(out, target, reduction="none")
+    assert whole.abs().min() > 0
+    for rows in (slice(0, 1), slice(7, 12), slice(100, 2100)):
+        assert torch.equal(loss.numSpikes(out[rows], target[rows], reduction="none"), whole[rows]), rows
+    for k in (1, 2, 7, 500, 513):
+        x = torch.randn(40, k, generator=g)
+        assert torch.allclose(_row_sums(x).double(), x.double().sum(1), rtol=0, atol=1e-5 * k), k
+    assert _row_sums(torch.zeros(3, 0)).shape == (3,)
