@@ -79,16 +79,59 @@ def test_campaign_takes_the_shortcut_and_keeps_its_tables(digits, monkeypatch):
     net, test = digits
     cmpn = _campaign(net, test)
     ref = cmpn.run(engine="naive", progress=False, keep_predictions=True)
-    taken = []
-    original = par._time_sparse_dense
+    taken, taken_ch = [], []
+    original, original_ch = par._time_sparse_dense, par._time_sparse_dense_channel
     monkeypatch.setattr(par, "_time_sparse_dense", lambda *a, **k: taken.append(1) or original(*a, **k))
+    monkeypatch.setattr(par, "_time_sparse_dense_channel", lambda *a, **k: taken_ch.append(1) or original_ch(*a, **k))
     on = cmpn.run(engine="parallel", chunk_size=64, progress=False, keep_predictions=True)
-    assert taken
+    assert taken and taken_ch  # whole rows and channel patches (an SC2 synapse's channel through SP2)
     monkeypatch.setenv(par.TIME_SPARSE_ENV, "0")
     taken.clear()
+    taken_ch.clear()
     off = cmpn.run(engine="parallel", chunk_size=64, progress=False, keep_predictions=True)
-    assert not taken
+    assert not taken and not taken_ch
     cols = [c for c in ref.table if c not in ("seconds", "loss")]
     for res in (on, off):
         assert (res.predictions == ref.predictions).all() and res.table[cols].equals(ref.table[cols])
     assert (ref.table["changed"] > 0).any()
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("share", [0.05, 0.3])
+def test_channel_patches_equal_the_whole_rows_bit_for_bit(digits, share, time_major):
+    """``_time_sparse_dense_channel``: rows that differ in one channel inside a window (whole-map
+    and smaller windows) give the synaptic output of their whole rows bit for bit, without the
+    whole rows being written, with time-last and time-major golden spikes; mostly changed rows
+    are refused (None)."""
+    from spikefi.snn import functional as fn
+
+    net, test = digits
+    cmpn = Campaign(net, test, batch_size=48, max_samples=48, seed=1)
+    g_prev = cmpn.golden_batch(0).spikes["SP2"]  # (B, 16, 4, 4, T) bool
+    if time_major:
+        g_prev = fn.time_major(g_prev)
+    value, netmap = cmpn.netmap.spike_value, cmpn.netmap
+    gen = torch.Generator().manual_seed(int(share * 100) + time_major)
+    b, c, h, w, steps = g_prev.shape
+    m = 40
+    samples = torch.randint(0, b, (m,), generator=gen)
+    channel = torch.randint(0, c, (m,), generator=gen)
+    size = torch.tensor([h if i % 2 else 2 for i in range(m)])  # whole-map windows and 2x2 ones
+    g_a = netmap.layer_forward("SF3", g_prev.to(cmpn.dtype) * value)
+    for ph in (h, 2):
+        pick = torch.nonzero(size == ph).flatten()
+        k = pick.numel()
+        h0 = torch.randint(0, h - ph + 1, (k,), generator=gen)
+        w0 = torch.randint(0, w - ph + 1, (k,), generator=gen)
+        rows = _Patch(torch.zeros(k, dtype=torch.long), samples[pick], torch.zeros(k, 1, ph, ph, steps), h0, w0,
+                      channel=channel[pick])
+        win = rows.golden_window(g_prev).to(cmpn.dtype) * value
+        steps_hit = torch.rand(k, steps, generator=gen) < share
+        flips = (torch.rand(win.shape, generator=gen) < 0.3) & steps_hit[:, None, None, None, :]
+        rows.patch = torch.where(flips, value - win, win)
+        full = netmap.layer_forward("SF3", rows.full(g_prev, cmpn.dtype, value))
+        a = par._time_sparse_dense_channel(netmap, "SF3", rows, g_prev, lambda: g_a, cmpn.dtype, value)
+        assert a is not None and a.shape == full.shape and torch.equal(a, full), ph
+        assert not torch.equal(full, g_a[rows.samples])  # the rows do differ from golden
+    rows.patch = torch.where(torch.rand(rows.patch.shape, generator=gen) < 0.5, value - win, win)
+    assert par._time_sparse_dense_channel(netmap, "SF3", rows, g_prev, lambda: g_a, cmpn.dtype, value) is None

@@ -669,9 +669,16 @@ def _plain_rows(campaign: CampaignContext, name: str, rows: Any, golden_prev: to
             xin = _overlay(xin, zero, zero, rows)
             out = netmap.fire(name, module(xin))  # SLAYER only (channel patches need croppable)
             return [_Patch(rows.rounds, rows.samples, out, zero, zero.clone(), channel=rows.channel)]
+        time_sparse = info.kind == "dense" and golden_a is not None and _time_sparse_on() and _per_step(netmap, name)
+        if time_sparse and rows.channel is not None and golden_prev.dtype == torch.bool:
+            # channel patches: the changed steps found from the patches, whole rows never written
+            a = _time_sparse_dense_channel(netmap, name, rows, golden_prev, cast(Callable, golden_a), dtype, value)
+            if a is not None:
+                return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
+            time_sparse = False  # too many changed steps: whole rows
         xin = rows.full(golden_prev, dtype, value)
-        if info.kind == "dense" and golden_a is not None and _time_sparse_on() and _per_step(netmap, name):
-            a = _time_sparse_dense(netmap, name, rows, xin, golden_prev, golden_a)
+        if time_sparse:
+            a = _time_sparse_dense(netmap, name, rows, xin, golden_prev, cast(Callable, golden_a))
             if a is not None:
                 return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, a))]
         return [_Patch.whole(rows.rounds, rows.samples, netmap.fire(name, netmap.layer_forward(name, xin)))]
@@ -739,6 +746,53 @@ def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, gol
     packed = torch.zeros_like(xin[:blocks])  # the rows' layout
     slot = torch.arange(n, device=xin.device)
     packed[slot // steps, ..., slot % steps] = xin[m_i, ..., t_i]
+    out = netmap.layer_forward(name, packed)
+    a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
+    return a
+
+
+def _zeros_in_order_of(ref: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """Zeros of shape ``(n, *ref.shape[1:])`` whose dimensions lie in memory in ``ref``'s order
+    (dimension 0 outermost): the layout rows gathered from ``ref`` (``ref[rows]``) have, e.g.
+    time-major spikes on the fused path."""
+    inner = sorted(range(1, ref.dim()), key=lambda d: -ref.stride(d))  # stable: ties keep their order
+    order = [0, *inner]
+    z = torch.zeros([n if d == 0 else ref.shape[d] for d in order], dtype=dtype, device=ref.device)
+    return z.permute([order.index(d) for d in range(ref.dim())])
+
+
+def _time_sparse_dense_channel(netmap: Any, name: str, rows: _Patch, golden_prev: torch.Tensor,
+                               golden_a: Callable[[], torch.Tensor], dtype: torch.dtype, value: float
+                               ) -> torch.Tensor | None:
+    """:func:`_time_sparse_dense` for channel patches (rows that differ from golden in one input
+    channel, inside their window), without writing the whole rows: the changed (row, step)
+    pairs come from the patches against the golden window, and each changed step's input is
+    the golden step of the row's sample with the patch written into its channel. The packed
+    blocks hold the same values in the same layout as :func:`_time_sparse_dense`'s, so the
+    synaptic output is the same bit for bit; a float campaign's rows into a dense layer (SF4a
+    after an SC3 synapse fault) read ``C_in`` times less. ``None`` when more than
+    :data:`TIME_SPARSE_MAX_SHARE` of the steps changed."""
+    patch, channel = rows.patch, cast(torch.Tensor, rows.channel)
+    m, _, ph, pw, steps = patch.shape
+    changed = ((patch != 0) != rows.golden_window(golden_prev)).flatten(1, -2).any(1)  # (M, T)
+    n = int(changed.sum())
+    if n > TIME_SPARSE_MAX_SHARE * m * steps:
+        return None
+    a = golden_a()[rows.samples]  # (M, C_out, H', W', T): a copy
+    if n == 0:
+        return a
+    m_i, t_i = torch.nonzero(changed, as_tuple=True)
+    device = patch.device
+    vals = golden_prev[rows.samples[m_i], ..., t_i].to(dtype) * value  # (n, C, H, W): the golden steps
+    hh = rows.h0[m_i][:, None] + torch.arange(ph, device=device)[None]  # windows lie inside the map (_paste)
+    ww = rows.w0[m_i][:, None] + torch.arange(pw, device=device)[None]
+    at = torch.arange(n, device=device)
+    vals[at[:, None, None], channel[m_i][:, None, None], hh[:, :, None], ww[:, None, :]] = \
+        patch[m_i, 0, :, :, t_i].to(dtype)
+    blocks = -(-n // steps)
+    packed = _zeros_in_order_of(golden_prev, blocks, dtype)  # whole rows' layout (golden_prev[rows]'s)
+    slot = torch.arange(n, device=device)
+    packed[slot // steps, ..., slot % steps] = vals
     out = netmap.layer_forward(name, packed)
     a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
     return a
