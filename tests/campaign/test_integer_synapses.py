@@ -223,3 +223,27 @@ def test_golden_sums_kept_across_chunks(digits, monkeypatch):
     monkeypatch.setenv(par.GOLDEN_CACHE_ENV, "on")
     with pytest.raises(ConfigError, match="SPIKEFI_GOLDEN_CACHE.*'on'"):
         cmpn.run(engine="parallel", progress=False, chunk_size=8)
+
+
+def test_golden_sums_of_interleaved_runs_stay_apart(digits):
+    """One parallel engine running two campaigns (other recordings) chunk by chunk in turn: each
+    keeps its own golden sums (the caches are per campaign), so each run's rows equal its
+    campaign's run alone."""
+    net, (x, y) = digits
+    campaigns = [Campaign(net, (x[s], y[s]), batch_size=8, seed=3, quantization={"dtype": "int8"})
+                 for s in (slice(0, 8), slice(8, 16))]
+    for cmpn in campaigns:
+        cmpn.exhaustive(BitFlipSynapse(7), layers=["SC2"], sample=16)
+        cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=8)
+    engine = par.ParallelEngine()
+    rows: list[list[dict]] = [[], []]
+    for chunks in zip(*(c.iter_chunks(engine=engine, chunk_size=8, progress=False) for c in campaigns), strict=True):
+        for k, chunk in enumerate(chunks):
+            rows[k].extend(chunk.rows)
+    assert not engine.__dict__.get("_golden_caches")  # dropped when the runs end
+    for k, cmpn in enumerate(campaigns):
+        alone = cmpn.run(engine="parallel", progress=False, chunk_size=8).table
+        together = pd.DataFrame(rows[k]).sort_values("round_id").reset_index(drop=True)
+        cols = [c for c in together if c in alone and c != "seconds"]
+        assert len(cols) > 10 and (alone["spike_count_deviation"] > 0).any()
+        pd.testing.assert_frame_equal(together[cols], alone[cols].reset_index(drop=True), check_exact=True)

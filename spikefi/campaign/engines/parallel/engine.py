@@ -116,7 +116,8 @@ class _GoldenCache:
     203 chunks). A batch's data is kept while the whole cache stays within ``limit`` bytes;
     the first batches that fit stay, later ones are computed per chunk as before (chunks visit
     the batches in the same order, so evicting would only trade one batch for another). The
-    values are those a recomputation gives: the same tables either way."""
+    values are those a recomputation gives: the same tables either way. One cache per campaign
+    being run (runs of several campaigns may interleave on one engine)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -256,12 +257,16 @@ class ParallelEngine(Engine):
             yield from _fallback(self, campaign, rounds, chunk_size, on_progress)
             return
         on = _switch(GOLDEN_CACHE_ENV, "keep golden sums across chunks, also when unset", "compute them per chunk")
-        self._golden_cache = (_GoldenCache(int(GOLDEN_CACHE_FRACTION * _available_bytes(campaign.device)))
-                              if on is not False else None)
+        # one cache per campaign being run (runs of other campaigns may interleave on this engine)
+        caches: dict[int, _GoldenCache] = self.__dict__.setdefault("_golden_caches", {})
+        mine = _GoldenCache(int(GOLDEN_CACHE_FRACTION * _available_bytes(campaign.device))) if on is not False else None
+        if mine is not None:
+            caches.setdefault(id(campaign), mine)
         try:
             yield from super().run(campaign, rounds, chunk_size, on_progress)
         finally:
-            self._golden_cache = None
+            if mine is not None and caches.get(id(campaign)) is mine:
+                del caches[id(campaign)]
 
     def batches(self, campaign: CampaignContext) -> Iterator[Batch]:
         """Like the campaign's batches, but the inputs stay where the campaign keeps them:
@@ -327,7 +332,7 @@ class ParallelEngine(Engine):
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
         # the batch's golden integer sums (and golden synaptic outputs), shared by its sub-chunks
         # and, within a run, by later chunks (_GoldenCache)
-        cache: _GoldenCache | None = getattr(self, "_golden_cache", None)
+        cache: _GoldenCache | None = self.__dict__.get("_golden_caches", {}).get(id(campaign))
         sums: dict[str, torch.Tensor] = cache.get(samples) if cache is not None else {}
         start = 0
         while start < len(todo):
@@ -755,7 +760,8 @@ def _zeros_in_order_of(ref: torch.Tensor, n: int, dtype: torch.dtype) -> torch.T
     """Zeros of shape ``(n, *ref.shape[1:])`` whose dimensions lie in memory in ``ref``'s order
     (dimension 0 outermost): the layout rows gathered from ``ref`` (``ref[rows]``) have, e.g.
     time-major spikes on the fused path."""
-    inner = sorted(range(1, ref.dim()), key=lambda d: -ref.stride(d))  # stable: ties keep their order
+    strides = ref.stride()
+    inner = sorted(range(1, ref.dim()), key=lambda d: -strides[d])  # stable: ties keep their order
     order = [0, *inner]
     z = torch.zeros([n if d == 0 else ref.shape[d] for d in order], dtype=dtype, device=ref.device)
     return z.permute([order.index(d) for d in range(ref.dim())])
