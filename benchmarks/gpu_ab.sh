@@ -6,7 +6,7 @@
 #   device run: command "bash benchmarks/gpu_ab.sh run [STEP...]", carry [".bench_base"]
 #
 # Steps (in the order given; default: tests whole sub guard):
-#   tests  the CUDA tests of the parallel engine's integer and sparse paths
+#   tests  the CUDA tests of the parallel engine's integer and sparse paths, the fused compare and the loss
 #   whole  the realistic synapse workload (nmnist_real_throughput.py --workload synapses) base, then head
 #   sub    4,096 rounds at the workload's mix (synapse_profile.py --share-sc3 0.8 --no-phases) base, then head
 #   guard  campaign_throughput.py --suite gpu against benchmarks/results/gpu_guard (head)
@@ -83,9 +83,10 @@ variants() {  # step-name limit command...: the head once more per variant
 W=(benchmarks/nmnist_real_throughput.py --workload synapses --repeats 1 --check-rounds 32)
 S=(benchmarks/synapse_profile.py --rounds 4096 --share-sc3 0.8 --no-phases)
 for s1 in $steps; do case $s1 in
-  tests) step tests 100 "$R" "${head_env[@]}" SPIKEFI_TEST_DEVICE=cuda python3 -m pytest -q -x -p no:cacheprovider \
+  tests) step tests 100 "$R" "${head_env[@]}" SPIKEFI_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
            tests/campaign/test_sparse_rows.py tests/campaign/test_engine_batch.py tests/campaign/test_integer_synapses.py \
-           tests/campaign/test_sparse_odd_pool.py tests/campaign/test_cuda_engines.py tests/campaign/test_fused_compare.py ;;
+           tests/campaign/test_sparse_odd_pool.py tests/campaign/test_cuda_engines.py tests/campaign/test_fused_compare.py \
+           tests/snn/test_functional.py ;;
   whole) step whole_base 110 "$B" python3 "${W[@]}"
          step whole_head 110 "$R" "${head_env[@]}" python3 "${W[@]}"
          variants whole 110 "${W[@]}" ;;
