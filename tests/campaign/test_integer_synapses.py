@@ -228,7 +228,8 @@ def test_golden_sums_kept_across_chunks(digits, monkeypatch):
 def test_golden_sums_of_interleaved_runs_stay_apart(digits):
     """One parallel engine running two campaigns (other recordings) chunk by chunk in turn: each
     keeps its own golden sums (the caches are per campaign), so each run's rows equal its
-    campaign's run alone."""
+    campaign's run alone; the runs' no-grad mode holds inside their chunks only (interleaved
+    runs once left gradients off for the rest of the process)."""
     net, (x, y) = digits
     campaigns = [Campaign(net, (x[s], y[s]), batch_size=8, seed=3, quantization={"dtype": "int8"})
                  for s in (slice(0, 8), slice(8, 16))]
@@ -237,10 +238,13 @@ def test_golden_sums_of_interleaved_runs_stay_apart(digits):
         cmpn.exhaustive(DeadSynapse(), layers=["SC1"], sample=8)
     engine = par.ParallelEngine()
     rows: list[list[dict]] = [[], []]
+    assert torch.is_grad_enabled()
     for chunks in zip(*(c.iter_chunks(engine=engine, chunk_size=8, progress=False) for c in campaigns), strict=True):
+        assert torch.is_grad_enabled()  # the runs' no-grad mode holds while a chunk is computed, not between
         for k, chunk in enumerate(chunks):
             rows[k].extend(chunk.rows)
     assert not engine.__dict__.get("_golden_caches")  # dropped when the runs end
+    assert torch.is_grad_enabled()  # runs that end in another order than they began leave it as it was
     for k, cmpn in enumerate(campaigns):
         alone = cmpn.run(engine="parallel", progress=False, chunk_size=8).table
         together = pd.DataFrame(rows[k]).sort_values("round_id").reset_index(drop=True)

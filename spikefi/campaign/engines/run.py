@@ -29,5 +29,17 @@ def run_rounds(campaign: CampaignContext, rounds: Sequence[Round], options: RunO
     eng = engine if engine is not None else get_engine(options.engine,
                                                        early_stop_tolerance=options.early_stop_tolerance)
     campaign.golden()
-    with precision.allow_tf32(campaign.allow_tf32 and precision.get_allow_tf32()), torch.no_grad():
-        yield from eng.run(campaign, list(rounds), options.chunk_size, on_progress)
+    tf32 = campaign.allow_tf32 and precision.get_allow_tf32()
+    chunks = eng.run(campaign, list(rounds), options.chunk_size, on_progress)
+    try:
+        while True:
+            # the modes hold while a chunk is computed, not across the yield: the caller's code
+            # between chunks keeps its own, and runs interleaved with others (two campaigns'
+            # chunks in turn) cannot leave gradients off when they end in another order
+            with precision.allow_tf32(tf32), torch.no_grad():
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        chunks.close()
