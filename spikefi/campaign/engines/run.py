@@ -42,4 +42,6 @@ def run_rounds(campaign: CampaignContext, rounds: Sequence[Round], options: RunO
                 return
             yield chunk
     finally:
-        chunks.close()
+        close = getattr(chunks, "close", None)  # an engine's run is a generator (Engine.run's contract: an iterator)
+        if close is not None:
+            close()
