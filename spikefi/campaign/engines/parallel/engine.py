@@ -241,6 +241,8 @@ class ParallelEngine(Engine):
         if early_stop_tolerance:
             raise ConfigError("the parallel engine drops rows only when exactly golden: early_stop_tolerance must be 0")
         self.memory_fraction = memory_fraction
+        #: one :class:`_GoldenCache` per campaign being run (by ``id``; runs may interleave)
+        self._golden_caches: dict[int, _GoldenCache] = {}
 
     def _fraction(self, campaign: CampaignContext) -> float:
         """The share of free memory the stacked rows may use (see the class's docstring)."""
@@ -258,7 +260,7 @@ class ParallelEngine(Engine):
             return
         on = _switch(GOLDEN_CACHE_ENV, "keep golden sums across chunks, also when unset", "compute them per chunk")
         # one cache per campaign being run (runs of other campaigns may interleave on this engine)
-        caches: dict[int, _GoldenCache] = self.__dict__.setdefault("_golden_caches", {})
+        caches = self._golden_caches
         mine = _GoldenCache(int(GOLDEN_CACHE_FRACTION * _available_bytes(campaign.device))) if on is not False else None
         if mine is not None:
             caches.setdefault(id(campaign), mine)
@@ -332,7 +334,7 @@ class ParallelEngine(Engine):
         cost = {i: _round_rows(campaign, prepared[i], len(samples)) for i in todo}
         # the batch's golden integer sums (and golden synaptic outputs), shared by its sub-chunks
         # and, within a run, by later chunks (_GoldenCache)
-        cache: _GoldenCache | None = self.__dict__.get("_golden_caches", {}).get(id(campaign))
+        cache = self._golden_caches.get(id(campaign))
         sums: dict[str, torch.Tensor] = cache.get(samples) if cache is not None else {}
         start = 0
         while start < len(todo):
@@ -736,21 +738,33 @@ def _time_sparse_dense(netmap: Any, name: str, rows: Any, xin: torch.Tensor, gol
     convolution, so each output column comes out as the whole-row computation gives it), and
     written over the golden outputs of the rows' samples.
     """
-    m, steps = xin.shape[0], xin.shape[-1]
     g_in = golden_prev[rows.samples]
     # spikes compare as bools (rows of 0 and ``value``): no float copy of the golden rows
     changed = ((xin != 0) != g_in if g_in.dtype == torch.bool else xin != g_in).flatten(1, -2).any(1)  # (M, T)
+    return _changed_steps_output(netmap, name, rows.samples, changed, golden_a, lambda m_i, t_i: xin[m_i, ..., t_i],
+                                 lambda blocks: torch.zeros_like(xin[:blocks]))  # the rows' layout
+
+
+def _changed_steps_output(netmap: Any, name: str, samples: torch.Tensor, changed: torch.Tensor,
+                          golden_a: Callable[[], torch.Tensor],
+                          inputs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                          zeros: Callable[[int], torch.Tensor]) -> torch.Tensor | None:
+    """The time-sparse dense layer's shared part: the golden synaptic outputs of the rows'
+    ``samples`` with the (row, step) pairs of ``changed`` ``(M, T)`` recomputed from their
+    inputs (``inputs(m_i, t_i)``, ``(n, C, H, W)``), packed in order into blocks of ``T`` steps
+    (``zeros(blocks)``, the whole rows' layout); ``None`` when more than
+    :data:`TIME_SPARSE_MAX_SHARE` of the pairs changed."""
+    m, steps = changed.shape
     n = int(changed.sum())
     if n > TIME_SPARSE_MAX_SHARE * m * steps:
         return None
-    a = golden_a()[rows.samples]  # (M, C_out, H', W', T): a copy
+    a = golden_a()[samples]  # (M, C_out, H', W', T): a copy
     if n == 0:
         return a
     m_i, t_i = torch.nonzero(changed, as_tuple=True)
-    blocks = -(-n // steps)
-    packed = torch.zeros_like(xin[:blocks])  # the rows' layout
-    slot = torch.arange(n, device=xin.device)
-    packed[slot // steps, ..., slot % steps] = xin[m_i, ..., t_i]
+    packed = zeros(-(-n // steps))
+    slot = torch.arange(n, device=changed.device)
+    packed[slot // steps, ..., slot % steps] = inputs(m_i, t_i)
     out = netmap.layer_forward(name, packed)
     a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
     return a
@@ -779,29 +793,22 @@ def _time_sparse_dense_channel(netmap: Any, name: str, rows: _Patch, golden_prev
     after an SC3 synapse fault) read ``C_in`` times less. ``None`` when more than
     :data:`TIME_SPARSE_MAX_SHARE` of the steps changed."""
     patch, channel = rows.patch, cast(torch.Tensor, rows.channel)
-    m, _, ph, pw, steps = patch.shape
+    ph, pw = patch.shape[2], patch.shape[3]
     changed = ((patch != 0) != rows.golden_window(golden_prev)).flatten(1, -2).any(1)  # (M, T)
-    n = int(changed.sum())
-    if n > TIME_SPARSE_MAX_SHARE * m * steps:
-        return None
-    a = golden_a()[rows.samples]  # (M, C_out, H', W', T): a copy
-    if n == 0:
-        return a
-    m_i, t_i = torch.nonzero(changed, as_tuple=True)
-    device = patch.device
-    vals = golden_prev[rows.samples[m_i], ..., t_i].to(dtype) * value  # (n, C, H, W): the golden steps
-    hh = rows.h0[m_i][:, None] + torch.arange(ph, device=device)[None]  # windows lie inside the map (_paste)
-    ww = rows.w0[m_i][:, None] + torch.arange(pw, device=device)[None]
-    at = torch.arange(n, device=device)
-    vals[at[:, None, None], channel[m_i][:, None, None], hh[:, :, None], ww[:, None, :]] = \
-        patch[m_i, 0, :, :, t_i].to(dtype)
-    blocks = -(-n // steps)
-    packed = _zeros_in_order_of(golden_prev, blocks, dtype)  # whole rows' layout (golden_prev[rows]'s)
-    slot = torch.arange(n, device=device)
-    packed[slot // steps, ..., slot % steps] = vals
-    out = netmap.layer_forward(name, packed)
-    a[m_i, ..., t_i] = out[slot // steps, ..., slot % steps].to(a.dtype)
-    return a
+
+    def inputs(m_i: torch.Tensor, t_i: torch.Tensor) -> torch.Tensor:
+        device = patch.device
+        vals = golden_prev[rows.samples[m_i], ..., t_i].to(dtype) * value  # (n, C, H, W): the golden steps
+        hh = rows.h0[m_i][:, None] + torch.arange(ph, device=device)[None]  # windows lie inside the map (_paste)
+        ww = rows.w0[m_i][:, None] + torch.arange(pw, device=device)[None]
+        at = torch.arange(m_i.numel(), device=device)
+        vals[at[:, None, None], channel[m_i][:, None, None], hh[:, :, None], ww[:, None, :]] = \
+            patch[m_i, 0, :, :, t_i].to(dtype)
+        return vals
+
+    # packed in the whole rows' layout (golden_prev[rows]'s)
+    return _changed_steps_output(netmap, name, rows.samples, changed, golden_a, inputs,
+                                 lambda blocks: _zeros_in_order_of(golden_prev, blocks, dtype))
 
 
 def _integer_channel_rows(campaign: CampaignContext, name: str, rows: _Patch, golden_prev: torch.Tensor,
